@@ -1,0 +1,68 @@
+// Package api holds the types, server and client of the daemon's unix-socket
+// HTTP+JSON API, shared by the CLI and the runtime-facing modes.
+package api
+
+// Drop reasons counted by the data path. They are part of the status API and
+// the metrics, so they never change once released.
+const (
+	DropShort          = "short"           // datagram shorter than a VXLAN header plus an Ethernet header
+	DropBadFlags       = "bad_flags"       // VXLAN I flag not set
+	DropUnknownVNI     = "unknown_vni"     // VNI of no configured network
+	DropUnknownPeer    = "unknown_peer"    // datagram from an address that is not a configured peer
+	DropMalformedFrame = "malformed_frame" // Ethernet frame that cannot be parsed or has a bad source MAC
+	DropTapWrite       = "tap_write"       // the container's TAP refused the frame
+	DropSend           = "send"            // the underlay socket refused the datagram
+	DropNoPort         = "no_port"         // frame for a local port that is gone
+)
+
+// Counters are frame and byte counts of one direction pair, plus drops by
+// reason.
+type Counters struct {
+	RxFrames uint64            `json:"rx_frames"`
+	RxBytes  uint64            `json:"rx_bytes"`
+	TxFrames uint64            `json:"tx_frames"`
+	TxBytes  uint64            `json:"tx_bytes"`
+	Drops    map[string]uint64 `json:"drops,omitempty"`
+}
+
+// Status is what GET /v1/status returns.
+type Status struct {
+	Host      string           `json:"host"`
+	Address   string           `json:"address"` // underlay ip:port
+	Networks  []NetworkStatus  `json:"networks"`
+	Peers     []PeerStatus     `json:"peers"`
+	Endpoints []EndpointStatus `json:"endpoints"`
+	Counters  Counters         `json:"counters"` // whole-host totals
+}
+
+// NetworkStatus describes one network.
+type NetworkStatus struct {
+	Name     string   `json:"name"`
+	VNI      uint32   `json:"vni"`
+	Subnet   string   `json:"subnet"`
+	Gateway  string   `json:"gateway"`
+	MTU      int      `json:"mtu"`
+	Peers    []string `json:"peers"` // peer names the network floods to
+	FDB      int      `json:"fdb_entries"`
+	Counters Counters `json:"counters"`
+}
+
+// PeerStatus describes one peer host. Rx counts frames received from it,
+// Tx frames sent to it.
+type PeerStatus struct {
+	Name     string   `json:"name"`
+	Address  string   `json:"address"` // ip:port
+	Counters Counters `json:"counters"`
+}
+
+// EndpointStatus describes one local endpoint (container port). Rx counts
+// frames read from the container, Tx frames written to it.
+type EndpointStatus struct {
+	Network  string   `json:"network"`
+	Name     string   `json:"name"`
+	NetNS    string   `json:"netns"`
+	IfName   string   `json:"ifname"`
+	Address  string   `json:"address"` // CIDR
+	MAC      string   `json:"mac"`
+	Counters Counters `json:"counters"`
+}

@@ -1,0 +1,40 @@
+package tap
+
+// Device is a container's Ethernet port as the switch sees it: frames in,
+// frames out, a batch at a time. It is shaped after wireguard-go's
+// tun.Device. The native implementation is a TAP opened with IFF_VNET_HDR:
+// large TSO frames from the container are split into MTU-sized frames with
+// complete checksums on Read, and consecutive TCP segments are coalesced
+// into one GSO frame on Write, so the switch only ever sees ordinary
+// Ethernet frames while the kernel sees few, large writes.
+type Device interface {
+	// Wait blocks until Read would return at least one frame, or the
+	// device is closed (then it returns net.ErrClosed). Callers take
+	// buffers for Read only after Wait returns, so an idle device holds no
+	// frame buffers.
+	Wait() error
+
+	// Read reads frames without blocking once Wait has returned. Frame i is
+	// stored at bufs[i][offset:offset+sizes[i]]; the offset bytes before it
+	// are headroom the caller uses to prepend the VXLAN header in place.
+	// It returns the number of frames stored, which may be 0 if the frame
+	// that woke Wait was malformed and dropped. Each buffer must be at
+	// least offset+MTU+14 bytes long. Read is not safe for concurrent use.
+	Read(bufs [][]byte, sizes []int, offset int) (n int, err error)
+
+	// Write writes every frame in frames to the container. Frames are
+	// borrowed for the duration of the call and never modified; Write may
+	// coalesce runs of TCP segments into one GSO write. It returns the
+	// number of frames accepted. Write is safe for concurrent use.
+	Write(frames [][]byte) (n int, err error)
+
+	// BatchSize is the largest number of frames one Read returns.
+	BatchSize() int
+
+	// MTU is the device's IP MTU.
+	MTU() int
+
+	// Close closes the device and, for a native TAP, deletes the link from
+	// the container's namespace. It is safe to call more than once.
+	Close() error
+}
