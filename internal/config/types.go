@@ -3,6 +3,13 @@
 // Loading is strict: unknown keys are errors, and every error names the
 // file, the line and the field, as in "h1.toml:12: network[0].gateway:
 // 10.9.0.1 is outside subnet 10.77.0.0/24".
+//
+// Parse decodes and validates a document without touching the filesystem;
+// Load reads a file, parses it and checks the paths it names. Both report
+// every problem they find at once, as Errors (or a single *Error). A Config
+// keeps the line of each field so that Config.Errorf can report later
+// problems, found by the daemon at run time, against the file. Encode
+// writes a Config back in canonical form.
 package config
 
 import (
@@ -36,6 +43,10 @@ type Config struct {
 	Networks []Network
 	// Endpoints are containers attached at start-up.
 	Endpoints []Endpoint
+
+	// lines maps field paths to their line in File, for Errorf. It is
+	// nil for a Config built in code rather than parsed.
+	lines lineMap
 }
 
 // Host is the [host] table.

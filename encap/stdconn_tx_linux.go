@@ -1,0 +1,302 @@
+package encap
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Send path of StdConn.
+//
+//	Write ─▶ build: cut bufs into runs of equally sized datagrams (the last
+//	         of a run may be shorter; at most maxGSOSegments datagrams and
+//	         maxUDPPayload4 bytes); each run becomes one msghdr whose iovecs
+//	         point at the caller's buffers (no copy, nothing modified) plus a
+//	         UDP_SEGMENT cmsg; a datagram without an equal neighbour gets a
+//	         msghdr of its own and no cmsg
+//	      ─▶ send: one sendmmsg for all msghdrs, repeated from the first
+//	         unsent one until all are sent (the kernel may stop early); the
+//	         netpoller waits out EAGAIN
+//	      ─▶ on error for msghdr i:
+//	           GSO refused (EIO: no checksum offload on the egress device;
+//	           EOPNOTSUPP; EINVAL: segment above the path MTU or GSO not
+//	           allowed on this route) → turn GSO off (or lower gsoMaxSeg) and
+//	           rebuild from msghdr i without it; that state only moves
+//	           one way, and after maxGSOFallbacks GSO is simply off
+//	           ENOBUFS → retry after a short sleep, maxTransientRetries times
+//	           EMSGSIZE → drop that datagram, send the rest, report it
+//	           anything else → return it
+
+const (
+	// maxTransientRetries bounds the retries of a sendmmsg that failed with
+	// ENOBUFS (device queue full), as wireguard-go bounds its retries.
+	maxTransientRetries = 5
+	// transientBackoff is the sleep before the first retry; it grows
+	// linearly.
+	transientBackoff = 50 * time.Microsecond
+	// maxGSOFallbacks bounds how often one Write rebuilds its batch after
+	// the kernel refused GSO; at the bound GSO is turned off for the conn,
+	// which ends the rebuilding.
+	maxGSOFallbacks = 8
+)
+
+// errGSORefused tells write to rebuild the rest of the batch without GSO.
+var errGSORefused = errors.New("udp gso refused")
+
+// txScratch is the send scratch of one Write call: the msghdrs, iovecs and
+// UDP_SEGMENT cmsgs built over the caller's buffers. It is owned by one
+// Write at a time and recycled through StdConn.txFree.
+type txScratch struct {
+	msgs   []unix.Mmsghdr
+	iovs   []unix.Iovec
+	oob    []byte
+	first  []int // index in the built bufs of msghdr i's first datagram
+	seg    []int // GSO segment size of msghdr i, 0 without GSO
+	name   unix.RawSockaddrInet4
+	oobLen int
+
+	m, iovUsed int // msghdrs and iovecs built
+	sent       int // msghdrs sent (or dropped) so far
+	errno      syscall.Errno
+	skipErr    error // first per-datagram error of this Write
+
+	writeFn func(fd uintptr) bool // s.write, bound once
+}
+
+func newTxScratch(batch int) *txScratch {
+	s := &txScratch{
+		msgs:   make([]unix.Mmsghdr, batch),
+		iovs:   make([]unix.Iovec, batch),
+		first:  make([]int, batch),
+		seg:    make([]int, batch),
+		oobLen: cmsgAlign(unix.CmsgSpace(2)),
+	}
+	s.oob = make([]byte, batch*s.oobLen)
+	for i := range s.msgs {
+		h := &s.msgs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&s.name))
+		h.Namelen = unix.SizeofSockaddrInet4
+	}
+	s.writeFn = s.write
+	return s
+}
+
+func (c *StdConn) getScratch() *txScratch {
+	select {
+	case s := <-c.txFree:
+		return s
+	default:
+		return newTxScratch(c.batch)
+	}
+}
+
+// putScratch drops the references to the caller's buffers and returns s to
+// the free list, or to the garbage collector if the list is full.
+func (c *StdConn) putScratch(s *txScratch) {
+	for i := 0; i < s.iovUsed; i++ {
+		s.iovs[i].Base = nil
+	}
+	s.skipErr = nil
+	select {
+	case c.txFree <- s:
+	default:
+	}
+}
+
+// Write sends every bufs[i] as one UDP datagram to dst, as described by
+// Conn.Write. The buffers are only read, and only during the call. Runs of
+// equally sized datagrams go to the kernel as one UDP GSO message, all runs
+// of a batch in as few sendmmsg calls as the kernel allows. If a datagram
+// is too large to send it is dropped, the rest of the batch is still sent,
+// and an error wrapping EMSGSIZE is returned. Write is safe for concurrent
+// use and does not allocate in steady state.
+func (c *StdConn) Write(bufs [][]byte, dst netip.AddrPort) error {
+	a := dst.Addr().Unmap()
+	if !a.Is4() {
+		return ErrNotIPv4
+	}
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	if len(bufs) == 0 {
+		return nil
+	}
+	s := c.getScratch()
+	setSockaddr(&s.name, a, dst.Port())
+	err := c.write(s, bufs)
+	c.putScratch(s)
+	return err
+}
+
+// write sends bufs in chunks of at most one scratch's capacity.
+func (c *StdConn) write(s *txScratch, bufs [][]byte) error {
+	fallbacks := 0
+	for len(bufs) > 0 {
+		n := s.build(bufs, !c.gsoOff.Load(), int(c.gsoMaxSeg.Load()))
+		done, err := c.send(s)
+		if err == errGSORefused {
+			fallbacks++
+			if fallbacks >= maxGSOFallbacks {
+				c.gsoOff.Store(true) // cannot be refused again
+			}
+			bufs = bufs[done:]
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		bufs = bufs[n:]
+	}
+	return s.skipErr
+}
+
+// build fills the scratch with msghdrs for a prefix of bufs and returns the
+// length of that prefix.
+func (s *txScratch) build(bufs [][]byte, gso bool, maxSeg int) int {
+	m, iv, i := 0, 0, 0
+	for i < len(bufs) && m < len(s.msgs) && iv < len(s.iovs) {
+		size := len(bufs[i])
+		run := 1
+		if gso && size > 0 && size <= maxSeg {
+			run = runLen(bufs[i:], min(maxGSOSegments, len(s.iovs)-iv))
+		}
+		h := &s.msgs[m].Hdr
+		h.Iov = &s.iovs[iv]
+		h.SetIovlen(run)
+		for j, b := range bufs[i : i+run] {
+			s.iovs[iv+j].Base = unsafe.SliceData(b)
+			s.iovs[iv+j].SetLen(len(b))
+		}
+		s.first[m], s.seg[m] = i, 0
+		if run > 1 {
+			s.seg[m] = size
+			s.setSegment(m, size)
+		} else {
+			h.Control = nil
+			h.SetControllen(0)
+		}
+		m, iv, i = m+1, iv+run, i+run
+	}
+	s.m, s.iovUsed = m, iv
+	return i
+}
+
+// runLen returns how many datagrams from the start of bufs can go in one
+// GSO send: all of the size of bufs[0] except possibly a shorter last one,
+// at most limit of them and maxUDPPayload4 bytes in total.
+func runLen(bufs [][]byte, limit int) int {
+	size := len(bufs[0])
+	run, total := 1, size
+	for _, b := range bufs[1:] {
+		l := len(b)
+		if run >= limit || l == 0 || l > size || total+l > maxUDPPayload4 {
+			break
+		}
+		run, total = run+1, total+l
+		if l < size {
+			break
+		}
+	}
+	return run
+}
+
+// setSegment attaches a UDP_SEGMENT cmsg with the segment size to msghdr m.
+func (s *txScratch) setSegment(m, size int) {
+	oob := s.oob[m*s.oobLen : (m+1)*s.oobLen]
+	ch := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	ch.Level = unix.IPPROTO_UDP
+	ch.Type = unix.UDP_SEGMENT
+	ch.SetLen(unix.CmsgLen(2))
+	hdrLen := unix.CmsgLen(0)
+	*(*uint16)(unsafe.Pointer(&oob[hdrLen])) = uint16(size)
+	h := &s.msgs[m].Hdr
+	h.Control = &oob[0]
+	h.SetControllen(unix.CmsgSpace(2))
+}
+
+// send hands the built msghdrs to the kernel. It returns errGSORefused and
+// the number of datagrams before the refused msghdr when the rest must be
+// rebuilt without GSO.
+func (c *StdConn) send(s *txScratch) (int, error) {
+	s.sent = 0
+	retries := 0
+	for s.sent < s.m {
+		s.errno = 0
+		if err := c.rc.Write(s.writeFn); err != nil {
+			return 0, closedOr("sendmmsg", err)
+		}
+		if s.errno == 0 {
+			continue
+		}
+		e, i := s.errno, s.sent
+		switch {
+		case s.seg[i] > 0 && c.refuseGSO(e, s.seg[i]):
+			return s.first[i], errGSORefused
+		case e == unix.ENOBUFS && retries < maxTransientRetries:
+			retries++
+			time.Sleep(time.Duration(retries) * transientBackoff)
+		case e == unix.EMSGSIZE:
+			if s.skipErr == nil {
+				s.skipErr = fmt.Errorf("sendmmsg: datagram dropped: %w", e)
+			}
+			s.sent++
+		default:
+			return 0, fmt.Errorf("sendmmsg: %w", e)
+		}
+	}
+	return 0, nil
+}
+
+// write is the RawConn.Write callback: false asks the netpoller to wait
+// until the socket is writable again.
+func (s *txScratch) write(fd uintptr) bool {
+	for s.sent < s.m {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+			uintptr(unsafe.Pointer(&s.msgs[s.sent])), uintptr(s.m-s.sent), 0, 0, 0)
+		switch {
+		case e == 0 && n > 0:
+			s.sent += int(n)
+		case e == unix.EINTR:
+		case e == unix.EAGAIN:
+			return false
+		case e == 0:
+			s.errno = unix.EIO // no progress and no error: do not spin
+			return true
+		default:
+			s.errno = e
+			return true
+		}
+	}
+	return true
+}
+
+// refuseGSO decides whether errno e for a GSO send of size-byte segments
+// means GSO cannot be used, and if so records it for this conn: EIO and
+// EOPNOTSUPP turn GSO off, EINVAL and EMSGSIZE limit it to smaller segments
+// (or turn it off when the segments were already small).
+func (c *StdConn) refuseGSO(e syscall.Errno, size int) bool {
+	switch e {
+	case unix.EIO, unix.EOPNOTSUPP:
+		c.gsoOff.Store(true)
+	case unix.EINVAL, unix.EMSGSIZE:
+		if size <= minGSOSegLimit {
+			c.gsoOff.Store(true)
+			return true
+		}
+		for {
+			cur := c.gsoMaxSeg.Load()
+			if int(cur) < size || c.gsoMaxSeg.CompareAndSwap(cur, int32(size-1)) {
+				break
+			}
+		}
+	default:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,83 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+)
+
+// Errorf returns an error about field (a path such as "network[1].gateway"
+// or "endpoint[0]") positioned at the line where the file spells it out,
+// or at its table header when the key was left to its default. The daemon
+// uses it to report problems found after parsing, such as an address the
+// kernel refuses, against the right line. It is safe for concurrent use.
+func (c *Config) Errorf(field, format string, args ...any) *Error {
+	return &Error{
+		File:  c.File,
+		Line:  c.lines.line(field),
+		Field: field,
+		Msg:   fmt.Sprintf(format, args...),
+	}
+}
+
+// Equal reports whether c and o describe the same configuration. File and
+// line positions are ignored, so a reload of a reformatted file compares
+// equal.
+func (c *Config) Equal(o *Config) bool {
+	if c == nil || o == nil {
+		return c == o
+	}
+	return c.Host == o.Host &&
+		slices.Equal(c.Peers, o.Peers) &&
+		slices.Equal(c.Networks, o.Networks) &&
+		slices.EqualFunc(c.Endpoints, o.Endpoints, Endpoint.Equal)
+}
+
+// Equal reports whether e and o are the same endpoint.
+func (e Endpoint) Equal(o Endpoint) bool {
+	return e.Network == o.Network && e.Name == o.Name && e.NetNS == o.NetNS &&
+		e.IfName == o.IfName && e.Address == o.Address && bytes.Equal(e.MAC, o.MAC)
+}
+
+// Peer returns the peer called name. The pointer refers into c, which
+// must not be modified.
+func (c *Config) Peer(name string) (*Peer, bool) {
+	i := slices.IndexFunc(c.Peers, func(p Peer) bool { return p.Name == name })
+	if i < 0 {
+		return nil, false
+	}
+	return &c.Peers[i], true
+}
+
+// Network returns the network called name. The pointer refers into c,
+// which must not be modified.
+func (c *Config) Network(name string) (*Network, bool) {
+	i := slices.IndexFunc(c.Networks, func(n Network) bool { return n.Name == name })
+	if i < 0 {
+		return nil, false
+	}
+	return &c.Networks[i], true
+}
+
+// NetworkByVNI returns the network that uses vni. The pointer refers into
+// c, which must not be modified.
+func (c *Config) NetworkByVNI(vni uint32) (*Network, bool) {
+	i := slices.IndexFunc(c.Networks, func(n Network) bool { return n.VNI == vni })
+	if i < 0 {
+		return nil, false
+	}
+	return &c.Networks[i], true
+}
+
+// NetworkEndpoints returns the endpoints attached to the network called
+// name, in file order. The result is a new slice; its MACs are shared with
+// c and must not be modified.
+func (c *Config) NetworkEndpoints(name string) []Endpoint {
+	var out []Endpoint
+	for _, ep := range c.Endpoints {
+		if ep.Network == name {
+			out = append(out, ep)
+		}
+	}
+	return out
+}

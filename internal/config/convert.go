@@ -1,0 +1,387 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits of the numeric fields.
+const (
+	// MinMTU is the smallest MTU accepted anywhere: the IPv4 minimum
+	// datagram size every host must accept (RFC 791).
+	MinMTU = 576
+	// MaxHostMTU is the largest underlay MTU accepted.
+	MaxHostMTU = 65535
+	// MaxNetworkMTU is the largest container MTU accepted (jumbo frames).
+	MaxNetworkMTU = 9000
+	// MaxIfNameLen is the longest interface name Linux accepts (IFNAMSIZ
+	// minus the terminating NUL).
+	MaxIfNameLen = 15
+	// maxSocketPath is the longest unix socket path: sun_path holds 108
+	// bytes including the terminating NUL.
+	maxSocketPath = 107
+)
+
+// validator converts the raw decoded file into a Config, checking each
+// leaf, then runs the cross-field checks. A field that fails its check is
+// left at its zero value, and the cross-field checks skip zero values, so
+// one mistake is reported once.
+type validator struct {
+	c    *Config
+	errs []*Error
+}
+
+func (v *validator) errorf(field, format string, args ...any) {
+	v.errs = append(v.errs, v.c.Errorf(field, format, args...))
+}
+
+func (v *validator) convert(raw *rawFile) {
+	v.host(raw.Host)
+	v.c.Peers = make([]Peer, len(raw.Peer))
+	for i := range raw.Peer {
+		v.peer(indexPath("peer", i), &raw.Peer[i], &v.c.Peers[i])
+	}
+	v.c.Networks = make([]Network, len(raw.Network))
+	for i := range raw.Network {
+		v.network(indexPath("network", i), &raw.Network[i], &v.c.Networks[i])
+	}
+	v.c.Endpoints = make([]Endpoint, len(raw.Endpoint))
+	for i := range raw.Endpoint {
+		v.endpoint(indexPath("endpoint", i), &raw.Endpoint[i], &v.c.Endpoints[i])
+	}
+}
+
+func (v *validator) host(rh *rawHost) {
+	h := &v.c.Host
+	h.Port = DefaultPort
+	h.StateDir = DefaultStateDir
+	h.APISocket = DefaultAPISocket
+	if rh == nil {
+		v.errorf("host", "missing [host] table")
+		return
+	}
+	h.Name, _ = v.str("host.name", rh.Name, true)
+	h.Address, _ = v.underlay("host.address", rh.Address)
+	if p, ok := v.port("host.port", rh.Port); ok {
+		h.Port = p
+	}
+	if s, ok := v.path("host.state_dir", rh.StateDir, false); ok {
+		h.StateDir = s
+	}
+	if s, ok := v.path("host.api_socket", rh.APISocket, false); ok {
+		if len(s) > maxSocketPath {
+			v.errorf("host.api_socket", "%s is %d bytes long; unix socket paths are limited to %d", s, len(s), maxSocketPath)
+		} else {
+			h.APISocket = s
+		}
+	}
+	if n, ok := v.integer("host.mtu", rh.MTU, false); ok {
+		if n != 0 && (n < MinMTU || n > MaxHostMTU) {
+			v.errorf("host.mtu", "mtu %d is out of range: use 0 (detect) or %d..%d", n, MinMTU, MaxHostMTU)
+		} else {
+			h.MTU = int(n)
+		}
+	}
+}
+
+func (v *validator) peer(field string, rp *rawPeer, p *Peer) {
+	p.Name, _ = v.str(field+".name", rp.Name, true)
+	p.Address, _ = v.underlay(field+".address", rp.Address)
+	p.Port = v.c.Host.Port
+	if n, ok := v.port(field+".port", rp.Port); ok {
+		p.Port = n
+	}
+}
+
+func (v *validator) network(field string, rn *rawNetwork, n *Network) {
+	if s, ok := v.str(field+".name", rn.Name, true); ok {
+		if msg := checkLabel(s); msg != "" {
+			v.errorf(field+".name", "%s", msg)
+		} else {
+			n.Name = s
+		}
+	}
+	if x, ok := v.integer(field+".vni", rn.VNI, true); ok {
+		if x < MinVNI || x > MaxVNI {
+			v.errorf(field+".vni", "vni %d is out of range %d..%d", x, MinVNI, MaxVNI)
+		} else {
+			n.VNI = uint32(x)
+		}
+	}
+	n.Subnet, _ = v.subnet(field+".subnet", rn.Subnet)
+	v.gateway(field+".gateway", rn.Gateway, n)
+	if x, ok := v.integer(field+".mtu", rn.MTU, false); ok {
+		if x != 0 && (x < MinMTU || x > MaxNetworkMTU) {
+			v.errorf(field+".mtu", "mtu %d is out of range: use 0 (underlay MTU - 50) or %d..%d", x, MinMTU, MaxNetworkMTU)
+		} else {
+			n.MTU = int(x)
+		}
+	}
+}
+
+func (v *validator) subnet(field string, x any) (netip.Prefix, bool) {
+	s, ok := v.str(field, x, true)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	p, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil || !p.Addr().Is4():
+		v.errorf(field, "%q is not a valid IPv4 prefix (want a.b.c.d/n)", s)
+	case p.Bits() > 30:
+		v.errorf(field, "%s is too small: the prefix length must be at most 30", s)
+	case p.Masked() != p:
+		v.errorf(field, "%s has host bits set; use %s", s, p.Masked())
+	default:
+		return p, true
+	}
+	return netip.Prefix{}, false
+}
+
+// gateway sets n.Gateway, defaulting to the first host address of the
+// subnet. It needs n.Subnet to be set.
+func (v *validator) gateway(field string, x any, n *Network) {
+	if x == nil {
+		if n.Subnet.IsValid() {
+			n.Gateway = n.Subnet.Addr().Next()
+		}
+		return
+	}
+	a, ok := v.ipv4(field, x, true)
+	if !ok {
+		return
+	}
+	if n.Subnet.IsValid() {
+		if msg := checkHostAddr(a, n.Subnet); msg != "" {
+			v.errorf(field, "%s", msg)
+			return
+		}
+	}
+	n.Gateway = a
+}
+
+func (v *validator) endpoint(field string, re *rawEndpoint, ep *Endpoint) {
+	ep.Network, _ = v.str(field+".network", re.Network, true)
+	if s, ok := v.str(field+".name", re.Name, true); ok {
+		if msg := checkLabel(s); msg != "" {
+			v.errorf(field+".name", "%s", msg)
+		} else {
+			ep.Name = s
+		}
+	}
+	ep.NetNS, _ = v.path(field+".netns", re.NetNS, true)
+	ep.IfName = DefaultIfName
+	if s, ok := v.str(field+".ifname", re.IfName, false); ok {
+		if msg := checkIfName(s); msg != "" {
+			v.errorf(field+".ifname", "%s", msg)
+		} else {
+			ep.IfName = s
+		}
+	}
+	if re.Address != nil {
+		ep.Address, _ = v.ipv4(field+".address", re.Address, false)
+	}
+	if s, ok := v.str(field+".mac", re.MAC, false); ok {
+		mac, err := net.ParseMAC(s)
+		switch {
+		case err != nil:
+			v.errorf(field+".mac", "%q is not a valid MAC address", s)
+		case len(mac) != 6:
+			v.errorf(field+".mac", "%s is not a 48-bit Ethernet MAC address", s)
+		case mac[0]&1 != 0:
+			v.errorf(field+".mac", "%s is a multicast address; the lowest bit of the first octet must be 0", s)
+		case mac.String() == "00:00:00:00:00:00":
+			v.errorf(field+".mac", "%s is the all-zero address", s)
+		default:
+			ep.MAC = mac
+		}
+	}
+}
+
+// str type-checks a string leaf. It returns ok only for a present string
+// (non-empty when required); absence of a required field and an empty
+// required string are reported.
+func (v *validator) str(field string, x any, required bool) (string, bool) {
+	if x == nil {
+		if required {
+			v.errorf(field, "required key is missing")
+		}
+		return "", false
+	}
+	s, isStr := x.(string)
+	switch {
+	case !isStr:
+		v.errorf(field, "expected a string, got %s", describe(x))
+	case required && s == "":
+		v.errorf(field, "must not be empty")
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, isControl):
+		v.errorf(field, "%q contains control characters", s)
+	default:
+		return s, true
+	}
+	return "", false
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// integer type-checks an integer leaf; ok reports a present integer.
+func (v *validator) integer(field string, x any, required bool) (int64, bool) {
+	if x == nil {
+		if required {
+			v.errorf(field, "required key is missing")
+		}
+		return 0, false
+	}
+	n, isInt := x.(int64)
+	if !isInt {
+		v.errorf(field, "expected an integer, got %s", describe(x))
+		return 0, false
+	}
+	return n, true
+}
+
+func (v *validator) port(field string, x any) (uint16, bool) {
+	n, ok := v.integer(field, x, false)
+	if !ok {
+		return 0, false
+	}
+	if n < 1 || n > 65535 {
+		v.errorf(field, "port %d is out of range 1..65535", n)
+		return 0, false
+	}
+	return uint16(n), true
+}
+
+// path type-checks an absolute path leaf.
+func (v *validator) path(field string, x any, required bool) (string, bool) {
+	s, ok := v.str(field, x, required)
+	if !ok {
+		return "", false
+	}
+	if !filepath.IsAbs(s) {
+		v.errorf(field, "%q is not an absolute path", s)
+		return "", false
+	}
+	return s, true
+}
+
+// ipv4 parses an IPv4 address leaf in dotted-decimal form.
+func (v *validator) ipv4(field string, x any, required bool) (netip.Addr, bool) {
+	s, ok := v.str(field, x, required)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		v.errorf(field, "%q is not a valid IPv4 address", s)
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+// underlay parses a required underlay address: a unicast IPv4 address.
+// Loopback is allowed so that tests can run a cluster on one machine.
+func (v *validator) underlay(field string, x any) (netip.Addr, bool) {
+	a, ok := v.ipv4(field, x, true)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	switch {
+	case a.IsUnspecified():
+		v.errorf(field, "%s is unspecified; use the address of an interface", a)
+	case a.IsMulticast():
+		v.errorf(field, "%s is a multicast address; use a unicast address", a)
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		v.errorf(field, "%s is the broadcast address; use a unicast address", a)
+	default:
+		return a, true
+	}
+	return netip.Addr{}, false
+}
+
+// checkLabel returns why s is not a DNS label, or "".
+func checkLabel(s string) string {
+	if s == "" {
+		return "must not be empty"
+	}
+	if len(s) > 63 {
+		return fmt.Sprintf("%q is longer than 63 bytes (a DNS label)", s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return fmt.Sprintf("%q is not a DNS label: use only a-z, 0-9 and '-'", s)
+		}
+	}
+	if s[0] == '-' || s[len(s)-1] == '-' {
+		return fmt.Sprintf("%q is not a DNS label: it must not begin or end with '-'", s)
+	}
+	return ""
+}
+
+// checkIfName returns why s is not a valid Linux interface name, or "". The
+// kernel (dev_valid_name) refuses "", ".", "..", names longer than 15 bytes
+// and names with '/', ':' or whitespace; non-printable and non-ASCII bytes
+// are refused here too, since tools print such names badly.
+func checkIfName(s string) string {
+	switch {
+	case s == "" || s == "." || s == "..":
+		return fmt.Sprintf("%q is not a valid interface name", s)
+	case len(s) > MaxIfNameLen:
+		return fmt.Sprintf("%q is %d bytes long; interface names are limited to %d", s, len(s), MaxIfNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '/' || c == ':' {
+			return fmt.Sprintf("%q is not a valid interface name: '/', ':', spaces and non-printable characters are not allowed", s)
+		}
+	}
+	return ""
+}
+
+// checkHostAddr returns why a cannot be a host address in p, or "".
+func checkHostAddr(a netip.Addr, p netip.Prefix) string {
+	switch {
+	case !p.Contains(a):
+		return fmt.Sprintf("%s is outside subnet %s", a, p)
+	case a == p.Addr():
+		return fmt.Sprintf("%s is the network address of subnet %s", a, p)
+	case a == broadcast(p):
+		return fmt.Sprintf("%s is the broadcast address of subnet %s", a, p)
+	}
+	return ""
+}
+
+// broadcast returns the last address of the IPv4 prefix p.
+func broadcast(p netip.Prefix) netip.Addr {
+	b := p.Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	for i := 3; i >= 0; i-- {
+		b[i] |= byte(host >> (8 * (3 - i)))
+	}
+	return netip.AddrFrom4(b)
+}
+
+// describe names the TOML type and value of a decoded leaf for messages.
+func describe(x any) string {
+	switch x := x.(type) {
+	case string:
+		return fmt.Sprintf("string %q", x)
+	case int64:
+		return fmt.Sprintf("integer %d", x)
+	case float64:
+		return fmt.Sprintf("float %v", x)
+	case bool:
+		return fmt.Sprintf("boolean %v", x)
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	default:
+		return fmt.Sprintf("date/time %v", x)
+	}
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# deps.sh - install what building, testing and the demo need, if missing.
+# Idempotent: does nothing when every tool is present. Needs root to install.
+set -euo pipefail
+
+# tool:package pairs; a tool found on PATH means its package is installed.
+need=(
+  ip:iproute2 ping:iputils-ping iperf3:iperf3 tshark:tshark ethtool:ethtool
+  jq:jq nft:nftables
+)
+missing=()
+for pair in "${need[@]}"; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+  missing+=(golang-go)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps: missing packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+  echo "deps: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
+fi
