@@ -9,9 +9,10 @@ package tap
 // Ethernet frames while the kernel sees few, large writes.
 type Device interface {
 	// Wait blocks until Read would return at least one frame, or the
-	// device is closed (then it returns net.ErrClosed). Callers take
-	// buffers for Read only after Wait returns, so an idle device holds no
-	// frame buffers.
+	// device is closed (then it returns net.ErrClosed). A wakeup may be
+	// spurious, in which case Read returns 0 frames. Callers take buffers
+	// for Read only after Wait returns, so an idle device holds no frame
+	// buffers. Wait and Read are called from the same goroutine.
 	Wait() error
 
 	// Read reads frames without blocking once Wait has returned. Frame i is

@@ -1,0 +1,77 @@
+package tap
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// Config describes the TAP that Create makes inside a container's network
+// namespace. The zero value of an optional field selects its default.
+type Config struct {
+	// NetNS is the path of the container's network namespace, such as
+	// /var/run/netns/NAME or /proc/PID/ns/net. Required.
+	NetNS string
+	// Name is the interface name inside the namespace; default "eth0".
+	Name string
+	// MAC is the interface's unicast MAC address; nil lets the kernel
+	// pick a random one.
+	MAC net.HardwareAddr
+	// Addr is the interface address with its subnet length, for example
+	// 10.99.0.2/24. Required.
+	Addr netip.Prefix
+	// Gateway is the next hop of the default route, inside Addr's
+	// subnet; the zero Addr adds no route.
+	Gateway netip.Addr
+	// MTU is the interface's IP MTU, 68 to 65521 (the TAP maximum);
+	// default 1500.
+	MTU int
+	// Batch is the largest number of frames one Read returns, 1 to 1024;
+	// default 64.
+	Batch int
+}
+
+const (
+	ifNameSize   = 16 // IFNAMSIZ, including the terminating NUL
+	defaultName  = "eth0"
+	defaultMTU   = 1500
+	defaultBatch = 64
+	maxBatch     = 1024
+)
+
+// withDefaults returns cfg with defaults filled in.
+func (cfg Config) withDefaults() Config {
+	if cfg.Name == "" {
+		cfg.Name = defaultName
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = defaultMTU
+	}
+	if cfg.Batch == 0 {
+		cfg.Batch = defaultBatch
+	}
+	return cfg
+}
+
+// validate names the first field of cfg that is out of range.
+func (cfg *Config) validate() error {
+	switch {
+	case cfg.NetNS == "":
+		return errors.New("netns: a namespace path is required")
+	case len(cfg.Name) >= ifNameSize:
+		return fmt.Errorf("name: %q is longer than %d bytes", cfg.Name, ifNameSize-1)
+	case cfg.MAC != nil && (len(cfg.MAC) != 6 || cfg.MAC[0]&1 != 0):
+		return fmt.Errorf("mac: %s is not a unicast Ethernet address", cfg.MAC)
+	case !cfg.Addr.IsValid():
+		return errors.New("addr: an address with a subnet length is required")
+	case cfg.MTU < 68 || cfg.MTU > maxIPLen-ethHdrLen:
+		return fmt.Errorf("mtu: %d is outside 68..%d", cfg.MTU, maxIPLen-ethHdrLen)
+	case cfg.Batch < 1 || cfg.Batch > maxBatch:
+		return fmt.Errorf("batch: %d is outside 1..%d", cfg.Batch, maxBatch)
+	}
+	if gw := cfg.Gateway; gw.IsValid() && (!cfg.Addr.Masked().Contains(gw) || gw == cfg.Addr.Addr()) {
+		return fmt.Errorf("gateway: %s is not another address in %s", gw, cfg.Addr.Masked())
+	}
+	return nil
+}

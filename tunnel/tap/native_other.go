@@ -1,0 +1,47 @@
+//go:build !linux
+
+package tap
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+)
+
+// Native is a TAP device in a container's network namespace. TAP devices
+// in namespaces exist only on Linux; elsewhere Create always fails and
+// this type only keeps callers compiling.
+type Native struct{}
+
+var _ Device = (*Native)(nil)
+
+// Create returns an error wrapping errors.ErrUnsupported on this system.
+func Create(cfg Config, _ *slog.Logger) (*Native, error) {
+	cfg = cfg.withDefaults()
+	return nil, fmt.Errorf("cannot create tap %q in %s: %w", cfg.Name, cfg.NetNS, errors.ErrUnsupported)
+}
+
+// Wait returns net.ErrClosed.
+func (*Native) Wait() error { return net.ErrClosed }
+
+// Read returns net.ErrClosed.
+func (*Native) Read([][]byte, []int, int) (int, error) { return 0, net.ErrClosed }
+
+// Write returns net.ErrClosed.
+func (*Native) Write([][]byte) (int, error) { return 0, net.ErrClosed }
+
+// BatchSize returns 1.
+func (*Native) BatchSize() int { return 1 }
+
+// MTU returns 0.
+func (*Native) MTU() int { return 0 }
+
+// Close does nothing.
+func (*Native) Close() error { return nil }
+
+// Stats returns zero counters.
+func (*Native) Stats() Stats { return Stats{} }
+
+// Drops returns 0.
+func (*Native) Drops() uint64 { return 0 }

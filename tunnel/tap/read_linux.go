@@ -1,0 +1,181 @@
+package tap
+
+// Read side of a Native device: container → switch.
+//
+//	Wait ──▶ drained? ──no──▶ return (frames may still be queued)
+//	           │yes
+//	           ▼
+//	   RawConn.Read(waitReady): poll(fd, 0) ─ready─▶ return
+//	           │not ready: park on the netpoller until the TAP is readable
+//	           ▼
+//	Read ──▶ emit what the splitter still holds from the last call
+//	  loop while bufs has room (and at most maxReadsPerCall reads):
+//	     take a superframe buffer from superPool (only now: idle = no buffer)
+//	     RawConn.Read(readOnce): read(2) one superframe, never parks
+//	       EAGAIN ─▶ drained = true, stop
+//	     splitter.load: validate, complete a partial checksum  (bad: drop, count)
+//	     splitter.emit: copy / segment into bufs[n:]
+//	     superframe not fully emitted ─▶ stop, keep it for the next Read
+//	  give the buffer back to superPool unless a superframe is pending
+//
+// Why Wait polls before parking: RawConn.Read resets the descriptor's
+// readiness before calling its function, and the netpoller is
+// edge-triggered. A frame that arrived after the last read(2) returned
+// EAGAIN but before that reset would be forgotten, and the reader would
+// park with a frame queued. A zero-timeout poll(2) after the reset closes
+// that window; anything later sets readiness again. It costs one syscall
+// per Wait that finds the TAP drained.
+
+import (
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// reader is the state of the goroutine calling Wait and Read.
+type reader struct {
+	sbuf      *[superSize]byte // superframe buffer, nil while idle
+	sp        splitter
+	drained   bool // the last read(2) returned EAGAIN
+	n         int  // result of readOnce
+	err       error
+	waitCalls int // calls of waitReady within one Wait
+	pfd       [1]unix.PollFd
+	t         tally
+}
+
+// maxEINTR bounds the retries of a syscall interrupted by a signal.
+const maxEINTR = 3
+
+// Wait blocks until the TAP has a frame to read, a superframe is still
+// pending from the last Read, or the device is closed (net.ErrClosed). It
+// must be called from the goroutine that calls Read. A wakeup may be
+// spurious: the following Read then returns 0 frames.
+func (d *Native) Wait() error {
+	if d.closed.Load() {
+		return net.ErrClosed
+	}
+	r := &d.rd
+	if r.sp.active() || !r.drained {
+		return nil
+	}
+	r.waitCalls = 0
+	if err := d.rc.Read(d.waitFn); err != nil {
+		return d.mapErr("wait on", err)
+	}
+	r.drained = false
+	return nil
+}
+
+// waitReady is Wait's RawConn function: on its first call it reports
+// whether the TAP is readable right now, and on the second, made when the
+// netpoller saw the TAP become readable, it ends the wait.
+func (d *Native) waitReady(fd uintptr) bool {
+	r := &d.rd
+	r.waitCalls++
+	if r.waitCalls > 1 {
+		return true
+	}
+	r.pfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	n, err := unix.Poll(r.pfd[:], 0)
+	return err != nil || n > 0 // on error let Read find out
+}
+
+// readOnce is Read's RawConn function: one nonblocking read(2) of a
+// superframe into the reader's buffer. It never asks to park.
+func (d *Native) readOnce(fd uintptr) bool {
+	r := &d.rd
+	for range maxEINTR {
+		n, err := unix.Read(int(fd), r.sbuf[:])
+		if err != unix.EINTR {
+			r.n, r.err = n, err
+			return true
+		}
+	}
+	r.n, r.err = 0, unix.EINTR
+	return true
+}
+
+// Read stores frames from the container at bufs[i][offset:offset+sizes[i]]
+// and returns how many. It never blocks: it stops when bufs is full, when
+// the TAP is drained, or after a bounded number of reads. TSO superframes
+// are segmented into frames of at most MTU+14 bytes with complete
+// checksums; one whose frames do not all fit is continued by the next
+// Read. Each buffer must be at least offset+MTU+14 bytes long. Malformed
+// superframes are dropped and counted in Stats. It must not be called
+// concurrently with itself or Wait; frames are the caller's once returned.
+func (d *Native) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	r := &d.rd
+	if d.closed.Load() {
+		d.releaseRead()
+		return 0, net.ErrClosed
+	}
+	n := 0
+	r.drained = false
+	if r.sp.active() {
+		k, dropped := r.sp.emit(bufs, sizes, offset)
+		n += k
+		r.t.rxDropped += b2u(dropped)
+	}
+	var err error
+	maxReads := 2*len(bufs) + 8
+	for reads := 0; n < len(bufs) && !r.sp.active() && reads < maxReads; reads++ {
+		if r.sbuf == nil {
+			r.sbuf = superPool.Get().(*[superSize]byte)
+		}
+		if rerr := d.rc.Read(d.readFn); rerr != nil {
+			err = d.mapErr("read", rerr)
+			break
+		}
+		if r.err != nil {
+			if r.err == unix.EAGAIN {
+				r.drained = true
+			} else {
+				err = d.mapErr("read", r.err)
+			}
+			break
+		}
+		r.t.rxReads++
+		if !r.sp.load(r.sbuf[:r.n]) {
+			r.t.rxDropped++
+			continue
+		}
+		if r.sp.gso {
+			r.t.rxSuperframes++
+		}
+		k, dropped := r.sp.emit(bufs[n:], sizes[n:], offset)
+		n += k
+		r.t.rxDropped += b2u(dropped)
+	}
+	if !r.sp.active() && r.sbuf != nil {
+		superPool.Put(r.sbuf)
+		r.sbuf = nil
+	}
+	r.t.rxFrames += uint64(n)
+	d.ctr.add(&r.t)
+	if n > 0 {
+		return n, nil // a persistent error shows again on the next call
+	}
+	if err != nil {
+		d.releaseRead()
+	}
+	return 0, err
+}
+
+// releaseRead drops a pending superframe and returns its buffer.
+func (d *Native) releaseRead() {
+	r := &d.rd
+	r.sp.reset()
+	if r.sbuf != nil {
+		superPool.Put(r.sbuf)
+		r.sbuf = nil
+	}
+}
+
+// b2u converts a bool to 0 or 1.
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,83 @@
+package tap
+
+import "encoding/binary"
+
+// Layout of struct virtio_net_hdr (virtio 1.x §5.1.6, legacy form without
+// num_buffers), which the TAP puts before every frame once IFF_VNET_HDR is
+// set. The fields are in host byte order (the TAP is not switched to
+// TUNSETVNETLE/BE), hence binary.NativeEndian.
+//
+//	0      1          2          4          6            8             10
+//	+------+----------+----------+----------+------------+-------------+
+//	|flags | gso_type | hdr_len  | gso_size | csum_start | csum_offset |
+//	+------+----------+----------+----------+------------+-------------+
+const (
+	vnetHdrLen = 10
+
+	vnetFlagNeedsCsum = 1 // VIRTIO_NET_HDR_F_NEEDS_CSUM
+	vnetFlagDataValid = 2 // VIRTIO_NET_HDR_F_DATA_VALID
+
+	vnetGSONone  = 0    // VIRTIO_NET_HDR_GSO_NONE
+	vnetGSOTCPv4 = 1    // VIRTIO_NET_HDR_GSO_TCPV4
+	vnetGSOUDP   = 3    // VIRTIO_NET_HDR_GSO_UDP
+	vnetGSOTCPv6 = 4    // VIRTIO_NET_HDR_GSO_TCPV6
+	vnetGSOECN   = 0x80 // VIRTIO_NET_HDR_GSO_ECN
+)
+
+// Ethernet, IP and TCP constants used by segmentation and coalescing.
+const (
+	ethHdrLen     = 14
+	etherTypeIPv4 = 0x0800
+	etherTypeIPv6 = 0x86dd
+	ipv4MinHdr    = 20
+	ipv6HdrLen    = 40
+	tcpMinHdr     = 20
+	protoTCP      = 6
+	tcpCsumOff    = 16 // offset of the checksum in the TCP header
+
+	tcpFlagFIN = 0x01
+	tcpFlagPSH = 0x08
+	tcpFlagACK = 0x10
+	tcpFlagCWR = 0x80
+
+	// maxIPLen is the largest IPv4 total length or IPv6 payload length
+	// plus header that a superframe may carry (no jumbograms).
+	maxIPLen = 65535
+
+	// superSize is the size of a superframe read buffer: the virtio
+	// header, an Ethernet header with one VLAN tag, and the largest IP
+	// packet.
+	superSize = vnetHdrLen + ethHdrLen + 4 + maxIPLen
+)
+
+// vnetHdr is a decoded virtio_net_hdr.
+type vnetHdr struct {
+	flags      uint8
+	gsoType    uint8
+	hdrLen     uint16
+	gsoSize    uint16
+	csumStart  uint16
+	csumOffset uint16
+}
+
+// decode reads h from b, which must hold at least vnetHdrLen bytes.
+func (h *vnetHdr) decode(b []byte) {
+	_ = b[vnetHdrLen-1]
+	h.flags = b[0]
+	h.gsoType = b[1]
+	h.hdrLen = binary.NativeEndian.Uint16(b[2:])
+	h.gsoSize = binary.NativeEndian.Uint16(b[4:])
+	h.csumStart = binary.NativeEndian.Uint16(b[6:])
+	h.csumOffset = binary.NativeEndian.Uint16(b[8:])
+}
+
+// encode writes h to b, which must hold at least vnetHdrLen bytes.
+func (h *vnetHdr) encode(b []byte) {
+	_ = b[vnetHdrLen-1]
+	b[0] = h.flags
+	b[1] = h.gsoType
+	binary.NativeEndian.PutUint16(b[2:], h.hdrLen)
+	binary.NativeEndian.PutUint16(b[4:], h.gsoSize)
+	binary.NativeEndian.PutUint16(b[6:], h.csumStart)
+	binary.NativeEndian.PutUint16(b[8:], h.csumOffset)
+}
