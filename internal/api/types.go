@@ -9,7 +9,8 @@ const (
 	DropBadFlags       = "bad_flags"       // VXLAN I flag not set
 	DropUnknownVNI     = "unknown_vni"     // VNI of no configured network
 	DropUnknownPeer    = "unknown_peer"    // datagram from an address that is not a configured peer
-	DropMalformedFrame = "malformed_frame" // Ethernet frame that cannot be parsed or has a bad source MAC
+	DropMalformedFrame = "malformed_frame" // Ethernet frame that cannot be parsed or has a group source MAC
+	DropSpoofed        = "spoofed"         // frame from a container with a source MAC other than its own
 	DropTapWrite       = "tap_write"       // the container's TAP refused the frame
 	DropSend           = "send"            // the underlay socket refused the datagram
 	DropNoPort         = "no_port"         // frame for a local port that is gone

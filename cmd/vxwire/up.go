@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/tunnel"
+)
+
+func cmdConfigCheck(args []string, stdout io.Writer) error {
+	fs := newFlags("config check")
+	file := fs.String("c", "", "config file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return fmt.Errorf("%w: config check needs -c FILE", errUsage)
+	}
+	if _, err := config.Load(*file); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *file)
+	return nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), nil
+}
+
+func cmdUp(args []string, stderr io.Writer) error {
+	fs := newFlags("up")
+	file := fs.String("c", "", "config file")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return fmt.Errorf("%w: up needs -c FILE", errUsage)
+	}
+	l, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		return err
+	}
+	// Signals are subscribed before anything is created, so a TERM that
+	// arrives during start-up still removes what was made.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	eng, err := tunnel.New(cfg, tunnel.Options{Logger: l})
+	if err != nil {
+		return err
+	}
+	defer eng.Stop()
+	ln, err := api.Listen(cfg.Host.APISocket)
+	if err != nil {
+		return err
+	}
+	srv := api.Serve(ln, eng, l)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		os.Remove(cfg.Host.APISocket)
+	}()
+	eng.Start()
+	l.Info("vxwire up", "host", cfg.Host.Name, "address", cfg.Host.Address.String(), "port", cfg.Host.Port,
+		"networks", len(cfg.Networks), "peers", len(cfg.Peers), "endpoints", len(cfg.Endpoints), "api", cfg.Host.APISocket)
+	for sig := range sigs {
+		if sig != syscall.SIGHUP {
+			l.Info("stopping", "signal", sig.String())
+			return nil
+		}
+		reload(eng, *file, l)
+	}
+	return nil
+}
+
+// reload re-reads the file and applies it; a file that fails to load or
+// apply is logged and the running config stays.
+func reload(eng *tunnel.Engine, file string, l *slog.Logger) {
+	cfg, err := config.Load(file)
+	if err != nil {
+		l.Error("reload refused, keeping the running config", "error", err)
+		return
+	}
+	if err := eng.Reload(cfg); err != nil {
+		l.Error("reload refused, keeping the running config", "error", err)
+		return
+	}
+	l.Info("reloaded", "file", file, "networks", len(cfg.Networks), "peers", len(cfg.Peers), "endpoints", len(cfg.Endpoints))
+}

@@ -1,0 +1,264 @@
+// Package tunnel is the vxwire engine: per-network L2 switches whose ports
+// are containers' TAP devices and whose uplink is VXLAN to peer hosts.
+//
+// An Engine owns the underlay sockets, the networks with their forwarding
+// tables, the peers and the ports, and one goroutine per port plus one for
+// the underlay. Each goroutine runs to completion: it reads a batch, switches
+// every frame of it and writes the results before it reads again, so no
+// frame is ever queued between goroutines and nothing is retained after a
+// write returns.
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/tunnel/tap"
+)
+
+// DefaultTxSockets is how many sending sockets the engine opens. Each is
+// bound to its own ephemeral port and a frame's flow hash picks one, so the
+// UDP source port carries flow entropy for ECMP (RFC 7348 §5) while every
+// frame of one flow keeps one port.
+const DefaultTxSockets = 4
+
+// Options are the engine's dependencies. The zero value of every field
+// means the production default, so tests inject fakes here rather than
+// through build tags.
+type Options struct {
+	// Logger receives the engine's logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Listen opens an underlay socket. Default: encap.Listen.
+	Listen func(laddr netip.AddrPort, batch int) (encap.Conn, error)
+	// OpenPort creates a container's port. Default: tap.Create.
+	OpenPort func(cfg tap.Config, l *slog.Logger) (tap.Device, error)
+	// UnderlayMTU reports the MTU of the interface holding addr; it is
+	// used when the config sets no host.mtu. Default: look it up.
+	UnderlayMTU func(addr netip.Addr) (int, error)
+	// TxSockets is the number of sending sockets. Default DefaultTxSockets.
+	TxSockets int
+	// Ageing is the FDB ageing time. Default DefaultAgeing.
+	Ageing time.Duration
+}
+
+// peer is a remote VTEP. Peers persist across reloads while their address
+// is unchanged, so their counters and FDB entries survive a reload.
+type peer struct {
+	name    string
+	addr    netip.AddrPort
+	removed atomic.Bool
+	stats   counters
+}
+
+// network is one VNI's switch state. It persists across reloads while its
+// VNI, subnet, gateway and MTU are unchanged.
+type network struct {
+	cfg     config.Network
+	mtu     int
+	fdb     *fdb
+	stats   counters
+	removed atomic.Bool
+}
+
+// snapshot is the immutable view the data path reads, swapped whole on
+// every change and loaded once per batch.
+type snapshot struct {
+	byVNI  map[uint32]*netView
+	byAddr map[netip.Addr]*peer
+	peers  []*peer
+}
+
+// netView is a network as the data path sees it, with its precomputed
+// flood lists (STYLE.md §2.8).
+type netView struct {
+	net   *network
+	peers []*peer
+	ports []*port
+}
+
+// Engine is the running data plane of one host. Its methods are safe for
+// concurrent use.
+type Engine struct {
+	l    *slog.Logger
+	opts Options
+
+	rx encap.Conn
+	tx []encap.Conn
+
+	snap atomic.Pointer[snapshot]
+	pool *batchPool
+
+	host counters
+
+	// mu serializes changes of configuration (Reload, Stop) and guards
+	// the fields below. The data path never takes it.
+	mu       sync.Mutex
+	cfg      *config.Config
+	networks map[string]*network
+	peers    map[string]*peer
+	ports    map[epKey]*port
+	stopped  bool
+
+	wg   sync.WaitGroup
+	done chan struct{}
+}
+
+// New validates nothing further than config.Load did, opens the underlay
+// sockets and the ports of cfg, and returns an engine that forwards once
+// Start is called. On error everything opened so far is closed again.
+func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
+	opts = opts.withDefaults()
+	e := &Engine{
+		l:        opts.Logger,
+		opts:     opts,
+		networks: make(map[string]*network),
+		peers:    make(map[string]*peer),
+		ports:    make(map[epKey]*port),
+		done:     make(chan struct{}),
+	}
+	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)
+	if e.rx, err = opts.Listen(laddr, 0); err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w", laddr, err)
+	}
+	defer func() {
+		if err != nil {
+			e.closeAll()
+		}
+	}()
+	for range opts.TxSockets {
+		c, err := opts.Listen(netip.AddrPortFrom(cfg.Host.Address, 0), 0)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open a sending socket on %s: %w", cfg.Host.Address, err)
+		}
+		e.tx = append(e.tx, c)
+	}
+	e.pool = newBatchPool(e.rx.BatchSize())
+	if err := e.apply(cfg, false); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Listen == nil {
+		o.Listen = func(a netip.AddrPort, batch int) (encap.Conn, error) { return encap.Listen(a, batch) }
+	}
+	if o.OpenPort == nil {
+		o.OpenPort = func(c tap.Config, l *slog.Logger) (tap.Device, error) { return tap.Create(c, l) }
+	}
+	if o.UnderlayMTU == nil {
+		o.UnderlayMTU = interfaceMTU
+	}
+	if o.TxSockets <= 0 {
+		o.TxSockets = DefaultTxSockets
+	}
+	if o.Ageing <= 0 {
+		o.Ageing = DefaultAgeing
+	}
+	return o
+}
+
+// Start starts the forwarding goroutines. It returns at once.
+func (e *Engine) Start() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.wg.Add(2)
+	go e.routineReadUnderlay()
+	go e.routineAge()
+	for _, p := range e.ports {
+		e.startPort(p)
+	}
+}
+
+func (e *Engine) startPort(p *port) {
+	if p.started {
+		return
+	}
+	p.started = true
+	e.wg.Add(1)
+	go e.routineReadPort(p)
+}
+
+// Stop closes the sockets and every port (removing the TAP devices from the
+// containers), then waits for the goroutines to end. It is idempotent.
+func (e *Engine) Stop() {
+	e.mu.Lock()
+	if e.stopped {
+		e.mu.Unlock()
+		e.wg.Wait()
+		return
+	}
+	e.stopped = true
+	close(e.done)
+	e.closeAll()
+	e.mu.Unlock()
+	e.wg.Wait()
+}
+
+// Wait blocks until the engine has stopped or ctx is done.
+func (e *Engine) Wait(ctx context.Context) error {
+	select {
+	case <-e.done:
+		e.wg.Wait()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// closeAll closes sockets and ports. Callers hold e.mu or own e alone.
+func (e *Engine) closeAll() {
+	if e.rx != nil {
+		e.rx.Close()
+	}
+	for _, c := range e.tx {
+		c.Close()
+	}
+	for k, p := range e.ports {
+		e.unlockedClosePort(p)
+		delete(e.ports, k)
+	}
+}
+
+// Reload applies a new configuration: peers, networks and endpoints are
+// added, changed and removed to match it. The host table cannot change
+// without a restart; such a config is refused and the old one kept. Learned
+// forwarding entries of networks and peers that stay are carried over.
+func (e *Engine) Reload(cfg *config.Config) error {
+	return e.apply(cfg, true)
+}
+
+func (e *Engine) routineAge() {
+	defer e.wg.Done()
+	period := e.opts.Ageing / 10
+	if period < time.Second {
+		period = time.Second
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.done:
+			return
+		case now := <-t.C:
+			before := now.Add(-e.opts.Ageing).UnixNano()
+			for _, nv := range e.snap.Load().byVNI {
+				nv.net.fdb.age(before)
+			}
+		}
+	}
+}
+
+// errStopped is returned by changes made after Stop.
+var errStopped = errors.New("engine is stopped")

@@ -1,0 +1,158 @@
+package tunnel
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/tunnel/tap"
+)
+
+// epKey identifies an endpoint: its network and name.
+type epKey struct{ network, name string }
+
+// port is a local endpoint: a container's TAP device attached to a network.
+type port struct {
+	key    epKey
+	cfg    config.Endpoint // as configured (Address may be zero)
+	net    *network
+	dev    tap.Device
+	mac    MAC
+	addr   netip.Prefix // address actually assigned
+	closed atomic.Bool
+	stats  counters
+
+	started bool // guarded by Engine.mu
+
+	// sc is the scratch of the port's read goroutine; only it touches sc.
+	sc scratch
+}
+
+// deriveMAC gives an endpoint without a configured MAC a stable, locally
+// administered unicast one from its address: 02:76:a.b.c.d. Addresses are
+// unique within a network, so the MACs are too.
+func deriveMAC(a netip.Addr) MAC {
+	b := a.As4()
+	return MAC{0x02, 0x76, b[0], b[1], b[2], b[3]}
+}
+
+// allocAddr picks an address for an endpoint that has none configured. The
+// choice is a hash of host, network and endpoint name, probed linearly past
+// addresses in use, so it is stable across restarts of the same config.
+// Overlay-wide uniqueness needs the replicated IPAM; until then, configure
+// addresses explicitly when endpoints on several hosts share a network.
+func allocAddr(host string, n config.Network, name string, used map[netip.Addr]bool) (netip.Addr, error) {
+	base := n.Subnet.Masked().Addr().As4()
+	start := binary.BigEndian.Uint32(base[:])
+	size := uint32(1) << (32 - n.Subnet.Bits())
+	if size < 4 {
+		return netip.Addr{}, fmt.Errorf("subnet %s has no room for endpoints", n.Subnet)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(host + "\x00" + n.Name + "\x00" + name))
+	hosts := size - 2
+	first := h.Sum32() % hosts
+	for i := uint32(0); i < hosts; i++ {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], start+1+(first+i)%hosts)
+		a := netip.AddrFrom4(b)
+		if a != n.Gateway && !used[a] {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("subnet %s of network %q is full", n.Subnet, n.Name)
+}
+
+// openPort creates the TAP device of ep in its namespace.
+func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*port, error) {
+	mac := deriveMAC(addr)
+	if len(ep.MAC) == 6 {
+		copy(mac[:], ep.MAC)
+	}
+	p := &port{
+		key:  epKey{ep.Network, ep.Name},
+		cfg:  ep,
+		net:  n,
+		mac:  mac,
+		addr: netip.PrefixFrom(addr, n.cfg.Subnet.Bits()),
+	}
+	ifname := ep.IfName
+	if ifname == "" {
+		ifname = config.DefaultIfName
+	}
+	dev, err := e.opts.OpenPort(tap.Config{
+		NetNS:   ep.NetNS,
+		Name:    ifname,
+		MAC:     net.HardwareAddr(mac[:]),
+		Addr:    p.addr,
+		Gateway: n.cfg.Gateway,
+		MTU:     n.mtu,
+	}, e.l.With("network", ep.Network, "endpoint", ep.Name))
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %q of network %q: %w", ep.Name, ep.Network, err)
+	}
+	p.dev = dev
+	p.sc.init(e.rx.BatchSize())
+	n.fdb.addStatic(mac, p)
+	return p, nil
+}
+
+// unlockedClosePort detaches p: the data path stops using it at once (its
+// FDB entries read as dead) and its TAP device is removed.
+func (e *Engine) unlockedClosePort(p *port) {
+	if p.closed.Swap(true) {
+		return
+	}
+	p.net.fdb.removePort(p)
+	if err := p.dev.Close(); err != nil {
+		e.l.Warn("cannot remove tap", "error", err, "network", p.key.network, "endpoint", p.key.name)
+	}
+}
+
+// underlayMTU returns the MTU containers' frames must fit after VXLAN.
+func (e *Engine) underlayMTU(cfg *config.Config) int {
+	if cfg.Host.MTU > 0 {
+		return cfg.Host.MTU
+	}
+	mtu, err := e.opts.UnderlayMTU(cfg.Host.Address)
+	if err != nil {
+		e.l.Warn("cannot detect underlay mtu, assuming 1500", "error", err)
+		return 1500
+	}
+	return mtu
+}
+
+// networkMTU is the container MTU of n on an underlay of mtu.
+func networkMTU(n config.Network, underlay int) int {
+	if n.MTU > 0 {
+		return n.MTU
+	}
+	return underlay - encap.Overhead
+}
+
+// interfaceMTU finds the interface that holds addr and returns its MTU.
+func interfaceMTU(addr netip.Addr) (int, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return 0, err
+	}
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap() == addr {
+					return ifc.MTU, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no interface has address %s", addr)
+}

@@ -1,0 +1,157 @@
+package tunnel
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/vxwire/vxwire/internal/config"
+)
+
+// apply makes the engine's networks, peers and ports match cfg and
+// publishes a new snapshot. It runs at start-up (reload false) and on
+// every reload. At start-up any endpoint that cannot be attached is an
+// error; on reload it is logged and the rest of the config applied, so a
+// container that went away cannot block changes for all others.
+func (e *Engine) apply(cfg *config.Config, reload bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return errStopped
+	}
+	if old := e.cfg; old != nil && old.Host != cfg.Host {
+		return fmt.Errorf("%s: the [host] table changed; restart the daemon to apply it", cfg.File)
+	}
+	underlay := e.underlayMTU(cfg)
+
+	// Networks: keep those whose switching parameters are unchanged.
+	nets := make(map[string]*network, len(cfg.Networks))
+	for _, nc := range cfg.Networks {
+		mtu := networkMTU(nc, underlay)
+		if old := e.networks[nc.Name]; old != nil && old.cfg == nc && old.mtu == mtu {
+			nets[nc.Name] = old
+			continue
+		}
+		nets[nc.Name] = &network{cfg: nc, mtu: mtu, fdb: newFDB()}
+	}
+	// Peers: keep those whose address is unchanged.
+	peers := make(map[string]*peer, len(cfg.Peers))
+	for _, pc := range cfg.Peers {
+		if old := e.peers[pc.Name]; old != nil && old.addr == pc.AddrPort() {
+			peers[pc.Name] = old
+			continue
+		}
+		peers[pc.Name] = &peer{name: pc.Name, addr: pc.AddrPort()}
+	}
+
+	// Ports: close those that go or change before opening new ones, since
+	// a changed endpoint reuses its interface name in its namespace.
+	want := make(map[epKey]config.Endpoint, len(cfg.Endpoints))
+	for _, ep := range cfg.Endpoints {
+		want[epKey{ep.Network, ep.Name}] = ep
+	}
+	for k, p := range e.ports {
+		ep, ok := want[k]
+		if ok && nets[k.network] == p.net && endpointEqual(ep, p.cfg) {
+			continue
+		}
+		e.unlockedClosePort(p)
+		delete(e.ports, k)
+	}
+	used := make(map[netip.Addr]bool)
+	for _, ep := range cfg.Endpoints {
+		if ep.Address.IsValid() {
+			used[ep.Address] = true
+		}
+	}
+	for _, p := range e.ports {
+		used[p.addr.Addr()] = true
+	}
+	var errs []error
+	for i, ep := range cfg.Endpoints {
+		k := epKey{ep.Network, ep.Name}
+		if e.ports[k] != nil {
+			continue
+		}
+		n := nets[ep.Network]
+		addr := ep.Address
+		if !addr.IsValid() {
+			a, err := allocAddr(cfg.Host.Name, n.cfg, ep.Name, used)
+			if err != nil {
+				errs = append(errs, cfg.Errorf(fmt.Sprintf("endpoint[%d].address", i), "%v", err))
+				continue
+			}
+			addr = a
+			used[a] = true
+		}
+		p, err := e.openPort(ep, n, addr)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(fmt.Sprintf("endpoint[%d]", i), "%v", err))
+			continue
+		}
+		e.ports[k] = p
+		e.l.Info("endpoint attached", "network", ep.Network, "endpoint", ep.Name,
+			"address", p.addr.String(), "mac", p.mac.String(), "netns", ep.NetNS)
+	}
+	if len(errs) > 0 && !reload {
+		return errors.Join(errs...)
+	}
+	for _, err := range errs {
+		e.l.Error("cannot attach endpoint", "error", err)
+	}
+
+	// Retire networks and peers that went away or were replaced.
+	for name, n := range e.networks {
+		if nets[name] != n {
+			n.removed.Store(true)
+		}
+	}
+	for name, r := range e.peers {
+		if peers[name] != r {
+			r.removed.Store(true)
+			for _, n := range nets {
+				n.fdb.removePeer(r)
+			}
+		}
+	}
+	e.networks, e.peers, e.cfg = nets, peers, cfg
+	e.snap.Store(e.unlockedBuildSnapshot())
+	if reload {
+		for _, p := range e.ports {
+			e.startPort(p)
+		}
+	}
+	return nil
+}
+
+// unlockedBuildSnapshot builds the data path's view of the current state.
+func (e *Engine) unlockedBuildSnapshot() *snapshot {
+	s := &snapshot{
+		byVNI:  make(map[uint32]*netView, len(e.networks)),
+		byAddr: make(map[netip.Addr]*peer, len(e.peers)),
+	}
+	for _, pc := range e.cfg.Peers {
+		r := e.peers[pc.Name]
+		s.peers = append(s.peers, r)
+		s.byAddr[r.addr.Addr()] = r
+	}
+	for _, nc := range e.cfg.Networks {
+		s.byVNI[nc.VNI] = &netView{net: e.networks[nc.Name], peers: s.peers}
+	}
+	for _, ep := range e.cfg.Endpoints {
+		p := e.ports[epKey{ep.Network, ep.Name}]
+		if p == nil {
+			continue
+		}
+		nv := s.byVNI[p.net.cfg.VNI]
+		nv.ports = append(nv.ports, p)
+	}
+	return s
+}
+
+// endpointEqual reports whether two endpoint configs describe the same
+// attachment.
+func endpointEqual(a, b config.Endpoint) bool {
+	return a.Network == b.Network && a.Name == b.Name && a.NetNS == b.NetNS &&
+		a.IfName == b.IfName && a.Address == b.Address && string(a.MAC) == string(b.MAC)
+}

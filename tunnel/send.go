@@ -1,0 +1,173 @@
+package tunnel
+
+// The port → underlay path. One goroutine per port:
+//
+//	routineReadPort
+//	  Wait until the TAP is readable (no buffers held while idle)
+//	  take a batch from the pool
+//	  Read: frames at bufs[i][8:], TSO super-frames already segmented
+//	  switchFromPort: load the snapshot once, then per frame
+//	      anti-spoofing: source MAC must be the port's own
+//	      write the VXLAN header into the 8 bytes of headroom
+//	      group/multicast or unknown destination → flood list
+//	      FDB hit on a local port → that port's group
+//	      FDB hit on a peer → that (peer, socket) group
+//	  flush: one Conn.Write per (peer, socket) group (sendmmsg + UDP GSO),
+//	         the flood list to every peer and every other local port,
+//	         one Device.Write per local port group (coalesced to GSO)
+//	  return the batch to the pool
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/vxwire/vxwire/encap"
+)
+
+// maxPortErrors bounds consecutive read errors on a port before its
+// goroutine gives up; a TAP whose namespace is gone fails every read.
+const maxPortErrors = 10
+
+func (e *Engine) routineReadPort(p *port) {
+	defer e.wg.Done()
+	errs := 0
+	for {
+		if err := p.dev.Wait(); err != nil {
+			if !p.closed.Load() && !errors.Is(err, net.ErrClosed) {
+				e.l.Warn("port stopped", "error", err, "network", p.key.network, "endpoint", p.key.name)
+			}
+			return
+		}
+		b := e.pool.get()
+		n, err := p.dev.Read(b.bufs, b.sizes, encap.HeaderLen)
+		if n > 0 {
+			e.switchFromPort(p, b, n)
+		}
+		e.pool.put(b)
+		if err == nil {
+			errs = 0
+			continue
+		}
+		if p.closed.Load() || errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if errs++; errs > maxPortErrors {
+			e.l.Warn("port stopped after repeated errors", "error", err, "network", p.key.network, "endpoint", p.key.name)
+			return
+		}
+		time.Sleep(time.Duration(errs) * 10 * time.Millisecond)
+	}
+}
+
+// switchFromPort forwards the n frames of b read from port p.
+func (e *Engine) switchFromPort(p *port, b *batch, n int) {
+	s := &p.sc
+	s.reset()
+	snap := e.snap.Load()
+	nv := snap.byVNI[p.net.cfg.VNI]
+	if nv == nil || nv.net != p.net || p.closed.Load() {
+		e.host.drop(dropNoPort, n)
+		return
+	}
+	hdr := encap.Header{VNI: p.net.cfg.VNI}
+	var eth EthHeader
+	rxBytes, spoofed, malformed := 0, 0, 0
+	for i := 0; i < n; i++ {
+		dgram := b.bufs[i][:encap.HeaderLen+b.sizes[i]]
+		frame := dgram[encap.HeaderLen:]
+		if eth.Decode(frame) != nil {
+			malformed++
+			continue
+		}
+		if eth.Src != p.mac {
+			spoofed++
+			continue
+		}
+		rxBytes += len(frame)
+		hdr.Encode(dgram)
+		if eth.Dst.IsMulticast() {
+			s.flood = append(s.flood, dgram)
+			continue
+		}
+		lp, rp := p.net.fdb.lookup(eth.Dst)
+		switch {
+		case lp == p:
+			// Addressed to itself: nothing to do.
+		case lp != nil:
+			s.addLocal(lp, frame)
+		case rp != nil:
+			s.addRemote(rp, int(encap.SourcePort(frame))%len(e.tx), dgram)
+		default:
+			s.flood = append(s.flood, dgram)
+		}
+	}
+	p.stats.rx(n-spoofed-malformed, rxBytes)
+	p.stats.drop(dropSpoofed, spoofed)
+	p.stats.drop(dropMalformed, malformed)
+	e.host.drop(dropSpoofed, spoofed)
+	e.host.drop(dropMalformed, malformed)
+	e.flush(s, nv, p)
+}
+
+// flush writes out what a switching pass grouped. from is the port the
+// frames came from (excluded from local flooding), or nil for frames from
+// the underlay, which are never flooded back to peers (split horizon).
+func (e *Engine) flush(s *scratch, nv *netView, from *port) {
+	for i := 0; i < s.nRem; i++ {
+		g := &s.remote[i]
+		e.send(g.r, e.tx[g.sock], g.dgrams, g.bytes, nv.net)
+	}
+	if len(s.flood) > 0 {
+		if from != nil {
+			fb := 0
+			for _, d := range s.flood {
+				fb += len(d) - encap.HeaderLen
+			}
+			for _, r := range nv.peers {
+				e.send(r, e.tx[0], s.flood, fb, nv.net)
+			}
+			for _, lp := range nv.ports {
+				if lp != from {
+					for _, d := range s.flood {
+						s.addLocal(lp, d[encap.HeaderLen:])
+					}
+				}
+			}
+		}
+	}
+	for i := 0; i < s.nLocal; i++ {
+		g := &s.local[i]
+		e.deliver(g.p, g.frames, g.bytes)
+	}
+}
+
+// send writes dgrams to peer r and accounts for them.
+func (e *Engine) send(r *peer, c encap.Conn, dgrams [][]byte, bytes int, n *network) {
+	if err := c.Write(dgrams, r.addr); err != nil {
+		r.stats.drop(dropSend, len(dgrams))
+		e.host.drop(dropSend, len(dgrams))
+		return
+	}
+	r.stats.tx(len(dgrams), bytes)
+	n.stats.tx(len(dgrams), bytes)
+	e.host.tx(len(dgrams), bytes)
+}
+
+// deliver writes frames to a local port and accounts for them.
+func (e *Engine) deliver(p *port, frames [][]byte, bytes int) {
+	if p.closed.Load() {
+		e.host.drop(dropNoPort, len(frames))
+		return
+	}
+	w, err := p.dev.Write(frames)
+	if err != nil && w < len(frames) {
+		p.stats.drop(dropTapWrite, len(frames)-w)
+		e.host.drop(dropTapWrite, len(frames)-w)
+	}
+	if w == len(frames) {
+		p.stats.tx(w, bytes)
+	} else if w > 0 {
+		p.stats.tx(w, 0)
+	}
+}

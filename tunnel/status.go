@@ -1,0 +1,53 @@
+package tunnel
+
+import (
+	"sort"
+
+	"github.com/vxwire/vxwire/internal/api"
+)
+
+// Status reports networks, peers, endpoints and counters. It is safe to
+// call at any time; the data path keeps running while it is built.
+func (e *Engine) Status() api.Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := api.Status{Counters: e.host.snapshot()}
+	if e.cfg == nil {
+		return st
+	}
+	st.Host = e.cfg.Host.Name
+	st.Address = e.rx.LocalAddr().String()
+	var peerNames []string
+	for _, pc := range e.cfg.Peers {
+		r := e.peers[pc.Name]
+		peerNames = append(peerNames, r.name)
+		st.Peers = append(st.Peers, api.PeerStatus{
+			Name: r.name, Address: r.addr.String(), Counters: r.stats.snapshot(),
+		})
+	}
+	for _, nc := range e.cfg.Networks {
+		n := e.networks[nc.Name]
+		st.Networks = append(st.Networks, api.NetworkStatus{
+			Name: nc.Name, VNI: nc.VNI, Subnet: nc.Subnet.String(), Gateway: nc.Gateway.String(),
+			MTU: n.mtu, Peers: peerNames, FDB: n.fdb.len(), Counters: n.stats.snapshot(),
+		})
+	}
+	for _, p := range e.ports {
+		ifname := p.cfg.IfName
+		if ifname == "" {
+			ifname = "eth0"
+		}
+		st.Endpoints = append(st.Endpoints, api.EndpointStatus{
+			Network: p.key.network, Name: p.key.name, NetNS: p.cfg.NetNS, IfName: ifname,
+			Address: p.addr.String(), MAC: p.mac.String(), Counters: p.stats.snapshot(),
+		})
+	}
+	sort.Slice(st.Endpoints, func(i, j int) bool {
+		a, b := st.Endpoints[i], st.Endpoints[j]
+		if a.Network != b.Network {
+			return a.Network < b.Network
+		}
+		return a.Name < b.Name
+	})
+	return st
+}
