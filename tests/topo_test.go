@@ -1,0 +1,133 @@
+package tests
+
+// Topology helpers: hosts joined by an underlay veth, containers, a kernel
+// VXLAN host (the interop peer), and vxwire config files.
+//
+//   PFX-h1                                   PFX-h2
+//   PFX-u1 198.18.0.1/24 ====== veth ====== PFX-u2 198.18.0.2/24   (MTU 1500)
+//
+//   PFX-cN: empty namespaces (only lo) until the daemon creates their eth0.
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// host is a namespace standing for one machine, with one underlay link.
+type host struct {
+	*netns
+	id   string // "h1": host name in configs and file names
+	link string // underlay interface
+	addr string // underlay IPv4 address, in 198.18.0.0/15
+}
+
+// twoHosts creates hosts h1 and h2 joined by a veth pair with addresses
+// 198.18.0.1/24 and 198.18.0.2/24 and MTU 1500.
+func (e *env) twoHosts() (h1, h2 *host) {
+	e.t.Helper()
+	h1 = &host{netns: e.newNS("h1"), id: "h1", link: e.prefix + "u1", addr: "198.18.0.1"}
+	h2 = &host{netns: e.newNS("h2"), id: "h2", link: e.prefix + "u2", addr: "198.18.0.2"}
+	e.must("ip", "link", "add", h1.link, "netns", h1.name, "mtu", "1500", "type", "veth",
+		"peer", "name", h2.link, "netns", h2.name, "mtu", "1500")
+	for _, h := range []*host{h1, h2} {
+		e.must("ip", "-n", h.name, "addr", "add", h.addr+"/24", "dev", h.link)
+		e.must("ip", "-n", h.name, "link", "set", h.link, "up")
+	}
+	return h1, h2
+}
+
+// container creates an empty container namespace.
+func (e *env) container(short string) *netns {
+	e.t.Helper()
+	return e.newNS(short)
+}
+
+// kernelPort is a container attached to a kernel VXLAN host by a veth.
+type kernelPort struct {
+	ns   *netns
+	addr string // CIDR
+}
+
+// kernelVXLAN turns h into a host that runs Linux kernel VXLAN instead of
+// vxwire: vx0 (VNI vni, UDP 4789, learning) and a veth to each container
+// in bridge br0, MTU 1450, broadcast replicated to each remote address.
+// Transmit checksum offload is turned off on the underlay veth, or the
+// kernel would send inner TCP/UDP checksums unfilled, which no real wire
+// carries.
+func (e *env) kernelVXLAN(h *host, vni int, remotes []string, ports ...kernelPort) {
+	e.t.Helper()
+	ipn := func(args ...string) { e.t.Helper(); e.must("ip", append([]string{"-n", h.name}, args...)...) }
+	ipn("link", "add", "br0", "type", "bridge")
+	ipn("link", "add", "vx0", "type", "vxlan", "id", fmt.Sprint(vni), "dstport", "4789",
+		"local", h.addr, "dev", h.link)
+	for _, r := range remotes {
+		e.mustIn(h.netns, "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", r)
+	}
+	ipn("link", "set", "vx0", "mtu", "1450", "master", "br0", "up")
+	for i, p := range ports {
+		hostEnd := fmt.Sprintf("%sk%d", e.prefix, i)
+		e.must("ip", "link", "add", hostEnd, "netns", h.name, "mtu", "1450", "type", "veth",
+			"peer", "name", "eth0", "netns", p.ns.name, "mtu", "1450")
+		ipn("link", "set", hostEnd, "master", "br0", "up")
+		e.must("ip", "-n", p.ns.name, "addr", "add", p.addr, "dev", "eth0")
+		e.must("ip", "-n", p.ns.name, "link", "set", "eth0", "up")
+	}
+	ipn("link", "set", "br0", "up")
+	e.mustIn(h.netns, "ethtool", "-K", h.link, "tx", "off")
+}
+
+// netConf is one [[network]] table.
+type netConf struct {
+	name    string
+	vni     int
+	subnet  string
+	gateway string
+}
+
+// epConf is one [[endpoint]] table.
+type epConf struct {
+	network string
+	name    string
+	ns      *netns
+	addr    string
+}
+
+// hostConf is one host's config file.
+type hostConf struct {
+	peers     []*host
+	networks  []netConf
+	endpoints []epConf
+}
+
+// blue is the network most tests use.
+var blue = netConf{name: "blue", vni: 256, subnet: "10.77.0.0/24", gateway: "10.77.0.1"}
+
+// socket is the API socket of h's daemon, in the test's directory.
+func (e *env) socket(h *host) string { return filepath.Join(e.dir, h.id+".sock") }
+
+// render returns h's config file text for c.
+func (e *env) render(h *host, c hostConf) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[host]\nname = %q\naddress = %q\nport = 4789\nstate_dir = %q\napi_socket = %q\n",
+		h.id, h.addr, filepath.Join(e.dir, h.id+"-state"), e.socket(h))
+	for _, p := range c.peers {
+		fmt.Fprintf(&b, "\n[[peer]]\nname = %q\naddress = %q\n", p.id, p.addr)
+	}
+	for _, n := range c.networks {
+		fmt.Fprintf(&b, "\n[[network]]\nname = %q\nvni = %d\nsubnet = %q\ngateway = %q\n",
+			n.name, n.vni, n.subnet, n.gateway)
+	}
+	for _, ep := range c.endpoints {
+		fmt.Fprintf(&b, "\n[[endpoint]]\nnetwork = %q\nname = %q\nnetns = %q\naddress = %q\n",
+			ep.network, ep.name, ep.ns.path(), ep.addr)
+	}
+	return b.String()
+}
+
+// writeConfig writes h's config file and returns its path. Writing it again
+// replaces it, as an operator does before SIGHUP.
+func (e *env) writeConfig(h *host, c hostConf) string {
+	e.t.Helper()
+	return e.file(h.id+".toml", e.render(h, c))
+}
