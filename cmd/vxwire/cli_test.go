@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRunUsageErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"no command", nil, exitUsage, "Usage:"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"up without file", []string{"up"}, exitUsage, "up needs -c FILE"},
+		{"up bad flag", []string{"up", "--bogus"}, exitUsage, "flag provided but not defined: -bogus"},
+		{"up bad level", []string{"up", "-c", "x.toml", "--log-level", "loud"}, exitUsage, `--log-level "loud"`},
+		{"config without check", []string{"config"}, exitUsage, "vxwire config check -c FILE"},
+		{"config check without file", []string{"config", "check"}, exitUsage, "config check needs -c FILE"},
+		{"status extra arg", []string{"status", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{"status no daemon", []string{"status", "--socket", "/nonexistent/vxwire.sock"}, exitNoConn, "cannot reach the daemon"},
+		{"config check missing file", []string{"config", "check", "-c", "/nonexistent/h1.toml"}, exitFail, "/nonexistent/h1.toml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(tt.args, &out, &errb)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d (stderr %q)", code, tt.wantCode, errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.wantErr) {
+				t.Fatalf("stderr %q does not mention %q", errb.String(), tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "h1.toml")
+	os.WriteFile(good, []byte("[host]\nname = \"h1\"\naddress = \"198.18.0.1\"\n"), 0o600)
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("[host]\nname = \"h1\"\naddress = \"198.18.0.1\"\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/33\"\n"), 0o600)
+	var out, errb bytes.Buffer
+	if code := run([]string{"config", "check", "-c", good}, &out, &errb); code != exitOK {
+		t.Fatalf("valid file: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "ok") {
+		t.Fatalf("stdout %q", out.String())
+	}
+	errb.Reset()
+	if code := run([]string{"config", "check", "-c", bad}, &out, &errb); code != exitFail {
+		t.Fatalf("invalid file: exit %d", code)
+	}
+	if !strings.Contains(errb.String(), "bad.toml:7: network[0].subnet") {
+		t.Fatalf("error %q does not name file:line and field", errb.String())
+	}
+}
