@@ -72,6 +72,7 @@ func (e *Engine) switchFromPort(p *port, b *batch, n int) {
 	}
 	hdr := encap.Header{VNI: p.net.cfg.VNI}
 	var eth EthHeader
+	var last lookupCache
 	rxBytes, spoofed, malformed := 0, 0, 0
 	for i := 0; i < n; i++ {
 		dgram := b.bufs[i][:encap.HeaderLen+b.sizes[i]]
@@ -90,7 +91,13 @@ func (e *Engine) switchFromPort(p *port, b *batch, n int) {
 			s.flood = append(s.flood, dgram)
 			continue
 		}
-		lp, rp := p.net.fdb.lookup(eth.Dst)
+		// Frames of a batch mostly share their destination: look the FDB
+		// up once per run of equal destinations, not once per frame.
+		if eth.Dst != last.mac || !last.valid {
+			last.lp, last.rp = p.net.fdb.lookup(eth.Dst)
+			last.mac, last.valid = eth.Dst, true
+		}
+		lp, rp := last.lp, last.rp
 		switch {
 		case lp == p:
 			// Addressed to itself: nothing to do.
@@ -108,6 +115,14 @@ func (e *Engine) switchFromPort(p *port, b *batch, n int) {
 	e.host.drop(dropSpoofed, spoofed)
 	e.host.drop(dropMalformed, malformed)
 	e.flush(s, nv, p)
+}
+
+// lookupCache remembers the last FDB answer within one batch.
+type lookupCache struct {
+	mac   MAC
+	valid bool
+	lp    *port
+	rp    *peer
 }
 
 // flush writes out what a switching pass grouped. from is the port the
