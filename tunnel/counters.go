@@ -19,6 +19,7 @@ const (
 	dropTapWrite
 	dropSend
 	dropNoPort
+	dropPlaintext
 	numDropReasons
 )
 
@@ -32,6 +33,7 @@ var dropNames = [numDropReasons]string{
 	dropTapWrite:    api.DropTapWrite,
 	dropSend:        api.DropSend,
 	dropNoPort:      api.DropNoPort,
+	dropPlaintext:   api.DropPlaintext,
 }
 
 // counters are the statistics of one port, peer, network or host. Every

@@ -19,7 +19,7 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 	if e.stopped {
 		return errStopped
 	}
-	if old := e.cfg; old != nil && old.Host != cfg.Host {
+	if old := e.cfg; old != nil && hostNeedsRestart(old.Host, cfg.Host) {
 		return fmt.Errorf("%s: the [host] table changed; restart the daemon to apply it", cfg.File)
 	}
 	underlay := e.underlayMTU(cfg)
@@ -154,4 +154,12 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 func endpointEqual(a, b config.Endpoint) bool {
 	return a.Network == b.Network && a.Name == b.Name && a.NetNS == b.NetNS &&
 		a.IfName == b.IfName && a.Address == b.Address && string(a.MAC) == string(b.MAC)
+}
+
+// hostNeedsRestart reports whether the [host] table changed in a way a
+// reload cannot apply. Upstream DNS servers are excluded: they follow the
+// host's resolv.conf, which may change under a running daemon.
+func hostNeedsRestart(a, b config.Host) bool {
+	a.DNSUpstream, b.DNSUpstream = nil, nil
+	return !a.Equal(b)
 }

@@ -2,6 +2,8 @@
 // HTTP+JSON API, shared by the CLI and the runtime-facing modes.
 package api
 
+import "time"
+
 // Drop reasons counted by the data path. They are part of the status API and
 // the metrics, so they never change once released.
 const (
@@ -14,6 +16,7 @@ const (
 	DropTapWrite       = "tap_write"       // the container's TAP refused the frame
 	DropSend           = "send"            // the underlay socket refused the datagram
 	DropNoPort         = "no_port"         // frame for a local port that is gone
+	DropPlaintext      = "plaintext"       // unencrypted VXLAN for an encrypted network
 )
 
 // Counters are frame and byte counts of one direction pair, plus drops by
@@ -54,6 +57,19 @@ type PeerStatus struct {
 	Name     string   `json:"name"`
 	Address  string   `json:"address"` // ip:port
 	Counters Counters `json:"counters"`
+	// WireGuard state, present when the peer carries encrypted networks.
+	WireGuard *WireGuardPeer `json:"wireguard,omitempty"`
+}
+
+// WireGuardPeer is the encrypted path's view of a peer.
+type WireGuardPeer struct {
+	PublicKey     string    `json:"public_key"`
+	Endpoint      string    `json:"endpoint"`       // outer ip:port
+	TunnelAddress string    `json:"tunnel_address"` // inner address
+	LastHandshake time.Time `json:"last_handshake"` // zero: never
+	RxBytes       uint64    `json:"rx_bytes"`
+	TxBytes       uint64    `json:"tx_bytes"`
+	KeyEpoch      uint64    `json:"key_epoch"` // preshared-key epoch in force; 0 when rotation is off
 }
 
 // EndpointStatus describes one local endpoint (container port). Rx counts

@@ -206,8 +206,150 @@ func errorCases() []errorCase {
 		{"mac duplicate", doc(hostBlock, blueBlock, ep(`mac = "02:00:00:00:00:01"`),
 			[]string{`[[endpoint]]`, `network = "blue"`, `name = "db"`, `netns = "/run/netns/c2"`, `mac = "02-00-00-00-00-01"`}), []string{
 			`h1.toml:17: endpoint[1].mac: 02:00:00:00:00:01 is already used by endpoint[0] in network blue`}},
+
+		// Host: the encrypted path, membership and services.
+		{"private key file relative", doc(hostBlock, []string{`private_key_file = "h1.key"`}), []string{
+			`h1.toml:4: host.private_key_file: "h1.key" is not an absolute path`}},
+		{"secret file relative", doc(hostBlock, []string{`secret_file = "./secret"`}), []string{
+			`h1.toml:4: host.secret_file: "./secret" is not an absolute path`}},
+		{"wg port zero", doc(hostBlock, []string{`wg_port = 0`}), []string{
+			`h1.toml:4: host.wg_port: port 0 is out of range 1..65535`}},
+		{"wg port is vxlan port", doc(hostBlock, []string{`private_key_file = "/k"`, `wg_port = 4789`}), []string{
+			`h1.toml:5: host.wg_port: port 4789 is also host.port (VXLAN); the encrypted path needs a port of its own`}},
+		{"vxlan port is default wg port", doc(hostBlock, []string{`port = 51820`, `private_key_file = "/k"`}), []string{
+			`h1.toml:1: host.wg_port: port 51820 is also host.port (VXLAN); the encrypted path needs a port of its own`}},
+		{"wg name long", doc(hostBlock, []string{`wg_name = "vxwire0123456789"`}), []string{
+			`h1.toml:4: host.wg_name: "vxwire0123456789" is 16 bytes long; interface names are limited to 15`}},
+		{"wg name colon", doc(hostBlock, []string{`wg_name = "wg:0"`}), []string{
+			`h1.toml:4: host.wg_name: "wg:0" is not a valid interface name: use only A-Z, a-z, 0-9, '_', '.' and '-'`}},
+		{"wg name empty", doc(hostBlock, []string{`wg_name = ""`}), []string{
+			`h1.toml:4: host.wg_name: "" is not a valid interface name`}},
+		{"wg name type", doc(hostBlock, []string{`wg_name = 0`}), []string{
+			`h1.toml:4: host.wg_name: expected a string, got integer 0`}},
+		{"tunnel address invalid", doc(hostBlock, []string{`tunnel_address = "100.64.0"`}), []string{
+			`h1.toml:4: host.tunnel_address: "100.64.0" is not a valid IPv4 address`}},
+		{"tunnel address multicast", doc(hostBlock, []string{`tunnel_address = "224.0.0.1"`}), []string{
+			`h1.toml:4: host.tunnel_address: 224.0.0.1 is not a unicast address; tunnel addresses are normally in 100.64.0.0/10`}},
+		{"tunnel address is a peer's derived one", doc(hostBlock, []string{`tunnel_address = "100.82.0.2"`}, peerBlock), []string{
+			`h1.toml:5: peer[0].tunnel_address: 100.82.0.2 (derived from address 198.18.0.2) is already the tunnel address of host h1; set tunnel_address on one of them`}},
+		{"derived tunnel addresses collide", doc(hostBlock, peerBlock, []string{`[[peer]]`, `name = "h3"`, `address = "198.82.0.2"`}), []string{
+			`h1.toml:7: peer[1].tunnel_address: 100.82.0.2 (derived from address 198.82.0.2) is already the tunnel address of peer[0] h2 (derived from address 198.18.0.2); set tunnel_address on one of them`}},
+		{"explicit tunnel addresses collide", doc(hostBlock, peerBlock, []string{`tunnel_address = "100.64.0.9"`, `[[peer]]`, `name = "h3"`, `address = "198.18.0.3"`, `tunnel_address = "100.64.0.9"`}), []string{
+			`h1.toml:11: peer[1].tunnel_address: 100.64.0.9 is already the tunnel address of peer[0] h2`}},
+		{"explicit tunnel address is the host's derived one", doc(hostBlock, peerBlock, []string{`tunnel_address = "100.82.0.1"`}), []string{
+			`h1.toml:7: peer[0].tunnel_address: 100.82.0.1 is already the tunnel address of host h1 (derived from address 198.18.0.1); set tunnel_address on one of them`}},
+		{"rotate every without unit", doc(hostBlock, []string{`rotate_every = "12"`}), []string{
+			`h1.toml:4: host.rotate_every: "12" is not a duration: write a number with a unit (s, m, h), such as "30s" or "12h"`}},
+		{"rotate every short", doc(hostBlock, []string{`rotate_every = "500ms"`}), []string{
+			`h1.toml:4: host.rotate_every: 500ms is too short: use 0 to disable rotation, or at least 1s`}},
+		{"rotate every negative", doc(hostBlock, []string{`rotate_every = "-1h"`}), []string{
+			`h1.toml:4: host.rotate_every: -1h is negative`}},
+		{"rotate every integer", doc(hostBlock, []string{`rotate_every = 12`}), []string{
+			`h1.toml:4: host.rotate_every: expected a duration string such as "30s" or "12h", got integer 12`}},
+		{"gossip port big", doc(hostBlock, []string{`gossip_port = 70000`}), []string{
+			`h1.toml:4: host.gossip_port: port 70000 is out of range 1..65535`}},
+		{"gossip port is vxlan port", doc(hostBlock, []string{`gossip_port = 4789`}), []string{
+			`h1.toml:4: host.gossip_port: port 4789 is also host.port (VXLAN); gossip needs a port of its own`}},
+		{"gossip port is wg port", doc(hostBlock, []string{`private_key_file = "/k"`, `gossip_port = 51820`}), []string{
+			`h1.toml:5: host.gossip_port: port 51820 is also host.wg_port (WireGuard); gossip needs a port of its own`}},
+		{"peer timeout zero", doc(hostBlock, []string{`peer_timeout = "0s"`}), []string{
+			`h1.toml:4: host.peer_timeout: 0s is too short: use at least 1s`}},
+		{"peer timeout type", doc(hostBlock, []string{`peer_timeout = 30`}), []string{
+			`h1.toml:4: host.peer_timeout: expected a duration string such as "30s" or "12h", got integer 30`}},
+		{"dns upstream not an array", doc(hostBlock, []string{`dns_upstream = "192.0.2.53"`}), []string{
+			`h1.toml:4: host.dns_upstream: expected an array of strings, got string "192.0.2.53"`}},
+		{"dns upstream entries", doc(hostBlock, []string{`dns_upstream = ["192.0.2.53", 53, "dns.example", "192.0.2.53:53", "0.0.0.0", "192.0.2.54:0", "[2001:db8::1]", "ff02::1", "fe80::1%a b", ""]`}), []string{
+			`h1.toml:4: host.dns_upstream[1]: expected a string, got integer 53`,
+			`h1.toml:4: host.dns_upstream[2]: "dns.example" is not a DNS server address: use IP or IP:PORT, such as 192.0.2.53 or 192.0.2.53:5353`,
+			`h1.toml:4: host.dns_upstream[3]: 192.0.2.53:53 is already listed as host.dns_upstream[0]`,
+			`h1.toml:4: host.dns_upstream[4]: 0.0.0.0 is unspecified; use the address of a DNS server`,
+			`h1.toml:4: host.dns_upstream[5]: 192.0.2.54:0 has port 0`,
+			`h1.toml:4: host.dns_upstream[6]: "[2001:db8::1]" is not a DNS server address: use IP or IP:PORT, such as 192.0.2.53 or 192.0.2.53:5353`,
+			`h1.toml:4: host.dns_upstream[7]: ff02::1 is a multicast address; use the address of a DNS server`,
+			`h1.toml:4: host.dns_upstream[8]: "fe80::1%a b" has an invalid IPv6 zone: use an interface name`,
+			`h1.toml:4: host.dns_upstream[9]: must not be empty`}},
+		{"dns upstream on several lines", doc(hostBlock, []string{`dns_upstream = [`, `  "192.0.2.53",`, `  "192.0.2.300",`, `]`}), []string{
+			`h1.toml:6: host.dns_upstream[1]: "192.0.2.300" is not a DNS server address: use IP or IP:PORT, such as 192.0.2.53 or 192.0.2.53:5353`}},
+		{"metrics without address", doc(hostBlock, []string{`metrics = "9100"`}), []string{
+			`h1.toml:4: host.metrics: "9100" is not a listen address IP:PORT, such as 127.0.0.1:9100 or [::1]:9100`}},
+		{"metrics port zero", doc(hostBlock, []string{`metrics = "127.0.0.1:0"`}), []string{
+			`h1.toml:4: host.metrics: 127.0.0.1:0 has port 0; choose a port`}},
+		{"metrics multicast", doc(hostBlock, []string{`metrics = "224.0.0.1:9100"`}), []string{
+			`h1.toml:4: host.metrics: 224.0.0.1 is a multicast address; use a unicast address`}},
+		{"api group empty", doc(hostBlock, []string{`api_group = ""`}), []string{
+			`h1.toml:4: host.api_group: must not be empty; leave the key out to keep the API socket to root`}},
+		{"api group type", doc(hostBlock, []string{`api_group = 1000`}), []string{
+			`h1.toml:4: host.api_group: expected a string, got integer 1000`}},
+		{"new host key case", doc(hostBlock, []string{`WG_port = 51821`}), []string{
+			`h1.toml:4: host.WG_port: unknown key (keys are case-sensitive; did you mean "wg_port"?)`}},
+
+		// Peers: keys and the encrypted path.
+		{"public key short", doc(hostBlock, peerBlock, []string{`public_key = "abc"`}), []string{
+			`h1.toml:7: peer[0].public_key: "abc" is not a base64 WireGuard key (44 characters, as wg pubkey prints)`}},
+		{"public key not base64", doc(hostBlock, peerBlock, []string{`public_key = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066Spjqqb!mo="`}), []string{
+			`h1.toml:7: peer[0].public_key: "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066Spjqqb!mo=" is not a base64 WireGuard key (44 characters, as wg pubkey prints)`}},
+		{"public key url encoding", doc(hostBlock, peerBlock, []string{`public_key = "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo="`}), []string{
+			`h1.toml:7: peer[0].public_key: "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo=" is not a base64 WireGuard key (44 characters, as wg pubkey prints)`}},
+		{"public key hex", doc(hostBlock, peerBlock, []string{`public_key = "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"`}), []string{
+			`h1.toml:7: peer[0].public_key: "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a" is not a base64 WireGuard key (44 characters, as wg pubkey prints)`}},
+		{"public key zero", doc(hostBlock, peerBlock, []string{`public_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="`}), []string{
+			`h1.toml:7: peer[0].public_key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= is the all-zero key`}},
+		{"public key duplicate", doc(hostBlock, peerBlock, []string{`public_key = "` + testPubBob + `"`, `[[peer]]`, `name = "h3"`, `address = "198.18.0.3"`, `public_key = "` + testPubBob + `"`}), []string{
+			`h1.toml:11: peer[1].public_key: ` + testPubBob + ` is already the public key of peer[0]`}},
+		{"peer wg port", doc(hostBlock, peerBlock, []string{`wg_port = 65536`}), []string{
+			`h1.toml:7: peer[0].wg_port: port 65536 is out of range 1..65535`}},
+		{"peer wg port is its vxlan port", doc(hostBlock, peerBlock, []string{`port = 4790`, `wg_port = 4790`, `public_key = "` + testPubBob + `"`}), []string{
+			`h1.toml:8: peer[0].wg_port: port 4790 is also peer[0].port (VXLAN); the encrypted path needs a port of its own`}},
+		{"peer tunnel address", doc(hostBlock, peerBlock, []string{`tunnel_address = "100.64.0.0/10"`}), []string{
+			`h1.toml:7: peer[0].tunnel_address: "100.64.0.0/10" is not a valid IPv4 address`}},
+
+		// Networks: encryption and egress.
+		{"encrypted type", doc(hostBlock, blueBlock, []string{`encrypted = "yes"`}), []string{
+			`h1.toml:8: network[0].encrypted: expected a boolean (true or false), got string "yes"`}},
+		{"egress type", doc(hostBlock, blueBlock, []string{`egress = 1`}), []string{
+			`h1.toml:8: network[0].egress: expected a boolean (true or false), got integer 1`}},
+		{"encrypted without keys", doc(hostBlock, blueBlock, []string{`encrypted = true`}), []string{
+			`h1.toml:8: network[0].encrypted: the network is encrypted but host.private_key_file is not set`,
+			`h1.toml:8: network[0].encrypted: the network is encrypted but no peer has a public_key`}},
+		{"encrypted without peer keys", doc(hostBlock, []string{`private_key_file = "/etc/vxwire/h1.key"`}, peerBlock, blueBlock, []string{`encrypted = true`},
+			[]string{`[[network]]`, `name = "red"`, `vni = 257`, `subnet = "10.78.0.0/24"`, `encrypted = true`}), []string{
+			`h1.toml:12: network[0].encrypted: the network is encrypted but no peer has a public_key`}},
+		{"encrypted without private key", doc(hostBlock, peerBlock, []string{`public_key = "` + testPubBob + `"`}, blueBlock, []string{`egress = false`, `encrypted = true`}), []string{
+			`h1.toml:13: network[0].encrypted: the network is encrypted but host.private_key_file is not set`}},
+		{"encrypted with a wrong private key path", doc(hostBlock, []string{`private_key_file = "h1.key"`}, peerBlock, []string{`public_key = "` + testPubBob + `"`}, blueBlock, []string{`encrypted = true`}), []string{
+			`h1.toml:4: host.private_key_file: "h1.key" is not an absolute path`}},
+		{"encrypted network mtu", doc(hostBlock, blueBlock, []string{`encrypted = false`, `mtu = 9001`},
+			[]string{`[[network]]`, `name = "red"`, `vni = 257`, `subnet = "10.78.0.0/24"`, `encrypted = true`, `mtu = 575`}), []string{
+			`h1.toml:9: network[0].mtu: mtu 9001 is out of range: use 0 (underlay MTU - 50) or 576..9000`,
+			`h1.toml:14: network[1].encrypted: the network is encrypted but host.private_key_file is not set`,
+			`h1.toml:14: network[1].encrypted: the network is encrypted but no peer has a public_key`,
+			`h1.toml:15: network[1].mtu: mtu 575 is out of range: use 0 (underlay MTU - 110) or 576..9000`}},
+
+		// Endpoints: aliases.
+		{"aliases not an array", doc(hostBlock, blueBlock, ep(`aliases = "db"`)), []string{
+			`h1.toml:12: endpoint[0].aliases: expected an array of strings, got string "db"`}},
+		{"aliases entries", doc(hostBlock, blueBlock, ep(`aliases = ["api", "API", "api", "web", 1, "-x", "", "a.b"]`)), []string{
+			`h1.toml:12: endpoint[0].aliases[1]: "API" is not a DNS label: use only a-z, 0-9 and '-'`,
+			`h1.toml:12: endpoint[0].aliases[2]: alias "api" is already listed as endpoint[0].aliases[0]`,
+			`h1.toml:12: endpoint[0].aliases[3]: alias "web" is the endpoint's name`,
+			`h1.toml:12: endpoint[0].aliases[4]: expected a string, got integer 1`,
+			`h1.toml:12: endpoint[0].aliases[5]: "-x" is not a DNS label: it must not begin or end with '-'`,
+			`h1.toml:12: endpoint[0].aliases[6]: must not be empty`,
+			`h1.toml:12: endpoint[0].aliases[7]: "a.b" is not a DNS label: use only a-z, 0-9 and '-'`}},
+		{"aliases long", doc(hostBlock, blueBlock, ep(`aliases = [`, `  "`+longName(64)+`",`, `]`)), []string{
+			`h1.toml:13: endpoint[0].aliases[0]: "` + longName(64) + `" is longer than 63 bytes (a DNS label)`}},
 	}
 }
+
+// Test keys: the X25519 key pairs of RFC 7748, section 6.1, in base64.
+const (
+	testPrivAlice = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo="
+	testPubAlice  = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo="
+	testPubBob    = "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08="
+)
+
+// peerBlock is a peer h2; following hostBlock it is lines 4-6.
+var peerBlock = []string{`[[peer]]`, `name = "h2"`, `address = "198.18.0.2"`}
 
 // longName returns a DNS-label-valid name of n bytes.
 func longName(n int) string {

@@ -27,16 +27,32 @@ func (c *Config) Equal(o *Config) bool {
 	if c == nil || o == nil {
 		return c == o
 	}
-	return c.Host == o.Host &&
+	return c.Host.Equal(o.Host) &&
 		slices.Equal(c.Peers, o.Peers) &&
 		slices.Equal(c.Networks, o.Networks) &&
 		slices.EqualFunc(c.Endpoints, o.Endpoints, Endpoint.Equal)
 }
 
+// Equal reports whether h and o are the same host settings, including the
+// keys, secret, group id and DNS servers that Load fills in. Host holds
+// slices, so == does not compile on it.
+func (h Host) Equal(o Host) bool {
+	return h.Name == o.Name && h.Address == o.Address && h.Port == o.Port &&
+		h.StateDir == o.StateDir && h.APISocket == o.APISocket && h.MTU == o.MTU &&
+		h.PrivateKeyFile == o.PrivateKeyFile && h.PrivateKey == o.PrivateKey &&
+		h.HasPrivateKey == o.HasPrivateKey && h.SecretFile == o.SecretFile &&
+		bytes.Equal(h.Secret, o.Secret) && h.WGPort == o.WGPort && h.WGName == o.WGName &&
+		h.TunnelAddress == o.TunnelAddress && h.RotateEvery == o.RotateEvery &&
+		h.GossipPort == o.GossipPort && h.PeerTimeout == o.PeerTimeout &&
+		slices.Equal(h.DNSUpstream, o.DNSUpstream) && h.Metrics == o.Metrics &&
+		h.APIGroup == o.APIGroup && h.APIGID == o.APIGID
+}
+
 // Equal reports whether e and o are the same endpoint.
 func (e Endpoint) Equal(o Endpoint) bool {
 	return e.Network == o.Network && e.Name == o.Name && e.NetNS == o.NetNS &&
-		e.IfName == o.IfName && e.Address == o.Address && bytes.Equal(e.MAC, o.MAC)
+		e.IfName == o.IfName && e.Address == o.Address && bytes.Equal(e.MAC, o.MAC) &&
+		slices.Equal(e.Aliases, o.Aliases)
 }
 
 // Peer returns the peer called name. The pointer refers into c, which

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // doc joins lines into a document, so that a test can see the line number
@@ -71,18 +72,32 @@ func TestParseExample(t *testing.T) {
 	want := &Config{
 		File: "h1.toml",
 		Host: Host{
-			Name:      "h1",
-			Address:   netip.MustParseAddr("198.18.0.1"),
-			Port:      4789,
-			StateDir:  "/var/lib/vxwire",
-			APISocket: "/run/vxwire/vxwire.sock",
+			Name:          "h1",
+			Address:       netip.MustParseAddr("198.18.0.1"),
+			Port:          4789,
+			StateDir:      "/var/lib/vxwire",
+			APISocket:     "/run/vxwire/vxwire.sock",
+			WGPort:        51820,
+			WGName:        "vxwire0",
+			TunnelAddress: netip.MustParseAddr("100.82.0.1"),
+			RotateEvery:   12 * time.Hour,
+			GossipPort:    7946,
+			PeerTimeout:   30 * time.Second,
+			APIGID:        -1,
 		},
-		Peers: []Peer{{Name: "h2", Address: netip.MustParseAddr("198.18.0.2"), Port: 4789}},
+		Peers: []Peer{{
+			Name:          "h2",
+			Address:       netip.MustParseAddr("198.18.0.2"),
+			Port:          4789,
+			WGPort:        51820,
+			TunnelAddress: netip.MustParseAddr("100.82.0.2"),
+		}},
 		Networks: []Network{{
 			Name:    "blue",
 			VNI:     256,
 			Subnet:  netip.MustParsePrefix("10.77.0.0/24"),
 			Gateway: netip.MustParseAddr("10.77.0.1"),
+			Egress:  true,
 		}},
 		Endpoints: []Endpoint{{
 			Network: "blue",
@@ -402,7 +417,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestEncodeRoundTrip(t *testing.T) {
-	for _, name := range []string{"h1.toml", "minimal.toml", "full.toml"} {
+	for _, name := range []string{"h1.toml", "minimal.toml", "full.toml", "encrypted.toml"} {
 		t.Run(name, func(t *testing.T) {
 			c := mustParse(t, name, readTestdata(t, name))
 			enc := c.Encode()

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -60,6 +61,12 @@ func (v *validator) host(rh *rawHost) {
 	h.Port = DefaultPort
 	h.StateDir = DefaultStateDir
 	h.APISocket = DefaultAPISocket
+	h.WGPort = DefaultWGPort
+	h.WGName = DefaultWGName
+	h.RotateEvery = DefaultRotateEvery
+	h.GossipPort = DefaultGossipPort
+	h.PeerTimeout = DefaultPeerTimeout
+	h.APIGID = -1
 	if rh == nil {
 		v.errorf("host", "missing [host] table")
 		return
@@ -86,6 +93,135 @@ func (v *validator) host(rh *rawHost) {
 			h.MTU = int(n)
 		}
 	}
+	h.PrivateKeyFile, _ = v.path("host.private_key_file", rh.PrivateKeyFile, false)
+	h.SecretFile, _ = v.path("host.secret_file", rh.SecretFile, false)
+	if p, ok := v.port("host.wg_port", rh.WGPort); ok {
+		h.WGPort = p
+	}
+	if s, ok := v.str("host.wg_name", rh.WGName, false); ok {
+		if msg := checkWGName(s); msg != "" {
+			v.errorf("host.wg_name", "%s", msg)
+		} else {
+			h.WGName = s
+		}
+	}
+	h.TunnelAddress = DeriveTunnelAddress(h.Address)
+	if rh.TunnelAddress != nil {
+		h.TunnelAddress, _ = v.tunnelAddr("host.tunnel_address", rh.TunnelAddress)
+	}
+	if d, ok := v.duration("host.rotate_every", rh.RotateEvery); ok {
+		if d != 0 && d < time.Second {
+			v.errorf("host.rotate_every", "%s is too short: use 0 to disable rotation, or at least 1s", d)
+		} else {
+			h.RotateEvery = d
+		}
+	}
+	if p, ok := v.port("host.gossip_port", rh.GossipPort); ok {
+		h.GossipPort = p
+	}
+	if d, ok := v.duration("host.peer_timeout", rh.PeerTimeout); ok {
+		if d < time.Second {
+			v.errorf("host.peer_timeout", "%s is too short: use at least 1s", d)
+		} else {
+			h.PeerTimeout = d
+		}
+	}
+	v.dnsUpstream("host.dns_upstream", rh.DNSUpstream, h)
+	if s, ok := v.str("host.metrics", rh.Metrics, false); ok {
+		ap, err := netip.ParseAddrPort(s)
+		switch {
+		case err != nil || !validZone(ap.Addr().Zone()):
+			v.errorf("host.metrics", "%q is not a listen address IP:PORT, such as 127.0.0.1:9100 or [::1]:9100", s)
+		case ap.Port() == 0:
+			v.errorf("host.metrics", "%s has port 0; choose a port", s)
+		case ap.Addr().IsMulticast():
+			v.errorf("host.metrics", "%s is a multicast address; use a unicast address", ap.Addr())
+		default:
+			h.Metrics = ap
+		}
+	}
+	if s, ok := v.str("host.api_group", rh.APIGroup, false); ok {
+		if s == "" {
+			v.errorf("host.api_group", "must not be empty; leave the key out to keep the API socket to root")
+		} else {
+			h.APIGroup = s
+		}
+	}
+}
+
+// dnsUpstream sets h.DNSUpstream from an array of "IP" or "IP:PORT"
+// strings. An entry that fails its check is left out.
+func (v *validator) dnsUpstream(field string, x any, h *Host) {
+	elems, ok := v.array(field, x)
+	if !ok {
+		return
+	}
+	seen := map[netip.AddrPort]int{}
+	for i, e := range elems {
+		ef := indexPath(field, i)
+		s, ok := v.str(ef, e, true)
+		if !ok {
+			continue
+		}
+		ap, msg := parseUpstream(s)
+		if msg != "" {
+			v.errorf(ef, "%s", msg)
+			continue
+		}
+		if j, dup := seen[ap]; dup {
+			v.errorf(ef, "%s is already listed as %s", ap, indexPath(field, j))
+			continue
+		}
+		seen[ap] = i
+		h.DNSUpstream = append(h.DNSUpstream, ap)
+	}
+}
+
+// parseUpstream parses a DNS server "IP" or "IP:PORT" (IPv6 with a port in
+// brackets), returning why it is not one.
+func parseUpstream(s string) (netip.AddrPort, string) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.AddrPort{}, fmt.Sprintf("%q is not a DNS server address: use IP or IP:PORT, such as 192.0.2.53 or 192.0.2.53:5353", s)
+		}
+		ap = netip.AddrPortFrom(a, DefaultDNSPort)
+	}
+	a := ap.Addr().Unmap()
+	switch {
+	case !validZone(a.Zone()):
+		return netip.AddrPort{}, fmt.Sprintf("%q has an invalid IPv6 zone: use an interface name", s)
+	case ap.Port() == 0:
+		return netip.AddrPort{}, fmt.Sprintf("%s has port 0", s)
+	case a.IsUnspecified():
+		return netip.AddrPort{}, fmt.Sprintf("%s is unspecified; use the address of a DNS server", a)
+	case a.IsMulticast():
+		return netip.AddrPort{}, fmt.Sprintf("%s is a multicast address; use the address of a DNS server", a)
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return netip.AddrPort{}, fmt.Sprintf("%s is the broadcast address; use the address of a DNS server", a)
+	}
+	return netip.AddrPortFrom(a, ap.Port()), ""
+}
+
+// validZone reports whether z is empty or could name an interface, so that
+// an address with zone z prints and parses back unchanged.
+func validZone(z string) bool {
+	return z == "" || checkWGName(z) == ""
+}
+
+// tunnelAddr parses an explicit tunnel address: a unicast IPv4 address.
+func (v *validator) tunnelAddr(field string, x any) (netip.Addr, bool) {
+	a, ok := v.ipv4(field, x, true)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	switch {
+	case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		v.errorf(field, "%s is not a unicast address; tunnel addresses are normally in 100.64.0.0/10", a)
+		return netip.Addr{}, false
+	}
+	return a, true
 }
 
 func (v *validator) peer(field string, rp *rawPeer, p *Peer) {
@@ -94,6 +230,24 @@ func (v *validator) peer(field string, rp *rawPeer, p *Peer) {
 	p.Port = v.c.Host.Port
 	if n, ok := v.port(field+".port", rp.Port); ok {
 		p.Port = n
+	}
+	if s, ok := v.str(field+".public_key", rp.PublicKey, false); ok {
+		switch k, why := parseKey(s); why {
+		case keyFormat:
+			v.errorf(field+".public_key", "%q is not a base64 WireGuard key (44 characters, as wg pubkey prints)", s)
+		case keyZero:
+			v.errorf(field+".public_key", "%s is the all-zero key", s)
+		default:
+			p.PublicKey, p.HasPublicKey = k, true
+		}
+	}
+	p.WGPort = v.c.Host.WGPort
+	if n, ok := v.port(field+".wg_port", rp.WGPort); ok {
+		p.WGPort = n
+	}
+	p.TunnelAddress = DeriveTunnelAddress(p.Address)
+	if rp.TunnelAddress != nil {
+		p.TunnelAddress, _ = v.tunnelAddr(field+".tunnel_address", rp.TunnelAddress)
 	}
 }
 
@@ -114,9 +268,18 @@ func (v *validator) network(field string, rn *rawNetwork, n *Network) {
 	}
 	n.Subnet, _ = v.subnet(field+".subnet", rn.Subnet)
 	v.gateway(field+".gateway", rn.Gateway, n)
+	n.Encrypted, _ = v.boolean(field+".encrypted", rn.Encrypted)
+	n.Egress = true
+	if b, ok := v.boolean(field+".egress", rn.Egress); ok {
+		n.Egress = b
+	}
 	if x, ok := v.integer(field+".mtu", rn.MTU, false); ok {
+		overhead := 50
+		if n.Encrypted {
+			overhead = 110
+		}
 		if x != 0 && (x < MinMTU || x > MaxNetworkMTU) {
-			v.errorf(field+".mtu", "mtu %d is out of range: use 0 (underlay MTU - 50) or %d..%d", x, MinMTU, MaxNetworkMTU)
+			v.errorf(field+".mtu", "mtu %d is out of range: use 0 (underlay MTU - %d) or %d..%d", x, overhead, MinMTU, MaxNetworkMTU)
 		} else {
 			n.MTU = int(x)
 		}
@@ -200,6 +363,38 @@ func (v *validator) endpoint(field string, re *rawEndpoint, ep *Endpoint) {
 			ep.MAC = mac
 		}
 	}
+	v.aliases(field+".aliases", re.Aliases, ep)
+}
+
+// aliases sets ep.Aliases, leaving out entries that fail their check. It
+// needs ep.Name to be set.
+func (v *validator) aliases(field string, x any, ep *Endpoint) {
+	elems, ok := v.array(field, x)
+	if !ok {
+		return
+	}
+	seen := map[string]int{}
+	for i, e := range elems {
+		ef := indexPath(field, i)
+		s, ok := v.str(ef, e, true)
+		if !ok {
+			continue
+		}
+		if msg := checkLabel(s); msg != "" {
+			v.errorf(ef, "%s", msg)
+			continue
+		}
+		if j, dup := seen[s]; dup {
+			v.errorf(ef, "alias %q is already listed as %s", s, indexPath(field, j))
+			continue
+		}
+		if s == ep.Name {
+			v.errorf(ef, "alias %q is the endpoint's name", s)
+			continue
+		}
+		seen[s] = i
+		ep.Aliases = append(ep.Aliases, s)
+	}
 }
 
 // str type-checks a string leaf. It returns ok only for a present string
@@ -242,6 +437,55 @@ func (v *validator) integer(field string, x any, required bool) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// boolean type-checks an optional boolean leaf; ok reports a present one.
+func (v *validator) boolean(field string, x any) (bool, bool) {
+	if x == nil {
+		return false, false
+	}
+	b, isBool := x.(bool)
+	if !isBool {
+		v.errorf(field, "expected a boolean (true or false), got %s", describe(x))
+		return false, false
+	}
+	return b, true
+}
+
+// array type-checks an optional array leaf; ok reports a present array.
+func (v *validator) array(field string, x any) ([]any, bool) {
+	if x == nil {
+		return nil, false
+	}
+	a, isArray := x.([]any)
+	if !isArray {
+		v.errorf(field, "expected an array of strings, got %s", describe(x))
+		return nil, false
+	}
+	return a, true
+}
+
+// duration parses an optional non-negative duration leaf, a string in the
+// syntax of time.ParseDuration ("12h", "1h30m", "0").
+func (v *validator) duration(field string, x any) (time.Duration, bool) {
+	if x == nil {
+		return 0, false
+	}
+	s, isStr := x.(string)
+	if !isStr {
+		v.errorf(field, "expected a duration string such as \"30s\" or \"12h\", got %s", describe(x))
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		v.errorf(field, "%q is not a duration: write a number with a unit (s, m, h), such as \"30s\" or \"12h\"", s)
+	case d < 0:
+		v.errorf(field, "%s is negative", s)
+	default:
+		return d, true
+	}
+	return 0, false
 }
 
 func (v *validator) port(field string, x any) (uint16, bool) {
@@ -338,6 +582,24 @@ func checkIfName(s string) string {
 		c := s[i]
 		if c <= ' ' || c >= 0x7f || c == '/' || c == ':' {
 			return fmt.Sprintf("%q is not a valid interface name: '/', ':', spaces and non-printable characters are not allowed", s)
+		}
+	}
+	return ""
+}
+
+// checkWGName returns why s cannot name the WireGuard interface, or "":
+// 1 to 15 bytes of A-Z, a-z, 0-9, '_', '.' and '-', not "." or "..".
+func checkWGName(s string) string {
+	switch {
+	case s == "" || s == "." || s == "..":
+		return fmt.Sprintf("%q is not a valid interface name", s)
+	case len(s) > MaxIfNameLen:
+		return fmt.Sprintf("%q is %d bytes long; interface names are limited to %d", s, len(s), MaxIfNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return fmt.Sprintf("%q is not a valid interface name: use only A-Z, a-z, 0-9, '_', '.' and '-'", s)
 		}
 	}
 	return ""

@@ -4,14 +4,18 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Encode writes c as TOML in canonical form: tables in the order host,
 // peers, networks, endpoints; keys in the order of the file format; every
-// default written out; no comments. MTUs of 0, an invalid endpoint address
-// and a nil MAC are left out, as they mean "detect", "allocate" and
-// "derive". For a Config returned by Parse, Parse(Encode()) yields an equal
-// Config.
+// default written out, derived tunnel addresses included; no comments.
+// MTUs of 0, an invalid endpoint address and a nil MAC are left out, as
+// they mean "detect", "allocate" and "derive"; so are unset optional keys
+// and empty arrays. What Load reads from other files (keys, secret, group
+// id) is not written, except the DNS servers it found in resolv.conf,
+// which are written as dns_upstream. For a Config returned by Parse,
+// Parse(Encode()) yields an equal Config.
 func (c *Config) Encode() []byte {
 	var b strings.Builder
 	h := c.Host
@@ -26,6 +30,33 @@ func (c *Config) Encode() []byte {
 	if h.MTU != 0 {
 		kvInt(&b, "mtu", int64(h.MTU))
 	}
+	if h.PrivateKeyFile != "" {
+		kvString(&b, "private_key_file", h.PrivateKeyFile)
+	}
+	if h.SecretFile != "" {
+		kvString(&b, "secret_file", h.SecretFile)
+	}
+	kvInt(&b, "wg_port", int64(h.WGPort))
+	kvString(&b, "wg_name", h.WGName)
+	if h.TunnelAddress.IsValid() {
+		kvString(&b, "tunnel_address", h.TunnelAddress.String())
+	}
+	kvString(&b, "rotate_every", formatDuration(h.RotateEvery))
+	kvInt(&b, "gossip_port", int64(h.GossipPort))
+	kvString(&b, "peer_timeout", formatDuration(h.PeerTimeout))
+	if len(h.DNSUpstream) > 0 {
+		s := make([]string, len(h.DNSUpstream))
+		for i, ap := range h.DNSUpstream {
+			s[i] = ap.String()
+		}
+		kvStrings(&b, "dns_upstream", s)
+	}
+	if h.Metrics.IsValid() {
+		kvString(&b, "metrics", h.Metrics.String())
+	}
+	if h.APIGroup != "" {
+		kvString(&b, "api_group", h.APIGroup)
+	}
 	for _, p := range c.Peers {
 		b.WriteString("\n[[peer]]\n")
 		kvString(&b, "name", p.Name)
@@ -33,6 +64,13 @@ func (c *Config) Encode() []byte {
 			kvString(&b, "address", p.Address.String())
 		}
 		kvInt(&b, "port", int64(p.Port))
+		if p.HasPublicKey {
+			kvString(&b, "public_key", encodeKey(p.PublicKey))
+		}
+		kvInt(&b, "wg_port", int64(p.WGPort))
+		if p.TunnelAddress.IsValid() {
+			kvString(&b, "tunnel_address", p.TunnelAddress.String())
+		}
 	}
 	for _, n := range c.Networks {
 		b.WriteString("\n[[network]]\n")
@@ -47,6 +85,8 @@ func (c *Config) Encode() []byte {
 		if n.MTU != 0 {
 			kvInt(&b, "mtu", int64(n.MTU))
 		}
+		kvBool(&b, "encrypted", n.Encrypted)
+		kvBool(&b, "egress", n.Egress)
 	}
 	for _, ep := range c.Endpoints {
 		b.WriteString("\n[[endpoint]]\n")
@@ -59,6 +99,9 @@ func (c *Config) Encode() []byte {
 		}
 		if ep.MAC != nil {
 			kvString(&b, "mac", ep.MAC.String())
+		}
+		if len(ep.Aliases) > 0 {
+			kvStrings(&b, "aliases", ep.Aliases)
 		}
 	}
 	return []byte(b.String())
@@ -76,6 +119,39 @@ func kvInt(b *strings.Builder, key string, val int64) {
 	b.WriteString(" = ")
 	b.WriteString(strconv.FormatInt(val, 10))
 	b.WriteByte('\n')
+}
+
+// formatDuration writes d as time.Duration.String does, without the zero
+// minutes and seconds that it appends to whole hours and minutes: "12h",
+// "10m", "1h30m".
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") { // "12h0m0s" → "12h0m", "10m0s" → "10m"
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") { // "12h0m" → "12h"
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+func kvBool(b *strings.Builder, key string, val bool) {
+	b.WriteString(key)
+	b.WriteString(" = ")
+	b.WriteString(strconv.FormatBool(val))
+	b.WriteByte('\n')
+}
+
+func kvStrings(b *strings.Builder, key string, vals []string) {
+	b.WriteString(key)
+	b.WriteString(" = [")
+	for i, s := range vals {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(s))
+	}
+	b.WriteString("]\n")
 }
 
 // quote returns s as a TOML basic string. TOML allows any Unicode except

@@ -24,6 +24,19 @@ func FuzzParse(f *testing.F) {
 	for _, tt := range errorCases() {
 		f.Add([]byte(tt.in))
 	}
+	for _, s := range []string{
+		doc(hostBlock, []string{`dns_upstream = ["::ffff:192.0.2.1", "[fe80::1%eth0]:5353", "2001:db8::1"]`, `metrics = "[::]:9100"`}),
+		doc(hostBlock, []string{`rotate_every = "0"`, `peer_timeout = "1h1m1.5s"`, `wg_name = "wg.A_b-0"`}),
+		doc(hostBlock, []string{`tunnel_address = "100.64.0.1"`}, peerBlock, []string{`tunnel_address = "100.127.255.255"`, `wg_port = 1`}),
+		doc([]string{
+			`host = { name = "h1", address = "198.18.0.1", private_key_file = "/k", secret_file = "/s", api_group = "g" }`,
+			`peer = [{ name = "h2", address = "198.18.0.2", public_key = "` + testPubBob + `" }]`,
+			`network = [{ name = "blue", vni = 256, subnet = "10.77.0.0/24", encrypted = true, egress = false }]`,
+			`endpoint = [{ network = "blue", name = "web", netns = "/n", aliases = ["a", "b-2"] }]`,
+		}),
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.toml", data)
 		if err != nil {

@@ -23,26 +23,42 @@ type rawFile struct {
 }
 
 type rawHost struct {
-	Name      any `toml:"name"`
-	Address   any `toml:"address"`
-	Port      any `toml:"port"`
-	StateDir  any `toml:"state_dir"`
-	APISocket any `toml:"api_socket"`
-	MTU       any `toml:"mtu"`
+	Name           any `toml:"name"`
+	Address        any `toml:"address"`
+	Port           any `toml:"port"`
+	StateDir       any `toml:"state_dir"`
+	APISocket      any `toml:"api_socket"`
+	MTU            any `toml:"mtu"`
+	PrivateKeyFile any `toml:"private_key_file"`
+	SecretFile     any `toml:"secret_file"`
+	WGPort         any `toml:"wg_port"`
+	WGName         any `toml:"wg_name"`
+	TunnelAddress  any `toml:"tunnel_address"`
+	RotateEvery    any `toml:"rotate_every"`
+	GossipPort     any `toml:"gossip_port"`
+	PeerTimeout    any `toml:"peer_timeout"`
+	DNSUpstream    any `toml:"dns_upstream"`
+	Metrics        any `toml:"metrics"`
+	APIGroup       any `toml:"api_group"`
 }
 
 type rawPeer struct {
-	Name    any `toml:"name"`
-	Address any `toml:"address"`
-	Port    any `toml:"port"`
+	Name          any `toml:"name"`
+	Address       any `toml:"address"`
+	Port          any `toml:"port"`
+	PublicKey     any `toml:"public_key"`
+	WGPort        any `toml:"wg_port"`
+	TunnelAddress any `toml:"tunnel_address"`
 }
 
 type rawNetwork struct {
-	Name    any `toml:"name"`
-	VNI     any `toml:"vni"`
-	Subnet  any `toml:"subnet"`
-	Gateway any `toml:"gateway"`
-	MTU     any `toml:"mtu"`
+	Name      any `toml:"name"`
+	VNI       any `toml:"vni"`
+	Subnet    any `toml:"subnet"`
+	Gateway   any `toml:"gateway"`
+	MTU       any `toml:"mtu"`
+	Encrypted any `toml:"encrypted"`
+	Egress    any `toml:"egress"`
 }
 
 type rawEndpoint struct {
@@ -52,6 +68,7 @@ type rawEndpoint struct {
 	IfName  any `toml:"ifname"`
 	Address any `toml:"address"`
 	MAC     any `toml:"mac"`
+	Aliases any `toml:"aliases"`
 }
 
 // Parse decodes a config file strictly, fills in defaults and validates
@@ -70,8 +87,12 @@ func Parse(file string, data []byte) (*Config, error) {
 }
 
 // Load reads the config file at path, parses it like Parse and then checks
-// the filesystem: each endpoint's netns must exist. All problems, from
-// parsing and from the filesystem, are reported together.
+// the system: each endpoint's netns must exist; host.private_key_file and
+// host.secret_file are read into Host.PrivateKey and Host.Secret; no peer
+// may use the host's own public key; host.api_group must exist, and its id
+// is stored in Host.APIGID; without host.dns_upstream, Host.DNSUpstream is
+// read from the host's resolv.conf. All problems, from parsing and from
+// the system, are reported together.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -80,6 +101,7 @@ func Load(path string) (*Config, error) {
 	c, errs := parse(path, data)
 	if c != nil {
 		errs = append(errs, c.checkFiles()...)
+		errs = append(errs, c.loadHost()...)
 	}
 	if len(errs) > 0 {
 		return nil, asError(errs)

@@ -5,7 +5,8 @@
 // 10.9.0.1 is outside subnet 10.77.0.0/24".
 //
 // Parse decodes and validates a document without touching the filesystem;
-// Load reads a file, parses it and checks the paths it names. Both report
+// Load reads a file, parses it, checks the paths it names and reads the
+// key and secret files, the group database and resolv.conf. Both report
 // every problem they find at once, as Errors (or a single *Error). A Config
 // keeps the line of each field so that Config.Errorf can report later
 // problems, found by the daemon at run time, against the file. Encode
@@ -15,6 +16,7 @@ package config
 import (
 	"net"
 	"net/netip"
+	"time"
 )
 
 // Defaults for fields the file may leave out.
@@ -23,6 +25,18 @@ const (
 	DefaultStateDir  = "/var/lib/vxwire"
 	DefaultAPISocket = "/run/vxwire/vxwire.sock"
 	DefaultIfName    = "eth0"
+	// DefaultWGPort is the UDP port of the encrypted (WireGuard) path.
+	DefaultWGPort = 51820
+	// DefaultWGName is the name of the WireGuard interface.
+	DefaultWGName = "vxwire0"
+	// DefaultRotateEvery is how often preshared keys are rotated.
+	DefaultRotateEvery = 12 * time.Hour
+	// DefaultGossipPort is the port of the membership protocol.
+	DefaultGossipPort = 7946
+	// DefaultPeerTimeout is how long a silent host keeps its records.
+	DefaultPeerTimeout = 30 * time.Second
+	// DefaultDNSPort is the port of a dns_upstream entry without one.
+	DefaultDNSPort = 53
 	// MinVNI is the lowest VNI a network may use; lower ones are left to
 	// other overlays on the same underlay, as Docker does.
 	MinVNI = 256
@@ -66,6 +80,58 @@ type Host struct {
 	// MTU is the underlay MTU; 0 means detect it from the interface that
 	// holds Address.
 	MTU int
+
+	// PrivateKeyFile is the absolute path of the file holding the host's
+	// WireGuard private key in base64, as wg genkey prints it (optional;
+	// required when a network is encrypted). Load refuses the file when
+	// it is readable, writable or executable by group or others.
+	PrivateKeyFile string
+	// PrivateKey is the decoded key of PrivateKeyFile. Load sets it; Parse
+	// leaves it zero.
+	PrivateKey [32]byte
+	// HasPrivateKey reports whether PrivateKey was loaded.
+	HasPrivateKey bool
+	// SecretFile is the absolute path of the file holding the cluster
+	// secret (optional). The same permission rule as for PrivateKeyFile
+	// applies.
+	SecretFile string
+	// Secret is the content of SecretFile without trailing newlines, at
+	// least 16 bytes. Load sets it; Parse leaves it nil.
+	Secret []byte
+	// WGPort is the UDP port of the encrypted path (default 51820).
+	WGPort uint16
+	// WGName is the name of the WireGuard interface (default vxwire0):
+	// at most 15 bytes of A-Z, a-z, 0-9, '_', '.' and '-'.
+	WGName string
+	// TunnelAddress is the host's IPv4 address inside the encrypted path.
+	// When the file leaves it out it is DeriveTunnelAddress(Address). No
+	// two hosts may have the same one.
+	TunnelAddress netip.Addr
+	// RotateEvery is how often the preshared keys of the encrypted path
+	// are rotated (default 12h, at least 1s); 0 disables rotation and
+	// preshared keys.
+	RotateEvery time.Duration
+	// GossipPort is the port of the membership protocol (default 7946).
+	GossipPort uint16
+	// PeerTimeout is how long after a host stops answering its records
+	// are removed (default 30s, at least 1s).
+	PeerTimeout time.Duration
+	// DNSUpstream are the servers that names outside the overlay are
+	// forwarded to. The file lists them as "IP" or "IP:PORT" (port 53 by
+	// default). When the file lists none, Parse leaves the field empty
+	// and Load fills it from the nameserver lines of the host's
+	// resolv.conf (see ParseResolvConf); it stays empty if that file
+	// names no usable server.
+	DNSUpstream []netip.AddrPort
+	// Metrics is the listen address of the Prometheus endpoint; the zero
+	// AddrPort means metrics are off.
+	Metrics netip.AddrPort
+	// APIGroup is the group that may use the API socket (optional): the
+	// socket is then owned by that group with mode 0660.
+	APIGroup string
+	// APIGID is the numeric id of APIGroup, which Load looks up; it is -1
+	// when APIGroup is unset, and after Parse.
+	APIGID int
 }
 
 // Peer is one [[peer]] table: another host running vxwire or kernel VXLAN.
@@ -77,10 +143,26 @@ type Peer struct {
 	Address netip.Addr
 	// Port is the peer's VXLAN UDP port (default: the host's port).
 	Port uint16
+	// PublicKey is the peer's WireGuard public key, decoded from base64
+	// (optional, unique, not the host's own). A peer without one does not
+	// carry encrypted networks.
+	PublicKey [32]byte
+	// HasPublicKey reports whether the file sets public_key.
+	HasPublicKey bool
+	// WGPort is the UDP port of the peer's encrypted path (default: the
+	// host's wg_port).
+	WGPort uint16
+	// TunnelAddress is the peer's IPv4 address inside the encrypted path
+	// (default: DeriveTunnelAddress(Address)); unique among the host and
+	// its peers.
+	TunnelAddress netip.Addr
 }
 
 // AddrPort is the peer's VXLAN endpoint.
 func (p Peer) AddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Address, p.Port) }
+
+// WGAddrPort is the peer's WireGuard endpoint.
+func (p Peer) WGAddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Address, p.WGPort) }
 
 // Network is one [[network]] table: an isolated L2 segment with its own VNI.
 type Network struct {
@@ -97,8 +179,18 @@ type Network struct {
 	// broadcast address.
 	Gateway netip.Addr
 	// MTU is the container MTU; 0 means underlay MTU minus the VXLAN
-	// overhead. Range 576..9000 when set.
+	// overhead (50 bytes), or minus 110 bytes for an encrypted network,
+	// which also carries the WireGuard overhead. Range 576..9000 when set.
 	MTU int
+	// Encrypted sends the network's traffic through WireGuard (default
+	// false). It then needs host.private_key_file and at least one peer
+	// with a public_key; the network spans only the peers that have one:
+	// peers without a key do not carry encrypted networks.
+	Encrypted bool
+	// Egress lets containers of the network reach addresses outside the
+	// overlay through the gateway, and lets its DNS forward names it does
+	// not know to Host.DNSUpstream (default true).
+	Egress bool
 }
 
 // Endpoint is one [[endpoint]] table: a container attached at start-up.
@@ -119,4 +211,7 @@ type Endpoint struct {
 	Address netip.Addr
 	// MAC is the container's MAC address, unicast; nil means derived.
 	MAC net.HardwareAddr
+	// Aliases are extra DNS names of the container in its network: DNS
+	// labels, each listed once and different from Name.
+	Aliases []string
 }

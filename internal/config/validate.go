@@ -1,23 +1,62 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 )
 
 // validate runs the checks that span several fields: uniqueness, overlap
 // and membership. The later of two clashing entries is the one reported.
 func (v *validator) validate() {
+	v.hostPorts()
 	v.peers()
+	v.tunnelAddresses()
 	v.networks()
 	v.endpoints()
+}
+
+// spelled reports whether the file sets field, even to a value that failed
+// its check. Cross-field checks use it to tell a missing key from a wrong
+// one, which is reported already.
+func (v *validator) spelled(field string) bool {
+	_, ok := v.c.lines[field]
+	return ok
+}
+
+// hostPorts checks that the ports bound on this host are distinct: the
+// VXLAN and gossip ports, and the WireGuard port when the host has a
+// private key (without one it runs no WireGuard).
+func (v *validator) hostPorts() {
+	h := v.c.Host
+	wg := v.spelled("host.private_key_file")
+	if wg && h.WGPort == h.Port {
+		v.errorf("host.wg_port", "port %d is also host.port (VXLAN); the encrypted path needs a port of its own", h.WGPort)
+	}
+	switch {
+	case h.GossipPort == h.Port:
+		v.errorf("host.gossip_port", "port %d is also host.port (VXLAN); gossip needs a port of its own", h.GossipPort)
+	case wg && h.GossipPort == h.WGPort:
+		v.errorf("host.gossip_port", "port %d is also host.wg_port (WireGuard); gossip needs a port of its own", h.GossipPort)
+	}
 }
 
 func (v *validator) peers() {
 	h := v.c.Host
 	names := map[string]int{}
 	addrs := map[netip.Addr]int{}
+	keys := map[[32]byte]int{}
 	for i, p := range v.c.Peers {
 		field := indexPath("peer", i)
+		if p.HasPublicKey {
+			if j, dup := keys[p.PublicKey]; dup {
+				v.errorf(field+".public_key", "%s is already the public key of peer[%d]", encodeKey(p.PublicKey), j)
+			} else {
+				keys[p.PublicKey] = i
+			}
+		}
+		if p.HasPublicKey && p.WGPort == p.Port {
+			v.errorf(field+".wg_port", "port %d is also %s.port (VXLAN); the encrypted path needs a port of its own", p.WGPort, field)
+		}
 		if p.Name != "" {
 			if j, dup := names[p.Name]; dup {
 				v.errorf(field+".name", "name %q is already used by peer[%d]", p.Name, j)
@@ -39,11 +78,76 @@ func (v *validator) peers() {
 	}
 }
 
+// tunnelOwner is a host or peer holding a tunnel address, for messages.
+type tunnelOwner struct {
+	who      string     // "host h1", "peer[0] h2"
+	field    string     // "host", "peer[0]"
+	derived  bool       // the address is derived, not set in the file
+	underlay netip.Addr // the address it is derived from
+}
+
+func (o tunnelOwner) String() string {
+	if o.derived {
+		return fmt.Sprintf("%s (derived from address %s)", o.who, o.underlay)
+	}
+	return o.who
+}
+
+// tunnelAddresses checks that the host and its peers have distinct tunnel
+// addresses, explicit or derived.
+func (v *validator) tunnelAddresses() {
+	seen := map[netip.Addr]tunnelOwner{}
+	add := func(field, who string, a, underlay netip.Addr) {
+		if !a.IsValid() {
+			return
+		}
+		o := tunnelOwner{who: who, field: field, derived: !v.spelled(field + ".tunnel_address"), underlay: underlay}
+		prev, dup := seen[a]
+		if !dup {
+			seen[a] = o
+			return
+		}
+		if o.derived && prev.derived && o.underlay == prev.underlay {
+			// A duplicate underlay address, reported on its own.
+			return
+		}
+		what := a.String()
+		if o.derived {
+			what = fmt.Sprintf("%s (derived from address %s)", a, underlay)
+		}
+		hint := ""
+		if o.derived || prev.derived {
+			hint = "; set tunnel_address on one of them"
+		}
+		v.errorf(field+".tunnel_address", "%s is already the tunnel address of %s%s", what, prev, hint)
+	}
+	h := v.c.Host
+	add("host", named("host", h.Name), h.TunnelAddress, h.Address)
+	for i, p := range v.c.Peers {
+		field := indexPath("peer", i)
+		add(field, named(field, p.Name), p.TunnelAddress, p.Address)
+	}
+}
+
+// named appends name to what, when there is a name.
+func named(what, name string) string {
+	if name == "" {
+		return what
+	}
+	return what + " " + name
+}
+
 func (v *validator) networks() {
 	names := map[string]int{}
 	vnis := map[uint32]int{}
+	encrypted := false
 	for i, n := range v.c.Networks {
 		field := indexPath("network", i)
+		if n.Encrypted && !encrypted {
+			// The first encrypted network reports what encryption lacks.
+			encrypted = true
+			v.encryption(field + ".encrypted")
+		}
 		if n.Name != "" {
 			if j, dup := names[n.Name]; dup {
 				v.errorf(field+".name", "name %q is already used by network[%d]", n.Name, j)
@@ -68,6 +172,20 @@ func (v *validator) networks() {
 			}
 		}
 	}
+}
+
+// encryption checks that the host can run encrypted networks: it needs a
+// private key and at least one peer with a public key.
+func (v *validator) encryption(field string) {
+	if !v.spelled("host.private_key_file") {
+		v.errorf(field, "the network is encrypted but host.private_key_file is not set")
+	}
+	for i := range v.c.Peers {
+		if v.spelled(indexPath("peer", i) + ".public_key") {
+			return
+		}
+	}
+	v.errorf(field, "the network is encrypted but no peer has a public_key")
 }
 
 // epKey identifies a value that must be unique within one network.
