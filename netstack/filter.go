@@ -1,0 +1,123 @@
+package netstack
+
+// The frame filter runs on every frame Write receives, before any stack
+// buffer is taken. It keeps the stack to what a gateway should see, which
+// matters because egress puts the NIC in promiscuous and spoofing mode: in
+// that mode gVisor would accept packets to any address and answer ARP for
+// any address, impersonating every container on the subnet.
+//
+//	dst MAC   unicast and not the gateway's          → filtered
+//	ARP       target address not the gateway         → filtered
+//	IPv4      to the gateway address                 → stack
+//	          TCP/UDP from the subnet to a unicast
+//	          address outside it, egress on           → stack (forwarders)
+//	          anything else (ICMP to outside, other
+//	          containers, broadcast, multicast)      → filtered
+//	IPv6                                             → dropped, counted apart
+//	other EtherTypes, truncated frames               → malformed
+
+const (
+	ethHeaderLen  = 14
+	arpLen        = 28
+	ipv4MinLen    = 20
+	etherTypeIPv4 = 0x0800
+	etherTypeARP  = 0x0806
+	etherTypeIPv6 = 0x86dd
+	arpOpRequest  = 1
+	protoTCP      = 6
+	protoUDP      = 17
+
+	// Offsets into the frame.
+	offEtherType = 12
+	offARPOp     = ethHeaderLen + 6
+	offARPSPA    = ethHeaderLen + 14
+	offARPTPA    = ethHeaderLen + 24
+	offIPProto   = ethHeaderLen + 9
+	offIPSrc     = ethHeaderLen + 12
+	offIPDst     = ethHeaderLen + 16
+)
+
+// admit reports whether frame f goes to the stack, counting it if not.
+func (g *Gateway) admit(f []byte) bool {
+	if len(f) < ethHeaderLen {
+		g.st.dropMalformed.Add(1)
+		return false
+	}
+	toUs := [6]byte(f[0:6]) == g.mac
+	if !toUs && f[0]&1 == 0 {
+		g.st.dropFiltered.Add(1)
+		return false
+	}
+	switch uint16(f[offEtherType])<<8 | uint16(f[offEtherType+1]) {
+	case etherTypeARP:
+		if len(f) < ethHeaderLen+arpLen {
+			g.st.dropMalformed.Add(1)
+			return false
+		}
+		if [4]byte(f[offARPTPA:offARPTPA+4]) != g.gw {
+			g.st.dropFiltered.Add(1)
+			return false
+		}
+		return true
+	case etherTypeIPv4:
+		if len(f) < ethHeaderLen+ipv4MinLen || f[ethHeaderLen]>>4 != 4 {
+			g.st.dropMalformed.Add(1)
+			return false
+		}
+		if g.admitIPv4(f, toUs) {
+			return true
+		}
+		g.st.dropFiltered.Add(1)
+		return false
+	case etherTypeIPv6:
+		g.st.dropIPv6.Add(1)
+		return false
+	default:
+		g.st.dropMalformed.Add(1)
+		return false
+	}
+}
+
+// admitIPv4 applies the address rules to an IPv4 frame of at least a
+// minimal header.
+func (g *Gateway) admitIPv4(f []byte, toUs bool) bool {
+	if [4]byte(f[offIPDst:offIPDst+4]) == g.gw {
+		return true
+	}
+	if !g.cfg.Egress || !toUs {
+		return false
+	}
+	if p := f[offIPProto]; p != protoTCP && p != protoUDP {
+		return false
+	}
+	src, dst := be32(f[offIPSrc:]), be32(f[offIPDst:])
+	return g.inSubnet(src) && src != be32(g.gw[:]) && !g.inSubnet(dst) && forwardable(dst)
+}
+
+// inSubnet reports whether a is inside the gateway's prefix.
+func (g *Gateway) inSubnet(a uint32) bool { return a&g.mask == g.netU32 }
+
+// forwardable reports whether a may be dialled on a container's behalf:
+// not "this network" (0/8), loopback (127/8) — which would reach the
+// daemon host's own services —, multicast (224/4) or reserved and limited
+// broadcast (240/4).
+func forwardable(a uint32) bool {
+	switch top := a >> 24; {
+	case top == 0, top == 127, top >= 224:
+		return false
+	}
+	return true
+}
+
+// fixARP rewrites the sender address of an outbound ARP request to the
+// gateway's. With spoofing on, gVisor sends "who has C? tell X" with X the
+// outside address a NATed reply is sent from; the container should learn
+// nothing about X.
+func (g *Gateway) fixARP(f []byte) {
+	if len(f) < ethHeaderLen+arpLen ||
+		uint16(f[offEtherType])<<8|uint16(f[offEtherType+1]) != etherTypeARP ||
+		uint16(f[offARPOp])<<8|uint16(f[offARPOp+1]) != arpOpRequest {
+		return
+	}
+	copy(f[offARPSPA:offARPSPA+4], g.gw[:])
+}
