@@ -21,6 +21,7 @@ import (
 
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/netstack"
 	"github.com/vxwire/vxwire/tunnel/tap"
 )
 
@@ -40,6 +41,8 @@ type Options struct {
 	Listen func(laddr netip.AddrPort, batch int) (encap.Conn, error)
 	// OpenPort creates a container's port. Default: tap.Create.
 	OpenPort func(cfg tap.Config, l *slog.Logger) (tap.Device, error)
+	// OpenGateway creates a network's gateway. Default: netstack.NewGateway.
+	OpenGateway func(cfg netstack.GatewayConfig, l *slog.Logger) (GatewayDevice, error)
 	// UnderlayMTU reports the MTU of the interface holding addr; it is
 	// used when the config sets no host.mtu. Default: look it up.
 	UnderlayMTU func(addr netip.Addr) (int, error)
@@ -64,6 +67,7 @@ type network struct {
 	cfg     config.Network
 	mtu     int
 	fdb     *fdb
+	gw      *port // the network's gateway port on this host
 	stats   counters
 	removed atomic.Bool
 }
@@ -81,7 +85,10 @@ type snapshot struct {
 type netView struct {
 	net   *network
 	peers []*peer
-	ports []*port
+	ports []*port // local ports, the gateway included
+	// neigh maps the network's known IPv4 addresses to their MACs, for
+	// proxy ARP.
+	neigh map[netip.Addr]MAC
 }
 
 // Engine is the running data plane of one host. Its methods are safe for
@@ -157,6 +164,9 @@ func (o Options) withDefaults() Options {
 	if o.OpenPort == nil {
 		o.OpenPort = func(c tap.Config, l *slog.Logger) (tap.Device, error) { return tap.Create(c, l) }
 	}
+	if o.OpenGateway == nil {
+		o.OpenGateway = defaultOpenGateway
+	}
 	if o.UnderlayMTU == nil {
 		o.UnderlayMTU = interfaceMTU
 	}
@@ -178,6 +188,9 @@ func (e *Engine) Start() {
 	go e.routineAge()
 	for _, p := range e.ports {
 		e.startPort(p)
+	}
+	for _, n := range e.networks {
+		e.startPort(n.gw)
 	}
 }
 
@@ -228,6 +241,11 @@ func (e *Engine) closeAll() {
 	for k, p := range e.ports {
 		e.unlockedClosePort(p)
 		delete(e.ports, k)
+	}
+	for _, n := range e.networks {
+		if n.gw != nil {
+			e.unlockedClosePort(n.gw)
+		}
 	}
 }
 

@@ -292,3 +292,48 @@ func TestAllocAddrStable(t *testing.T) {
 		t.Fatal("allocation from a full subnet succeeded")
 	}
 }
+
+func TestProxyARP(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	dir := t.TempDir()
+	un := encaptest.NewNetwork()
+	h1 := newTestHost(t, un, testConfig(t, dir, 1, 2, "blue a 10.77.0.10", "blue b 10.77.0.11"))
+	a, b := h1.port(t, filepath.Join(dir, "h1-a")), h1.port(t, filepath.Join(dir, "h1-b"))
+	ma := macOf("10.77.0.10")
+	request := func(target string) []byte {
+		f := make([]byte, EthHeaderLen+arpLen)
+		(&EthHeader{Dst: Broadcast, Src: ma, Type: EtherTypeARP}).Encode(f)
+		(&ARP{Op: ARPRequest, SHA: ma, SPA: netip.MustParseAddr("10.77.0.10"), TPA: netip.MustParseAddr(target)}).Encode(f[EthHeaderLen:])
+		return f
+	}
+	for _, tc := range []struct{ name, target, mac string }{
+		{"local endpoint", "10.77.0.11", "10.77.0.11"},
+		{"gateway", "10.77.0.1", "10.77.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a.Inject(request(tc.target))
+			select {
+			case got := <-a.Written():
+				var eth EthHeader
+				var rep ARP
+				if eth.Decode(got) != nil || rep.Decode(got[EthHeaderLen:]) != nil {
+					t.Fatalf("bad reply %x", got)
+				}
+				if eth.Dst != ma || rep.Op != ARPReply || rep.SHA != macOf(tc.mac) || rep.SPA != netip.MustParseAddr(tc.target) {
+					t.Fatalf("reply %+v %+v", eth, rep)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no ARP reply")
+			}
+			expectNothing(t, b)
+		})
+	}
+	// Known addresses never crossed the underlay; unknown ones are
+	// flooded as usual.
+	if tx := h1.e.Status().Peers[0].Counters.TxFrames; tx != 0 {
+		t.Fatalf("%d frames sent to the peer for known addresses", tx)
+	}
+	a.Inject(request("10.77.0.99"))
+	expectFrame(t, b, request("10.77.0.99"))
+	waitFor(t, func() bool { return h1.e.Status().Peers[0].Counters.TxFrames == 1 })
+}

@@ -29,6 +29,11 @@ type port struct {
 
 	started bool // guarded by Engine.mu
 
+	// gateway marks the network's gateway port: its frames stay on this
+	// host, and gw offers its sockets.
+	gateway bool
+	gw      GatewayDevice
+
 	// sc is the scratch of the port's read goroutine; only it touches sc.
 	sc scratch
 }

@@ -105,6 +105,13 @@ func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps 
 			e.host.drop(dropMalformed, 1)
 			continue
 		}
+		if eth.Src == nv.net.gw.mac {
+			// Every host has its own gateway with this MAC; another host's
+			// gateway frames are never ours.
+			r.stats.drop(dropSpoofed, 1)
+			e.host.drop(dropSpoofed, 1)
+			continue
+		}
 		if run.r != r || run.n != nv.net {
 			run.flush()
 			run.r, run.n = r, nv.net

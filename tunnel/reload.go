@@ -32,7 +32,18 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 			nets[nc.Name] = old
 			continue
 		}
-		nets[nc.Name] = &network{cfg: nc, mtu: mtu, fdb: newFDB()}
+		n := &network{cfg: nc, mtu: mtu, fdb: newFDB()}
+		gw, err := e.openGateway(n)
+		if err != nil {
+			for _, m := range nets {
+				if e.networks[m.cfg.Name] != m {
+					e.unlockedClosePort(m.gw)
+				}
+			}
+			return err
+		}
+		n.gw = gw
+		nets[nc.Name] = n
 	}
 	// Peers: keep those whose address is unchanged.
 	peers := make(map[string]*peer, len(cfg.Peers))
@@ -104,6 +115,7 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 	for name, n := range e.networks {
 		if nets[name] != n {
 			n.removed.Store(true)
+			e.unlockedClosePort(n.gw)
 		}
 	}
 	for name, r := range e.peers {
@@ -119,6 +131,9 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 	if reload {
 		for _, p := range e.ports {
 			e.startPort(p)
+		}
+		for _, n := range e.networks {
+			e.startPort(n.gw)
 		}
 	}
 	return nil
@@ -136,7 +151,11 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 		s.byAddr[r.addr.Addr()] = r
 	}
 	for _, nc := range e.cfg.Networks {
-		s.byVNI[nc.VNI] = &netView{net: e.networks[nc.Name], peers: s.peers}
+		n := e.networks[nc.Name]
+		nv := &netView{net: n, peers: s.peers, neigh: make(map[netip.Addr]MAC)}
+		nv.ports = append(nv.ports, n.gw)
+		nv.neigh[n.gw.addr.Addr()] = n.gw.mac
+		s.byVNI[nc.VNI] = nv
 	}
 	for _, ep := range e.cfg.Endpoints {
 		p := e.ports[epKey{ep.Network, ep.Name}]
@@ -145,6 +164,7 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 		}
 		nv := s.byVNI[p.net.cfg.VNI]
 		nv.ports = append(nv.ports, p)
+		nv.neigh[p.addr.Addr()] = p.mac
 	}
 	return s
 }

@@ -86,6 +86,10 @@ func (e *Engine) switchFromPort(p *port, b *batch, n int) {
 			continue
 		}
 		rxBytes += len(frame)
+		if eth.Type == EtherTypeARP && !p.gateway && answerARP(frame, nv.neigh, p.mac) {
+			s.addLocal(p, frame)
+			continue
+		}
 		hdr.Encode(dgram)
 		if eth.Dst.IsMulticast() {
 			s.flood = append(s.flood, dgram)
@@ -103,6 +107,9 @@ func (e *Engine) switchFromPort(p *port, b *batch, n int) {
 			// Addressed to itself: nothing to do.
 		case lp != nil:
 			s.addLocal(lp, frame)
+		case rp != nil && p.gateway:
+			// The gateway serves its own host's containers only.
+			p.stats.drop(dropNoPort, 1)
 		case rp != nil:
 			s.addRemote(rp, int(encap.SourcePort(frame))%len(e.tx), dgram)
 		default:
@@ -134,7 +141,7 @@ func (e *Engine) flush(s *scratch, nv *netView, from *port) {
 		e.send(g.r, e.tx[g.sock], g.dgrams, g.bytes, nv.net)
 	}
 	if len(s.flood) > 0 {
-		if from != nil {
+		if from != nil && !from.gateway {
 			fb := 0
 			for _, d := range s.flood {
 				fb += len(d) - encap.HeaderLen
@@ -142,6 +149,8 @@ func (e *Engine) flush(s *scratch, nv *netView, from *port) {
 			for _, r := range nv.peers {
 				e.send(r, e.tx[0], s.flood, fb, nv.net)
 			}
+		}
+		if from != nil {
 			for _, lp := range nv.ports {
 				if lp != from {
 					for _, d := range s.flood {
