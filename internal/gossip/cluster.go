@@ -1,0 +1,419 @@
+package gossip
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// ErrClosed is returned by operations on a closed Cluster.
+var ErrClosed = errors.New("gossip: cluster closed")
+
+// maxSends bounds the TCP sends (claim answers, pulls, state replies) in
+// flight; beyond it sends are dropped, which the protocols tolerate: an
+// unanswered claim fails and an unanswered pull is repaired by push/pull.
+const maxSends = 64
+
+// Member is one host of the cluster as this host sees it.
+type Member struct {
+	// Name is the host's NodeName.
+	Name string
+	// Addr is its gossip address.
+	Addr netip.AddrPort
+	// Alive is false for a suspected host and for one that failed
+	// recently (failed hosts are listed until ForgetFailedAfter).
+	Alive bool
+}
+
+// Cluster replicates endpoint records between hosts and arbitrates address
+// claims. All methods are safe for concurrent use. It owns one memberlist
+// instance and a few goroutines, all ended by Close.
+type Cluster struct {
+	cfg Config
+	tm  timings
+	l   *slog.Logger
+
+	// ml is set once memberlist.Create returns; delegates that fire
+	// earlier find it nil and skip network sends.
+	ml    atomic.Pointer[memberlist.Memberlist]
+	queue *memberlist.TransmitLimitedQueue
+	// numLive feeds the queue's retransmit scaling without taking mu.
+	numLive atomic.Int32
+
+	mu       sync.Mutex
+	tab      *table
+	local    hostState
+	promises map[addrKey]promise
+	pending  map[uint64]chan answerMsg
+	pulls    map[string]version
+	nextID   uint64
+	closed   bool
+
+	changes   chan struct{}
+	done      chan struct{}
+	joined    chan struct{}
+	sends     chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts gossip on cfg.BindAddr and joins cfg.Seeds in the background.
+// A host with no reachable seed works alone and keeps trying. l receives
+// memberlist's own log at Debug.
+func New(cfg Config, l *slog.Logger) (*Cluster, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	tm := deriveTimings(&cfg)
+	c := &Cluster{
+		cfg:      cfg,
+		tm:       tm,
+		l:        l.With("node", cfg.NodeName),
+		tab:      newTable(cfg.NodeName),
+		promises: make(map[addrKey]promise),
+		pending:  make(map[uint64]chan answerMsg),
+		pulls:    make(map[string]version),
+		nextID:   rand.Uint64(),
+		changes:  make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		joined:   make(chan struct{}),
+		sends:    make(chan struct{}, maxSends),
+	}
+	c.local = hostState{Host: cfg.NodeName, Version: version{Epoch: uint64(time.Now().UnixNano())}}
+	c.tab.hosts[cfg.NodeName] = &entry{state: c.local, seen: time.Now()}
+	c.numLive.Store(1)
+
+	mc, err := cfg.memberlistConfig(tm)
+	if err != nil {
+		return nil, err
+	}
+	mc.Delegate = (*delegate)(c)
+	mc.Events = (*events)(c)
+	mc.Logger = newStdLogger(l)
+	c.queue = &memberlist.TransmitLimitedQueue{
+		NumNodes:       func() int { return int(c.numLive.Load()) },
+		RetransmitMult: mc.RetransmitMult,
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: cannot start on %s: %w", cfg.BindAddr, err)
+	}
+	c.ml.Store(ml)
+	c.l.Info("gossip started", "addr", c.Addr().String())
+	c.wg.Add(2)
+	go c.routineJoin()
+	go c.routineMaintain()
+	return c, nil
+}
+
+// Addr returns the gossip address this host listens on and advertises.
+func (c *Cluster) Addr() netip.AddrPort {
+	n := c.ml.Load().LocalNode()
+	a, _ := netip.AddrFromSlice(n.Addr)
+	return netip.AddrPortFrom(a.Unmap(), n.Port)
+}
+
+// Close leaves the cluster, so that other hosts drop this host's records
+// at once, and stops every goroutine. It is idempotent and safe to call
+// concurrently; later calls return the first result. A probe memberlist
+// had in flight may finish up to one probe interval (DeadAfter/30) later.
+func (c *Cluster) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		close(c.done)
+		ml := c.ml.Load()
+		if err := ml.Leave(max(5*c.tm.probeInterval, time.Second)); err != nil {
+			c.l.Warn("gossip leave was not confirmed", "error", err)
+		}
+		if err := ml.Shutdown(); err != nil {
+			c.closeErr = fmt.Errorf("gossip: cannot shut down: %w", err)
+		}
+		c.wg.Wait()
+	})
+	return c.closeErr
+}
+
+// SetLocal replaces this host's records with recs and announces them. The
+// records are copied; Host is set to the local NodeName. Records with an
+// empty or over-long name or network, or an invalid IP, are dropped and
+// logged.
+func (c *Cluster) SetLocal(recs []Record) {
+	norm := make([]Record, 0, len(recs))
+	for i := range recs {
+		r := recs[i].clone()
+		r.Host = c.cfg.NodeName
+		if err := validRecord(&r); err != nil {
+			c.l.Warn("record not announced", "error", err)
+			continue
+		}
+		norm = append(norm, r)
+	}
+	slices.SortFunc(norm, compareRecords)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || recordsEqual(c.local.Records, norm) {
+		return
+	}
+	c.local.Records = norm
+	c.unlockedPublish()
+	c.signal()
+}
+
+func validRecord(r *Record) error {
+	if r.Network == "" || len(r.Network) > maxString || r.Name == "" || len(r.Name) > maxString {
+		return fmt.Errorf("record %q of network %q: name and network need 1 to %d bytes", r.Name, r.Network, maxString)
+	}
+	if !r.IP.IsValid() {
+		return fmt.Errorf("record %q of network %q has no ip", r.Name, r.Network)
+	}
+	for _, a := range r.Aliases {
+		if a == "" || len(a) > maxString {
+			return fmt.Errorf("record %q of network %q: alias needs 1 to %d bytes", r.Name, r.Network, maxString)
+		}
+	}
+	return nil
+}
+
+// Records returns every known record, this host's included, sorted by
+// network, name, host and IP. The result is a copy owned by the caller.
+func (c *Cluster) Records() []Record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := c.tab.visible()
+	out := make([]Record, len(v))
+	for i := range v {
+		out[i] = v[i].clone()
+	}
+	return out
+}
+
+// Changes returns a channel that receives a value whenever Records may
+// have changed. It has capacity one and coalesces: a receiver that was
+// busy sees one signal for many changes and must call Records again.
+func (c *Cluster) Changes() <-chan struct{} { return c.changes }
+
+// Members returns the hosts this host knows, itself included, sorted by
+// name: live members, then recently failed ones with Alive false.
+func (c *Cluster) Members() []Member {
+	var out []Member
+	seen := make(map[string]bool)
+	for _, n := range c.ml.Load().Members() {
+		a, _ := netip.AddrFromSlice(n.Addr)
+		out = append(out, Member{
+			Name:  n.Name,
+			Addr:  netip.AddrPortFrom(a.Unmap(), n.Port),
+			Alive: n.State == memberlist.StateAlive,
+		})
+		seen[n.Name] = true
+	}
+	c.mu.Lock()
+	for h := range c.tab.failed {
+		if !seen[h] {
+			out = append(out, Member{Name: h})
+		}
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// signal notes a change of Records without blocking.
+func (c *Cluster) signal() {
+	select {
+	case c.changes <- struct{}{}:
+	default:
+	}
+}
+
+// unlockedPublish bumps the local version, stores the local state in the
+// table and queues its broadcast. mu must be held.
+func (c *Cluster) unlockedPublish() {
+	c.local.Version.Counter++
+	c.tab.hosts[c.cfg.NodeName] = &entry{state: c.local, seen: time.Now()}
+	c.tab.invalidate()
+	c.queueState(&c.local)
+}
+
+// queueState queues s for UDP gossip: whole when small, otherwise as a
+// notice that makes receivers pull it over TCP.
+func (c *Cluster) queueState(s *hostState) {
+	b := encode(nil, &message{Type: msgState, State: *s})
+	if len(b) > maxBroadcast {
+		b = encode(nil, &message{Type: msgNotice, State: hostState{Host: s.Host, Version: s.Version}})
+	}
+	c.queue.QueueBroadcast(&broadcast{name: s.Host, msg: b})
+}
+
+// unlockedApply takes in a state received from a peer. rebroadcast passes
+// it on by gossip, as for states that arrived by gossip. mu must be held.
+func (c *Cluster) unlockedApply(s hostState, rebroadcast bool) {
+	if s.Host == c.cfg.NodeName {
+		if s.Version.compare(c.local.Version) > 0 {
+			// A previous life of this host with a clock ahead of ours:
+			// outrank it so our records win.
+			c.l.Info("outranking a newer state of this host from a previous run")
+			c.local.Version = version{Epoch: s.Version.Epoch + 1}
+			c.unlockedPublish()
+		}
+		return
+	}
+	taken, changed := c.tab.apply(s, time.Now())
+	if !taken {
+		return
+	}
+	if v, ok := c.pulls[s.Host]; ok && v.compare(s.Version) <= 0 {
+		delete(c.pulls, s.Host)
+	}
+	c.unlockedExpirePromises(time.Now())
+	if rebroadcast {
+		c.queueState(&s)
+	}
+	if changed {
+		c.signal()
+	}
+}
+
+// unlockedRequestPull asks host for its state unless a pull for at least v
+// is already under way. mu must be held.
+func (c *Cluster) unlockedRequestPull(host string, v version) {
+	if p, ok := c.pulls[host]; ok && p.compare(v) >= 0 {
+		return
+	}
+	c.pulls[host] = v
+	c.unlockedSend(host, encode(nil, &message{Type: msgPull, From: c.cfg.NodeName}), func(error) {
+		c.mu.Lock()
+		delete(c.pulls, host)
+		c.mu.Unlock()
+	})
+}
+
+// unlockedSend sends msg to host over TCP from a new goroutine, calling
+// onErr (if not nil) from that goroutine, without mu, when it cannot be
+// delivered. After Close began nothing is sent and onErr is not called.
+// mu must be held, so that no goroutine starts after Close began waiting.
+func (c *Cluster) unlockedSend(host string, msg []byte, onErr func(error)) {
+	fail := func(err error) {
+		if onErr != nil {
+			onErr(err)
+		}
+	}
+	if c.closed {
+		// Waiters also watch done, so nobody needs to hear about this.
+		return
+	}
+	c.wg.Add(1)
+	select {
+	case c.sends <- struct{}{}:
+	default:
+		c.l.Debug("gossip send dropped: too many in flight", "peer", host)
+		go func() {
+			defer c.wg.Done()
+			fail(errors.New("gossip: too many sends in flight"))
+		}()
+		return
+	}
+	go func() {
+		defer c.wg.Done()
+		defer func() { <-c.sends }()
+		if err := c.sendNow(host, msg); err != nil {
+			if c.l.Enabled(context.Background(), slog.LevelDebug) {
+				c.l.Debug("gossip send failed", "peer", host, "error", err)
+			}
+			fail(err)
+		}
+	}()
+}
+
+func (c *Cluster) sendNow(host string, msg []byte) error {
+	ml := c.ml.Load()
+	if ml == nil {
+		return errors.New("gossip: not started")
+	}
+	for _, n := range ml.Members() {
+		if n.Name == host {
+			if err := ml.SendReliable(n, msg); err != nil {
+				return fmt.Errorf("gossip: cannot send to %s: %w", host, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("gossip: %s is not a member", host)
+}
+
+// routineJoin joins the seeds, retrying with bounded exponential backoff
+// and jitter while none answers, and again whenever this host is alone.
+func (c *Cluster) routineJoin() {
+	defer c.wg.Done()
+	self := c.Addr()
+	var seeds []string
+	for _, s := range c.cfg.Seeds {
+		if s != self {
+			seeds = append(seeds, s.String())
+		}
+	}
+	if len(seeds) == 0 {
+		close(c.joined)
+		return
+	}
+	minWait, backoff := c.tm.probeInterval, c.tm.probeInterval
+	idle := max(c.cfg.DeadAfter/4, minWait)
+	first := true
+	for {
+		wait := idle
+		if c.numLive.Load() <= 1 {
+			n, err := c.ml.Load().Join(seeds)
+			if n > 0 {
+				c.l.Info("joined gossip cluster", "contacted", n)
+				backoff = minWait
+			} else {
+				c.l.Debug("no seed answered", "error", err)
+				wait = backoff/2 + rand.N(backoff/2+1)
+				backoff = min(2*backoff, c.tm.joinMax)
+			}
+		}
+		if first {
+			close(c.joined)
+			first = false
+		}
+		select {
+		case <-c.done:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// routineMaintain expires promises, drops states of hosts that are no
+// longer members and forgets long-failed hosts.
+func (c *Cluster) routineMaintain() {
+	defer c.wg.Done()
+	tick := time.NewTicker(c.tm.maintain)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case now := <-tick.C:
+			c.mu.Lock()
+			c.unlockedExpirePromises(now)
+			if c.tab.sweep(now, c.cfg.DeadAfter/3, c.cfg.ForgetFailedAfter) {
+				c.signal()
+			}
+			c.mu.Unlock()
+		}
+	}
+}

@@ -1,0 +1,190 @@
+package gossip
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	// DefaultPort is the gossip port, TCP and UDP, as Docker's NetworkDB.
+	DefaultPort = 7946
+	// DefaultDeadAfter bounds how long the records of a failed host stay.
+	DefaultDeadAfter = 30 * time.Second
+	// DefaultPromiseTTL is how long a member keeps a claim grant for a
+	// holder whose reservation has not reached it yet.
+	DefaultPromiseTTL = 30 * time.Second
+	// DefaultClaimTimeout bounds a claim when the caller's context has no
+	// earlier deadline.
+	DefaultClaimTimeout = 5 * time.Second
+	// DefaultForgetFailedAfter is how long a failed (not departed) host still
+	// counts towards the claim quorum.
+	DefaultForgetFailedAfter = 10 * time.Minute
+)
+
+// keyInfo is the HKDF info string that binds the derived key to its use.
+const keyInfo = "vxwire gossip"
+
+// maxBroadcast is the largest state message sent by UDP gossip; a larger
+// record set is announced by a notice and fetched by TCP (see doc.go).
+const maxBroadcast = 1024
+
+// Config configures a Cluster. The zero value of every field except
+// NodeName and BindAddr selects a default. A Config is copied by New and
+// not referenced afterwards.
+type Config struct {
+	// NodeName is this host's name; it must be unique in the cluster and
+	// is the Host of every record this host announces.
+	NodeName string
+	// BindAddr is the underlay address gossip binds to and advertises.
+	BindAddr netip.Addr
+	// Port is the gossip port for TCP and UDP. Zero selects DefaultPort; a
+	// negative value lets the kernel pick a free port (see Cluster.Addr).
+	Port int
+	// Seeds are the gossip addresses of configured peers. New joins them in
+	// the background, retrying while none answers and whenever this host
+	// finds itself alone.
+	Seeds []netip.AddrPort
+	// Secret is the cluster secret. When non-nil, all gossip is encrypted
+	// (AES-256-GCM) with a key derived by HKDF-SHA256 from Secret with the
+	// info string "vxwire gossip" and no salt.
+	Secret []byte
+	// DeadAfter bounds how long the records of a host that stopped
+	// answering remain visible; memberlist's probe and suspicion timings
+	// are derived from it (see timings). Default DefaultDeadAfter.
+	DeadAfter time.Duration
+	// PromiseTTL is how long a claim grant is held for a holder whose
+	// reservation has not been seen yet. Default DefaultPromiseTTL.
+	PromiseTTL time.Duration
+	// ClaimTimeout bounds one claim round. Default DefaultClaimTimeout.
+	ClaimTimeout time.Duration
+	// ForgetFailedAfter is how long a failed host counts towards the claim
+	// quorum. Default DefaultForgetFailedAfter.
+	ForgetFailedAfter time.Duration
+	// GossipInterval overrides the derived UDP gossip interval; tests that
+	// run many members set it to spread the load.
+	GossipInterval time.Duration
+}
+
+// timings are the memberlist settings derived from DeadAfter.
+//
+// A failed host H is removed from every view after at most
+//
+//	first probe of H      ≤ 2·P   (someone probes H within one interval; the
+//	                                probe, indirect probes included, ends
+//	                                within the next)
+//	suspicion timeout     ≤ Smax·Smult·max(1, log10 N)·P = 2·4·log10 N·P
+//	                      = 16·P for N ≤ 100, 24·P for N ≤ 1000
+//	dead gossip + slack   ≤ 2·P
+//
+// that is 20·P for up to 100 hosts and 28·P for up to 1000. With
+// P = DeadAfter/30 the bound holds with margin up to 1000 hosts; for the
+// default DeadAfter of 30 s, P = 1 s and the probe timeout is 500 ms,
+// memberlist's LAN defaults. Awareness (the slow-down memberlist applies
+// when this host itself is unhealthy) is capped at 2× so that a briefly
+// overloaded observer still meets the bound in the common case.
+type timings struct {
+	probeInterval  time.Duration
+	probeTimeout   time.Duration
+	gossipInterval time.Duration
+	pushPull       time.Duration
+	tcpTimeout     time.Duration
+	joinMax        time.Duration
+	maintain       time.Duration
+}
+
+func deriveTimings(c *Config) timings {
+	p := max(c.DeadAfter/30, 20*time.Millisecond)
+	t := timings{
+		probeInterval:  p,
+		probeTimeout:   p / 2,
+		gossipInterval: min(max(p/5, 10*time.Millisecond), 200*time.Millisecond),
+		pushPull:       max(c.DeadAfter/2, 100*time.Millisecond),
+		tcpTimeout:     min(max(c.DeadAfter/6, 200*time.Millisecond), 10*time.Second),
+		joinMax:        min(c.DeadAfter, 30*time.Second),
+		maintain:       max(c.DeadAfter/10, 10*time.Millisecond),
+	}
+	if c.GossipInterval > 0 {
+		t.gossipInterval = c.GossipInterval
+	}
+	return t
+}
+
+// withDefaults validates c and returns a copy with defaults filled in.
+func (c Config) withDefaults() (Config, error) {
+	if c.NodeName == "" || len(c.NodeName) > maxString {
+		return c, fmt.Errorf("gossip: node name must have 1 to %d bytes", maxString)
+	}
+	if !c.BindAddr.IsValid() || c.BindAddr.IsUnspecified() {
+		return c, errors.New("gossip: bind address must be a specific address")
+	}
+	if c.Port == 0 {
+		c.Port = DefaultPort
+	}
+	if c.Port > 65535 {
+		return c, fmt.Errorf("gossip: port %d out of range 1-65535", c.Port)
+	}
+	if c.Secret != nil && len(c.Secret) == 0 {
+		return c, errors.New("gossip: secret is empty")
+	}
+	setDefault(&c.DeadAfter, DefaultDeadAfter)
+	setDefault(&c.PromiseTTL, DefaultPromiseTTL)
+	setDefault(&c.ClaimTimeout, DefaultClaimTimeout)
+	setDefault(&c.ForgetFailedAfter, DefaultForgetFailedAfter)
+	c.Seeds = append([]netip.AddrPort(nil), c.Seeds...)
+	c.Secret = append([]byte(nil), c.Secret...)
+	return c, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// deriveKey turns the cluster secret into memberlist's AES-256 key.
+func deriveKey(secret []byte) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, secret, nil, keyInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: cannot derive key: %w", err)
+	}
+	return k, nil
+}
+
+// memberlistConfig builds memberlist's configuration for c.
+func (c *Config) memberlistConfig(t timings) (*memberlist.Config, error) {
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = c.NodeName
+	mc.BindAddr = c.BindAddr.String()
+	mc.AdvertiseAddr = c.BindAddr.String()
+	port := max(c.Port, 0)
+	mc.BindPort, mc.AdvertisePort = port, port
+	mc.ProbeInterval = t.probeInterval
+	mc.ProbeTimeout = t.probeTimeout
+	mc.SuspicionMult = 4
+	mc.SuspicionMaxTimeoutMult = 2
+	mc.AwarenessMaxMultiplier = 2
+	mc.GossipInterval = t.gossipInterval
+	mc.GossipToTheDeadTime = c.DeadAfter
+	mc.PushPullInterval = t.pushPull
+	mc.TCPTimeout = t.tcpTimeout
+	// Names are unique by configuration, so a restarted daemon may come
+	// back at another address as soon as its old life is declared dead.
+	mc.DeadNodeReclaimTime = t.probeInterval
+	if c.Secret != nil {
+		k, err := deriveKey(c.Secret)
+		if err != nil {
+			return nil, err
+		}
+		mc.SecretKey = k
+		mc.GossipVerifyIncoming = true
+		mc.GossipVerifyOutgoing = true
+	}
+	return mc, nil
+}

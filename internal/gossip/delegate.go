@@ -1,0 +1,202 @@
+package gossip
+
+import (
+	"bytes"
+	"context"
+	"log"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// delegate is the Cluster seen as memberlist's Delegate: it carries record
+// sets in push/pull and user messages. Its methods run on memberlist's
+// goroutines and never block on the network.
+type delegate Cluster
+
+var _ memberlist.Delegate = (*delegate)(nil)
+
+// NodeMeta implements memberlist.Delegate; no metadata is used.
+func (d *delegate) NodeMeta(int) []byte { return nil }
+
+// NotifyMsg implements memberlist.Delegate: gossip broadcasts and TCP user
+// messages both arrive here. b is only valid during the call; decode copies.
+func (d *delegate) NotifyMsg(b []byte) {
+	c := (*Cluster)(d)
+	m, err := decode(b)
+	if err != nil {
+		c.l.Debug("gossip message dropped", "error", err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	switch m.Type {
+	case msgState:
+		c.unlockedApply(m.State, true)
+	case msgNotice:
+		s := m.State
+		if s.Host != c.cfg.NodeName && c.tab.wants(s.Host, s.Version) {
+			c.queue.QueueBroadcast(&broadcast{name: s.Host, msg: bytes.Clone(b)})
+			c.unlockedRequestPull(s.Host, s.Version)
+		}
+	case msgPull:
+		c.unlockedSend(m.From, encode(nil, &message{Type: msgState, State: c.local}), nil)
+	case msgClaim:
+		a := c.unlockedDecide(m.Claim, time.Now())
+		c.unlockedSend(m.Claim.From, encode(nil, &message{Type: msgAnswer, Answer: a}), nil)
+	case msgAnswer:
+		if ch, ok := c.pending[m.Answer.ID]; ok {
+			select {
+			case ch <- m.Answer:
+			default:
+			}
+		}
+	case msgRelease:
+		c.unlockedRelease(m.Claim)
+	default:
+		c.l.Debug("gossip message of unexpected type dropped", "type", m.Type)
+	}
+}
+
+// GetBroadcasts implements memberlist.Delegate.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.queue.GetBroadcasts(overhead, limit)
+}
+
+// LocalState implements memberlist.Delegate: every live host's state.
+func (d *delegate) LocalState(bool) []byte {
+	c := (*Cluster)(d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return encode(nil, &message{Type: msgStates, States: c.tab.states()})
+}
+
+// MergeRemoteState implements memberlist.Delegate: a peer's LocalState.
+func (d *delegate) MergeRemoteState(b []byte, _ bool) {
+	c := (*Cluster)(d)
+	m, err := decode(b)
+	if err != nil || m.Type != msgStates {
+		c.l.Debug("push/pull state dropped", "error", err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	for _, s := range m.States {
+		c.unlockedApply(s, false)
+	}
+}
+
+// events is the Cluster seen as memberlist's EventDelegate. memberlist
+// calls it with its node lock held, so it must not call back into the
+// Memberlist; sends go through goroutines.
+type events Cluster
+
+var _ memberlist.EventDelegate = (*events)(nil)
+
+// NotifyJoin implements memberlist.EventDelegate. A host whose state is
+// unknown (new, or wrongly declared dead) is asked for it.
+func (e *events) NotifyJoin(n *memberlist.Node) {
+	c := (*Cluster)(e)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tab.live[n.Name] = true
+	delete(c.tab.failed, n.Name)
+	c.numLive.Store(int32(len(c.tab.live)))
+	if n.Name == c.cfg.NodeName || c.closed {
+		return
+	}
+	c.l.Debug("member joined", "peer", n.Name)
+	if ent, ok := c.tab.hosts[n.Name]; !ok || ent.dropped {
+		v, _ := c.tab.version(n.Name)
+		c.unlockedRequestPull(n.Name, v)
+	}
+}
+
+// NotifyLeave implements memberlist.EventDelegate: the host's records go
+// at once. A host that failed (rather than left) is remembered for the
+// claim quorum.
+func (e *events) NotifyLeave(n *memberlist.Node) {
+	c := (*Cluster)(e)
+	if n.Name == c.cfg.NodeName {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.tab.live, n.Name)
+	c.numLive.Store(int32(len(c.tab.live)))
+	if n.State == memberlist.StateLeft {
+		c.l.Info("member left", "peer", n.Name)
+	} else {
+		c.l.Warn("member failed", "peer", n.Name)
+		c.tab.failed[n.Name] = time.Now()
+	}
+	for k, p := range c.promises {
+		if p.owner.Host == n.Name {
+			delete(c.promises, k)
+		}
+	}
+	delete(c.pulls, n.Name)
+	if c.tab.drop(n.Name) {
+		c.signal()
+	}
+}
+
+// NotifyUpdate implements memberlist.EventDelegate; metadata is unused.
+func (e *events) NotifyUpdate(*memberlist.Node) {}
+
+// broadcast is one queued gossip message. Messages about the same host
+// share a name, so a newer one replaces an older one still in the queue.
+type broadcast struct {
+	name string
+	msg  []byte
+}
+
+var _ memberlist.NamedBroadcast = (*broadcast)(nil)
+
+// Invalidates implements memberlist.Broadcast.
+func (b *broadcast) Invalidates(o memberlist.Broadcast) bool {
+	ob, ok := o.(*broadcast)
+	return ok && ob.name == b.name
+}
+
+// Name implements memberlist.NamedBroadcast.
+func (b *broadcast) Name() string { return b.name }
+
+// Message implements memberlist.Broadcast.
+func (b *broadcast) Message() []byte { return b.msg }
+
+// Finished implements memberlist.Broadcast.
+func (b *broadcast) Finished() {}
+
+// slogWriter turns memberlist's "[LEVEL] memberlist: text" log lines into
+// slog records at Debug.
+type slogWriter struct{ l *slog.Logger }
+
+func newStdLogger(l *slog.Logger) *log.Logger {
+	return log.New(slogWriter{l.With("source", "memberlist")}, "", 0)
+}
+
+// Write implements io.Writer.
+func (w slogWriter) Write(p []byte) (int, error) {
+	if !w.l.Enabled(context.Background(), slog.LevelDebug) {
+		return len(p), nil
+	}
+	line := strings.TrimSpace(string(p))
+	sev := ""
+	if strings.HasPrefix(line, "[") {
+		if i := strings.IndexByte(line, ']'); i > 0 {
+			sev, line = line[1:i], strings.TrimSpace(line[i+1:])
+		}
+	}
+	line = strings.TrimPrefix(line, "memberlist: ")
+	w.l.Debug(line, "severity", sev)
+	return len(p), nil
+}
