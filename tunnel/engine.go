@@ -21,6 +21,8 @@ import (
 
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/gossip"
+	"github.com/vxwire/vxwire/internal/ipam"
 	"github.com/vxwire/vxwire/netstack"
 	"github.com/vxwire/vxwire/tunnel/tap"
 )
@@ -43,6 +45,10 @@ type Options struct {
 	OpenPort func(cfg tap.Config, l *slog.Logger) (tap.Device, error)
 	// OpenGateway creates a network's gateway. Default: netstack.NewGateway.
 	OpenGateway func(cfg netstack.GatewayConfig, l *slog.Logger) (GatewayDevice, error)
+	// NewCluster starts gossip. Default: gossip.New. A nil cluster and nil
+	// error run the engine without gossip: no remote records, and address
+	// claims checked against this host's allocations only.
+	NewCluster func(cfg gossip.Config, l *slog.Logger) (*gossip.Cluster, error)
 	// UnderlayMTU reports the MTU of the interface holding addr; it is
 	// used when the config sets no host.mtu. Default: look it up.
 	UnderlayMTU func(addr netip.Addr) (int, error)
@@ -78,6 +84,7 @@ type snapshot struct {
 	byVNI  map[uint32]*netView
 	byAddr map[netip.Addr]*peer
 	peers  []*peer
+	names  *nameTable // DNS view of the overlay's records
 }
 
 // netView is a network as the data path sees it, with its precomputed
@@ -104,6 +111,10 @@ type Engine struct {
 	pool *batchPool
 
 	host counters
+
+	cluster *gossip.Cluster // nil without gossip
+	store   *ipam.FileStore
+	alloc   *ipam.Allocator
 
 	// mu serializes changes of configuration (Reload, Stop) and guards
 	// the fields below. The data path never takes it.
@@ -148,6 +159,9 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		e.tx = append(e.tx, c)
 	}
 	e.pool = newBatchPool(e.rx.BatchSize())
+	if err := e.openControl(cfg); err != nil {
+		return nil, err
+	}
 	if err := e.apply(cfg, false); err != nil {
 		return nil, err
 	}
@@ -166,6 +180,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OpenGateway == nil {
 		o.OpenGateway = defaultOpenGateway
+	}
+	if o.NewCluster == nil {
+		o.NewCluster = defaultNewCluster
 	}
 	if o.UnderlayMTU == nil {
 		o.UnderlayMTU = interfaceMTU
@@ -186,6 +203,10 @@ func (e *Engine) Start() {
 	e.wg.Add(2)
 	go e.routineReadUnderlay()
 	go e.routineAge()
+	if e.cluster != nil {
+		e.wg.Add(1)
+		go e.routineRecords()
+	}
 	for _, p := range e.ports {
 		e.startPort(p)
 	}
@@ -246,6 +267,12 @@ func (e *Engine) closeAll() {
 		if n.gw != nil {
 			e.unlockedClosePort(n.gw)
 		}
+	}
+	if e.cluster != nil {
+		e.cluster.Close()
+	}
+	if e.store != nil {
+		e.store.Close()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/encap/encaptest"
+	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/tunnel/tap"
 )
 
@@ -72,6 +73,7 @@ func hotPathEngine(tb testing.TB) (*Engine, map[string]*discardDevice) {
 			return d, nil
 		},
 		UnderlayMTU: func(netip.Addr) (int, error) { return 1500, nil },
+		NewCluster:  func(gossip.Config, *slog.Logger) (*gossip.Cluster, error) { return nil, nil },
 	})
 	if err != nil {
 		tb.Fatal(err)

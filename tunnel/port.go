@@ -1,9 +1,7 @@
 package tunnel
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -44,33 +42,6 @@ type port struct {
 func deriveMAC(a netip.Addr) MAC {
 	b := a.As4()
 	return MAC{0x02, 0x76, b[0], b[1], b[2], b[3]}
-}
-
-// allocAddr picks an address for an endpoint that has none configured. The
-// choice is a hash of host, network and endpoint name, probed linearly past
-// addresses in use, so it is stable across restarts of the same config.
-// Overlay-wide uniqueness needs the replicated IPAM; until then, configure
-// addresses explicitly when endpoints on several hosts share a network.
-func allocAddr(host string, n config.Network, name string, used map[netip.Addr]bool) (netip.Addr, error) {
-	base := n.Subnet.Masked().Addr().As4()
-	start := binary.BigEndian.Uint32(base[:])
-	size := uint32(1) << (32 - n.Subnet.Bits())
-	if size < 4 {
-		return netip.Addr{}, fmt.Errorf("subnet %s has no room for endpoints", n.Subnet)
-	}
-	h := fnv.New32a()
-	h.Write([]byte(host + "\x00" + n.Name + "\x00" + name))
-	hosts := size - 2
-	first := h.Sum32() % hosts
-	for i := uint32(0); i < hosts; i++ {
-		var b [4]byte
-		binary.BigEndian.PutUint32(b[:], start+1+(first+i)%hosts)
-		a := netip.AddrFrom4(b)
-		if a != n.Gateway && !used[a] {
-			return a, nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("subnet %s of network %q is full", n.Subnet, n.Name)
 }
 
 // openPort creates the TAP device of ep in its namespace.

@@ -63,20 +63,17 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 	}
 	for k, p := range e.ports {
 		ep, ok := want[k]
-		if ok && nets[k.network] == p.net && endpointEqual(ep, p.cfg) {
+		if ok && nets[k.network] == p.net && ep.Equal(p.cfg) {
 			continue
 		}
 		e.unlockedClosePort(p)
 		delete(e.ports, k)
-	}
-	used := make(map[netip.Addr]bool)
-	for _, ep := range cfg.Endpoints {
-		if ep.Address.IsValid() {
-			used[ep.Address] = true
+		if !ok || ep.Address != p.cfg.Address {
+			// Gone, or asking for another address: give the old one back.
+			if err := e.alloc.Release(k.network, k.name); err != nil {
+				e.l.Warn("cannot release address", "error", err, "network", k.network, "endpoint", k.name)
+			}
 		}
-	}
-	for _, p := range e.ports {
-		used[p.addr.Addr()] = true
 	}
 	var errs []error
 	for i, ep := range cfg.Endpoints {
@@ -85,15 +82,10 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 			continue
 		}
 		n := nets[ep.Network]
-		addr := ep.Address
-		if !addr.IsValid() {
-			a, err := allocAddr(cfg.Host.Name, n.cfg, ep.Name, used)
-			if err != nil {
-				errs = append(errs, cfg.Errorf(fmt.Sprintf("endpoint[%d].address", i), "%v", err))
-				continue
-			}
-			addr = a
-			used[a] = true
+		addr, err := e.allocate(n.cfg, ep)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(fmt.Sprintf("endpoint[%d].address", i), "%v", err))
+			continue
 		}
 		p, err := e.openPort(ep, n, addr)
 		if err != nil {
@@ -128,6 +120,7 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 	}
 	e.networks, e.peers, e.cfg = nets, peers, cfg
 	e.snap.Store(e.unlockedBuildSnapshot())
+	e.unlockedPublish()
 	if reload {
 		for _, p := range e.ports {
 			e.startPort(p)
@@ -166,14 +159,8 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 		nv.ports = append(nv.ports, p)
 		nv.neigh[p.addr.Addr()] = p.mac
 	}
+	e.unlockedAddRecords(s)
 	return s
-}
-
-// endpointEqual reports whether two endpoint configs describe the same
-// attachment.
-func endpointEqual(a, b config.Endpoint) bool {
-	return a.Network == b.Network && a.Name == b.Name && a.NetNS == b.NetNS &&
-		a.IfName == b.IfName && a.Address == b.Address && string(a.MAC) == string(b.MAC)
 }
 
 // hostNeedsRestart reports whether the [host] table changed in a way a
