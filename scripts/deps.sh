@@ -6,7 +6,8 @@ set -euo pipefail
 # tool:package pairs; a tool found on PATH means its package is installed.
 need=(
   ip:iproute2 ping:iputils-ping iperf3:iperf3 tshark:tshark ethtool:ethtool
-  jq:jq nft:nftables
+  jq:jq nft:nftables dig:dnsutils kdig:knot-dnsutils dnsperf:dnsperf
+  dnsmasq:dnsmasq-base wg:wireguard-tools wireguard-go:wireguard-go
 )
 missing=()
 for pair in "${need[@]}"; do

@@ -24,6 +24,7 @@ import (
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
 	"github.com/vxwire/vxwire/netstack"
+	"github.com/vxwire/vxwire/resolver"
 	"github.com/vxwire/vxwire/tunnel/tap"
 )
 
@@ -73,7 +74,8 @@ type network struct {
 	cfg     config.Network
 	mtu     int
 	fdb     *fdb
-	gw      *port // the network's gateway port on this host
+	gw      *port            // the network's gateway port on this host
+	dns     *resolver.Server // DNS on the gateway address
 	stats   counters
 	removed atomic.Bool
 }

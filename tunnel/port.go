@@ -74,6 +74,9 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 	}
 	p.dev = dev
 	p.sc.init(e.rx.BatchSize())
+	if err := writeResolvConf(p); err != nil {
+		e.l.Warn("cannot write resolv.conf", "error", err, "network", ep.Network, "endpoint", ep.Name)
+	}
 	n.fdb.addStatic(mac, p)
 	return p, nil
 }
@@ -83,6 +86,12 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 func (e *Engine) unlockedClosePort(p *port) {
 	if p.closed.Swap(true) {
 		return
+	}
+	if p.gateway && p.net.dns != nil {
+		p.net.dns.Close()
+	}
+	if !p.gateway {
+		removeResolvConf(p)
 	}
 	p.net.fdb.removePort(p)
 	if err := p.dev.Close(); err != nil {

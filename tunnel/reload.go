@@ -43,6 +43,10 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 			return err
 		}
 		n.gw = gw
+		if err := e.startDNS(n, cfg); err != nil {
+			e.unlockedClosePort(gw)
+			return err
+		}
 		nets[nc.Name] = n
 	}
 	// Peers: keep those whose address is unchanged.

@@ -1,0 +1,117 @@
+package resolver
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// staticNames is a Names over a prebuilt map that does not allocate, so
+// benchmarks and allocation tests measure the server alone.
+type staticNames struct {
+	fwd map[string][]netip.Addr
+	rev map[netip.Addr][]string
+}
+
+func (n staticNames) Lookup(_, name string) []netip.Addr         { return n.fwd[name] }
+func (n staticNames) Reverse(_ string, addr netip.Addr) []string { return n.rev[addr] }
+
+func benchNames() staticNames {
+	n := staticNames{fwd: map[string][]netip.Addr{}, rev: map[netip.Addr][]string{}}
+	f := testNames()
+	for name, addrs := range f.fwd["net1"] {
+		n.fwd[name] = addrs
+	}
+	for a, names := range f.rev["net1"] {
+		n.rev[a] = names
+	}
+	return n
+}
+
+var benchQueries = []struct {
+	name  string
+	qname string
+	qtype uint16
+}{
+	{"A", "web.", dns.TypeA},
+	{"A-qualified", "web.net1.", dns.TypeA},
+	{"A-service3", "api.", dns.TypeA},
+	{"NXDOMAIN", "nope.", dns.TypeA},
+	{"NODATA", "web.", dns.TypeAAAA},
+	{"PTR", "2.0.77.10.in-addr.arpa.", dns.TypePTR},
+}
+
+// BenchmarkAnswer measures the wire path the UDP loop runs per query.
+func BenchmarkAnswer(b *testing.B) {
+	srv := New(nil, nil, benchNames(), testConfig(), nil)
+	for _, bq := range benchQueries {
+		b.Run(bq.name, func(b *testing.B) {
+			m := newQuery(bq.qname, bq.qtype)
+			m.SetEdns0(1232, false)
+			msg := mustPack(b, m)
+			out := make([]byte, 0, maxMsgSize)
+			var q query
+			b.ReportAllocs()
+			for b.Loop() {
+				if resp, _, _ := srv.answer(msg, out, udp, &q); len(resp) < headerLen {
+					b.Fatal("no answer")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkHandler measures the dns.Handler (which packs the parsed
+// message first) with a recorder that keeps the bytes without parsing.
+func BenchmarkHandler(b *testing.B) {
+	srv := New(nil, nil, benchNames(), testConfig(), nil)
+	h := srv.Handler()
+	for _, bq := range benchQueries {
+		b.Run(bq.name, func(b *testing.B) {
+			m := newQuery(bq.qname, bq.qtype)
+			w := &countingWriter{recorder: newRecorder("udp")}
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeDNS(w, m)
+			}
+			if w.n == 0 {
+				b.Fatal("no answer")
+			}
+		})
+	}
+}
+
+type countingWriter struct {
+	*recorder
+	n int
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) { w.n++; return len(b), nil }
+
+// TestAnswerAllocs guards the wire path: one allocation per local name
+// lookup (the name string handed to Names), none for the answer itself.
+func TestAnswerAllocs(t *testing.T) {
+	srv := New(nil, nil, benchNames(), testConfig(), nil)
+	for _, tt := range []struct {
+		qname  string
+		qtype  uint16
+		allocs float64
+	}{
+		{"web.", dns.TypeA, 1},
+		{"api.", dns.TypeA, 1},
+		{"web.net1.", dns.TypeA, 2}, // the full name, then NAME
+		{"2.0.77.10.in-addr.arpa.", dns.TypePTR, 0},
+		{"example.com.", dns.TypeA, 1}, // looked up as a dotted alias, then refused
+	} {
+		t.Run(tt.qname, func(t *testing.T) {
+			msg := mustPack(t, newQuery(tt.qname, tt.qtype))
+			out := make([]byte, 0, maxMsgSize)
+			var q query
+			got := testing.AllocsPerRun(200, func() { srv.answer(msg, out, udp, &q) })
+			if got > tt.allocs {
+				t.Errorf("%v allocs per query, want ≤ %v", got, tt.allocs)
+			}
+		})
+	}
+}

@@ -1,0 +1,98 @@
+package tunnel
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/resolver"
+)
+
+// dnsPort is where each network's gateway serves DNS.
+const dnsPort = 53
+
+// startDNS serves DNS for network n on its gateway, answering from the
+// snapshot's name table. Names of the host's other networks are isolated:
+// they are answered NXDOMAIN, never forwarded.
+func (e *Engine) startDNS(n *network, cfg *config.Config) error {
+	pc, err := n.gw.gw.ListenUDP(dnsPort)
+	if err != nil {
+		return fmt.Errorf("dns of network %q: %w", n.cfg.Name, err)
+	}
+	ln, err := n.gw.gw.ListenTCP(dnsPort)
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("dns of network %q: %w", n.cfg.Name, err)
+	}
+	var others []string
+	for _, o := range cfg.Networks {
+		if o.Name != n.cfg.Name {
+			others = append(others, o.Name)
+		}
+	}
+	n.dns = resolver.New(pc, ln, names{&e.snap}, resolver.Config{
+		Network:   n.cfg.Name,
+		Subnet:    n.cfg.Subnet,
+		Upstreams: cfg.Host.DNSUpstream,
+		Forward:   n.cfg.Egress,
+		Isolated:  others,
+	}, e.l.With("network", n.cfg.Name, "component", "dns"))
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := n.dns.Serve(); err != nil {
+			e.l.Warn("dns stopped", "error", err, "network", n.cfg.Name)
+		}
+	}()
+	return nil
+}
+
+// resolvConfPath returns where `ip netns exec` looks for a namespace's
+// resolv.conf (it bind-mounts /etc/netns/NAME/resolv.conf over
+// /etc/resolv.conf), or "" for namespaces not under /var/run/netns, whose
+// runtime sets DNS itself.
+func resolvConfPath(netns string) string {
+	dir, name := filepath.Split(filepath.Clean(netns))
+	switch filepath.Clean(dir) {
+	case "/var/run/netns", "/run/netns":
+		return filepath.Join("/etc/netns", name, "resolv.conf")
+	}
+	return ""
+}
+
+// writeResolvConf points the endpoint's resolver at its network's gateway,
+// unless the file exists already and was not written by vxwire.
+func writeResolvConf(p *port) error {
+	path := resolvConfPath(p.cfg.NetNS)
+	if path == "" {
+		return nil
+	}
+	if b, err := os.ReadFile(path); err == nil && !strings.HasPrefix(string(b), resolvHeader) {
+		return nil
+	}
+	content := fmt.Sprintf("%snameserver %s\nsearch %s\noptions ndots:0\n", resolvHeader, p.net.cfg.Gateway, p.net.cfg.Name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(content), 0o644)
+}
+
+// removeResolvConf removes a resolv.conf that writeResolvConf wrote.
+func removeResolvConf(p *port) {
+	path := resolvConfPath(p.cfg.NetNS)
+	if path == "" {
+		return
+	}
+	if b, err := os.ReadFile(path); err != nil || !strings.HasPrefix(string(b), resolvHeader) {
+		return
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	os.Remove(filepath.Dir(path)) // only if empty
+}
+
+const resolvHeader = "# written by vxwire: the network's gateway answers container names\n"
