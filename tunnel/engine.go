@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vxwire/vxwire/crypto"
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/gossip"
@@ -46,6 +47,9 @@ type Options struct {
 	OpenPort func(cfg tap.Config, l *slog.Logger) (tap.Device, error)
 	// OpenGateway creates a network's gateway. Default: netstack.NewGateway.
 	OpenGateway func(cfg netstack.GatewayConfig, l *slog.Logger) (GatewayDevice, error)
+	// OpenCrypto starts the WireGuard device of encrypted networks.
+	// Default: crypto.New.
+	OpenCrypto func(cfg crypto.Config, l *slog.Logger) (CryptoConn, error)
 	// NewCluster starts gossip. Default: gossip.New. A nil cluster and nil
 	// error run the engine without gossip: no remote records, and address
 	// claims checked against this host's allocations only.
@@ -64,6 +68,7 @@ type Options struct {
 type peer struct {
 	name    string
 	addr    netip.AddrPort
+	key     [32]byte // WireGuard public key; zero when the peer has none
 	removed atomic.Bool
 	stats   counters
 }
@@ -93,8 +98,11 @@ type snapshot struct {
 // flood lists (STYLE.md §2.8).
 type netView struct {
 	net   *network
-	peers []*peer
+	peers []*peer // flood list: for an encrypted network only peers with keys
 	ports []*port // local ports, the gateway included
+	// encrypted networks send through the WireGuard device only and drop
+	// plaintext VXLAN.
+	encrypted bool
 	// neigh maps the network's known IPv4 addresses to their MACs, for
 	// proxy ARP.
 	neigh map[netip.Addr]MAC
@@ -106,8 +114,9 @@ type Engine struct {
 	l    *slog.Logger
 	opts Options
 
-	rx encap.Conn
-	tx []encap.Conn
+	rx  encap.Conn
+	tx  []encap.Conn
+	enc CryptoConn // nil when the host has no key
 
 	snap atomic.Pointer[snapshot]
 	pool *batchPool
@@ -161,6 +170,9 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		e.tx = append(e.tx, c)
 	}
 	e.pool = newBatchPool(e.rx.BatchSize())
+	if err := e.openCrypto(cfg); err != nil {
+		return nil, err
+	}
 	if err := e.openControl(cfg); err != nil {
 		return nil, err
 	}
@@ -183,6 +195,9 @@ func (o Options) withDefaults() Options {
 	if o.OpenGateway == nil {
 		o.OpenGateway = defaultOpenGateway
 	}
+	if o.OpenCrypto == nil {
+		o.OpenCrypto = defaultOpenCrypto
+	}
 	if o.NewCluster == nil {
 		o.NewCluster = defaultNewCluster
 	}
@@ -203,7 +218,11 @@ func (e *Engine) Start() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.wg.Add(2)
-	go e.routineReadUnderlay()
+	go e.routineReadUnderlay(e.rx, false)
+	if e.enc != nil {
+		e.wg.Add(1)
+		go e.routineReadUnderlay(e.enc, true)
+	}
 	go e.routineAge()
 	if e.cluster != nil {
 		e.wg.Add(1)
@@ -260,6 +279,9 @@ func (e *Engine) closeAll() {
 	}
 	for _, c := range e.tx {
 		c.Close()
+	}
+	if e.enc != nil {
+		e.enc.Close()
 	}
 	for k, p := range e.ports {
 		e.unlockedClosePort(p)

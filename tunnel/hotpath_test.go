@@ -117,8 +117,8 @@ func TestSwitchFromUnderlayAllocs(t *testing.T) {
 	bufs, sizes, eps := underlayBatch(64, macOf("10.77.0.10"), src)
 	var s scratch
 	s.init(64)
-	e.switchFromUnderlay(&s, bufs, sizes, eps, 64)
-	if n := testing.AllocsPerRun(100, func() { e.switchFromUnderlay(&s, bufs, sizes, eps, 64) }); n != 0 {
+	e.switchFromUnderlay(&s, bufs, sizes, eps, 64, false)
+	if n := testing.AllocsPerRun(100, func() { e.switchFromUnderlay(&s, bufs, sizes, eps, 64, false) }); n != 0 {
 		t.Fatalf("switchFromUnderlay allocates %.1f times per batch", n)
 	}
 	if devs["h1-a"].written == 0 {
@@ -167,7 +167,7 @@ func BenchmarkSwitchFromUnderlay(b *testing.B) {
 	b.SetBytes(64 * 1400)
 	b.ReportAllocs()
 	for b.Loop() {
-		e.switchFromUnderlay(&s, bufs, sizes, eps, 64)
+		e.switchFromUnderlay(&s, bufs, sizes, eps, 64, false)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/frame")
 }

@@ -114,8 +114,11 @@ func (e *Engine) underlayMTU(cfg *config.Config) int {
 
 // networkMTU is the container MTU of n on an underlay of mtu.
 func networkMTU(n config.Network, underlay int) int {
-	if n.MTU > 0 {
+	switch {
+	case n.MTU > 0:
 		return n.MTU
+	case n.Encrypted:
+		return underlay - encap.Overhead - encOverhead
 	}
 	return underlay - encap.Overhead
 }

@@ -23,9 +23,11 @@ import (
 	"github.com/vxwire/vxwire/encap"
 )
 
-func (e *Engine) routineReadUnderlay() {
+// routineReadUnderlay reads c, the plain VXLAN socket or (encrypted true)
+// the WireGuard device.
+func (e *Engine) routineReadUnderlay(c encap.Conn, encrypted bool) {
 	defer e.wg.Done()
-	size := e.rx.BatchSize()
+	size := c.BatchSize()
 	bufs := make([][]byte, size)
 	for i := range bufs {
 		bufs[i] = make([]byte, encap.MaxDatagram)
@@ -36,9 +38,9 @@ func (e *Engine) routineReadUnderlay() {
 	s.init(size)
 	errs := 0
 	for {
-		n, err := e.rx.Read(bufs, sizes, eps)
+		n, err := c.Read(bufs, sizes, eps)
 		if n > 0 {
-			e.switchFromUnderlay(&s, bufs, sizes, eps, n)
+			e.switchFromUnderlay(&s, bufs, sizes, eps, n, encrypted)
 		}
 		if err == nil {
 			errs = 0
@@ -61,7 +63,9 @@ func (e *Engine) routineReadUnderlay() {
 // added once per run, and the FDB is consulted once per run of equal source
 // and destination MACs, so a batch of one TCP flow costs a handful of
 // atomic operations rather than several per frame.
-func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps []netip.AddrPort, n int) {
+// encrypted says the datagrams came out of WireGuard; plaintext VXLAN for
+// an encrypted network is dropped (the CVE-2023-28840 class of bugs).
+func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps []netip.AddrPort, n int, encrypted bool) {
 	s.reset()
 	snap := e.snap.Load()
 	now := time.Now().UnixNano()
@@ -98,6 +102,11 @@ func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps 
 		if nv == nil {
 			r.stats.drop(dropUnknownVNI, 1)
 			e.host.drop(dropUnknownVNI, 1)
+			continue
+		}
+		if nv.encrypted && !encrypted {
+			r.stats.drop(dropPlaintext, 1)
+			e.host.drop(dropPlaintext, 1)
 			continue
 		}
 		if eth.Src.IsMulticast() || eth.Src.IsZero() {

@@ -23,6 +23,11 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 		return fmt.Errorf("%s: the [host] table changed; restart the daemon to apply it", cfg.File)
 	}
 	underlay := e.underlayMTU(cfg)
+	if reload && e.enc != nil {
+		if err := e.enc.Reconfigure(cryptoConfig(cfg, underlay)); err != nil {
+			return fmt.Errorf("%s: cannot apply wireguard peers: %w", cfg.File, err)
+		}
+	}
 
 	// Networks: keep those whose switching parameters are unchanged.
 	nets := make(map[string]*network, len(cfg.Networks))
@@ -52,11 +57,11 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 	// Peers: keep those whose address is unchanged.
 	peers := make(map[string]*peer, len(cfg.Peers))
 	for _, pc := range cfg.Peers {
-		if old := e.peers[pc.Name]; old != nil && old.addr == pc.AddrPort() {
+		if old := e.peers[pc.Name]; old != nil && old.addr == pc.AddrPort() && old.key == pc.PublicKey {
 			peers[pc.Name] = old
 			continue
 		}
-		peers[pc.Name] = &peer{name: pc.Name, addr: pc.AddrPort()}
+		peers[pc.Name] = &peer{name: pc.Name, addr: pc.AddrPort(), key: pc.PublicKey}
 	}
 
 	// Ports: close those that go or change before opening new ones, since
@@ -149,7 +154,15 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 	}
 	for _, nc := range e.cfg.Networks {
 		n := e.networks[nc.Name]
-		nv := &netView{net: n, peers: s.peers, neigh: make(map[netip.Addr]MAC)}
+		nv := &netView{net: n, peers: s.peers, neigh: make(map[netip.Addr]MAC), encrypted: nc.Encrypted}
+		if nc.Encrypted {
+			nv.peers = nil
+			for _, r := range s.peers {
+				if r.key != ([32]byte{}) && e.enc != nil {
+					nv.peers = append(nv.peers, r)
+				}
+			}
+		}
 		nv.ports = append(nv.ports, n.gw)
 		nv.neigh[n.gw.addr.Addr()] = n.gw.mac
 		s.byVNI[nc.VNI] = nv

@@ -138,7 +138,7 @@ type lookupCache struct {
 func (e *Engine) flush(s *scratch, nv *netView, from *port) {
 	for i := 0; i < s.nRem; i++ {
 		g := &s.remote[i]
-		e.send(g.r, e.tx[g.sock], g.dgrams, g.bytes, nv.net)
+		e.send(g.r, e.conn(nv, g.sock), g.dgrams, g.bytes, nv.net)
 	}
 	if len(s.flood) > 0 {
 		if from != nil && !from.gateway {
@@ -147,7 +147,7 @@ func (e *Engine) flush(s *scratch, nv *netView, from *port) {
 				fb += len(d) - encap.HeaderLen
 			}
 			for _, r := range nv.peers {
-				e.send(r, e.tx[0], s.flood, fb, nv.net)
+				e.send(r, e.conn(nv, 0), s.flood, fb, nv.net)
 			}
 		}
 		if from != nil {
@@ -164,6 +164,16 @@ func (e *Engine) flush(s *scratch, nv *netView, from *port) {
 		g := &s.local[i]
 		e.deliver(g.p, g.frames, g.bytes)
 	}
+}
+
+// conn is the socket frames of network nv leave through: the WireGuard
+// device for an encrypted network, so that its frames never leave the host
+// in the clear, else sending socket sock.
+func (e *Engine) conn(nv *netView, sock int) encap.Conn {
+	if nv.encrypted {
+		return e.enc
+	}
+	return e.tx[sock]
 }
 
 // send writes dgrams to peer r and accounts for them.

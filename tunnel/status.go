@@ -18,11 +18,12 @@ func (e *Engine) Status() api.Status {
 	st.Host = e.cfg.Host.Name
 	st.Address = e.rx.LocalAddr().String()
 	var peerNames []string
+	wg := e.wireguardStatus()
 	for _, pc := range e.cfg.Peers {
 		r := e.peers[pc.Name]
 		peerNames = append(peerNames, r.name)
 		st.Peers = append(st.Peers, api.PeerStatus{
-			Name: r.name, Address: r.addr.String(), Counters: r.stats.snapshot(),
+			Name: r.name, Address: r.addr.String(), Counters: r.stats.snapshot(), WireGuard: wg[r.addr],
 		})
 	}
 	for _, nc := range e.cfg.Networks {

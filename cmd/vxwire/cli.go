@@ -23,6 +23,8 @@ Usage:
   vxwire config check -c FILE                 validate a config file and exit
   vxwire status [-c FILE | --socket PATH] [--json]
                                               show networks, peers, endpoints, counters
+  vxwire genkey                               print a new private key (as wg genkey)
+  vxwire pubkey < PRIVATE                     print the public key of a private key (as wg pubkey)
   vxwire version                              print the version
 
 The daemon's socket is found from --socket, else -c FILE's host.api_socket,
@@ -36,7 +38,7 @@ var version = "dev"
 var errUsage = errors.New("usage")
 
 // run executes one command line and returns the process exit code.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -53,6 +55,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdConfigCheck(args[2:], stdout)
 	case "status":
 		err = cmdStatus(args[1:], stdout)
+	case "genkey":
+		err = cmdGenkey(args[1:], stdout)
+	case "pubkey":
+		err = cmdPubkey(args[1:], stdin, stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "vxwire", version)
 	case "help", "-h", "--help":

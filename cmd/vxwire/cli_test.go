@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func TestRunUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := run(tt.args, &out, &errb)
+			code := run(tt.args, strings.NewReader(""), &out, &errb)
 			if code != tt.wantCode {
 				t.Fatalf("exit %d, want %d (stderr %q)", code, tt.wantCode, errb.String())
 			}
@@ -47,17 +48,43 @@ func TestConfigCheck(t *testing.T) {
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[host]\nname = \"h1\"\naddress = \"198.18.0.1\"\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/33\"\n"), 0o600)
 	var out, errb bytes.Buffer
-	if code := run([]string{"config", "check", "-c", good}, &out, &errb); code != exitOK {
+	if code := run([]string{"config", "check", "-c", good}, nil, &out, &errb); code != exitOK {
 		t.Fatalf("valid file: exit %d: %s", code, errb.String())
 	}
 	if !strings.Contains(out.String(), "ok") {
 		t.Fatalf("stdout %q", out.String())
 	}
 	errb.Reset()
-	if code := run([]string{"config", "check", "-c", bad}, &out, &errb); code != exitFail {
+	if code := run([]string{"config", "check", "-c", bad}, nil, &out, &errb); code != exitFail {
 		t.Fatalf("invalid file: exit %d", code)
 	}
 	if !strings.Contains(errb.String(), "bad.toml:7: network[0].subnet") {
 		t.Fatalf("error %q does not name file:line and field", errb.String())
+	}
+}
+
+func TestKeysMatchWireGuardTools(t *testing.T) {
+	var priv, pub, errb bytes.Buffer
+	if code := run([]string{"genkey"}, nil, &priv, &errb); code != exitOK {
+		t.Fatalf("genkey: exit %d: %s", code, errb.String())
+	}
+	if code := run([]string{"pubkey"}, strings.NewReader(priv.String()), &pub, &errb); code != exitOK {
+		t.Fatalf("pubkey: exit %d: %s", code, errb.String())
+	}
+	wg, err := exec.LookPath("wg")
+	if err != nil {
+		t.Skip("wg (Debian package wireguard-tools) not installed; cannot compare with it")
+	}
+	cmd := exec.Command(wg, "pubkey")
+	cmd.Stdin = strings.NewReader(priv.String())
+	want, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("wg pubkey: %v", err)
+	}
+	if pub.String() != string(want) {
+		t.Fatalf("pubkey %q, wg pubkey %q", pub.String(), want)
+	}
+	if code := run([]string{"pubkey"}, strings.NewReader("not a key\n"), &pub, &errb); code != exitFail {
+		t.Fatalf("pubkey of garbage: exit %d", code)
 	}
 }

@@ -3,6 +3,7 @@
 //	vxwire up -c FILE            run the daemon in the foreground
 //	vxwire config check -c FILE  validate a config file
 //	vxwire status [-c FILE | --socket PATH] [--json]
+//	vxwire genkey | vxwire pubkey
 package main
 
 import (
@@ -10,5 +11,5 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

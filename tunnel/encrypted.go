@@ -1,0 +1,101 @@
+package tunnel
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/vxwire/vxwire/crypto"
+	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
+)
+
+// encOverhead is what the encrypted path adds to a container frame beyond
+// plain VXLAN: the inner IPv4 and UDP headers (28) and WireGuard's outer
+// IPv4, UDP and message overhead (60 - 28 = 32 for header and tag, plus 28
+// for the outer headers). Container MTU = underlay MTU - 110.
+const encOverhead = 60
+
+// CryptoConn is the encrypted underlay: VXLAN datagrams to a peer carried
+// inside WireGuard. crypto.Device implements it.
+type CryptoConn interface {
+	encap.Conn
+	// Reconfigure applies changed peers without disturbing the sessions
+	// of unchanged ones.
+	Reconfigure(cfg crypto.Config) error
+	// Status reports every configured peer's WireGuard state.
+	Status() []crypto.PeerStatus
+}
+
+var _ CryptoConn = (*crypto.Device)(nil)
+
+func defaultOpenCrypto(c crypto.Config, l *slog.Logger) (CryptoConn, error) {
+	return crypto.New(c, l)
+}
+
+// cryptoConfig derives the WireGuard device's configuration: one peer per
+// configured peer that has a public key; a peer's ID is its VXLAN address,
+// the name the switch knows it by.
+func cryptoConfig(cfg *config.Config, underlayMTU int) crypto.Config {
+	c := crypto.Config{
+		PrivateKey:  crypto.Key(cfg.Host.PrivateKey),
+		ListenPort:  cfg.Host.WGPort,
+		ListenAddr:  cfg.Host.Address,
+		Name:        cfg.Host.WGName,
+		TunnelAddr:  cfg.Host.TunnelAddress,
+		MTU:         underlayMTU - encOverhead,
+		Secret:      cfg.Host.Secret,
+		RotateEvery: cfg.Host.RotateEvery,
+	}
+	for _, p := range cfg.Peers {
+		if !p.HasPublicKey {
+			continue
+		}
+		c.Peers = append(c.Peers, crypto.Peer{
+			PublicKey:  crypto.Key(p.PublicKey),
+			Endpoint:   netip.AddrPortFrom(p.Address, p.WGPort),
+			TunnelAddr: p.TunnelAddress,
+			ID:         p.AddrPort(),
+		})
+	}
+	return c
+}
+
+// openCrypto starts the WireGuard device when the host has a key.
+func (e *Engine) openCrypto(cfg *config.Config) error {
+	if !cfg.Host.HasPrivateKey {
+		return nil
+	}
+	c, err := e.opts.OpenCrypto(cryptoConfig(cfg, e.underlayMTU(cfg)), e.l.With("component", "wireguard"))
+	if err != nil {
+		return fmt.Errorf("cannot start wireguard on port %d: %w", cfg.Host.WGPort, err)
+	}
+	e.enc = c
+	return nil
+}
+
+// wireguardStatus returns the WireGuard view of every peer, by peer ID.
+func (e *Engine) wireguardStatus() map[netip.AddrPort]*api.WireGuardPeer {
+	if e.enc == nil {
+		return nil
+	}
+	out := make(map[netip.AddrPort]*api.WireGuardPeer)
+	for _, s := range e.enc.Status() {
+		w := &api.WireGuardPeer{
+			PublicKey:     s.PublicKey.String(),
+			TunnelAddress: s.TunnelAddr.String(),
+			LastHandshake: s.LastHandshake,
+			RxBytes:       s.RxBytes,
+			TxBytes:       s.TxBytes,
+		}
+		if s.Endpoint.IsValid() {
+			w.Endpoint = s.Endpoint.String()
+		}
+		if s.PSK {
+			w.KeyEpoch = uint64(s.PSKEpoch)
+		}
+		out[s.ID] = w
+	}
+	return out
+}
