@@ -1,0 +1,344 @@
+package crypto
+
+// The data path of a Device:
+//
+//	Write(dgrams, dst)                               caller's goroutine
+//	  table (atomic snapshot): dst ID → peer tunnel address
+//	  per datagram: take a pkt from txq's free list (bounded wait),
+//	                wrap: inner IPv4/UDP header + copy of the datagram
+//	  push to txq
+//	memTUN.Read                                      wireguard-go RoutineReadFromTUN
+//	  pop up to BatchSize pkts, copy into wireguard-go's buffers
+//	  wireguard-go: allowed-ips → peer, encrypt, StdNetBind (sendmmsg, GSO)
+//
+//	wireguard-go: StdNetBind (recvmmsg, GRO), decrypt, allowed-ips check of
+//	  the inner source against the sending peer
+//	memTUN.Write                                     wireguard-go, one goroutine per peer
+//	  unwrap: validate the inner header; source tunnel address → peer ID
+//	  copy the datagram into a pkt from rxq's free list (bounded wait)
+//	  push to rxq
+//	Read(bufs, sizes, eps)                           caller's reader goroutine
+//	  pop up to len(bufs) pkts, copy out, eps[i] = sender's ID
+//
+// Both queues are bounded (queueLen packets); a full queue makes the
+// producer wait up to queueWait, then drop and count. The copy in Write
+// is what lets the caller reuse its buffers as soon as Write returns.
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vxwire/vxwire/encap"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+)
+
+var (
+	// ErrUnknownPeer is returned by Write for a destination that is the ID
+	// of no configured peer.
+	ErrUnknownPeer = errors.New("no peer with this id")
+
+	// ErrQueueFull is returned by Write when every datagram of the batch
+	// was dropped because the queue to WireGuard stayed full.
+	ErrQueueFull = errors.New("queue to wireguard full")
+)
+
+// Device is an embedded WireGuard interface carrying VXLAN datagrams to
+// peers, presented as an encap.Conn so that the engine cannot tell an
+// encrypted path from a plain one.
+//
+// Write and Read may be called concurrently, Write from any number of
+// goroutines, Read from one at a time. Reconfigure, Status, Stats, Epoch
+// and Close are safe for concurrent use with everything, including each
+// other. After Close, Read returns net.ErrClosed and Write drops.
+type Device struct {
+	l    *slog.Logger
+	wg   *device.Device
+	tun  *memTUN
+	name string
+	mtu  int
+
+	// txq carries wrapped inner packets from Write to wireguard-go, rxq
+	// datagrams from wireguard-go to Read; see queue.
+	txq, rxq *queue
+
+	// table is the data path's view of the peers, swapped whole by
+	// Reconfigure and loaded once per batch.
+	table atomic.Pointer[table]
+	// port is the UDP port actually bound, for LocalAddr.
+	port  atomic.Uint32
+	stats counters
+
+	// mu serializes configuration changes (Reconfigure, the rotation
+	// goroutine's key installs) and guards the fields below. The data path
+	// never takes it.
+	mu    sync.Mutex
+	cfg   Config
+	ring  Ring
+	epoch int64 // epoch of the installed preshared keys, if ring enabled
+
+	uapi     *uapiServer
+	kick     chan struct{} // wakes routineRotate after a Reconfigure
+	closed   chan struct{} // closed when Close starts
+	done     chan struct{} // closed when Close has finished
+	closing  sync.Once
+	routines sync.WaitGroup
+}
+
+var _ encap.Conn = (*Device)(nil)
+
+// table maps between peer IDs and tunnel addresses. It is immutable.
+type table struct {
+	local [4]byte
+	byID  map[netip.AddrPort][4]byte // ID → tunnel address
+	bySrc map[[4]byte]netip.AddrPort // tunnel address → ID
+}
+
+func newTable(c Config) *table {
+	t := &table{
+		local: c.TunnelAddr.As4(),
+		byID:  make(map[netip.AddrPort][4]byte, len(c.Peers)),
+		bySrc: make(map[[4]byte]netip.AddrPort, len(c.Peers)),
+	}
+	for _, p := range c.Peers {
+		a := p.TunnelAddr.As4()
+		t.byID[p.ID] = a
+		t.bySrc[a] = p.ID
+	}
+	return t
+}
+
+// New starts a WireGuard device for cfg: it binds the UDP port, installs
+// the peers with the preshared keys of the current epoch, starts the
+// rotation goroutine and, when cfg.Name is set, serves the UAPI socket.
+// Logs go to l. The caller owns the Device and must Close it.
+func New(cfg Config, l *slog.Logger) (_ *Device, err error) {
+	cfg, err = cfg.normalized()
+	if err != nil {
+		return nil, fmt.Errorf("invalid tunnel config: %w", err)
+	}
+	if l == nil {
+		l = slog.Default()
+	}
+	d := &Device{
+		l:      l,
+		name:   cfg.Name,
+		mtu:    cfg.MTU,
+		cfg:    cfg,
+		ring:   NewRing(cfg.Secret, cfg.RotateEvery),
+		kick:   make(chan struct{}, 1),
+		closed: make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if d.name == "" {
+		d.name = "vxwire"
+	}
+	d.txq = newQueue(queueLen, cfg.MTU, d.closed)
+	d.rxq = newQueue(queueLen, cfg.MTU-InnerOverhead, d.closed)
+	d.table.Store(newTable(cfg))
+	d.tun = newMemTUN(d)
+
+	bind := conn.NewDefaultBind()
+	if cfg.ListenAddr.IsValid() && !cfg.ListenAddr.IsUnspecified() {
+		bind = &addrBind{Bind: bind, local: cfg.ListenAddr}
+	}
+	d.wg = device.NewDevice(d.tun, bind, wgLogger(l))
+	success := false
+	defer func() {
+		if !success {
+			d.closing.Do(func() { close(d.closed) })
+			d.wg.Close()
+		}
+	}()
+
+	d.epoch = d.ring.Primary(time.Now())
+	var b strings.Builder
+	b.WriteString(uapiDevice(cfg))
+	for _, p := range cfg.Peers {
+		uapiPeer(&b, p, d.psk(p.PublicKey))
+	}
+	if err := d.wg.IpcSet(b.String()); err != nil {
+		return nil, fmt.Errorf("cannot configure wireguard: %w", err)
+	}
+	if err := d.wg.Up(); err != nil {
+		return nil, fmt.Errorf("cannot listen on udp port %d: %w", cfg.ListenPort, err)
+	}
+	if err := d.readPort(); err != nil {
+		return nil, err
+	}
+	if cfg.Name != "" {
+		if d.uapi, err = listenUAPI(cfg.Name, d.wg, l); err != nil {
+			return nil, err
+		}
+	}
+	d.routines.Add(1)
+	go d.routineRotate()
+	success = true
+	l.Info("wireguard device up", "port", d.port.Load(), "peers", len(cfg.Peers), "psk", d.ring.Enabled())
+	return d, nil
+}
+
+// psk returns the preshared key for the peer with key k in the installed
+// epoch. d.mu must be held, or d not yet shared.
+func (d *Device) psk(k Key) Key {
+	return d.ring.PeerPSK(d.epoch, d.cfg.PrivateKey.Public(), k)
+}
+
+// readPort records the port wireguard-go bound (it may have picked one).
+func (d *Device) readPort() error {
+	s, err := d.wg.IpcGet()
+	if err != nil {
+		return fmt.Errorf("cannot read wireguard state: %w", err)
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(line, "listen_port="); ok {
+			var port uint32
+			if _, err := fmt.Sscan(v, &port); err == nil {
+				d.port.Store(port)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// Write wraps each datagram of bufs in an inner IPv4/UDP packet to the
+// peer whose ID is dst and queues it for encryption. The buffers are
+// borrowed for the duration of the call only and are not modified.
+// Datagrams that do not fit the inner MTU are dropped; when the queue is
+// full Write waits briefly (queueWait, at most once per call), then drops.
+// Drops are counted in Stats; Write returns an error only when it queued
+// nothing: ErrUnknownPeer, ErrQueueFull or net.ErrClosed.
+func (d *Device) Write(bufs [][]byte, dst netip.AddrPort) error {
+	select {
+	case <-d.closed:
+		d.stats.drop(DropClosed, len(bufs))
+		return net.ErrClosed
+	default:
+	}
+	tab := d.table.Load()
+	to, ok := tab.byID[unmapAddrPort(dst)]
+	if !ok {
+		d.stats.drop(DropUnknownPeer, len(bufs))
+		return ErrUnknownPeer
+	}
+	q := d.txq
+	w := waiter{q: q}
+	defer w.release()
+	sent, bytes, full := 0, 0, 0
+	for _, b := range bufs {
+		if len(b)+InnerOverhead > q.size {
+			d.stats.drop(DropTooBig, 1)
+			continue
+		}
+		p := q.get(&w)
+		if p == nil {
+			full++ // after one wait per call, the rest drops at once
+			continue
+		}
+		p.n = wrap(p.buf, b, tab.local, to)
+		q.push(p)
+		sent++
+		bytes += len(b)
+	}
+	d.stats.drop(DropQueueFull, full)
+	d.stats.txPackets.Add(uint64(sent))
+	d.stats.txBytes.Add(uint64(bytes))
+	if sent == 0 && full > 0 {
+		return ErrQueueFull
+	}
+	return nil
+}
+
+// Read waits for decrypted datagrams and stores up to len(bufs) of them:
+// datagram i in bufs[i][:sizes[i]], sent by the peer whose ID is eps[i].
+// Every datagram was authenticated by WireGuard as coming from that peer.
+// Buffers must be encap.MaxDatagram long and sizes and eps at least as
+// long as bufs (encap.CheckReadArgs). It returns net.ErrClosed after
+// Close. It must not be called from two goroutines at once.
+func (d *Device) Read(bufs [][]byte, sizes []int, eps []netip.AddrPort) (int, error) {
+	if err := encap.CheckReadArgs(bufs, sizes, eps); err != nil {
+		return 0, err
+	}
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	q := d.rxq
+	p := q.pop()
+	if p == nil {
+		return 0, net.ErrClosed
+	}
+	n, bytes := 0, 0
+	for p != nil {
+		sizes[n] = copy(bufs[n], p.buf[:p.n])
+		eps[n] = p.from
+		bytes += sizes[n]
+		n++
+		q.put(p)
+		if n == len(bufs) {
+			break
+		}
+		p = q.tryPop()
+	}
+	d.stats.rxPackets.Add(uint64(n))
+	d.stats.rxBytes.Add(uint64(bytes))
+	return n, nil
+}
+
+// BatchSize is the number of datagrams wireguard-go moves per call, the
+// batch callers should pass to Read and Write.
+func (d *Device) BatchSize() int { return d.wg.BatchSize() }
+
+// LocalAddr is the tunnel's UDP address: ListenAddr (or the unspecified
+// IPv4 address) and the bound port.
+func (d *Device) LocalAddr() netip.AddrPort {
+	d.mu.Lock()
+	a := d.cfg.ListenAddr
+	d.mu.Unlock()
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+	}
+	return netip.AddrPortFrom(a, uint16(d.port.Load()))
+}
+
+// Stats returns a copy of the data-path counters.
+func (d *Device) Stats() Stats { return d.stats.snapshot() }
+
+// Epoch returns the epoch of the preshared keys in force, and false when
+// the device uses no preshared key (RotateEvery 0).
+func (d *Device) Epoch() (int64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.epoch, d.ring.Enabled()
+}
+
+// Close stops the rotation goroutine and the UAPI socket (removing its
+// file), closes the WireGuard device and its UDP socket, and makes a
+// pending or later Read return net.ErrClosed. It is safe to call more than
+// once and always returns nil.
+func (d *Device) Close() error {
+	first := false
+	d.closing.Do(func() {
+		first = true
+		close(d.closed)
+	})
+	if !first {
+		<-d.done
+		return nil
+	}
+	defer close(d.done)
+	if d.uapi != nil {
+		d.uapi.close()
+	}
+	d.routines.Wait()
+	d.wg.Close()
+	d.l.Info("wireguard device closed")
+	return nil
+}

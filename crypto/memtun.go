@@ -1,0 +1,134 @@
+package crypto
+
+import (
+	"os"
+	"sync"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// memTUN is the in-memory tun.Device wireguard-go is built on: its Read
+// side is the Device's transmit queue, its Write side validates inner
+// packets and feeds the Device's receive queue. No kernel device exists.
+//
+// wireguard-go calls Read from one goroutine (RoutineReadFromTUN) and Write
+// from one goroutine per peer (RoutineSequentialReceiver), concurrently.
+type memTUN struct {
+	d      *Device
+	events chan tun.Event
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+var _ tun.Device = (*memTUN)(nil)
+
+func newMemTUN(d *Device) *memTUN {
+	return &memTUN{
+		d:      d,
+		events: make(chan tun.Event),
+		closed: make(chan struct{}),
+	}
+}
+
+func (t *memTUN) File() *os.File { return nil }
+
+// Read hands wireguard-go the wrapped inner packets queued by
+// Device.Write: it waits for one, then takes what else is queued, up to
+// len(bufs).
+func (t *memTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	q := t.d.txq
+	p := t.pop(q)
+	if p == nil {
+		return 0, os.ErrClosed
+	}
+	n := 0
+	for p != nil {
+		dst := bufs[n][offset:]
+		if len(dst) >= p.n {
+			sizes[n] = copy(dst, p.buf[:p.n])
+			n++
+		} else {
+			t.d.stats.drop(DropTooBig, 1)
+		}
+		q.put(p)
+		if n == len(bufs) {
+			break
+		}
+		p = q.tryPop()
+	}
+	return n, nil
+}
+
+// pop waits for a transmit packet or for the tun to be closed.
+func (t *memTUN) pop(q *queue) *pkt {
+	select {
+	case p := <-q.ready:
+		return p
+	case <-t.closed:
+		return nil
+	}
+}
+
+// Write receives decrypted inner packets from wireguard-go (at
+// bufs[i][offset:]), validates them, and queues the VXLAN datagrams they
+// carry for Device.Read. The buffers belong to wireguard-go and are
+// copied. Invalid packets are counted and dropped, never reported as an
+// error, since wireguard-go would only log it.
+func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
+	d := t.d
+	q := d.rxq
+	tab := d.table.Load()
+	w := waiter{q: q}
+	defer w.release()
+	for _, b := range bufs {
+		payload, src, why := unwrap(b[offset:], tab.local)
+		if why != DropNone {
+			d.stats.drop(why, 1)
+			continue
+		}
+		id, ok := tab.bySrc[src]
+		if !ok {
+			d.stats.drop(DropUnknownSource, 1)
+			continue
+		}
+		if len(payload) > q.size {
+			d.stats.drop(DropTooBig, 1)
+			continue
+		}
+		p := q.get(&w)
+		if p == nil {
+			// After one wait per batch the rest drops at once, rather
+			// than stall this peer's receiver further.
+			d.stats.drop(DropQueueFull, 1)
+			continue
+		}
+		p.n = copy(p.buf, payload)
+		p.from = id
+		q.push(p)
+	}
+	return len(bufs), nil
+}
+
+// MTU reports the inner MTU; wireguard-go pads packets up to it.
+func (t *memTUN) MTU() (int, error) { return t.d.mtu, nil }
+
+func (t *memTUN) Name() (string, error) { return t.d.name, nil }
+
+// Events never delivers an event: the Device brings wireguard-go up
+// itself, so that a failure to bind is returned by New. It is closed by
+// Close, which ends wireguard-go's event goroutine.
+func (t *memTUN) Events() <-chan tun.Event { return t.events }
+
+// Close is called by wireguard-go's Device.Close; it is idempotent.
+func (t *memTUN) Close() error {
+	t.closeOnce.Do(func() {
+		close(t.closed)
+		close(t.events)
+	})
+	return nil
+}
+
+// BatchSize is the batch wireguard-go moves per call, as for its bind.
+func (t *memTUN) BatchSize() int { return conn.IdealBatchSize }

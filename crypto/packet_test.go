@@ -1,0 +1,209 @@
+package crypto
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+)
+
+var (
+	srcAddr = [4]byte{10, 250, 0, 1}
+	dstAddr = [4]byte{10, 250, 0, 2}
+)
+
+func TestWrapUnwrap(t *testing.T) {
+	payload := vxlanDatagram(100, 9)
+	b := make([]byte, 2000)
+	n := wrap(b, payload, srcAddr, dstAddr)
+	pkt := b[:n]
+	want := []byte{
+		0x45, 0x00, 0x00, 128, // version 4, IHL 5, total 20+8+100
+		0x00, 0x00, 0x40, 0x00, // id 0, DF
+		64, 17, 0, 0, // TTL, UDP, checksum (checked below)
+		10, 250, 0, 1,
+		10, 250, 0, 2,
+		0x12, 0xb5, 0x12, 0xb5, // ports 4789
+		0, 108, 0, 0, // UDP length, no checksum
+	}
+	got := append([]byte(nil), pkt[:InnerOverhead]...)
+	got[10], got[11] = 0, 0
+	if !bytes.Equal(got, want) {
+		t.Fatalf("header\n got % x\nwant % x", got, want)
+	}
+	if checksum(pkt[:20]) != 0xffff {
+		t.Fatal("ipv4 header checksum wrong")
+	}
+	// Independent computation of the checksum (RFC 1071 by hand).
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		if i != 10 {
+			sum += uint32(binary.BigEndian.Uint16(pkt[i:]))
+		}
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	if uint16(^sum) != binary.BigEndian.Uint16(pkt[10:]) {
+		t.Fatal("checksum differs from reference")
+	}
+	p, src, why := unwrap(pkt, dstAddr)
+	if why != DropNone || src != srcAddr || !bytes.Equal(p, payload) {
+		t.Fatalf("unwrap: %v %v", why, src)
+	}
+	// Trailing bytes beyond the total length (padding) are ignored.
+	padded := append(append([]byte(nil), pkt...), 0, 0, 0, 0)
+	if p, _, why := unwrap(padded, dstAddr); why != DropNone || !bytes.Equal(p, payload) {
+		t.Fatalf("padded: %v", why)
+	}
+}
+
+// kernelPacket is a VXLAN datagram as Linux sends it over a wg interface:
+// a hashed source port, a UDP checksum, IP options absent, id non-zero.
+func kernelPacket(payload []byte) []byte {
+	b := make([]byte, InnerOverhead+len(payload))
+	wrap(b, payload, srcAddr, dstAddr)
+	binary.BigEndian.PutUint16(b[4:], 0x1234) // id
+	binary.BigEndian.PutUint16(b[6:], 0)      // DF clear
+	binary.BigEndian.PutUint16(b[20:], 54321) // source port
+	binary.BigEndian.PutUint16(b[26:], 0xbeef)
+	fixChecksum(b)
+	return b
+}
+
+func fixChecksum(b []byte) {
+	hl := int(b[0]&0xf) * 4
+	b[10], b[11] = 0, 0
+	binary.BigEndian.PutUint16(b[10:], ^checksum(b[:hl]))
+}
+
+func TestUnwrapMalformed(t *testing.T) {
+	payload := vxlanDatagram(64, 1)
+	good := func() []byte { return kernelPacket(payload) }
+	cases := []struct {
+		name string
+		mod  func([]byte) []byte
+		want DropReason
+	}{
+		{"kernel packet", func(b []byte) []byte { return b }, DropNone},
+		{"empty", func(b []byte) []byte { return nil }, DropShort},
+		{"19 bytes", func(b []byte) []byte { return b[:19] }, DropShort},
+		{"ipv6", func(b []byte) []byte { b[0] = 0x60; return b }, DropNotIPv4},
+		{"ihl 4", func(b []byte) []byte { b[0] = 0x44; fixChecksum(b); return b }, DropBadHeader},
+		{"total beyond packet", func(b []byte) []byte { return b[:len(b)-1] }, DropBadHeader},
+		{"total below headers", func(b []byte) []byte { binary.BigEndian.PutUint16(b[2:], 27); fixChecksum(b); return b }, DropBadHeader},
+		{"bad checksum", func(b []byte) []byte { b[10] ^= 1; return b }, DropBadChecksum},
+		{"more fragments", func(b []byte) []byte { b[6] |= 0x20; fixChecksum(b); return b }, DropFragment},
+		{"fragment offset", func(b []byte) []byte { b[7] = 1; fixChecksum(b); return b }, DropFragment},
+		{"tcp", func(b []byte) []byte { b[9] = 6; fixChecksum(b); return b }, DropNotUDP},
+		{"other destination", func(b []byte) []byte { b[19] = 9; fixChecksum(b); return b }, DropWrongDst},
+		{"other port", func(b []byte) []byte { b[23] = 1; return b }, DropWrongPort},
+		{"udp length short", func(b []byte) []byte { b[24], b[25] = 0, 7; return b }, DropBadHeader},
+		{"udp length long", func(b []byte) []byte { binary.BigEndian.PutUint16(b[24:], uint16(len(b))); return b }, DropBadHeader},
+		{"ip options", func(b []byte) []byte {
+			o := make([]byte, len(b)+4)
+			copy(o, b[:20])
+			copy(o[24:], b[20:])
+			o[0] = 0x46
+			binary.BigEndian.PutUint16(o[2:], uint16(len(o)))
+			fixChecksum(o)
+			return o
+		}, DropNone},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, src, why := unwrap(tc.mod(good()), dstAddr)
+			if why != tc.want {
+				t.Fatalf("reason %v, want %v", why, tc.want)
+			}
+			if why == DropNone && (src != srcAddr || !bytes.Equal(p, payload)) {
+				t.Fatal("payload or source")
+			}
+		})
+	}
+}
+
+func TestWrapUnwrapNoAllocs(t *testing.T) {
+	payload := vxlanDatagram(1400, 3)
+	b := make([]byte, 2000)
+	var n int
+	if a := testing.AllocsPerRun(1000, func() { n = wrap(b, payload, srcAddr, dstAddr) }); a != 0 {
+		t.Fatalf("wrap allocates %v", a)
+	}
+	if a := testing.AllocsPerRun(1000, func() {
+		if _, _, why := unwrap(b[:n], dstAddr); why != DropNone {
+			t.Fatal(why)
+		}
+	}); a != 0 {
+		t.Fatalf("unwrap allocates %v", a)
+	}
+}
+
+// TestQueueNoAllocs: once warm, a pkt's round trip through a queue
+// allocates nothing.
+func TestQueueNoAllocs(t *testing.T) {
+	done := make(chan struct{})
+	q := newQueue(4, 1500, done)
+	payload := vxlanDatagram(1400, 3)
+	cycle := func() {
+		p := q.get(nil)
+		p.n = wrap(p.buf, payload, srcAddr, dstAddr)
+		q.push(p)
+		q.put(q.pop())
+	}
+	cycle()
+	if a := testing.AllocsPerRun(1000, cycle); a != 0 {
+		t.Fatalf("queue cycle allocates %v", a)
+	}
+	// Bounded: the fifth get fails without waiting.
+	var held []*pkt
+	for i := 0; i < 4; i++ {
+		if p := q.get(nil); p == nil {
+			t.Fatalf("get %d failed", i)
+		} else {
+			held = append(held, p)
+		}
+	}
+	if q.get(nil) != nil {
+		t.Fatal("queue not bounded")
+	}
+	close(done)
+	if q.pop() != nil {
+		t.Fatal("pop after done")
+	}
+	_ = held
+}
+
+func FuzzUnwrap(f *testing.F) {
+	payload := vxlanDatagram(64, 1)
+	b := make([]byte, 200)
+	n := wrap(b, payload, srcAddr, dstAddr)
+	f.Add(b[:n])
+	f.Add(kernelPacket(payload))
+	f.Add([]byte{0x45})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		p, src, why := unwrap(pkt, dstAddr)
+		if why != DropNone {
+			if p != nil {
+				t.Fatal("payload with a drop reason")
+			}
+			return
+		}
+		// Invariants of an accepted packet: a valid header checksum, our
+		// destination, port 4789, and a payload inside the packet that
+		// round-trips through wrap.
+		hl := int(pkt[0]&0xf) * 4
+		if checksum(pkt[:hl]) != 0xffff || [4]byte(pkt[16:20]) != dstAddr || binary.BigEndian.Uint16(pkt[hl+2:]) != vxlanPort {
+			t.Fatal("accepted an invalid packet")
+		}
+		if len(p) > len(pkt)-InnerOverhead {
+			t.Fatal("payload longer than the packet")
+		}
+		out := make([]byte, InnerOverhead+len(p))
+		wrap(out, p, src, dstAddr)
+		p2, src2, why2 := unwrap(out, dstAddr)
+		if why2 != DropNone || src2 != src || !bytes.Equal(p2, p) {
+			t.Fatal("no fix point")
+		}
+	})
+}
