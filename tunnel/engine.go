@@ -130,7 +130,10 @@ type Engine struct {
 	// mu serializes changes of configuration (Reload, Stop) and guards
 	// the fields below. The data path never takes it.
 	mu       sync.Mutex
-	cfg      *config.Config
+	file     *config.Config // the config file as last applied
+	cfg      *config.Config // effective: the file plus API networks and endpoints
+	dynNets  map[string]config.Network
+	dynEps   map[epKey]dynEndpoint
 	networks map[string]*network
 	peers    map[string]*peer
 	ports    map[epKey]*port
@@ -151,6 +154,8 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		networks: make(map[string]*network),
 		peers:    make(map[string]*peer),
 		ports:    make(map[epKey]*port),
+		dynNets:  make(map[string]config.Network),
+		dynEps:   make(map[epKey]dynEndpoint),
 		done:     make(chan struct{}),
 	}
 	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)
@@ -176,6 +181,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 	if err := e.openControl(cfg); err != nil {
 		return nil, err
 	}
+	e.loadRuntimeState(cfg)
 	if err := e.apply(cfg, false); err != nil {
 		return nil, err
 	}

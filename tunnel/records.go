@@ -110,7 +110,15 @@ func (e *Engine) routineRecords() {
 		}
 		e.mu.Lock()
 		if !e.stopped {
-			e.snap.Store(e.unlockedBuildSnapshot())
+			if e.unlockedNetworksChanged() {
+				// A network was created or removed on another host.
+				if _, err := e.unlockedApply(e.unlockedEffective(), true); err != nil {
+					e.l.Warn("cannot apply replicated networks", "error", err)
+				}
+				e.unlockedSaveNetworks()
+			} else {
+				e.snap.Store(e.unlockedBuildSnapshot())
+			}
 		}
 		e.mu.Unlock()
 	}
@@ -190,4 +198,10 @@ func (n names) Lookup(network, name string) []netip.Addr {
 // Reverse returns the names of addr in network.
 func (n names) Reverse(network string, addr netip.Addr) []string {
 	return n.snap.Load().names.rev[network][addr]
+}
+
+// unlockedNetworksChanged reports whether the effective config's networks
+// differ from those applied.
+func (e *Engine) unlockedNetworksChanged() bool {
+	return !slices.Equal(e.unlockedEffective().Networks, e.cfg.Networks)
 }

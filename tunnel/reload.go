@@ -8,24 +8,59 @@ import (
 	"github.com/vxwire/vxwire/internal/config"
 )
 
-// apply makes the engine's networks, peers and ports match cfg and
-// publishes a new snapshot. It runs at start-up (reload false) and on
-// every reload. At start-up any endpoint that cannot be attached is an
-// error; on reload it is logged and the rest of the config applied, so a
-// container that went away cannot block changes for all others.
-func (e *Engine) apply(cfg *config.Config, reload bool) error {
+// apply makes the engine match a new config file: its networks, peers and
+// endpoints plus those created through the API (see runtime.go). It runs at
+// start-up (reload false) and on every reload. At start-up any endpoint of
+// the file that cannot be attached is an error; on reload it is logged and
+// the rest applied, so a container that went away cannot block changes
+// for all others. A config that cannot be applied at all leaves the
+// running one in place.
+func (e *Engine) apply(file *config.Config, reload bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.stopped {
 		return errStopped
 	}
-	if old := e.cfg; old != nil && hostNeedsRestart(old.Host, cfg.Host) {
-		return fmt.Errorf("%s: the [host] table changed; restart the daemon to apply it", cfg.File)
+	if old := e.file; old != nil && hostNeedsRestart(old.Host, file.Host) {
+		return fmt.Errorf("%s: the [host] table changed; restart the daemon to apply it", file.File)
 	}
+	prev := e.file
+	e.file = file
+	epErrs, err := e.unlockedApply(e.unlockedEffective(), reload)
+	if err != nil {
+		e.file = prev
+		return err
+	}
+	var errs []error
+	for i, ep := range file.Endpoints {
+		if err := epErrs[epKey{ep.Network, ep.Name}]; err != nil {
+			errs = append(errs, file.Errorf(fmt.Sprintf("endpoint[%d]", i), "%v", err))
+		}
+	}
+	if len(errs) > 0 && !reload {
+		return errors.Join(errs...)
+	}
+	for _, err := range errs {
+		e.l.Error("cannot attach endpoint", "error", err)
+	}
+	for k, err := range epErrs {
+		if _, ok := e.dynEps[k]; ok {
+			e.l.Warn("cannot re-attach endpoint", "error", err, "network", k.network, "endpoint", k.name)
+			delete(e.dynEps, k)
+			e.alloc.Release(k.network, k.name)
+		}
+	}
+	return nil
+}
+
+// unlockedApply makes networks, peers and ports match the effective config
+// cfg and publishes a new snapshot. It returns the endpoints that could not
+// be attached, by key; the rest of cfg is applied regardless.
+func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error, error) {
 	underlay := e.underlayMTU(cfg)
 	if reload && e.enc != nil {
 		if err := e.enc.Reconfigure(cryptoConfig(cfg, underlay)); err != nil {
-			return fmt.Errorf("%s: cannot apply wireguard peers: %w", cfg.File, err)
+			return nil, fmt.Errorf("%s: cannot apply wireguard peers: %w", cfg.File, err)
 		}
 	}
 
@@ -45,12 +80,12 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 					e.unlockedClosePort(m.gw)
 				}
 			}
-			return err
+			return nil, err
 		}
 		n.gw = gw
 		if err := e.startDNS(n, cfg); err != nil {
 			e.unlockedClosePort(gw)
-			return err
+			return nil, err
 		}
 		nets[nc.Name] = n
 	}
@@ -84,8 +119,8 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 			}
 		}
 	}
-	var errs []error
-	for i, ep := range cfg.Endpoints {
+	epErrs := make(map[epKey]error)
+	for _, ep := range cfg.Endpoints {
 		k := epKey{ep.Network, ep.Name}
 		if e.ports[k] != nil {
 			continue
@@ -93,23 +128,17 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 		n := nets[ep.Network]
 		addr, err := e.allocate(n.cfg, ep)
 		if err != nil {
-			errs = append(errs, cfg.Errorf(fmt.Sprintf("endpoint[%d].address", i), "%v", err))
+			epErrs[k] = err
 			continue
 		}
 		p, err := e.openPort(ep, n, addr)
 		if err != nil {
-			errs = append(errs, cfg.Errorf(fmt.Sprintf("endpoint[%d]", i), "%v", err))
+			epErrs[k] = err
 			continue
 		}
 		e.ports[k] = p
 		e.l.Info("endpoint attached", "network", ep.Network, "endpoint", ep.Name,
 			"address", p.addr.String(), "mac", p.mac.String(), "netns", ep.NetNS)
-	}
-	if len(errs) > 0 && !reload {
-		return errors.Join(errs...)
-	}
-	for _, err := range errs {
-		e.l.Error("cannot attach endpoint", "error", err)
 	}
 
 	// Retire networks and peers that went away or were replaced.
@@ -138,7 +167,7 @@ func (e *Engine) apply(cfg *config.Config, reload bool) error {
 			e.startPort(n.gw)
 		}
 	}
-	return nil
+	return epErrs, nil
 }
 
 // unlockedBuildSnapshot builds the data path's view of the current state.

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/metrics"
 )
 
 // Status reports networks, peers, endpoints and counters. It is safe to
@@ -51,4 +52,24 @@ func (e *Engine) Status() api.Status {
 		return a.Name < b.Name
 	})
 	return st
+}
+
+// Metrics reports what the Prometheus exporter needs beyond Status: DNS
+// queries per network by result (the resolver's own result names).
+func (e *Engine) Metrics() metrics.Snapshot {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	snap := metrics.Snapshot{DNSQueries: make(map[string]map[string]uint64)}
+	for name, n := range e.networks {
+		if n.dns == nil {
+			continue
+		}
+		s := n.dns.Stats()
+		snap.DNSQueries[name] = map[string]uint64{
+			"noerror": s.NoError, "nxdomain": s.NXDomain, "nodata": s.NoData, "refused": s.Refused,
+			"formerr": s.FormErr, "notimp": s.NotImp, "servfail": s.ServFail, "forwarded": s.Forwarded,
+			"dropped": s.Dropped,
+		}
+	}
+	return snap
 }

@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/vxwire/vxwire/internal/api"
 )
 
-// Exit codes. Scripts may rely on them.
+// Exit codes. Scripts may rely on them; usage lists them.
 const (
-	exitOK     = 0
-	exitFail   = 1 // the operation failed (bad config, daemon error)
-	exitUsage  = 2 // the command line is wrong
-	exitNoConn = 3 // the daemon could not be reached
+	exitOK       = 0
+	exitFail     = 1 // the operation failed (bad config, daemon error)
+	exitUsage    = 2 // the command line is wrong
+	exitNoConn   = 3 // the daemon could not be reached
+	exitNotFound = 4 // the daemon has no such network or endpoint
+	exitConflict = 5 // the daemon refused: name, VNI, subnet or address taken, or network in use
 )
 
 const usage = `vxwire: a userspace VXLAN overlay for containers
@@ -21,14 +25,42 @@ const usage = `vxwire: a userspace VXLAN overlay for containers
 Usage:
   vxwire up -c FILE [--log-level LEVEL]       run the daemon in the foreground
   vxwire config check -c FILE                 validate a config file and exit
-  vxwire status [-c FILE | --socket PATH] [--json]
-                                              show networks, peers, endpoints, counters
   vxwire genkey                               print a new private key (as wg genkey)
   vxwire pubkey < PRIVATE                     print the public key of a private key (as wg pubkey)
   vxwire version                              print the version
+  vxwire oci-hook [--socket PATH] STAGE       OCI runtime hook: createRuntime or prestart
+                                              attaches the container, poststop detaches
+  CNI_COMMAND=… vxwire                        CNI plugin (type "vxwire"), see docs/runtimes.md
 
-The daemon's socket is found from --socket, else -c FILE's host.api_socket,
-else $VXWIRE_SOCKET, else /run/vxwire/vxwire.sock.
+Client commands (each also takes --socket PATH or -c FILE):
+  vxwire status [--json]                      show networks, peers, endpoints, counters
+  vxwire peers [--json]                       list peer hosts and their counters
+  vxwire network create --subnet CIDR [--gateway IP] [--vni N] [--mtu N]
+                 [--opt encrypted] [--egress=false] [--json] NAME
+                                              create a network on every host
+  vxwire network ls [--json]                  list networks
+  vxwire network inspect [--json] NAME        show one network
+  vxwire network rm NAME                      remove a network created with network create
+  vxwire attach --network NAME --netns PATH [--name N] [--ip A] [--mac M]
+                 [--alias A]... [--ifname IF] [--container-id ID] [--json]
+                                              attach a network namespace; --name defaults
+                                              to the base name of --netns
+  vxwire detach --network NAME --name N       detach an endpoint
+  vxwire detach --container-id ID [--network NAME] [--ifname IF]
+  vxwire endpoint ls [--network NAME] [--json]
+                                              list this host's endpoints
+
+Flags may come before or after NAME. The daemon's socket is found from
+--socket, else -c FILE's host.api_socket, else $VXWIRE_SOCKET, else
+/run/vxwire/vxwire.sock.
+
+Exit status:
+  0  success
+  1  failure (bad config file, the daemon refused or failed)
+  2  usage error (unknown command or flag, bad flag value)
+  3  the daemon could not be reached
+  4  not found (no such network or endpoint)
+  5  conflict (name, VNI, subnet or address taken; network still in use)
 `
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -55,6 +87,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdConfigCheck(args[2:], stdout)
 	case "status":
 		err = cmdStatus(args[1:], stdout)
+	case "peers":
+		err = cmdPeers(args[1:], stdout)
+	case "network":
+		err = cmdNetwork(args[1:], stdout)
+	case "attach":
+		err = cmdAttach(args[1:], stdout)
+	case "detach":
+		err = cmdDetach(args[1:], stdout)
+	case "endpoint":
+		err = cmdEndpoint(args[1:], stdout)
 	case "genkey":
 		err = cmdGenkey(args[1:], stdout)
 	case "pubkey":
@@ -70,7 +112,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func exitCode(err error, stderr io.Writer) int {
-	var ce *connError
 	switch {
 	case err == nil:
 		return exitOK
@@ -79,20 +120,24 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "vxwire: %s\n", strings.TrimPrefix(err.Error(), "usage: "))
 		return exitUsage
-	case errors.As(err, &ce):
-		fmt.Fprintf(stderr, "vxwire: %v\n", err)
+	}
+	fmt.Fprintf(stderr, "vxwire: %v\n", err)
+	switch {
+	case errors.Is(err, api.ErrUnreachable):
 		return exitNoConn
+	case errors.Is(err, api.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, api.ErrConflict):
+		return exitConflict
 	default:
-		fmt.Fprintf(stderr, "vxwire: %v\n", err)
 		return exitFail
 	}
 }
 
-// connError marks failures to reach the daemon.
-type connError struct{ err error }
-
-func (e *connError) Error() string { return e.err.Error() }
-func (e *connError) Unwrap() error { return e.err }
+// usageError returns a usage error with a formatted message.
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
 
 // newFlags returns a FlagSet whose parse errors are usage errors.
 func newFlags(name string) *flag.FlagSet {
@@ -101,15 +146,54 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
+// parseFlags parses a command that takes no positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: %s: unexpected argument %q", errUsage, fs.Name(), fs.Arg(0))
+	if len(pos) > 0 {
+		return usageError("%s: unexpected argument %q", fs.Name(), pos[0])
 	}
 	return nil
+}
+
+// parseArgs parses flags that may come before, between or after
+// positional arguments (the flag package stops at the first positional
+// one) and returns the positional arguments. After "--" everything is
+// positional.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError("%s: %v", fs.Name(), err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+// parseName parses a command that takes exactly one NAME.
+func parseName(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", err
+	}
+	switch len(pos) {
+	case 0:
+		return "", usageError("%s needs NAME", fs.Name())
+	case 1:
+		return pos[0], nil
+	default:
+		return "", usageError("%s: unexpected argument %q", fs.Name(), pos[1])
+	}
 }

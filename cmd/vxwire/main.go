@@ -2,8 +2,12 @@
 //
 //	vxwire up -c FILE            run the daemon in the foreground
 //	vxwire config check -c FILE  validate a config file
-//	vxwire status [-c FILE | --socket PATH] [--json]
+//	vxwire status | peers        show the daemon's state and counters
+//	vxwire network create|ls|inspect|rm
+//	vxwire attach | detach | endpoint ls
 //	vxwire genkey | vxwire pubkey
+//
+// See vxwire help for flags and exit codes.
 package main
 
 import (
@@ -11,5 +15,8 @@ import (
 )
 
 func main() {
+	if code, ok := runtimeMode(os.Args[1:], os.Stdin, os.Stderr); ok {
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -39,28 +38,57 @@ func socketFlags(fs interface {
 
 func cmdStatus(args []string, stdout io.Writer) error {
 	fs := newFlags("status")
-	socket := socketFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
+	cf := addClientFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	path, err := socket()
-	if err != nil {
+	return cf.call(api.ReadTimeout, func(ctx context.Context, c *api.Client) error {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if *cf.json {
+			return printJSON(stdout, st)
+		}
+		printStatus(stdout, st)
+		return nil
+	})
+}
+
+func cmdPeers(args []string, stdout io.Writer) error {
+	fs := newFlags("peers")
+	cf := addClientFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := api.NewClient(path).Status(ctx)
-	if err != nil {
-		return &connError{err}
+	return cf.call(api.ReadTimeout, func(ctx context.Context, c *api.Client) error {
+		ps, err := c.Peers(ctx)
+		if err != nil {
+			return err
+		}
+		if *cf.json {
+			return printJSON(stdout, ps)
+		}
+		printPeers(stdout, ps, time.Now())
+		return nil
+	})
+}
+
+func printPeers(w io.Writer, ps []api.PeerStatus, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tADDRESS\tRX FRAMES\tRX BYTES\tTX FRAMES\tTX BYTES\tHANDSHAKE\tKEY EPOCH\tDROPS")
+	for _, p := range ps {
+		hs, epoch := "-", "-"
+		if wg := p.WireGuard; wg != nil {
+			hs, epoch = "never", fmt.Sprint(wg.KeyEpoch)
+			if !wg.LastHandshake.IsZero() {
+				hs = now.Sub(wg.LastHandshake).Round(time.Second).String() + " ago"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", p.Name, p.Address, p.Counters.RxFrames, p.Counters.RxBytes,
+			p.Counters.TxFrames, p.Counters.TxBytes, hs, epoch, dropList(p.Counters))
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	printStatus(stdout, st)
-	return nil
+	tw.Flush()
 }
 
 func printStatus(w io.Writer, st *api.Status) {

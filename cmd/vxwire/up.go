@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/metrics"
 	"github.com/vxwire/vxwire/tunnel"
 )
 
@@ -68,17 +70,23 @@ func cmdUp(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer eng.Stop()
-	ln, err := api.Listen(cfg.Host.APISocket)
+	ln, err := api.Listen(cfg.Host.APISocket, cfg.Host.APIGID)
 	if err != nil {
 		return err
 	}
 	srv := api.Serve(ln, eng, l)
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
+		shutdown(srv)
 		os.Remove(cfg.Host.APISocket)
 	}()
+	if cfg.Host.Metrics.IsValid() {
+		msrv, err := metrics.Serve(cfg.Host.Metrics, metrics.Handler(eng), l)
+		if err != nil {
+			return err
+		}
+		defer shutdown(msrv)
+		l.Info("serving metrics", "address", msrv.Addr)
+	}
 	eng.Start()
 	l.Info("vxwire up", "host", cfg.Host.Name, "address", cfg.Host.Address.String(), "port", cfg.Host.Port,
 		"networks", len(cfg.Networks), "peers", len(cfg.Peers), "endpoints", len(cfg.Endpoints), "api", cfg.Host.APISocket)
@@ -90,6 +98,13 @@ func cmdUp(args []string, stderr io.Writer) error {
 		reload(eng, *file, l)
 	}
 	return nil
+}
+
+// shutdown stops srv, giving requests in flight two seconds.
+func shutdown(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
 }
 
 // reload re-reads the file and applies it; a file that fails to load or

@@ -1,14 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -19,10 +19,31 @@ const DefaultSocket = "/run/vxwire/vxwire.sock"
 // SocketEnv is the environment variable clients read the socket path from.
 const SocketEnv = "VXWIRE_SOCKET"
 
+// MaxRequestBody is the largest request body the server reads; a larger
+// one is refused with 413 before it is decoded.
+const MaxRequestBody = 1 << 20
+
+// Time bounds of a request's context. The server cancels the context it
+// hands the Backend when the bound passes; clients wait a little longer
+// than the longest bound so they see the server's answer.
+const (
+	// ReadTimeout bounds requests that only read state.
+	ReadTimeout = 10 * time.Second
+	// ChangeTimeout bounds requests that create or remove a network or
+	// detach an endpoint.
+	ChangeTimeout = 30 * time.Second
+	// AttachTimeout bounds an attach, which may wait for address claims
+	// to settle across the hosts.
+	AttachTimeout = 45 * time.Second
+)
+
 // Backend is what the server exposes. Implementations must be safe for
-// concurrent use; every request runs on its own goroutine.
+// concurrent use; every request runs on its own goroutine, and the
+// context handed to Runtime methods is cancelled when the request's time
+// bound passes or the client goes away.
 type Backend interface {
 	Status() Status
+	Runtime
 }
 
 // Error is the body of every non-2xx response.
@@ -30,16 +51,248 @@ type Error struct {
 	Message string `json:"error"`
 }
 
-// NewHandler returns the HTTP handler of the API.
+// NewHandler returns the HTTP handler of the API. It does not check who
+// is calling: Serve puts the peer-credential check in front of it.
 func NewHandler(b Backend, l *slog.Logger) http.Handler {
+	s := &server{b: b, l: l}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, l, http.StatusOK, b.Status())
-	})
+	route := func(pattern string, bound time.Duration, h func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(pattern, s.handle(bound, h))
+	}
+	route("GET /v1/status", ReadTimeout, s.status)
+	route("GET /v1/peers", ReadTimeout, s.peers)
+	route("GET /v1/networks", ReadTimeout, s.networks)
+	route("POST /v1/networks", ChangeTimeout, s.createNetwork)
+	route("GET /v1/networks/{name}", ReadTimeout, s.network)
+	route("DELETE /v1/networks/{name}", ChangeTimeout, s.removeNetwork)
+	route("GET /v1/endpoints", ReadTimeout, s.endpoints)
+	route("POST /v1/endpoints", AttachTimeout, s.attach)
+	route("DELETE /v1/endpoints", ChangeTimeout, s.detach)
+	for _, p := range []string{"/v1/status", "/v1/peers", "/v1/networks", "/v1/networks/{name}", "/v1/endpoints"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, l, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, l, http.StatusNotFound, Error{Message: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)})
+		writeError(w, l, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// server holds the routes' shared state.
+type server struct {
+	b Backend
+	l *slog.Logger
+}
+
+// handle bounds the request's context by bound and turns a returned
+// error into a JSON error answer.
+func (s *server) handle(bound time.Duration, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), bound)
+		defer cancel()
+		if err := h(w, r.WithContext(ctx)); err != nil {
+			code := statusOf(err)
+			if code == http.StatusInternalServerError {
+				s.l.Warn("api request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+			}
+			writeError(w, s.l, code, err.Error())
+		}
+	})
+}
+
+func (s *server) status(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, s.l, http.StatusOK, s.b.Status())
+	return nil
+}
+
+func (s *server) peers(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, s.l, http.StatusOK, nonNil(s.b.Status().Peers))
+	return nil
+}
+
+func (s *server) networks(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, s.l, http.StatusOK, nonNil(s.b.Networks()))
+	return nil
+}
+
+func (s *server) network(w http.ResponseWriter, r *http.Request) error {
+	n, err := s.b.Network(r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, s.l, http.StatusOK, n)
+	return nil
+}
+
+func (s *server) createNetwork(w http.ResponseWriter, r *http.Request) error {
+	var spec NetworkSpec
+	if err := decodeRequest(w, r, &spec); err != nil {
+		return err
+	}
+	if err := checkSpec(spec); err != nil {
+		return err
+	}
+	n, err := s.b.CreateNetwork(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, s.l, http.StatusCreated, n)
+	return nil
+}
+
+func (s *server) removeNetwork(w http.ResponseWriter, r *http.Request) error {
+	if err := s.b.RemoveNetwork(r.Context(), r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) endpoints(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, s.l, http.StatusOK, nonNil(s.b.Endpoints()))
+	return nil
+}
+
+func (s *server) attach(w http.ResponseWriter, r *http.Request) error {
+	var req AttachRequest
+	if err := decodeRequest(w, r, &req); err != nil {
+		return err
+	}
+	if err := checkAttach(req); err != nil {
+		return err
+	}
+	ep, err := s.b.Attach(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, s.l, http.StatusCreated, ep)
+	return nil
+}
+
+func (s *server) detach(w http.ResponseWriter, r *http.Request) error {
+	var req DetachRequest
+	if err := decodeRequest(w, r, &req); err != nil {
+		return err
+	}
+	if err := checkDetach(req); err != nil {
+		return err
+	}
+	if err := s.b.Detach(r.Context(), req); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// checkSpec rejects specs that miss what no default can fill; the
+// Backend checks everything else.
+func checkSpec(spec NetworkSpec) error {
+	switch {
+	case spec.Name == "":
+		return fmt.Errorf("%w: network name is empty", ErrInvalid)
+	case spec.Subnet == "":
+		return fmt.Errorf("%w: network %q has no subnet", ErrInvalid, spec.Name)
+	}
+	return nil
+}
+
+func checkAttach(req AttachRequest) error {
+	switch {
+	case req.Network == "":
+		return fmt.Errorf("%w: attach names no network", ErrInvalid)
+	case req.NetNS == "":
+		return fmt.Errorf("%w: attach names no netns", ErrInvalid)
+	}
+	return nil
+}
+
+func checkDetach(req DetachRequest) error {
+	if req.ContainerID == "" && (req.Network == "" || req.Name == "") {
+		return fmt.Errorf("%w: detach needs network and name, or container_id", ErrInvalid)
+	}
+	return nil
+}
+
+// requestError is a request the server could not decode; it maps to
+// 400, or to 413 when the body is too large.
+type requestError struct {
+	code int
+	err  error
+}
+
+func (e *requestError) Error() string { return e.err.Error() }
+func (e *requestError) Unwrap() error { return ErrInvalid }
+
+// decodeRequest decodes the request body into v strictly: unknown
+// fields, trailing data and bodies over MaxRequestBody are errors.
+func decodeRequest(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, MaxRequestBody)
+	if err := DecodeStrict(body, v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &requestError{code: http.StatusRequestEntityTooLarge,
+				err: fmt.Errorf("%w: request body exceeds %d bytes", ErrInvalid, mbe.Limit)}
+		}
+		return &requestError{code: http.StatusBadRequest, err: err}
+	}
+	return nil
+}
+
+// DecodeStrict decodes exactly one JSON value from rd into v, rejecting
+// unknown fields and anything after the value. Errors wrap ErrInvalid.
+func DecodeStrict(rd io.Reader, v any) error {
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: empty request body", ErrInvalid)
+		}
+		return fmt.Errorf("%w: cannot decode request body: %w", ErrInvalid, err)
+	}
+	var extra json.RawMessage
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: request body has data after the JSON value", ErrInvalid)
+}
+
+// statusOf maps an error to its HTTP status code.
+func statusOf(err error) int {
+	var re *requestError
+	switch {
+	case errors.As(err, &re):
+		return re.code
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func writeError(w http.ResponseWriter, l *slog.Logger, code int, msg string) {
+	writeJSON(w, l, code, Error{Message: msg})
 }
 
 func writeJSON(w http.ResponseWriter, l *slog.Logger, code int, v any) {
@@ -50,41 +303,27 @@ func writeJSON(w http.ResponseWriter, l *slog.Logger, code int, v any) {
 	}
 }
 
-// Listen creates the unix socket at path with mode 0660, creating its
-// directory (0755) if needed. A stale socket left by a daemon that died is
-// replaced; a socket that a live daemon still answers on is an error.
-func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create api socket directory: %w", err)
-	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("api socket %s is in use by another daemon", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("cannot remove stale api socket: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen on api socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("cannot set api socket mode: %w", err)
-	}
-	return ln, nil
-}
-
-// Serve serves the API on ln until the server is closed. It returns the
-// *http.Server so the caller can shut it down.
+// Serve serves the API on ln until the server is closed, refusing with
+// 403 every caller that Authorize does not let in. A listener made by
+// Listen carries the permitted group; any other unix listener permits
+// only root and the daemon's own user; a listener of another kind
+// yields no peer credentials, so every request is refused. Serve returns
+// the *http.Server so the caller can shut it down.
 func Serve(ln net.Listener, b Backend, l *slog.Logger) *http.Server {
+	cl, ok := ln.(*credListener)
+	if !ok {
+		cl = newCredListener(ln, -1)
+	}
 	srv := &http.Server{
-		Handler:           NewHandler(b, l),
+		Handler:           cl.authorize(NewHandler(b, l), l),
+		ConnContext:       connContext,
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       ReadTimeout,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(l.Handler(), slog.LevelDebug),
 	}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(cl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			l.Error("api server stopped", "error", err)
 		}
 	}()

@@ -52,6 +52,7 @@ type Cluster struct {
 
 	mu       sync.Mutex
 	tab      *table
+	nets     *netTable
 	local    hostState
 	promises map[addrKey]promise
 	pending  map[uint64]chan answerMsg
@@ -82,6 +83,7 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 		tm:       tm,
 		l:        l.With("node", cfg.NodeName),
 		tab:      newTable(cfg.NodeName),
+		nets:     newNetTable(),
 		promises: make(map[addrKey]promise),
 		pending:  make(map[uint64]chan answerMsg),
 		pulls:    make(map[string]version),
@@ -94,6 +96,9 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	c.local = hostState{Host: cfg.NodeName, Version: version{Epoch: uint64(time.Now().UnixNano())}}
 	c.tab.hosts[cfg.NodeName] = &entry{state: c.local, seen: time.Now()}
 	c.numLive.Store(1)
+	c.nets.onShadow = func(name, holder string) {
+		c.l.Warn("network definition hidden: it clashes with an earlier one", "network", name, "holder", holder)
+	}
 
 	mc, err := cfg.memberlistConfig(tm)
 	if err != nil {
@@ -201,9 +206,10 @@ func (c *Cluster) Records() []Record {
 	return out
 }
 
-// Changes returns a channel that receives a value whenever Records may
-// have changed. It has capacity one and coalesces: a receiver that was
-// busy sees one signal for many changes and must call Records again.
+// Changes returns a channel that receives a value whenever Records or
+// Networks may have changed. It has capacity one and coalesces: a receiver that was
+// busy sees one signal for many changes and must call Records and
+// Networks again.
 func (c *Cluster) Changes() <-chan struct{} { return c.changes }
 
 // Members returns the hosts this host knows, itself included, sorted by
@@ -231,7 +237,7 @@ func (c *Cluster) Members() []Member {
 	return out
 }
 
-// signal notes a change of Records without blocking.
+// signal notes a change of Records or Networks without blocking.
 func (c *Cluster) signal() {
 	select {
 	case c.changes <- struct{}{}:

@@ -19,10 +19,23 @@ import (
 //	claim    = 5 id(u64) from network ip endpoint
 //	answer   = 6 id(u64) from flags holderHost holderEndpoint
 //	release  = 7 id(u64) from network ip endpoint
+//	networks = 8 count netEntry*                changed network definitions
+//	sync     = 9 count hostState* count netEntry*  push/pull payload
 //
 //	hostState   = host version nrec record* nres reservation*
 //	record      = network name naliases alias* ip mac(6)
 //	reservation = network ip endpoint
+//	netEntry    = name clock(u64) origin flags [live]
+//	live        = createdClock(u64) createdOrigin vni subnet gateway mtu
+//	subnet      = address [bits(1)]             bits only for a valid address
+//
+// flags holds 1 for a tombstone (then live is absent and no other flag
+// is set), 2 for Encrypted and 4 for Egress; vni is at most 2^24-1 and mtu
+// at most 65535. Hosts of this version send sync in push/pull and still
+// accept states from older ones. The persisted network state (see
+// NetworkState) is
+//
+//	netState = "vxwn" format(1) = 1, clock(u64) count netEntry*
 //
 // The decoder rejects trailing bytes, oversized strings and counts that
 // cannot fit in the remaining input, so a hostile peer cannot make it
@@ -36,6 +49,8 @@ const (
 	msgClaim   byte = 5
 	msgAnswer  byte = 6
 	msgRelease byte = 7
+	msgNets    byte = 8
+	msgSync    byte = 9
 )
 
 // maxString bounds every string on the wire; names, aliases and network
@@ -47,12 +62,20 @@ const (
 	minRecordSize      = 1 + 1 + 1 + 1 + 6
 	minReservationSize = 1 + 1 + 1
 	minStateSize       = 1 + 16 + 1 + 1
+	minNetEntrySize    = 1 + 8 + 1 + 1
 )
 
 // answer flags.
 const (
 	flagGranted byte = 1 << iota
 	flagPending
+)
+
+// netEntry flags.
+const (
+	flagDeleted byte = 1 << iota
+	flagEncrypted
+	flagEgress
 )
 
 // ErrMalformed is returned (wrapped) by decode for any input that is not a
@@ -122,7 +145,8 @@ type answerMsg struct {
 type message struct {
 	Type   byte
 	State  hostState   // msgState; msgNotice uses Host and Version only
-	States []hostState // msgStates
+	States []hostState // msgStates, msgSync
+	Nets   []netEntry  // msgNets, msgSync
 	From   string      // msgPull
 	Claim  claimMsg    // msgClaim, msgRelease
 	Answer answerMsg   // msgAnswer
@@ -139,11 +163,16 @@ func encode(b []byte, m *message) []byte {
 		b = appendVersion(b, m.State.Version)
 	case msgPull:
 		b = appendString(b, m.From)
-	case msgStates:
+	case msgStates, msgSync:
 		b = binary.AppendUvarint(b, uint64(len(m.States)))
 		for i := range m.States {
 			b = appendState(b, &m.States[i])
 		}
+		if m.Type == msgSync {
+			b = appendNetEntries(b, m.Nets)
+		}
+	case msgNets:
+		b = appendNetEntries(b, m.Nets)
 	case msgClaim, msgRelease:
 		b = binary.BigEndian.AppendUint64(b, m.Claim.ID)
 		b = appendString(b, m.Claim.From)
@@ -226,7 +255,7 @@ func decode(b []byte) (*message, error) {
 		m.State.Version = r.version()
 	case msgPull:
 		m.From = r.string()
-	case msgStates:
+	case msgStates, msgSync:
 		n := r.count(minStateSize)
 		if n > 0 {
 			m.States = make([]hostState, n)
@@ -234,6 +263,11 @@ func decode(b []byte) (*message, error) {
 		for i := range m.States {
 			m.States[i] = r.state()
 		}
+		if m.Type == msgSync {
+			m.Nets = r.netEntries()
+		}
+	case msgNets:
+		m.Nets = r.netEntries()
 	case msgClaim, msgRelease:
 		m.Claim = claimMsg{ID: r.uint64(), From: r.string(), Network: r.string(), IP: r.addr(), Endpoint: r.string()}
 	case msgAnswer:
@@ -384,4 +418,127 @@ func (r *reader) state() hostState {
 		return hostState{}
 	}
 	return s
+}
+
+func appendNetEntries(b []byte, es []netEntry) []byte {
+	b = binary.AppendUvarint(b, uint64(len(es)))
+	for i := range es {
+		b = appendNetEntry(b, &es[i])
+	}
+	return b
+}
+
+func appendNetEntry(b []byte, e *netEntry) []byte {
+	b = appendString(b, e.Def.Name)
+	b = binary.BigEndian.AppendUint64(b, e.Version.Clock)
+	b = appendString(b, e.Version.Origin)
+	if e.Deleted {
+		return append(b, flagDeleted)
+	}
+	var f byte
+	if e.Def.Encrypted {
+		f |= flagEncrypted
+	}
+	if e.Def.Egress {
+		f |= flagEgress
+	}
+	b = append(b, f)
+	b = binary.BigEndian.AppendUint64(b, e.Created.Clock)
+	b = appendString(b, e.Created.Origin)
+	b = binary.AppendUvarint(b, uint64(e.Def.VNI))
+	if p := e.Def.Subnet; p.IsValid() {
+		b = append(appendAddr(b, p.Addr()), byte(p.Bits()))
+	} else {
+		b = appendAddr(b, netip.Addr{})
+	}
+	b = appendAddr(b, e.Def.Gateway)
+	return binary.AppendUvarint(b, uint64(max(e.Def.MTU, 0)))
+}
+
+func (r *reader) netEntries() []netEntry {
+	n := r.count(minNetEntrySize)
+	if n == 0 {
+		return nil
+	}
+	es := make([]netEntry, n)
+	for i := range es {
+		es[i] = r.netEntry()
+	}
+	if r.err != nil {
+		return nil
+	}
+	return es
+}
+
+func (r *reader) netEntry() netEntry {
+	e := netEntry{Def: NetworkDef{Name: r.string()}}
+	e.Version = netVersion{Clock: r.uint64(), Origin: r.string()}
+	f := r.byte()
+	if f&^(flagDeleted|flagEncrypted|flagEgress) != 0 || (f&flagDeleted != 0 && f != flagDeleted) {
+		r.fail("bad network flags")
+	}
+	if r.err != nil {
+		return netEntry{}
+	}
+	if f == flagDeleted {
+		e.Deleted = true
+		return e
+	}
+	e.Def.Encrypted, e.Def.Egress = f&flagEncrypted != 0, f&flagEgress != 0
+	e.Created = netVersion{Clock: r.uint64(), Origin: r.string()}
+	vni := r.uvarint()
+	if vni > maxVNI {
+		r.fail("vni out of range")
+	}
+	e.Def.VNI = uint32(vni)
+	if a := r.addr(); a.IsValid() {
+		bits := r.byte()
+		if int(bits) > a.BitLen() {
+			r.fail("bad prefix length")
+		}
+		e.Def.Subnet = netip.PrefixFrom(a, int(bits))
+	}
+	e.Def.Gateway = r.addr()
+	mtu := r.uvarint()
+	if mtu > maxMTU {
+		r.fail("mtu out of range")
+	}
+	e.Def.MTU = int(mtu)
+	if r.err != nil {
+		return netEntry{}
+	}
+	return e
+}
+
+// netStateMagic starts a persisted network state; netStateFormat follows.
+const (
+	netStateMagic  = "vxwn"
+	netStateFormat = 1
+)
+
+func encodeNetState(clock uint64, es []netEntry) []byte {
+	b := append([]byte(netStateMagic), netStateFormat)
+	b = binary.BigEndian.AppendUint64(b, clock)
+	return appendNetEntries(b, es)
+}
+
+// decodeNetState parses what encodeNetState wrote. The result does not
+// alias b.
+func decodeNetState(b []byte) (uint64, []netEntry, error) {
+	if len(b) < len(netStateMagic)+1 || string(b[:len(netStateMagic)]) != netStateMagic {
+		return 0, nil, fmt.Errorf("%w: not a network state", ErrMalformed)
+	}
+	if f := b[len(netStateMagic)]; f != netStateFormat {
+		return 0, nil, fmt.Errorf("%w: network state format %d is not supported", ErrMalformed, f)
+	}
+	r := reader{b: b[len(netStateMagic)+1:]}
+	clock := r.uint64()
+	es := r.netEntries()
+	if r.err == nil && len(r.b) != 0 {
+		r.fail(fmt.Sprintf("%d trailing bytes", len(r.b)))
+	}
+	if r.err != nil {
+		return 0, nil, r.err
+	}
+	return clock, es, nil
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // delegate is the Cluster seen as memberlist's Delegate: it carries record
-// sets in push/pull and user messages. Its methods run on memberlist's
+// sets and network definitions in push/pull and user messages. Its methods run on memberlist's
 // goroutines and never block on the network.
 type delegate Cluster
 
@@ -58,6 +58,8 @@ func (d *delegate) NotifyMsg(b []byte) {
 		}
 	case msgRelease:
 		c.unlockedRelease(m.Claim)
+	case msgNets:
+		c.unlockedApplyNets(m.Nets, true)
 	default:
 		c.l.Debug("gossip message of unexpected type dropped", "type", m.Type)
 	}
@@ -68,19 +70,20 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.queue.GetBroadcasts(overhead, limit)
 }
 
-// LocalState implements memberlist.Delegate: every live host's state.
+// LocalState implements memberlist.Delegate: every live host's state and
+// every network definition and tombstone.
 func (d *delegate) LocalState(bool) []byte {
 	c := (*Cluster)(d)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return encode(nil, &message{Type: msgStates, States: c.tab.states()})
+	return encode(nil, &message{Type: msgSync, States: c.tab.states(), Nets: c.nets.sorted()})
 }
 
 // MergeRemoteState implements memberlist.Delegate: a peer's LocalState.
 func (d *delegate) MergeRemoteState(b []byte, _ bool) {
 	c := (*Cluster)(d)
 	m, err := decode(b)
-	if err != nil || m.Type != msgStates {
+	if err != nil || (m.Type != msgSync && m.Type != msgStates) {
 		c.l.Debug("push/pull state dropped", "error", err)
 		return
 	}
@@ -92,6 +95,7 @@ func (d *delegate) MergeRemoteState(b []byte, _ bool) {
 	for _, s := range m.States {
 		c.unlockedApply(s, false)
 	}
+	c.unlockedApplyNets(m.Nets, false)
 }
 
 // events is the Cluster seen as memberlist's EventDelegate. memberlist

@@ -1,0 +1,193 @@
+package cniplugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/vxwire/vxwire/internal/api"
+)
+
+// buildResult turns the daemon's endpoint into a CNI result, appended to
+// prevResult when the plugin is chained after another one.
+func buildResult(conf *NetConf, args *skel.CmdArgs, ep api.Endpoint) (*current.Result, error) {
+	res := &current.Result{CNIVersion: current.ImplementedSpecVersion}
+	if conf.PrevResult != nil {
+		prev, err := current.NewResultFromResult(conf.PrevResult)
+		if err != nil {
+			return nil, types.NewError(types.ErrDecodingFailure, fmt.Sprintf("cannot convert prevResult: %v", err), "")
+		}
+		res = prev
+	}
+	addr, err := endpointAddr(ep)
+	if err != nil {
+		return nil, err
+	}
+	gw := net.ParseIP(ep.Gateway).To4()
+	ifName := ep.IfName
+	if ifName == "" {
+		ifName = args.IfName
+	}
+	res.Interfaces = append(res.Interfaces, &current.Interface{Name: ifName, Mac: ep.MAC, Mtu: ep.MTU, Sandbox: args.Netns})
+	res.IPs = append(res.IPs, &current.IPConfig{
+		Interface: current.Int(len(res.Interfaces) - 1),
+		Address:   addr,
+		Gateway:   gw,
+	})
+	if gw != nil {
+		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: gw})
+	}
+	res.DNS.Nameservers = append(res.DNS.Nameservers, ep.DNS.Nameservers...)
+	search := ep.DNS.Search
+	if len(search) == 0 {
+		search = []string{conf.Network}
+	}
+	res.DNS.Search = append(res.DNS.Search, search...)
+	return res, nil
+}
+
+// endpointAddr parses the endpoint's CIDR address, keeping the host bits.
+func endpointAddr(ep api.Endpoint) (net.IPNet, error) {
+	a, n, err := net.ParseCIDR(ep.Address)
+	if err != nil || a.To4() == nil {
+		return net.IPNet{}, types.NewError(types.ErrInternal, fmt.Sprintf("the daemon answered with an unusable address %q", ep.Address), "")
+	}
+	return net.IPNet{IP: a.To4(), Mask: n.Mask}, nil
+}
+
+// printResult writes res as cniVersion asks.
+func printResult(w io.Writer, res *current.Result, cniVersion string) error {
+	r, err := res.GetAsVersion(cniVersion)
+	if err != nil {
+		return types.NewError(types.ErrIncompatibleCNIVersion, fmt.Sprintf("cannot express the result as version %s: %v", cniVersion, err), "")
+	}
+	if err := r.PrintTo(w); err != nil {
+		return types.NewError(types.ErrIOFailure, fmt.Sprintf("cannot write the result: %v", err), "")
+	}
+	return nil
+}
+
+// Check verifies that the daemon still has the container's endpoint, that
+// it matches prevResult, and that the namespace has the interface, the
+// address and the routes prevResult lists.
+func (p *Plugin) Check(args *skel.CmdArgs) error {
+	conf, err := ParseConf(args.StdinData)
+	if err != nil {
+		return err
+	}
+	if conf.PrevResult == nil {
+		return invalidConf("CHECK needs prevResult")
+	}
+	prev, err := current.NewResultFromResult(conf.PrevResult)
+	if err != nil {
+		return types.NewError(types.ErrDecodingFailure, fmt.Sprintf("cannot convert prevResult: %v", err), "")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	eps, err := p.client(conf).Endpoints(ctx)
+	if err != nil {
+		return daemonError("cannot list endpoints", err)
+	}
+	i := slices.IndexFunc(eps, func(ep api.Endpoint) bool {
+		return ep.Network == conf.Network && ep.ContainerID == args.ContainerID && (ep.IfName == args.IfName || ep.IfName == "")
+	})
+	if i < 0 {
+		return types.NewError(types.ErrUnknownContainer, fmt.Sprintf("container %s has no endpoint %s on network %q", args.ContainerID, args.IfName, conf.Network), "")
+	}
+	ips, err := matchPrevResult(prev, args, eps[i])
+	if err != nil {
+		return types.NewError(types.ErrInternal, err.Error(), "")
+	}
+	err = ns.WithNetNSPath(args.Netns, func(ns.NetNS) error {
+		return checkLink(args.IfName, ips, prev.Routes)
+	})
+	if err != nil {
+		return types.NewError(types.ErrInternal, fmt.Sprintf("namespace %s: %v", args.Netns, err), "")
+	}
+	return nil
+}
+
+// matchPrevResult compares the endpoint with prevResult's interface of the
+// same name and sandbox, and returns that interface's addresses.
+func matchPrevResult(prev *current.Result, args *skel.CmdArgs, ep api.Endpoint) ([]*current.IPConfig, error) {
+	idx := slices.IndexFunc(prev.Interfaces, func(i *current.Interface) bool {
+		return i.Name == args.IfName && i.Sandbox == args.Netns
+	})
+	if idx < 0 {
+		return nil, fmt.Errorf("prevResult has no interface %s in %s", args.IfName, args.Netns)
+	}
+	if mac := prev.Interfaces[idx].Mac; mac != "" && !strings.EqualFold(mac, ep.MAC) {
+		return nil, fmt.Errorf("interface %s has MAC %s, prevResult says %s", args.IfName, ep.MAC, mac)
+	}
+	want, err := endpointAddr(ep)
+	if err != nil {
+		return nil, err
+	}
+	var ips []*current.IPConfig
+	found := false
+	for _, c := range prev.IPs {
+		if c.Interface == nil || *c.Interface != idx {
+			continue
+		}
+		ips = append(ips, c)
+		found = found || c.Address.String() == want.String()
+	}
+	if !found {
+		return nil, fmt.Errorf("interface %s has address %s, which prevResult does not list", args.IfName, ep.Address)
+	}
+	return ips, nil
+}
+
+// checkLink verifies, inside the container's namespace, that ifName
+// exists and has the addresses of ips, and that each IPv4 route of routes
+// is in the main table.
+func checkLink(ifName string, ips []*current.IPConfig, routes []*types.Route) error {
+	link, err := netlink.LinkByName(ifName)
+	if err != nil {
+		return fmt.Errorf("cannot find interface %s: %w", ifName, err)
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("cannot list the addresses of %s: %w", ifName, err)
+	}
+	for _, c := range ips {
+		if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IPNet.String() == c.Address.String() }) {
+			return fmt.Errorf("interface %s lacks address %s", ifName, c.Address.String())
+		}
+	}
+	have, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("cannot list routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst.IP.To4() == nil {
+			continue
+		}
+		if !slices.ContainsFunc(have, func(h netlink.Route) bool { return sameRoute(h, r) }) {
+			return fmt.Errorf("route %s via %v is missing", r.Dst.String(), r.GW)
+		}
+	}
+	return nil
+}
+
+// sameRoute reports whether the kernel's route h is r. The kernel's
+// default route has no destination.
+func sameRoute(h netlink.Route, r *types.Route) bool {
+	ones, _ := r.Dst.Mask.Size()
+	switch {
+	case h.Dst == nil && ones != 0:
+		return false
+	case h.Dst != nil && h.Dst.String() != r.Dst.String():
+		return false
+	}
+	return r.GW == nil || r.GW.Equal(h.Gw)
+}

@@ -1,0 +1,46 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+)
+
+// Path is where Serve exposes the metrics.
+const Path = "/metrics"
+
+// Serve listens on addr (host.metrics) and serves h at Path, with a short
+// index page at /, until the returned server is shut down. It returns
+// once the socket listens, so a busy port is an error here rather than a
+// log line later. The server's Addr is the address it listens on, with
+// the port the kernel chose when addr's port is 0.
+func Serve(addr netip.AddrPort, h http.Handler, l *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen for metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+Path, h)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "vxwire metrics are at %s\n", Path)
+	})
+	srv := &http.Server{
+		Addr:              ln.Addr().String(),
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(l.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			l.Error("metrics server stopped", "error", err)
+		}
+	}()
+	return srv, nil
+}
