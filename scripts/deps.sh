@@ -8,11 +8,14 @@ need=(
   ip:iproute2 ping:iputils-ping iperf3:iperf3 tshark:tshark ethtool:ethtool
   jq:jq nft:nftables dig:dnsutils kdig:knot-dnsutils dnsperf:dnsperf
   dnsmasq:dnsmasq-base wg:wireguard-tools wireguard-go:wireguard-go
+  runc:runc crun:crun podman:podman conmon:conmon catatonit:catatonit
+  newuidmap:uidmap busybox:busybox-static nsenter:util-linux
 )
 missing=()
 for pair in "${need[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
+[ -x /usr/lib/cni/host-local ] || missing+=(containernetworking-plugins)
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
   missing+=(golang-go)
 fi
