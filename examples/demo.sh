@@ -118,6 +118,11 @@ pingc vxdemo-c3 10.77.0.10   # api -> web
 pingc vxdemo-c2 10.77.0.21   # db -> cache
 pingc vxdemo-c1 10.77.0.11   # web -> db, same host
 
+step "names: every container resolves the others through its host's gateway (DNS on 10.77.0.1)"
+run timeout 10 ip netns exec vxdemo-c1 ping -c 2 -W 1 api        # web -> api on h2, by name
+run timeout 10 ip netns exec vxdemo-c4 ping -c 2 -W 1 web.blue   # cache -> web on h1, NAME.NETWORK
+if command -v dig >/dev/null; then run timeout 10 ip netns exec vxdemo-c2 dig +short @10.77.0.1 cache; fi
+
 step "TCP throughput across hosts: iperf3 from web (h1) to api (h2) for $T s"
 ip netns exec vxdemo-c3 timeout $((T + 30)) iperf3 -s -1 -B 10.77.0.20 >"$WORK/iperf3-server.log" 2>&1 &
 PIDS+=($!)
