@@ -344,20 +344,37 @@ func (c *Cluster) unlockedSend(host string, msg []byte, onErr func(error)) {
 	}()
 }
 
+// memberWait bounds how long a send waits for its destination to appear
+// in the member list. A host that has just joined (or restarted with a new
+// incarnation) sends claims the moment its join completes, before every
+// other member has processed its alive message; answering it must wait for
+// that, or the claim times out. It stays well below the claim timeout.
+const memberWait = 2 * time.Second
+
 func (c *Cluster) sendNow(host string, msg []byte) error {
 	ml := c.ml.Load()
 	if ml == nil {
 		return errors.New("gossip: not started")
 	}
-	for _, n := range ml.Members() {
-		if n.Name == host {
-			if err := ml.SendReliable(n, msg); err != nil {
-				return fmt.Errorf("gossip: cannot send to %s: %w", host, err)
+	deadline := time.Now().Add(memberWait)
+	for {
+		for _, n := range ml.Members() {
+			if n.Name == host {
+				if err := ml.SendReliable(n, msg); err != nil {
+					return fmt.Errorf("gossip: cannot send to %s: %w", host, err)
+				}
+				return nil
 			}
-			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gossip: %s is not a member", host)
+		}
+		select {
+		case <-c.done:
+			return ErrClosed
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("gossip: %s is not a member", host)
 }
 
 // routineJoin joins the seeds, retrying with bounded exponential backoff
