@@ -57,8 +57,13 @@ type Cluster struct {
 	promises map[addrKey]promise
 	pending  map[uint64]chan answerMsg
 	pulls    map[string]version
-	nextID   uint64
-	closed   bool
+	// addrs holds a copy of each live member's node, taken in the event
+	// delegate while memberlist holds its node lock: the nodes it hands
+	// out are written by its own goroutines on every alive message, so
+	// reading them later for a send would race.
+	addrs  map[string]*memberlist.Node
+	nextID uint64
+	closed bool
 
 	changes   chan struct{}
 	done      chan struct{}
@@ -87,6 +92,7 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 		promises: make(map[addrKey]promise),
 		pending:  make(map[uint64]chan answerMsg),
 		pulls:    make(map[string]version),
+		addrs:    make(map[string]*memberlist.Node),
 		nextID:   rand.Uint64(),
 		changes:  make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -358,13 +364,14 @@ func (c *Cluster) sendNow(host string, msg []byte) error {
 	}
 	deadline := time.Now().Add(memberWait)
 	for {
-		for _, n := range ml.Members() {
-			if n.Name == host {
-				if err := ml.SendReliable(n, msg); err != nil {
-					return fmt.Errorf("gossip: cannot send to %s: %w", host, err)
-				}
-				return nil
+		c.mu.Lock()
+		n, ok := c.addrs[host]
+		c.mu.Unlock()
+		if ok {
+			if err := ml.SendReliable(n, msg); err != nil {
+				return fmt.Errorf("gossip: cannot send to %s: %w", host, err)
 			}
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("gossip: %s is not a member", host)

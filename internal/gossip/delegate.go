@@ -5,6 +5,7 @@ import (
 	"context"
 	"log"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,6 +113,7 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tab.live[n.Name] = true
+	c.addrs[n.Name] = nodeCopy(n)
 	delete(c.tab.failed, n.Name)
 	c.numLive.Store(int32(len(c.tab.live)))
 	if n.Name == c.cfg.NodeName || c.closed {
@@ -135,6 +137,7 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.tab.live, n.Name)
+	delete(c.addrs, n.Name)
 	c.numLive.Store(int32(len(c.tab.live)))
 	if n.State == memberlist.StateLeft {
 		c.l.Info("member left", "peer", n.Name)
@@ -153,8 +156,22 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	}
 }
 
-// NotifyUpdate implements memberlist.EventDelegate; metadata is unused.
-func (e *events) NotifyUpdate(*memberlist.Node) {}
+// NotifyUpdate implements memberlist.EventDelegate; metadata is unused,
+// the node is copied again all the same.
+func (e *events) NotifyUpdate(n *memberlist.Node) {
+	c := (*Cluster)(e)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tab.live[n.Name] {
+		c.addrs[n.Name] = nodeCopy(n)
+	}
+}
+
+// nodeCopy copies what a send needs of n. It must run while memberlist
+// holds its node lock, as event delegates do.
+func nodeCopy(n *memberlist.Node) *memberlist.Node {
+	return &memberlist.Node{Name: n.Name, Addr: slices.Clone(n.Addr), Port: n.Port}
+}
 
 // broadcast is one queued gossip message. Messages about the same host
 // share a name, so a newer one replaces an older one still in the queue.
