@@ -27,7 +27,9 @@ import (
 )
 
 // errnoEPERM is what a refused set answers, as the protocol's errno=N.
-const errnoEPERM = 1
+// The UAPI carries errno values negated (wireguard-go answers errno=-22
+// for EINVAL), and wg(8) negates them back for its message.
+const errnoEPERM = -1
 
 // uapiServer serves one UAPI socket. Its goroutines end in close.
 type uapiServer struct {

@@ -71,7 +71,7 @@ func TestUAPIProtocol(t *testing.T) {
 		t.Fatalf("get answered %q", get)
 	}
 	// A set is refused, and the connection stays usable.
-	if got := ask("set=1\npublic_key=" + b.key.Public().hex() + "\nremove=true\n\n"); got != "errno=1\n" {
+	if got := ask("set=1\npublic_key=" + b.key.Public().hex() + "\nremove=true\n\n"); got != "errno=-1\n" {
 		t.Fatalf("set answered %q", got)
 	}
 	if got := ask("get=1\n\n"); got != get && !strings.Contains(got, b.key.Public().hex()) {
