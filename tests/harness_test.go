@@ -135,6 +135,8 @@ func debianPackage(tool string) string {
 		return "iputils-ping"
 	case "timeout":
 		return "coreutils"
+	case "wg":
+		return "wireguard-tools"
 	}
 	return tool
 }

@@ -79,10 +79,11 @@ func (e *env) kernelVXLAN(h *host, vni int, remotes []string, ports ...kernelPor
 
 // netConf is one [[network]] table.
 type netConf struct {
-	name    string
-	vni     int
-	subnet  string
-	gateway string
+	name     string
+	vni      int
+	subnet   string
+	gateway  string
+	noEgress bool // egress = false
 }
 
 // epConf is one [[endpoint]] table.
@@ -90,14 +91,17 @@ type epConf struct {
 	network string
 	name    string
 	ns      *netns
-	addr    string
+	addr    string   // "": left out, the daemon allocates one
+	aliases []string // DNS aliases
 }
 
 // hostConf is one host's config file.
 type hostConf struct {
-	peers     []*host
-	networks  []netConf
-	endpoints []epConf
+	peers       []*host
+	networks    []netConf
+	endpoints   []epConf
+	peerTimeout string   // host.peer_timeout ("3s"); "": the default
+	dnsUpstream []string // host.dns_upstream ("IP:PORT"); nil: the default
 }
 
 // blue is the network most tests use.
@@ -111,18 +115,42 @@ func (e *env) render(h *host, c hostConf) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[host]\nname = %q\naddress = %q\nport = 4789\nstate_dir = %q\napi_socket = %q\n",
 		h.id, h.addr, filepath.Join(e.dir, h.id+"-state"), e.socket(h))
+	if c.peerTimeout != "" {
+		fmt.Fprintf(&b, "peer_timeout = %q\n", c.peerTimeout)
+	}
+	if c.dnsUpstream != nil {
+		fmt.Fprintf(&b, "dns_upstream = [%s]\n", quoteList(c.dnsUpstream))
+	}
 	for _, p := range c.peers {
 		fmt.Fprintf(&b, "\n[[peer]]\nname = %q\naddress = %q\n", p.id, p.addr)
 	}
 	for _, n := range c.networks {
 		fmt.Fprintf(&b, "\n[[network]]\nname = %q\nvni = %d\nsubnet = %q\ngateway = %q\n",
 			n.name, n.vni, n.subnet, n.gateway)
+		if n.noEgress {
+			b.WriteString("egress = false\n")
+		}
 	}
 	for _, ep := range c.endpoints {
-		fmt.Fprintf(&b, "\n[[endpoint]]\nnetwork = %q\nname = %q\nnetns = %q\naddress = %q\n",
-			ep.network, ep.name, ep.ns.path(), ep.addr)
+		fmt.Fprintf(&b, "\n[[endpoint]]\nnetwork = %q\nname = %q\nnetns = %q\n",
+			ep.network, ep.name, ep.ns.path())
+		if ep.addr != "" {
+			fmt.Fprintf(&b, "address = %q\n", ep.addr)
+		}
+		if len(ep.aliases) > 0 {
+			fmt.Fprintf(&b, "aliases = [%s]\n", quoteList(ep.aliases))
+		}
 	}
 	return b.String()
+}
+
+// quoteList formats ss as the inside of a TOML array of strings.
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
 }
 
 // writeConfig writes h's config file and returns its path. Writing it again

@@ -52,6 +52,19 @@ func (e *env) mustNotPing(from *netns, ip string) {
 // received equals that of the bytes sent.
 func (e *env) transfer(from, to *netns, ip string, size int64, timeout time.Duration) {
 	e.t.Helper()
+	data := io.LimitReader(rand.NewChaCha8([32]byte{'v', 'x', 'w'}), size)
+	if sent, _ := e.transferFrom(from, to, ip, data, timeout); sent != size {
+		e.t.Fatalf("transfer %s -> %s: sent %d bytes, want %d", from.name, to.name, sent, size)
+	}
+}
+
+// transferFrom sends everything src yields over one TCP connection from
+// namespace from to a listener on ip in namespace to, and fails the test
+// unless it completes within timeout and the SHA-256 of the bytes received
+// equals that of the bytes sent. It returns how many bytes were sent and
+// how long that took.
+func (e *env) transferFrom(from, to *netns, ip string, src io.Reader, timeout time.Duration) (int64, time.Duration) {
+	e.t.Helper()
 	deadline := time.Now().Add(timeout)
 	var ln *net.TCPListener
 	err := ns.WithNetNSPath(to.path(), func(ns.NetNS) error {
@@ -104,25 +117,25 @@ func (e *env) transfer(from, to *netns, ip string, size int64, timeout time.Dura
 
 	start := time.Now()
 	h := sha256.New()
-	data := io.LimitReader(rand.NewChaCha8([32]byte{'v', 'x', 'w'}), size)
-	sent, err := io.CopyBuffer(io.MultiWriter(conn, h), data, make([]byte, 256<<10))
+	sent, err := io.CopyBuffer(io.MultiWriter(conn, h), src, make([]byte, 256<<10))
 	if err == nil {
 		err = conn.CloseWrite()
 	}
 	if err != nil {
-		e.t.Fatalf("send %d of %d bytes from %s to %s: %v", sent, size, from.name, ln.Addr(), err)
+		e.t.Fatalf("send from %s to %s: failed after %d bytes: %v", from.name, ln.Addr(), sent, err)
 	}
 	r := <-received
 	elapsed := time.Since(start)
 	if r.err != nil {
-		e.t.Fatalf("receive in %s: got %d of %d bytes: %v", to.name, r.n, size, r.err)
+		e.t.Fatalf("receive in %s: got %d of %d bytes: %v", to.name, r.n, sent, r.err)
 	}
-	if want := hex.EncodeToString(h.Sum(nil)); r.n != size || r.sum != want {
+	if want := hex.EncodeToString(h.Sum(nil)); r.n != sent || r.sum != want {
 		e.t.Fatalf("transfer %s -> %s: received %d bytes with SHA-256 %s, sent %d bytes with SHA-256 %s",
-			from.name, to.name, r.n, r.sum, size, want)
+			from.name, to.name, r.n, r.sum, sent, want)
 	}
 	e.t.Logf("%d MiB from %s to %s in %v (%.0f Mbit/s), SHA-256 equal",
-		size>>20, from.name, to.name, elapsed.Round(time.Millisecond), float64(size)*8/elapsed.Seconds()/1e6)
+		sent>>20, from.name, to.name, elapsed.Round(time.Millisecond), float64(sent)*8/elapsed.Seconds()/1e6)
+	return sent, elapsed
 }
 
 // sendUDP sends each payload as one datagram from src (an address of

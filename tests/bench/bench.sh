@@ -16,18 +16,48 @@
 #   tcp1, tcp4   iperf3 -c 10.77.0.20 -t T [-P 4] -J, receiver Gbit/s
 #   ping         ping -c PN -i 0.01: average and 99th percentile RTT (ms)
 #   dcpu         % of one core used by the two vxwire daemons during tcp1/tcp4
-# Output: RESULT lines, one per figure, then a table with vxwire/kernel.
+# With DNS=1 (the default), in the vxwire run, also:
+#   dns_qps      dnsperf -l DNST -c 4 -T 1 (UDP) from vxb-c1, queries for the
+#                container names (c1, c2, c1.bench, c2.bench), against
+#                vxwire's gateway 10.77.0.1:53 (served by h1's daemon) and
+#                against dnsmasq serving the same names from vxb-c2 on
+#                10.77.0.20:53, whose queries cross the overlay; queries/s,
+#                average latency and lost queries of each
+#   dns_propagation_ms  endpoint c3 (vxb-c3, 10.77.0.30) added to h1 by
+#                SIGHUP until `dig @10.77.0.1 c3` in vxb-c2, on h2, answers
+#                it (gossip + h2's name table; dig polled back to back)
+#
+#   vxb-c3 10.77.0.30 (DNS=1, attached to h1 by SIGHUP)   vxb-c2: + dnsmasq :53
+#
+# Output: RESULT lines, one per figure, then a table with vxwire/kernel and,
+# with DNS=1, one with vxwire/dnsmasq.
+#
+# With ENC=1 (the default), three encrypted paths, same figures (modes):
+#   vxwire_enc   vxwire with network "bench" encrypted: WireGuard inside the
+#                daemon, preshared keys at their default 12 h rotation;
+#                container MTU 1390 (underlay - 110)
+#   kvx_wg       kernel vxlan vxb-vx0 bound to Debian wireguard-go vxb-wg1|2
+#                (100.82.0.1|2, MTU 1440), bridge and veth; MTU 1390
+#   wg_go        Debian wireguard-go alone, containers routed over it (proxy
+#                ARP on vxb-k1|2, no VXLAN); MTU 1440
+#   dcpu counts the vxwire daemons or the wireguard-go processes. A table
+#   with vxwire_enc/kvx_wg follows the others.
 #
 # Run as root: bash tests/bench/bench.sh (make bench builds bin/vxwire first).
-# Needs ip, bridge, iperf3, ping, jq, timeout, getconf.
+# Needs ip, bridge, iperf3, ping, jq, timeout, getconf; with DNS=1 also
+# dnsperf, dig and dnsmasq (packages dnsperf, dnsutils, dnsmasq-base).
 # Env: T=10 (iperf3 seconds), REPS=3, PN=200 (pings per run),
-#      VXWIRE=bin/vxwire (binary; built with go build when missing).
+#      DNS=1 (0 leaves the DNS figures out), DNST=10 (dnsperf seconds),
+#      VXWIRE=bin/vxwire (binary; built with go build when missing),
+#      ENC=1 (0 leaves the encrypted paths out), WG_GO=wireguard-go (binary;
+#      ENC=1 also needs wg, package wireguard-tools).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
-T=${T:-10} REPS=${REPS:-3} PN=${PN:-200}
+T=${T:-10} REPS=${REPS:-3} PN=${PN:-200} DNS=${DNS:-1} DNST=${DNST:-10}
 BIN=${VXWIRE:-$PWD/bin/vxwire}
-HOSTS=(vxb-h1 vxb-h2) CTRS=(vxb-c1 vxb-c2)
+ENC=${ENC:-1} WG_GO=${WG_GO:-wireguard-go}
+HOSTS=(vxb-h1 vxb-h2) CTRS=(vxb-c1 vxb-c2) EXTRA=(vxb-c3)
 UNDERLAY=(198.18.0.1 198.18.0.2) OVERLAY=(10.77.0.10 10.77.0.20)
 DST=${OVERLAY[1]}
 HZ=$(getconf CLK_TCK)
@@ -51,7 +81,7 @@ teardown() {
   [ ${#PIDS[@]} -eq 0 ] || stop "${PIDS[@]}"
   PIDS=() DAEMONS=()
   local n
-  for n in "${CTRS[@]}" "${HOSTS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+  for n in "${EXTRA[@]}" "${CTRS[@]}" "${HOSTS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
 }
 
 cleanup() {
@@ -191,7 +221,7 @@ measure() { # measure MODE
     done
     R[$mode,$metric]=$(median <<<"$vals")
     R[$mode,${metric}_dcpu]=$(median <<<"$dcpus")
-    [ "$mode" = vxwire ] || R[$mode,${metric}_dcpu]=-
+    [ ${#DAEMONS[@]} -gt 0 ] || R[$mode,${metric}_dcpu]=-
     echo "RESULT mode=$mode metric=$metric value=${R[$mode,$metric]} daemon_cpu_pct=${R[$mode,${metric}_dcpu]}"
   done
   for rep in $(seq "$REPS"); do
@@ -205,10 +235,251 @@ measure() { # measure MODE
   echo "RESULT mode=$mode metric=ping_p99_ms value=${R[$mode,ping_p99_ms]}"
 }
 
+# dnsperf_run SERVER: "QPS AVG_MS LOST_PCT" of one dnsperf run from vxb-c1.
+dnsperf_run() {
+  local out
+  out=$(timeout $((DNST + 30)) ip netns exec vxb-c1 dnsperf -s "$1" -p 53 -d "$WORK/queries.txt" \
+    -l "$DNST" -c 4 -T 1 2>&1) || { log "$out"; echo "nan nan nan"; return; }
+  awk '/Queries per second:/ {q = $4}
+    /Average Latency \(s\):/ {l = $4 * 1000}
+    /Queries lost:/ {gsub(/[()%]/, "", $4); p = $4}
+    END {if (q == "") print "nan nan nan"; else printf "%.0f %.3f %s\n", q, l, p}' <<<"$out"
+}
+
+# digs NS NAME: the answers of `dig @10.77.0.1 NAME +short` in NS, on one line.
+digs() {
+  timeout 5 ip netns exec "$1" dig @10.77.0.1 "$2" +short +tries=1 +time=1 2>/dev/null | paste -sd' ' || true
+}
+
+measure_dns() {
+  local mode n v q l p t0 t1
+  printf 'c1 A\nc2 A\nc1.bench A\nc2.bench A\n' >"$WORK/queries.txt"
+  printf '%s c1 c1.bench\n%s c2 c2.bench\n' "${OVERLAY[0]}" "${OVERLAY[1]}" >"$WORK/dns.hosts"
+  for n in $(seq 100); do
+    [ "$(digs vxb-c1 c2)" = "${OVERLAY[1]}" ] && break
+    [ "$n" -lt 100 ] || die "dns: c2 does not resolve on h1's gateway"
+    sleep 0.2
+  done
+  timeout $((2 * DNST + 120)) ip netns exec vxb-c2 dnsmasq --no-daemon --conf-file=/dev/null --no-resolv \
+    --no-hosts --addn-hosts="$WORK/dns.hosts" --port=53 --listen-address="$DST" --bind-interfaces \
+    --log-facility="$WORK/dnsmasq.log" &
+  PIDS+=($!)
+  for n in $(seq 100); do
+    [ "$(timeout 5 ip netns exec vxb-c1 dig @"$DST" c1 +short +tries=1 +time=1 2>/dev/null)" = "${OVERLAY[0]}" ] && break
+    [ "$n" -lt 100 ] || die "dns: dnsmasq on $DST does not answer"
+    sleep 0.2
+  done
+  for mode in vxwire dnsmasq; do
+    v=10.77.0.1
+    [ "$mode" = vxwire ] || v=$DST
+    read -r q l p < <(dnsperf_run "$v")
+    R[$mode,dns_qps]=$q R[$mode,dns_avg_ms]=$l
+    echo "RESULT mode=$mode metric=dns_qps value=$q avg_latency_ms=$l lost_pct=$p server=$v:53"
+    echo "RESULT mode=$mode metric=dns_avg_latency_ms value=$l"
+  done
+
+  # Propagation: attach c3 on h1 by SIGHUP, poll dig in h2's container.
+  ip netns add vxb-c3
+  ip -n vxb-c3 link set lo up
+  printf '\n[[endpoint]]\nnetwork = "bench"\nname = "c3"\nnetns = "/var/run/netns/vxb-c3"\naddress = "10.77.0.30"\n' \
+    >>"$WORK/h1.toml"
+  t0=$(date +%s%N)
+  kill -HUP "${DAEMONS[0]}"
+  R[vxwire,dns_propagation_ms]=nan
+  while [ $(($(date +%s%N) - t0)) -lt 30000000000 ]; do
+    if [ "$(digs vxb-c2 c3)" = 10.77.0.30 ]; then
+      t1=$(date +%s%N)
+      R[vxwire,dns_propagation_ms]=$(((t1 - t0) / 1000000))
+      break
+    fi
+  done
+  echo "RESULT metric=dns_propagation_ms value=${R[vxwire,dns_propagation_ms]}"
+}
+
+# --- Encrypted paths (ENC=1) -------------------------------------------------
+# Three encrypted data paths between the same containers, measured like the
+# others: vxwire with the network encrypted, kernel vxlan over Debian
+# wireguard-go (the nearest measurable stand-in for an encrypted kernel
+# overlay), and wireguard-go alone as a routed L3 tunnel (no L2, no VXLAN).
+
+TUNNEL=(100.82.0.1 100.82.0.2) # tunnel addresses, as vxwire derives them from UNDERLAY
+
+# enc_keys TOOL NAME: a key pair per host from `TOOL genkey` and `TOOL pubkey`,
+# in $WORK/NAME0.key, NAME0.pub, NAME1.key, NAME1.pub (keys mode 0600).
+enc_keys() {
+  local i
+  for i in 0 1; do
+    (umask 077 && "$1" genkey >"$WORK/$2$i.key")
+    "$1" pubkey <"$WORK/$2$i.key" >"$WORK/$2$i.pub"
+  done
+}
+
+# enc_ctr I MTU: container I's eth0, a veth to vxb-k(I+1) in host I, both at MTU.
+enc_ctr() {
+  local i=$1
+  ip link add "vxb-k$((i + 1))" netns "${HOSTS[i]}" mtu "$2" type veth peer name eth0 netns "${CTRS[i]}" mtu "$2"
+  ip -n "${CTRS[i]}" addr add "${OVERLAY[i]}/24" dev eth0
+  ip -n "${CTRS[i]}" link set eth0 up
+  ip -n "${HOSTS[i]}" link set "vxb-k$((i + 1))" up
+}
+
+up_vxwire_enc() {
+  local i j cfg n st
+  enc_keys "$BIN" vxk
+  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$WORK/cluster.secret")
+  for i in 0 1; do
+    j=$((1 - i)) cfg=$WORK/enc-h$((i + 1)).toml
+    cat >"$cfg" <<EOF
+[host]
+name = "h$((i + 1))"
+address = "${UNDERLAY[i]}"
+state_dir = "$WORK/enc-h$((i + 1))-state"
+api_socket = "$WORK/enc-h$((i + 1)).sock"
+private_key_file = "$WORK/vxk$i.key"
+secret_file = "$WORK/cluster.secret"
+wg_name = "vxb-vxw$((i + 1))"
+
+[[peer]]
+name = "h$((j + 1))"
+address = "${UNDERLAY[j]}"
+public_key = "$(cat "$WORK/vxk$j.pub")"
+
+[[network]]
+name = "bench"
+vni = 256
+subnet = "10.77.0.0/24"
+gateway = "10.77.0.1"
+encrypted = true
+
+[[endpoint]]
+network = "bench"
+name = "c$((i + 1))"
+netns = "/var/run/netns/${CTRS[i]}"
+address = "${OVERLAY[i]}"
+EOF
+    ip netns exec "${HOSTS[i]}" "$BIN" up -c "$cfg" 2>"$WORK/enc-daemon$((i + 1)).log" &
+    PIDS+=($!) DAEMONS+=($!)
+  done
+  for i in 0 1; do
+    for n in $(seq 100); do
+      st=$(timeout 5 "$BIN" status --socket "$WORK/enc-h$((i + 1)).sock" --json 2>/dev/null) &&
+        jq -e --arg c "c$((i + 1))" 'any(.endpoints[]?; .name == $c)' <<<"$st" >/dev/null && break
+      kill -0 "${DAEMONS[i]}" 2>/dev/null || { cat "$WORK/enc-daemon$((i + 1)).log" >&2; die "vxwire (encrypted) on h$((i + 1)) exited"; }
+      [ "$n" -lt 100 ] || die "vxwire (encrypted) on h$((i + 1)) not ready after 20 s"
+      sleep 0.2
+    done
+  done
+}
+
+# wggo_up [routed]: Debian wireguard-go vxb-wg1|2 in the hosts, peered over the
+# underlay on udp/51820, tunnel addresses TUNNEL/24, MTU 1440 (1500 - 60, the
+# inner MTU vxwire uses). With "routed", each peer's allowed-ips also hold its
+# container's address.
+wggo_up() {
+  local i j n allowed
+  enc_keys wg wgk
+  for i in 0 1; do
+    rm -f "/var/run/wireguard/vxb-wg$((i + 1)).sock" # this script's name, left by a killed run
+    ip netns exec "${HOSTS[i]}" "$WG_GO" -f "vxb-wg$((i + 1))" >"$WORK/wg$((i + 1)).log" 2>&1 &
+    PIDS+=($!) DAEMONS+=($!)
+  done
+  for i in 0 1; do
+    j=$((1 - i)) allowed=${TUNNEL[j]}/32
+    [ "${1:-}" != routed ] || allowed+=,${OVERLAY[j]}/32
+    for n in $(seq 100); do
+      [ -S "/var/run/wireguard/vxb-wg$((i + 1)).sock" ] && break
+      [ "$n" -lt 100 ] || { cat "$WORK/wg$((i + 1)).log" >&2; die "wireguard-go on h$((i + 1)) did not start"; }
+      sleep 0.1
+    done
+    ip netns exec "${HOSTS[i]}" wg set "vxb-wg$((i + 1))" listen-port 51820 private-key "$WORK/wgk$i.key" \
+      peer "$(cat "$WORK/wgk$j.pub")" endpoint "${UNDERLAY[j]}:51820" allowed-ips "$allowed"
+    ip -n "${HOSTS[i]}" addr add "${TUNNEL[i]}/24" dev "vxb-wg$((i + 1))"
+    ip -n "${HOSTS[i]}" link set "vxb-wg$((i + 1))" mtu 1440 up
+  done
+}
+
+# Kernel vxlan bound to the wireguard-go interface: what a stock host joining
+# a vxwire encrypted network runs (docs/wireguard-interop.md). The TUN device
+# of Debian's wireguard-go takes no checksum offload, so the kernel completes
+# the inner checksums before wireguard-go reads the packets.
+up_kvx_wg() {
+  local i h
+  wggo_up
+  for i in 0 1; do
+    h=${HOSTS[i]}
+    ip -n "$h" link add vxb-br0 type bridge
+    ip -n "$h" link add vxb-vx0 type vxlan id 256 dstport 4789 local "${TUNNEL[i]}" remote "${TUNNEL[1 - i]}" \
+      dev "vxb-wg$((i + 1))"
+    ip -n "$h" link set vxb-vx0 mtu 1390 master vxb-br0 up
+    enc_ctr "$i" 1390
+    ip -n "$h" link set "vxb-k$((i + 1))" master vxb-br0
+    ip -n "$h" link set vxb-br0 up
+  done
+}
+
+# wireguard-go alone: no bridge; each host routes its container's /32 to the
+# veth (answering ARP for the other one by proxy) and the other's to wg.
+up_wg_go() {
+  local i h
+  wggo_up routed
+  for i in 0 1; do
+    h=${HOSTS[i]}
+    enc_ctr "$i" 1440
+    ip netns exec "$h" sysctl -qw net.ipv4.ip_forward=1 "net.ipv4.conf.vxb-k$((i + 1)).proxy_arp=1" \
+      "net.ipv4.neigh.vxb-k$((i + 1)).proxy_delay=0"
+    ip -n "$h" route add "${OVERLAY[i]}/32" dev "vxb-k$((i + 1))"
+    ip -n "$h" route add "${OVERLAY[1 - i]}/32" dev "vxb-wg$((i + 1))"
+  done
+}
+
+ENC_MODES=(vxwire_enc kvx_wg wg_go)
+
+run_enc() {
+  local mode
+  for mode in "${ENC_MODES[@]}"; do
+    log "### $mode: T=$T s, REPS=$REPS, PN=$PN (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
+    underlay
+    "up_$mode"
+    measure "$mode"
+    teardown
+  done
+}
+
+enc_table() {
+  local metric m k v row
+  declare -A ratio
+  echo
+  for metric in tcp1_gbps tcp4_gbps ping_avg_ms ping_p99_ms; do
+    k=${R[kvx_wg,$metric]:-nan} v=${R[vxwire_enc,$metric]:-nan}
+    ratio[$metric]=$(awk -v k="$k" -v v="$v" 'BEGIN {if (k + 0 > 0 && v != "nan") printf "%.2f", v / k; else print "n/a"}')
+    echo "RESULT mode=vxwire_enc metric=${metric}_vs_kvx_wg value=${ratio[$metric]}"
+  done
+  printf '%-14s %12s %12s %12s %20s\n' metric vxwire_enc kvx_wg wg_go vxwire_enc/kvx_wg
+  for metric in tcp1_gbps tcp4_gbps ping_avg_ms ping_p99_ms; do
+    printf '%-14s %12s %12s %12s %20s\n' "$metric" "${R[vxwire_enc,$metric]:-nan}" "${R[kvx_wg,$metric]:-nan}" \
+      "${R[wg_go,$metric]:-nan}" "${ratio[$metric]}"
+  done
+  row=()
+  for m in "${ENC_MODES[@]}"; do row+=("${R[$m,tcp1_gbps_dcpu]:-nan}/${R[$m,tcp4_gbps_dcpu]:-nan}"); done
+  printf '%-14s %12s %12s %12s\n' daemon_cpu_pct "${row[@]}"
+  echo "(vxwire_enc: vxwire, network encrypted, MTU 1390; kvx_wg: kernel vxlan over Debian wireguard-go, MTU 1390;"
+  echo " wg_go: Debian wireguard-go routed, no VXLAN, MTU 1440; daemon_cpu_pct: vxwire or wireguard-go, tcp1/tcp4)"
+}
+
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, veth, TAP)"
 for t in ip bridge iperf3 ping jq timeout getconf awk; do
   command -v "$t" >/dev/null || die "missing $t (apt-get install iproute2 iperf3 iputils-ping jq)"
 done
+if [ "$DNS" = 1 ]; then
+  for t in dnsperf dig dnsmasq paste; do
+    command -v "$t" >/dev/null || die "missing $t (apt-get install dnsperf dnsutils dnsmasq-base), or run with DNS=0"
+  done
+fi
+if [ "$ENC" = 1 ]; then
+  for t in wg "$WG_GO" od; do
+    command -v "$t" >/dev/null || die "missing $t (apt-get install wireguard-tools wireguard-go), or run with ENC=0"
+  done
+fi
 if [ ! -x "$BIN" ]; then
   log "bench: building $BIN"
   timeout 600 go build -o "$BIN" ./cmd/vxwire
@@ -223,8 +494,10 @@ for mode in kernel vxwire; do
   underlay
   "up_$mode"
   measure "$mode"
+  [ "$mode" != vxwire ] || [ "$DNS" != 1 ] || measure_dns
   teardown
 done
+[ "$ENC" != 1 ] || run_enc
 
 echo
 printf '%-14s %12s %12s %16s\n' metric kernel vxwire vxwire/kernel
@@ -235,3 +508,15 @@ for metric in tcp1_gbps tcp4_gbps ping_avg_ms ping_p99_ms; do
 done
 printf '%-14s %12s %12s\n' daemon_cpu_pct - "${R[vxwire,tcp1_gbps_dcpu]}/${R[vxwire,tcp4_gbps_dcpu]}"
 echo "(Gbit/s: higher is better; ms: lower is better; daemon_cpu_pct: % of one core, tcp1/tcp4)"
+if [ "$DNS" = 1 ]; then
+  echo
+  printf '%-18s %12s %12s %16s\n' metric dnsmasq vxwire vxwire/dnsmasq
+  for metric in dns_qps dns_avg_ms; do
+    k=${R[dnsmasq,$metric]:-nan} v=${R[vxwire,$metric]:-nan}
+    ratio=$(awk -v k="$k" -v v="$v" 'BEGIN {if (k + 0 > 0 && v != "nan") printf "%.2f", v / k; else print "n/a"}')
+    printf '%-18s %12s %12s %16s\n' "$metric" "$k" "$v" "$ratio"
+  done
+  printf '%-18s %12s %12s\n' dns_propagation_ms - "${R[vxwire,dns_propagation_ms]:-nan}"
+  echo "(dns_qps: higher is better; dns_avg_ms, dns_propagation_ms: lower is better; dnsmasq answers from vxb-c2, across the overlay)"
+fi
+[ "$ENC" != 1 ] || enc_table
