@@ -50,18 +50,8 @@ func arpRequest(src net.HardwareAddr, sender string) []byte {
 // each must be counted under its reason, and traffic must flow afterwards.
 func TestBadUnderlayInput(t *testing.T) {
 	e := newEnv(t)
-	h1, h2 := e.twoHosts()
-	c1, c2 := e.container("c1"), e.container("c2")
-	d1 := e.startDaemon(h1, e.writeConfig(h1, hostConf{
-		peers: []*host{h2}, networks: []netConf{blue},
-		endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"}},
-	}))
-	d2 := e.startDaemon(h2, e.writeConfig(h2, hostConf{
-		peers: []*host{h1}, networks: []netConf{blue},
-		endpoints: []epConf{{network: "blue", name: "c2", ns: c2, addr: "10.77.0.20"}},
-	}))
-	d1.waitReady("c1")
-	d2.waitReady("c2")
+	p := e.bluePair()
+	h1, h2, c1, c2, d1 := p.h1, p.h2, p.c1, p.c2, p.d1
 	e.mustPing(c2, "10.77.0.10")
 	e.must("ip", "-n", h2.name, "addr", "add", "198.18.0.3/24", "dev", h2.link)
 

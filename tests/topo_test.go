@@ -159,3 +159,31 @@ func (e *env) writeConfig(h *host, c hostConf) string {
 	e.t.Helper()
 	return e.file(h.id+".toml", e.render(h, c))
 }
+
+// bluePair is two hosts with one container each on network blue.
+type bluePair struct {
+	h1, h2 *host
+	c1, c2 *netns
+	d1, d2 *daemon
+}
+
+// bluePair starts two hosts with one container each on network blue, c1
+// (10.77.0.10) on h1 and c2 (10.77.0.20) on h2, and waits until both
+// daemons list their container.
+func (e *env) bluePair() bluePair {
+	e.t.Helper()
+	var p bluePair
+	p.h1, p.h2 = e.twoHosts()
+	p.c1, p.c2 = e.container("c1"), e.container("c2")
+	p.d1 = e.startDaemon(p.h1, e.writeConfig(p.h1, hostConf{
+		peers: []*host{p.h2}, networks: []netConf{blue},
+		endpoints: []epConf{{network: "blue", name: "c1", ns: p.c1, addr: "10.77.0.10"}},
+	}))
+	p.d2 = e.startDaemon(p.h2, e.writeConfig(p.h2, hostConf{
+		peers: []*host{p.h1}, networks: []netConf{blue},
+		endpoints: []epConf{{network: "blue", name: "c2", ns: p.c2, addr: "10.77.0.20"}},
+	}))
+	p.d1.waitReady("c1")
+	p.d2.waitReady("c2")
+	return p
+}

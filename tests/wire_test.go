@@ -52,18 +52,8 @@ func checkVXLAN(t *testing.T, rows [][]string, vni int) {
 // what vxwire puts on the underlay.
 func TestWireFormat(t *testing.T) {
 	e := newEnv(t, "tshark")
-	h1, h2 := e.twoHosts()
-	c1, c2 := e.container("c1"), e.container("c2")
-	d1 := e.startDaemon(h1, e.writeConfig(h1, hostConf{
-		peers: []*host{h2}, networks: []netConf{blue},
-		endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"}},
-	}))
-	d2 := e.startDaemon(h2, e.writeConfig(h2, hostConf{
-		peers: []*host{h1}, networks: []netConf{blue},
-		endpoints: []epConf{{network: "blue", name: "c2", ns: c2, addr: "10.77.0.20"}},
-	}))
-	d1.waitReady("c1")
-	d2.waitReady("c2")
+	p := e.bluePair()
+	h1, c1, c2 := p.h1, p.c1, p.c2
 
 	capt := e.startCapture(h1.netns, h1.link, "udp port 4789")
 	e.mustPing(c1, "10.77.0.20")

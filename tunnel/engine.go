@@ -118,8 +118,9 @@ type Engine struct {
 	tx  []encap.Conn
 	enc CryptoConn // nil when the host has no key
 
-	snap atomic.Pointer[snapshot]
-	pool *batchPool
+	snap      atomic.Pointer[snapshot]
+	poolSmall *batchPool // see poolFor
+	poolJumbo *batchPool
 
 	host counters
 
@@ -174,7 +175,8 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		}
 		e.tx = append(e.tx, c)
 	}
-	e.pool = newBatchPool(e.rx.BatchSize())
+	e.poolSmall = newBatchPool(portBatch, smallFrameBuf)
+	e.poolJumbo = newBatchPool(portBatch, jumboFrameBuf)
 	if err := e.openCrypto(cfg); err != nil {
 		return nil, err
 	}

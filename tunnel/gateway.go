@@ -53,7 +53,7 @@ func (e *Engine) openGateway(n *network) (*port, error) {
 		addr:    addr,
 		gateway: true,
 	}
-	p.sc.init(e.rx.BatchSize())
+	p.sc.init(portBatch)
 	n.fdb.addStatic(mac, p)
 	return p, nil
 }

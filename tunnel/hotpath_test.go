@@ -96,7 +96,7 @@ func TestSwitchFromPortAllocs(t *testing.T) {
 	p := e.ports[epKey{"blue", "a"}]
 	remote := MAC{2, 0, 0, 0, 0, 0x20}
 	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
-	b := e.pool.get()
+	b := e.poolFor(p.net.mtu).get()
 	for _, tc := range []struct {
 		name string
 		dst  MAC
@@ -147,7 +147,7 @@ func BenchmarkSwitchFromPort(b *testing.B) {
 	p := e.ports[epKey{"blue", "a"}]
 	remote := MAC{2, 0, 0, 0, 0, 0x20}
 	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
-	bt := e.pool.get()
+	bt := e.poolFor(p.net.mtu).get()
 	fillBatch(bt, 64, remote, p.mac)
 	b.SetBytes(64 * 1400)
 	b.ReportAllocs()

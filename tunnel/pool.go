@@ -6,9 +6,29 @@ import (
 	"github.com/vxwire/vxwire/encap"
 )
 
-// frameBufSize holds the VXLAN header in front of the largest frame a port
-// may carry (a 9000-byte MTU plus its Ethernet header), rounded up.
-const frameBufSize = 9216 + encap.HeaderLen
+// Frame buffers come in two sizes, each with room for the VXLAN header in
+// front of the frame: small ones for the common MTUs (up to 2026, so a
+// 1500-byte underlay's 1450 fits with room to spare) and jumbo ones for
+// networks up to the 9000-byte maximum. A port takes its batches from the
+// pool that fits its MTU, so a host of 1000 containers on ordinary MTUs
+// does not keep 9 KiB per frame slot.
+const (
+	smallFrameBuf = 2048
+	jumboFrameBuf = 9216 + encap.HeaderLen
+)
+
+// portBatch is the number of frames one port read returns at most: the
+// TAP's own batch size, enough for a 64 KiB TSO frame cut into MTU-sized
+// segments.
+const portBatch = 64
+
+// poolFor returns the pool whose buffers hold frames of a port with mtu.
+func (e *Engine) poolFor(mtu int) *batchPool {
+	if encap.HeaderLen+EthHeaderLen+mtu <= smallFrameBuf {
+		return e.poolSmall
+	}
+	return e.poolJumbo
+}
 
 // batch is one read's worth of frame buffers. bufs[i] is always the whole
 // buffer; a port read places frame i at bufs[i][encap.HeaderLen:] so the
@@ -22,16 +42,16 @@ type batch struct {
 // frames to move, so an idle port holds no buffers. It wraps sync.Pool,
 // whose Get and Put of a pointer allocate nothing once warm.
 type batchPool struct {
-	size int
-	p    sync.Pool
+	p sync.Pool
 }
 
-func newBatchPool(size int) *batchPool {
-	bp := &batchPool{size: size}
+// newBatchPool returns a pool of batches of size buffers of bufSize bytes.
+func newBatchPool(size, bufSize int) *batchPool {
+	bp := &batchPool{}
 	bp.p.New = func() any {
 		b := &batch{bufs: make([][]byte, size), sizes: make([]int, size)}
 		for i := range b.bufs {
-			b.bufs[i] = make([]byte, frameBufSize)
+			b.bufs[i] = make([]byte, bufSize)
 		}
 		return b
 	}

@@ -73,7 +73,7 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 		return nil, fmt.Errorf("endpoint %q of network %q: %w", ep.Name, ep.Network, err)
 	}
 	p.dev = dev
-	p.sc.init(e.rx.BatchSize())
+	p.sc.init(portBatch)
 	if err := writeResolvConf(p); err != nil {
 		e.l.Warn("cannot write resolv.conf", "error", err, "network", ep.Network, "endpoint", ep.Name)
 	}

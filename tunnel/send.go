@@ -32,6 +32,7 @@ const maxPortErrors = 10
 func (e *Engine) routineReadPort(p *port) {
 	defer e.wg.Done()
 	errs := 0
+	pool := e.poolFor(p.net.mtu)
 	for {
 		if err := p.dev.Wait(); err != nil {
 			if !p.closed.Load() && !errors.Is(err, net.ErrClosed) {
@@ -39,12 +40,12 @@ func (e *Engine) routineReadPort(p *port) {
 			}
 			return
 		}
-		b := e.pool.get()
+		b := pool.get()
 		n, err := p.dev.Read(b.bufs, b.sizes, encap.HeaderLen)
 		if n > 0 {
 			e.switchFromPort(p, b, n)
 		}
-		e.pool.put(b)
+		pool.put(b)
 		if err == nil {
 			errs = 0
 			continue
