@@ -259,3 +259,20 @@ func (h handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		w.Write(resp)
 	}
 }
+
+// AnswerLocal answers a DNS query received over UDP from the overlay's
+// own names, appending the reply to out[:0], so that a caller that sees
+// the packet first (the switch, before the gateway's stack) can answer
+// without a socket. ok is false when the query needs the usual path: a
+// name for the upstream servers, or a packet to drop; the caller then
+// delivers the packet to the server's socket as usual. It never blocks,
+// counts the query like any other, and is safe for concurrent use.
+func (s *Server) AnswerLocal(msg, out []byte) (resp []byte, ok bool) {
+	var q query
+	resp, res, fwd := s.answer(msg, out, udp, &q)
+	if fwd || resp == nil {
+		return nil, false
+	}
+	s.countUDP(res, resp)
+	return resp, true
+}

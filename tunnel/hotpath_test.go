@@ -11,6 +11,7 @@ import (
 
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/encap/encaptest"
+	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/tunnel/tap"
 )
@@ -58,10 +59,13 @@ func (d *discardDevice) Close() error   { d.once.Do(func() { close(d.closed) });
 // hotPathEngine returns an engine on discarding fakes with endpoints a
 // (10.77.0.10) and b (10.77.0.11) and one peer, not started: tests drive
 // its switching functions directly.
-func hotPathEngine(tb testing.TB) (*Engine, map[string]*discardDevice) {
+func hotPathEngine(tb testing.TB, mutate ...func(*config.Config)) (*Engine, map[string]*discardDevice) {
 	dir := tb.TempDir()
 	devs := map[string]*discardDevice{}
 	cfg := testConfig(tb, dir, 1, 2, "blue a 10.77.0.10", "blue b 10.77.0.11")
+	for _, m := range mutate {
+		m(cfg)
+	}
 	e, err := New(cfg, Options{
 		Logger: slog.New(slog.DiscardHandler),
 		Listen: func(a netip.AddrPort, _ int) (encap.Conn, error) {

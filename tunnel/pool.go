@@ -86,6 +86,7 @@ type scratch struct {
 	remote []peerGroup
 	nRem   int
 	flood  [][]byte // datagrams (VXLAN header included) to replicate
+	dns    []byte   // DNS replies built by the fast path, allocated on first use
 }
 
 func (s *scratch) init(batchSize int) {

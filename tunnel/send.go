@@ -91,6 +91,12 @@ func (e *Engine) switchFromPort(p *port, b *batch, n int) {
 			s.addLocal(p, frame)
 			continue
 		}
+		if eth.Type == EtherTypeIPv4 && eth.Dst == nv.net.gw.mac && !p.gateway && nv.net.dns != nil {
+			if reply := answerDNS(s, nv, b.bufs[i], b.sizes[i]); reply != nil {
+				s.addLocal(p, reply)
+				continue
+			}
+		}
 		hdr.Encode(dgram)
 		if eth.Dst.IsMulticast() {
 			s.flood = append(s.flood, dgram)

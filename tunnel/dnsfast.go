@@ -1,0 +1,98 @@
+package tunnel
+
+import (
+	"encoding/binary"
+
+	"github.com/vxwire/vxwire/encap"
+)
+
+// Header lengths of the DNS fast path's frames.
+const (
+	ipv4HeaderLen = 20
+	udpHeaderLen  = 8
+	dnsPortNum    = 53
+	udpProto      = 17
+)
+
+// answerDNS answers a container's UDP DNS query to its gateway in the
+// switch, without the gateway's TCP/IP stack: the reply is built in place
+// in the query's own buffer (buf holds the frame at encap.HeaderLen, size
+// bytes long) and the reply frame is returned. Queries for upstream
+// servers, TCP, fragments and IP options take the usual path through the
+// gateway (nil is returned). A local answer costs the resolver's lookup
+// and two header rewrites instead of a trip through gVisor and a socket.
+func answerDNS(s *scratch, nv *netView, buf []byte, size int) []byte {
+	frame := buf[encap.HeaderLen : encap.HeaderLen+size]
+	const ipOff = EthHeaderLen
+	const udpOff = ipOff + ipv4HeaderLen
+	const dnsOff = udpOff + udpHeaderLen
+	if len(frame) < dnsOff+12 || frame[ipOff] != 0x45 || frame[ipOff+9] != udpProto {
+		return nil
+	}
+	gw := nv.net.cfg.Gateway.As4()
+	if [4]byte(frame[ipOff+16:ipOff+20]) != gw ||
+		binary.BigEndian.Uint16(frame[udpOff+2:]) != dnsPortNum ||
+		binary.BigEndian.Uint16(frame[ipOff+6:])&0x3fff != 0 { // MF or fragment offset
+		return nil
+	}
+	ipLen := int(binary.BigEndian.Uint16(frame[ipOff+2:]))
+	udpLen := int(binary.BigEndian.Uint16(frame[udpOff+4:]))
+	if ipLen > len(frame)-ipOff || udpLen != ipLen-ipv4HeaderLen || udpLen < udpHeaderLen {
+		return nil
+	}
+	if s.dns == nil {
+		s.dns = make([]byte, 0, 4096)
+	}
+	resp, ok := nv.net.dns.AnswerLocal(frame[dnsOff:udpOff+udpLen], s.dns[:0])
+	if !ok || encap.HeaderLen+dnsOff+len(resp) > len(buf) {
+		return nil
+	}
+	out := buf[encap.HeaderLen : encap.HeaderLen+dnsOff+len(resp)]
+	copy(out[dnsOff:], resp)
+	// Ethernet: back to the asker, from the gateway.
+	var eth [6]byte
+	copy(eth[:], out[0:6])
+	copy(out[0:6], out[6:12])
+	copy(out[6:12], eth[:])
+	// IPv4: swap the addresses, fresh length, TTL and checksum.
+	var a [4]byte
+	copy(a[:], out[ipOff+12:ipOff+16])
+	copy(out[ipOff+12:ipOff+16], out[ipOff+16:ipOff+20])
+	copy(out[ipOff+16:ipOff+20], a[:])
+	binary.BigEndian.PutUint16(out[ipOff+2:], uint16(ipv4HeaderLen+udpHeaderLen+len(resp)))
+	binary.BigEndian.PutUint16(out[ipOff+4:], 0)      // id
+	binary.BigEndian.PutUint16(out[ipOff+6:], 0x4000) // DF
+	out[ipOff+8] = 64
+	binary.BigEndian.PutUint16(out[ipOff+10:], 0)
+	binary.BigEndian.PutUint16(out[ipOff+10:], ^inetSum(out[ipOff:udpOff], 0))
+	// UDP: swap the ports, fresh length and checksum.
+	sp, dp := binary.BigEndian.Uint16(out[udpOff:]), binary.BigEndian.Uint16(out[udpOff+2:])
+	binary.BigEndian.PutUint16(out[udpOff:], dp)
+	binary.BigEndian.PutUint16(out[udpOff+2:], sp)
+	binary.BigEndian.PutUint16(out[udpOff+4:], uint16(udpHeaderLen+len(resp)))
+	binary.BigEndian.PutUint16(out[udpOff+6:], 0)
+	pseudo := inetSum(out[ipOff+12:ipOff+20], uint32(udpProto)+uint32(udpHeaderLen+len(resp)))
+	c := ^inetSum(out[udpOff:], uint32(pseudo))
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(out[udpOff+6:], c)
+	return out
+}
+
+// inetSum is the folded one's-complement sum of b (RFC 1071) added to
+// initial; callers complement it for a checksum field.
+func inetSum(b []byte, initial uint32) uint16 {
+	sum := initial
+	for len(b) >= 2 {
+		sum += uint32(b[0])<<8 | uint32(b[1])
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint32(b[0]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return uint16(sum)
+}

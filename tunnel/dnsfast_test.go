@@ -1,0 +1,113 @@
+package tunnel
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/goleak"
+
+	"github.com/vxwire/vxwire/encap/encaptest"
+	"github.com/vxwire/vxwire/internal/config"
+)
+
+// dnsQueryFrame builds a UDP DNS query from a container to its gateway.
+func dnsQueryFrame(t *testing.T, src MAC, srcIP, gw netip.Addr, gwMAC MAC, name string) []byte {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+	payload, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := make([]byte, EthHeaderLen+ipv4HeaderLen+udpHeaderLen+len(payload))
+	(&EthHeader{Dst: gwMAC, Src: src, Type: EtherTypeIPv4}).Encode(f)
+	ip := f[EthHeaderLen:]
+	ip[0], ip[8], ip[9] = 0x45, 64, udpProto
+	binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
+	s4, d4 := srcIP.As4(), gw.As4()
+	copy(ip[12:16], s4[:])
+	copy(ip[16:20], d4[:])
+	binary.BigEndian.PutUint16(ip[10:], ^inetSum(ip[:ipv4HeaderLen], 0))
+	udp := ip[ipv4HeaderLen:]
+	binary.BigEndian.PutUint16(udp[0:], 40000)
+	binary.BigEndian.PutUint16(udp[2:], dnsPortNum)
+	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
+	copy(udp[udpHeaderLen:], payload)
+	return f
+}
+
+func TestDNSAnsweredInTheSwitch(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	dir := t.TempDir()
+	un := encaptest.NewNetwork()
+	h1 := newTestHost(t, un, testConfig(t, dir, 1, 2, "blue a 10.77.0.10", "blue b 10.77.0.11"))
+	a := h1.port(t, filepath.Join(dir, "h1-a"))
+	gw := netip.MustParseAddr("10.77.0.1")
+	a.Inject(dnsQueryFrame(t, macOf("10.77.0.10"), netip.MustParseAddr("10.77.0.10"), gw, macOf("10.77.0.1"), "b"))
+	var got []byte
+	select {
+	case got = <-a.Written():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no DNS reply")
+	}
+	var eth EthHeader
+	if eth.Decode(got) != nil || eth.Dst != macOf("10.77.0.10") || eth.Src != macOf("10.77.0.1") {
+		t.Fatalf("reply ethernet header %+v", eth)
+	}
+	ip := got[EthHeaderLen:]
+	if inetSum(ip[:ipv4HeaderLen], 0) != 0xffff {
+		t.Fatal("bad IPv4 header checksum")
+	}
+	udpLen := int(binary.BigEndian.Uint16(ip[ipv4HeaderLen+4:]))
+	pseudo := inetSum(ip[12:20], uint32(udpProto)+uint32(udpLen))
+	if inetSum(ip[ipv4HeaderLen:ipv4HeaderLen+udpLen], uint32(pseudo)) != 0xffff {
+		t.Fatal("bad UDP checksum")
+	}
+	var m dns.Msg
+	if err := m.Unpack(ip[ipv4HeaderLen+udpHeaderLen : ipv4HeaderLen+udpLen]); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "10.77.0.11" {
+		t.Fatalf("answer %v", m.Answer)
+	}
+}
+
+func TestAnswerDNSLeavesOthersAlone(t *testing.T) {
+	// With an upstream, names outside the overlay must reach the
+	// resolver's socket, which forwards them.
+	e, _ := hotPathEngine(t, func(c *config.Config) {
+		c.Host.DNSUpstream = []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")}
+	})
+	nv := e.snap.Load().byVNI[256]
+	var s scratch
+	src, srcIP := macOf("10.77.0.10"), netip.MustParseAddr("10.77.0.10")
+	gw := netip.MustParseAddr("10.77.0.1")
+	for _, tc := range []struct {
+		name   string
+		mutate func([]byte)
+	}{
+		{"upstream name", nil},
+		{"not port 53", func(f []byte) { binary.BigEndian.PutUint16(f[EthHeaderLen+ipv4HeaderLen+2:], 54) }},
+		{"ip options", func(f []byte) { f[EthHeaderLen] = 0x46 }},
+		{"fragment", func(f []byte) { binary.BigEndian.PutUint16(f[EthHeaderLen+6:], 0x2000) }},
+		{"not to the gateway", func(f []byte) { f[EthHeaderLen+19] = 9 }},
+		{"lying length", func(f []byte) { binary.BigEndian.PutUint16(f[EthHeaderLen+2:], 4000) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := dnsQueryFrame(t, src, srcIP, gw, macOf("10.77.0.1"), "example.org")
+			if tc.mutate != nil {
+				f = dnsQueryFrame(t, src, srcIP, gw, macOf("10.77.0.1"), "b")
+				tc.mutate(f)
+			}
+			buf := make([]byte, smallFrameBuf)
+			copy(buf[8:], f)
+			if r := answerDNS(&s, nv, buf, len(f)); r != nil {
+				t.Fatalf("answered in the switch: %x", r)
+			}
+		})
+	}
+}
