@@ -14,13 +14,6 @@ import (
 	"testing"
 )
 
-// TestSimultaneousStart and the restart checks.
-const unansweredClaimBug = "daemon bug: a claim from a host that the answering host's memberlist " +
-	"does not list yet is granted but its answer is dropped (internal/gossip/delegate.go NotifyMsg, " +
-	"case msgClaim -> unlockedSend -> cluster.go sendNow: \"gossip: HOST is not a member\", no onErr, " +
-	"no retry); the claimant waits ClaimTimeout (5 s) and, at start-up, exits with " +
-	"\"claim of ADDR in NET: no answer from [HOST]: gossip: claim not answered\""
-
 // TestSimultaneousStart starts three hosts at the same moment, as a
 // machine boot or an orchestrator does, and requires all of them to come
 // up with their endpoints.
