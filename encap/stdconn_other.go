@@ -3,7 +3,6 @@
 package encap
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -88,23 +87,4 @@ func (c *StdConn) LocalAddr() netip.AddrPort { return c.laddr }
 // Offload reports that neither UDP GRO nor GSO is used on this system.
 func (c *StdConn) Offload() (gro, gso bool) { return false, false }
 
-// Close closes the socket, waking a pending Read with net.ErrClosed. It is
-// safe to call more than once; calls after the first return nil.
-func (c *StdConn) Close() error {
-	if !c.closed.CompareAndSwap(false, true) {
-		return nil
-	}
-	if err := c.udp.Close(); err != nil {
-		return fmt.Errorf("cannot close underlay socket: %w", err)
-	}
-	return nil
-}
 
-// closedOr maps the "use of closed network connection" error to
-// net.ErrClosed and wraps anything else.
-func closedOr(op string, err error) error {
-	if errors.Is(err, net.ErrClosed) {
-		return net.ErrClosed
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	vxip "github.com/vxwire/vxwire/internal/ipv4"
 	"io"
 	"log/slog"
 	"net"
@@ -182,7 +183,7 @@ func (c *GatewayConfig) validate() error {
 	if b := c.Addr.Bits(); b < 1 || b > 30 {
 		return fmt.Errorf("gateway prefix length %d is outside 1-30", b)
 	}
-	if a == c.Addr.Masked().Addr() || a == lastAddr(c.Addr) {
+	if a == c.Addr.Masked().Addr() || a == vxip.Broadcast(c.Addr) {
 		return fmt.Errorf("gateway address %s is the network or broadcast address of its prefix", c.Addr)
 	}
 	if c.MTU < minMTU || c.MTU > maxMTU {
@@ -385,13 +386,6 @@ func (g *Gateway) warnLimited(msg string, args ...any) {
 		return
 	}
 	g.l.Warn(msg, args...)
-}
-
-// lastAddr is the broadcast address of p.
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	v := be32(b[:]) | ^(^uint32(0) << (32 - p.Bits()))
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 func be32(b []byte) uint32 {

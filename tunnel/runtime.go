@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vxwire/vxwire/internal/ipv4"
 	"net"
 	"net/netip"
 	"os"
@@ -210,7 +211,7 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 	if spec.Gateway == "" {
 		n.Gateway = subnet.Addr().Next()
 	} else if n.Gateway, err = netip.ParseAddr(spec.Gateway); err != nil || !subnet.Contains(n.Gateway) ||
-		n.Gateway == subnet.Addr() || n.Gateway == lastAddr(subnet) {
+		n.Gateway == subnet.Addr() || n.Gateway == ipv4.Broadcast(subnet) {
 		return bad("gateway %q is not a host address of %s", spec.Gateway, subnet)
 	}
 	if n.MTU != 0 && (n.MTU < config.MinMTU || n.MTU > config.MaxNetworkMTU) {
@@ -382,7 +383,7 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	}
 	if req.Address != "" {
 		a, err := netip.ParseAddr(req.Address)
-		if err != nil || !a.Is4() || !n.Subnet.Contains(a) || a == n.Gateway || a == n.Subnet.Addr() || a == lastAddr(n.Subnet) {
+		if err != nil || !a.Is4() || !n.Subnet.Contains(a) || a == n.Gateway || a == n.Subnet.Addr() || a == ipv4.Broadcast(n.Subnet) {
 			return bad("address %q is not a free host address of %s", req.Address, n.Subnet)
 		}
 		ep.Address = a
@@ -517,12 +518,4 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 		}
 		e.dynEps[k] = d
 	}
-}
-
-// lastAddr returns the broadcast address of an IPv4 prefix.
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }

@@ -493,18 +493,3 @@ func TestLookup(t *testing.T) {
 		t.Errorf("NetworkEndpoints(red) = %+v", eps)
 	}
 }
-
-func TestBroadcast(t *testing.T) {
-	tests := map[string]string{
-		"10.77.0.0/24":   "10.77.0.255",
-		"10.0.0.0/8":     "10.255.255.255",
-		"10.1.0.4/30":    "10.1.0.7",
-		"0.0.0.0/0":      "255.255.255.255",
-		"10.77.128.0/17": "10.77.255.255",
-	}
-	for p, want := range tests {
-		if got := broadcast(netip.MustParsePrefix(p)); got.String() != want {
-			t.Errorf("broadcast(%s) = %s, want %s", p, got, want)
-		}
-	}
-}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/vxwire/vxwire/internal/ipv4"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -612,20 +613,10 @@ func checkHostAddr(a netip.Addr, p netip.Prefix) string {
 		return fmt.Sprintf("%s is outside subnet %s", a, p)
 	case a == p.Addr():
 		return fmt.Sprintf("%s is the network address of subnet %s", a, p)
-	case a == broadcast(p):
+	case a == ipv4.Broadcast(p):
 		return fmt.Sprintf("%s is the broadcast address of subnet %s", a, p)
 	}
 	return ""
-}
-
-// broadcast returns the last address of the IPv4 prefix p.
-func broadcast(p netip.Prefix) netip.Addr {
-	b := p.Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	for i := 3; i >= 0; i-- {
-		b[i] |= byte(host >> (8 * (3 - i)))
-	}
-	return netip.AddrFrom4(b)
 }
 
 // describe names the TOML type and value of a decoded leaf for messages.

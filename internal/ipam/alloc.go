@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vxwire/vxwire/internal/ipv4"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -186,6 +187,8 @@ func checkRequest(network string, subnet netip.Prefix, gateway netip.Addr, endpo
 		return errors.New("ipam: network and endpoint are required")
 	case !subnet.IsValid() || subnet.Masked() != subnet:
 		return fmt.Errorf("ipam: subnet %s of network %s is not a network prefix", subnet, network)
+	case !subnet.Addr().Is4():
+		return fmt.Errorf("ipam: subnet %s of network %s is not IPv4", subnet, network)
 	case subnet.Addr().BitLen()-subnet.Bits() < 2:
 		return fmt.Errorf("ipam: subnet %s of network %s is too small", subnet, network)
 	case gateway.IsValid() && !subnet.Contains(gateway):
@@ -198,7 +201,7 @@ func checkRequest(network string, subnet netip.Prefix, gateway netip.Addr, endpo
 		return fmt.Errorf("ipam: address %s is the gateway of network %s", want, network)
 	case want == subnet.Addr():
 		return fmt.Errorf("ipam: address %s is the network address of %s", want, network)
-	case want.Is4() && want == lastAddr(subnet):
+	case want == ipv4.Broadcast(subnet):
 		return fmt.Errorf("ipam: address %s is the broadcast address of %s", want, network)
 	}
 	return nil
@@ -241,9 +244,9 @@ func (a *Allocator) allocateAny(ctx context.Context, k Key, subnet netip.Prefix,
 		}
 		return false, nil
 	}
-	last, n := lastAddr(subnet), 0
+	last, n := ipv4.Broadcast(subnet), 0
 	for ip := subnet.Addr().Next(); ip.IsValid() && subnet.Contains(ip) && n < maxScan; ip = ip.Next() {
-		if ip == gateway || (ip.Is4() && ip == last) {
+		if ip == gateway || ip == last {
 			continue
 		}
 		n++
@@ -376,14 +379,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// lastAddr returns the highest address of p.
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }
