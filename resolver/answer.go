@@ -102,7 +102,7 @@ func (s *Server) lookup(q *query) ([]netip.Addr, result) {
 	if q.labels == 1 {
 		return nil, resNXDomain
 	}
-	for _, d := range s.isolated {
+	for _, d := range *s.isolated.Load() {
 		if _, ok := cutDomain(name, d); ok || bytes.Equal(name, d) {
 			return nil, resNXDomain
 		}

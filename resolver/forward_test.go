@@ -273,3 +273,26 @@ func TestForwardConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestSetIsolated checks that a network added after the server started is
+// isolated from then on: its names are NXDOMAIN, never forwarded.
+func TestSetIsolated(t *testing.T) {
+	up := startUpstream(t, func(_ string, r *dns.Msg) *dns.Msg { return answerN(r, 1) })
+	cfg := testConfig()
+	cfg.Forward, cfg.Upstreams = true, []netip.AddrPort{up.addr}
+	ts := startServer(t, testNames(), cfg)
+	ask := func() int {
+		r, _, err := new(dns.Client).Exchange(newQuery("web.net3.", dns.TypeA), ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Rcode
+	}
+	if rc := ask(); rc != dns.RcodeSuccess || len(up.queries()) != 1 {
+		t.Fatalf("before: rcode %d, upstream saw %v", rc, up.queries())
+	}
+	ts.SetIsolated([]string{"net3"})
+	if rc := ask(); rc != dns.RcodeNameError || len(up.queries()) != 1 {
+		t.Fatalf("after: rcode %d, upstream saw %v", rc, up.queries())
+	}
+}

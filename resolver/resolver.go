@@ -108,10 +108,10 @@ type Server struct {
 	cfg   Config
 	l     *slog.Logger
 
-	network   string   // lower-case Config.Network, the key passed to Names
-	domain    []byte   // network as bytes, for suffix checks on query names
-	isolated  [][]byte // lower-case Config.Isolated
-	upstreams []string // Config.Upstreams formatted once
+	network   string                   // lower-case Config.Network, the key passed to Names
+	domain    []byte                   // network as bytes, for suffix checks on query names
+	isolated  atomic.Pointer[[][]byte] // lower-case Config.Isolated, replaced by SetIsolated
+	upstreams []string                 // Config.Upstreams formatted once
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// rr is the round-robin counter: each answer with several addresses
@@ -172,11 +172,7 @@ func New(pc net.PacketConn, ln net.Listener, names Names, cfg Config, l *slog.Lo
 		conns:   make(map[net.Conn]struct{}),
 	}
 	s.domain = []byte(s.network)
-	for _, d := range cfg.Isolated {
-		if d = strings.ToLower(strings.Trim(d, ".")); d != "" {
-			s.isolated = append(s.isolated, []byte(d))
-		}
-	}
+	s.SetIsolated(cfg.Isolated)
 	for _, u := range cfg.Upstreams {
 		s.upstreams = append(s.upstreams, u.String())
 	}
@@ -265,4 +261,16 @@ func (lm *limiter) allow() bool {
 	now := time.Now().UnixNano()
 	n := lm.next.Load()
 	return now >= n && lm.next.CompareAndSwap(n, now+int64(warnInterval))
+}
+
+// SetIsolated replaces Config.Isolated, for a host whose set of networks
+// changed. It is safe to call while the server serves.
+func (s *Server) SetIsolated(domains []string) {
+	var iso [][]byte
+	for _, d := range domains {
+		if d = strings.ToLower(strings.Trim(d, ".")); d != "" {
+			iso = append(iso, []byte(d))
+		}
+	}
+	s.isolated.Store(&iso)
 }

@@ -27,18 +27,12 @@ func (e *Engine) startDNS(n *network, cfg *config.Config) error {
 		pc.Close()
 		return fmt.Errorf("dns of network %q: %w", n.cfg.Name, err)
 	}
-	var others []string
-	for _, o := range cfg.Networks {
-		if o.Name != n.cfg.Name {
-			others = append(others, o.Name)
-		}
-	}
 	n.dns = resolver.New(pc, ln, names{&e.snap}, resolver.Config{
 		Network:   n.cfg.Name,
 		Subnet:    n.cfg.Subnet,
 		Upstreams: cfg.Host.DNSUpstream,
 		Forward:   n.cfg.Egress,
-		Isolated:  others,
+		Isolated:  otherNetworks(cfg, n.cfg.Name),
 	}, e.l.With("network", n.cfg.Name, "component", "dns"))
 	e.wg.Add(1)
 	go func() {
@@ -96,3 +90,15 @@ func removeResolvConf(p *port) {
 }
 
 const resolvHeader = "# written by vxwire: the network's gateway answers container names\n"
+
+// otherNetworks lists the names of cfg's networks other than name: their
+// names are answered NXDOMAIN on network name, never forwarded upstream.
+func otherNetworks(cfg *config.Config, name string) []string {
+	var others []string
+	for _, o := range cfg.Networks {
+		if o.Name != name {
+			others = append(others, o.Name)
+		}
+	}
+	return others
+}

@@ -157,6 +157,11 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 		}
 	}
 	e.networks, e.peers, e.cfg = nets, peers, cfg
+	for _, n := range nets {
+		if n.dns != nil {
+			n.dns.SetIsolated(otherNetworks(cfg, n.cfg.Name))
+		}
+	}
 	e.snap.Store(e.unlockedBuildSnapshot())
 	e.unlockedPublish()
 	if reload {
