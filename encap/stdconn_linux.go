@@ -160,8 +160,6 @@ func (c *StdConn) LocalAddr() netip.AddrPort { return c.laddr }
 // safe for concurrent use; the engine shows it in its status.
 func (c *StdConn) Offload() (gro, gso bool) { return c.gro, !c.gsoOff.Load() }
 
-
-
 // sockaddrPort reads the network-order port of a raw IPv4 sockaddr.
 func sockaddrPort(sa *unix.RawSockaddrInet4) uint16 {
 	p := (*[2]byte)(unsafe.Pointer(&sa.Port))

@@ -86,5 +86,3 @@ func (c *StdConn) LocalAddr() netip.AddrPort { return c.laddr }
 
 // Offload reports that neither UDP GRO nor GSO is used on this system.
 func (c *StdConn) Offload() (gro, gso bool) { return false, false }
-
-
