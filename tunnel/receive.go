@@ -75,50 +75,52 @@ func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps 
 	var last lookupCache
 	var learned MAC
 	var learnedFrom *peer
+	// Datagrams of a batch mostly come from one peer for one network, so
+	// both map lookups are made once per run, like the FDB's.
+	var lastEP netip.AddrPort
+	var r *peer
+	var nv *netView
+	lastVNI := uint32(1 << 24) // no VNI is this large
 	hostFrames, hostBytes := 0, 0
 	for i := 0; i < n; i++ {
 		d := bufs[i][:sizes[i]]
-		r := snap.byAddr[eps[i].Addr().Unmap()]
+		if eps[i] != lastEP || r == nil {
+			r, lastEP = snap.byAddr[eps[i].Addr().Unmap()], eps[i]
+		}
 		if r == nil {
 			e.host.drop(dropUnknownPeer, 1)
 			continue
 		}
 		if err := hdr.Decode(d); err != nil {
-			reason := dropShort
 			if errors.Is(err, encap.ErrNoIFlag) {
-				reason = dropBadFlags
+				e.dropFrom(r, dropBadFlags)
+			} else {
+				e.dropFrom(r, dropShort)
 			}
-			r.stats.drop(reason, 1)
-			e.host.drop(reason, 1)
 			continue
 		}
 		frame := d[encap.HeaderLen:]
 		if eth.Decode(frame) != nil {
-			r.stats.drop(dropShort, 1)
-			e.host.drop(dropShort, 1)
+			e.dropFrom(r, dropShort)
 			continue
 		}
-		nv := snap.byVNI[hdr.VNI]
-		if nv == nil {
-			r.stats.drop(dropUnknownVNI, 1)
-			e.host.drop(dropUnknownVNI, 1)
-			continue
+		if hdr.VNI != lastVNI {
+			nv, lastVNI = snap.byVNI[hdr.VNI], hdr.VNI
 		}
-		if nv.encrypted && !encrypted {
-			r.stats.drop(dropPlaintext, 1)
-			e.host.drop(dropPlaintext, 1)
+		switch {
+		case nv == nil:
+			e.dropFrom(r, dropUnknownVNI)
 			continue
-		}
-		if eth.Src.IsMulticast() || eth.Src.IsZero() {
-			r.stats.drop(dropMalformed, 1)
-			e.host.drop(dropMalformed, 1)
+		case nv.encrypted && !encrypted:
+			e.dropFrom(r, dropPlaintext)
 			continue
-		}
-		if eth.Src == nv.net.gw.mac {
+		case eth.Src.IsMulticast() || eth.Src.IsZero():
+			e.dropFrom(r, dropMalformed)
+			continue
+		case eth.Src == nv.net.gw.mac:
 			// Every host has its own gateway with this MAC; another host's
 			// gateway frames are never ours.
-			r.stats.drop(dropSpoofed, 1)
-			e.host.drop(dropSpoofed, 1)
+			e.dropFrom(r, dropSpoofed)
 			continue
 		}
 		if run.r != r || run.n != nv.net {
@@ -175,4 +177,10 @@ func (u *rxRun) flush() {
 		u.n.stats.rx(u.frames, u.bytes)
 	}
 	u.frames, u.bytes = 0, 0
+}
+
+// dropFrom counts a datagram from peer r dropped for reason.
+func (e *Engine) dropFrom(r *peer, reason dropReason) {
+	r.stats.drop(reason, 1)
+	e.host.drop(reason, 1)
 }

@@ -139,16 +139,18 @@ type lookupCache struct {
 	rp    *peer
 }
 
-// flush writes out what a switching pass grouped. from is the port the
-// frames came from (excluded from local flooding), or nil for frames from
-// the underlay, which are never flooded back to peers (split horizon).
+// flush writes out what switching the frames of port from grouped: the
+// remote groups, the flood list to every peer (except for the gateway,
+// which serves its own host only) and every other local port, and the
+// local groups. Frames from the underlay never come here: they are never
+// flooded back to peers (split horizon).
 func (e *Engine) flush(s *scratch, nv *netView, from *port) {
 	for i := 0; i < s.nRem; i++ {
 		g := &s.remote[i]
 		e.send(g.r, e.conn(nv, g.sock), g.dgrams, g.bytes, nv.net)
 	}
 	if len(s.flood) > 0 {
-		if from != nil && !from.gateway {
+		if !from.gateway {
 			fb := 0
 			for _, d := range s.flood {
 				fb += len(d) - encap.HeaderLen
@@ -157,12 +159,10 @@ func (e *Engine) flush(s *scratch, nv *netView, from *port) {
 				e.send(r, e.conn(nv, 0), s.flood, fb, nv.net)
 			}
 		}
-		if from != nil {
-			for _, lp := range nv.ports {
-				if lp != from {
-					for _, d := range s.flood {
-						s.addLocal(lp, d[encap.HeaderLen:])
-					}
+		for _, lp := range nv.ports {
+			if lp != from {
+				for _, d := range s.flood {
+					s.addLocal(lp, d[encap.HeaderLen:])
 				}
 			}
 		}
