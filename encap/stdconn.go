@@ -4,7 +4,28 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 )
+
+// listenUDP4 checks Listen's arguments and opens the IPv4 UDP socket,
+// returning the batch size with its default applied.
+func listenUDP4(laddr netip.AddrPort, batch int) (*net.UDPConn, int, error) {
+	if batch == 0 {
+		batch = DefaultBatchSize
+	}
+	if batch < 0 || batch > MaxBatchSize {
+		return nil, 0, fmt.Errorf("batch size %d out of range 1..%d", batch, MaxBatchSize)
+	}
+	a := laddr.Addr().Unmap()
+	if !a.Is4() {
+		return nil, 0, fmt.Errorf("cannot listen on %s: %w", laddr, ErrNotIPv4)
+	}
+	udp, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, laddr.Port())))
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot listen on %s: %w", laddr, err)
+	}
+	return udp, batch, nil
+}
 
 // Close closes the socket and wakes a pending Read, which returns
 // net.ErrClosed; later Reads and Writes return net.ErrClosed too. Close is

@@ -86,19 +86,9 @@ const (
 // it does not, the conn works without them. The caller owns the returned
 // conn and must Close it.
 func Listen(laddr netip.AddrPort, batch int) (*StdConn, error) {
-	if batch == 0 {
-		batch = DefaultBatchSize
-	}
-	if batch < 0 || batch > MaxBatchSize {
-		return nil, fmt.Errorf("batch size %d out of range 1..%d", batch, MaxBatchSize)
-	}
-	a := laddr.Addr().Unmap()
-	if !a.Is4() {
-		return nil, fmt.Errorf("cannot listen on %s: %w", laddr, ErrNotIPv4)
-	}
-	udp, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, laddr.Port())))
+	udp, batch, err := listenUDP4(laddr, batch)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s: %w", laddr, err)
+		return nil, err
 	}
 	success := false
 	defer func() {
