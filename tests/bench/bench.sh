@@ -149,15 +149,25 @@ name = "c$((i + 1))"
 netns = "/var/run/netns/${CTRS[i]}"
 address = "${OVERLAY[i]}"
 EOF
-    ip netns exec "${HOSTS[i]}" "$BIN" up -c "$cfg" 2>"$WORK/daemon$((i + 1)).log" &
+  done
+  start_vxwire ""
+}
+
+# start_vxwire PREFIX: start vxwire in both hosts with $WORK/PREFIXhN.toml
+# (api_socket $WORK/PREFIXhN.sock), logging to $WORK/PREFIXdaemonN.log, and
+# wait until each lists its container.
+start_vxwire() {
+  local pre=$1 i n st
+  for i in 0 1; do
+    ip netns exec "${HOSTS[i]}" "$BIN" up -c "$WORK/${pre}h$((i + 1)).toml" 2>"$WORK/${pre}daemon$((i + 1)).log" &
     PIDS+=($!) DAEMONS+=($!)
   done
   for i in 0 1; do
     for n in $(seq 100); do
-      st=$(timeout 5 "$BIN" status --socket "$WORK/h$((i + 1)).sock" --json 2>/dev/null) &&
+      st=$(timeout 5 "$BIN" status --socket "$WORK/${pre}h$((i + 1)).sock" --json 2>/dev/null) &&
         jq -e --arg c "c$((i + 1))" 'any(.endpoints[]?; .name == $c)' <<<"$st" >/dev/null && break
-      kill -0 "${DAEMONS[i]}" 2>/dev/null || { cat "$WORK/daemon$((i + 1)).log" >&2; die "vxwire on h$((i + 1)) exited"; }
-      [ "$n" -lt 100 ] || die "vxwire on h$((i + 1)) not ready after 20 s"
+      kill -0 "${DAEMONS[i]}" 2>/dev/null || { cat "$WORK/${pre}daemon$((i + 1)).log" >&2; die "vxwire ${pre%-} on h$((i + 1)) exited"; }
+      [ "$n" -lt 100 ] || die "vxwire ${pre%-} on h$((i + 1)) not ready after 20 s"
       sleep 0.2
     done
   done
@@ -357,18 +367,8 @@ name = "c$((i + 1))"
 netns = "/var/run/netns/${CTRS[i]}"
 address = "${OVERLAY[i]}"
 EOF
-    ip netns exec "${HOSTS[i]}" "$BIN" up -c "$cfg" 2>"$WORK/enc-daemon$((i + 1)).log" &
-    PIDS+=($!) DAEMONS+=($!)
   done
-  for i in 0 1; do
-    for n in $(seq 100); do
-      st=$(timeout 5 "$BIN" status --socket "$WORK/enc-h$((i + 1)).sock" --json 2>/dev/null) &&
-        jq -e --arg c "c$((i + 1))" 'any(.endpoints[]?; .name == $c)' <<<"$st" >/dev/null && break
-      kill -0 "${DAEMONS[i]}" 2>/dev/null || { cat "$WORK/enc-daemon$((i + 1)).log" >&2; die "vxwire (encrypted) on h$((i + 1)) exited"; }
-      [ "$n" -lt 100 ] || die "vxwire (encrypted) on h$((i + 1)) not ready after 20 s"
-      sleep 0.2
-    done
-  done
+  start_vxwire enc-
 }
 
 # wggo_up [routed]: Debian wireguard-go vxb-wg1|2 in the hosts, peered over the
