@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vxwire/vxwire/internal/atomicfile"
 	"github.com/vxwire/vxwire/internal/ipv4"
 	"net"
 	"net/netip"
@@ -469,15 +470,9 @@ func (e *Engine) writeState(name string, v any) {
 	e.writeFile(name, b)
 }
 
-// writeFile replaces state_dir/name atomically.
+// writeFile replaces state_dir/name so that a crash leaves it whole.
 func (e *Engine) writeFile(name string, b []byte) {
-	path := filepath.Join(e.file.Host.StateDir, name)
-	tmp := path + ".tmp"
-	err := os.WriteFile(tmp, b, 0o600)
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
+	if err := atomicfile.Write(filepath.Join(e.file.Host.StateDir, name), b, 0o600); err != nil {
 		e.l.Warn("cannot save state", "error", err, "file", name)
 	}
 }

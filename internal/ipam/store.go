@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vxwire/vxwire/internal/atomicfile"
 	"io"
 	"io/fs"
 	"net/netip"
@@ -159,33 +160,8 @@ func (s *FileStore) update(f func(map[Key]netip.Addr)) error {
 }
 
 func (s *FileStore) write(b []byte) error {
-	tmp, err := os.CreateTemp(s.dir, stateFile+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("ipam: cannot write state: %w", err)
-	}
-	success := false
-	defer func() {
-		if !success {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("ipam: cannot write state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("ipam: cannot sync state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("ipam: cannot write state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, stateFile)); err != nil {
-		return fmt.Errorf("ipam: cannot replace state: %w", err)
-	}
-	success = true
-	if d, err := os.Open(s.dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
+	if err := atomicfile.Write(filepath.Join(s.dir, stateFile), b, 0o600); err != nil {
+		return fmt.Errorf("ipam: %w", err)
 	}
 	return nil
 }
