@@ -359,7 +359,9 @@ func TestConfigErrors(t *testing.T) {
 // pull well before the next push/pull.
 func TestLargeRecordSet(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	cs := newTestTrio(t, func(c *Config) { c.DeadAfter = 10 * time.Second }) // push/pull every 5 s
+	// DeadAfter 60 s puts push/pull 30 s apart, so replication within the
+	// 10 s waited below can only come from the notice and pull.
+	cs := newTestTrio(t, func(c *Config) { c.DeadAfter = 60 * time.Second })
 	big := func(n int, tag string) []Record {
 		rs := make([]Record, n)
 		for i := range rs {
