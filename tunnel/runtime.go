@@ -374,8 +374,8 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	if ep.IfName == "" {
 		ep.IfName = config.DefaultIfName
 	}
-	if len(ep.IfName) > 15 {
-		return bad("ifname %q is longer than 15 bytes", ep.IfName)
+	if err := config.CheckIfName(ep.IfName); err != nil {
+		return bad("ifname: %v", err)
 	}
 	for _, a := range req.Aliases {
 		if !labelRE.MatchString(a) {
@@ -391,7 +391,7 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	}
 	if req.MAC != "" {
 		m, err := net.ParseMAC(req.MAC)
-		if err != nil || len(m) != 6 || m[0]&1 == 1 {
+		if err != nil || len(m) != 6 || m[0]&1 == 1 || MAC(m) == (MAC{}) {
 			return bad("mac %q is not a unicast Ethernet address", req.MAC)
 		}
 		ep.MAC = m

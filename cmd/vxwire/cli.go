@@ -28,7 +28,7 @@ Usage:
   vxwire genkey                               print a new private key (as wg genkey)
   vxwire pubkey < PRIVATE                     print the public key of a private key (as wg pubkey)
   vxwire version                              print the version
-  vxwire oci-hook [--socket PATH] STAGE       OCI runtime hook: createRuntime or prestart
+  vxwire oci-hook [--socket PATH] [STAGE]     OCI runtime hook: createRuntime or prestart
                                               attaches the container, poststop detaches
   CNI_COMMAND=… vxwire                        CNI plugin (type "vxwire"), see docs/runtimes.md
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/vxwire/vxwire/internal/config"
 	"io"
 	"net"
 	"net/netip"
@@ -12,9 +13,6 @@ import (
 
 	"github.com/vxwire/vxwire/internal/api"
 )
-
-// maxIfName is the longest Linux interface name (IFNAMSIZ - 1).
-const maxIfName = 15
 
 func cmdAttach(args []string, stdout io.Writer) error {
 	fs := newFlags("attach")
@@ -75,8 +73,8 @@ func checkAttachFlags(req *api.AttachRequest) error {
 		}
 		req.MAC = hw.String()
 	}
-	if req.IfName != "" && (len(req.IfName) > maxIfName || strings.ContainsAny(req.IfName, "/: \t\n") || req.IfName == "." || req.IfName == "..") {
-		return usageError("--ifname %q: want at most %d bytes without '/', ':' or spaces", req.IfName, maxIfName)
+	if req.IfName != "" && config.CheckIfName(req.IfName) != nil {
+		return usageError("--ifname: %v", config.CheckIfName(req.IfName))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/vxwire/vxwire/internal/config"
 	"io"
 	"net/netip"
 	"strconv"
@@ -12,9 +13,6 @@ import (
 
 	"github.com/vxwire/vxwire/internal/api"
 )
-
-// maxVNI is the largest 24-bit VXLAN network identifier.
-const maxVNI = 1<<24 - 1
 
 func cmdNetwork(args []string, stdout io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -93,11 +91,11 @@ func checkCreateFlags(spec *api.NetworkSpec, subnet, gateway string, vni uint64,
 		}
 		spec.Gateway = gw.String()
 	}
-	if vni > maxVNI {
-		return usageError("--vni %d: want 1 to %d", vni, maxVNI)
+	if vni != 0 && (vni < config.MinVNI || vni > config.MaxVNI) {
+		return usageError("--vni %d: want %d to %d", vni, config.MinVNI, config.MaxVNI)
 	}
-	if spec.MTU != 0 && (spec.MTU < 68 || spec.MTU > 65535) {
-		return usageError("--mtu %d: want 68 to 65535", spec.MTU)
+	if spec.MTU != 0 && (spec.MTU < config.MinMTU || spec.MTU > config.MaxNetworkMTU) {
+		return usageError("--mtu %d: want %d to %d", spec.MTU, config.MinMTU, config.MaxNetworkMTU)
 	}
 	for _, o := range opts {
 		k, v, hasValue := strings.Cut(o, "=")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -26,7 +27,13 @@ func socketFlags(fs interface {
 			return *sock, nil
 		}
 		if *file != "" {
-			cfg, err := config.Load(*file)
+			// Parse, not Load: finding the socket must not need the key
+			// and secret files (root's only) or the endpoints' namespaces.
+			data, err := os.ReadFile(*file)
+			if err != nil {
+				return "", err
+			}
+			cfg, err := config.Parse(*file, data)
 			if err != nil {
 				return "", err
 			}

@@ -35,6 +35,10 @@ const (
 	// AttachTimeout bounds an attach, which may wait for address claims
 	// to settle across the hosts.
 	AttachTimeout = 45 * time.Second
+	// ClientTimeout is how long a client waits for any answer: past the
+	// longest server bound, so it sees the server's verdict rather than
+	// giving up on an attach the daemon is about to complete.
+	ClientTimeout = AttachTimeout + 5*time.Second
 )
 
 // Backend is what the server exposes. Implementations must be safe for

@@ -18,7 +18,6 @@ import (
 	"os"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -36,8 +35,9 @@ type Client interface {
 	Network(ctx context.Context, name string) (api.Network, error)
 }
 
-// Timeout bounds one command's talk with the daemon.
-const Timeout = 30 * time.Second
+// Timeout bounds one command's talk with the daemon: longer than the
+// daemon's own bound on an attach.
+const Timeout = api.ClientTimeout
 
 // ErrPluginNotAvailable is the CNI 1.1 STATUS error code for a plugin
 // that cannot serve ADD.

@@ -573,37 +573,42 @@ func checkLabel(s string) string {
 // and names with '/', ':' or whitespace; non-printable and non-ASCII bytes
 // are refused here too, since tools print such names badly.
 func checkIfName(s string) string {
-	switch {
-	case s == "" || s == "." || s == "..":
-		return fmt.Sprintf("%q is not a valid interface name", s)
-	case len(s) > MaxIfNameLen:
-		return fmt.Sprintf("%q is %d bytes long; interface names are limited to %d", s, len(s), MaxIfNameLen)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || c == '/' || c == ':' {
-			return fmt.Sprintf("%q is not a valid interface name: '/', ':', spaces and non-printable characters are not allowed", s)
-		}
+	if err := CheckIfName(s); err != nil {
+		return err.Error()
 	}
 	return ""
 }
 
-// checkWGName returns why s cannot name the WireGuard interface, or "":
-// 1 to 15 bytes of A-Z, a-z, 0-9, '_', '.' and '-', not "." or "..".
-func checkWGName(s string) string {
+// CheckIfName reports why s cannot name a network interface (the kernel's
+// rule: 1 to 15 bytes, no '/', ':', spaces or non-printable bytes, not "."
+// or ".."), or nil. The daemon applies it to interface names that arrive
+// through the API, not only to the config file's.
+func CheckIfName(s string) error {
 	switch {
 	case s == "" || s == "." || s == "..":
-		return fmt.Sprintf("%q is not a valid interface name", s)
+		return fmt.Errorf("%q is not a valid interface name", s)
 	case len(s) > MaxIfNameLen:
-		return fmt.Sprintf("%q is %d bytes long; interface names are limited to %d", s, len(s), MaxIfNameLen)
+		return fmt.Errorf("%q is %d bytes long; interface names are limited to %d", s, len(s), MaxIfNameLen)
 	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '/' || c == ':' {
+			return fmt.Errorf("%q is not a valid interface name: '/', ':', spaces and non-printable characters are not allowed", s)
+		}
+	}
+	return nil
+}
+
+// checkWGName returns why s cannot name the WireGuard interface, or "":
+// an interface name of the narrower character set wg(8) accepts.
+func checkWGName(s string) string {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
 			return fmt.Sprintf("%q is not a valid interface name: use only A-Z, a-z, 0-9, '_', '.' and '-'", s)
 		}
 	}
-	return ""
+	return checkIfName(s)
 }
 
 // checkHostAddr returns why a cannot be a host address in p, or "".

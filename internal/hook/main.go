@@ -6,14 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/vxwire/vxwire/internal/api"
 )
 
-// Timeout bounds one hook invocation's talk with the daemon. Runtimes may
-// set a shorter hook timeout of their own in config.json.
-const Timeout = 30 * time.Second
+// Timeout bounds one hook invocation's talk with the daemon: longer than
+// the daemon's own bound on an attach. Runtimes may set a shorter hook
+// timeout of their own in config.json.
+const Timeout = api.ClientTimeout
 
 // Usage is the command line Main accepts, after the word oci-hook.
 const Usage = "vxwire oci-hook [--socket PATH] [createRuntime|prestart|poststop] < STATE"
