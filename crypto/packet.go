@@ -29,6 +29,7 @@ package crypto
 
 import (
 	"encoding/binary"
+	"github.com/vxwire/vxwire/internal/ipv4"
 
 	"github.com/vxwire/vxwire/encap"
 )
@@ -69,7 +70,7 @@ func wrap(b, payload []byte, src, dst [4]byte) int {
 	h[10], h[11] = 0, 0
 	copy(h[12:16], src[:])
 	copy(h[16:20], dst[:])
-	binary.BigEndian.PutUint16(h[10:], ^checksum(h))
+	binary.BigEndian.PutUint16(h[10:], ^ipv4.Checksum(h, 0))
 	u := b[ipv4HeaderLen:InnerOverhead]
 	binary.BigEndian.PutUint16(u[0:], vxlanPort)
 	binary.BigEndian.PutUint16(u[2:], vxlanPort)
@@ -96,7 +97,7 @@ func unwrap(pkt []byte, local [4]byte) (payload []byte, src [4]byte, why DropRea
 		return nil, src, DropBadHeader
 	}
 	pkt = pkt[:total]
-	if checksum(pkt[:hl]) != 0xffff {
+	if ipv4.Checksum(pkt[:hl], 0) != 0xffff {
 		return nil, src, DropBadChecksum
 	}
 	if binary.BigEndian.Uint16(pkt[6:])&fragMask != 0 {
@@ -117,21 +118,4 @@ func unwrap(pkt []byte, local [4]byte) (payload []byte, src [4]byte, why DropRea
 		return nil, src, DropBadHeader
 	}
 	return u[udpHeaderLen:ulen], [4]byte(pkt[12:16]), DropNone
-}
-
-// checksum returns the one's complement sum (RFC 1071) of b, folded to 16
-// bits but not complemented: 0xffff for a header whose checksum is right.
-func checksum(b []byte) uint16 {
-	var s uint32
-	for len(b) >= 2 {
-		s += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return uint16(s)
 }

@@ -3,6 +3,7 @@ package crypto
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/vxwire/vxwire/internal/ipv4"
 	"testing"
 )
 
@@ -30,7 +31,7 @@ func TestWrapUnwrap(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("header\n got % x\nwant % x", got, want)
 	}
-	if checksum(pkt[:20]) != 0xffff {
+	if ipv4.Checksum(pkt[:20], 0) != 0xffff {
 		t.Fatal("ipv4 header checksum wrong")
 	}
 	// Independent computation of the checksum (RFC 1071 by hand).
@@ -73,7 +74,7 @@ func kernelPacket(payload []byte) []byte {
 func fixChecksum(b []byte) {
 	hl := int(b[0]&0xf) * 4
 	b[10], b[11] = 0, 0
-	binary.BigEndian.PutUint16(b[10:], ^checksum(b[:hl]))
+	binary.BigEndian.PutUint16(b[10:], ^ipv4.Checksum(b[:hl], 0))
 }
 
 func TestUnwrapMalformed(t *testing.T) {
@@ -193,7 +194,7 @@ func FuzzUnwrap(f *testing.F) {
 		// destination, port 4789, and a payload inside the packet that
 		// round-trips through wrap.
 		hl := int(pkt[0]&0xf) * 4
-		if checksum(pkt[:hl]) != 0xffff || [4]byte(pkt[16:20]) != dstAddr || binary.BigEndian.Uint16(pkt[hl+2:]) != vxlanPort {
+		if ipv4.Checksum(pkt[:hl], 0) != 0xffff || [4]byte(pkt[16:20]) != dstAddr || binary.BigEndian.Uint16(pkt[hl+2:]) != vxlanPort {
 			t.Fatal("accepted an invalid packet")
 		}
 		if len(p) > len(pkt)-InnerOverhead {

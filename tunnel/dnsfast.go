@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"encoding/binary"
+	"github.com/vxwire/vxwire/internal/ipv4"
 
 	"github.com/vxwire/vxwire/encap"
 )
@@ -64,35 +65,18 @@ func answerDNS(s *scratch, nv *netView, buf []byte, size int) []byte {
 	binary.BigEndian.PutUint16(out[ipOff+6:], 0x4000) // DF
 	out[ipOff+8] = 64
 	binary.BigEndian.PutUint16(out[ipOff+10:], 0)
-	binary.BigEndian.PutUint16(out[ipOff+10:], ^inetSum(out[ipOff:udpOff], 0))
+	binary.BigEndian.PutUint16(out[ipOff+10:], ^ipv4.Checksum(out[ipOff:udpOff], 0))
 	// UDP: swap the ports, fresh length and checksum.
 	sp, dp := binary.BigEndian.Uint16(out[udpOff:]), binary.BigEndian.Uint16(out[udpOff+2:])
 	binary.BigEndian.PutUint16(out[udpOff:], dp)
 	binary.BigEndian.PutUint16(out[udpOff+2:], sp)
 	binary.BigEndian.PutUint16(out[udpOff+4:], uint16(udpHeaderLen+len(resp)))
 	binary.BigEndian.PutUint16(out[udpOff+6:], 0)
-	pseudo := inetSum(out[ipOff+12:ipOff+20], uint32(udpProto)+uint32(udpHeaderLen+len(resp)))
-	c := ^inetSum(out[udpOff:], uint32(pseudo))
+	pseudo := ipv4.Checksum(out[ipOff+12:ipOff+20], uint16(udpProto+udpHeaderLen+len(resp)))
+	c := ^ipv4.Checksum(out[udpOff:], pseudo)
 	if c == 0 {
 		c = 0xffff
 	}
 	binary.BigEndian.PutUint16(out[udpOff+6:], c)
 	return out
-}
-
-// inetSum is the folded one's-complement sum of b (RFC 1071) added to
-// initial; callers complement it for a checksum field.
-func inetSum(b []byte, initial uint32) uint16 {
-	sum := initial
-	for len(b) >= 2 {
-		sum += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return uint16(sum)
 }

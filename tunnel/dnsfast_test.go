@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"encoding/binary"
+	"github.com/vxwire/vxwire/internal/ipv4"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -31,7 +32,7 @@ func dnsQueryFrame(t *testing.T, src MAC, srcIP, gw netip.Addr, gwMAC MAC, name 
 	s4, d4 := srcIP.As4(), gw.As4()
 	copy(ip[12:16], s4[:])
 	copy(ip[16:20], d4[:])
-	binary.BigEndian.PutUint16(ip[10:], ^inetSum(ip[:ipv4HeaderLen], 0))
+	binary.BigEndian.PutUint16(ip[10:], ^ipv4.Checksum(ip[:ipv4HeaderLen], 0))
 	udp := ip[ipv4HeaderLen:]
 	binary.BigEndian.PutUint16(udp[0:], 40000)
 	binary.BigEndian.PutUint16(udp[2:], dnsPortNum)
@@ -59,12 +60,12 @@ func TestDNSAnsweredInTheSwitch(t *testing.T) {
 		t.Fatalf("reply ethernet header %+v", eth)
 	}
 	ip := got[EthHeaderLen:]
-	if inetSum(ip[:ipv4HeaderLen], 0) != 0xffff {
+	if ipv4.Checksum(ip[:ipv4HeaderLen], 0) != 0xffff {
 		t.Fatal("bad IPv4 header checksum")
 	}
 	udpLen := int(binary.BigEndian.Uint16(ip[ipv4HeaderLen+4:]))
-	pseudo := inetSum(ip[12:20], uint32(udpProto)+uint32(udpLen))
-	if inetSum(ip[ipv4HeaderLen:ipv4HeaderLen+udpLen], uint32(pseudo)) != 0xffff {
+	pseudo := ipv4.Checksum(ip[12:20], uint16(udpProto+udpLen))
+	if ipv4.Checksum(ip[ipv4HeaderLen:ipv4HeaderLen+udpLen], pseudo) != 0xffff {
 		t.Fatal("bad UDP checksum")
 	}
 	var m dns.Msg
