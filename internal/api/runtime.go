@@ -116,3 +116,18 @@ type Runtime interface {
 	Attach(ctx context.Context, req AttachRequest) (Endpoint, error)
 	Detach(ctx context.Context, req DetachRequest) error
 }
+
+// ShortIDLen is how many characters of a container id stand in for its
+// name when the runtime gives none, as docker and podman show ids.
+const ShortIDLen = 12
+
+// ShortID returns the first ShortIDLen characters of a container id, the
+// name every runtime path (OCI hook, CNI plugin) gives a container that has
+// no name of its own, so one container gets one name whichever way it is
+// attached.
+func ShortID(id string) string {
+	if len(id) > ShortIDLen {
+		return id[:ShortIDLen]
+	}
+	return id
+}

@@ -3,6 +3,7 @@ package cniplugin
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/vxwire/vxwire/internal/api"
 	"net/netip"
 	"strings"
 
@@ -119,17 +120,11 @@ func (c *NetConf) address(args map[string]string) (string, error) {
 	return addr.String(), nil
 }
 
-// shortID is how long a container id is when it stands in for a name.
-const shortID = 12
-
 // containerName returns the DNS name for the container: K8S_POD_NAME from
 // CNI_ARGS, else the short container id.
 func containerName(containerID string, args map[string]string) string {
 	if n := args["K8S_POD_NAME"]; n != "" {
 		return n
 	}
-	if len(containerID) > shortID {
-		return containerID[:shortID]
-	}
-	return containerID
+	return api.ShortID(containerID)
 }

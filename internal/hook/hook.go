@@ -183,20 +183,14 @@ func readBundle(bundle string) (bundleConfig, error) {
 	return bc, nil
 }
 
-// maxLabel is the longest DNS label (RFC 1035 §2.3.4).
-const maxLabel = 63
-
 // containerName picks the container's DNS name: the annotation, else the
-// hostname, else the id, shortened to 12 characters (as docker and podman
-// show ids) when it does not fit a DNS label.
+// hostname, else the short id (api.ShortID, as the CNI plugin does).
 func containerName(st State, bc bundleConfig) string {
 	switch {
 	case st.Annotations[AnnotationName] != "":
 		return st.Annotations[AnnotationName]
 	case bc.Hostname != "":
 		return bc.Hostname
-	case len(st.ID) > maxLabel:
-		return st.ID[:12]
 	}
-	return st.ID
+	return api.ShortID(st.ID)
 }
