@@ -26,8 +26,9 @@ type link struct {
 	mtu  atomic.Uint32
 	addr tcpip.LinkAddress // fixed at creation
 
-	dmu        sync.RWMutex
-	dispatcher stack.NetworkDispatcher // guarded by dmu
+	// dispatcher is set by Attach (nil detaches) and read on every
+	// inbound frame, so it is an atomic load rather than a lock.
+	dispatcher atomic.Pointer[dispatcherBox]
 
 	mu     sync.Mutex
 	ring   []*stack.PacketBuffer // guarded by mu; live slots are ring[head], ... n of them, wrapping
@@ -109,11 +110,8 @@ func (l *link) signal() {
 // inject delivers one inbound frame, Ethernet header included, to the
 // stack. The caller keeps its reference to pkt.
 func (l *link) inject(pkt *stack.PacketBuffer) {
-	l.dmu.RLock()
-	d := l.dispatcher
-	l.dmu.RUnlock()
-	if d != nil {
-		d.DeliverNetworkPacket(0, pkt)
+	if b := l.dispatcher.Load(); b != nil {
+		b.d.DeliverNetworkPacket(0, pkt)
 	}
 }
 
@@ -195,16 +193,19 @@ func (*link) Capabilities() stack.LinkEndpointCapabilities { return 0 }
 
 // Attach implements stack.LinkEndpoint.
 func (l *link) Attach(d stack.NetworkDispatcher) {
-	l.dmu.Lock()
-	l.dispatcher = d
-	l.dmu.Unlock()
+	if d == nil {
+		l.dispatcher.Store(nil)
+		return
+	}
+	l.dispatcher.Store(&dispatcherBox{d})
 }
+
+// dispatcherBox holds an interface value for atomic.Pointer.
+type dispatcherBox struct{ d stack.NetworkDispatcher }
 
 // IsAttached implements stack.LinkEndpoint.
 func (l *link) IsAttached() bool {
-	l.dmu.RLock()
-	defer l.dmu.RUnlock()
-	return l.dispatcher != nil
+	return l.dispatcher.Load() != nil
 }
 
 // Wait implements stack.LinkEndpoint; the link owns no goroutines.
