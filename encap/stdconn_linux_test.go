@@ -139,10 +139,14 @@ func boolInt(b bool) int {
 // coalesced message (so the GRO split path really is exercised) and is split
 // back into the original datagrams, in order.
 func TestGROCoalesced(t *testing.T) {
+	kgro, kgso := kernelOffloads(t)
+	if !kgro || !kgso {
+		t.Skipf("kernel without UDP GRO/GSO (gro=%v gso=%v)", kgro, kgso)
+	}
 	a, b := listenPair(t, 64)
 	gro, gso := b.Offload()
 	if _, agso := a.Offload(); !gro || !agso || !gso {
-		t.Skipf("kernel without UDP GRO/GSO (gro=%v gso=%v)", gro, agso)
+		t.Fatalf("the kernel offers UDP GRO and GSO but Listen did not enable them (gro=%v gso=%v)", gro, agso)
 	}
 	want := payloads(append(repeat(40, 1400), 333)...)
 	if err := a.Write(want, b.LocalAddr()); err != nil {
@@ -198,9 +202,12 @@ func TestGROStash(t *testing.T) {
 // arrives, that large segments only lower the GSO limit, and that small ones
 // turn GSO off.
 func TestGSOFallback(t *testing.T) {
+	if _, kgso := kernelOffloads(t); !kgso {
+		t.Skip("kernel without UDP GSO")
+	}
 	a, b := listenPair(t, 64)
 	if _, gso := a.Offload(); !gso {
-		t.Skip("kernel without UDP GSO")
+		t.Fatal("the kernel offers UDP GSO but Listen did not enable it")
 	}
 	var serr error
 	if err := a.rc.Control(func(fd uintptr) {
@@ -407,4 +414,19 @@ func isBigEndian() bool {
 	var b [2]byte
 	binary.NativeEndian.PutUint16(b[:], 1)
 	return b[0] == 0
+}
+
+// kernelOffloads asks the kernel directly, on a socket of the test's own,
+// whether it offers UDP GRO and GSO, so that tests skip for a kernel that
+// lacks them but fail when StdConn does not use what the kernel offers.
+func kernelOffloads(t *testing.T) (gro, gso bool) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	gro = unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1) == nil
+	_, err = unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+	return gro, err == nil
 }
