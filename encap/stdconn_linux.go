@@ -147,7 +147,7 @@ func (c *StdConn) LocalAddr() netip.AddrPort { return c.laddr }
 
 // Offload reports whether UDP GRO is on for receiving and UDP GSO is (still)
 // used for sending. GSO turns off for good when the kernel refuses it. It is
-// safe for concurrent use; the engine shows it in its status.
+// safe for concurrent use.
 func (c *StdConn) Offload() (gro, gso bool) { return c.gro, !c.gsoOff.Load() }
 
 // sockaddrPort reads the network-order port of a raw IPv4 sockaddr.

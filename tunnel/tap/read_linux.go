@@ -9,7 +9,7 @@ package tap
 //	           │not ready: park on the netpoller until the TAP is readable
 //	           ▼
 //	Read ──▶ emit what the splitter still holds from the last call
-//	  loop while bufs has room (and at most maxReadsPerCall reads):
+//	  loop while bufs has room (and at most 2*len(bufs)+8 reads):
 //	     take a superframe buffer from superPool (only now: idle = no buffer)
 //	     RawConn.Read(readOnce): read(2) one superframe, never parks
 //	       EAGAIN ─▶ drained = true, stop

@@ -15,7 +15,6 @@ const (
 	vnetHdrLen = 10
 
 	vnetFlagNeedsCsum = 1 // VIRTIO_NET_HDR_F_NEEDS_CSUM
-	vnetFlagDataValid = 2 // VIRTIO_NET_HDR_F_DATA_VALID
 
 	vnetGSONone  = 0    // VIRTIO_NET_HDR_GSO_NONE
 	vnetGSOTCPv4 = 1    // VIRTIO_NET_HDR_GSO_TCPV4
