@@ -62,7 +62,6 @@ func (s *Server) relay(out, msg []byte, q *query, resp []byte, limit int) []byte
 		binary.BigEndian.PutUint16(out, q.id)
 		return out
 	}
-	s.st.truncated.Add(1)
 	var r reply
 	r.start(out, msg, q, limit, true)
 	r.tc = true

@@ -78,7 +78,7 @@ func (s *Server) routineUDP() error {
 // countUDP counts a UDP answer, noting truncation.
 func (s *Server) countUDP(res result, resp []byte) {
 	s.st.count(udp, res)
-	if len(resp) > 3 && resp[2]&(flagTC>>8) != 0 && res != resForwarded {
+	if len(resp) > 3 && resp[2]&(flagTC>>8) != 0 {
 		s.st.truncated.Add(1)
 	}
 }
@@ -114,7 +114,7 @@ func (s *Server) forwardUDP(msg []byte, q *query, fast udpAddrPortConn, ap netip
 		defer s.wg.Done()
 		defer func() { <-s.fwdSem }()
 		resp, res := s.forward(s.ctx, msg, &qc, make([]byte, 0, 512), udpLimit(&qc))
-		s.st.count(udp, res)
+		s.countUDP(res, resp)
 		if !s.closed.Load() {
 			s.writeUDP(resp, fast, ap, ad)
 		}
