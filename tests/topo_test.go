@@ -10,6 +10,7 @@ package tests
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -37,9 +38,14 @@ func (e *env) twoHosts() (h1, h2 *host) {
 	return h1, h2
 }
 
-// container creates an empty container namespace.
+// container creates an empty container namespace. Cleanup removes
+// /etc/netns/NAME, where a daemon writes the container's resolv.conf, in
+// case a daemon that did not stop cleanly left it there; it runs after the
+// daemons have stopped, so it does not hide their own clean-up.
 func (e *env) container(short string) *netns {
 	e.t.Helper()
+	dir := filepath.Join("/etc/netns", e.prefix+short)
+	e.t.Cleanup(func() { os.RemoveAll(dir) })
 	return e.newNS(short)
 }
 
@@ -102,6 +108,8 @@ type hostConf struct {
 	endpoints   []epConf
 	peerTimeout string   // host.peer_timeout ("3s"); "": the default
 	dnsUpstream []string // host.dns_upstream ("IP:PORT"); nil: the default
+	apiGroup    string   // host.api_group; "": left out (the socket is root's)
+	metrics     string   // host.metrics ("IP:PORT"); "": left out (no metrics)
 }
 
 // blue is the network most tests use.
@@ -120,6 +128,12 @@ func (e *env) render(h *host, c hostConf) string {
 	}
 	if c.dnsUpstream != nil {
 		fmt.Fprintf(&b, "dns_upstream = [%s]\n", quoteList(c.dnsUpstream))
+	}
+	if c.apiGroup != "" {
+		fmt.Fprintf(&b, "api_group = %q\n", c.apiGroup)
+	}
+	if c.metrics != "" {
+		fmt.Fprintf(&b, "metrics = %q\n", c.metrics)
 	}
 	for _, p := range c.peers {
 		fmt.Fprintf(&b, "\n[[peer]]\nname = %q\naddress = %q\n", p.id, p.addr)
