@@ -38,11 +38,11 @@ func TestDNSThreeHosts(t *testing.T) {
 	for h := range 3 {
 		for j := 1; j <= 2; j++ {
 			name := fmt.Sprintf("b%d", 2*h+j)
-			n := e.dnsContainer(name)
+			n := e.container(name)
 			blues = append(blues, ctr{n, epConf{network: "blue", name: name, ns: n, addr: fmt.Sprintf("10.77.0.%d%d", h+1, j)}, h})
 		}
 	}
-	r1 := e.dnsContainer("r1")
+	r1 := e.container("r1")
 	redEP := epConf{network: "red", name: "r1", ns: r1, addr: "10.78.0.11"}
 
 	var confs []hostConf

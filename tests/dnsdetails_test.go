@@ -60,13 +60,13 @@ func TestDNSDetails(t *testing.T) {
 		return e.resolvesTo(up, upstreamAddr, upstreamName, upstreamIP)
 	})
 
-	q1, g1 := e.dnsContainer("q1"), e.dnsContainer("g1")
+	q1, g1 := e.container("q1"), e.container("g1")
 	svcAddrs := []string{"10.77.0.11", "10.77.0.21", "10.77.0.31"}
 	var confs []hostConf
 	for i, h := range hosts {
 		name := fmt.Sprintf("s%d", i+1)
 		c := hostConf{peers: others(hosts, h), networks: []netConf{blue, green},
-			endpoints: []epConf{{network: "blue", name: name, ns: e.dnsContainer(name), addr: svcAddrs[i], aliases: []string{"svc"}}}}
+			endpoints: []epConf{{network: "blue", name: name, ns: e.container(name), addr: svcAddrs[i], aliases: []string{"svc"}}}}
 		if i == 0 {
 			c.dnsUpstream = []string{upstreamAddr + ":53"}
 			c.endpoints = append(c.endpoints,

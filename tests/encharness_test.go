@@ -126,10 +126,15 @@ func derivedTunnel(addr string) string {
 }
 
 // withKey gives h a new vxwire key, a UAPI name unique to the test (the
-// socket directory is global) and the derived tunnel address.
+// socket directory is global) and the derived tunnel address. Cleanup
+// removes the UAPI socket, which a daemon that did not stop cleanly may
+// leave behind; it runs after the daemons have stopped.
 func (e *env) withKey(h *host) *encHost {
 	e.t.Helper()
-	return &encHost{host: h, key: e.genKey("vxwire", h.id), wgName: e.prefix + "w" + h.id, tunnel: derivedTunnel(h.addr)}
+	eh := &encHost{host: h, key: e.genKey("vxwire", h.id), wgName: e.prefix + "w" + h.id, tunnel: derivedTunnel(h.addr)}
+	sock := "/var/run/wireguard/" + eh.wgName + ".sock"
+	e.t.Cleanup(func() { os.Remove(sock) })
+	return eh
 }
 
 // encNetwork is one [[network]] table of an encConf.

@@ -45,24 +45,32 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	vxwireBin, skipBinary = buildBinary(dir)
+	vxwireBin, skipBinary, err = buildBinary(dir)
+	if err != nil {
+		// Root without -short is a real end-to-end run: a binary that
+		// cannot be built fails it instead of skipping every test.
+		fmt.Fprintln(os.Stderr, "tests:", err)
+		return 1
+	}
 	return m.Run()
 }
 
-// buildBinary builds ./cmd/vxwire into dir, or returns why it could not.
-func buildBinary(dir string) (bin, why string) {
+// buildBinary builds ./cmd/vxwire into dir. It returns why the tests that
+// need the binary skip when they cannot run here (-short, not root), or an
+// error when they should run but the binary cannot be built.
+func buildBinary(dir string) (bin, why string, err error) {
 	switch {
 	case testing.Short():
-		return "", "end-to-end test skipped in -short mode"
+		return "", "end-to-end test skipped in -short mode", nil
 	case os.Geteuid() != 0:
-		return "", "end-to-end test needs root (network namespaces, veth, TAP); run it as root, as CI does"
+		return "", "end-to-end test needs root (network namespaces, veth, TAP); run it as root, as CI does", nil
 	}
 	if p := os.Getenv("VXWIRE_BIN"); p != "" {
-		return p, ""
+		return p, "", nil
 	}
 	root, err := moduleRoot()
 	if err != nil {
-		return "", "cannot find the module root: " + err.Error()
+		return "", "", fmt.Errorf("cannot find the module root to build the vxwire binary: %w", err)
 	}
 	bin = filepath.Join(dir, "vxwire")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -70,9 +78,9 @@ func buildBinary(dir string) (bin, why string) {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/vxwire")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Sprintf("cannot build the vxwire binary (go build ./cmd/vxwire: %v):\n%s", err, out)
+		return "", "", fmt.Errorf("cannot build the vxwire binary (go build ./cmd/vxwire: %w):\n%s", err, out)
 	}
-	return bin, ""
+	return bin, "", nil
 }
 
 func moduleRoot() (string, error) {

@@ -25,7 +25,7 @@ import (
 func TestIPAMConflict(t *testing.T) {
 	e := newEnv(t, "dig")
 	h1, h2 := e.twoHosts()
-	a1, b1, b2, b3 := e.dnsContainer("a1"), e.dnsContainer("b1"), e.dnsContainer("b2"), e.dnsContainer("b3")
+	a1, b1, b2, b3 := e.container("a1"), e.container("b1"), e.container("b2"), e.container("b3")
 	const x = "10.77.0.50"
 	epB1 := epConf{network: "blue", name: "b1", ns: b1, addr: "10.77.0.60"}
 	confB := hostConf{peers: []*host{h1}, networks: []netConf{blue}, endpoints: []epConf{epB1}}

@@ -128,7 +128,7 @@ func (c *ociContainer) cmd(timeout time.Duration, args ...string) (string, error
 		return c.e.runLogged(timeout, nil, "nsenter", append(nsenter, append([]string{"unshare", "-m", "--propagation", "private",
 			"sh", "-c", script, "crun"}, args...)...)...)
 	}
-	return c.e.runLogged(timeout, nil, "nsenter", append(nsenter, append([]string{"runc"}, args...)...)...)
+	return c.e.runLogged(timeout, nil, "nsenter", append(nsenter, append([]string{c.runtime}, args...)...)...)
 }
 
 // start runs the container detached. Cleanup deletes it (by then the

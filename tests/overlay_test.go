@@ -69,17 +69,6 @@ func others(hosts []*host, h *host) []*host {
 	return slices.DeleteFunc(slices.Clone(hosts), func(o *host) bool { return o == h })
 }
 
-// dnsContainer is container for endpoints whose resolv.conf the daemon
-// writes (/etc/netns/NAME/resolv.conf). Cleanup removes what a daemon
-// that did not stop cleanly may have left there; it runs after the
-// daemons have stopped, so it does not hide their own clean-up.
-func (e *env) dnsContainer(short string) *netns {
-	e.t.Helper()
-	dir := filepath.Join("/etc/netns", e.prefix+short)
-	e.t.Cleanup(func() { os.RemoveAll(dir) })
-	return e.container(short)
-}
-
 // kill ends the daemon with SIGKILL, by its pid, and waits for it to exit.
 // Cleanup then treats it as stopped.
 func (d *daemon) kill() {

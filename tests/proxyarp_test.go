@@ -29,8 +29,8 @@ func TestNoARPAcrossUnderlay(t *testing.T) {
 		name string
 		addr string
 	}
-	left := []ctr{{e.dnsContainer("c1"), "c1", "10.77.0.11"}, {e.dnsContainer("c2"), "c2", "10.77.0.12"}}
-	right := []ctr{{e.dnsContainer("c3"), "c3", "10.77.0.21"}, {e.dnsContainer("c4"), "c4", "10.77.0.22"}}
+	left := []ctr{{e.container("c1"), "c1", "10.77.0.11"}, {e.container("c2"), "c2", "10.77.0.12"}}
+	right := []ctr{{e.container("c3"), "c3", "10.77.0.21"}, {e.container("c4"), "c4", "10.77.0.22"}}
 	conf := func(peer *host, cs []ctr) hostConf {
 		c := hostConf{peers: []*host{peer}, networks: []netConf{blue}}
 		for _, x := range cs {

@@ -32,8 +32,8 @@ func TestRecordsFollowLifecycle(t *testing.T) {
 	e := newEnv(t, "dig")
 	hosts, _ := e.threeHosts()
 	a, b, c := hosts[0], hosts[1], hosts[2]
-	a1, a2, ax := e.dnsContainer("a1"), e.dnsContainer("a2"), e.dnsContainer("ax")
-	b1, c1 := e.dnsContainer("b1"), e.dnsContainer("c1")
+	a1, a2, ax := e.container("a1"), e.container("a2"), e.container("ax")
+	b1, c1 := e.container("b1"), e.container("c1")
 	confA := hostConf{peers: others(hosts, a), networks: []netConf{blue}, peerTimeout: "3s",
 		endpoints: []epConf{
 			{network: "blue", name: "a1", ns: a1},

@@ -146,6 +146,16 @@ func TestEncryptedRotation(t *testing.T) {
 		t.Errorf("%d handshakes completed during the stream's %d rotations; want new handshakes to follow rotations",
 			len(hs), w1.KeyEpoch-w0.KeyEpoch)
 	}
+	// Each host must itself see the handshakes under new keys: one host
+	// that keeps rotating while the other keeps its old session would
+	// still pass the check above.
+	for _, id := range []string{"h1", "h2"} {
+		own := slices.DeleteFunc(handshakes(samples[id]), func(h time.Time) bool { return h.Before(start) })
+		if len(own) < 2 {
+			t.Errorf("%s saw %d distinct handshakes during the stream's %d rotations; want at least 2",
+				id, len(own), w1.KeyEpoch-w0.KeyEpoch)
+		}
+	}
 	// Traffic still flows under the keys now in force.
 	e.mustPing(p.ca, "10.79.0.20")
 	e.mustPing(p.cb, "10.79.0.10")
