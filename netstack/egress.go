@@ -3,23 +3,28 @@ package netstack
 // Egress NAT. With GatewayConfig.Egress the NIC is promiscuous (it accepts
 // packets to any address) and spoofing (it replies from any address), and
 // the TCP and UDP default handlers are wrapped so that only packets from
-// the subnet to outside addresses reach the forwarders; everything else
-// gets the stack's usual answer (RST, port unreachable).
+// the subnet to outside addresses the policy allows reach the forwarders;
+// everything else gets the stack's usual answer (RST, ICMP port
+// unreachable), sent from the address the container asked for.
 //
-//	TCP  SYN ─▶ tcp.Forwarder ─▶ go handleTCP: reserve a flow slot,
-//	     dial the destination with cfg.Dial (RST on failure), complete the
+//	TCP  SYN ─▶ policy (RST if denied) ─▶ tcp.Forwarder ─▶ go handleTCP:
+//	     reserve a flow slot (RST beyond the source's cap), dial the
+//	     destination with cfg.Dial (RST on failure), complete the
 //	     handshake, then splice: this goroutine copies container → host,
 //	     one more copies host → container. EOF in one direction is passed on
 //	     as a half-close (FIN); an error in either aborts both.
-//	UDP  first datagram ─▶ udp.Forwarder ─▶ handleUDP (on the Write
-//	     goroutine, non-blocking): reserve a slot, create the connected
-//	     endpoint, go routineUDPFlow: dial, then splice as above.
+//	UDP  first datagram ─▶ policy and source cap (ICMP if refused) ─▶
+//	     udp.Forwarder ─▶ handleUDP (on the Write goroutine, non-blocking):
+//	     reserve a slot, create the connected endpoint, go routineUDPFlow:
+//	     dial, then splice as above.
 //
 // Per flow: two goroutines and two bounded copy buffers, an idle timer
 // (time.AfterFunc, no goroutine while idle) that aborts the flow when no
-// byte moved for UDPIdle/TCPIdle. Flows are capped per protocol at
-// MaxFlows; beyond it new flows are dropped (no RST: the client retries).
-// ICMP is never forwarded: the frame filter drops it.
+// byte moved for UDPIdle/TCPIdle. Flows are capped per protocol twice: at
+// MaxFlowsPerSource for one container (refused with RST or ICMP, so the
+// container learns at once) and at MaxFlows for the whole network (dropped
+// without an answer: the client retries once others have closed). ICMP is
+// never forwarded: the frame filter drops it.
 
 import (
 	"context"
@@ -34,6 +39,7 @@ import (
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
@@ -44,9 +50,19 @@ const (
 	dialTimeout    = 15 * time.Second
 	maxTCPInFlight = 512      // TCP handshakes and dials in progress
 	tcpCopyBuf     = 32 << 10 // per direction per TCP flow
-	udpCopyBuf     = 64 << 10 // a whole datagram, per direction per UDP flow
 	pendingRetry   = 20 * time.Millisecond
 )
+
+// MaxUDPDatagram is the largest UDP payload egress relays, either way;
+// larger datagrams (only possible with IP fragmentation, or jumbo frames
+// past 16 KiB) are dropped and counted as DropsUDPTooLarge. It bounds a UDP
+// flow's two copy buffers to 32 KiB, where a whole 64 KiB datagram each
+// would let a network's MaxFlows flows pin half a gigabyte.
+const MaxUDPDatagram = 16 << 10
+
+// udpCopyBuf holds one byte more than MaxUDPDatagram, so that a read that
+// fills it reveals a truncated datagram.
+const udpCopyBuf = MaxUDPDatagram + 1
 
 // Copy buffers: a flow takes one per direction when it starts copying and
 // returns it when the direction ends, so memory is bounded by
@@ -64,13 +80,29 @@ func (g *Gateway) enableEgress() error {
 	if e := g.stack.SetSpoofing(nicID, true); e != nil {
 		return errors.New("cannot enable spoofing on gateway nic: " + e.String())
 	}
+	// A handler that returns false leaves the packet to the stack, which
+	// answers a TCP segment with a RST and a UDP datagram with an ICMP
+	// port unreachable, from the packet's destination (spoofing).
 	tf := tcp.NewForwarder(g.stack, 0, maxTCPInFlight, g.handleTCP)
 	g.stack.SetTransportProtocolHandler(tcp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
-		return g.isEgress(id) && tf.HandlePacket(id, pkt)
+		if !g.isEgress(id) {
+			return false
+		}
+		if g.cfg.Deny.Denies(ProtoTCP, endpointAddr(id)) {
+			if isSYN(pkt) {
+				g.st.dropDenied.Add(1)
+			}
+			return false
+		}
+		return tf.HandlePacket(id, pkt)
 	})
 	uf := udp.NewForwarder(g.stack, g.handleUDP)
 	g.stack.SetTransportProtocolHandler(udp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
 		if !g.isEgress(id) {
+			return false
+		}
+		if g.cfg.Deny.Denies(ProtoUDP, endpointAddr(id)) {
+			g.st.dropDenied.Add(1)
 			return false
 		}
 		if g.st.udpOpen.Load() >= int64(g.cfg.MaxFlows) {
@@ -78,9 +110,22 @@ func (g *Gateway) enableEgress() error {
 			g.warnLimited("egress udp flow limit reached, dropping new flows", "limit", g.cfg.MaxFlows)
 			return true
 		}
+		if g.sourceFull(false, id) {
+			g.st.dropSourceLimit.Add(1)
+			g.warnLimited("egress udp flow limit of a container reached, refusing its new flows",
+				"limit", g.cfg.MaxFlowsPerSource, "source", endpointSource(id).String())
+			return false
+		}
 		return uf.HandlePacket(id, pkt)
 	})
 	return nil
+}
+
+// isSYN reports whether pkt is a TCP segment opening a connection, so
+// that a refused connection is counted once, not once per segment.
+func isSYN(pkt *stack.PacketBuffer) bool {
+	h := header.TCP(pkt.TransportHeader().Slice())
+	return len(h) >= header.TCPMinimumSize && h.Flags()&(header.TCPFlagSyn|header.TCPFlagAck) == header.TCPFlagSyn
 }
 
 // isEgress reports whether a packet of id (local = its destination) is a
@@ -100,6 +145,7 @@ func (g *Gateway) isEgress(id stack.TransportEndpointID) bool {
 type flow struct {
 	g    *Gateway
 	tcp  bool
+	src  uint32 // the container's address, for the per-source cap
 	dst  string // "ip:port" for Dial
 	idle time.Duration
 	wq   waiter.Queue
@@ -112,30 +158,81 @@ type flow struct {
 	aborted bool        // guarded by mu
 }
 
+// srcFlows counts one source address's open egress flows.
+type srcFlows struct{ tcp, udp int }
+
+// refusal is why openFlow did not open a flow.
+type refusal int
+
+const (
+	admitted     refusal = iota
+	refuseClosed         // the gateway is closing
+	refuseLimit          // the network's MaxFlows is reached
+	refuseSource         // the container's MaxFlowsPerSource is reached
+)
+
 // openFlow reserves a slot for a new flow and registers one goroutine with
-// g.wg; it reports false (counting a drop) at the cap or after Close.
-func (g *Gateway) openFlow(isTCP bool, id stack.TransportEndpointID) (*flow, bool) {
+// g.wg; it reports why not (counting a drop) at a cap or after Close.
+func (g *Gateway) openFlow(isTCP bool, id stack.TransportEndpointID) (*flow, refusal) {
 	open, total, idle := &g.st.udpOpen, &g.st.udpTotal, g.cfg.UDPIdle
 	if isTCP {
 		open, total, idle = &g.st.tcpOpen, &g.st.tcpTotal, g.cfg.TCPIdle
 	}
+	src := id.RemoteAddress.As4()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		return nil, false
+		return nil, refuseClosed
 	}
 	if open.Load() >= int64(g.cfg.MaxFlows) {
 		g.st.dropFlowLimit.Add(1)
 		g.warnLimited("egress flow limit reached, dropping new flows", "limit", g.cfg.MaxFlows)
-		return nil, false
+		return nil, refuseLimit
+	}
+	if g.unlockedSourceFull(isTCP, be32(src[:])) {
+		g.st.dropSourceLimit.Add(1)
+		g.warnLimited("egress flow limit of a container reached, refusing its new flows",
+			"limit", g.cfg.MaxFlowsPerSource, "source", endpointSource(id).String())
+		return nil, refuseSource
 	}
 	open.Add(1)
 	total.Add(1)
-	f := &flow{g: g, tcp: isTCP, idle: idle, dst: endpointAddr(id).String()}
+	f := &flow{g: g, tcp: isTCP, idle: idle, src: be32(src[:]), dst: endpointAddr(id).String()}
+	sf := g.bySource[f.src]
+	if sf == nil {
+		sf = new(srcFlows)
+		g.bySource[f.src] = sf
+	}
+	if isTCP {
+		sf.tcp++
+	} else {
+		sf.udp++
+	}
 	f.touch()
 	g.flows[f] = struct{}{}
 	g.wg.Add(1)
-	return f, true
+	return f, admitted
+}
+
+// sourceFull reports whether the source of id has MaxFlowsPerSource flows
+// of the protocol open.
+func (g *Gateway) sourceFull(isTCP bool, id stack.TransportEndpointID) bool {
+	src := id.RemoteAddress.As4()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.unlockedSourceFull(isTCP, be32(src[:]))
+}
+
+func (g *Gateway) unlockedSourceFull(isTCP bool, src uint32) bool {
+	sf := g.bySource[src]
+	if sf == nil {
+		return false
+	}
+	n := sf.udp
+	if isTCP {
+		n = sf.tcp
+	}
+	return n >= g.cfg.MaxFlowsPerSource
 }
 
 // release undoes openFlow once the flow's goroutines are done.
@@ -143,6 +240,16 @@ func (g *Gateway) release(f *flow) {
 	f.abort()
 	g.mu.Lock()
 	delete(g.flows, f)
+	if sf := g.bySource[f.src]; sf != nil {
+		if f.tcp {
+			sf.tcp--
+		} else {
+			sf.udp--
+		}
+		if sf.tcp <= 0 && sf.udp <= 0 {
+			delete(g.bySource, f.src)
+		}
+	}
 	g.mu.Unlock()
 	if f.tcp {
 		g.st.tcpOpen.Add(-1)
@@ -186,9 +293,11 @@ func (g *Gateway) waitFlows() {
 // handleTCP runs on a goroutine gVisor starts per SYN (at most
 // maxTCPInFlight at once) and lives as long as the connection.
 func (g *Gateway) handleTCP(r *tcp.ForwarderRequest) {
-	f, ok := g.openFlow(true, r.ID())
-	if !ok {
-		r.Complete(false)
+	f, why := g.openFlow(true, r.ID())
+	if why != admitted {
+		// Over its own cap the container is told at once; over the
+		// network's cap its SYN is dropped and retried.
+		r.Complete(why == refuseSource)
 		return
 	}
 	defer g.release(f)
@@ -212,8 +321,8 @@ func (g *Gateway) handleTCP(r *tcp.ForwarderRequest) {
 // handleUDP runs on the goroutine that called Write, for the first
 // datagram of a flow; it must not block.
 func (g *Gateway) handleUDP(r *udp.ForwarderRequest) {
-	f, ok := g.openFlow(false, r.ID())
-	if !ok {
+	f, why := g.openFlow(false, r.ID())
+	if why != admitted {
 		return
 	}
 	ep, terr := r.CreateEndpoint(&f.wq)
@@ -352,7 +461,9 @@ func tcpCopy(f *flow, dst, src net.Conn) {
 }
 
 // udpCopy copies datagrams one way. ICMP errors surfacing on the host
-// socket (ECONNREFUSED) do not end the flow; other errors abort it.
+// socket (ECONNREFUSED) do not end the flow; other errors abort it. A
+// datagram larger than MaxUDPDatagram fills the buffer (both sides
+// truncate silently) and is dropped rather than relayed cut short.
 func udpCopy(f *flow, dst, src net.Conn) {
 	buf := udpBufPool.Get().(*[udpCopyBuf]byte)
 	defer udpBufPool.Put(buf)
@@ -366,6 +477,10 @@ func udpCopy(f *flow, dst, src net.Conn) {
 			return
 		}
 		f.touch()
+		if n > MaxUDPDatagram {
+			f.g.st.dropUDPTooLarge.Add(1)
+			continue
+		}
 		if _, werr := dst.Write(buf[:n]); werr != nil && !errors.Is(werr, syscall.ECONNREFUSED) {
 			f.abort()
 			return
@@ -376,4 +491,9 @@ func udpCopy(f *flow, dst, src net.Conn) {
 // endpointAddr is the destination of a forwarded connection.
 func endpointAddr(id stack.TransportEndpointID) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4(id.LocalAddress.As4()), id.LocalPort)
+}
+
+// endpointSource is the container address of a forwarded connection.
+func endpointSource(id stack.TransportEndpointID) netip.Addr {
+	return netip.AddrFrom4(id.RemoteAddress.As4())
 }

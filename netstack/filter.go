@@ -9,10 +9,14 @@ package netstack
 //	dst MAC   unicast and not the gateway's          → filtered
 //	ARP       target address not the gateway         → filtered
 //	IPv4      to the gateway address                 → stack
-//	          TCP/UDP from the subnet to a unicast
-//	          address outside it, egress on           → stack (forwarders)
+//	          TCP/UDP from the subnet to 0/8, 127/8,
+//	          multicast or 240/4, egress on           → denied (counted as
+//	                                                    egress, no answer)
+//	          TCP/UDP from the subnet to another
+//	          address outside it, egress on           → stack (policy,
+//	                                                    forwarders)
 //	          anything else (ICMP to outside, other
-//	          containers, broadcast, multicast)      → filtered
+//	          containers, subnet broadcast)          → filtered
 //	IPv6                                             → dropped, counted apart
 //	other EtherTypes, truncated frames               → malformed
 
@@ -64,10 +68,14 @@ func (g *Gateway) admit(f []byte) bool {
 			g.st.dropMalformed.Add(1)
 			return false
 		}
-		if g.admitIPv4(f, toUs) {
+		switch g.admitIPv4(f, toUs) {
+		case verdictPass:
 			return true
+		case verdictDenied:
+			g.st.dropDenied.Add(1)
+		default:
+			g.st.dropFiltered.Add(1)
 		}
-		g.st.dropFiltered.Add(1)
 		return false
 	case etherTypeIPv6:
 		g.st.dropIPv6.Add(1)
@@ -78,20 +86,35 @@ func (g *Gateway) admit(f []byte) bool {
 	}
 }
 
+// verdict is what the frame filter does with an IPv4 frame.
+type verdict int
+
+const (
+	verdictFiltered verdict = iota // not for the gateway
+	verdictPass                    // to the stack
+	verdictDenied                  // egress to a destination never forwarded
+)
+
 // admitIPv4 applies the address rules to an IPv4 frame of at least a
 // minimal header.
-func (g *Gateway) admitIPv4(f []byte, toUs bool) bool {
+func (g *Gateway) admitIPv4(f []byte, toUs bool) verdict {
 	if [4]byte(f[offIPDst:offIPDst+4]) == g.gw {
-		return true
+		return verdictPass
 	}
 	if !g.cfg.Egress || !toUs {
-		return false
+		return verdictFiltered
 	}
 	if p := f[offIPProto]; p != protoTCP && p != protoUDP {
-		return false
+		return verdictFiltered
 	}
 	src, dst := be32(f[offIPSrc:]), be32(f[offIPDst:])
-	return g.inSubnet(src) && src != be32(g.gw[:]) && !g.inSubnet(dst) && forwardable(dst)
+	switch {
+	case !g.inSubnet(src) || src == be32(g.gw[:]) || g.inSubnet(dst):
+		return verdictFiltered
+	case !forwardable(dst):
+		return verdictDenied
+	}
+	return verdictPass
 }
 
 // inSubnet reports whether a is inside the gateway's prefix.
@@ -100,7 +123,10 @@ func (g *Gateway) inSubnet(a uint32) bool { return a&g.mask == g.netU32 }
 // forwardable reports whether a may be dialled on a container's behalf:
 // not "this network" (0/8), loopback (127/8) — which would reach the
 // daemon host's own services —, multicast (224/4) or reserved and limited
-// broadcast (240/4).
+// broadcast (240/4). These are dropped without an answer: a container's
+// kernel routes 0/8 and loopback to itself and would discard an answer
+// from such a source as martian, and RFC 1812 forbids ICMP errors about
+// group addresses. The policy (policy.go) refuses them too.
 func forwardable(a uint32) bool {
 	switch top := a >> 24; {
 	case top == 0, top == 127, top >= 224:

@@ -34,13 +34,16 @@ import (
 const outQueueLen = 2048
 
 const (
-	nicID         = tcpip.NICID(1)
-	defaultBatch  = 64
-	defaultFlows  = 4096
-	defaultUDPTTL = 30 * time.Second
-	defaultTCPTTL = 2 * time.Hour
-	minMTU        = 576
-	maxMTU        = 65535 - ethHeaderLen
+	nicID        = tcpip.NICID(1)
+	defaultBatch = 64
+	defaultFlows = 4096
+	// defaultSourceFlows caps one container's egress flows per protocol,
+	// so that one container cannot take a network's whole MaxFlows.
+	defaultSourceFlows = 256
+	defaultUDPTTL      = 30 * time.Second
+	defaultTCPTTL      = 2 * time.Hour
+	minMTU             = 576
+	maxMTU             = 65535 - ethHeaderLen
 )
 
 // GatewayConfig configures a Gateway. The zero value of every optional
@@ -58,14 +61,23 @@ type GatewayConfig struct {
 	// addresses outside it, through host sockets opened with Dial.
 	Egress bool
 	// Dial opens the host side of an egress flow ("tcp" or "udp", with an
-	// "ip:port" address). It runs in the daemon's own network namespace and
-	// is also the place to refuse destinations. Default: a net.Dialer.
+	// "ip:port" address). It runs in the daemon's own network namespace.
+	// Default: a net.Dialer.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// Deny refuses egress destinations (TCP with a RST, UDP with an ICMP
+	// port unreachable) on top of the built-in classes (BuiltinDeny). It
+	// may be shared by several gateways and changed while they run; nil
+	// refuses only the built-in classes.
+	Deny *EgressPolicy
 	// Batch is the largest number of frames one Read returns; default 64.
 	Batch int
 	// MaxFlows caps concurrent egress flows per protocol (TCP and UDP
 	// separately); new flows beyond it are dropped and counted. Default 4096.
 	MaxFlows int
+	// MaxFlowsPerSource caps concurrent egress flows per protocol of one
+	// source address (one container); new flows beyond it are refused
+	// like denied destinations and counted. Default 256.
+	MaxFlowsPerSource int
 	// UDPIdle closes a UDP egress flow after this long without a datagram
 	// in either direction; default 30 s.
 	UDPIdle time.Duration
@@ -85,6 +97,10 @@ type GatewayStats struct {
 	DropsMalformed uint64 // truncated frames and unknown EtherTypes
 	DropsOversize  uint64 // outbound frames larger than the caller's buffer
 	DropsFlowLimit uint64 // egress flows refused at MaxFlows
+
+	DropsEgressDenied uint64 // egress to a refused destination (built-in class or Deny)
+	DropsSourceLimit  uint64 // egress flows refused at MaxFlowsPerSource
+	DropsUDPTooLarge  uint64 // egress UDP datagrams over MaxUDPDatagram bytes, either way
 
 	DialErrors    uint64 // egress dials that failed (TCP ones are answered with RST)
 	TCPFlowsOpen  uint64 // egress TCP connections open now, dials included
@@ -120,6 +136,7 @@ type Gateway struct {
 	closed    bool                   // guarded by mu
 	closers   map[io.Closer]struct{} // listeners handed out; guarded by mu
 	flows     map[*flow]struct{}     // open egress flows; guarded by mu
+	bySource  map[uint32]*srcFlows   // open egress flows per source address; guarded by mu
 	wg        sync.WaitGroup         // egress goroutines
 	closing   atomic.Bool            // fast-path copy of closed
 	closeOnce sync.Once
@@ -133,6 +150,8 @@ type counters struct {
 	framesIn, framesOut                   atomic.Uint64
 	dropIPv6, dropFiltered, dropMalformed atomic.Uint64
 	dropOversize, dropFlowLimit           atomic.Uint64
+	dropDenied, dropSourceLimit           atomic.Uint64
+	dropUDPTooLarge                       atomic.Uint64
 	dialErrors                            atomic.Uint64
 	tcpOpen, udpOpen                      atomic.Int64
 	tcpTotal, udpTotal                    atomic.Uint64
@@ -151,14 +170,15 @@ func NewGateway(cfg GatewayConfig, l *slog.Logger) (*Gateway, error) {
 	}
 	cfg.setDefaults()
 	g := &Gateway{
-		l:       l,
-		cfg:     cfg,
-		prefix:  cfg.Addr.Masked(),
-		gw:      cfg.Addr.Addr().As4(),
-		scratch: make([]*stack.PacketBuffer, cfg.Batch),
-		epoch:   time.Now(),
-		closers: make(map[io.Closer]struct{}),
-		flows:   make(map[*flow]struct{}),
+		l:        l,
+		cfg:      cfg,
+		prefix:   cfg.Addr.Masked(),
+		gw:       cfg.Addr.Addr().As4(),
+		scratch:  make([]*stack.PacketBuffer, cfg.Batch),
+		epoch:    time.Now(),
+		closers:  make(map[io.Closer]struct{}),
+		flows:    make(map[*flow]struct{}),
+		bySource: make(map[uint32]*srcFlows),
 	}
 	copy(g.mac[:], cfg.MAC)
 	base := g.prefix.Addr().As4()
@@ -189,8 +209,8 @@ func (c *GatewayConfig) validate() error {
 	if c.MTU < minMTU || c.MTU > maxMTU {
 		return fmt.Errorf("gateway mtu %d is outside %d-%d", c.MTU, minMTU, maxMTU)
 	}
-	if c.Batch < 0 || c.MaxFlows < 0 || c.UDPIdle < 0 || c.TCPIdle < 0 {
-		return errors.New("gateway batch, flow cap and idle timeouts must not be negative")
+	if c.Batch < 0 || c.MaxFlows < 0 || c.MaxFlowsPerSource < 0 || c.UDPIdle < 0 || c.TCPIdle < 0 {
+		return errors.New("gateway batch, flow caps and idle timeouts must not be negative")
 	}
 	return nil
 }
@@ -205,6 +225,9 @@ func (c *GatewayConfig) setDefaults() {
 	}
 	if c.MaxFlows == 0 {
 		c.MaxFlows = defaultFlows
+	}
+	if c.MaxFlowsPerSource == 0 {
+		c.MaxFlowsPerSource = defaultSourceFlows
 	}
 	if c.UDPIdle == 0 {
 		c.UDPIdle = defaultUDPTTL
@@ -343,19 +366,22 @@ func (g *Gateway) Close() error {
 // Stats returns a snapshot of the gateway's counters.
 func (g *Gateway) Stats() GatewayStats {
 	return GatewayStats{
-		FramesIn:       g.st.framesIn.Load(),
-		FramesOut:      g.st.framesOut.Load(),
-		DropsQueueFull: g.link.drops.Load(),
-		DropsIPv6:      g.st.dropIPv6.Load(),
-		DropsFiltered:  g.st.dropFiltered.Load(),
-		DropsMalformed: g.st.dropMalformed.Load(),
-		DropsOversize:  g.st.dropOversize.Load(),
-		DropsFlowLimit: g.st.dropFlowLimit.Load(),
-		DialErrors:     g.st.dialErrors.Load(),
-		TCPFlowsOpen:   uint64(max(g.st.tcpOpen.Load(), 0)),
-		TCPFlowsTotal:  g.st.tcpTotal.Load(),
-		UDPFlowsOpen:   uint64(max(g.st.udpOpen.Load(), 0)),
-		UDPFlowsTotal:  g.st.udpTotal.Load(),
+		FramesIn:          g.st.framesIn.Load(),
+		FramesOut:         g.st.framesOut.Load(),
+		DropsQueueFull:    g.link.drops.Load(),
+		DropsIPv6:         g.st.dropIPv6.Load(),
+		DropsFiltered:     g.st.dropFiltered.Load(),
+		DropsMalformed:    g.st.dropMalformed.Load(),
+		DropsOversize:     g.st.dropOversize.Load(),
+		DropsFlowLimit:    g.st.dropFlowLimit.Load(),
+		DropsEgressDenied: g.st.dropDenied.Load(),
+		DropsSourceLimit:  g.st.dropSourceLimit.Load(),
+		DropsUDPTooLarge:  g.st.dropUDPTooLarge.Load(),
+		DialErrors:        g.st.dialErrors.Load(),
+		TCPFlowsOpen:      uint64(max(g.st.tcpOpen.Load(), 0)),
+		TCPFlowsTotal:     g.st.tcpTotal.Load(),
+		UDPFlowsOpen:      uint64(max(g.st.udpOpen.Load(), 0)),
+		UDPFlowsTotal:     g.st.udpTotal.Load(),
 	}
 }
 
