@@ -128,6 +128,7 @@ func (v *validator) host(rh *rawHost) {
 		}
 	}
 	v.dnsUpstream("host.dns_upstream", rh.DNSUpstream, h)
+	v.egressDeny("host.egress_deny", rh.EgressDeny, h)
 	if s, ok := v.str("host.metrics", rh.Metrics, false); ok {
 		ap, err := netip.ParseAddrPort(s)
 		switch {

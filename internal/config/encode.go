@@ -57,6 +57,13 @@ func (c *Config) Encode() []byte {
 	if h.APIGroup != "" {
 		kvString(&b, "api_group", h.APIGroup)
 	}
+	if len(h.EgressDeny) > 0 {
+		s := make([]string, len(h.EgressDeny))
+		for i, r := range h.EgressDeny {
+			s[i] = r.String()
+		}
+		kvStrings(&b, "egress_deny", s)
+	}
 	for _, p := range c.Peers {
 		b.WriteString("\n[[peer]]\n")
 		kvString(&b, "name", p.Name)

@@ -40,6 +40,7 @@ type rawHost struct {
 	DNSUpstream    any `toml:"dns_upstream"`
 	Metrics        any `toml:"metrics"`
 	APIGroup       any `toml:"api_group"`
+	EgressDeny     any `toml:"egress_deny"`
 }
 
 type rawPeer struct {

@@ -132,6 +132,11 @@ type Host struct {
 	// APIGID is the numeric id of APIGroup, which Load looks up; it is -1
 	// when APIGroup is unset, and after Parse.
 	APIGID int
+	// EgressDeny are destinations containers may not reach through the
+	// gateway, added to the defaults that are always on (see EgressRule).
+	// The file lists them as "[tcp:|udp:]CIDR[:PORT]"; a reload applies a
+	// changed list.
+	EgressDeny []EgressRule
 }
 
 // Peer is one [[peer]] table: another host running vxwire or kernel VXLAN.

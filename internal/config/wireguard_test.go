@@ -270,6 +270,7 @@ func TestEqualCoversEveryField(t *testing.T) {
 		RotateEvery: time.Hour, GossipPort: 3, PeerTimeout: time.Second,
 		DNSUpstream: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
 		Metrics:     netip.MustParseAddrPort("127.0.0.1:9100"), APIGroup: "g", APIGID: 7,
+		EgressDeny: []EgressRule{{Prefix: netip.MustParsePrefix("10.0.0.0/8")}},
 	}
 	ep := Endpoint{
 		Network: "n", Name: "e", NetNS: "/n", IfName: "eth0", Address: netip.MustParseAddr("10.0.0.2"),
