@@ -57,6 +57,9 @@ type Options struct {
 	// UnderlayMTU reports the MTU of the interface holding addr; it is
 	// used when the config sets no host.mtu. Default: look it up.
 	UnderlayMTU func(addr netip.Addr) (int, error)
+	// HostAddresses lists the addresses of the daemon's interfaces, which
+	// egress may never reach. Default: net.InterfaceAddrs.
+	HostAddresses func() ([]netip.Prefix, error)
 	// TxSockets is the number of sending sockets. Default DefaultTxSockets.
 	TxSockets int
 	// Ageing is the FDB ageing time. Default DefaultAgeing.
@@ -123,6 +126,8 @@ type Engine struct {
 	poolJumbo *batchPool
 
 	host counters
+
+	egress *netstack.EgressPolicy // shared by every gateway; see egress.go
 
 	cluster *gossip.Cluster // nil without gossip
 	store   *ipam.FileStore
@@ -211,6 +216,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.UnderlayMTU == nil {
 		o.UnderlayMTU = interfaceMTU
+	}
+	if o.HostAddresses == nil {
+		o.HostAddresses = hostAddresses
 	}
 	if o.TxSockets <= 0 {
 		o.TxSockets = DefaultTxSockets

@@ -20,6 +20,8 @@ type GatewayDevice interface {
 	ListenUDP(port uint16) (net.PacketConn, error)
 	// ListenTCP listens on the gateway address.
 	ListenTCP(port uint16) (net.Listener, error)
+	// Stats reports the gateway's counters.
+	Stats() netstack.GatewayStats
 }
 
 var _ GatewayDevice = (*netstack.Gateway)(nil)
@@ -39,6 +41,7 @@ func (e *Engine) openGateway(n *network) (*port, error) {
 		Addr:   addr,
 		MTU:    n.mtu,
 		Egress: n.cfg.Egress,
+		Deny:   e.egress,
 	}, e.l.With("network", n.cfg.Name))
 	if err != nil {
 		return nil, fmt.Errorf("gateway of network %q: %w", n.cfg.Name, err)

@@ -57,6 +57,9 @@ func (e *Engine) apply(file *config.Config, reload bool) error {
 // cfg and publishes a new snapshot. It returns the endpoints that could not
 // be attached, by key; the rest of cfg is applied regardless.
 func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error, error) {
+	if err := e.unlockedSetEgress(cfg); err != nil {
+		return nil, err
+	}
 	underlay := e.underlayMTU(cfg)
 	if reload && e.enc != nil {
 		if err := e.enc.Reconfigure(cryptoConfig(cfg, underlay)); err != nil {
@@ -216,8 +219,10 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 
 // hostNeedsRestart reports whether the [host] table changed in a way a
 // reload cannot apply. Upstream DNS servers are excluded: they follow the
-// host's resolv.conf, which may change under a running daemon.
+// host's resolv.conf, which may change under a running daemon. So is the
+// egress deny list, which every apply installs.
 func hostNeedsRestart(a, b config.Host) bool {
 	a.DNSUpstream, b.DNSUpstream = nil, nil
+	a.EgressDeny, b.EgressDeny = nil, nil
 	return !a.Equal(b)
 }

@@ -29,10 +29,14 @@ func (e *Engine) Status() api.Status {
 	}
 	for _, nc := range e.cfg.Networks {
 		n := e.networks[nc.Name]
-		st.Networks = append(st.Networks, api.NetworkStatus{
+		ns := api.NetworkStatus{
 			Name: nc.Name, VNI: nc.VNI, Subnet: nc.Subnet.String(), Gateway: nc.Gateway.String(),
 			MTU: n.mtu, Peers: peerNames, FDB: n.fdb.len(), Counters: n.stats.snapshot(),
-		})
+		}
+		if n.gw != nil && n.gw.gw != nil {
+			ns.GatewayStats = gatewayStatus(n.gw.gw.Stats())
+		}
+		st.Networks = append(st.Networks, ns)
 	}
 	for _, p := range e.ports {
 		ifname := p.cfg.IfName

@@ -109,6 +109,14 @@ func printStatus(w io.Writer, st *api.Status) {
 			n.Counters.RxFrames, n.Counters.TxFrames, dropList(n.Counters))
 	}
 	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "GATEWAY\tRX FRAMES\tTX FRAMES\tEGRESS TCP\tEGRESS UDP\tDIAL ERRORS\tDROPS")
+	for _, n := range st.Networks {
+		if g := n.GatewayStats; g != nil {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d/%d\t%d/%d\t%d\t%s\n", n.Name, g.Counters.RxFrames, g.Counters.TxFrames,
+				g.EgressTCPOpen, g.EgressTCPTotal, g.EgressUDPOpen, g.EgressUDPTotal, g.DialErrors, dropList(g.Counters))
+		}
+	}
+	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "PEER\tADDRESS\tRX FRAMES\tRX BYTES\tTX FRAMES\tTX BYTES\tDROPS")
 	for _, p := range st.Peers {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Address,

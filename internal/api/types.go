@@ -19,6 +19,19 @@ const (
 	DropPlaintext      = "plaintext"       // unencrypted VXLAN for an encrypted network
 )
 
+// Drop reasons counted by a network's gateway (GatewayStatus). Like the
+// data path's, they never change once released.
+const (
+	DropGatewayFiltered = "filtered"          // frame the gateway does not serve: another MAC, ARP for another address, ICMP to the outside
+	DropGatewayIPv6     = "ipv6"              // IPv6 frame (the gateway is IPv4 only)
+	DropGatewayQueue    = "queue_full"        // outbound packet dropped: the port's reader fell behind
+	DropGatewayOversize = "oversize"          // outbound frame larger than the port's buffer
+	DropEgressDenied    = "egress_denied"     // egress to a refused destination: the host, a peer, the overlay's ports, metadata, host.egress_deny
+	DropSourceFlowLimit = "source_flow_limit" // egress flow refused: the container holds its maximum of flows
+	DropFlowLimit       = "flow_limit"        // egress flow dropped: the network holds its maximum of flows
+	DropUDPTooLarge     = "udp_too_large"     // egress UDP datagram over 16 KiB, not relayed
+)
+
 // Counters are frame and byte counts of one direction pair, plus drops by
 // reason.
 type Counters struct {
@@ -49,6 +62,22 @@ type NetworkStatus struct {
 	Peers    []string `json:"peers"` // peer names the network floods to
 	FDB      int      `json:"fdb_entries"`
 	Counters Counters `json:"counters"`
+	// GatewayStats describes the network's gateway on this host.
+	GatewayStats *GatewayStatus `json:"gateway_stats,omitempty"`
+}
+
+// GatewayStatus describes a network's gateway (ARP, DNS, egress NAT) on
+// this host. Counters.Rx counts frames the gateway took from the network,
+// Tx frames it sent into it (no byte counts); drops are by the
+// DropGateway*, DropEgressDenied, DropSourceFlowLimit, DropFlowLimit,
+// DropUDPTooLarge and DropMalformedFrame reasons.
+type GatewayStatus struct {
+	Counters       Counters `json:"counters"`
+	EgressTCPOpen  uint64   `json:"egress_tcp_open"`    // egress TCP connections open now
+	EgressTCPTotal uint64   `json:"egress_tcp_total"`   // egress TCP connections accepted since start
+	EgressUDPOpen  uint64   `json:"egress_udp_open"`    // egress UDP flows open now
+	EgressUDPTotal uint64   `json:"egress_udp_total"`   // egress UDP flows accepted since start
+	DialErrors     uint64   `json:"egress_dial_errors"` // egress flows whose destination could not be reached
 }
 
 // PeerStatus describes one peer host. Rx counts frames received from it,

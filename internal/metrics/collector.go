@@ -17,12 +17,14 @@ const (
 )
 
 // Scopes of vxwire_drops_total; the name label holds the host, network
-// or peer name, or NETWORK/ENDPOINT for an endpoint.
+// or peer name, NETWORK/ENDPOINT for an endpoint, or the network name for
+// a network's gateway.
 const (
 	scopeHost     = "host"
 	scopeNetwork  = "network"
 	scopePeer     = "peer"
 	scopeEndpoint = "endpoint"
+	scopeGateway  = "gateway"
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -47,7 +49,12 @@ var (
 	descEpFrames = desc("vxwire_endpoint_frames_total", "Frames read from (rx) or written to (tx) a container's interface.", "network", "endpoint", "direction")
 	descEpBytes  = desc("vxwire_endpoint_bytes_total", "Bytes of the frames in vxwire_endpoint_frames_total.", "network", "endpoint", "direction")
 
-	descDrops = desc("vxwire_drops_total", "Frames dropped, by reason; scope is host, network, peer or endpoint and name the host, network or peer name, or NETWORK/ENDPOINT.", "scope", "name", "reason")
+	descDrops = desc("vxwire_drops_total", "Frames dropped, by reason; scope is host, network, peer, endpoint or gateway and name the host, network or peer name, NETWORK/ENDPOINT, or the gateway's network.", "scope", "name", "reason")
+
+	descGWFrames    = desc("vxwire_gateway_frames_total", "Frames a network's gateway took from (rx) or sent into (tx) the network.", "network", "direction")
+	descEgressOpen  = desc("vxwire_egress_flows", "Egress NAT flows open now through a network's gateway.", "network", "proto")
+	descEgressTotal = desc("vxwire_egress_flows_total", "Egress NAT flows a network's gateway accepted.", "network", "proto")
+	descEgressDial  = desc("vxwire_egress_dial_errors_total", "Egress NAT flows whose destination could not be reached.", "network")
 
 	descWGAge   = desc("vxwire_wireguard_handshake_age_seconds", "Seconds since the last WireGuard handshake with a peer; absent before the first.", "peer")
 	descWGEpoch = desc("vxwire_wireguard_key_epoch", "Preshared-key epoch in force with a peer; 0 when rotation is off.", "peer")
@@ -56,7 +63,8 @@ var (
 	descDNS = desc("vxwire_dns_queries_total", "DNS queries the resolver of a network has handled, by result.", "network", "result")
 
 	allDescs = []*prometheus.Desc{descHostInfo, descFrames, descBytes, descNetFrames, descNetBytes, descFDB, descEndpoints,
-		descPeerFrames, descPeerBytes, descEpFrames, descEpBytes, descDrops, descWGAge, descWGEpoch, descWGBytes, descDNS}
+		descPeerFrames, descPeerBytes, descEpFrames, descEpBytes, descDrops, descWGAge, descWGEpoch, descWGBytes, descDNS,
+		descGWFrames, descEgressOpen, descEgressTotal, descEgressDial}
 )
 
 // collector turns one Status and Snapshot per scrape into constant
@@ -92,6 +100,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		e.drops(scopeNetwork, n.Name, n.Counters)
 		e.gauge(descFDB, float64(n.FDB), n.Name)
 		e.gauge(descEndpoints, float64(perNetwork[n.Name]), n.Name)
+		if g := n.GatewayStats; g != nil {
+			e.gateway(n.Name, g)
+		}
 	}
 	now := c.now()
 	for _, p := range st.Peers {
@@ -147,6 +158,18 @@ func (e emitter) counters(frames, bytes *prometheus.Desc, c api.Counters, labels
 	e.counter(frames, c.TxFrames, append(labels, tx)...)
 	e.counter(bytes, c.RxBytes, append(labels, rx)...)
 	e.counter(bytes, c.TxBytes, append(labels, tx)...)
+}
+
+// gateway sends the metrics of network's gateway.
+func (e emitter) gateway(network string, g *api.GatewayStatus) {
+	e.counter(descGWFrames, g.Counters.RxFrames, network, rx)
+	e.counter(descGWFrames, g.Counters.TxFrames, network, tx)
+	e.drops(scopeGateway, network, g.Counters)
+	e.gauge(descEgressOpen, float64(g.EgressTCPOpen), network, "tcp")
+	e.gauge(descEgressOpen, float64(g.EgressUDPOpen), network, "udp")
+	e.counter(descEgressTotal, g.EgressTCPTotal, network, "tcp")
+	e.counter(descEgressTotal, g.EgressUDPTotal, network, "udp")
+	e.counter(descEgressDial, g.DialErrors, network)
 }
 
 func (e emitter) drops(scope, name string, c api.Counters) {

@@ -59,7 +59,10 @@ func testStatus(n uint64) api.Status {
 	}
 	return api.Status{
 		Host: "h1", Address: "198.18.0.1:4789", Counters: c(1),
-		Networks: []api.NetworkStatus{{Name: "blue", VNI: 256, FDB: 3, Counters: c(2)}, {Name: "red", VNI: 257, Counters: c(3)}},
+		Networks: []api.NetworkStatus{{Name: "blue", VNI: 256, FDB: 3, Counters: c(2), GatewayStats: &api.GatewayStatus{
+			Counters:      api.Counters{RxFrames: 9 * n, TxFrames: 10 * n, Drops: map[string]uint64{api.DropEgressDenied: 11 * n}},
+			EgressTCPOpen: 2, EgressTCPTotal: 12 * n, EgressUDPOpen: 1, EgressUDPTotal: 13 * n, DialErrors: n,
+		}}, {Name: "red", VNI: 257, Counters: c(3)}},
 		Peers: []api.PeerStatus{
 			{Name: "h2", Counters: c(4), WireGuard: &api.WireGuardPeer{LastHandshake: handshake, KeyEpoch: 7, RxBytes: 5 * n, TxBytes: 6 * n}},
 			{Name: "h3", Counters: c(5), WireGuard: &api.WireGuardPeer{}},
@@ -138,6 +141,11 @@ func TestScrape(t *testing.T) {
 		"vxwire_endpoints{network=blue}":                                       2,
 		"vxwire_endpoints{network=red}":                                        0,
 		"vxwire_fdb_entries{network=blue}":                                     3,
+		"vxwire_gateway_frames_total{direction=tx,network=blue}":               10,
+		"vxwire_drops_total{name=blue,reason=egress_denied,scope=gateway}":     11,
+		"vxwire_egress_flows{network=blue,proto=tcp}":                          2,
+		"vxwire_egress_flows_total{network=blue,proto=udp}":                    13,
+		"vxwire_egress_dial_errors_total{network=blue}":                        1,
 	}
 	for k, v := range want {
 		if got, ok := first[k]; !ok || got != v {

@@ -1,0 +1,157 @@
+package tunnel
+
+// The egress deny list every gateway of the engine shares. Egress NAT
+// dials from the daemon's own namespace, where this host is trusted: by
+// its own services, by the peers (which accept VXLAN from its underlay
+// address) and by cloud metadata. So the list always holds, whatever
+// host.egress_deny adds:
+//
+//	the host's own addresses, each interface's broadcast   every port
+//	host.address and host.tunnel_address                    every port
+//	each peer's underlay and tunnel address                  every port
+//	the overlay's subnets (every network, API ones too)     every port
+//	0/8, 127/8, 169.254/16, 224/4, 240/4                     built in (netstack)
+//	the VXLAN and WireGuard ports of this host and every
+//	peer, on ANY address                                    UDP only
+//
+// The last rule keeps a container from forging overlay traffic for
+// anyone, not only for the configured peers: nothing legitimate inside a
+// container needs to send to another overlay's VTEP through this one.
+// The list is rebuilt, with the host's addresses read again, on every
+// apply (start-up, reload, API changes) and swapped atomically.
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/ipv4"
+	"github.com/vxwire/vxwire/netstack"
+)
+
+// hostAddresses lists the addresses of every interface of the daemon's
+// network namespace.
+func hostAddresses() ([]netip.Prefix, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		bits, _ := ipn.Mask.Size()
+		if ip = ip.Unmap(); ip.Is4() && len(ipn.Mask) == net.IPv6len {
+			bits -= 96
+		}
+		out = append(out, netip.PrefixFrom(ip, bits))
+	}
+	return out, nil
+}
+
+// egressRules builds the deny list for cfg on a host whose interfaces
+// hold local.
+func egressRules(cfg *config.Config, local []netip.Prefix) []netstack.EgressRule {
+	var rules []netstack.EgressRule
+	seen := make(map[netstack.EgressRule]bool)
+	add := func(r netstack.EgressRule) {
+		if r.Prefix.IsValid() && r.Prefix.Addr().Is4() && !seen[r] {
+			seen[r] = true
+			rules = append(rules, r)
+		}
+	}
+	host := func(a netip.Addr) { add(netstack.EgressRule{Prefix: netip.PrefixFrom(a, 32)}) }
+	udpPort := func(port uint16) {
+		add(netstack.EgressRule{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Port: port, Proto: netstack.ProtoUDP})
+	}
+	for _, p := range local {
+		if !p.Addr().Is4() {
+			continue
+		}
+		host(p.Addr())
+		if p.Bits() < 31 {
+			host(ipv4.Broadcast(p))
+		}
+	}
+	h := cfg.Host
+	host(h.Address)
+	host(h.TunnelAddress)
+	udpPort(h.Port)
+	udpPort(h.WGPort)
+	for _, p := range cfg.Peers {
+		host(p.Address)
+		host(p.TunnelAddress)
+		udpPort(p.Port)
+		udpPort(p.WGPort)
+	}
+	for _, n := range cfg.Networks {
+		add(netstack.EgressRule{Prefix: n.Subnet})
+	}
+	for _, r := range h.EgressDeny {
+		nr := netstack.EgressRule{Prefix: r.Prefix, Port: r.Port}
+		switch r.Proto {
+		case "tcp":
+			nr.Proto = netstack.ProtoTCP
+		case "udp":
+			nr.Proto = netstack.ProtoUDP
+		}
+		add(nr)
+	}
+	return rules
+}
+
+// unlockedSetEgress rebuilds the shared deny list for cfg, reading the
+// host's addresses again. If they cannot be read, the list is not
+// changed and cfg is not applied: a list without them would let
+// containers reach the host.
+func (e *Engine) unlockedSetEgress(cfg *config.Config) error {
+	local, err := e.opts.HostAddresses()
+	if err != nil {
+		return fmt.Errorf("cannot list the host's addresses for the egress deny list: %w", err)
+	}
+	rules := egressRules(cfg, local)
+	if e.egress == nil {
+		e.egress, err = netstack.NewEgressPolicy(rules)
+		return err
+	}
+	return e.egress.Set(rules)
+}
+
+// gatewayStatus converts a gateway's counters into their API form.
+func gatewayStatus(s netstack.GatewayStats) *api.GatewayStatus {
+	drops := map[string]uint64{}
+	for reason, n := range map[string]uint64{
+		api.DropGatewayFiltered: s.DropsFiltered,
+		api.DropGatewayIPv6:     s.DropsIPv6,
+		api.DropGatewayQueue:    s.DropsQueueFull,
+		api.DropGatewayOversize: s.DropsOversize,
+		api.DropMalformedFrame:  s.DropsMalformed,
+		api.DropEgressDenied:    s.DropsEgressDenied,
+		api.DropSourceFlowLimit: s.DropsSourceLimit,
+		api.DropFlowLimit:       s.DropsFlowLimit,
+		api.DropUDPTooLarge:     s.DropsUDPTooLarge,
+	} {
+		if n > 0 {
+			drops[reason] = n
+		}
+	}
+	if len(drops) == 0 {
+		drops = nil
+	}
+	return &api.GatewayStatus{
+		Counters:       api.Counters{RxFrames: s.FramesIn, TxFrames: s.FramesOut, Drops: drops},
+		EgressTCPOpen:  s.TCPFlowsOpen,
+		EgressTCPTotal: s.TCPFlowsTotal,
+		EgressUDPOpen:  s.UDPFlowsOpen,
+		EgressUDPTotal: s.UDPFlowsTotal,
+		DialErrors:     s.DialErrors,
+	}
+}
