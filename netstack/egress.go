@@ -145,8 +145,8 @@ func (g *Gateway) isEgress(id stack.TransportEndpointID) bool {
 type flow struct {
 	g    *Gateway
 	tcp  bool
-	src  uint32 // the container's address, for the per-source cap
-	dst  string // "ip:port" for Dial
+	src  uint32         // the container's address, for the per-source cap
+	dst  netip.AddrPort // the destination, for AbortDenied
 	idle time.Duration
 	wq   waiter.Queue
 
@@ -197,7 +197,7 @@ func (g *Gateway) openFlow(isTCP bool, id stack.TransportEndpointID) (*flow, ref
 	}
 	open.Add(1)
 	total.Add(1)
-	f := &flow{g: g, tcp: isTCP, idle: idle, src: be32(src[:]), dst: endpointAddr(id).String()}
+	f := &flow{g: g, tcp: isTCP, idle: idle, src: be32(src[:]), dst: endpointAddr(id)}
 	sf := g.bySource[f.src]
 	if sf == nil {
 		sf = new(srcFlows)
@@ -233,6 +233,30 @@ func (g *Gateway) unlockedSourceFull(isTCP bool, src uint32) bool {
 		n = sf.tcp
 	}
 	return n >= g.cfg.MaxFlowsPerSource
+}
+
+// AbortDenied ends the open egress flows whose destination the policy
+// (GatewayConfig.Deny) now refuses, counting each as refused, and returns
+// how many it ended. Whoever changes the policy calls it: a policy change
+// alone affects new flows only.
+func (g *Gateway) AbortDenied() int {
+	var denied []*flow
+	g.mu.Lock()
+	for f := range g.flows {
+		proto := ProtoUDP
+		if f.tcp {
+			proto = ProtoTCP
+		}
+		if g.cfg.Deny.Denies(proto, f.dst) {
+			denied = append(denied, f)
+		}
+	}
+	g.mu.Unlock()
+	for _, f := range denied {
+		f.abort()
+	}
+	g.st.dropDenied.Add(uint64(len(denied)))
+	return len(denied)
 }
 
 // release undoes openFlow once the flow's goroutines are done.
@@ -351,11 +375,11 @@ func (g *Gateway) routineUDPFlow(f *flow, sc net.Conn) {
 func (g *Gateway) dial(f *flow, network string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(g.ctx, dialTimeout)
 	defer cancel()
-	c, err := g.cfg.Dial(ctx, network, f.dst)
+	c, err := g.cfg.Dial(ctx, network, f.dst.String())
 	if err != nil {
 		g.st.dialErrors.Add(1)
 		if g.l.Enabled(context.Background(), slog.LevelDebug) {
-			g.l.Debug("egress dial failed", "error", err, "proto", network, "address", f.dst)
+			g.l.Debug("egress dial failed", "error", err, "proto", network, "address", f.dst.String())
 		}
 		return nil, err
 	}

@@ -139,6 +139,43 @@ func TestEgressDeniedTCPResets(t *testing.T) {
 	conn.Close()
 }
 
+// TestAbortDenied: flows open to a destination the policy refuses later
+// end when AbortDenied is called; others stay.
+func TestAbortDenied(t *testing.T) {
+	leakCheck(t)
+	o := newOutside(t)
+	deny := new(EgressPolicy)
+	g, c := egressPair(t, o, func(cfg *GatewayConfig) { cfg.Deny = deny })
+	doomed, err := gonet.DialContextTCP(context.Background(), c.s, c.addr(outsideIP, 80), ipv4.ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doomed.Close()
+	other := netip.MustParseAddr("198.18.200.2")
+	kept, err := gonet.DialContextTCP(context.Background(), c.s, c.addr(other, 80), ipv4.ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	if n := g.AbortDenied(); n != 0 {
+		t.Fatalf("AbortDenied ended %d flows before the policy changed", n)
+	}
+	if err := deny.Set([]EgressRule{{Prefix: netip.PrefixFrom(outsideIP, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.AbortDenied(); n != 1 {
+		t.Fatalf("AbortDenied ended %d flows, want 1", n)
+	}
+	doomed.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := doomed.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("refused flow still open: %v", err)
+	}
+	echoTransfer(t, kept, 1000)
+	if st := g.Stats(); st.DropsEgressDenied != 1 {
+		t.Fatalf("stats %+v, want the ended flow counted", st)
+	}
+}
+
 // TestEgressDeniedUDPUnreachable writes UDP frames by hand: a refused
 // destination is answered with an ICMP port unreachable from that
 // address, quoting the datagram, and nothing is dialled.

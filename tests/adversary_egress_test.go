@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -490,8 +491,9 @@ func TestAdversaryEgressFlowCap(t *testing.T) {
 }
 
 // TestEgressDenyReload: SIGHUP applies a changed host.egress_deny without
-// a restart, and a list with a mistake is refused with its FILE:LINE and
-// leaves the running list in force.
+// a restart, ending open connections it now refuses, and a list with a
+// mistake is refused with its FILE:LINE and leaves the running list in
+// force.
 func TestEgressDenyReload(t *testing.T) {
 	e := newEnv(t)
 	tp := e.egressTopo(`egress_deny = ["198.18.0.10/32"]` + "\n")
@@ -526,6 +528,12 @@ func TestEgressDenyReload(t *testing.T) {
 	})
 	e.mustEchoTCP(tp.c1, "198.18.0.10:8080") // the old list is still in force
 
+	// A connection open when the destination becomes refused is ended.
+	open, _, err := dialTCP(tp.c1, "198.18.0.10:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
 	rewrite(`["198.18.0.10/32"]`)
 	e.eventually(readyTimeout, "198.18.0.10 refused again after the reload", func() error {
 		c, _, err := dialTCP(tp.c1, "198.18.0.10:8080")
@@ -538,4 +546,8 @@ func TestEgressDenyReload(t *testing.T) {
 		}
 		return nil
 	})
+	_ = open.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := open.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection to 198.18.0.10 still open after it was refused: %v", err)
+	}
 }

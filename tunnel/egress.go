@@ -108,21 +108,30 @@ func egressRules(cfg *config.Config, local []netip.Prefix) []netstack.EgressRule
 	return rules
 }
 
-// unlockedSetEgress rebuilds the shared deny list for cfg, reading the
-// host's addresses again. If they cannot be read, the list is not
-// changed and cfg is not applied: a list without them would let
-// containers reach the host.
-func (e *Engine) unlockedSetEgress(cfg *config.Config) error {
+// readEgressRules builds the deny list for cfg, reading the host's addresses
+// again. If they cannot be read, cfg must not be applied: a list without
+// them would let containers reach the host.
+func (e *Engine) readEgressRules(cfg *config.Config) ([]netstack.EgressRule, error) {
 	local, err := e.opts.HostAddresses()
 	if err != nil {
-		return fmt.Errorf("cannot list the host's addresses for the egress deny list: %w", err)
+		return nil, fmt.Errorf("cannot list the host's addresses for the egress deny list: %w", err)
 	}
-	rules := egressRules(cfg, local)
-	if e.egress == nil {
-		e.egress, err = netstack.NewEgressPolicy(rules)
-		return err
+	return egressRules(cfg, local), nil
+}
+
+// unlockedSetEgress installs a new deny list, once the rest of a config
+// has been applied, and ends the open egress flows it now refuses.
+func (e *Engine) unlockedSetEgress(rules []netstack.EgressRule) {
+	if err := e.egress.Set(rules); err != nil {
+		// egressRules emits IPv4 prefixes only; keep the old list.
+		e.l.Error("cannot install the egress deny list", "error", err)
+		return
 	}
-	return e.egress.Set(rules)
+	for _, n := range e.networks {
+		if k := n.gw.gw.AbortDenied(); k > 0 {
+			e.l.Info("closed egress flows the new deny list refuses", "network", n.cfg.Name, "flows", k)
+		}
+	}
 }
 
 // gatewayStatus converts a gateway's counters into their API form.

@@ -162,6 +162,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		ports:    make(map[epKey]*port),
 		dynNets:  make(map[string]config.Network),
 		dynEps:   make(map[epKey]dynEndpoint),
+		egress:   new(netstack.EgressPolicy),
 		done:     make(chan struct{}),
 	}
 	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)

@@ -22,6 +22,9 @@ type GatewayDevice interface {
 	ListenTCP(port uint16) (net.Listener, error)
 	// Stats reports the gateway's counters.
 	Stats() netstack.GatewayStats
+	// AbortDenied ends the egress flows the deny list, just changed, now
+	// refuses, and returns how many.
+	AbortDenied() int
 }
 
 var _ GatewayDevice = (*netstack.Gateway)(nil)

@@ -57,7 +57,8 @@ func (e *Engine) apply(file *config.Config, reload bool) error {
 // cfg and publishes a new snapshot. It returns the endpoints that could not
 // be attached, by key; the rest of cfg is applied regardless.
 func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error, error) {
-	if err := e.unlockedSetEgress(cfg); err != nil {
+	deny, err := e.readEgressRules(cfg)
+	if err != nil {
 		return nil, err
 	}
 	underlay := e.underlayMTU(cfg)
@@ -160,6 +161,7 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 		}
 	}
 	e.networks, e.peers, e.cfg = nets, peers, cfg
+	e.unlockedSetEgress(deny)
 	for _, n := range nets {
 		if n.dns != nil {
 			n.dns.SetIsolated(otherNetworks(cfg, n.cfg.Name))
