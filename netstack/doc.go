@@ -23,5 +23,7 @@
 // terminated in the stack and re-originated from the daemon's own network
 // namespace through host sockets opened with GatewayConfig.Dial. ICMP to
 // outside addresses is not forwarded: the gateway drops it, so ping to the internet from a
-// container fails even when TCP and UDP egress work.
+// container fails even when TCP and UDP egress work. Destinations an
+// EgressPolicy (policy.go) or the built-in classes refuse get a RST or an
+// ICMP port unreachable at once, and flows are capped per container.
 package netstack
