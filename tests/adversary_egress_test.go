@@ -170,6 +170,7 @@ func (e *env) mustRefuseTCP(n *netns, dst string) {
 	if !errors.Is(err, syscall.ECONNREFUSED) || took > refuseWithin {
 		e.t.Fatalf("connect from %s to %s: %v after %v, want connection refused within %v", n.name, dst, err, took, refuseWithin)
 	}
+	e.t.Logf("tcp %s -> %s refused after %v", n.name, dst, took.Round(time.Microsecond))
 }
 
 // mustEchoTCP requires a connection from n to dst to carry an echo.
@@ -223,6 +224,7 @@ func (e *env) mustRefuseUDP(n *netns, dst string, payload []byte) {
 		e.t.Fatalf("udp from %s to %s: answer %q, %v after %v; want ICMP unreachable (connection refused) within %v",
 			n.name, dst, got, err, took, refuseWithin)
 	}
+	e.t.Logf("udp %s -> %s refused after %v", n.name, dst, took.Round(time.Microsecond))
 }
 
 // gatewayDrops returns the drops of network's gateway for reason in st.
