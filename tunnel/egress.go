@@ -18,12 +18,15 @@ package tunnel
 // anyone, not only for the configured peers: nothing legitimate inside a
 // container needs to send to another overlay's VTEP through this one.
 // The list is rebuilt, with the host's addresses read again, on every
-// apply (start-up, reload, API changes) and swapped atomically.
+// apply (start-up, reload, API changes) and whenever the addresses change
+// (checked every Options.AddressCheck), and swapped atomically.
 
 import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"time"
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
@@ -108,21 +111,57 @@ func egressRules(cfg *config.Config, local []netip.Prefix) []netstack.EgressRule
 	return rules
 }
 
+// defaultAddressCheck is how often the host's addresses are read again.
+const defaultAddressCheck = 5 * time.Second
+
 // readEgressRules builds the deny list for cfg, reading the host's addresses
 // again. If they cannot be read, cfg must not be applied: a list without
 // them would let containers reach the host.
-func (e *Engine) readEgressRules(cfg *config.Config) ([]netstack.EgressRule, error) {
+func (e *Engine) readEgressRules(cfg *config.Config) (egressList, error) {
 	local, err := e.opts.HostAddresses()
 	if err != nil {
-		return nil, fmt.Errorf("cannot list the host's addresses for the egress deny list: %w", err)
+		return egressList{}, fmt.Errorf("cannot list the host's addresses for the egress deny list: %w", err)
 	}
-	return egressRules(cfg, local), nil
+	return egressList{local, egressRules(cfg, local)}, nil
+}
+
+// egressList is a deny list with the host addresses it was built from.
+type egressList struct {
+	local []netip.Prefix
+	rules []netstack.EgressRule
+}
+
+// routineHostAddresses reads the host's addresses every AddressCheck and
+// rebuilds the deny list when they changed.
+func (e *Engine) routineHostAddresses() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.opts.AddressCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-t.C:
+		}
+		local, err := e.opts.HostAddresses()
+		if err != nil {
+			e.l.Warn("cannot list the host's addresses for the egress deny list", "error", err)
+			continue
+		}
+		e.mu.Lock()
+		if !e.stopped && e.cfg != nil && !slices.Equal(local, e.hostAddrs) {
+			e.l.Info("host addresses changed; updating the egress deny list", "addresses", len(local))
+			e.unlockedSetEgress(egressList{local, egressRules(e.cfg, local)})
+		}
+		e.mu.Unlock()
+	}
 }
 
 // unlockedSetEgress installs a new deny list, once the rest of a config
 // has been applied, and ends the open egress flows it now refuses.
-func (e *Engine) unlockedSetEgress(rules []netstack.EgressRule) {
-	if err := e.egress.Set(rules); err != nil {
+func (e *Engine) unlockedSetEgress(l egressList) {
+	e.hostAddrs = l.local
+	if err := e.egress.Set(l.rules); err != nil {
 		// egressRules emits IPv4 prefixes only; keep the old list.
 		e.l.Error("cannot install the egress deny list", "error", err)
 		return

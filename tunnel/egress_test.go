@@ -2,14 +2,22 @@ package tunnel
 
 import (
 	"errors"
+	"log/slog"
 	"net/netip"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/encap/encaptest"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/netstack"
+	"github.com/vxwire/vxwire/tunnel/tap"
+	"github.com/vxwire/vxwire/tunnel/tap/taptest"
 )
 
 func TestEgressRules(t *testing.T) {
@@ -64,41 +72,92 @@ func TestEgressRules(t *testing.T) {
 	}
 }
 
+// fakeAddrs is the host's address list, changed by the test.
+type fakeAddrs struct {
+	mu    sync.Mutex
+	addrs []netip.Prefix
+	err   error
+}
+
+func (f *fakeAddrs) set(err error, addrs ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.addrs, f.err = nil, err
+	for _, a := range addrs {
+		f.addrs = append(f.addrs, netip.MustParsePrefix(a))
+	}
+}
+
+func (f *fakeAddrs) list() ([]netip.Prefix, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.addrs), f.err
+}
+
+// newEgressHost starts an engine on cfg whose host addresses come from
+// addrs, read again every 10 ms.
+func newEgressHost(t *testing.T, cfg *config.Config, addrs *fakeAddrs) *Engine {
+	t.Helper()
+	un := encaptest.NewNetwork()
+	e, err := New(cfg, Options{
+		Logger: slog.New(slog.DiscardHandler),
+		Listen: func(a netip.AddrPort, batch int) (encap.Conn, error) { return un.Conn(a), nil },
+		OpenPort: func(c tap.Config, _ *slog.Logger) (tap.Device, error) {
+			return taptest.NewChannelDevice(c.MTU, 64, 256), nil
+		},
+		UnderlayMTU:   func(netip.Addr) (int, error) { return 1500, nil },
+		NewCluster:    func(gossip.Config, *slog.Logger) (*gossip.Cluster, error) { return nil, nil },
+		HostAddresses: addrs.list,
+		AddressCheck:  10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	e.Start()
+	t.Cleanup(e.Stop)
+	return e
+}
+
 // TestEgressListFollowsReload: a reload changes the deny list without a
-// restart, the host's addresses are read again, and a host that cannot
-// list its addresses keeps the old config.
+// restart, the host's addresses are read again (at reload and while
+// running), and a host that cannot list its addresses keeps the old
+// config.
 func TestEgressListFollowsReload(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	dir := t.TempDir()
-	un := encaptest.NewNetwork()
-	h := newTestHost(t, un, testConfig(t, dir, 1, 2))
+	addrs := new(fakeAddrs)
+	addrs.set(nil, "198.18.0.1/24")
+	e := newEgressHost(t, testConfig(t, dir, 1, 2), addrs)
 	extra := netip.MustParseAddrPort("203.0.113.7:443")
-	if h.e.egress.Denies(netstack.ProtoTCP, extra) {
+	if e.egress.Denies(netstack.ProtoTCP, extra) {
 		t.Fatal("203.0.113.7 refused before it was listed")
 	}
 	cfg := testConfig(t, dir, 1, 2)
 	cfg.Host.EgressDeny = []config.EgressRule{{Prefix: netip.MustParsePrefix("203.0.113.7/32")}}
-	var newAddr netip.Prefix
-	h.e.opts.HostAddresses = func() ([]netip.Prefix, error) {
-		return []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24"), newAddr}, nil
-	}
-	newAddr = netip.MustParsePrefix("192.0.2.44/24")
-	if err := h.e.Reload(cfg); err != nil {
+	if err := e.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if !h.e.egress.Denies(netstack.ProtoTCP, extra) || !h.e.egress.Denies(netstack.ProtoTCP, netip.MustParseAddrPort("192.0.2.44:22")) {
-		t.Fatal("reload did not apply egress_deny and the host's new address")
+	if !e.egress.Denies(netstack.ProtoTCP, extra) {
+		t.Fatal("reload did not apply egress_deny")
 	}
 
-	h.e.opts.HostAddresses = func() ([]netip.Prefix, error) { return nil, errors.New("netlink says no") }
-	if err := h.e.Reload(testConfig(t, dir, 1, 2)); err == nil {
+	// An address the host gains while running joins the list, and the
+	// operator's entries stay.
+	added := netip.MustParseAddrPort("192.0.2.44:22")
+	addrs.set(nil, "198.18.0.1/24", "192.0.2.44/24")
+	waitFor(t, func() bool { return e.egress.Denies(netstack.ProtoTCP, added) })
+	if !e.egress.Denies(netstack.ProtoTCP, extra) {
+		t.Fatal("the address refresh lost egress_deny")
+	}
+
+	addrs.set(errors.New("netlink says no"))
+	if err := e.Reload(testConfig(t, dir, 1, 2)); err == nil {
 		t.Fatal("reload without the host's addresses succeeded")
 	}
-	if !h.e.egress.Denies(netstack.ProtoTCP, extra) {
+	if !e.egress.Denies(netstack.ProtoTCP, extra) || !e.egress.Denies(netstack.ProtoTCP, added) {
 		t.Fatal("a refused reload changed the deny list")
 	}
-	st := h.e.Status()
-	for _, n := range st.Networks {
+	for _, n := range e.Status().Networks {
 		if n.GatewayStats == nil {
 			t.Fatalf("network %s has no gateway stats", n.Name)
 		}

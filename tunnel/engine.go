@@ -60,6 +60,10 @@ type Options struct {
 	// HostAddresses lists the addresses of the daemon's interfaces, which
 	// egress may never reach. Default: net.InterfaceAddrs.
 	HostAddresses func() ([]netip.Prefix, error)
+	// AddressCheck is how often the host's addresses are read again
+	// between applies, so that an address added later (a new interface,
+	// a DHCP renewal) joins the egress deny list. Default 5 s.
+	AddressCheck time.Duration
 	// TxSockets is the number of sending sockets. Default DefaultTxSockets.
 	TxSockets int
 	// Ageing is the FDB ageing time. Default DefaultAgeing.
@@ -127,7 +131,8 @@ type Engine struct {
 
 	host counters
 
-	egress *netstack.EgressPolicy // shared by every gateway; see egress.go
+	egress    *netstack.EgressPolicy // shared by every gateway; see egress.go
+	hostAddrs []netip.Prefix         // the host's addresses in egress; guarded by mu
 
 	cluster *gossip.Cluster // nil without gossip
 	store   *ipam.FileStore
@@ -221,6 +226,9 @@ func (o Options) withDefaults() Options {
 	if o.HostAddresses == nil {
 		o.HostAddresses = hostAddresses
 	}
+	if o.AddressCheck <= 0 {
+		o.AddressCheck = defaultAddressCheck
+	}
 	if o.TxSockets <= 0 {
 		o.TxSockets = DefaultTxSockets
 	}
@@ -234,8 +242,9 @@ func (o Options) withDefaults() Options {
 func (e *Engine) Start() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.wg.Add(2)
+	e.wg.Add(3)
 	go e.routineReadUnderlay(e.rx, false)
+	go e.routineHostAddresses()
 	if e.enc != nil {
 		e.wg.Add(1)
 		go e.routineReadUnderlay(e.enc, true)
