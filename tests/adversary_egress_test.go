@@ -331,7 +331,7 @@ func TestAdversaryEgressVXLANInjection(t *testing.T) {
 // metrics listener). Before this fix both connected, from host 1's
 // address. Now each is refused (RST) within a second, while the hosts
 // themselves reach those listeners and the container reaches an outside
-// server.
+// server; so is an address host 1 gains while running.
 func TestAdversaryEgressReachesHosts(t *testing.T) {
 	e := newEnv(t)
 	tp := e.egressTopo("")
@@ -357,6 +357,22 @@ func TestAdversaryEgressReachesHosts(t *testing.T) {
 	if g := gatewayOf(e.mustStatus(tp.h1), "blue"); g.EgressTCPTotal == 0 {
 		t.Fatalf("blue's gateway stats %+v, want the probe's flow counted", g)
 	}
+
+	// An address h1 gains while running is refused too, within the
+	// daemon's address check (5 s), with no reload.
+	e.must("ip", "-n", tp.h1.name, "addr", "add", "198.18.0.50/24", "dev", tp.h1.link)
+	e.echoServers(tp.h1.netns, "198.18.0.50", 8080)
+	e.eventually(readyTimeout, "h1's new address refused", func() error {
+		c, _, err := dialTCP(tp.c1, "198.18.0.50:8080")
+		if err == nil {
+			c.Close()
+			return errors.New("c1 still connects to 198.18.0.50")
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return permanent(err)
+		}
+		return nil
+	})
 }
 
 // TestAdversaryEgressHostServices: a container reaches for the cloud
