@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/miekg/dns"
 	"go.uber.org/goleak"
 
 	"github.com/vxwire/vxwire/crypto"
@@ -280,4 +281,38 @@ func TestEncryptedIgnoresUnknownKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectFrame(t, s1, bc[encap.HeaderLen:])
+}
+
+// TestGatewayDNS asks the DNS server the engine runs on a network's gateway
+// (here on the fake gateway's loopback socket) for a container's name, and
+// for a name of another network, which is isolated.
+func TestGatewayDNS(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	dir := t.TempDir()
+	h := startFakeHost(t, encaptest.NewNetwork(), nil, testConfig(t, dir, 1, 1, "blue a 10.77.0.10", "red r 10.78.0.10"))
+	gw := h.gateway(t, "10.77.0.0/24")
+	if gw.Config.Addr != netip.MustParsePrefix("10.77.0.1/24") || gw.Config.MTU != 1450 {
+		t.Fatalf("gateway opened with %+v", gw.Config)
+	}
+	addr, ok := gw.UDPAddr(dnsPort)
+	if !ok {
+		t.Fatal("nothing listens on the gateway's DNS port")
+	}
+	ask := func(name string) *dns.Msg {
+		t.Helper()
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		r, err := dns.Exchange(q, addr.String())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return r
+	}
+	r := ask("a.blue.")
+	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "10.77.0.10" {
+		t.Fatalf("a.blue. answered %v", r)
+	}
+	if r := ask("r.red."); r.Rcode != dns.RcodeNameError || len(r.Answer) != 0 {
+		t.Fatalf("another network's name r.red. answered %v", r)
+	}
 }
