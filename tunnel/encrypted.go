@@ -26,6 +26,8 @@ type CryptoConn interface {
 	Reconfigure(cfg crypto.Config) error
 	// Status reports every configured peer's WireGuard state.
 	Status() []crypto.PeerStatus
+	// Stats reports the data-path counters.
+	Stats() crypto.Stats
 }
 
 var _ CryptoConn = (*crypto.Device)(nil)

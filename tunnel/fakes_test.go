@@ -86,16 +86,20 @@ func (h *fakeHost) options(un *encaptest.Network, cn *tunneltest.CryptoNetwork) 
 	}
 }
 
-// startFakeHost starts an engine for cfg on fakes; it is stopped when the
-// test ends.
-func startFakeHost(tb testing.TB, un *encaptest.Network, cn *tunneltest.CryptoNetwork, cfg *config.Config) *fakeHost {
+// startFakeHost starts an engine for cfg on fakes, with options changed by
+// mutate; it is stopped when the test ends.
+func startFakeHost(tb testing.TB, un *encaptest.Network, cn *tunneltest.CryptoNetwork, cfg *config.Config, mutate ...func(*Options)) *fakeHost {
 	tb.Helper()
 	h := &fakeHost{
 		cfg:      cfg,
 		ports:    make(map[string]*taptest.ChannelDevice),
 		gateways: make(map[string]*tunneltest.Gateway),
 	}
-	e, err := New(cfg, h.options(un, cn))
+	opts := h.options(un, cn)
+	for _, m := range mutate {
+		m(&opts)
+	}
+	e, err := New(cfg, opts)
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}

@@ -18,6 +18,7 @@ func (e *Engine) Status() api.Status {
 	}
 	st.Host = e.cfg.Host.Name
 	st.Address = e.rx.LocalAddr().String()
+	st.Offload, st.WireGuard = e.offload(), e.wireguardStats()
 	var peerNames []string
 	wg := e.wireguardStatus()
 	for _, pc := range e.cfg.Peers {
@@ -41,7 +42,7 @@ func (e *Engine) Status() api.Status {
 		}
 		st.Endpoints = append(st.Endpoints, api.EndpointStatus{
 			Network: p.key.network, Name: p.key.name, NetNS: p.cfg.NetNS, IfName: ifname,
-			Address: p.addr.String(), MAC: p.mac.String(), Counters: p.stats.snapshot(),
+			Address: p.addr.String(), MAC: p.mac.String(), Counters: p.stats.snapshot(), TAP: tapStatus(p.dev),
 		})
 	}
 	sort.Slice(st.Endpoints, func(i, j int) bool {

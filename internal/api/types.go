@@ -37,6 +37,11 @@ type Status struct {
 	Peers     []PeerStatus     `json:"peers"`
 	Endpoints []EndpointStatus `json:"endpoints"`
 	Counters  Counters         `json:"counters"` // whole-host totals
+	// Offload is the underlay sockets' UDP offload state.
+	Offload Offload `json:"offload"`
+	// WireGuard is the encrypted connection's counters; nil when the host
+	// has no key.
+	WireGuard *WireGuardStats `json:"wireguard,omitempty"`
 }
 
 // NetworkStatus describes one network.
@@ -82,4 +87,7 @@ type EndpointStatus struct {
 	Address  string   `json:"address"` // CIDR
 	MAC      string   `json:"mac"`
 	Counters Counters `json:"counters"`
+	// TAP is the container device's own counters; nil for a device that
+	// keeps none.
+	TAP *TAPStats `json:"tap,omitempty"`
 }

@@ -73,6 +73,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
 		ch <- d
 	}
+	for _, d := range deviceDescs {
+		ch <- d
+	}
 }
 
 // Collect reads the source once and sends its metrics.
@@ -110,6 +113,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		e.counters(descEpFrames, descEpBytes, ep.Counters, ep.Network, ep.Name)
 		e.drops(scopeEndpoint, ep.Network+"/"+ep.Name, ep.Counters)
 	}
+	e.devices(st)
 	for network, results := range snap.DNSQueries {
 		for result, n := range results {
 			e.counter(descDNS, n, network, result)
