@@ -3,11 +3,13 @@ package tunnel
 import (
 	"github.com/vxwire/vxwire/crypto"
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/resolver"
 	"github.com/vxwire/vxwire/tunnel/tap"
 )
 
 // Counters the devices below the switch keep themselves: TAP devices,
-// the encrypted connection and the underlay sockets' offload state. Status
+// the encrypted connection, the DNS servers and the underlay sockets'
+// offload state. Status
 // reads them on demand; the data path never does.
 
 // tapStatser is a port's device that keeps tap.Stats: the native TAP and
@@ -70,4 +72,24 @@ func (e *Engine) offload() api.Offload {
 		}
 	}
 	return o
+}
+
+// dnsResults names the resolver's per-result query counts, the values of
+// the result label of vxwire_dns_queries_total.
+func dnsResults(s resolver.Stats) map[string]uint64 {
+	return map[string]uint64{
+		"noerror": s.NoError, "nxdomain": s.NXDomain, "nodata": s.NoData, "refused": s.Refused,
+		"formerr": s.FormErr, "notimp": s.NotImp, "servfail": s.ServFail, "forwarded": s.Forwarded,
+		"dropped": s.Dropped,
+	}
+}
+
+// dnsStatus returns the counters of a network's DNS server, or nil if it
+// does not run.
+func dnsStatus(srv *resolver.Server) *api.DNSStats {
+	if srv == nil {
+		return nil
+	}
+	s := srv.Stats()
+	return &api.DNSStats{Queries: dnsResults(s), UDP: s.UDP, TCP: s.TCP, Truncated: s.Truncated, TCPRejected: s.TCPRejected}
 }

@@ -319,4 +319,9 @@ func TestGatewayDNS(t *testing.T) {
 	if r := ask("r.red."); r.Rcode != dns.RcodeNameError || len(r.Answer) != 0 {
 		t.Fatalf("another network's name r.red. answered %v", r)
 	}
+	// Both queries are in blue's DNS counters.
+	st := h.e.Status()
+	if d := st.Networks[0].DNS; st.Networks[0].Name != "blue" || d == nil || d.UDP != 2 || d.Queries["noerror"] != 1 || d.Queries["nxdomain"] != 1 {
+		t.Fatalf("blue's DNS counters %+v", st.Networks[0].DNS)
+	}
 }

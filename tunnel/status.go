@@ -32,7 +32,7 @@ func (e *Engine) Status() api.Status {
 		n := e.networks[nc.Name]
 		st.Networks = append(st.Networks, api.NetworkStatus{
 			Name: nc.Name, VNI: nc.VNI, Subnet: nc.Subnet.String(), Gateway: nc.Gateway.String(),
-			MTU: n.mtu, Peers: peerNames, FDB: n.fdb.len(), Counters: n.stats.snapshot(),
+			MTU: n.mtu, Peers: peerNames, FDB: n.fdb.len(), Counters: n.stats.snapshot(), DNS: dnsStatus(n.dns),
 		})
 	}
 	for _, p := range e.ports {
@@ -65,12 +65,7 @@ func (e *Engine) Metrics() metrics.Snapshot {
 		if n.dns == nil {
 			continue
 		}
-		s := n.dns.Stats()
-		snap.DNSQueries[name] = map[string]uint64{
-			"noerror": s.NoError, "nxdomain": s.NXDomain, "nodata": s.NoData, "refused": s.Refused,
-			"formerr": s.FormErr, "notimp": s.NotImp, "servfail": s.ServFail, "forwarded": s.Forwarded,
-			"dropped": s.Dropped,
-		}
+		snap.DNSQueries[name] = dnsResults(n.dns.Stats())
 	}
 	return snap
 }

@@ -40,3 +40,15 @@ type Offload struct {
 	GSOSockets int `json:"udp_gso_sockets"`
 	TxSockets  int `json:"tx_sockets"`
 }
+
+// DNSStats are the counters of a network's DNS server (NetworkStatus.DNS).
+// Each query is counted once in Queries and once in UDP or TCP.
+type DNSStats struct {
+	// Queries counts queries by result: noerror, nxdomain, nodata,
+	// refused, formerr, notimp, servfail, forwarded, dropped.
+	Queries     map[string]uint64 `json:"queries"`
+	UDP         uint64            `json:"udp"`          // queries received over UDP
+	TCP         uint64            `json:"tcp"`          // queries received over TCP
+	Truncated   uint64            `json:"truncated"`    // UDP answers cut to the client's size (TC set)
+	TCPRejected uint64            `json:"tcp_rejected"` // TCP connections closed at once: too many open
+}

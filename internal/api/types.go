@@ -54,6 +54,9 @@ type NetworkStatus struct {
 	Peers    []string `json:"peers"` // peer names the network floods to
 	FDB      int      `json:"fdb_entries"`
 	Counters Counters `json:"counters"`
+	// DNS is the counters of the network's DNS server on this host; nil
+	// when it does not run.
+	DNS *DNSStats `json:"dns,omitempty"`
 }
 
 // PeerStatus describes one peer host. Rx counts frames received from it,

@@ -22,7 +22,7 @@ func distinct(v any, base uint64) []uint64 {
 	return out
 }
 
-// TestDeviceCountersExported fills every TAP and WireGuard counter of the
+// TestDeviceCountersExported fills every TAP, WireGuard and DNS counter of the
 // status with a distinct value and checks that each reaches a metric, so a
 // counter added to the API without a metric fails here.
 func TestDeviceCountersExported(t *testing.T) {
@@ -35,6 +35,9 @@ func TestDeviceCountersExported(t *testing.T) {
 	src.st.Endpoints[0].TAP = &tapStats
 	src.st.WireGuard = &wg
 	src.st.Offload = api.Offload{UDPGRO: true, GSOSockets: 3, TxSockets: 4}
+	var dnsStats api.DNSStats
+	dnsVals := distinct(&dnsStats, 3000)
+	src.st.Networks[1].DNS = &dnsStats
 	got := scrape(t, handlerFor(newCollector(src)))
 
 	seen := func(prefix, labels string, v uint64) bool {
@@ -55,7 +58,14 @@ func TestDeviceCountersExported(t *testing.T) {
 			t.Errorf("WireGuard counter with value %d reaches no vxwire_wireguard_ metric", v)
 		}
 	}
+	for _, v := range dnsVals {
+		if !seen("vxwire_dns_", "network=red", v) {
+			t.Errorf("DNS counter with value %d reaches no vxwire_dns_ metric of red", v)
+		}
+	}
 	want := map[string]float64{
+		"vxwire_dns_transport_total{network=red,transport=tcp}":                float64(dnsStats.TCP),
+		"vxwire_dns_tcp_rejected_total{network=red}":                           float64(dnsStats.TCPRejected),
 		"vxwire_tap_drops_total{direction=tx,endpoint=web,network=blue}":       float64(tapStats.TxDropped),
 		"vxwire_tap_drops_total{direction=rx,endpoint=web,network=blue}":       float64(tapStats.RxDropped),
 		"vxwire_wireguard_drops_total{reason=bad_checksum}":                    7,
