@@ -161,9 +161,6 @@ type Peer struct {
 // AddrPort is the peer's VXLAN endpoint.
 func (p Peer) AddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Address, p.Port) }
 
-// WGAddrPort is the peer's WireGuard endpoint.
-func (p Peer) WGAddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Address, p.WGPort) }
-
 // Network is one [[network]] table: an isolated L2 segment with its own VNI.
 type Network struct {
 	// Name identifies the network (required, unique).
