@@ -7,7 +7,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 FUZZTIME  ?= 30s
 PKGS      := ./...
 
-.PHONY: all build test unit e2e lint fmt-check vet staticcheck demo bench fuzz deps clean
+.PHONY: all build test unit e2e lint fmt-check vet staticcheck tidy-check demo bench fuzz deps clean
 
 all: build
 
@@ -25,7 +25,7 @@ test: deps lint
 unit:
 	$(GO) test -count=1 -short $(PKGS)
 
-lint: fmt-check vet staticcheck
+lint: fmt-check vet staticcheck tidy-check
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -33,6 +33,11 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# tidy-check fails when go mod tidy would change go.mod or go.sum, so a
+# dependency's direct or indirect mark never drifts.
+tidy-check:
+	$(GO) mod tidy -diff
 
 staticcheck:
 	@test -x $(GOBIN_DIR)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

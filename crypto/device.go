@@ -55,8 +55,8 @@ var (
 // encrypted path from a plain one.
 //
 // Write and Read may be called concurrently, Write from any number of
-// goroutines, Read from one at a time. Reconfigure, Status, Stats, Epoch
-// and Close are safe for concurrent use with everything, including each
+// goroutines, Read from one at a time. Reconfigure, Status, Stats and
+// Close are safe for concurrent use with everything, including each
 // other. After Close, Read returns net.ErrClosed and Write drops.
 type Device struct {
 	l    *slog.Logger
@@ -310,14 +310,6 @@ func (d *Device) LocalAddr() netip.AddrPort {
 
 // Stats returns a copy of the data-path counters.
 func (d *Device) Stats() Stats { return d.stats.snapshot() }
-
-// Epoch returns the epoch of the preshared keys in force, and false when
-// the device uses no preshared key (RotateEvery 0).
-func (d *Device) Epoch() (int64, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.epoch, d.ring.Enabled()
-}
 
 // Close stops the rotation goroutine and the UAPI socket (removing its
 // file), closes the WireGuard device and its UDP socket, and makes a

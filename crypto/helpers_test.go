@@ -204,3 +204,11 @@ func establish(tb testing.TB, a, b *node) {
 		return len(a.collect(1, 100*time.Millisecond)) > 0
 	})
 }
+
+// Epoch returns the epoch of the preshared keys in force, and false when
+// the device uses no preshared key (RotateEvery 0).
+func (d *Device) Epoch() (int64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.epoch, d.ring.Enabled()
+}

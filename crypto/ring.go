@@ -109,9 +109,6 @@ func NewRing(secret []byte, every time.Duration) Ring {
 // Enabled reports whether the ring derives preshared keys.
 func (r Ring) Enabled() bool { return r.every > 0 }
 
-// Every is the rotation period (0 when disabled).
-func (r Ring) Every() time.Duration { return r.every }
-
 // EpochAt returns floor(unix(t) / rotate_every), the epoch of the key in
 // force at t. It returns 0 for a disabled ring.
 func (r Ring) EpochAt(t time.Time) int64 {

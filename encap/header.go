@@ -48,10 +48,6 @@ var (
 	// ErrNoIFlag is returned by Header.Decode when the I flag is clear, so
 	// the VNI field must not be used.
 	ErrNoIFlag = errors.New("vxlan header has no I flag")
-
-	// ErrVNIRange is returned by CheckVNI for a VNI that does not fit in 24
-	// bits.
-	ErrVNIRange = errors.New("vni out of range")
 )
 
 // Header is a decoded VXLAN header. It is a plain value: decode into a
@@ -81,8 +77,7 @@ func (h *Header) Decode(b []byte) error {
 // every reserved bit zero. It does not allocate.
 //
 // Encode panics if len(b) < HeaderLen or if h.VNI > MaxVNI: both are
-// programming errors (VNIs are validated with CheckVNI when a network is
-// configured), and silently truncating a VNI would put a frame on the wrong
+// programming errors (VNIs are validated when a network is configured), and silently truncating a VNI would put a frame on the wrong
 // network.
 func (h *Header) Encode(b []byte) {
 	_ = b[HeaderLen-1] // one bounds check, panics on a short buffer
@@ -95,13 +90,4 @@ func (h *Header) Encode(b []byte) {
 	b[5] = byte(h.VNI >> 8)
 	b[6] = byte(h.VNI)
 	b[7] = 0
-}
-
-// CheckVNI reports ErrVNIRange if vni cannot be carried in a VXLAN header.
-// It is a pure function, safe for concurrent use.
-func CheckVNI(vni uint32) error {
-	if vni > MaxVNI {
-		return ErrVNIRange
-	}
-	return nil
 }

@@ -89,17 +89,6 @@ func TestHeaderEncodePanics(t *testing.T) {
 	}
 }
 
-func TestCheckVNI(t *testing.T) {
-	for _, tt := range []struct {
-		vni  uint32
-		want error
-	}{{0, nil}, {256, nil}, {MaxVNI, nil}, {MaxVNI + 1, ErrVNIRange}, {^uint32(0), ErrVNIRange}} {
-		if err := CheckVNI(tt.vni); !errors.Is(err, tt.want) {
-			t.Errorf("CheckVNI(%d) = %v, want %v", tt.vni, err, tt.want)
-		}
-	}
-}
-
 func TestOverhead(t *testing.T) {
 	if Overhead != 50 {
 		t.Fatalf("Overhead = %d, want 50", Overhead)

@@ -11,11 +11,10 @@ import (
 	"github.com/vxwire/vxwire/internal/config"
 )
 
-// encOverhead is what the encrypted path adds to a container frame beyond
-// plain VXLAN: the inner IPv4 and UDP headers (28) and WireGuard's outer
-// IPv4, UDP and message overhead (60 - 28 = 32 for header and tag, plus 28
-// for the outer headers). Container MTU = underlay MTU - 110.
-const encOverhead = 60
+// encOverhead is what WireGuard adds below the inner packet (outer IPv4
+// and UDP, message header and tag): the WireGuard device's inner MTU is the
+// underlay MTU minus this.
+const encOverhead = crypto.TunnelOverhead
 
 // CryptoConn is the encrypted underlay: VXLAN datagrams to a peer carried
 // inside WireGuard. crypto.Device implements it.
@@ -26,6 +25,8 @@ type CryptoConn interface {
 	Reconfigure(cfg crypto.Config) error
 	// Status reports every configured peer's WireGuard state.
 	Status() []crypto.PeerStatus
+	// Stats reports the data-path counters.
+	Stats() crypto.Stats
 }
 
 var _ CryptoConn = (*crypto.Device)(nil)

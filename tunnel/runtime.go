@@ -18,6 +18,7 @@ import (
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/gossip"
+	"github.com/vxwire/vxwire/internal/ipam"
 )
 
 // Runtime-attached endpoints and API-created networks live beside the
@@ -339,7 +340,8 @@ func (e *Engine) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoin
 // attachError classifies an attach failure for the API.
 func attachError(err error) error {
 	var conflict interface{ Holder() (string, string) }
-	if errors.As(err, &conflict) {
+	var local *ipam.ConflictError
+	if errors.As(err, &conflict) || errors.As(err, &local) {
 		return fmt.Errorf("%w: %v", api.ErrConflict, err)
 	}
 	return err

@@ -18,6 +18,7 @@ func (e *Engine) Status() api.Status {
 	}
 	st.Host = e.cfg.Host.Name
 	st.Address = e.rx.LocalAddr().String()
+	st.Offload, st.WireGuard = e.offload(), e.wireguardStats()
 	var peerNames []string
 	wg := e.wireguardStatus()
 	for _, pc := range e.cfg.Peers {
@@ -32,6 +33,7 @@ func (e *Engine) Status() api.Status {
 		ns := api.NetworkStatus{
 			Name: nc.Name, VNI: nc.VNI, Subnet: nc.Subnet.String(), Gateway: nc.Gateway.String(),
 			MTU: n.mtu, Peers: peerNames, FDB: n.fdb.len(), Counters: n.stats.snapshot(),
+			DNS: dnsStatus(n.dns),
 		}
 		if n.gw != nil && n.gw.gw != nil {
 			ns.GatewayStats = gatewayStatus(n.gw.gw.Stats())
@@ -45,7 +47,7 @@ func (e *Engine) Status() api.Status {
 		}
 		st.Endpoints = append(st.Endpoints, api.EndpointStatus{
 			Network: p.key.network, Name: p.key.name, NetNS: p.cfg.NetNS, IfName: ifname,
-			Address: p.addr.String(), MAC: p.mac.String(), Counters: p.stats.snapshot(),
+			Address: p.addr.String(), MAC: p.mac.String(), Counters: p.stats.snapshot(), TAP: tapStatus(p.dev),
 		})
 	}
 	sort.Slice(st.Endpoints, func(i, j int) bool {
@@ -68,12 +70,7 @@ func (e *Engine) Metrics() metrics.Snapshot {
 		if n.dns == nil {
 			continue
 		}
-		s := n.dns.Stats()
-		snap.DNSQueries[name] = map[string]uint64{
-			"noerror": s.NoError, "nxdomain": s.NXDomain, "nodata": s.NoData, "refused": s.Refused,
-			"formerr": s.FormErr, "notimp": s.NotImp, "servfail": s.ServFail, "forwarded": s.Forwarded,
-			"dropped": s.Dropped,
-		}
+		snap.DNSQueries[name] = dnsResults(n.dns.Stats())
 	}
 	return snap
 }

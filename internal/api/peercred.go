@@ -175,16 +175,6 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// PeerCred returns the credentials of the process that sent the request
-// whose context ctx is, and false when they are unknown.
-func PeerCred(ctx context.Context) (Cred, bool) {
-	cc, ok := ctx.Value(credKey{}).(*credConn)
-	if !ok || cc.cred == nil {
-		return Cred{}, false
-	}
-	return *cc.cred, true
-}
-
 // permit says why the caller with cred may not use the API, or nil if
 // it may: root, the daemon's own user and members of the API group may.
 func (cl *credListener) permit(cred Cred) error {

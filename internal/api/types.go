@@ -50,6 +50,11 @@ type Status struct {
 	Peers     []PeerStatus     `json:"peers"`
 	Endpoints []EndpointStatus `json:"endpoints"`
 	Counters  Counters         `json:"counters"` // whole-host totals
+	// Offload is the underlay sockets' UDP offload state.
+	Offload Offload `json:"offload"`
+	// WireGuard is the encrypted connection's counters; nil when the host
+	// has no key.
+	WireGuard *WireGuardStats `json:"wireguard,omitempty"`
 }
 
 // NetworkStatus describes one network.
@@ -64,6 +69,9 @@ type NetworkStatus struct {
 	Counters Counters `json:"counters"`
 	// GatewayStats describes the network's gateway on this host.
 	GatewayStats *GatewayStatus `json:"gateway_stats,omitempty"`
+	// DNS is the counters of the network's DNS server on this host; nil
+	// when it does not run.
+	DNS *DNSStats `json:"dns,omitempty"`
 }
 
 // GatewayStatus describes a network's gateway (ARP, DNS, egress NAT) on
@@ -111,4 +119,7 @@ type EndpointStatus struct {
 	Address  string   `json:"address"` // CIDR
 	MAC      string   `json:"mac"`
 	Counters Counters `json:"counters"`
+	// TAP is the container device's own counters; nil for a device that
+	// keeps none.
+	TAP *TAPStats `json:"tap,omitempty"`
 }

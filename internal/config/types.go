@@ -9,8 +9,8 @@
 // key and secret files, the group database and resolv.conf. Both report
 // every problem they find at once, as Errors (or a single *Error). A Config
 // keeps the line of each field so that Config.Errorf can report later
-// problems, found by the daemon at run time, against the file. Encode
-// writes a Config back in canonical form.
+// problems, found by the daemon at run time, against the file.
+// examples/reference.toml documents every key; a test keeps it complete.
 package config
 
 import (
@@ -165,9 +165,6 @@ type Peer struct {
 
 // AddrPort is the peer's VXLAN endpoint.
 func (p Peer) AddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Address, p.Port) }
-
-// WGAddrPort is the peer's WireGuard endpoint.
-func (p Peer) WGAddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Address, p.WGPort) }
 
 // Network is one [[network]] table: an isolated L2 segment with its own VNI.
 type Network struct {

@@ -81,6 +81,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
 		ch <- d
 	}
+	for _, d := range deviceDescs {
+		ch <- d
+	}
 }
 
 // Collect reads the source once and sends its metrics.
@@ -121,6 +124,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		e.counters(descEpFrames, descEpBytes, ep.Counters, ep.Network, ep.Name)
 		e.drops(scopeEndpoint, ep.Network+"/"+ep.Name, ep.Counters)
 	}
+	e.devices(st)
 	for network, results := range snap.DNSQueries {
 		for result, n := range results {
 			e.counter(descDNS, n, network, result)

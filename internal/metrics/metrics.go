@@ -15,22 +15,12 @@ import (
 	"github.com/vxwire/vxwire/internal/api"
 )
 
-// DNS query results, the values of the result label of
-// vxwire_dns_queries_total that the resolver reports.
-const (
-	DNSLocal     = "local"     // answered from the overlay's own names
-	DNSNXDomain  = "nxdomain"  // overlay name that does not exist
-	DNSForwarded = "forwarded" // forwarded upstream and answered
-	DNSRefused   = "refused"   // refused: not a query the resolver serves
-	DNSError     = "error"     // failed: malformed query, upstream failure or timeout
-)
-
 // Snapshot holds what the status API does not carry. The Source builds a
 // new one for each scrape and the collector only reads it.
 type Snapshot struct {
 	// DNSQueries counts the DNS queries each network's resolver has
-	// handled since start-up, by network name and then by result (one of
-	// the DNS* constants). Counts never go down.
+	// handled since start-up, by network name and then by result (the
+	// names of api.DNSStats.Queries). Counts never go down.
 	DNSQueries map[string]map[string]uint64
 }
 

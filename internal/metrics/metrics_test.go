@@ -46,7 +46,7 @@ func (f *fakeSource) step(n uint64) {
 	defer f.mu.Unlock()
 	f.st = testStatus(n)
 	f.snap = Snapshot{DNSQueries: map[string]map[string]uint64{
-		"blue": {DNSLocal: 10 * n, DNSForwarded: 2 * n}, "red": {DNSNXDomain: n},
+		"blue": {"noerror": 10 * n, "forwarded": 2 * n}, "red": {"nxdomain": n},
 	}}
 }
 
@@ -136,7 +136,7 @@ func TestScrape(t *testing.T) {
 		"vxwire_wireguard_key_epoch{peer=h2}":                                  7,
 		"vxwire_wireguard_key_epoch{peer=h3}":                                  0,
 		"vxwire_wireguard_bytes_total{direction=tx,peer=h2}":                   6,
-		"vxwire_dns_queries_total{network=blue,result=local}":                  10,
+		"vxwire_dns_queries_total{network=blue,result=noerror}":                10,
 		"vxwire_dns_queries_total{network=red,result=nxdomain}":                1,
 		"vxwire_endpoints{network=blue}":                                       2,
 		"vxwire_endpoints{network=red}":                                        0,

@@ -27,7 +27,7 @@ var superPool = sync.Pool{New: func() any { return new([superSize]byte) }}
 // Native is a TAP device in a container's network namespace, opened with
 // IFF_VNET_HDR and TSO offloads and driven through the Go netpoller. It
 // implements Device: Wait and Read must be called from one goroutine at a
-// time (the port's reader); Write, Stats, Drops, MTU, BatchSize and Close
+// time (the port's reader); Write, Stats, MTU, BatchSize and Close
 // are safe for concurrent use.
 type Native struct {
 	l       *slog.Logger
@@ -246,18 +246,9 @@ func (d *Native) BatchSize() int { return d.cfg.Batch }
 // MTU returns Config.MTU. It is safe for concurrent use.
 func (d *Native) MTU() int { return d.cfg.MTU }
 
-// Name returns the interface name inside the container's namespace.
-func (d *Native) Name() string { return d.cfg.Name }
-
 // Stats returns a snapshot of the device's counters. It is safe for
 // concurrent use.
 func (d *Native) Stats() Stats { return d.ctr.snapshot() }
-
-// Drops returns the number of frames dropped in either direction. It is
-// safe for concurrent use.
-func (d *Native) Drops() uint64 {
-	return d.ctr.rxDropped.Load() + d.ctr.txDropped.Load()
-}
 
 // logLimited logs an unexpected I/O error at Warn, at most once per
 // logInterval; last is the caller's timestamp of its previous log.

@@ -42,6 +42,3 @@ func (*Native) Close() error { return nil }
 
 // Stats returns zero counters.
 func (*Native) Stats() Stats { return Stats{} }
-
-// Drops returns 0.
-func (*Native) Drops() uint64 { return 0 }

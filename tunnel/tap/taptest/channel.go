@@ -17,7 +17,8 @@ import (
 // neither side keeps a reference to the other's buffers.
 //
 // Wait and Read must be called from one goroutine, as tap.Device requires;
-// Inject, Written, Write, Drops and Close are safe for concurrent use.
+// Inject, Written, Write, Drops, Stats and Close are safe for concurrent
+// use.
 type ChannelDevice struct {
 	in     chan []byte
 	out    chan []byte
@@ -25,7 +26,10 @@ type ChannelDevice struct {
 	once   sync.Once
 	mtu    int
 	batch  int
-	drops  atomic.Uint64
+	drops  atomic.Uint64 // frames Read dropped: larger than the caller's buffer
+
+	// Counters in tap.Stats' form; see Stats.
+	rxReads, rxFrames, txWrites, txFrames atomic.Uint64
 
 	pending []byte // frame taken by Wait, not yet returned by Read
 }
@@ -104,6 +108,7 @@ func (c *ChannelDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error
 			select {
 			case f = <-c.in:
 			default:
+				c.countRead(n)
 				return n, nil
 			}
 		}
@@ -114,7 +119,15 @@ func (c *ChannelDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error
 		sizes[n] = copy(bufs[n][offset:], f)
 		n++
 	}
+	c.countRead(n)
 	return n, nil
+}
+
+func (c *ChannelDevice) countRead(n int) {
+	if n > 0 {
+		c.rxReads.Add(1)
+		c.rxFrames.Add(uint64(n))
+	}
 }
 
 // Write copies every frame to the Written channel, blocking while it is
@@ -126,10 +139,34 @@ func (c *ChannelDevice) Write(frames [][]byte) (int, error) {
 		select {
 		case c.out <- cp:
 		case <-c.closed:
+			c.countWrite(i)
 			return i, net.ErrClosed
 		}
 	}
+	c.countWrite(len(frames))
 	return len(frames), nil
+}
+
+func (c *ChannelDevice) countWrite(n int) {
+	if n > 0 {
+		c.txWrites.Add(1)
+		c.txFrames.Add(uint64(n))
+	}
+}
+
+// Stats reports the device's counters as a native TAP does: Read calls
+// that returned frames and the frames they returned, frames Read dropped
+// (RxDropped, the same as Drops), and Write calls that delivered frames
+// and the frames they delivered. The fake neither segments nor
+// coalesces, so those counters stay 0. It is safe for concurrent use.
+func (c *ChannelDevice) Stats() tap.Stats {
+	return tap.Stats{
+		RxReads:   c.rxReads.Load(),
+		RxFrames:  c.rxFrames.Load(),
+		RxDropped: c.drops.Load(),
+		TxWrites:  c.txWrites.Load(),
+		TxFrames:  c.txFrames.Load(),
+	}
 }
 
 // BatchSize returns the batch size given to NewChannelDevice.

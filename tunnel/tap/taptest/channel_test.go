@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/vxwire/vxwire/tunnel/tap"
 )
 
 func TestChannelDevice(t *testing.T) {
@@ -38,6 +40,9 @@ func TestChannelDevice(t *testing.T) {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
 	out[0] = 'X'
+	if st := c.Stats(); st != (tap.Stats{RxReads: 1, RxFrames: 2, RxDropped: 1, TxWrites: 1, TxFrames: 1}) {
+		t.Errorf("Stats = %+v", st)
+	}
 	select {
 	case got := <-c.Written():
 		if !bytes.Equal(got, []byte("to-the-container")) {
