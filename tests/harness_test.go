@@ -101,6 +101,7 @@ type env struct {
 	t      *testing.T
 	prefix string // "vx" + 4 hex digits + "-": names of namespaces and links
 	dir    string
+	secret string // the cluster secret file, once clusterSecret made it
 }
 
 // newEnv returns the environment of a test that runs the vxwire binary. It
