@@ -209,7 +209,7 @@ func TestFailedMemberAndRestart(t *testing.T) {
 func TestOutrankPreviousLife(t *testing.T) {
 	c := newTestCluster(t, "me", nil)
 	c.mu.Lock()
-	future := version{Epoch: c.local.Version.Epoch + uint64(time.Hour), Counter: 3}
+	future := version{Epoch: c.local.Version.Epoch + uint64(time.Minute), Counter: 3}
 	c.unlockedApply(hostState{Host: "me", Version: future, Records: []Record{rec("me", "n", "ghost", "10.0.0.9")}}, false)
 	got := c.local.Version
 	c.mu.Unlock()

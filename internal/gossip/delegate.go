@@ -3,6 +3,7 @@ package gossip
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log"
 	"log/slog"
 	"slices"
@@ -28,7 +29,7 @@ func (d *delegate) NotifyMsg(b []byte) {
 	c := (*Cluster)(d)
 	m, err := decode(b)
 	if err != nil {
-		c.l.Debug("gossip message dropped", "error", err)
+		c.count(err, RefusedMalformed)
 		return
 	}
 	c.mu.Lock()
@@ -41,6 +42,10 @@ func (d *delegate) NotifyMsg(b []byte) {
 		c.unlockedApply(m.State, true)
 	case msgNotice:
 		s := m.State
+		if err := checkVersion(s.Host, s.Version, time.Now()); err != nil {
+			c.count(err, RefusedVersion)
+			return
+		}
 		if s.Host != c.cfg.NodeName && c.tab.wants(s.Host, s.Version) {
 			c.queue.QueueBroadcast(&broadcast{name: s.Host, msg: bytes.Clone(b)})
 			c.unlockedRequestPull(s.Host, s.Version)
@@ -84,8 +89,11 @@ func (d *delegate) LocalState(bool) []byte {
 func (d *delegate) MergeRemoteState(b []byte, _ bool) {
 	c := (*Cluster)(d)
 	m, err := decode(b)
-	if err != nil || (m.Type != msgSync && m.Type != msgStates) {
-		c.l.Debug("push/pull state dropped", "error", err)
+	if err == nil && m.Type != msgSync && m.Type != msgStates {
+		err = fmt.Errorf("push/pull state of type %d", m.Type)
+	}
+	if err != nil {
+		c.count(err, RefusedMalformed)
 		return
 	}
 	c.mu.Lock()
