@@ -17,6 +17,7 @@ const (
 	DropSend           = "send"            // the underlay socket refused the datagram
 	DropNoPort         = "no_port"         // frame for a local port that is gone
 	DropPlaintext      = "plaintext"       // unencrypted VXLAN for an encrypted network
+	DropNoConn         = "no_conn"         // frame of an encrypted network on a host without WireGuard
 )
 
 // Counters are frame and byte counts of one direction pair, plus drops by
@@ -37,6 +38,10 @@ type Status struct {
 	Peers     []PeerStatus     `json:"peers"`
 	Endpoints []EndpointStatus `json:"endpoints"`
 	Counters  Counters         `json:"counters"` // whole-host totals
+	// Refused counts control-plane input refused, by reason: gossip
+	// messages and records that fail the config rules, strangers, and
+	// network definitions this host does not apply.
+	Refused map[string]uint64 `json:"refused,omitempty"`
 }
 
 // NetworkStatus describes one network.
