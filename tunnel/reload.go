@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/gossip"
 )
 
 // apply makes the engine match a new config file: its networks, peers and
@@ -170,6 +171,12 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 			addrs = append(addrs, pc.Address)
 		}
 		e.cluster.SetPeers(addrs)
+		// Other hosts check API networks against this host's file.
+		fileNets := make([]gossip.HostNetwork, 0, len(e.file.Networks))
+		for _, n := range e.file.Networks {
+			fileNets = append(fileNets, gossip.HostNetwork{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet})
+		}
+		e.cluster.SetLocalNetworks(fileNets)
 	}
 	for _, n := range nets {
 		if n.dns != nil {

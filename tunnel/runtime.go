@@ -295,9 +295,32 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q", api.ErrConflict, n.Subnet, o.Subnet, o.Name)
 		}
 	}
+	if _, ok := e.unapplied[n.Name]; ok {
+		return config.Network{}, fmt.Errorf("%w: network %q exists (not applied on this host)", api.ErrConflict, n.Name)
+	}
+	// Every host's config-file networks, as they announce them.
+	var remote []gossip.HostNetwork
+	if e.cluster != nil {
+		for _, o := range e.cluster.HostNetworks() {
+			if o.Host != e.cfg.Host.Name {
+				remote = append(remote, o)
+			}
+		}
+	}
+	for _, o := range remote {
+		switch {
+		case o.Name == n.Name:
+			return config.Network{}, fmt.Errorf("%w: network %q exists in the config file of host %s", api.ErrConflict, n.Name, o.Host)
+		case n.VNI != 0 && o.VNI == n.VNI:
+			return config.Network{}, fmt.Errorf("%w: vni %d is used by network %q of host %s", api.ErrConflict, n.VNI, o.Name, o.Host)
+		case o.Subnet.Overlaps(n.Subnet):
+			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q of host %s", api.ErrConflict, n.Subnet, o.Subnet, o.Name, o.Host)
+		}
+	}
 	if n.VNI == 0 {
 		n.VNI = config.MinVNI
-		for slices.ContainsFunc(e.cfg.Networks, func(o config.Network) bool { return o.VNI == n.VNI }) {
+		for slices.ContainsFunc(e.cfg.Networks, func(o config.Network) bool { return o.VNI == n.VNI }) ||
+			slices.ContainsFunc(remote, func(o gossip.HostNetwork) bool { return o.VNI == n.VNI }) {
 			n.VNI++
 		}
 	} else if err := config.CheckVNI(int64(n.VNI)); err != nil {

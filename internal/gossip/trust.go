@@ -112,6 +112,14 @@ func (c *Cluster) unlockedCheckState(s *hostState, now time.Time) error {
 		return refuse(RefusedRecordCap, "state of %s: %d records and %d reservations; at most %d each",
 			s.Host, len(s.Records), len(s.Reservations), MaxRecordsPerHost)
 	}
+	if len(s.Networks) > MaxRecordsPerHost {
+		return refuse(RefusedRecordCap, "state of %s: %d networks; at most %d", s.Host, len(s.Networks), MaxRecordsPerHost)
+	}
+	for i := range s.Networks {
+		if err := checkHostNetwork(&s.Networks[i]); err != nil {
+			return refuse(RefusedNetwork, "state of %s: network %q: %v", s.Host, s.Networks[i].Name, err)
+		}
+	}
 	for i := range s.Records {
 		r := &s.Records[i]
 		if r.Host != s.Host {
