@@ -552,7 +552,11 @@ func (e *Engine) unlockedSaveEndpoints() {
 // the local definitions.
 func (e *Engine) unlockedSaveNetworks() {
 	if e.cluster != nil {
-		e.writeFile(networksFile, e.cluster.NetworkState())
+		failed := make([]string, 0, len(e.failed))
+		for name := range e.failed {
+			failed = append(failed, name)
+		}
+		e.writeFile(networksFile, e.cluster.NetworkState(failed...))
 		return
 	}
 	list := make([]config.Network, 0, len(e.dynNets))

@@ -358,11 +358,14 @@ func (c *Cluster) Networks() []NetworkDef {
 
 // NetworkState returns the replicated network state, definitions,
 // tombstones, versions and clock, in a self-describing binary form for
-// the daemon to persist. LoadNetworkState takes it back.
-func (c *Cluster) NetworkState() []byte {
+// the daemon to persist. LoadNetworkState takes it back. The entries of
+// the names in except are left out: the daemon does not persist a
+// definition it could not apply.
+func (c *Cluster) NetworkState(except ...string) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return encodeNetState(c.nets.clock, c.nets.sorted())
+	es := slices.DeleteFunc(c.nets.sorted(), func(e netEntry) bool { return slices.Contains(except, e.Def.Name) })
+	return encodeNetState(c.nets.clock, es)
 }
 
 // LoadNetworkState merges a state saved by NetworkState into the known

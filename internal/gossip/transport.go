@@ -22,7 +22,8 @@ type filterTransport struct {
 
 	packets chan *memberlist.Packet
 	streams chan net.Conn
-	done    chan struct{}
+	done    chan struct{} // closed when Shutdown begins
+	stopped chan struct{} // closed when the inner transport has stopped
 	wg      sync.WaitGroup
 	stop    sync.Once
 	stopErr error
@@ -39,6 +40,7 @@ func newFilterTransport(inner memberlist.NodeAwareTransport, refused func()) *fi
 		packets:            make(chan *memberlist.Packet),
 		streams:            make(chan net.Conn),
 		done:               make(chan struct{}),
+		stopped:            make(chan struct{}),
 	}
 	t.wg.Add(2)
 	go t.routinePackets(inner.PacketCh())
@@ -78,11 +80,14 @@ func (t *filterTransport) admits(a net.Addr) bool {
 	return ok && (*m)[addr.Unmap()]
 }
 
+// routinePackets forwards admitted packets until Shutdown. After done it
+// keeps draining in, so that the inner transport's listeners never block
+// while it shuts down, until stopped.
 func (t *filterTransport) routinePackets(in <-chan *memberlist.Packet) {
 	defer t.wg.Done()
 	for {
 		select {
-		case <-t.done:
+		case <-t.stopped:
 			return
 		case p := <-in:
 			if !t.admits(p.From) {
@@ -92,7 +97,6 @@ func (t *filterTransport) routinePackets(in <-chan *memberlist.Packet) {
 			select {
 			case t.packets <- p:
 			case <-t.done:
-				return
 			}
 		}
 	}
@@ -102,7 +106,7 @@ func (t *filterTransport) routineStreams(in <-chan net.Conn) {
 	defer t.wg.Done()
 	for {
 		select {
-		case <-t.done:
+		case <-t.stopped:
 			return
 		case c := <-in:
 			if !t.admits(c.RemoteAddr()) {
@@ -114,7 +118,6 @@ func (t *filterTransport) routineStreams(in <-chan net.Conn) {
 			case t.streams <- c:
 			case <-t.done:
 				c.Close()
-				return
 			}
 		}
 	}
@@ -131,6 +134,7 @@ func (t *filterTransport) Shutdown() error {
 	t.stop.Do(func() {
 		close(t.done)
 		t.stopErr = t.NodeAwareTransport.Shutdown()
+		close(t.stopped)
 		t.wg.Wait()
 	})
 	return t.stopErr
