@@ -114,7 +114,7 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc.Logger = newStdLogger(l)
+	mc.Logger = newStdLogger(l, func() { c.refused.add(RefusedUnauthenticated) })
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{mc.BindAddr},
 		BindPort:  mc.BindPort,

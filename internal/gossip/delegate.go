@@ -206,15 +206,30 @@ func (b *broadcast) Message() []byte { return b.msg }
 func (b *broadcast) Finished() {}
 
 // slogWriter turns memberlist's "[LEVEL] memberlist: text" log lines into
-// slog records at Debug.
-type slogWriter struct{ l *slog.Logger }
+// slog records at Debug. memberlist reports a packet or stream that fails
+// authentication only by a log line; unauth is called for each.
+type slogWriter struct {
+	l      *slog.Logger
+	unauth func()
+}
 
-func newStdLogger(l *slog.Logger) *log.Logger {
-	return log.New(slogWriter{l.With("source", "memberlist")}, "", 0)
+func newStdLogger(l *slog.Logger, unauth func()) *log.Logger {
+	return log.New(slogWriter{l.With("source", "memberlist"), unauth}, "", 0)
+}
+
+// unauthenticated reports whether a memberlist log line says that a packet
+// or stream failed decryption or came unencrypted.
+func unauthenticated(line []byte) bool {
+	return bytes.Contains(line, []byte("Decrypt packet failed")) ||
+		bytes.Contains(line, []byte("remote state is not encrypted")) ||
+		bytes.Contains(line, []byte("No installed keys could decrypt"))
 }
 
 // Write implements io.Writer.
 func (w slogWriter) Write(p []byte) (int, error) {
+	if w.unauth != nil && unauthenticated(p) {
+		w.unauth()
+	}
 	if !w.l.Enabled(context.Background(), slog.LevelDebug) {
 		return len(p), nil
 	}

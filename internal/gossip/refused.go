@@ -12,6 +12,9 @@ const (
 	// RefusedStranger: a packet or connection from an address that is not
 	// a configured peer.
 	RefusedStranger = "gossip_stranger"
+	// RefusedUnauthenticated: a packet or stream that failed decryption
+	// with the cluster secret, or came unencrypted.
+	RefusedUnauthenticated = "gossip_unauthenticated"
 	// RefusedRecord: an endpoint record that fails the config rules.
 	RefusedRecord = "gossip_record_invalid"
 	// RefusedNetwork: a network definition that fails the config rules.
