@@ -34,6 +34,11 @@ var (
 const cmdTimeout = 30 * time.Second
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(attackerEnv); spec != "" {
+		// This binary was started as a gossip attacker (see
+		// adversary_gossip_test.go), not to run tests.
+		os.Exit(runGossipAttacker(spec))
+	}
 	flag.Parse()
 	os.Exit(runMain(m))
 }

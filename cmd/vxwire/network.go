@@ -158,6 +158,9 @@ func cmdNetworkInspect(args []string, stdout io.Writer) error {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 1, ' ', 0)
 		fmt.Fprintf(tw, "name:\t%s\nvni:\t%d\nsubnet:\t%s\ngateway:\t%s\nmtu:\t%d\n", n.Name, n.VNI, n.Subnet, n.Gateway, n.MTU)
 		fmt.Fprintf(tw, "encrypted:\t%s\negress:\t%s\nendpoints:\t%d\nsource:\t%s\n", yesNo(n.Encrypted), yesNo(n.Egress), n.Endpoints, n.Source)
+		if n.Error != "" {
+			fmt.Fprintf(tw, "error:\t%s\n", n.Error)
+		}
 		return tw.Flush()
 	})
 }

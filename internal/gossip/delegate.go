@@ -220,9 +220,8 @@ func newStdLogger(l *slog.Logger, unauth func()) *log.Logger {
 // unauthenticated reports whether a memberlist log line says that a packet
 // or stream failed decryption or came unencrypted.
 func unauthenticated(line []byte) bool {
-	return bytes.Contains(line, []byte("Decrypt packet failed")) ||
-		bytes.Contains(line, []byte("remote state is not encrypted")) ||
-		bytes.Contains(line, []byte("No installed keys could decrypt"))
+	l := bytes.ToLower(line)
+	return bytes.Contains(l, []byte("decrypt")) || bytes.Contains(l, []byte("not encrypted"))
 }
 
 // Write implements io.Writer.
