@@ -37,21 +37,6 @@ const (
 	networksFile  = "networks.json"
 )
 
-// unappliedNet is an API network this host knows but does not carry, and
-// why.
-type unappliedNet struct {
-	def    config.Network
-	why    string // "no private_key_file", ...
-	reason string // refusal counter
-}
-
-// failedNet is an API network definition whose gateway could not be
-// opened; it stays left out until its definition changes.
-type failedNet struct {
-	def config.Network
-	err string
-}
-
 // unlockedEffective returns the config file plus the API's networks and
 // endpoints. An API network that collides with one of the file (name, VNI
 // or subnet) is left out: the file wins. So is an encrypted network on a
@@ -98,19 +83,6 @@ func (e *Engine) unlockedEffective() *config.Config {
 		}
 	}
 	return &eff
-}
-
-// unlockedNoteUnapplied replaces e.unapplied, counting and logging each
-// network that is newly left out.
-func (e *Engine) unlockedNoteUnapplied(m map[string]unappliedNet) {
-	for name, u := range m {
-		if old, ok := e.unapplied[name]; ok && old.reason == u.reason && old.def == u.def {
-			continue
-		}
-		e.refused.add(u.reason)
-		e.l.Warn("network not applied on this host", "network", name, "error", u.why)
-	}
-	e.unapplied = m
 }
 
 // unlockedAPINetworks returns the API-created networks: the replicated set
@@ -165,13 +137,6 @@ func (e *Engine) Networks() []api.Network {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Source == "config" && out[j].Source != "config" })
 	return out
-}
-
-// unlockedUnappliedInfo describes a network this host does not carry.
-func (e *Engine) unlockedUnappliedInfo(u unappliedNet) api.Network {
-	n := e.unlockedNetworkInfo(u.def)
-	n.Error = fmt.Sprintf("not applied on %s: %s", e.cfg.Host.Name, u.why)
-	return n
 }
 
 func (e *Engine) unlockedNetworkInfo(n config.Network) api.Network {
@@ -246,14 +211,6 @@ func (e *Engine) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.N
 	e.unlockedSaveNetworks()
 	e.l.Info("network created", "network", n.Name, "vni", n.VNI, "subnet", n.Subnet.String())
 	return e.unlockedNetworkInfo(n), nil
-}
-
-// unlockedReapply applies the effective config again, after a change was
-// taken back.
-func (e *Engine) unlockedReapply() {
-	if _, err := e.unlockedApply(e.unlockedEffective(), true); err != nil {
-		e.l.Warn("cannot apply networks", "error", err)
-	}
 }
 
 // unlockedCheckSpec validates a network request against the networks
