@@ -55,8 +55,10 @@ var (
 
 	descDNS = desc("vxwire_dns_queries_total", "DNS queries the resolver of a network has handled, by result.", "network", "result")
 
+	descRefused = desc("vxwire_refused_total", "Control-plane input refused, by reason: gossip from strangers or failing the secret or the config rules, API networks not applied here.", "reason")
+
 	allDescs = []*prometheus.Desc{descHostInfo, descFrames, descBytes, descNetFrames, descNetBytes, descFDB, descEndpoints,
-		descPeerFrames, descPeerBytes, descEpFrames, descEpBytes, descDrops, descWGAge, descWGEpoch, descWGBytes, descDNS}
+		descPeerFrames, descPeerBytes, descEpFrames, descEpBytes, descDrops, descWGAge, descWGEpoch, descWGBytes, descDNS, descRefused}
 )
 
 // collector turns one Status and Snapshot per scrape into constant
@@ -109,6 +111,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, ep := range st.Endpoints {
 		e.counters(descEpFrames, descEpBytes, ep.Counters, ep.Network, ep.Name)
 		e.drops(scopeEndpoint, ep.Network+"/"+ep.Name, ep.Counters)
+	}
+	for reason, n := range st.Refused {
+		e.counter(descRefused, n, reason)
 	}
 	for network, results := range snap.DNSQueries {
 		for result, n := range results {
