@@ -98,10 +98,7 @@ func (e *Engine) unlockedAPINetworks() []config.Network {
 	}
 	var out []config.Network
 	for _, d := range e.cluster.Networks() {
-		out = append(out, config.Network{
-			Name: d.Name, VNI: d.VNI, Subnet: d.Subnet, Gateway: d.Gateway,
-			MTU: d.MTU, Encrypted: d.Encrypted, Egress: d.Egress,
-		})
+		out = append(out, d.Config())
 	}
 	return out
 }
@@ -198,10 +195,7 @@ func (e *Engine) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.N
 		return api.Network{}, fmt.Errorf("network %q cannot be applied on %s: %s", n.Name, e.cfg.Host.Name, f.err)
 	}
 	if e.cluster != nil {
-		if err := e.cluster.PutNetwork(gossip.NetworkDef{
-			Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Gateway: n.Gateway,
-			MTU: n.MTU, Encrypted: n.Encrypted, Egress: n.Egress,
-		}); err != nil {
+		if err := e.cluster.PutNetwork(gossip.DefOf(n)); err != nil {
 			e.unlockedReapply()
 			return api.Network{}, fmt.Errorf("network %q: %w: %v", n.Name, api.ErrConflict, err)
 		}

@@ -37,15 +37,22 @@ func refuse(reason, format string, args ...any) *refusal {
 	return &refusal{reason: reason, err: fmt.Errorf(format, args...)}
 }
 
-// toConfig is def as the config rules see it.
-func (d *NetworkDef) toConfig() config.Network {
+// Config returns d as a config-file network: the daemon applies API
+// networks exactly as it applies the file's.
+func (d NetworkDef) Config() config.Network {
 	return config.Network{Name: d.Name, VNI: d.VNI, Subnet: d.Subnet, Gateway: d.Gateway,
 		MTU: d.MTU, Encrypted: d.Encrypted, Egress: d.Egress}
 }
 
+// DefOf returns the definition that replicates config network n.
+func DefOf(n config.Network) NetworkDef {
+	return NetworkDef{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Gateway: n.Gateway,
+		MTU: n.MTU, Encrypted: n.Encrypted, Egress: n.Egress}
+}
+
 // validNetwork checks a definition with the config file's rules.
 func validNetwork(d *NetworkDef) error {
-	n := d.toConfig()
+	n := d.Config()
 	if err := config.CheckNetwork(&n); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidNetwork, err)
 	}
