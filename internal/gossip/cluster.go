@@ -131,6 +131,7 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	c.transport.setAllowed(cfg.Peers)
 	mc.Transport = c.transport
 	mc.Delegate = (*delegate)(c)
+	mc.Alive = (*aliveGate)(c)
 	mc.Events = (*events)(c)
 	c.queue = &memberlist.TransmitLimitedQueue{
 		NumNodes:       func() int { return int(c.numLive.Load()) },

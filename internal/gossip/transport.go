@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -63,10 +64,6 @@ func (t *filterTransport) setAllowed(addrs []netip.Addr) {
 
 // admits reports whether a may talk to this host.
 func (t *filterTransport) admits(a net.Addr) bool {
-	m := t.allowed.Load()
-	if m == nil {
-		return true
-	}
 	var ip net.IP
 	switch a := a.(type) {
 	case *net.UDPAddr:
@@ -74,10 +71,36 @@ func (t *filterTransport) admits(a net.Addr) bool {
 	case *net.TCPAddr:
 		ip = a.IP
 	default:
-		return false
+		return t.allowed.Load() == nil
+	}
+	return t.admitsIP(ip)
+}
+
+// admitsIP reports whether ip is let in.
+func (t *filterTransport) admitsIP(ip net.IP) bool {
+	m := t.allowed.Load()
+	if m == nil {
+		return true
 	}
 	addr, ok := netip.AddrFromSlice(ip)
 	return ok && (*m)[addr.Unmap()]
+}
+
+// aliveGate is the Cluster seen as memberlist's AliveDelegate: a member
+// (one holding the secret) cannot introduce a node at an address that is
+// not a configured peer either.
+type aliveGate Cluster
+
+var _ memberlist.AliveDelegate = (*aliveGate)(nil)
+
+// NotifyAlive implements memberlist.AliveDelegate.
+func (g *aliveGate) NotifyAlive(n *memberlist.Node) error {
+	c := (*Cluster)(g)
+	if c.transport.admitsIP(n.Addr) {
+		return nil
+	}
+	c.refused.add(RefusedStranger)
+	return fmt.Errorf("gossip: node %s at %s is not a configured peer", n.Name, n.Addr)
 }
 
 // routinePackets forwards admitted packets until Shutdown. After done it

@@ -207,3 +207,19 @@ func TestStrangerRefused(t *testing.T) {
 		t.Errorf("after setAllowed, packet from 127.0.0.2 did not pass (got %q)", from)
 	}
 }
+
+// TestAliveGate: a member cannot introduce a node at an address that is
+// not a configured peer; a node at a peer's address is let in.
+func TestAliveGate(t *testing.T) {
+	c := newTestCluster(t, "me", nil, func(c *Config) { c.Peers = []netip.Addr{netip.MustParseAddr("127.0.0.3")} })
+	g := (*aliveGate)(c)
+	if err := g.NotifyAlive(&memberlist.Node{Name: "evil", Addr: net.IPv4(127, 0, 0, 2)}); err == nil {
+		t.Error("node at a stranger's address let in")
+	}
+	if err := g.NotifyAlive(&memberlist.Node{Name: "peer", Addr: net.IPv4(127, 0, 0, 3)}); err != nil {
+		t.Errorf("node at a peer's address refused: %v", err)
+	}
+	if got := c.Refused()[RefusedStranger]; got != 1 {
+		t.Errorf("refused[%s] = %d, want 1", RefusedStranger, got)
+	}
+}
