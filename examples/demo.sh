@@ -78,9 +78,11 @@ echo "    the containers have no link yet:"
 ip -n vxdemo-c1 -br link | sed 's/^/      vxdemo-c1: /'
 
 step "starting vxwire on both hosts (configs from examples/, state and sockets in $WORK)"
+run sh -c "umask 077; $BIN gensecret > $WORK/secret"
 for i in 1 2; do
   sed -e "s#^state_dir = .*#state_dir = \"$WORK/h$i-state\"#" \
-      -e "s#^api_socket = .*#api_socket = \"$WORK/h$i.sock\"#" "examples/h$i.toml" >"$WORK/h$i.toml"
+      -e "s#^api_socket = .*#api_socket = \"$WORK/h$i.sock\"#" \
+      -e "s#^secret_file = .*#secret_file = \"$WORK/secret\"#" "examples/h$i.toml" >"$WORK/h$i.toml"
   run timeout 10 "$BIN" config check -c "$WORK/h$i.toml"
   echo "    \$ ip netns exec vxdemo-h$i $BIN up -c $WORK/h$i.toml 2>$WORK/h$i.log &"
   ip netns exec "vxdemo-h$i" "$BIN" up -c "$WORK/h$i.toml" 2>"$WORK/h$i.log" &

@@ -101,14 +101,24 @@ func (e *env) genKey(tool, name string) wgKey {
 }
 
 // clusterSecret writes a random 32-byte cluster secret (64 hex digits)
-// and returns the file's path.
+// the first time it is called and returns the file's path: every host of
+// a test shares it.
 func (e *env) clusterSecret() string {
+	e.t.Helper()
+	if e.secret == "" {
+		e.secret = e.newSecret("cluster.secret")
+	}
+	return e.secret
+}
+
+// newSecret writes a fresh random secret to file name and returns its path.
+func (e *env) newSecret(name string) string {
 	e.t.Helper()
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		e.t.Fatal(err)
 	}
-	return e.privateFile("cluster.secret", hex.EncodeToString(b[:])+"\n")
+	return e.privateFile(name, hex.EncodeToString(b[:])+"\n")
 }
 
 // encHost is a host with its WireGuard identity.
@@ -148,7 +158,7 @@ type encConf struct {
 	peers     []*encHost
 	networks  []encNetwork
 	endpoints []epConf
-	secret    string // host.secret_file; "": left out
+	secret    string // host.secret_file; "": the cluster secret with peers, else left out
 	rotate    string // host.rotate_every; "": the default (12h)
 	gossip    int    // host.gossip_port; 0: the default (7946)
 }
@@ -162,6 +172,9 @@ func (e *env) renderEnc(h *encHost, c encConf) string {
 	fmt.Fprintf(&b, "private_key_file = %q\nwg_port = %d\nwg_name = %q\n", h.key.file, wgPort, h.wgName)
 	if h.tunnel != derivedTunnel(h.addr) {
 		fmt.Fprintf(&b, "tunnel_address = %q\n", h.tunnel)
+	}
+	if c.secret == "" && len(c.peers) > 0 {
+		c.secret = e.clusterSecret()
 	}
 	if c.secret != "" {
 		fmt.Fprintf(&b, "secret_file = %q\n", c.secret)

@@ -34,6 +34,11 @@ var (
 const cmdTimeout = 30 * time.Second
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(attackerEnv); spec != "" {
+		// This binary was started as a gossip attacker (see
+		// adversary_gossip_test.go), not to run tests.
+		os.Exit(runGossipAttacker(spec))
+	}
 	flag.Parse()
 	os.Exit(runMain(m))
 }
@@ -101,6 +106,7 @@ type env struct {
 	t      *testing.T
 	prefix string // "vx" + 4 hex digits + "-": names of namespaces and links
 	dir    string
+	secret string // the cluster secret file, once clusterSecret made it
 }
 
 // newEnv returns the environment of a test that runs the vxwire binary. It

@@ -110,6 +110,7 @@ type hostConf struct {
 	dnsUpstream []string // host.dns_upstream ("IP:PORT"); nil: the default
 	apiGroup    string   // host.api_group; "": left out (the socket is root's)
 	metrics     string   // host.metrics ("IP:PORT"); "": left out (no metrics)
+	secret      string   // host.secret_file; "": the cluster secret when there are peers
 }
 
 // blue is the network most tests use.
@@ -123,6 +124,12 @@ func (e *env) render(h *host, c hostConf) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[host]\nname = %q\naddress = %q\nport = 4789\nstate_dir = %q\napi_socket = %q\n",
 		h.id, h.addr, filepath.Join(e.dir, h.id+"-state"), e.socket(h))
+	if c.secret == "" && len(c.peers) > 0 {
+		c.secret = e.clusterSecret()
+	}
+	if c.secret != "" {
+		fmt.Fprintf(&b, "secret_file = %q\n", c.secret)
+	}
 	if c.peerTimeout != "" {
 		fmt.Fprintf(&b, "peer_timeout = %q\n", c.peerTimeout)
 	}

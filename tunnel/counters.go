@@ -20,6 +20,7 @@ const (
 	dropSend
 	dropNoPort
 	dropPlaintext
+	dropNoConn
 	numDropReasons
 )
 
@@ -34,6 +35,7 @@ var dropNames = [numDropReasons]string{
 	dropSend:        api.DropSend,
 	dropNoPort:      api.DropNoPort,
 	dropPlaintext:   api.DropPlaintext,
+	dropNoConn:      api.DropNoConn,
 }
 
 // counters are the statistics of one port, peer, network or host. Every

@@ -149,6 +149,15 @@ type Engine struct {
 	peers    map[string]*peer
 	ports    map[epKey]*port
 	stopped  bool
+	// unapplied are the API networks this host does not carry, by name;
+	// failed the definitions whose gateway could not be opened.
+	unapplied map[string]unappliedNet
+	failed    map[string]failedNet
+	// refused counts control-plane input refused, by reason; badRecords
+	// are the records from gossip refused by the last snapshot, so that
+	// each is counted once.
+	refused    refusals
+	badRecords map[string]bool
 
 	wg   sync.WaitGroup
 	done chan struct{}
@@ -168,6 +177,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		dynNets:  make(map[string]config.Network),
 		dynEps:   make(map[epKey]dynEndpoint),
 		egress:   new(netstack.EgressPolicy),
+		failed:   make(map[string]failedNet),
 		done:     make(chan struct{}),
 	}
 	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)

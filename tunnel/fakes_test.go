@@ -143,8 +143,14 @@ func encConfig(tb testing.TB, dir string, idx int, keys []crypto.Key, eps ...str
 	if err := os.WriteFile(keyFile, []byte(keys[idx-1].String()+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	fmt.Fprintf(&b, "[host]\nname = \"h%d\"\naddress = \"198.18.0.%d\"\nmtu = 1500\nstate_dir = %q\napi_socket = %q\nprivate_key_file = %q\n",
-		idx, idx, filepath.Join(dir, fmt.Sprintf("state%d", idx)), filepath.Join(dir, "api.sock"), keyFile)
+	// Hosts with peers must authenticate gossip, so the config names a
+	// cluster secret even though these fakes run without gossip.
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte("fake-cluster-secret-0123456789\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	fmt.Fprintf(&b, "[host]\nname = \"h%d\"\naddress = \"198.18.0.%d\"\nmtu = 1500\nstate_dir = %q\napi_socket = %q\nprivate_key_file = %q\nsecret_file = %q\n",
+		idx, idx, filepath.Join(dir, fmt.Sprintf("state%d", idx)), filepath.Join(dir, "api.sock"), keyFile, secretFile)
 	for i := range keys {
 		if i+1 != idx {
 			fmt.Fprintf(&b, "[[peer]]\nname = \"h%d\"\naddress = \"198.18.0.%d\"\npublic_key = %q\n", i+1, i+1, keys[i].Public().String())

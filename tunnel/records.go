@@ -38,11 +38,16 @@ func (e *Engine) openControl(cfg *config.Config) error {
 	for _, p := range cfg.Peers {
 		seeds = append(seeds, netip.AddrPortFrom(p.Address, cfg.Host.GossipPort))
 	}
+	peers := make([]netip.Addr, 0, len(cfg.Peers))
+	for _, p := range cfg.Peers {
+		peers = append(peers, p.Address)
+	}
 	c, err := e.opts.NewCluster(gossip.Config{
 		NodeName:  cfg.Host.Name,
 		BindAddr:  cfg.Host.Address,
 		Port:      int(cfg.Host.GossipPort),
 		Seeds:     seeds,
+		Peers:     peers,
 		Secret:    cfg.Host.Secret,
 		DeadAfter: cfg.Host.PeerTimeout,
 	}, e.l.With("component", "gossip"))
@@ -140,12 +145,23 @@ func (e *Engine) unlockedAddRecords(s *snapshot) {
 		byName[r.name] = r
 	}
 	now := time.Now().UnixNano()
+	bad := make(map[string]bool)
 	for _, rec := range e.cluster.Records() {
 		if rec.Host == e.cfg.Host.Name {
 			continue
 		}
 		n := e.networks[rec.Network]
 		if n == nil {
+			continue
+		}
+		if err := config.CheckRecord(&n.cfg, rec.Name, rec.Aliases, rec.IP, rec.MAC[:]); err != nil {
+			// Gossip checked all but the subnet, which only the hosts that
+			// carry the network know.
+			k := rec.Host + "/" + rec.Network + "/" + rec.Name + "/" + rec.IP.String()
+			if bad[k] = true; !e.badRecords[k] {
+				e.refused.add(refusedRecord)
+				e.l.Warn("record from gossip refused", "peer", rec.Host, "network", rec.Network, "error", err)
+			}
 			continue
 		}
 		nv := s.byVNI[n.cfg.VNI]
@@ -157,6 +173,7 @@ func (e *Engine) unlockedAddRecords(s *snapshot) {
 		}
 		s.names.add(rec.Network, rec.Name, rec.Aliases, rec.IP)
 	}
+	e.badRecords = bad
 }
 
 // nameTable is the immutable DNS view of one snapshot: per network, names

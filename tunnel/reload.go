@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/gossip"
 )
 
 // apply makes the engine match a new config file: its networks, peers and
@@ -70,14 +72,21 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 
 	// Networks: keep those whose switching parameters are unchanged.
 	nets := make(map[string]*network, len(cfg.Networks))
+	skip := make(map[string]bool)
 	for _, nc := range cfg.Networks {
 		mtu := networkMTU(nc, underlay)
 		if old := e.networks[nc.Name]; old != nil && old.cfg == nc && old.mtu == mtu {
 			nets[nc.Name] = old
 			continue
 		}
-		n := &network{cfg: nc, mtu: mtu, fdb: newFDB()}
-		gw, err := e.openGateway(n)
+		n, err := e.openNetwork(nc, mtu, cfg)
+		if err != nil && !e.isFileNetwork(nc.Name) {
+			// An API network must not keep the rest from applying, at
+			// start-up or later: leave it out until its definition changes.
+			e.failed[nc.Name] = failedNet{def: nc, err: err.Error()}
+			skip[nc.Name] = true
+			continue
+		}
 		if err != nil {
 			for _, m := range nets {
 				if e.networks[m.cfg.Name] != m {
@@ -86,12 +95,11 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 			}
 			return nil, err
 		}
-		n.gw = gw
-		if err := e.startDNS(n, cfg); err != nil {
-			e.unlockedClosePort(gw)
-			return nil, err
-		}
 		nets[nc.Name] = n
+	}
+	if len(skip) > 0 {
+		cfg = withoutNetworks(cfg, skip)
+		e.unlockedEffective() // notes and counts the networks left out
 	}
 	// Peers: keep those whose address is unchanged.
 	peers := make(map[string]*peer, len(cfg.Peers))
@@ -162,6 +170,19 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 	}
 	e.networks, e.peers, e.cfg = nets, peers, cfg
 	e.unlockedSetEgress(deny)
+	if e.cluster != nil {
+		addrs := make([]netip.Addr, 0, len(cfg.Peers))
+		for _, pc := range cfg.Peers {
+			addrs = append(addrs, pc.Address)
+		}
+		e.cluster.SetPeers(addrs)
+		// Other hosts check API networks against this host's file.
+		fileNets := make([]gossip.HostNetwork, 0, len(e.file.Networks))
+		for _, n := range e.file.Networks {
+			fileNets = append(fileNets, gossip.HostNetwork{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet})
+		}
+		e.cluster.SetLocalNetworks(fileNets)
+	}
 	for _, n := range nets {
 		if n.dns != nil {
 			n.dns.SetIsolated(otherNetworks(cfg, n.cfg.Name))
@@ -178,6 +199,30 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 		}
 	}
 	return epErrs, nil
+}
+
+// openNetwork opens the gateway and DNS of a new network.
+func (e *Engine) openNetwork(nc config.Network, mtu int, cfg *config.Config) (*network, error) {
+	n := &network{cfg: nc, mtu: mtu, fdb: newFDB()}
+	gw, err := e.openGateway(n)
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", nc.Name, err)
+	}
+	n.gw = gw
+	if err := e.startDNS(n, cfg); err != nil {
+		e.unlockedClosePort(gw)
+		return nil, fmt.Errorf("network %s: %w", nc.Name, err)
+	}
+	return n, nil
+}
+
+// withoutNetworks returns a copy of cfg without the networks named in skip
+// and their endpoints.
+func withoutNetworks(cfg *config.Config, skip map[string]bool) *config.Config {
+	c := *cfg
+	c.Networks = slices.DeleteFunc(slices.Clone(cfg.Networks), func(n config.Network) bool { return skip[n.Name] })
+	c.Endpoints = slices.DeleteFunc(slices.Clone(cfg.Endpoints), func(ep config.Endpoint) bool { return skip[ep.Network] })
+	return &c
 }
 
 // unlockedBuildSnapshot builds the data path's view of the current state.

@@ -5,17 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/vxwire/vxwire/internal/atomicfile"
-	"github.com/vxwire/vxwire/internal/ipv4"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/atomicfile"
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
@@ -41,11 +38,12 @@ const (
 	networksFile  = "networks.json"
 )
 
-var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
 // unlockedEffective returns the config file plus the API's networks and
 // endpoints. An API network that collides with one of the file (name, VNI
-// or subnet) is left out: the file wins.
+// or subnet) is left out: the file wins. So is an encrypted network on a
+// host without a WireGuard key, and a definition that failed to apply.
+// Networks left out are noted in e.unapplied, counted once each, and
+// reported by network inspect.
 func (e *Engine) unlockedEffective() *config.Config {
 	eff := *e.file
 	eff.Networks = slices.Clone(e.file.Networks)
@@ -54,13 +52,25 @@ func (e *Engine) unlockedEffective() *config.Config {
 	for _, n := range eff.Networks {
 		names[n.Name] = true
 	}
+	unapplied := make(map[string]unappliedNet)
 	for _, n := range e.unlockedAPINetworks() {
-		if names[n.Name] || collides(eff.Networks, n) {
+		switch f, failed := e.failed[n.Name]; {
+		case names[n.Name] || collides(eff.Networks, n):
+			unapplied[n.Name] = unappliedNet{n, "it clashes with a network of " + e.file.File, refusedFileClash}
 			continue
+		case n.Encrypted && e.enc == nil:
+			unapplied[n.Name] = unappliedNet{n, "no private_key_file (encrypted networks need a WireGuard key)", refusedUnkeyed}
+			continue
+		case failed && f.def == n:
+			unapplied[n.Name] = unappliedNet{n, f.err, refusedApply}
+			continue
+		case failed:
+			delete(e.failed, n.Name)
 		}
 		eff.Networks = append(eff.Networks, n)
 		names[n.Name] = true
 	}
+	e.unlockedNoteUnapplied(unapplied)
 	keys := make([]epKey, 0, len(e.dynEps))
 	for k := range e.dynEps {
 		keys = append(keys, k)
@@ -89,10 +99,7 @@ func (e *Engine) unlockedAPINetworks() []config.Network {
 	}
 	var out []config.Network
 	for _, d := range e.cluster.Networks() {
-		out = append(out, config.Network{
-			Name: d.Name, VNI: d.VNI, Subnet: d.Subnet, Gateway: d.Gateway,
-			MTU: d.MTU, Encrypted: d.Encrypted, Egress: d.Egress,
-		})
+		out = append(out, d.Config())
 	}
 	return out
 }
@@ -119,10 +126,14 @@ func (e *Engine) isFileNetwork(name string) bool {
 func (e *Engine) Networks() []api.Network {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]api.Network, 0, len(e.cfg.Networks))
+	out := make([]api.Network, 0, len(e.cfg.Networks)+len(e.unapplied))
 	for _, n := range e.cfg.Networks {
 		out = append(out, e.unlockedNetworkInfo(n))
 	}
+	for _, u := range e.unapplied {
+		out = append(out, e.unlockedUnappliedInfo(u))
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Source == "config" && out[j].Source != "config" })
 	return out
 }
 
@@ -155,6 +166,9 @@ func (e *Engine) Network(name string) (api.Network, error) {
 			return e.unlockedNetworkInfo(n), nil
 		}
 	}
+	if u, ok := e.unapplied[name]; ok {
+		return e.unlockedUnappliedInfo(u), nil
+	}
 	return api.Network{}, fmt.Errorf("network %q: %w", name, api.ErrNotFound)
 }
 
@@ -169,20 +183,27 @@ func (e *Engine) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.N
 	if err != nil {
 		return api.Network{}, err
 	}
+	// Apply first: a definition this host cannot carry is neither
+	// replicated nor persisted.
+	eff := e.unlockedEffective()
+	eff.Networks = append(eff.Networks, n)
+	if _, err := e.unlockedApply(eff, true); err != nil {
+		return api.Network{}, err
+	}
+	if f, ok := e.failed[n.Name]; ok && f.def == n {
+		delete(e.failed, n.Name)
+		e.unlockedReapply()
+		return api.Network{}, fmt.Errorf("network %q cannot be applied on %s: %s", n.Name, e.cfg.Host.Name, f.err)
+	}
 	if e.cluster != nil {
-		if err := e.cluster.PutNetwork(gossip.NetworkDef{
-			Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Gateway: n.Gateway,
-			MTU: n.MTU, Encrypted: n.Encrypted, Egress: n.Egress,
-		}); err != nil {
+		if err := e.cluster.PutNetwork(gossip.DefOf(n)); err != nil {
+			e.unlockedReapply()
 			return api.Network{}, fmt.Errorf("network %q: %w: %v", n.Name, api.ErrConflict, err)
 		}
 	} else {
 		e.dynNets[n.Name] = n
 	}
 	e.unlockedSaveNetworks()
-	if _, err := e.unlockedApply(e.unlockedEffective(), true); err != nil {
-		return api.Network{}, err
-	}
 	e.l.Info("network created", "network", n.Name, "vni", n.VNI, "subnet", n.Subnet.String())
 	return e.unlockedNetworkInfo(n), nil
 }
@@ -193,31 +214,25 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 	bad := func(format string, args ...any) (config.Network, error) {
 		return config.Network{}, fmt.Errorf("%w: %s", api.ErrInvalid, fmt.Sprintf(format, args...))
 	}
-	if !labelRE.MatchString(spec.Name) {
-		return bad("network name %q is not a DNS label (a-z, 0-9, -; at most 63)", spec.Name)
+	subnet, err := config.ParseSubnet(spec.Subnet)
+	if err != nil {
+		return bad("subnet: %v", err)
 	}
-	subnet, err := netip.ParsePrefix(spec.Subnet)
-	if err != nil || !subnet.Addr().Is4() {
-		return bad("subnet %q is not an IPv4 CIDR", spec.Subnet)
-	}
-	if subnet != subnet.Masked() {
-		return bad("subnet %s is not a network address; did you mean %s?", subnet, subnet.Masked())
-	}
-	if subnet.Bits() > 30 {
-		return bad("subnet %s is too small: at most /30", subnet)
-	}
-	n := config.Network{Name: spec.Name, VNI: spec.VNI, Subnet: subnet, MTU: spec.MTU, Encrypted: spec.Encrypted, Egress: true}
+	n := config.Network{Name: spec.Name, VNI: spec.VNI, Subnet: subnet, Gateway: subnet.Addr().Next(),
+		MTU: spec.MTU, Encrypted: spec.Encrypted, Egress: true}
 	if spec.Egress != nil {
 		n.Egress = *spec.Egress
 	}
-	if spec.Gateway == "" {
-		n.Gateway = subnet.Addr().Next()
-	} else if n.Gateway, err = netip.ParseAddr(spec.Gateway); err != nil || !subnet.Contains(n.Gateway) ||
-		n.Gateway == subnet.Addr() || n.Gateway == ipv4.Broadcast(subnet) {
-		return bad("gateway %q is not a host address of %s", spec.Gateway, subnet)
+	if spec.Gateway != "" {
+		if n.Gateway, err = netip.ParseAddr(spec.Gateway); err != nil {
+			return bad("gateway %q is not an IPv4 address", spec.Gateway)
+		}
 	}
-	if n.MTU != 0 && (n.MTU < config.MinMTU || n.MTU > config.MaxNetworkMTU) {
-		return bad("mtu %d is outside %d..%d", n.MTU, config.MinMTU, config.MaxNetworkMTU)
+	// The VNI is checked below, once a free one is chosen.
+	check := n
+	check.VNI = config.MinVNI
+	if err := config.CheckNetwork(&check); err != nil {
+		return bad("%v", err)
 	}
 	if n.Encrypted && e.enc == nil {
 		return bad("encrypted networks need [host] private_key_file on this host")
@@ -232,13 +247,36 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q", api.ErrConflict, n.Subnet, o.Subnet, o.Name)
 		}
 	}
+	if _, ok := e.unapplied[n.Name]; ok {
+		return config.Network{}, fmt.Errorf("%w: network %q exists (not applied on this host)", api.ErrConflict, n.Name)
+	}
+	// Every host's config-file networks, as they announce them.
+	var remote []gossip.HostNetwork
+	if e.cluster != nil {
+		for _, o := range e.cluster.HostNetworks() {
+			if o.Host != e.cfg.Host.Name {
+				remote = append(remote, o)
+			}
+		}
+	}
+	for _, o := range remote {
+		switch {
+		case o.Name == n.Name:
+			return config.Network{}, fmt.Errorf("%w: network %q exists in the config file of host %s", api.ErrConflict, n.Name, o.Host)
+		case n.VNI != 0 && o.VNI == n.VNI:
+			return config.Network{}, fmt.Errorf("%w: vni %d is used by network %q of host %s", api.ErrConflict, n.VNI, o.Name, o.Host)
+		case o.Subnet.Overlaps(n.Subnet):
+			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q of host %s", api.ErrConflict, n.Subnet, o.Subnet, o.Name, o.Host)
+		}
+	}
 	if n.VNI == 0 {
 		n.VNI = config.MinVNI
-		for slices.ContainsFunc(e.cfg.Networks, func(o config.Network) bool { return o.VNI == n.VNI }) {
+		for slices.ContainsFunc(e.cfg.Networks, func(o config.Network) bool { return o.VNI == n.VNI }) ||
+			slices.ContainsFunc(remote, func(o gossip.HostNetwork) bool { return o.VNI == n.VNI }) {
 			n.VNI++
 		}
-	} else if n.VNI < config.MinVNI || n.VNI > config.MaxVNI {
-		return bad("vni %d is outside %d..%d", n.VNI, config.MinVNI, config.MaxVNI)
+	} else if err := config.CheckVNI(int64(n.VNI)); err != nil {
+		return bad("%v", err)
 	}
 	return n, nil
 }
@@ -250,8 +288,9 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 	if e.isFileNetwork(name) {
 		return fmt.Errorf("%w: network %q is defined in %s; remove it there", api.ErrInvalid, name, e.file.File)
 	}
+	_, unapplied := e.unapplied[name]
 	found := slices.ContainsFunc(e.cfg.Networks, func(n config.Network) bool { return n.Name == name })
-	if !found {
+	if !found && !unapplied {
 		return fmt.Errorf("network %q: %w", name, api.ErrNotFound)
 	}
 	var attached []string
@@ -265,6 +304,15 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 		return fmt.Errorf("%w: network %q has endpoints attached on this host: %v; detach them first", api.ErrConflict, name, attached)
 	}
 	if e.cluster != nil {
+		var remote []string
+		for _, r := range e.cluster.Records() {
+			if r.Network == name && r.Host != e.cfg.Host.Name {
+				remote = append(remote, r.Host+"/"+r.Name)
+			}
+		}
+		if len(remote) > 0 {
+			return fmt.Errorf("%w: network %q has endpoints attached on other hosts: %v; detach them first", api.ErrConflict, name, remote)
+		}
 		if err := e.cluster.DeleteNetwork(name); err != nil {
 			return err
 		}
@@ -357,11 +405,14 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 			n = &e.cfg.Networks[i]
 		}
 	}
+	if u, ok := e.unapplied[req.Network]; n == nil && ok {
+		return config.Endpoint{}, fmt.Errorf("%w: network %q is not applied on %s: %s", api.ErrConflict, req.Network, e.cfg.Host.Name, u.why)
+	}
 	if n == nil {
 		return config.Endpoint{}, fmt.Errorf("network %q: %w", req.Network, api.ErrNotFound)
 	}
-	if !labelRE.MatchString(req.Name) {
-		return bad("endpoint name %q is not a DNS label (a-z, 0-9, -; at most 63)", req.Name)
+	if err := config.CheckLabel(req.Name); err != nil {
+		return bad("endpoint name: %v", err)
 	}
 	if _, ok := e.ports[epKey{req.Network, req.Name}]; ok {
 		return config.Endpoint{}, fmt.Errorf("%w: network %q already has an endpoint %q on this host", api.ErrConflict, req.Network, req.Name)
@@ -379,22 +430,23 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	if err := config.CheckIfName(ep.IfName); err != nil {
 		return bad("ifname: %v", err)
 	}
-	for _, a := range req.Aliases {
-		if !labelRE.MatchString(a) {
-			return bad("alias %q is not a DNS label", a)
-		}
+	if err := config.CheckAliases(req.Name, req.Aliases); err != nil {
+		return bad("%v", err)
 	}
 	if req.Address != "" {
 		a, err := netip.ParseAddr(req.Address)
-		if err != nil || !a.Is4() || !n.Subnet.Contains(a) || a == n.Gateway || a == n.Subnet.Addr() || a == ipv4.Broadcast(n.Subnet) {
-			return bad("address %q is not a free host address of %s", req.Address, n.Subnet)
+		if err != nil {
+			return bad("address %q is not an IPv4 address", req.Address)
+		}
+		if err := config.CheckEndpointAddr(a, n); err != nil {
+			return bad("address: %v", err)
 		}
 		ep.Address = a
 	}
 	if req.MAC != "" {
-		m, err := net.ParseMAC(req.MAC)
-		if err != nil || len(m) != 6 || m[0]&1 == 1 || MAC(m) == (MAC{}) {
-			return bad("mac %q is not a unicast Ethernet address", req.MAC)
+		m, err := config.ParseMAC(req.MAC)
+		if err != nil {
+			return bad("mac: %v", err)
 		}
 		ep.MAC = m
 	}
@@ -453,7 +505,11 @@ func (e *Engine) unlockedSaveEndpoints() {
 // the local definitions.
 func (e *Engine) unlockedSaveNetworks() {
 	if e.cluster != nil {
-		e.writeFile(networksFile, e.cluster.NetworkState())
+		failed := make([]string, 0, len(e.failed))
+		for name := range e.failed {
+			failed = append(failed, name)
+		}
+		e.writeFile(networksFile, e.cluster.NetworkState(failed...))
 		return
 	}
 	list := make([]config.Network, 0, len(e.dynNets))

@@ -183,8 +183,15 @@ func (e *Engine) conn(nv *netView, sock int) encap.Conn {
 	return e.tx[sock]
 }
 
-// send writes dgrams to peer r and accounts for them.
+// send writes dgrams to peer r and accounts for them. A nil c (an
+// encrypted network on a host without WireGuard, which the control plane
+// never applies) drops and counts instead of writing.
 func (e *Engine) send(r *peer, c encap.Conn, dgrams [][]byte, bytes int, n *network) {
+	if c == nil {
+		r.stats.drop(dropNoConn, len(dgrams))
+		e.host.drop(dropNoConn, len(dgrams))
+		return
+	}
 	if err := c.Write(dgrams, r.addr); err != nil {
 		r.stats.drop(dropSend, len(dgrams))
 		e.host.drop(dropSend, len(dgrams))

@@ -16,6 +16,15 @@ func (e *Engine) Status() api.Status {
 	if e.cfg == nil {
 		return st
 	}
+	st.Refused = e.refused.snapshot()
+	if e.cluster != nil {
+		for k, v := range e.cluster.Refused() {
+			if st.Refused == nil {
+				st.Refused = make(map[string]uint64)
+			}
+			st.Refused[k] += v
+		}
+	}
 	st.Host = e.cfg.Host.Name
 	st.Address = e.rx.LocalAddr().String()
 	st.Offload, st.WireGuard = e.offload(), e.wireguardStats()

@@ -27,6 +27,7 @@ Usage:
   vxwire config check -c FILE                 validate a config file and exit
   vxwire genkey                               print a new private key (as wg genkey)
   vxwire pubkey < PRIVATE                     print the public key of a private key (as wg pubkey)
+  vxwire gensecret                            print a new cluster secret for [host] secret_file
   vxwire version                              print the version
   vxwire oci-hook [--socket PATH] [STAGE]     OCI runtime hook: createRuntime or prestart
                                               attaches the container, poststop detaches
@@ -101,6 +102,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdGenkey(args[1:], stdout)
 	case "pubkey":
 		err = cmdPubkey(args[1:], stdin, stdout)
+	case "gensecret":
+		err = cmdGensecret(args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "vxwire", version)
 	case "help", "-h", "--help":

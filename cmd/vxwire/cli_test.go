@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 func TestRunUsageErrors(t *testing.T) {
@@ -60,6 +63,45 @@ func TestConfigCheck(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "bad.toml:7: network[0].subnet") {
 		t.Fatalf("error %q does not name file:line and field", errb.String())
+	}
+
+	// Peers without a secret: gossip would be open to anyone.
+	open := filepath.Join(dir, "open.toml")
+	os.WriteFile(open, []byte("[host]\nname = \"h1\"\naddress = \"198.18.0.1\"\n[[peer]]\nname = \"h2\"\naddress = \"198.18.0.2\"\n"), 0o600)
+	errb.Reset()
+	if code := run([]string{"config", "check", "-c", open}, nil, &out, &errb); code == exitOK {
+		t.Fatal("config with peers and no secret_file passed config check")
+	}
+	for _, want := range []string{"open.toml:1: host.secret_file", "vxwire gensecret", "head -c 32 /dev/urandom | base64"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("error %q does not mention %q", errb.String(), want)
+		}
+	}
+}
+
+func TestGensecret(t *testing.T) {
+	seen := map[string]bool{}
+	for range 2 {
+		var out, errb bytes.Buffer
+		if code := run([]string{"gensecret"}, nil, &out, &errb); code != exitOK {
+			t.Fatalf("gensecret: exit %d: %s", code, errb.String())
+		}
+		s := strings.TrimSuffix(out.String(), "\n")
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b) != 32 {
+			t.Fatalf("gensecret printed %q: want 32 bytes in base64 (%v)", out.String(), err)
+		}
+		if len(s) < config.MinSecretLen {
+			t.Fatalf("secret %q is shorter than config.MinSecretLen", s)
+		}
+		if seen[s] {
+			t.Fatalf("gensecret printed %q twice", s)
+		}
+		seen[s] = true
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"gensecret", "extra"}, nil, &out, &errb); code == exitOK {
+		t.Errorf("gensecret with an argument succeeded")
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/vxwire/vxwire/internal/config"
 	"io"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -66,10 +65,16 @@ func checkAttachFlags(req *api.AttachRequest) error {
 			return usageError("--ip %q: want an IPv4 address without a prefix length", req.Address)
 		}
 	}
+	if err := config.CheckLabel(req.Name); err != nil {
+		return usageError("attach: name: %v", err)
+	}
+	if err := config.CheckAliases(req.Name, req.Aliases); err != nil {
+		return usageError("--alias: %v", err)
+	}
 	if req.MAC != "" {
-		hw, err := net.ParseMAC(req.MAC)
-		if err != nil || len(hw) != 6 || hw[0]&1 != 0 {
-			return usageError("--mac %q: want a unicast Ethernet address such as 02:42:0a:00:00:05", req.MAC)
+		hw, err := config.ParseMAC(req.MAC)
+		if err != nil {
+			return usageError("--mac: %v", err)
 		}
 		req.MAC = hw.String()
 	}

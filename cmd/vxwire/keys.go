@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"strings"
@@ -19,6 +21,23 @@ func cmdGenkey(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, k.String())
+	return nil
+}
+
+// secretBytes is the size of a secret made by gensecret: 256 bits.
+const secretBytes = 32
+
+// cmdGensecret prints a new random cluster secret for [host] secret_file:
+// 32 random bytes in base64, as `head -c 32 /dev/urandom | base64` makes.
+func cmdGensecret(args []string, stdout io.Writer) error {
+	if err := parseFlags(newFlags("gensecret"), args); err != nil {
+		return err
+	}
+	var b [secretBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("cannot read random bytes: %w", err)
+	}
+	fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(b[:]))
 	return nil
 }
 

@@ -6,6 +6,7 @@
 //	vxwire network create|ls|inspect|rm
 //	vxwire attach | detach | endpoint ls
 //	vxwire genkey | vxwire pubkey
+//	vxwire gensecret             print a new cluster secret
 //
 // See vxwire help for flags and exit codes.
 package main

@@ -70,15 +70,15 @@ func cmdNetworkCreate(args []string, stdout io.Writer) error {
 // checkCreateFlags checks the flags of network create and fills spec
 // from them; errors are usage errors naming the flag.
 func checkCreateFlags(spec *api.NetworkSpec, subnet, gateway string, vni uint64, opts []string) error {
-	if spec.Name == "" || strings.TrimSpace(spec.Name) != spec.Name {
-		return usageError("network create: NAME %q is empty or has surrounding spaces", spec.Name)
+	if err := config.CheckLabel(spec.Name); err != nil {
+		return usageError("network create: NAME: %v", err)
 	}
 	if subnet == "" {
 		return usageError("network create needs --subnet CIDR")
 	}
-	pfx, err := netip.ParsePrefix(subnet)
-	if err != nil || !pfx.Addr().Is4() {
-		return usageError("--subnet %q: want an IPv4 CIDR such as 10.10.0.0/24", subnet)
+	pfx, err := config.ParseSubnet(subnet)
+	if err != nil {
+		return usageError("--subnet: %v", err)
 	}
 	spec.Subnet = pfx.String()
 	if gateway != "" {
@@ -86,16 +86,15 @@ func checkCreateFlags(spec *api.NetworkSpec, subnet, gateway string, vni uint64,
 		if err != nil || !gw.Is4() {
 			return usageError("--gateway %q: want an IPv4 address", gateway)
 		}
-		if !pfx.Contains(gw) {
-			return usageError("--gateway %s is not in --subnet %s", gw, pfx)
+		if err := config.CheckGateway(gw, pfx); err != nil {
+			return usageError("--gateway: %v", err)
 		}
 		spec.Gateway = gw.String()
 	}
-	if vni != 0 && (vni < config.MinVNI || vni > config.MaxVNI) {
-		return usageError("--vni %d: want %d to %d", vni, config.MinVNI, config.MaxVNI)
-	}
-	if spec.MTU != 0 && (spec.MTU < config.MinMTU || spec.MTU > config.MaxNetworkMTU) {
-		return usageError("--mtu %d: want %d to %d", spec.MTU, config.MinMTU, config.MaxNetworkMTU)
+	if vni != 0 {
+		if err := config.CheckVNI(int64(min(vni, 1<<32))); err != nil {
+			return usageError("--vni: %v", err)
+		}
 	}
 	for _, o := range opts {
 		k, v, hasValue := strings.Cut(o, "=")
@@ -110,6 +109,9 @@ func checkCreateFlags(spec *api.NetworkSpec, subnet, gateway string, vni uint64,
 			}
 			spec.Encrypted = b
 		}
+	}
+	if err := config.CheckNetworkMTU(int64(spec.MTU), spec.Encrypted); err != nil {
+		return usageError("--mtu: %v", err)
 	}
 	return nil
 }
@@ -156,6 +158,9 @@ func cmdNetworkInspect(args []string, stdout io.Writer) error {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 1, ' ', 0)
 		fmt.Fprintf(tw, "name:\t%s\nvni:\t%d\nsubnet:\t%s\ngateway:\t%s\nmtu:\t%d\n", n.Name, n.VNI, n.Subnet, n.Gateway, n.MTU)
 		fmt.Fprintf(tw, "encrypted:\t%s\negress:\t%s\nendpoints:\t%d\nsource:\t%s\n", yesNo(n.Encrypted), yesNo(n.Egress), n.Endpoints, n.Source)
+		if n.Error != "" {
+			fmt.Fprintf(tw, "error:\t%s\n", n.Error)
+		}
 		return tw.Flush()
 	})
 }

@@ -33,6 +33,9 @@ type Network struct {
 	Source string `json:"source"`
 	// Endpoints counts the network's endpoints on this host.
 	Endpoints int `json:"endpoints"`
+	// Error says why this host does not carry the network, e.g. "not
+	// applied on h2: no private_key_file"; empty when it does.
+	Error string `json:"error,omitempty"`
 }
 
 // AttachRequest attaches a container's namespace to a network

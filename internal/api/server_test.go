@@ -162,7 +162,7 @@ func TestErrorMapping(t *testing.T) {
 		{"create bad subnet", func() error {
 			_, err := c.CreateNetwork(ctx, api.NetworkSpec{Name: "x", Subnet: "10.9.0.0/33"})
 			return err
-		}, api.ErrInvalid, 400, "not an IPv4 CIDR"},
+		}, api.ErrInvalid, 400, "is not a valid IPv4 prefix"},
 		{"create without name", func() error { _, err := c.CreateNetwork(ctx, api.NetworkSpec{Subnet: "10.9.0.0/24"}); return err },
 			api.ErrInvalid, 400, "network name is empty"},
 		{"create without subnet", func() error { _, err := c.CreateNetwork(ctx, api.NetworkSpec{Name: "x"}); return err },

@@ -17,6 +17,7 @@ const (
 	DropSend           = "send"            // the underlay socket refused the datagram
 	DropNoPort         = "no_port"         // frame for a local port that is gone
 	DropPlaintext      = "plaintext"       // unencrypted VXLAN for an encrypted network
+	DropNoConn         = "no_conn"         // frame of an encrypted network on a host without WireGuard
 )
 
 // Drop reasons counted by a network's gateway (GatewayStatus). Like the
@@ -55,6 +56,10 @@ type Status struct {
 	// WireGuard is the encrypted connection's counters; nil when the host
 	// has no key.
 	WireGuard *WireGuardStats `json:"wireguard,omitempty"`
+	// Refused counts control-plane input refused, by reason: gossip
+	// messages and records that fail the config rules, strangers, and
+	// network definitions this host does not apply.
+	Refused map[string]uint64 `json:"refused,omitempty"`
 }
 
 // NetworkStatus describes one network.

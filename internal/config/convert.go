@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"github.com/vxwire/vxwire/internal/ipv4"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -72,7 +71,7 @@ func (v *validator) host(rh *rawHost) {
 		v.errorf("host", "missing [host] table")
 		return
 	}
-	h.Name, _ = v.str("host.name", rh.Name, true)
+	h.Name, _ = v.hostName("host.name", rh.Name)
 	h.Address, _ = v.underlay("host.address", rh.Address)
 	if p, ok := v.port("host.port", rh.Port); ok {
 		h.Port = p
@@ -226,8 +225,21 @@ func (v *validator) tunnelAddr(field string, x any) (netip.Addr, bool) {
 	return a, true
 }
 
+// hostName type-checks a required host name.
+func (v *validator) hostName(field string, x any) (string, bool) {
+	s, ok := v.str(field, x, true)
+	if !ok {
+		return "", false
+	}
+	if err := CheckHostName(s); err != nil {
+		v.errorf(field, "%v", err)
+		return "", false
+	}
+	return s, true
+}
+
 func (v *validator) peer(field string, rp *rawPeer, p *Peer) {
-	p.Name, _ = v.str(field+".name", rp.Name, true)
+	p.Name, _ = v.hostName(field+".name", rp.Name)
 	p.Address, _ = v.underlay(field+".address", rp.Address)
 	p.Port = v.c.Host.Port
 	if n, ok := v.port(field+".port", rp.Port); ok {
@@ -262,8 +274,8 @@ func (v *validator) network(field string, rn *rawNetwork, n *Network) {
 		}
 	}
 	if x, ok := v.integer(field+".vni", rn.VNI, true); ok {
-		if x < MinVNI || x > MaxVNI {
-			v.errorf(field+".vni", "vni %d is out of range %d..%d", x, MinVNI, MaxVNI)
+		if err := CheckVNI(x); err != nil {
+			v.errorf(field+".vni", "%v", err)
 		} else {
 			n.VNI = uint32(x)
 		}
@@ -276,12 +288,8 @@ func (v *validator) network(field string, rn *rawNetwork, n *Network) {
 		n.Egress = b
 	}
 	if x, ok := v.integer(field+".mtu", rn.MTU, false); ok {
-		overhead := 50
-		if n.Encrypted {
-			overhead = 110
-		}
-		if x != 0 && (x < MinMTU || x > MaxNetworkMTU) {
-			v.errorf(field+".mtu", "mtu %d is out of range: use 0 (underlay MTU - %d) or %d..%d", x, overhead, MinMTU, MaxNetworkMTU)
+		if err := CheckNetworkMTU(x, n.Encrypted); err != nil {
+			v.errorf(field+".mtu", "%v", err)
 		} else {
 			n.MTU = int(x)
 		}
@@ -293,18 +301,12 @@ func (v *validator) subnet(field string, x any) (netip.Prefix, bool) {
 	if !ok {
 		return netip.Prefix{}, false
 	}
-	p, err := netip.ParsePrefix(s)
-	switch {
-	case err != nil || !p.Addr().Is4():
-		v.errorf(field, "%q is not a valid IPv4 prefix (want a.b.c.d/n)", s)
-	case p.Bits() > 30:
-		v.errorf(field, "%s is too small: the prefix length must be at most 30", s)
-	case p.Masked() != p:
-		v.errorf(field, "%s has host bits set; use %s", s, p.Masked())
-	default:
-		return p, true
+	p, err := ParseSubnet(s)
+	if err != nil {
+		v.errorf(field, "%v", err)
+		return netip.Prefix{}, false
 	}
-	return netip.Prefix{}, false
+	return p, true
 }
 
 // gateway sets n.Gateway, defaulting to the first host address of the
@@ -351,17 +353,9 @@ func (v *validator) endpoint(field string, re *rawEndpoint, ep *Endpoint) {
 		ep.Address, _ = v.ipv4(field+".address", re.Address, false)
 	}
 	if s, ok := v.str(field+".mac", re.MAC, false); ok {
-		mac, err := net.ParseMAC(s)
-		switch {
-		case err != nil:
-			v.errorf(field+".mac", "%q is not a valid MAC address", s)
-		case len(mac) != 6:
-			v.errorf(field+".mac", "%s is not a 48-bit Ethernet MAC address", s)
-		case mac[0]&1 != 0:
-			v.errorf(field+".mac", "%s is a multicast address; the lowest bit of the first octet must be 0", s)
-		case mac.String() == "00:00:00:00:00:00":
-			v.errorf(field+".mac", "%s is the all-zero address", s)
-		default:
+		if mac, err := ParseMAC(s); err != nil {
+			v.errorf(field+".mac", "%v", err)
+		} else {
 			ep.MAC = mac
 		}
 	}

@@ -24,6 +24,11 @@ const (
 	maxKeyFileSize = 64 << 10
 )
 
+// SecretHint tells how to make a cluster secret, for messages.
+const SecretHint = "make one with `vxwire gensecret > /etc/vxwire/secret && chmod 600 /etc/vxwire/secret` " +
+	"(or `head -c 32 /dev/urandom | base64 > /etc/vxwire/secret`) on one host, copy it to every host, " +
+	"and set secret_file to its path"
+
 // loadHost reads the files and looks up the names of the [host] table,
 // filling the fields that Parse leaves unset. Fields that failed
 // validation are skipped.
@@ -55,6 +60,12 @@ func (c *Config) loadHost() []*Error {
 					"%s is the host's own public key (of host.private_key_file)", encodeKey(pub)))
 			}
 		}
+	}
+	if h.SecretFile == "" && len(c.Peers) > 0 {
+		// Without a secret anyone who reaches the gossip port could
+		// announce records and networks.
+		errs = append(errs, c.Errorf("host.secret_file",
+			"the host has peers, so gossip must be authenticated, but secret_file is not set; %s", SecretHint))
 	}
 	if h.SecretFile != "" {
 		data, msg := readPrivateFile(h.SecretFile)

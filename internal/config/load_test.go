@@ -124,8 +124,17 @@ func TestLoadKeys(t *testing.T) {
 			"4: host.private_key_file: "+k+" holds the all-zero key; generate one with wg genkey")
 	})
 	t.Run("peer uses the host's key", func(t *testing.T) {
-		check(t, conf(t, hostBlock, keyLine(key), peerBlock, []string{`public_key = "` + testPubAlice + `"`}),
-			"8: peer[0].public_key: "+testPubAlice+" is the host's own public key (of host.private_key_file)")
+		check(t, conf(t, hostBlock, keyLine(key), secretLine(secret), peerBlock, []string{`public_key = "` + testPubAlice + `"`}),
+			"9: peer[0].public_key: "+testPubAlice+" is the host's own public key (of host.private_key_file)")
+	})
+	t.Run("peers without a secret", func(t *testing.T) {
+		check(t, conf(t, hostBlock, peerBlock),
+			"1: host.secret_file: the host has peers, so gossip must be authenticated, but secret_file is not set; "+SecretHint)
+	})
+	t.Run("no peers, no secret", func(t *testing.T) {
+		if _, err := Load(conf(t, hostBlock, blueBlock)); err != nil {
+			t.Errorf("a host without peers needs no secret: %v", err)
+		}
 	})
 	t.Run("secret short", func(t *testing.T) {
 		s := writeFile(t, filepath.Join(t.TempDir(), "secret"), "0123456789abcde\n", 0o600)

@@ -238,12 +238,8 @@ func (v *validator) endpoints() {
 }
 
 func (v *validator) endpointAddr(field string, a netip.Addr, n *Network) {
-	msg := checkHostAddr(a, n.Subnet)
-	switch {
-	case msg != "":
-		v.errorf(field, "%s of network %s", msg, n.Name)
-	case a == n.Gateway:
-		v.errorf(field, "%s is the gateway of network %s", a, n.Name)
+	if err := CheckEndpointAddr(a, n); err != nil {
+		v.errorf(field, "%v", err)
 	}
 }
 

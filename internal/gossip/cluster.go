@@ -49,6 +49,10 @@ type Cluster struct {
 	queue *memberlist.TransmitLimitedQueue
 	// numLive feeds the queue's retransmit scaling without taking mu.
 	numLive atomic.Int32
+	// refused counts input refused, by reason.
+	refused refusals
+	// transport drops packets and connections of strangers.
+	transport *filterTransport
 
 	mu       sync.Mutex
 	tab      *table
@@ -110,15 +114,32 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	mc.Logger = newStdLogger(l, func() { c.refused.add(RefusedUnauthenticated) })
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+		BindAddrs: []string{mc.BindAddr},
+		BindPort:  mc.BindPort,
+		Logger:    mc.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gossip: cannot listen on %s: %w", cfg.BindAddr, err)
+	}
+	if mc.BindPort == 0 {
+		mc.BindPort = nt.GetAutoBindPort()
+		mc.AdvertisePort = mc.BindPort
+	}
+	c.transport = newFilterTransport(nt, func() { c.refused.add(RefusedStranger) })
+	c.transport.setAllowed(cfg.Peers)
+	mc.Transport = c.transport
 	mc.Delegate = (*delegate)(c)
+	mc.Alive = (*aliveGate)(c)
 	mc.Events = (*events)(c)
-	mc.Logger = newStdLogger(l)
 	c.queue = &memberlist.TransmitLimitedQueue{
 		NumNodes:       func() int { return int(c.numLive.Load()) },
 		RetransmitMult: mc.RetransmitMult,
 	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		c.transport.Shutdown()
 		return nil, fmt.Errorf("gossip: cannot start on %s: %w", cfg.BindAddr, err)
 	}
 	c.ml.Store(ml)
@@ -127,6 +148,12 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	go c.routineJoin()
 	go c.routineMaintain()
 	return c, nil
+}
+
+// SetPeers replaces the addresses gossip accepts packets and connections
+// from (see Config.Peers); this host's own address stays accepted.
+func (c *Cluster) SetPeers(addrs []netip.Addr) {
+	c.transport.setAllowed(append([]netip.Addr{c.cfg.BindAddr}, addrs...))
 }
 
 // Addr returns the gossip address this host listens on and advertises.
@@ -182,21 +209,6 @@ func (c *Cluster) SetLocal(recs []Record) {
 	c.local.Records = norm
 	c.unlockedPublish()
 	c.signal()
-}
-
-func validRecord(r *Record) error {
-	if r.Network == "" || len(r.Network) > maxString || r.Name == "" || len(r.Name) > maxString {
-		return fmt.Errorf("record %q of network %q: name and network need 1 to %d bytes", r.Name, r.Network, maxString)
-	}
-	if !r.IP.IsValid() {
-		return fmt.Errorf("record %q of network %q has no ip", r.Name, r.Network)
-	}
-	for _, a := range r.Aliases {
-		if a == "" || len(a) > maxString {
-			return fmt.Errorf("record %q of network %q: alias needs 1 to %d bytes", r.Name, r.Network, maxString)
-		}
-	}
-	return nil
 }
 
 // Records returns every known record, this host's included, sorted by
@@ -274,6 +286,10 @@ func (c *Cluster) queueState(s *hostState) {
 // it on by gossip, as for states that arrived by gossip. mu must be held.
 func (c *Cluster) unlockedApply(s hostState, rebroadcast bool) {
 	if s.Host == c.cfg.NodeName {
+		if err := checkVersion(s.Host, s.Version, time.Now()); err != nil {
+			c.count(err, RefusedVersion)
+			return
+		}
 		if s.Version.compare(c.local.Version) > 0 {
 			// A previous life of this host with a clock ahead of ours:
 			// outrank it so our records win.
@@ -283,7 +299,12 @@ func (c *Cluster) unlockedApply(s hostState, rebroadcast bool) {
 		}
 		return
 	}
-	taken, changed := c.tab.apply(s, time.Now())
+	now := time.Now()
+	if err := c.unlockedCheckState(&s, now); err != nil {
+		c.count(err, RefusedRecord)
+		return
+	}
+	taken, changed := c.tab.apply(s, now)
 	if !taken {
 		return
 	}

@@ -209,7 +209,7 @@ func TestFailedMemberAndRestart(t *testing.T) {
 func TestOutrankPreviousLife(t *testing.T) {
 	c := newTestCluster(t, "me", nil)
 	c.mu.Lock()
-	future := version{Epoch: c.local.Version.Epoch + uint64(time.Hour), Counter: 3}
+	future := version{Epoch: c.local.Version.Epoch + uint64(time.Minute), Counter: 3}
 	c.unlockedApply(hostState{Host: "me", Version: future, Records: []Record{rec("me", "n", "ghost", "10.0.0.9")}}, false)
 	got := c.local.Version
 	c.mu.Unlock()
@@ -235,8 +235,9 @@ func TestEncryption(t *testing.T) {
 	bad.SetLocal([]Record{rec("", "blue", "evil", "10.77.0.66")})
 	plain.SetLocal([]Record{rec("", "blue", "evil2", "10.77.0.67")})
 	eventually(t, 5*time.Second, func() bool { return hasExactly(c2, "h1/web") }, "h2: %v", names(c2.Records()))
-	// Give the outsiders time to try.
-	time.Sleep(time.Second)
+	// The outsiders have tried once c1 counts refusals from both.
+	eventually(t, 10*time.Second, func() bool { return c1.Refused()[RefusedUnauthenticated] >= 2 },
+		"c1 counts no unauthenticated gossip: %v", c1.Refused())
 	for _, c := range []*Cluster{c1, c2} {
 		if !hasExactly(c, "h1/web") || len(c.Members()) != 2 {
 			t.Fatalf("%s accepted an outsider: records %v members %+v", c.cfg.NodeName, names(c.Records()), c.Members())

@@ -22,9 +22,10 @@ import (
 //	networks = 8 count netEntry*                changed network definitions
 //	sync     = 9 count hostState* count netEntry*  push/pull payload
 //
-//	hostState   = host version nrec record* nres reservation*
+//	hostState   = host version nrec record* nres reservation* nnet hostNet*
 //	record      = network name naliases alias* ip mac(6)
 //	reservation = network ip endpoint
+//	hostNet     = name vni subnet               a network of the host's config file
 //	netEntry    = name clock(u64) origin flags [live]
 //	live        = createdClock(u64) createdOrigin vni subnet gateway mtu
 //	subnet      = address [bits(1)]             bits only for a valid address
@@ -61,7 +62,8 @@ const maxString = 255
 const (
 	minRecordSize      = 1 + 1 + 1 + 1 + 6
 	minReservationSize = 1 + 1 + 1
-	minStateSize       = 1 + 16 + 1 + 1
+	minStateSize       = 1 + 16 + 1 + 1 + 1
+	minHostNetSize     = 1 + 1 + 1
 	minNetEntrySize    = 1 + 8 + 1 + 1
 )
 
@@ -119,6 +121,7 @@ type hostState struct {
 	Version      version
 	Records      []Record
 	Reservations []reservation
+	Networks     []HostNetwork
 }
 
 // claimMsg is a claim request, or a release when sent as msgRelease.
@@ -218,7 +221,33 @@ func appendState(b []byte, s *hostState) []byte {
 		b = appendAddr(b, r.IP)
 		b = appendString(b, r.Endpoint)
 	}
+	b = binary.AppendUvarint(b, uint64(len(s.Networks)))
+	for _, n := range s.Networks {
+		b = appendString(b, n.Name)
+		b = binary.AppendUvarint(b, uint64(n.VNI))
+		b = appendPrefix(b, n.Subnet)
+	}
 	return b
+}
+
+func appendPrefix(b []byte, p netip.Prefix) []byte {
+	if !p.IsValid() {
+		return appendAddr(b, netip.Addr{})
+	}
+	return append(appendAddr(b, p.Addr()), byte(p.Bits()))
+}
+
+func (r *reader) prefix() netip.Prefix {
+	a := r.addr()
+	if !a.IsValid() {
+		return netip.Prefix{}
+	}
+	bits := r.byte()
+	if int(bits) > a.BitLen() {
+		r.fail("bad prefix length")
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(a, int(bits))
 }
 
 func appendVersion(b []byte, v version) []byte {
@@ -414,6 +443,19 @@ func (r *reader) state() hostState {
 	for i := range s.Reservations {
 		s.Reservations[i] = reservation{Network: r.string(), IP: r.addr(), Endpoint: r.string()}
 	}
+	if n := r.count(minHostNetSize); n > 0 {
+		s.Networks = make([]HostNetwork, n)
+	}
+	for i := range s.Networks {
+		hn := HostNetwork{Host: s.Host, Name: r.string()}
+		vni := r.uvarint()
+		if vni > maxVNI {
+			r.fail("vni out of range")
+		}
+		hn.VNI = uint32(vni)
+		hn.Subnet = r.prefix()
+		s.Networks[i] = hn
+	}
 	if r.err != nil {
 		return hostState{}
 	}
@@ -446,11 +488,7 @@ func appendNetEntry(b []byte, e *netEntry) []byte {
 	b = binary.BigEndian.AppendUint64(b, e.Created.Clock)
 	b = appendString(b, e.Created.Origin)
 	b = binary.AppendUvarint(b, uint64(e.Def.VNI))
-	if p := e.Def.Subnet; p.IsValid() {
-		b = append(appendAddr(b, p.Addr()), byte(p.Bits()))
-	} else {
-		b = appendAddr(b, netip.Addr{})
-	}
+	b = appendPrefix(b, e.Def.Subnet)
 	b = appendAddr(b, e.Def.Gateway)
 	return binary.AppendUvarint(b, uint64(max(e.Def.MTU, 0)))
 }
@@ -491,13 +529,7 @@ func (r *reader) netEntry() netEntry {
 		r.fail("vni out of range")
 	}
 	e.Def.VNI = uint32(vni)
-	if a := r.addr(); a.IsValid() {
-		bits := r.byte()
-		if int(bits) > a.BitLen() {
-			r.fail("bad prefix length")
-		}
-		e.Def.Subnet = netip.PrefixFrom(a, int(bits))
-	}
+	e.Def.Subnet = r.prefix()
 	e.Def.Gateway = r.addr()
 	mtu := r.uvarint()
 	if mtu > maxMTU {

@@ -17,6 +17,10 @@ func sampleMessages() []*message {
 			{Network: "blue", Name: "db6", IP: netip.MustParseAddr("fd00::5"), Host: "h1"},
 		},
 		Reservations: []reservation{{Network: "blue", IP: netip.MustParseAddr("10.77.0.11"), Endpoint: "api"}},
+		Networks: []HostNetwork{
+			{Host: "h1", Name: "blue", VNI: 256, Subnet: netip.MustParsePrefix("10.77.0.0/24")},
+			{Host: "h1", Name: "none", VNI: 257},
+		},
 	}
 	blue := netEntry{
 		Def: NetworkDef{Name: "blue", VNI: 300, Subnet: netip.MustParsePrefix("10.80.0.0/24"), Gateway: netip.MustParseAddr("10.80.0.1"),

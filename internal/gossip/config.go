@@ -51,6 +51,10 @@ type Config struct {
 	// the background, retrying while none answers and whenever this host
 	// finds itself alone.
 	Seeds []netip.AddrPort
+	// Peers, when not nil, are the only addresses gossip accepts packets
+	// and connections from (besides BindAddr); others are dropped and
+	// counted as RefusedStranger. SetPeers changes them later.
+	Peers []netip.Addr
 	// Secret is the cluster secret. When non-nil, all gossip is encrypted
 	// (AES-256-GCM) with a key derived by HKDF-SHA256 from Secret with the
 	// info string "vxwire gossip" and no salt.
@@ -138,6 +142,9 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.ClaimTimeout, DefaultClaimTimeout)
 	setDefault(&c.ForgetFailedAfter, DefaultForgetFailedAfter)
 	c.Seeds = append([]netip.AddrPort(nil), c.Seeds...)
+	if c.Peers != nil {
+		c.Peers = append([]netip.Addr{c.BindAddr}, c.Peers...)
+	}
 	c.Secret = append([]byte(nil), c.Secret...)
 	return c, nil
 }

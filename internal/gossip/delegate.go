@@ -3,6 +3,7 @@ package gossip
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log"
 	"log/slog"
 	"slices"
@@ -28,7 +29,7 @@ func (d *delegate) NotifyMsg(b []byte) {
 	c := (*Cluster)(d)
 	m, err := decode(b)
 	if err != nil {
-		c.l.Debug("gossip message dropped", "error", err)
+		c.count(err, RefusedMalformed)
 		return
 	}
 	c.mu.Lock()
@@ -41,6 +42,10 @@ func (d *delegate) NotifyMsg(b []byte) {
 		c.unlockedApply(m.State, true)
 	case msgNotice:
 		s := m.State
+		if err := checkVersion(s.Host, s.Version, time.Now()); err != nil {
+			c.count(err, RefusedVersion)
+			return
+		}
 		if s.Host != c.cfg.NodeName && c.tab.wants(s.Host, s.Version) {
 			c.queue.QueueBroadcast(&broadcast{name: s.Host, msg: bytes.Clone(b)})
 			c.unlockedRequestPull(s.Host, s.Version)
@@ -84,8 +89,11 @@ func (d *delegate) LocalState(bool) []byte {
 func (d *delegate) MergeRemoteState(b []byte, _ bool) {
 	c := (*Cluster)(d)
 	m, err := decode(b)
-	if err != nil || (m.Type != msgSync && m.Type != msgStates) {
-		c.l.Debug("push/pull state dropped", "error", err)
+	if err == nil && m.Type != msgSync && m.Type != msgStates {
+		err = fmt.Errorf("push/pull state of type %d", m.Type)
+	}
+	if err != nil {
+		c.count(err, RefusedMalformed)
 		return
 	}
 	c.mu.Lock()
@@ -198,15 +206,29 @@ func (b *broadcast) Message() []byte { return b.msg }
 func (b *broadcast) Finished() {}
 
 // slogWriter turns memberlist's "[LEVEL] memberlist: text" log lines into
-// slog records at Debug.
-type slogWriter struct{ l *slog.Logger }
+// slog records at Debug. memberlist reports a packet or stream that fails
+// authentication only by a log line; unauth is called for each.
+type slogWriter struct {
+	l      *slog.Logger
+	unauth func()
+}
 
-func newStdLogger(l *slog.Logger) *log.Logger {
-	return log.New(slogWriter{l.With("source", "memberlist")}, "", 0)
+func newStdLogger(l *slog.Logger, unauth func()) *log.Logger {
+	return log.New(slogWriter{l.With("source", "memberlist"), unauth}, "", 0)
+}
+
+// unauthenticated reports whether a memberlist log line says that a packet
+// or stream failed decryption or came unencrypted.
+func unauthenticated(line []byte) bool {
+	l := bytes.ToLower(line)
+	return bytes.Contains(l, []byte("decrypt")) || bytes.Contains(l, []byte("not encrypted"))
 }
 
 // Write implements io.Writer.
 func (w slogWriter) Write(p []byte) (int, error) {
+	if w.unauth != nil && unauthenticated(p) {
+		w.unauth()
+	}
 	if !w.l.Enabled(context.Background(), slog.LevelDebug) {
 		return len(p), nil
 	}

@@ -4,6 +4,20 @@
 // through the API, as Docker's swarm-scoped networks, and arbitrates
 // overlay-wide address claims for IPAM.
 //
+// # Trust
+//
+// With Config.Secret every packet and stream is encrypted and verified;
+// the daemon always sets it when it has peers. With Config.Peers a gate in
+// front of memberlist's transport drops packets and connections from other
+// addresses (RefusedStranger); SetPeers moves it on reload. Every state,
+// record and network definition received is checked with the rules of
+// internal/config, versions and clocks may neither lie more than ten
+// minutes in the future nor come near wrapping, and the table holds at
+// most MaxHosts hosts of at most MaxRecordsPerHost records each. Each
+// refusal is counted by reason (Cluster.Refused). States also carry the
+// host's config-file networks (HostNetworks), so that the daemon can check
+// an API network against every host's.
+//
 // # Record replication
 //
 // Each host announces its whole record set with a version (start time of

@@ -13,9 +13,10 @@ import (
 
 // Limits of network definitions.
 const (
-	// maxVNI is the largest 24-bit VXLAN network identifier.
+	// maxVNI is the largest 24-bit VXLAN network identifier the wire
+	// format carries; config.CheckNetwork narrows it.
 	maxVNI = 1<<24 - 1
-	// maxMTU is the largest MTU a definition may carry.
+	// maxMTU is the largest MTU the wire format carries.
 	maxMTU = 65535
 	// maxTombstones bounds the deleted network names remembered. Beyond it
 	// the oldest tombstones (by version) are forgotten, an eighth of the
@@ -276,40 +277,6 @@ func (t *netTable) conflict(def *NetworkDef) error {
 	return e
 }
 
-// validNetwork checks what replication and uniqueness need of a definition.
-func validNetwork(d *NetworkDef) error {
-	switch {
-	case d.Name == "" || len(d.Name) > maxString:
-		return fmt.Errorf("%w: name %q needs 1 to %d bytes", ErrInvalidNetwork, d.Name, maxString)
-	case d.VNI == 0 || d.VNI > maxVNI:
-		return fmt.Errorf("%w: network %s: vni %d is out of range 1..%d", ErrInvalidNetwork, d.Name, d.VNI, maxVNI)
-	case !d.Subnet.IsValid():
-		return fmt.Errorf("%w: network %s has no valid subnet", ErrInvalidNetwork, d.Name)
-	case d.Gateway.IsValid() && !d.Subnet.Contains(d.Gateway):
-		return fmt.Errorf("%w: network %s: gateway %s is outside %s", ErrInvalidNetwork, d.Name, d.Gateway, d.Subnet)
-	case d.MTU < 0 || d.MTU > maxMTU:
-		return fmt.Errorf("%w: network %s: mtu %d is out of range 0..%d", ErrInvalidNetwork, d.Name, d.MTU, maxMTU)
-	}
-	return nil
-}
-
-// validNetEntry checks an entry received from a peer or a saved state.
-func validNetEntry(e *netEntry) error {
-	if e.Version.Origin == "" {
-		return fmt.Errorf("%w: network %q has no origin", ErrInvalidNetwork, e.Def.Name)
-	}
-	if e.Deleted {
-		if e.Def.Name == "" {
-			return fmt.Errorf("%w: tombstone without a name", ErrInvalidNetwork)
-		}
-		return nil
-	}
-	if e.Created.Origin == "" || e.Created.compare(e.Version) > 0 {
-		return fmt.Errorf("%w: network %q has a bad creation version", ErrInvalidNetwork, e.Def.Name)
-	}
-	return validNetwork(&e.Def)
-}
-
 // PutNetwork creates or updates the definition of def.Name on every host.
 // Putting a definition equal to the known one does nothing. It fails with
 // *NetworkConflictError (matching ErrNetworkConflict) when a visible
@@ -391,11 +358,14 @@ func (c *Cluster) Networks() []NetworkDef {
 
 // NetworkState returns the replicated network state, definitions,
 // tombstones, versions and clock, in a self-describing binary form for
-// the daemon to persist. LoadNetworkState takes it back.
-func (c *Cluster) NetworkState() []byte {
+// the daemon to persist. LoadNetworkState takes it back. The entries of
+// the names in except are left out: the daemon does not persist a
+// definition it could not apply.
+func (c *Cluster) NetworkState(except ...string) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return encodeNetState(c.nets.clock, c.nets.sorted())
+	es := slices.DeleteFunc(c.nets.sorted(), func(e netEntry) bool { return slices.Contains(except, e.Def.Name) })
+	return encodeNetState(c.nets.clock, es)
 }
 
 // LoadNetworkState merges a state saved by NetworkState into the known
@@ -447,7 +417,7 @@ func (c *Cluster) unlockedApplyNets(es []netEntry, spread bool) {
 	for i := range es {
 		e := &es[i]
 		if err := validNetEntry(e); err != nil {
-			c.l.Debug("network definition dropped", "error", err)
+			c.count(err, RefusedNetwork)
 			continue
 		}
 		if c.nets.apply(*e) && spread {

@@ -265,7 +265,7 @@ func TestNetworkTombstoneBeatsStaleDefinition(t *testing.T) {
 func TestNetworkStateRoundTrip(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	a := newTestCluster(t, "a", nil)
-	for _, d := range []NetworkDef{netDef("blue", 300, "10.80.0.0/24"), netDef("red", 301, "fd00:81::/64"), {Name: "bare", VNI: 302, Subnet: netip.MustParsePrefix("10.82.0.0/16")}} {
+	for _, d := range []NetworkDef{netDef("blue", 300, "10.80.0.0/24"), netDef("red", 301, "10.81.0.0/24"), {Name: "bare", VNI: 302, Subnet: netip.MustParsePrefix("10.82.0.0/16"), Gateway: netip.MustParseAddr("10.82.0.1")}} {
 		if err := a.PutNetwork(d); err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +305,7 @@ func TestNetworkStateRoundTrip(t *testing.T) {
 	// The tombstone and the clock came back: a stale definition stays
 	// dead, and the next write outranks every loaded one.
 	b.mu.Lock()
-	b.unlockedApplyNets([]netEntry{{Def: netDef("red", 301, "fd00:81::/64"), Version: netVersion{1, "a"}, Created: netVersion{1, "a"}}}, false)
+	b.unlockedApplyNets([]netEntry{{Def: netDef("red", 301, "10.81.0.0/24"), Version: netVersion{1, "a"}, Created: netVersion{1, "a"}}}, false)
 	b.mu.Unlock()
 	if len(b.Networks()) != 2 {
 		t.Fatalf("stale definition taken after load: %v", netList(b))

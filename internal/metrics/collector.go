@@ -62,9 +62,11 @@ var (
 
 	descDNS = desc("vxwire_dns_queries_total", "DNS queries the resolver of a network has handled, by result.", "network", "result")
 
+	descRefused = desc("vxwire_refused_total", "Control-plane input refused, by reason: gossip from strangers or failing the secret or the config rules, API networks not applied here.", "reason")
+
 	allDescs = []*prometheus.Desc{descHostInfo, descFrames, descBytes, descNetFrames, descNetBytes, descFDB, descEndpoints,
 		descPeerFrames, descPeerBytes, descEpFrames, descEpBytes, descDrops, descWGAge, descWGEpoch, descWGBytes, descDNS,
-		descGWFrames, descEgressOpen, descEgressTotal, descEgressDial}
+		descGWFrames, descEgressOpen, descEgressTotal, descEgressDial, descRefused}
 )
 
 // collector turns one Status and Snapshot per scrape into constant
@@ -125,6 +127,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		e.drops(scopeEndpoint, ep.Network+"/"+ep.Name, ep.Counters)
 	}
 	e.devices(st)
+	for reason, n := range st.Refused {
+		e.counter(descRefused, n, reason)
+	}
 	for network, results := range snap.DNSQueries {
 		for result, n := range results {
 			e.counter(descDNS, n, network, result)

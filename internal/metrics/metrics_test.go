@@ -69,6 +69,7 @@ func testStatus(n uint64) api.Status {
 			{Name: "h4", Counters: c(6)},
 		},
 		Endpoints: []api.EndpointStatus{{Network: "blue", Name: "web", Counters: c(7)}, {Network: "blue", Name: "db", Counters: c(8)}},
+		Refused:   map[string]uint64{"gossip_stranger": 4 * n},
 	}
 }
 
@@ -138,6 +139,7 @@ func TestScrape(t *testing.T) {
 		"vxwire_wireguard_bytes_total{direction=tx,peer=h2}":                   6,
 		"vxwire_dns_queries_total{network=blue,result=noerror}":                10,
 		"vxwire_dns_queries_total{network=red,result=nxdomain}":                1,
+		"vxwire_refused_total{reason=gossip_stranger}":                         4,
 		"vxwire_endpoints{network=blue}":                                       2,
 		"vxwire_endpoints{network=red}":                                        0,
 		"vxwire_fdb_entries{network=blue}":                                     3,

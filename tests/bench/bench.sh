@@ -124,6 +124,7 @@ up_kernel() {
 
 up_vxwire() {
   local i j cfg st n
+  [ -s "$WORK/cluster.secret" ] || (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$WORK/cluster.secret")
   for i in 0 1; do
     j=$((1 - i)) cfg=$WORK/h$((i + 1)).toml
     cat >"$cfg" <<EOF
@@ -132,6 +133,7 @@ name = "h$((i + 1))"
 address = "${UNDERLAY[i]}"
 state_dir = "$WORK/h$((i + 1))-state"
 api_socket = "$WORK/h$((i + 1)).sock"
+secret_file = "$WORK/cluster.secret"
 
 [[peer]]
 name = "h$((j + 1))"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 var _ api.Backend = (*Backend)(nil)
@@ -127,11 +128,27 @@ func (b *Backend) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.
 	if _, ok := b.networks[spec.Name]; ok {
 		return api.Network{}, fmt.Errorf("network %q already exists: %w", spec.Name, api.ErrConflict)
 	}
-	pfx, err := netip.ParsePrefix(spec.Subnet)
-	if err != nil || !pfx.Addr().Is4() {
-		return api.Network{}, fmt.Errorf("%w: subnet %q is not an IPv4 CIDR", api.ErrInvalid, spec.Subnet)
+	pfx, err := config.ParseSubnet(spec.Subnet)
+	if err != nil {
+		return api.Network{}, fmt.Errorf("%w: subnet: %v", api.ErrInvalid, err)
 	}
-	n := api.Network{Name: spec.Name, VNI: spec.VNI, Subnet: pfx.Masked().String(), Gateway: spec.Gateway,
+	gw := pfx.Addr().Next()
+	if spec.Gateway != "" {
+		if gw, err = netip.ParseAddr(spec.Gateway); err != nil {
+			return api.Network{}, fmt.Errorf("%w: gateway %q is not an IPv4 address", api.ErrInvalid, spec.Gateway)
+		}
+	}
+	// The daemon's rules, with a placeholder VNI until one is chosen.
+	check := config.Network{Name: spec.Name, VNI: max(spec.VNI, config.MinVNI), Subnet: pfx, Gateway: gw, MTU: spec.MTU, Encrypted: spec.Encrypted}
+	if err := config.CheckNetwork(&check); err != nil {
+		return api.Network{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	if spec.VNI != 0 {
+		if err := config.CheckVNI(int64(spec.VNI)); err != nil {
+			return api.Network{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+		}
+	}
+	n := api.Network{Name: spec.Name, VNI: spec.VNI, Subnet: pfx.String(), Gateway: spec.Gateway,
 		MTU: spec.MTU, Encrypted: spec.Encrypted, Egress: spec.Egress == nil || *spec.Egress, Source: "api"}
 	switch {
 	case n.VNI == 0:
@@ -203,6 +220,17 @@ func (b *Backend) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoi
 			return api.Endpoint{}, fmt.Errorf("name %q is taken on network %q: %w", req.Name, req.Network, api.ErrConflict)
 		}
 	}
+	if err := config.CheckLabel(req.Name); err != nil {
+		return api.Endpoint{}, fmt.Errorf("%w: endpoint name: %v", api.ErrInvalid, err)
+	}
+	if err := config.CheckAliases(req.Name, req.Aliases); err != nil {
+		return api.Endpoint{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	if req.MAC != "" {
+		if _, err := config.ParseMAC(req.MAC); err != nil {
+			return api.Endpoint{}, fmt.Errorf("%w: mac: %v", api.ErrInvalid, err)
+		}
+	}
 	pfx := netip.MustParsePrefix(n.Subnet)
 	addr, err := b.unlockedAddress(n, pfx, req.Address)
 	if err != nil {
@@ -232,9 +260,14 @@ func (b *Backend) unlockedAddress(n api.Network, pfx netip.Prefix, want string) 
 	}
 	if want != "" {
 		a, err := netip.ParseAddr(want)
+		if err != nil {
+			return a, fmt.Errorf("%w: address %q is not an IPv4 address", api.ErrInvalid, want)
+		}
+		cn := config.Network{Name: n.Name, Subnet: pfx, Gateway: netip.MustParseAddr(n.Gateway)}
+		if err := config.CheckEndpointAddr(a, &cn); err != nil {
+			return a, fmt.Errorf("%w: address: %v", api.ErrInvalid, err)
+		}
 		switch {
-		case err != nil || !pfx.Contains(a):
-			return a, fmt.Errorf("%w: address %q is not in %s", api.ErrInvalid, want, pfx)
 		case used[a.String()]:
 			return a, fmt.Errorf("address %s is in use: %w", a, api.ErrConflict)
 		}

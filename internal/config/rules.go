@@ -1,0 +1,213 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+)
+
+// The rules below are the one home of what a network, an endpoint and a
+// host name may be. Every door calls them: the config file (through the
+// validator, which adds FILE:LINE), the API, the CLI, the API fake and
+// every definition and record received from gossip. Their messages read
+// as the tail of a config error ("network[0].vni: vni 7 is out of range
+// 256..16777215").
+
+// MaxHostNameLen bounds host names: the longest string gossip carries.
+const MaxHostNameLen = 255
+
+// CheckLabel reports why s is not a DNS label (a network, endpoint or
+// alias name: a-z, 0-9 and '-', 1 to 63 bytes, no '-' at either end).
+func CheckLabel(s string) error {
+	if msg := checkLabel(s); msg != "" {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// CheckHostName reports why s cannot name a host: it must have 1 to
+// MaxHostNameLen bytes of UTF-8 without control characters.
+func CheckHostName(s string) error {
+	switch {
+	case s == "":
+		return errors.New("must not be empty")
+	case len(s) > MaxHostNameLen:
+		return fmt.Errorf("%.20q... is %d bytes long; host names are limited to %d", s, len(s), MaxHostNameLen)
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, isControl):
+		return fmt.Errorf("%q contains control characters", s)
+	}
+	return nil
+}
+
+// CheckVNI reports why v cannot be a network's VNI.
+func CheckVNI(v int64) error {
+	if v < MinVNI || v > MaxVNI {
+		return fmt.Errorf("vni %d is out of range %d..%d", v, MinVNI, MaxVNI)
+	}
+	return nil
+}
+
+// ParseSubnet parses a network's subnet: an IPv4 prefix of at most /30
+// without host bits.
+func ParseSubnet(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("%q is not a valid IPv4 prefix (want a.b.c.d/n)", s)
+	}
+	if err := CheckSubnet(p); err != nil {
+		return netip.Prefix{}, err
+	}
+	return p, nil
+}
+
+// CheckSubnet reports why p cannot be a network's subnet.
+func CheckSubnet(p netip.Prefix) error {
+	switch {
+	case !p.IsValid() || !p.Addr().Is4():
+		return fmt.Errorf("%s is not a valid IPv4 prefix (want a.b.c.d/n)", p)
+	case p.Bits() > 30:
+		return fmt.Errorf("%s is too small: the prefix length must be at most 30", p)
+	case p.Masked() != p:
+		return fmt.Errorf("%s has host bits set; use %s", p, p.Masked())
+	}
+	return nil
+}
+
+// CheckGateway reports why a cannot be the gateway of subnet p.
+func CheckGateway(a netip.Addr, p netip.Prefix) error {
+	if !a.Is4() {
+		return fmt.Errorf("%s is not a valid IPv4 address", a)
+	}
+	if msg := checkHostAddr(a, p); msg != "" {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// CheckNetworkMTU reports why m cannot be a network's MTU; 0 means the
+// underlay MTU minus the overhead.
+func CheckNetworkMTU(m int64, encrypted bool) error {
+	if m != 0 && (m < MinMTU || m > MaxNetworkMTU) {
+		return fmt.Errorf("mtu %d is out of range: use 0 (underlay MTU - %d) or %d..%d", m, Overhead(encrypted), MinMTU, MaxNetworkMTU)
+	}
+	return nil
+}
+
+// Overhead is what the overlay adds to a container frame on the underlay:
+// VXLAN (50) and, for an encrypted network, the inner headers and
+// WireGuard (110 in all).
+func Overhead(encrypted bool) int {
+	if encrypted {
+		return 110
+	}
+	return 50
+}
+
+// CheckNetwork reports why n, as built by any door, is not a valid network:
+// name, VNI, subnet, gateway (which must be set) and MTU. The error names
+// the field.
+func CheckNetwork(n *Network) error {
+	if err := CheckLabel(n.Name); err != nil {
+		return fmt.Errorf("name: %w", err)
+	}
+	if err := CheckVNI(int64(n.VNI)); err != nil {
+		return fmt.Errorf("network %s: vni: %w", n.Name, err)
+	}
+	if err := CheckSubnet(n.Subnet); err != nil {
+		return fmt.Errorf("network %s: subnet: %w", n.Name, err)
+	}
+	if err := CheckGateway(n.Gateway, n.Subnet); err != nil {
+		return fmt.Errorf("network %s: gateway: %w", n.Name, err)
+	}
+	if err := CheckNetworkMTU(int64(n.MTU), n.Encrypted); err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// CheckEndpointAddr reports why a cannot be an endpoint's address in n:
+// it must be a host address of the subnet other than the gateway.
+func CheckEndpointAddr(a netip.Addr, n *Network) error {
+	if !a.Is4() {
+		return fmt.Errorf("%s is not a valid IPv4 address", a)
+	}
+	if msg := checkHostAddr(a, n.Subnet); msg != "" {
+		return fmt.Errorf("%s of network %s", msg, n.Name)
+	}
+	if a == n.Gateway {
+		return fmt.Errorf("%s is the gateway of network %s", a, n.Name)
+	}
+	return nil
+}
+
+// CheckMAC reports why hw cannot be an endpoint's MAC address: it must be
+// a 48-bit unicast address other than all zeros.
+func CheckMAC(hw net.HardwareAddr) error {
+	switch {
+	case len(hw) != 6:
+		return fmt.Errorf("%s is not a 48-bit Ethernet MAC address", hw)
+	case hw[0]&1 != 0:
+		return fmt.Errorf("%s is a multicast address; the lowest bit of the first octet must be 0", hw)
+	case [6]byte(hw) == [6]byte{}:
+		return fmt.Errorf("%s is the all-zero address", hw)
+	}
+	return nil
+}
+
+// ParseMAC parses an endpoint's MAC address and checks it with CheckMAC.
+func ParseMAC(s string) (net.HardwareAddr, error) {
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a valid MAC address", s)
+	}
+	if err := CheckMAC(hw); err != nil {
+		return nil, err
+	}
+	return hw, nil
+}
+
+// CheckAliases reports why aliases cannot be the DNS aliases of endpoint
+// name: each a DNS label, none repeated, none the name itself.
+func CheckAliases(name string, aliases []string) error {
+	for i, a := range aliases {
+		if err := CheckLabel(a); err != nil {
+			return fmt.Errorf("alias: %w", err)
+		}
+		if a == name {
+			return fmt.Errorf("alias %q is the endpoint's name", a)
+		}
+		for _, b := range aliases[:i] {
+			if a == b {
+				return fmt.Errorf("alias %q is listed twice", a)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckRecord reports why an endpoint record (as gossip replicates it)
+// is invalid: name and aliases DNS labels, a unicast MAC, and, when n is
+// not nil, an address that can be an endpoint's in n.
+func CheckRecord(n *Network, name string, aliases []string, ip netip.Addr, mac net.HardwareAddr) error {
+	if err := CheckLabel(name); err != nil {
+		return fmt.Errorf("endpoint name: %w", err)
+	}
+	if err := CheckAliases(name, aliases); err != nil {
+		return fmt.Errorf("endpoint %s: %w", name, err)
+	}
+	if err := CheckMAC(mac); err != nil {
+		return fmt.Errorf("endpoint %s: mac: %w", name, err)
+	}
+	if !ip.Is4() {
+		return fmt.Errorf("endpoint %s: %s is not a valid IPv4 address", name, ip)
+	}
+	if n != nil {
+		if err := CheckEndpointAddr(ip, n); err != nil {
+			return fmt.Errorf("endpoint %s: %w", name, err)
+		}
+	}
+	return nil
+}

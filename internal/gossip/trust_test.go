@@ -1,0 +1,225 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"go.uber.org/goleak"
+)
+
+// TestStateRefused sends whole state messages through the delegate, as
+// memberlist hands them over, and checks that each hostile one is refused
+// under its reason and leaves no record behind, while a valid one is taken.
+func TestStateRefused(t *testing.T) {
+	now := uint64(time.Now().UnixNano())
+	good := func() hostState {
+		return hostState{Host: "h2", Version: version{Epoch: now, Counter: 1},
+			Records: []Record{rec("h2", "blue", "web", "10.77.0.20")}}
+	}
+	tests := []struct {
+		name   string
+		mod    func(*hostState)
+		reason string
+	}{
+		{"far-future epoch", func(s *hostState) { s.Version.Epoch = now + uint64(time.Hour) }, RefusedVersion},
+		{"counter near wrap", func(s *hostState) { s.Version.Counter = 1<<64 - 1 }, RefusedVersion},
+		{"host name with control characters", func(s *hostState) {
+			s.Host = "h\x002"
+			s.Records[0].Host = s.Host
+		}, RefusedHost},
+		{"record name not a DNS label", func(s *hostState) { s.Records[0].Name = "Web_1" }, RefusedRecord},
+		{"alias not a DNS label", func(s *hostState) { s.Records[0].Aliases = []string{"a.b"} }, RefusedRecord},
+		{"network not a DNS label", func(s *hostState) { s.Records[0].Network = "BLUE" }, RefusedRecord},
+		{"multicast mac", func(s *hostState) { s.Records[0].MAC = [6]byte{1, 0, 0x5e, 0, 0, 1} }, RefusedRecord},
+		{"ipv6 address", func(s *hostState) { s.Records[0].IP = netip.MustParseAddr("fd00::1") }, RefusedRecord},
+		{"too many records", func(s *hostState) {
+			for i := range MaxRecordsPerHost {
+				s.Records = append(s.Records, rec("h2", "blue", fmt.Sprintf("r%d", i), "10.77.0.21"))
+			}
+		}, RefusedRecordCap},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestCluster(t, "me", nil)
+			s := good()
+			tt.mod(&s)
+			(*delegate)(c).NotifyMsg(encode(nil, &message{Type: msgState, State: s}))
+			if got := c.Refused()[tt.reason]; got != 1 {
+				t.Errorf("refused[%s] = %d, want 1 (all: %v)", tt.reason, got, c.Refused())
+			}
+			if rs := c.Records(); len(rs) != 0 {
+				t.Errorf("refused state left records: %v", names(rs))
+			}
+			// The probe: the valid state through the same door is taken.
+			(*delegate)(c).NotifyMsg(encode(nil, &message{Type: msgState, State: good()}))
+			if !hasExactly(c, "h2/web") {
+				t.Errorf("valid state not taken: %v", names(c.Records()))
+			}
+		})
+	}
+}
+
+// TestHostTableBounded fills the host table through push/pull and checks
+// that hosts beyond MaxHosts are refused and counted.
+func TestHostTableBounded(t *testing.T) {
+	c := newTestCluster(t, "me", nil)
+	now := uint64(time.Now().UnixNano())
+	var m message
+	m.Type = msgSync
+	for i := range MaxHosts + 10 {
+		h := fmt.Sprintf("h%d", i)
+		m.States = append(m.States, hostState{Host: h, Version: version{Epoch: now, Counter: 1}})
+	}
+	(*delegate)(c).MergeRemoteState(encode(nil, &m), false)
+	c.mu.Lock()
+	n := len(c.tab.hosts)
+	c.mu.Unlock()
+	if n != MaxHosts {
+		t.Errorf("host table holds %d hosts, want %d", n, MaxHosts)
+	}
+	if got := c.Refused()[RefusedHostCap]; got != 11 {
+		t.Errorf("refused[%s] = %d, want 11 (this host takes one place)", RefusedHostCap, got)
+	}
+}
+
+// TestNetworkEntryRefused feeds definitions that the config file would
+// refuse through the delegate and checks none becomes visible.
+func TestNetworkEntryRefused(t *testing.T) {
+	v := netVersion{1, "h2"}
+	tests := []struct {
+		name   string
+		e      netEntry
+		reason string
+	}{
+		{"vni below 256", netEntry{Def: netDef("blue", 7, "10.77.0.0/24"), Version: v, Created: v}, RefusedNetwork},
+		{"name not a label", netEntry{Def: netDef("Blue_1", 300, "10.77.0.0/24"), Version: v, Created: v}, RefusedNetwork},
+		{"subnet /31", netEntry{Def: netDef("blue", 300, "10.77.0.0/31"), Version: v, Created: v}, RefusedNetwork},
+		{"mtu too big", netEntry{Def: func() NetworkDef { d := netDef("blue", 300, "10.77.0.0/24"); d.MTU = 60000; return d }(), Version: v, Created: v}, RefusedNetwork},
+		{"gateway is broadcast", netEntry{Def: func() NetworkDef {
+			d := netDef("blue", 300, "10.77.0.0/24")
+			d.Gateway = netip.MustParseAddr("10.77.0.255")
+			return d
+		}(), Version: v, Created: v}, RefusedNetwork},
+		{"clock near wrap", netEntry{Def: netDef("blue", 300, "10.77.0.0/24"), Version: netVersion{1<<64 - 1, "h2"}, Created: v}, RefusedVersion},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestCluster(t, "me", nil)
+			(*delegate)(c).NotifyMsg(encode(nil, &message{Type: msgNets, Nets: []netEntry{tt.e}}))
+			if got := c.Refused()[tt.reason]; got != 1 {
+				t.Errorf("refused[%s] = %d, want 1 (all: %v)", tt.reason, got, c.Refused())
+			}
+			if len(c.Networks()) != 0 {
+				t.Errorf("refused definition visible: %v", netList(c))
+			}
+			ok := netEntry{Def: netDef("blue", 300, "10.77.0.0/24"), Version: v, Created: v}
+			(*delegate)(c).NotifyMsg(encode(nil, &message{Type: msgNets, Nets: []netEntry{ok}}))
+			if !hasNets(c, "blue:300") {
+				t.Errorf("valid definition not taken: %v", netList(c))
+			}
+		})
+	}
+}
+
+// TestStrangerRefused puts the gate in front of a real transport on
+// 127.0.0.1 that admits only 127.0.0.3, and sends it a UDP packet and a
+// TCP connection from 127.0.0.2 (refused, counted, the connection closed)
+// and from 127.0.0.3 (the probe: both arrive). SetPeers moves the gate.
+func TestStrangerRefused(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}, BindPort: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused atomic.Int32
+	ft := newFilterTransport(nt, func() { refused.Add(1) })
+	defer ft.Shutdown()
+	ft.setAllowed([]netip.Addr{netip.MustParseAddr("127.0.0.3")})
+	dst := fmt.Sprintf("127.0.0.1:%d", nt.GetAutoBindPort())
+
+	send := func(from string) {
+		t.Helper()
+		c, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(from+":0")), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(dst)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("hello from " + from))
+	}
+	dial := func(from string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.MustParseAddrPort(from + ":0"))}
+		c, err := d.Dial("tcp4", dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	recvPacket := func() string {
+		select {
+		case p := <-ft.PacketCh():
+			return p.From.String()
+		case <-time.After(500 * time.Millisecond):
+			return ""
+		}
+	}
+
+	send("127.0.0.2")
+	if from := recvPacket(); from != "" {
+		t.Errorf("packet from stranger passed (from %s)", from)
+	}
+	send("127.0.0.3")
+	if from := recvPacket(); !strings.HasPrefix(from, "127.0.0.3:") {
+		t.Errorf("packet from the peer did not pass (got %q)", from)
+	}
+	sc := dial("127.0.0.2")
+	sc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := sc.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("stranger's connection not closed: %v", err)
+	}
+	sc.Close()
+	pc := dial("127.0.0.3")
+	select {
+	case c := <-ft.StreamCh():
+		if !strings.HasPrefix(c.RemoteAddr().String(), "127.0.0.3:") {
+			t.Errorf("stream from %s", c.RemoteAddr())
+		}
+		c.Close()
+	case <-time.After(2 * time.Second):
+		t.Error("peer's connection did not pass")
+	}
+	pc.Close()
+	if got := refused.Load(); got != 2 {
+		t.Errorf("refused %d, want 2", got)
+	}
+	ft.setAllowed([]netip.Addr{netip.MustParseAddr("127.0.0.2")})
+	send("127.0.0.2")
+	if from := recvPacket(); !strings.HasPrefix(from, "127.0.0.2:") {
+		t.Errorf("after setAllowed, packet from 127.0.0.2 did not pass (got %q)", from)
+	}
+}
+
+// TestAliveGate: a member cannot introduce a node at an address that is
+// not a configured peer; a node at a peer's address is let in.
+func TestAliveGate(t *testing.T) {
+	c := newTestCluster(t, "me", nil, func(c *Config) { c.Peers = []netip.Addr{netip.MustParseAddr("127.0.0.3")} })
+	g := (*aliveGate)(c)
+	if err := g.NotifyAlive(&memberlist.Node{Name: "evil", Addr: net.IPv4(127, 0, 0, 2)}); err == nil {
+		t.Error("node at a stranger's address let in")
+	}
+	if err := g.NotifyAlive(&memberlist.Node{Name: "peer", Addr: net.IPv4(127, 0, 0, 3)}); err != nil {
+		t.Errorf("node at a peer's address refused: %v", err)
+	}
+	if got := c.Refused()[RefusedStranger]; got != 1 {
+		t.Errorf("refused[%s] = %d, want 1", RefusedStranger, got)
+	}
+}
