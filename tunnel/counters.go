@@ -20,6 +20,11 @@ const (
 	dropSend
 	dropNoPort
 	dropPlaintext
+	dropSpoofedIP
+	dropSpoofedARP
+	dropEtherType
+	dropFloodLimit
+	dropFDBFull
 	numDropReasons
 )
 
@@ -34,6 +39,11 @@ var dropNames = [numDropReasons]string{
 	dropSend:        api.DropSend,
 	dropNoPort:      api.DropNoPort,
 	dropPlaintext:   api.DropPlaintext,
+	dropSpoofedIP:   api.DropSpoofedIP,
+	dropSpoofedARP:  api.DropSpoofedARP,
+	dropEtherType:   api.DropEtherType,
+	dropFloodLimit:  api.DropFloodLimit,
+	dropFDBFull:     api.DropFDBFull,
 }
 
 // counters are the statistics of one port, peer, network or host. Every

@@ -86,11 +86,14 @@ func hotPathEngine(tb testing.TB, mutate ...func(*config.Config)) (*Engine, map[
 	return e, devs
 }
 
-// fillBatch puts n copies of a 1400-byte frame from src to dst in b.
+// fillBatch puts n copies of a 1400-byte IPv4 frame from src to dst in b,
+// with the source address src is derived from.
 func fillBatch(b *batch, n int, dst, src MAC) {
 	for i := 0; i < n; i++ {
 		f := b.bufs[i][encap.HeaderLen : encap.HeaderLen+1400]
 		(&EthHeader{Dst: dst, Src: src, Type: EtherTypeIPv4}).Encode(f)
+		f[EthHeaderLen] = 0x45
+		copy(f[ipv4SrcOff:ipv4SrcOff+4], src[2:6])
 		b.sizes[i] = len(f)
 	}
 }

@@ -22,6 +22,7 @@ type port struct {
 	dev    tap.Device
 	mac    MAC
 	addr   netip.Prefix // address actually assigned
+	ip4    [4]byte      // addr's address, for the IPv4 and ARP checks
 	closed atomic.Bool
 	stats  counters
 
@@ -32,8 +33,10 @@ type port struct {
 	gateway bool
 	gw      GatewayDevice
 
-	// sc is the scratch of the port's read goroutine; only it touches sc.
-	sc scratch
+	// sc and flood belong to the port's read goroutine; only it touches
+	// them.
+	sc    scratch
+	flood floodBucket
 }
 
 // deriveMAC gives an endpoint without a configured MAC a stable, locally
@@ -56,7 +59,9 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 		net:  n,
 		mac:  mac,
 		addr: netip.PrefixFrom(addr, n.cfg.Subnet.Bits()),
+		ip4:  addr.As4(),
 	}
+	p.flood = newFloodBucket(e.file.Host.FloodRate, e.file.Host.FloodBurst)
 	ifname := ep.IfName
 	if ifname == "" {
 		ifname = config.DefaultIfName

@@ -17,6 +17,11 @@ const (
 	DropSend           = "send"            // the underlay socket refused the datagram
 	DropNoPort         = "no_port"         // frame for a local port that is gone
 	DropPlaintext      = "plaintext"       // unencrypted VXLAN for an encrypted network
+	DropSpoofedIP      = "spoofed_ip"      // IPv4 packet from a container with a source address other than its own
+	DropSpoofedARP     = "spoofed_arp"     // ARP from a container whose sender address or MAC is not its own
+	DropEtherType      = "ethertype"       // frame from a container of a type the overlay does not carry (only IPv4 and ARP)
+	DropFloodLimit     = "flood_limit"     // broadcast or unknown unicast beyond the port's flood rate ([host] flood_rate)
+	DropFDBFull        = "fdb_full"        // source MAC not learned: the network's forwarding table is full (the frame still goes out)
 )
 
 // Counters are frame and byte counts of one direction pair, plus drops by

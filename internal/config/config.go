@@ -45,7 +45,8 @@ func (h Host) Equal(o Host) bool {
 		h.TunnelAddress == o.TunnelAddress && h.RotateEvery == o.RotateEvery &&
 		h.GossipPort == o.GossipPort && h.PeerTimeout == o.PeerTimeout &&
 		slices.Equal(h.DNSUpstream, o.DNSUpstream) && h.Metrics == o.Metrics &&
-		h.APIGroup == o.APIGroup && h.APIGID == o.APIGID
+		h.APIGroup == o.APIGroup && h.APIGID == o.APIGID &&
+		h.FloodRate == o.FloodRate && h.FloodBurst == o.FloodBurst
 }
 
 // Equal reports whether e and o are the same endpoint.

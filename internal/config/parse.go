@@ -40,6 +40,8 @@ type rawHost struct {
 	DNSUpstream    any `toml:"dns_upstream"`
 	Metrics        any `toml:"metrics"`
 	APIGroup       any `toml:"api_group"`
+	FloodRate      any `toml:"flood_rate"`
+	FloodBurst     any `toml:"flood_burst"`
 }
 
 type rawPeer struct {
