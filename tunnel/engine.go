@@ -61,6 +61,9 @@ type Options struct {
 	TxSockets int
 	// Ageing is the FDB ageing time. Default DefaultAgeing.
 	Ageing time.Duration
+	// FDBMax bounds the learned entries of each network's forwarding
+	// table. Default DefaultFDBMax.
+	FDBMax int
 }
 
 // peer is a remote VTEP. Peers persist across reloads while their address
@@ -217,6 +220,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Ageing <= 0 {
 		o.Ageing = DefaultAgeing
+	}
+	if o.FDBMax <= 0 {
+		o.FDBMax = DefaultFDBMax
 	}
 	return o
 }

@@ -8,7 +8,8 @@ package tunnel
 //	      source address must be a configured peer     else drop unknown_peer
 //	      VXLAN header: length, I flag                 else drop short/bad_flags
 //	      VNI must be a configured network             else drop unknown_vni
-//	      learn source MAC → peer in that network's FDB
+//	      learn source MAC → peer in that network's FDB (bounded; never
+//	      over a MAC a local port or a gossip record owns)
 //	      group/multicast or unknown destination → every local port of the network
 //	      FDB hit on a local port → that port's group
 //	  flush: one Device.Write per local port (runs of TCP coalesced into GSO)
@@ -133,7 +134,10 @@ func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps 
 		hostFrames++
 		hostBytes += len(frame)
 		if eth.Src != learned || learnedFrom != r {
-			nv.net.fdb.learn(eth.Src, nil, r, now)
+			if _, full := nv.net.fdb.learn(eth.Src, nil, r, now); full {
+				nv.net.stats.drop(dropFDBFull, 1)
+				e.host.drop(dropFDBFull, 1)
+			}
 			learned, learnedFrom = eth.Src, r
 		}
 		if !eth.Dst.IsMulticast() {

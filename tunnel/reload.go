@@ -72,7 +72,7 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 			nets[nc.Name] = old
 			continue
 		}
-		n := &network{cfg: nc, mtu: mtu, fdb: newFDB()}
+		n := &network{cfg: nc, mtu: mtu, fdb: newFDB(e.opts.FDBMax)}
 		gw, err := e.openGateway(n)
 		if err != nil {
 			for _, m := range nets {
