@@ -47,12 +47,18 @@ func deriveMAC(a netip.Addr) MAC {
 	return MAC{0x02, 0x76, b[0], b[1], b[2], b[3]}
 }
 
+// endpointMAC is the MAC endpoint ep gets at address addr: the configured
+// one, else the one derived from addr.
+func endpointMAC(ep config.Endpoint, addr netip.Addr) MAC {
+	if len(ep.MAC) == 6 {
+		return MAC(ep.MAC)
+	}
+	return deriveMAC(addr)
+}
+
 // openPort creates the TAP device of ep in its namespace.
 func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*port, error) {
-	mac := deriveMAC(addr)
-	if len(ep.MAC) == 6 {
-		copy(mac[:], ep.MAC)
-	}
+	mac := endpointMAC(ep, addr)
 	p := &port{
 		key:  epKey{ep.Network, ep.Name},
 		cfg:  ep,

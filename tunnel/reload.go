@@ -131,6 +131,10 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 			epErrs[k] = err
 			continue
 		}
+		if err := e.unlockedCheckInUse(n, ep.Name, endpointMAC(ep, addr), addr); err != nil {
+			epErrs[k] = err
+			continue
+		}
 		p, err := e.openPort(ep, n, addr)
 		if err != nil {
 			epErrs[k] = err

@@ -18,6 +18,7 @@ import (
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/gossip"
+	"github.com/vxwire/vxwire/internal/ipam"
 )
 
 // Runtime-attached endpoints and API-created networks live beside the
@@ -339,7 +340,8 @@ func (e *Engine) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoin
 // attachError classifies an attach failure for the API.
 func attachError(err error) error {
 	var conflict interface{ Holder() (string, string) }
-	if errors.As(err, &conflict) {
+	var taken *ipam.ConflictError
+	if errors.As(err, &conflict) || errors.As(err, &taken) {
 		return fmt.Errorf("%w: %v", api.ErrConflict, err)
 	}
 	return err
@@ -384,8 +386,11 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	}
 	if req.Address != "" {
 		a, err := netip.ParseAddr(req.Address)
-		if err != nil || !a.Is4() || !n.Subnet.Contains(a) || a == n.Gateway || a == n.Subnet.Addr() || a == ipv4.Broadcast(n.Subnet) {
-			return bad("address %q is not a free host address of %s", req.Address, n.Subnet)
+		if err != nil || !a.Is4() || !n.Subnet.Contains(a) || a == n.Subnet.Addr() || a == ipv4.Broadcast(n.Subnet) {
+			return bad("address %q is not a host address of %s", req.Address, n.Subnet)
+		}
+		if a == n.Gateway {
+			return config.Endpoint{}, fmt.Errorf("%w: address %s is the gateway's of network %s", api.ErrConflict, a, n.Name)
 		}
 		ep.Address = a
 	}
