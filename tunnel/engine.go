@@ -145,6 +145,7 @@ type Engine struct {
 
 	wg   sync.WaitGroup
 	done chan struct{}
+	died chan error // the first goroutine crash; see goSafe
 }
 
 // New validates nothing further than config.Load did, opens the underlay
@@ -161,6 +162,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		dynNets:  make(map[string]config.Network),
 		dynEps:   make(map[epKey]dynEndpoint),
 		done:     make(chan struct{}),
+		died:     make(chan error, 1),
 	}
 	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)
 	if e.rx, err = opts.Listen(laddr, 0); err != nil {
@@ -231,16 +233,13 @@ func (o Options) withDefaults() Options {
 func (e *Engine) Start() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.wg.Add(2)
-	go e.routineReadUnderlay(e.rx, false)
+	e.goSafe("read underlay", func() { e.routineReadUnderlay(e.rx, false) })
 	if e.enc != nil {
-		e.wg.Add(1)
-		go e.routineReadUnderlay(e.enc, true)
+		e.goSafe("read wireguard", func() { e.routineReadUnderlay(e.enc, true) })
 	}
-	go e.routineAge()
+	e.goSafe("age fdb", e.routineAge)
 	if e.cluster != nil {
-		e.wg.Add(1)
-		go e.routineRecords()
+		e.goSafe("records", e.routineRecords)
 	}
 	for _, p := range e.ports {
 		e.startPort(p)
@@ -255,8 +254,7 @@ func (e *Engine) startPort(p *port) {
 		return
 	}
 	p.started = true
-	e.wg.Add(1)
-	go e.routineReadPort(p)
+	e.goSafe("read port "+p.key.network+"/"+p.key.name, func() { e.routineReadPort(p) })
 }
 
 // Stop closes the sockets and every port (removing the TAP devices from the
@@ -323,7 +321,6 @@ func (e *Engine) Reload(cfg *config.Config) error {
 }
 
 func (e *Engine) routineAge() {
-	defer e.wg.Done()
 	period := e.opts.Ageing / 10
 	if period < time.Second {
 		period = time.Second

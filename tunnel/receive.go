@@ -27,7 +27,6 @@ import (
 // routineReadUnderlay reads c, the plain VXLAN socket or (encrypted true)
 // the WireGuard device.
 func (e *Engine) routineReadUnderlay(c encap.Conn, encrypted bool) {
-	defer e.wg.Done()
 	size := c.BatchSize()
 	bufs := make([][]byte, size)
 	for i := range bufs {

@@ -97,7 +97,6 @@ func (e *Engine) unlockedPublish() {
 // routineRecords rebuilds the data path's view whenever the overlay's
 // records change, and periodically as a backstop.
 func (e *Engine) routineRecords() {
-	defer e.wg.Done()
 	t := time.NewTicker(e.opts.Ageing / 3)
 	defer t.Stop()
 	for {

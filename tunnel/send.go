@@ -31,7 +31,6 @@ import (
 const maxPortErrors = 10
 
 func (e *Engine) routineReadPort(p *port) {
-	defer e.wg.Done()
 	errs := 0
 	pool := e.poolFor(p.net.mtu)
 	for {
