@@ -25,6 +25,7 @@ const (
 	dropEtherType
 	dropFloodLimit
 	dropFDBFull
+	dropNoKey
 	numDropReasons
 )
 
@@ -44,6 +45,7 @@ var dropNames = [numDropReasons]string{
 	dropEtherType:   api.DropEtherType,
 	dropFloodLimit:  api.DropFloodLimit,
 	dropFDBFull:     api.DropFDBFull,
+	dropNoKey:       api.DropNoKey,
 }
 
 // counters are the statistics of one port, peer, network or host. Every

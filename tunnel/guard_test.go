@@ -195,3 +195,26 @@ func TestFloodBucketRefill(t *testing.T) {
 		t.Error("rate 0 must mean no limit")
 	}
 }
+
+// TestEncryptedWithoutKeyNoCrash switches frames of an encrypted network
+// on a host without a WireGuard key, as a network replicated from a host
+// with one used to be applied: before, the first frame to a remote
+// container called Write on a nil connection and took the daemon down.
+// Now it is dropped and counted as no_key.
+func TestEncryptedWithoutKeyNoCrash(t *testing.T) {
+	e, _ := hotPathEngine(t)
+	nv := *e.snap.Load().byVNI[256]
+	nv.encrypted = true
+	snap := *e.snap.Load()
+	snap.byVNI = map[uint32]*netView{256: &nv}
+	e.snap.Store(&snap)
+	p := e.ports[epKey{"blue", "a"}]
+	remote := MAC{2, 0, 0, 0, 0, 0x20}
+	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
+	b := e.poolFor(p.net.mtu).get()
+	putFrame(b, 0, ipv4Frame(remote, p.mac, "10.77.0.10"))
+	e.switchFromPort(p, b, 1)
+	if got := e.host.drops[dropNoKey].Load(); got != 1 {
+		t.Fatalf("no_key drops = %d, want 1", got)
+	}
+}

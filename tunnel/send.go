@@ -199,16 +199,27 @@ func (e *Engine) flush(s *scratch, nv *netView, from *port) {
 
 // conn is the socket frames of network nv leave through: the WireGuard
 // device for an encrypted network, so that its frames never leave the host
-// in the clear, else sending socket sock.
+// in the clear, else sending socket sock. It is nil for an encrypted
+// network on a host without a key, which must send nothing.
 func (e *Engine) conn(nv *netView, sock int) encap.Conn {
 	if nv.encrypted {
+		if e.enc == nil {
+			return nil
+		}
 		return e.enc
 	}
 	return e.tx[sock]
 }
 
-// send writes dgrams to peer r and accounts for them.
+// send writes dgrams to peer r through c and accounts for them.
 func (e *Engine) send(r *peer, c encap.Conn, dgrams [][]byte, bytes int, n *network) {
+	if c == nil {
+		// An encrypted network on a host without a key: before, this
+		// was a nil interface call that took the daemon down.
+		r.stats.drop(dropNoKey, len(dgrams))
+		e.host.drop(dropNoKey, len(dgrams))
+		return
+	}
 	if err := c.Write(dgrams, r.addr); err != nil {
 		r.stats.drop(dropSend, len(dgrams))
 		e.host.drop(dropSend, len(dgrams))

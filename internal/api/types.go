@@ -22,6 +22,7 @@ const (
 	DropEtherType      = "ethertype"       // frame from a container of a type the overlay does not carry (only IPv4 and ARP)
 	DropFloodLimit     = "flood_limit"     // broadcast or unknown unicast beyond the port's flood rate ([host] flood_rate)
 	DropFDBFull        = "fdb_full"        // source MAC not learned: the network's forwarding table is full (the frame still goes out)
+	DropNoKey          = "no_key"          // frame for an encrypted network on a host without a WireGuard key
 )
 
 // Counters are frame and byte counts of one direction pair, plus drops by
