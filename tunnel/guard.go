@@ -31,6 +31,14 @@ const (
 	arpHeaderEnd = EthHeaderLen + arpLen
 )
 
+// ownIPv4 reports whether frame, of type typ, is IPv4 from p's own
+// address: the common case, small enough to be inlined into the switch
+// loop, which calls admit for everything else.
+func (p *port) ownIPv4(frame []byte, typ uint16) bool {
+	return typ == EtherTypeIPv4 && len(frame) >= EthHeaderLen+ipv4MinLen &&
+		[4]byte(frame[ipv4SrcOff:ipv4SrcOff+4]) == p.ip4
+}
+
 // admit checks a frame of type typ that port p (not the gateway) read
 // from its container, whose source MAC has already been checked, and
 // returns why it must be dropped, or dropNone.

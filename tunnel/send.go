@@ -89,7 +89,7 @@ func (e *Engine) switchFromPort(p *port, b *batch, n int) {
 			dropped++
 			continue
 		}
-		if !p.gateway {
+		if !p.gateway && !p.ownIPv4(frame, eth.Type) {
 			if r := p.admit(frame, eth.Type); r != dropNone {
 				drops[r]++
 				dropped++
