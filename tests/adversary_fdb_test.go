@@ -51,12 +51,13 @@ func forged(dst, src net.HardwareAddr, payload []byte) []byte {
 }
 
 // TestAdversaryPeerStealsRecordMAC has peer h3 send frames with c2's MAC
-// as their source while c1 pings c2. Before this fix every such frame
-// moved c2's MAC to h3 in h1's forwarding table (each reply of c2 moved
-// it back), so c1's pings went to h3 and were lost. c2's MAC comes from
-// its gossip record and is now pinned behind h2: the pings all arrive,
-// while the same kind of datagram from h3 with a MAC nobody owns is
-// delivered to c1 (h3 is a peer; only the theft fails).
+// as their source, to c1, while c1 pings c2. Before this fix every such
+// frame reached c1 as if from c2 and moved c2's MAC to h3 in h1's
+// forwarding table (each reply of c2 moved it back), so c1's pings went
+// to h3 and were lost. c2's MAC comes from its gossip record and is now
+// pinned behind h2: the forged frames are dropped as spoofed and the
+// pings all arrive, while the same kind of datagram from h3 with a MAC
+// nobody owns is delivered to c1 (h3 is a peer; only the theft fails).
 func TestAdversaryPeerStealsRecordMAC(t *testing.T) {
 	e := newEnv(t, "dig")
 	p := e.peerTopo()
@@ -78,6 +79,7 @@ func TestAdversaryPeerStealsRecordMAC(t *testing.T) {
 		return err
 	})
 
+	before := e.mustStatus(p.h1)
 	// Forged frames every 5 ms for the 2 s of the pings (bounded: 600).
 	stop := make(chan struct{})
 	done := make(chan int)
@@ -100,6 +102,16 @@ func TestAdversaryPeerStealsRecordMAC(t *testing.T) {
 	t.Logf("%d forged frames from h3 during the pings", n)
 	if err != nil || !strings.Contains(out, " 20 received") {
 		t.Fatalf("c1's pings to c2 while h3 claims c2's MAC: want 20 of 20: %v\n%s", err, out)
+	}
+	e.dropDelta(p.h1, before, api.DropSpoofed, uint64(n))
+	for {
+		b, err := inbox.next(time.Second)
+		if err != nil {
+			break
+		}
+		if string(b) == "stolen" {
+			t.Fatal("a frame from h3 with c2's source MAC reached c1")
+		}
 	}
 }
 

@@ -73,13 +73,27 @@ func (e *fdbEntry) alive() bool {
 	return !e.peer.removed.Load()
 }
 
+// learnResult says what learn did.
+type learnResult uint8
+
+const (
+	// learnKept: mac was known at that place already; its age is reset.
+	learnKept learnResult = iota
+	// learnChanged: mac was added or moved.
+	learnChanged
+	// learnFull: mac was not learned, the table holds max learned entries.
+	learnFull
+	// learnOwned: mac was not learned, a local port or a gossip record
+	// places it elsewhere. A frame from the underlay with such a source
+	// is forged.
+	learnOwned
+)
+
 // learn records that mac was seen behind p (a local port) or r (a peer) at
 // now. A static or pinned entry is never overridden by learning, which
 // keeps a remote frame from stealing a local container's MAC or one that
-// a gossip record places elsewhere. It reports whether the table changed,
-// and full when mac was not learned because the table holds max learned
-// entries.
-func (f *fdb) learn(mac MAC, p *port, r *peer, now int64) (changed, full bool) {
+// a gossip record places elsewhere.
+func (f *fdb) learn(mac MAC, p *port, r *peer, now int64) learnResult {
 	f.mu.RLock()
 	e := f.m[mac]
 	f.mu.RUnlock()
@@ -87,10 +101,10 @@ func (f *fdb) learn(mac MAC, p *port, r *peer, now int64) (changed, full bool) {
 		if e.seen.Load() != now {
 			e.seen.Store(now)
 		}
-		return false, false
+		return learnKept
 	}
 	if e != nil && e.owned() {
-		return false, false
+		return learnOwned
 	}
 	ne := &fdbEntry{port: p, peer: r}
 	ne.seen.Store(now)
@@ -99,16 +113,16 @@ func (f *fdb) learn(mac MAC, p *port, r *peer, now int64) (changed, full bool) {
 	cur := f.m[mac]
 	switch {
 	case cur != nil && cur.owned():
-		return false, false
+		return learnOwned
 	case cur != nil && cur.counted():
 		// Moves or revives a learned entry: the count stays.
 	case f.learned >= f.max:
-		return false, true
+		return learnFull
 	default:
 		f.learned++
 	}
 	f.m[mac] = ne
-	return true, false
+	return learnChanged
 }
 
 // setPins makes pins the table's pinned entries: MACs of remote endpoints

@@ -101,8 +101,8 @@ func TestFDBStaticNotStolen(t *testing.T) {
 	p, r := &port{}, &peer{}
 	mac := MAC{2, 0, 0, 0, 0, 1}
 	f.addStatic(mac, p)
-	if changed, _ := f.learn(mac, nil, r, 1); changed {
-		t.Fatal("a remote frame moved a static entry")
+	if got := f.learn(mac, nil, r, 1); got != learnOwned {
+		t.Fatalf("a remote frame learning a static entry: result %d, want learnOwned", got)
 	}
 	if gp, gr := f.lookup(mac); gp != p || gr != nil {
 		t.Fatalf("lookup = %p %p, want the static port", gp, gr)
@@ -138,18 +138,18 @@ func TestFDBBound(t *testing.T) {
 	r1, r2 := &peer{name: "r1"}, &peer{name: "r2"}
 	mac := func(i int) MAC { return MAC{2, 0, 0, 0, 1, byte(i)} }
 	for i := range 4 {
-		if changed, full := f.learn(mac(i), nil, r1, 1); !changed || full {
-			t.Fatalf("learn %d: changed %v full %v", i, changed, full)
+		if got := f.learn(mac(i), nil, r1, 1); got != learnChanged {
+			t.Fatalf("learn %d: result %d", i, got)
 		}
 	}
-	if changed, full := f.learn(mac(4), nil, r1, 1); changed || !full {
-		t.Fatalf("fifth MAC: changed %v full %v, want refused as full", changed, full)
+	if got := f.learn(mac(4), nil, r1, 1); got != learnFull {
+		t.Fatalf("fifth MAC: result %d, want refused as full", got)
 	}
 	if _, r := f.lookup(mac(4)); r != nil {
 		t.Fatal("a refused MAC was learned")
 	}
-	if changed, full := f.learn(mac(0), nil, r2, 2); !changed || full {
-		t.Fatalf("moving a known MAC: changed %v full %v", changed, full)
+	if got := f.learn(mac(0), nil, r2, 2); got != learnChanged {
+		t.Fatalf("moving a known MAC: result %d", got)
 	}
 	f.addStatic(MAC{2, 0, 0, 0, 2, 1}, &port{})
 	f.setPins(map[MAC]*peer{{2, 0, 0, 0, 3, 1}: r1}, 1)
@@ -157,21 +157,21 @@ func TestFDBBound(t *testing.T) {
 		t.Fatalf("len = %d, want 4 learned + static + pinned", f.len())
 	}
 	f.removePeer(r2) // frees mac(0)
-	if _, full := f.learn(mac(4), nil, r1, 3); full {
+	if f.learn(mac(4), nil, r1, 3) == learnFull {
 		t.Fatal("no room after a peer's entries were removed")
 	}
-	if _, full := f.learn(mac(5), nil, r1, 3); !full {
+	if f.learn(mac(5), nil, r1, 3) != learnFull {
 		t.Fatal("the bound does not hold after a removal")
 	}
 	if n := f.age(3); n != 3 { // mac(1..3) seen at 1
 		t.Fatalf("ageing removed %d entries, want 3", n)
 	}
 	for i := 5; i < 8; i++ {
-		if _, full := f.learn(mac(i), nil, r1, 4); full {
+		if f.learn(mac(i), nil, r1, 4) == learnFull {
 			t.Fatalf("learn %d after ageing: full", i)
 		}
 	}
-	if _, full := f.learn(mac(8), nil, r1, 4); !full {
+	if f.learn(mac(8), nil, r1, 4) != learnFull {
 		t.Fatal("the bound does not hold after ageing")
 	}
 }
@@ -194,8 +194,8 @@ func TestFDBPinned(t *testing.T) {
 	if gp, _ := f.lookup(local); gp != p {
 		t.Fatal("a record took a local port's MAC")
 	}
-	if changed, _ := f.learn(rec, nil, thief, 2); changed {
-		t.Fatal("learning moved a pinned MAC")
+	if got := f.learn(rec, nil, thief, 2); got != learnOwned {
+		t.Fatalf("learning a pinned MAC from another peer: result %d, want learnOwned", got)
 	}
 	if _, r := f.lookup(rec); r != owner {
 		t.Fatal("pinned MAC stolen")
@@ -211,7 +211,7 @@ func TestFDBPinned(t *testing.T) {
 	if _, r := f.lookup(rec); r != nil {
 		t.Fatal("an unpinned MAC is still there")
 	}
-	if changed, _ := f.learn(rec, nil, owner, 5); !changed {
+	if f.learn(rec, nil, owner, 5) != learnChanged {
 		t.Fatal("an unpinned MAC cannot be learned")
 	}
 	owner.removed.Store(true)
@@ -239,5 +239,41 @@ func TestUnderlayLearningBounded(t *testing.T) {
 	}
 	if devs["h1-a"].written != 3 {
 		t.Errorf("a got %d frames, want 3", devs["h1-a"].written)
+	}
+}
+
+// TestUnderlayForgedSourceMAC sends datagrams from peer h2 whose source
+// MAC is local container b's, or one that a gossip record places behind
+// another host: both are dropped as spoofed and not delivered, while a
+// fresh source MAC is delivered and learned.
+func TestUnderlayForgedSourceMAC(t *testing.T) {
+	e, devs := hotPathEngine(t)
+	recMAC := MAC{2, 0, 0, 0, 0, 0x33}
+	e.networks["blue"].fdb.setPins(map[MAC]*peer{recMAC: {name: "h3"}}, 1)
+	var s scratch
+	s.init(1)
+	for _, tc := range []struct {
+		name    string
+		src     MAC
+		spoofed bool
+	}{
+		{"local container's MAC", macOf("10.77.0.11"), true},
+		{"MAC of another host's record", recMAC, true},
+		{"fresh MAC", MAC{2, 0, 0, 0, 0, 0x44}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bufs, sizes, eps := underlayBatch(1, macOf("10.77.0.10"), netip.MustParseAddrPort("198.18.0.2:4789"))
+			copy(bufs[0][encap.HeaderLen+6:], tc.src[:])
+			before, spoofed := devs["h1-a"].written, e.host.drops[dropSpoofed].Load()
+			e.switchFromUnderlay(&s, bufs, sizes, eps, 1, false)
+			gotSpoofed := e.host.drops[dropSpoofed].Load() - spoofed
+			delivered := devs["h1-a"].written - before
+			if tc.spoofed != (gotSpoofed == 1) || tc.spoofed == (delivered == 1) {
+				t.Fatalf("spoofed drops +%d, delivered %d; want spoofed %v", gotSpoofed, delivered, tc.spoofed)
+			}
+		})
+	}
+	if _, r := e.networks["blue"].fdb.lookup(MAC{2, 0, 0, 0, 0, 0x44}); r != e.peers["h2"] {
+		t.Error("the fresh MAC was not learned behind h2")
 	}
 }
