@@ -20,7 +20,12 @@ const (
 	dropSend
 	dropNoPort
 	dropPlaintext
-	dropNoConn
+	dropSpoofedIP
+	dropSpoofedARP
+	dropEtherType
+	dropFloodLimit
+	dropFDBFull
+	dropNoKey
 	numDropReasons
 )
 
@@ -35,7 +40,12 @@ var dropNames = [numDropReasons]string{
 	dropSend:        api.DropSend,
 	dropNoPort:      api.DropNoPort,
 	dropPlaintext:   api.DropPlaintext,
-	dropNoConn:      api.DropNoConn,
+	dropSpoofedIP:   api.DropSpoofedIP,
+	dropSpoofedARP:  api.DropSpoofedARP,
+	dropEtherType:   api.DropEtherType,
+	dropFloodLimit:  api.DropFloodLimit,
+	dropFDBFull:     api.DropFDBFull,
+	dropNoKey:       api.DropNoKey,
 }
 
 // counters are the statistics of one port, peer, network or host. Every

@@ -34,13 +34,11 @@ func (e *Engine) startDNS(n *network, cfg *config.Config) error {
 		Forward:   n.cfg.Egress,
 		Isolated:  otherNetworks(cfg, n.cfg.Name),
 	}, e.l.With("network", n.cfg.Name, "component", "dns"))
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.goSafe("dns "+n.cfg.Name, func() {
 		if err := n.dns.Serve(); err != nil {
 			e.l.Warn("dns stopped", "error", err, "network", n.cfg.Name)
 		}
-	}()
+	})
 	return nil
 }
 

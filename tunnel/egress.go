@@ -134,7 +134,6 @@ type egressList struct {
 // routineHostAddresses reads the host's addresses every AddressCheck and
 // rebuilds the deny list when they changed.
 func (e *Engine) routineHostAddresses() {
-	defer e.wg.Done()
 	t := time.NewTicker(e.opts.AddressCheck)
 	defer t.Stop()
 	for {

@@ -68,6 +68,9 @@ type Options struct {
 	TxSockets int
 	// Ageing is the FDB ageing time. Default DefaultAgeing.
 	Ageing time.Duration
+	// FDBMax bounds the learned entries of each network's forwarding
+	// table. Default DefaultFDBMax.
+	FDBMax int
 }
 
 // peer is a remote VTEP. Peers persist across reloads while their address
@@ -161,6 +164,7 @@ type Engine struct {
 
 	wg   sync.WaitGroup
 	done chan struct{}
+	died chan error // the first goroutine crash; see goSafe
 }
 
 // New validates nothing further than config.Load did, opens the underlay
@@ -179,6 +183,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		egress:   new(netstack.EgressPolicy),
 		failed:   make(map[string]failedNet),
 		done:     make(chan struct{}),
+		died:     make(chan error, 1),
 	}
 	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)
 	if e.rx, err = opts.Listen(laddr, 0); err != nil {
@@ -245,6 +250,9 @@ func (o Options) withDefaults() Options {
 	if o.Ageing <= 0 {
 		o.Ageing = DefaultAgeing
 	}
+	if o.FDBMax <= 0 {
+		o.FDBMax = DefaultFDBMax
+	}
 	return o
 }
 
@@ -252,17 +260,14 @@ func (o Options) withDefaults() Options {
 func (e *Engine) Start() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.wg.Add(3)
-	go e.routineReadUnderlay(e.rx, false)
-	go e.routineHostAddresses()
+	e.goSafe("read underlay", func() { e.routineReadUnderlay(e.rx, false) })
+	e.goSafe("host addresses", e.routineHostAddresses)
 	if e.enc != nil {
-		e.wg.Add(1)
-		go e.routineReadUnderlay(e.enc, true)
+		e.goSafe("read wireguard", func() { e.routineReadUnderlay(e.enc, true) })
 	}
-	go e.routineAge()
+	e.goSafe("age fdb", e.routineAge)
 	if e.cluster != nil {
-		e.wg.Add(1)
-		go e.routineRecords()
+		e.goSafe("records", e.routineRecords)
 	}
 	for _, p := range e.ports {
 		e.startPort(p)
@@ -277,8 +282,7 @@ func (e *Engine) startPort(p *port) {
 		return
 	}
 	p.started = true
-	e.wg.Add(1)
-	go e.routineReadPort(p)
+	e.goSafe("read port "+p.key.network+"/"+p.key.name, func() { e.routineReadPort(p) })
 }
 
 // Stop closes the sockets and every port (removing the TAP devices from the
@@ -345,7 +349,6 @@ func (e *Engine) Reload(cfg *config.Config) error {
 }
 
 func (e *Engine) routineAge() {
-	defer e.wg.Done()
 	period := e.opts.Ageing / 10
 	if period < time.Second {
 		period = time.Second

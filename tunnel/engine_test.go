@@ -99,10 +99,15 @@ func newTestHost(tb testing.TB, un *encaptest.Network, cfg *config.Config) *test
 }
 
 // frame builds an Ethernet frame with an IPv4-looking payload.
+// frame returns an IPv4 frame from src to dst carrying payload after a
+// 20-byte IPv4 header. Its source address is the one src is derived from
+// (02:76:a.b.c.d, see deriveMAC), so a port whose MAC src is may send it.
 func frame(dst, src MAC, payload string) []byte {
-	f := make([]byte, EthHeaderLen+len(payload))
+	f := make([]byte, EthHeaderLen+ipv4MinLen+len(payload))
 	(&EthHeader{Dst: dst, Src: src, Type: EtherTypeIPv4}).Encode(f)
-	copy(f[EthHeaderLen:], payload)
+	f[EthHeaderLen] = 0x45
+	copy(f[ipv4SrcOff:ipv4SrcOff+4], src[2:6])
+	copy(f[EthHeaderLen+ipv4MinLen:], payload)
 	return f
 }
 

@@ -60,6 +60,15 @@ func (d *discardDevice) Close() error   { d.once.Do(func() { close(d.closed) });
 // (10.77.0.10) and b (10.77.0.11) and one peer, not started: tests drive
 // its switching functions directly.
 func hotPathEngine(tb testing.TB, mutate ...func(*config.Config)) (*Engine, map[string]*discardDevice) {
+	e, devs, err := tryHotPathEngine(tb, mutate...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e, devs
+}
+
+// tryHotPathEngine is hotPathEngine returning New's error.
+func tryHotPathEngine(tb testing.TB, mutate ...func(*config.Config)) (*Engine, map[string]*discardDevice, error) {
 	dir := tb.TempDir()
 	devs := map[string]*discardDevice{}
 	cfg := testConfig(tb, dir, 1, 2, "blue a 10.77.0.10", "blue b 10.77.0.11")
@@ -80,17 +89,20 @@ func hotPathEngine(tb testing.TB, mutate ...func(*config.Config)) (*Engine, map[
 		NewCluster:  func(gossip.Config, *slog.Logger) (*gossip.Cluster, error) { return nil, nil },
 	})
 	if err != nil {
-		tb.Fatal(err)
+		return nil, nil, err
 	}
 	tb.Cleanup(e.Stop)
-	return e, devs
+	return e, devs, nil
 }
 
-// fillBatch puts n copies of a 1400-byte frame from src to dst in b.
+// fillBatch puts n copies of a 1400-byte IPv4 frame from src to dst in b,
+// with the source address src is derived from.
 func fillBatch(b *batch, n int, dst, src MAC) {
 	for i := 0; i < n; i++ {
 		f := b.bufs[i][encap.HeaderLen : encap.HeaderLen+1400]
 		(&EthHeader{Dst: dst, Src: src, Type: EtherTypeIPv4}).Encode(f)
+		f[EthHeaderLen] = 0x45
+		copy(f[ipv4SrcOff:ipv4SrcOff+4], src[2:6])
 		b.sizes[i] = len(f)
 	}
 }

@@ -22,6 +22,7 @@ type port struct {
 	dev    tap.Device
 	mac    MAC
 	addr   netip.Prefix // address actually assigned
+	ip4    [4]byte      // addr's address, for the IPv4 and ARP checks
 	closed atomic.Bool
 	stats  counters
 
@@ -32,8 +33,10 @@ type port struct {
 	gateway bool
 	gw      GatewayDevice
 
-	// sc is the scratch of the port's read goroutine; only it touches sc.
-	sc scratch
+	// sc and flood belong to the port's read goroutine; only it touches
+	// them.
+	sc    scratch
+	flood floodBucket
 }
 
 // deriveMAC gives an endpoint without a configured MAC a stable, locally
@@ -44,19 +47,27 @@ func deriveMAC(a netip.Addr) MAC {
 	return MAC{0x02, 0x76, b[0], b[1], b[2], b[3]}
 }
 
+// endpointMAC is the MAC endpoint ep gets at address addr: the configured
+// one, else the one derived from addr.
+func endpointMAC(ep config.Endpoint, addr netip.Addr) MAC {
+	if len(ep.MAC) == 6 {
+		return MAC(ep.MAC)
+	}
+	return deriveMAC(addr)
+}
+
 // openPort creates the TAP device of ep in its namespace.
 func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*port, error) {
-	mac := deriveMAC(addr)
-	if len(ep.MAC) == 6 {
-		copy(mac[:], ep.MAC)
-	}
+	mac := endpointMAC(ep, addr)
 	p := &port{
 		key:  epKey{ep.Network, ep.Name},
 		cfg:  ep,
 		net:  n,
 		mac:  mac,
 		addr: netip.PrefixFrom(addr, n.cfg.Subnet.Bits()),
+		ip4:  addr.As4(),
 	}
+	p.flood = newFloodBucket(e.file.Host.FloodRate, e.file.Host.FloodBurst)
 	ifname := ep.IfName
 	if ifname == "" {
 		ifname = config.DefaultIfName

@@ -8,7 +8,9 @@ package tunnel
 //	      source address must be a configured peer     else drop unknown_peer
 //	      VXLAN header: length, I flag                 else drop short/bad_flags
 //	      VNI must be a configured network             else drop unknown_vni
-//	      learn source MAC → peer in that network's FDB
+//	      learn source MAC → peer in that network's FDB (bounded)
+//	      source MAC a local port owns or a record places behind another
+//	      peer                                         else drop spoofed
 //	      group/multicast or unknown destination → every local port of the network
 //	      FDB hit on a local port → that port's group
 //	  flush: one Device.Write per local port (runs of TCP coalesced into GSO)
@@ -26,7 +28,6 @@ import (
 // routineReadUnderlay reads c, the plain VXLAN socket or (encrypted true)
 // the WireGuard device.
 func (e *Engine) routineReadUnderlay(c encap.Conn, encrypted bool) {
-	defer e.wg.Done()
 	size := c.BatchSize()
 	bufs := make([][]byte, size)
 	for i := range bufs {
@@ -75,6 +76,7 @@ func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps 
 	var last lookupCache
 	var learned MAC
 	var learnedFrom *peer
+	var learnedRes learnResult
 	// Datagrams of a batch mostly come from one peer for one network, so
 	// both map lookups are made once per run, like the FDB's.
 	var lastEP netip.AddrPort
@@ -127,15 +129,26 @@ func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps 
 			run.flush()
 			run.r, run.n = r, nv.net
 			last.valid = false
+			learnedFrom = nil
+		}
+		if eth.Src != learned || learnedFrom != r {
+			learnedRes = nv.net.fdb.learn(eth.Src, nil, r, now)
+			learned, learnedFrom = eth.Src, r
+			if learnedRes == learnFull {
+				nv.net.stats.drop(dropFDBFull, 1)
+				e.host.drop(dropFDBFull, 1)
+			}
+		}
+		if learnedRes == learnOwned {
+			// A source MAC that a local port owns, or that a gossip
+			// record places behind another peer: forged.
+			e.dropFrom(r, dropSpoofed)
+			continue
 		}
 		run.frames++
 		run.bytes += len(frame)
 		hostFrames++
 		hostBytes += len(frame)
-		if eth.Src != learned || learnedFrom != r {
-			nv.net.fdb.learn(eth.Src, nil, r, now)
-			learned, learnedFrom = eth.Src, r
-		}
 		if !eth.Dst.IsMulticast() {
 			if eth.Dst != last.mac || !last.valid {
 				last.lp, last.rp = nv.net.fdb.lookup(eth.Dst)

@@ -100,10 +100,8 @@ func (e *Engine) unlockedPublish() {
 }
 
 // routineRecords rebuilds the data path's view whenever the overlay's
-// records change, and refreshes remote MACs in the FDB periodically so
-// that they do not age out while their records stand.
+// records change, and periodically as a backstop.
 func (e *Engine) routineRecords() {
-	defer e.wg.Done()
 	t := time.NewTicker(e.opts.Ageing / 3)
 	defer t.Stop()
 	for {
@@ -130,7 +128,8 @@ func (e *Engine) routineRecords() {
 }
 
 // unlockedAddRecords adds the overlay's records to a snapshot being built:
-// remote MACs go into the FDB behind their owner's peer, every address into
+// remote MACs are pinned in the FDB behind their owner's peer (learning
+// from the underlay cannot move them), every address into
 // the proxy-ARP table, every name into DNS.
 func (e *Engine) unlockedAddRecords(s *snapshot) {
 	s.names = newNameTable()
@@ -144,8 +143,8 @@ func (e *Engine) unlockedAddRecords(s *snapshot) {
 	for _, r := range e.peers {
 		byName[r.name] = r
 	}
-	now := time.Now().UnixNano()
 	bad := make(map[string]bool)
+	pins := make(map[*network]map[MAC]*peer, len(e.networks))
 	for _, rec := range e.cluster.Records() {
 		if rec.Host == e.cfg.Host.Name {
 			continue
@@ -165,8 +164,11 @@ func (e *Engine) unlockedAddRecords(s *snapshot) {
 			continue
 		}
 		nv := s.byVNI[n.cfg.VNI]
-		if r := byName[rec.Host]; r != nil {
-			n.fdb.learn(MAC(rec.MAC), nil, r, now)
+		if r, mac := byName[rec.Host], MAC(rec.MAC); r != nil && !mac.IsMulticast() && !mac.IsZero() {
+			if pins[n] == nil {
+				pins[n] = make(map[MAC]*peer)
+			}
+			pins[n][mac] = r
 		}
 		if _, taken := nv.neigh[rec.IP]; !taken {
 			nv.neigh[rec.IP] = MAC(rec.MAC)
@@ -174,6 +176,10 @@ func (e *Engine) unlockedAddRecords(s *snapshot) {
 		s.names.add(rec.Network, rec.Name, rec.Aliases, rec.IP)
 	}
 	e.badRecords = bad
+	now := time.Now().UnixNano()
+	for _, n := range e.networks {
+		n.fdb.setPins(pins[n], now)
+	}
 }
 
 // nameTable is the immutable DNS view of one snapshot: per network, names

@@ -143,6 +143,10 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 			epErrs[k] = err
 			continue
 		}
+		if err := e.unlockedCheckInUse(n, ep.Name, endpointMAC(ep, addr), addr); err != nil {
+			epErrs[k] = err
+			continue
+		}
 		p, err := e.openPort(ep, n, addr)
 		if err != nil {
 			epErrs[k] = err
@@ -203,7 +207,7 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 
 // openNetwork opens the gateway and DNS of a new network.
 func (e *Engine) openNetwork(nc config.Network, mtu int, cfg *config.Config) (*network, error) {
-	n := &network{cfg: nc, mtu: mtu, fdb: newFDB()}
+	n := &network{cfg: nc, mtu: mtu, fdb: newFDB(e.opts.FDBMax)}
 	gw, err := e.openGateway(n)
 	if err != nil {
 		return nil, fmt.Errorf("network %s: %w", nc.Name, err)

@@ -438,6 +438,9 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 		if err != nil {
 			return bad("address %q is not an IPv4 address", req.Address)
 		}
+		if a == n.Gateway {
+			return config.Endpoint{}, fmt.Errorf("%w: address %s is the gateway's of network %s", api.ErrConflict, a, n.Name)
+		}
 		if err := config.CheckEndpointAddr(a, n); err != nil {
 			return bad("address: %v", err)
 		}

@@ -218,6 +218,10 @@ func TestRestartFromStateDir(t *testing.T) {
 	}
 	m3 := macOf(netip.MustParsePrefix(ep3.Address).Addr().String())
 	f := frame(m3, MAC{2, 0, 0, 0, 0, 1}, "after restart")
+	// g1's MAC was chosen, so its IPv4 source is set apart: the port
+	// guard passes only g1's own address.
+	src := netip.MustParsePrefix(ep1.Address).Addr().As4()
+	copy(f[ipv4SrcOff:ipv4SrcOff+4], src[:])
 	h2.port(t, ns1).Inject(f)
 	expectFrame(t, h2.port(t, ns3), f)
 }

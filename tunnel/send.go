@@ -7,9 +7,11 @@ package tunnel
 //	  take a batch from the pool
 //	  Read: frames at bufs[i][8:], TSO super-frames already segmented
 //	  switchFromPort: load the snapshot once, then per frame
-//	      anti-spoofing: source MAC must be the port's own
+//	      anti-spoofing (guard.go): source MAC, EtherType (IPv4, ARP),
+//	      IPv4 source and ARP sender must be the port's own
 //	      write the VXLAN header into the 8 bytes of headroom
-//	      group/multicast or unknown destination → flood list
+//	      group/multicast or unknown destination → flood list, within
+//	      the port's flood rate
 //	      FDB hit on a local port → that port's group
 //	      FDB hit on a peer → that (peer, socket) group
 //	  flush: one Conn.Write per (peer, socket) group (sendmmsg + UDP GSO),
@@ -30,7 +32,6 @@ import (
 const maxPortErrors = 10
 
 func (e *Engine) routineReadPort(p *port) {
-	defer e.wg.Done()
 	errs := 0
 	pool := e.poolFor(p.net.mtu)
 	for {
@@ -74,17 +75,27 @@ func (e *Engine) switchFromPort(p *port, b *batch, n int) {
 	hdr := encap.Header{VNI: p.net.cfg.VNI}
 	var eth EthHeader
 	var last lookupCache
-	rxBytes, spoofed, malformed := 0, 0, 0
+	var drops [numDropReasons]int
+	rxBytes, dropped, refilled := 0, 0, false
 	for i := 0; i < n; i++ {
 		dgram := b.bufs[i][:encap.HeaderLen+b.sizes[i]]
 		frame := dgram[encap.HeaderLen:]
 		if eth.Decode(frame) != nil {
-			malformed++
+			drops[dropMalformed]++
+			dropped++
 			continue
 		}
 		if eth.Src != p.mac {
-			spoofed++
+			drops[dropSpoofed]++
+			dropped++
 			continue
+		}
+		if !p.gateway && !p.ownIPv4(frame, eth.Type) {
+			if r := p.admit(frame, eth.Type); r != dropNone {
+				drops[r]++
+				dropped++
+				continue
+			}
 		}
 		rxBytes += len(frame)
 		if eth.Type == EtherTypeARP && !p.gateway && answerARP(frame, nv.neigh, p.mac) {
@@ -98,17 +109,17 @@ func (e *Engine) switchFromPort(p *port, b *batch, n int) {
 			}
 		}
 		hdr.Encode(dgram)
-		if eth.Dst.IsMulticast() {
-			s.flood = append(s.flood, dgram)
-			continue
+		var lp *port
+		var rp *peer
+		if !eth.Dst.IsMulticast() {
+			// Frames of a batch mostly share their destination: look the
+			// FDB up once per run of equal destinations, not per frame.
+			if eth.Dst != last.mac || !last.valid {
+				last.lp, last.rp = p.net.fdb.lookup(eth.Dst)
+				last.mac, last.valid = eth.Dst, true
+			}
+			lp, rp = last.lp, last.rp
 		}
-		// Frames of a batch mostly share their destination: look the FDB
-		// up once per run of equal destinations, not once per frame.
-		if eth.Dst != last.mac || !last.valid {
-			last.lp, last.rp = p.net.fdb.lookup(eth.Dst)
-			last.mac, last.valid = eth.Dst, true
-		}
-		lp, rp := last.lp, last.rp
 		switch {
 		case lp == p:
 			// Addressed to itself: nothing to do.
@@ -120,14 +131,28 @@ func (e *Engine) switchFromPort(p *port, b *batch, n int) {
 		case rp != nil:
 			s.addRemote(rp, int(encap.SourcePort(frame))%len(e.tx), dgram)
 		default:
+			// Broadcast, multicast or unknown unicast: flooded, within
+			// the port's flood rate (the clock is read once per batch).
+			if !refilled {
+				p.flood.refill(time.Now().UnixNano())
+				refilled = true
+			}
+			if !p.flood.take() {
+				drops[dropFloodLimit]++
+				dropped++
+				rxBytes -= len(frame)
+				continue
+			}
 			s.flood = append(s.flood, dgram)
 		}
 	}
-	p.stats.rx(n-spoofed-malformed, rxBytes)
-	p.stats.drop(dropSpoofed, spoofed)
-	p.stats.drop(dropMalformed, malformed)
-	e.host.drop(dropSpoofed, spoofed)
-	e.host.drop(dropMalformed, malformed)
+	p.stats.rx(n-dropped, rxBytes)
+	if dropped > 0 {
+		for r, k := range drops {
+			p.stats.drop(dropReason(r), k)
+			e.host.drop(dropReason(r), k)
+		}
+	}
 	e.flush(s, nv, p)
 }
 
@@ -175,21 +200,25 @@ func (e *Engine) flush(s *scratch, nv *netView, from *port) {
 
 // conn is the socket frames of network nv leave through: the WireGuard
 // device for an encrypted network, so that its frames never leave the host
-// in the clear, else sending socket sock.
+// in the clear, else sending socket sock. It is nil for an encrypted
+// network on a host without a key, which must send nothing.
 func (e *Engine) conn(nv *netView, sock int) encap.Conn {
 	if nv.encrypted {
+		if e.enc == nil {
+			return nil
+		}
 		return e.enc
 	}
 	return e.tx[sock]
 }
 
-// send writes dgrams to peer r and accounts for them. A nil c (an
-// encrypted network on a host without WireGuard, which the control plane
-// never applies) drops and counts instead of writing.
+// send writes dgrams to peer r through c and accounts for them.
 func (e *Engine) send(r *peer, c encap.Conn, dgrams [][]byte, bytes int, n *network) {
 	if c == nil {
-		r.stats.drop(dropNoConn, len(dgrams))
-		e.host.drop(dropNoConn, len(dgrams))
+		// An encrypted network on a host without a key: before, this
+		// was a nil interface call that took the daemon down.
+		r.stats.drop(dropNoKey, len(dgrams))
+		e.host.drop(dropNoKey, len(dgrams))
 		return
 	}
 	if err := c.Write(dgrams, r.addr); err != nil {

@@ -32,11 +32,11 @@ func TestEncryptedWithoutDeviceDrops(t *testing.T) {
 	b := e.poolFor(p.net.mtu).get()
 	fillBatch(b, 8, remote, p.mac)
 	e.switchFromPort(p, b, 8)
-	if got := e.host.drops[dropNoConn].Load(); got != 8 {
-		t.Fatalf("no_conn drops = %d, want 8", got)
+	if got := e.host.drops[dropNoKey].Load(); got != 8 {
+		t.Fatalf("no_key drops = %d, want 8", got)
 	}
-	if got := e.peers["h2"].stats.drops[dropNoConn].Load(); got != 8 {
-		t.Fatalf("peer no_conn drops = %d, want 8", got)
+	if got := e.peers["h2"].stats.drops[dropNoKey].Load(); got != 8 {
+		t.Fatalf("peer no_key drops = %d, want 8", got)
 	}
 }
 

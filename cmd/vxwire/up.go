@@ -69,7 +69,7 @@ func cmdUp(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer eng.Stop()
+	defer stopWithin(eng, stopTimeout, l)
 	ln, err := api.Listen(cfg.Host.APISocket, cfg.Host.APIGID)
 	if err != nil {
 		return err
@@ -90,14 +90,43 @@ func cmdUp(args []string, stderr io.Writer) error {
 	eng.Start()
 	l.Info("vxwire up", "host", cfg.Host.Name, "address", cfg.Host.Address.String(), "port", cfg.Host.Port,
 		"networks", len(cfg.Networks), "peers", len(cfg.Peers), "endpoints", len(cfg.Endpoints), "api", cfg.Host.APISocket)
-	for sig := range sigs {
-		if sig != syscall.SIGHUP {
-			l.Info("stopping", "signal", sig.String())
-			return nil
+	return serve(sigs, eng.Died(), func() { reload(eng, *file, l) }, l)
+}
+
+// serve handles signals until TERM or INT (it returns nil) or until one
+// of the engine's goroutines crashes (it returns the crash, so the daemon
+// exits non-zero instead of running on half dead).
+func serve(sigs <-chan os.Signal, died <-chan error, reload func(), l *slog.Logger) error {
+	for {
+		select {
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				l.Info("stopping", "signal", sig.String())
+				return nil
+			}
+			reload()
+		case err := <-died:
+			return err
 		}
-		reload(eng, *file, l)
 	}
-	return nil
+}
+
+// stopTimeout bounds how long the daemon waits for the engine to stop.
+const stopTimeout = 10 * time.Second
+
+// stopWithin stops eng, giving up after d: after a crash the engine's
+// lock may be held by the goroutine that died, and exiting beats hanging.
+func stopWithin(eng *tunnel.Engine, d time.Duration, l *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		eng.Stop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		l.Error("engine did not stop in time; exiting anyway", "timeout", d.String())
+	}
 }
 
 // shutdown stops srv, giving requests in flight two seconds.

@@ -17,7 +17,12 @@ const (
 	DropSend           = "send"            // the underlay socket refused the datagram
 	DropNoPort         = "no_port"         // frame for a local port that is gone
 	DropPlaintext      = "plaintext"       // unencrypted VXLAN for an encrypted network
-	DropNoConn         = "no_conn"         // frame of an encrypted network on a host without WireGuard
+	DropSpoofedIP      = "spoofed_ip"      // IPv4 packet from a container with a source address other than its own
+	DropSpoofedARP     = "spoofed_arp"     // ARP from a container whose sender address or MAC is not its own
+	DropEtherType      = "ethertype"       // frame from a container of a type the overlay does not carry (only IPv4 and ARP)
+	DropFloodLimit     = "flood_limit"     // broadcast or unknown unicast beyond the port's flood rate ([host] flood_rate)
+	DropFDBFull        = "fdb_full"        // source MAC not learned: the network's forwarding table is full (the frame still goes out)
+	DropNoKey          = "no_key"          // frame for an encrypted network on a host without a WireGuard key
 )
 
 // Drop reasons counted by a network's gateway (GatewayStatus). Like the

@@ -240,6 +240,12 @@ func errorCases() []errorCase {
 			`h1.toml:7: peer[0].tunnel_address: 100.82.0.1 is already the tunnel address of host h1 (derived from address 198.18.0.1); set tunnel_address on one of them`}},
 		{"rotate every without unit", doc(hostBlock, []string{`rotate_every = "12"`}), []string{
 			`h1.toml:4: host.rotate_every: "12" is not a duration: write a number with a unit (s, m, h), such as "30s" or "12h"`}},
+		{"flood rate negative", doc(hostBlock, []string{`flood_rate = -1`}), []string{
+			`h1.toml:4: host.flood_rate: -1 frames/s is out of range: use 0 (no limit) or 1..10000000`}},
+		{"flood rate not a number", doc(hostBlock, []string{`flood_rate = "fast"`}), []string{
+			`h1.toml:4: host.flood_rate: expected an integer, got string "fast"`}},
+		{"flood burst zero", doc(hostBlock, []string{`flood_burst = 0`}), []string{
+			`h1.toml:4: host.flood_burst: 0 frames is out of range: use 1..10000000`}},
 		{"rotate every short", doc(hostBlock, []string{`rotate_every = "500ms"`}), []string{
 			`h1.toml:4: host.rotate_every: 500ms is too short: use 0 to disable rotation, or at least 1s`}},
 		{"rotate every negative", doc(hostBlock, []string{`rotate_every = "-1h"`}), []string{

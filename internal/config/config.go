@@ -46,7 +46,8 @@ func (h Host) Equal(o Host) bool {
 		h.GossipPort == o.GossipPort && h.PeerTimeout == o.PeerTimeout &&
 		slices.Equal(h.DNSUpstream, o.DNSUpstream) && h.Metrics == o.Metrics &&
 		h.APIGroup == o.APIGroup && h.APIGID == o.APIGID &&
-		slices.Equal(h.EgressDeny, o.EgressDeny)
+		slices.Equal(h.EgressDeny, o.EgressDeny) &&
+		h.FloodRate == o.FloodRate && h.FloodBurst == o.FloodBurst
 }
 
 // Equal reports whether e and o are the same endpoint.

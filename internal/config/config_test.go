@@ -84,6 +84,8 @@ func TestParseExample(t *testing.T) {
 			GossipPort:    7946,
 			PeerTimeout:   30 * time.Second,
 			APIGID:        -1,
+			FloodRate:     DefaultFloodRate,
+			FloodBurst:    DefaultFloodBurst,
 		},
 		Peers: []Peer{{
 			Name:          "h2",

@@ -67,6 +67,8 @@ func (v *validator) host(rh *rawHost) {
 	h.GossipPort = DefaultGossipPort
 	h.PeerTimeout = DefaultPeerTimeout
 	h.APIGID = -1
+	h.FloodRate = DefaultFloodRate
+	h.FloodBurst = DefaultFloodBurst
 	if rh == nil {
 		v.errorf("host", "missing [host] table")
 		return
@@ -139,6 +141,20 @@ func (v *validator) host(rh *rawHost) {
 			v.errorf("host.metrics", "%s is a multicast address; use a unicast address", ap.Addr())
 		default:
 			h.Metrics = ap
+		}
+	}
+	if n, ok := v.integer("host.flood_rate", rh.FloodRate, false); ok {
+		if n < 0 || n > MaxFloodRate {
+			v.errorf("host.flood_rate", "%d frames/s is out of range: use 0 (no limit) or 1..%d", n, MaxFloodRate)
+		} else {
+			h.FloodRate = int(n)
+		}
+	}
+	if n, ok := v.integer("host.flood_burst", rh.FloodBurst, false); ok {
+		if n < 1 || n > MaxFloodRate {
+			v.errorf("host.flood_burst", "%d frames is out of range: use 1..%d", n, MaxFloodRate)
+		} else {
+			h.FloodBurst = int(n)
 		}
 	}
 	if s, ok := v.str("host.api_group", rh.APIGroup, false); ok {

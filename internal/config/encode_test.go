@@ -64,6 +64,8 @@ func (c *Config) Encode() []byte {
 		}
 		kvStrings(&b, "egress_deny", s)
 	}
+	kvInt(&b, "flood_rate", int64(h.FloodRate))
+	kvInt(&b, "flood_burst", int64(h.FloodBurst))
 	for _, p := range c.Peers {
 		b.WriteString("\n[[peer]]\n")
 		kvString(&b, "name", p.Name)

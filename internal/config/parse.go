@@ -41,6 +41,8 @@ type rawHost struct {
 	Metrics        any `toml:"metrics"`
 	APIGroup       any `toml:"api_group"`
 	EgressDeny     any `toml:"egress_deny"`
+	FloodRate      any `toml:"flood_rate"`
+	FloodBurst     any `toml:"flood_burst"`
 }
 
 type rawPeer struct {

@@ -42,6 +42,14 @@ const (
 	MinVNI = 256
 	// MaxVNI is the largest 24-bit VNI.
 	MaxVNI = 1<<24 - 1
+	// DefaultFloodRate is how many broadcast and unknown unicast frames
+	// per second one container may send.
+	DefaultFloodRate = 1000
+	// DefaultFloodBurst is how many such frames a container may send at
+	// once after a quiet spell.
+	DefaultFloodBurst = 2000
+	// MaxFloodRate bounds flood_rate and flood_burst.
+	MaxFloodRate = 10_000_000
 )
 
 // Config is one host's validated configuration. It is immutable once
@@ -137,6 +145,14 @@ type Host struct {
 	// The file lists them as "[tcp:|udp:]CIDR[:PORT]"; a reload applies a
 	// changed list.
 	EgressDeny []EgressRule
+	// FloodRate is how many broadcast and unknown unicast frames per
+	// second each container may send (default 1000, 0..10000000; 0 means
+	// no limit). Frames beyond it are dropped and counted as flood_limit.
+	// ARP requests that proxy ARP answers on this host do not count.
+	FloodRate int
+	// FloodBurst is how many such frames a container may send at once
+	// after a quiet spell (default 2000, 1..10000000).
+	FloodBurst int
 }
 
 // Peer is one [[peer]] table: another host running vxwire or kernel VXLAN.

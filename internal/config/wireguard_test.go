@@ -42,9 +42,11 @@ func TestParseValidEncrypted(t *testing.T) {
 			netip.MustParseAddrPort("[2001:db8::53]:53"),
 			netip.MustParseAddrPort("[fe80::1%eth0]:53"),
 		},
-		Metrics:  netip.MustParseAddrPort("127.0.0.1:9100"),
-		APIGroup: "vxwire",
-		APIGID:   -1,
+		Metrics:    netip.MustParseAddrPort("127.0.0.1:9100"),
+		APIGroup:   "vxwire",
+		APIGID:     -1,
+		FloodRate:  DefaultFloodRate,
+		FloodBurst: DefaultFloodBurst,
 	}
 	if !h.Equal(wantHost) {
 		t.Errorf("host:\n%+v\nwant\n%+v", h, wantHost)
@@ -271,6 +273,7 @@ func TestEqualCoversEveryField(t *testing.T) {
 		DNSUpstream: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
 		Metrics:     netip.MustParseAddrPort("127.0.0.1:9100"), APIGroup: "g", APIGID: 7,
 		EgressDeny: []EgressRule{{Prefix: netip.MustParsePrefix("10.0.0.0/8")}},
+		FloodRate:  5, FloodBurst: 6,
 	}
 	ep := Endpoint{
 		Network: "n", Name: "e", NetNS: "/n", IfName: "eth0", Address: netip.MustParseAddr("10.0.0.2"),
