@@ -1,0 +1,282 @@
+package consensus
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// Block is an address block of a network held by one host: the host hands
+// out addresses inside it alone.
+type Block struct {
+	// Network is the network's name.
+	Network string `json:"network"`
+	// Prefix is the block.
+	Prefix netip.Prefix `json:"prefix"`
+	// Host is the holder.
+	Host string `json:"host"`
+}
+
+// Pin is one address held outside the block scheme: an explicit address
+// asked for by an operator, or one a host kept across a restart.
+type Pin struct {
+	// Network is the network's name.
+	Network string `json:"network"`
+	// IP is the address.
+	IP netip.Addr `json:"ip"`
+	// Host and Endpoint name the holder.
+	Host     string `json:"host"`
+	Endpoint string `json:"endpoint"`
+}
+
+// Operations of a command.
+const (
+	opTake  = "take"
+	opPin   = "pin"
+	opUnpin = "unpin"
+)
+
+// command is one entry of the replicated log.
+type command struct {
+	Op       string       `json:"op"`
+	Network  string       `json:"network"`
+	Subnet   netip.Prefix `json:"subnet,omitzero"`
+	Bits     int          `json:"bits,omitempty"`
+	Host     string       `json:"host"`
+	IP       netip.Addr   `json:"ip,omitzero"`
+	Endpoint string       `json:"endpoint,omitempty"`
+}
+
+// result is what applying a command returns to its proposer.
+type result struct {
+	Block netip.Prefix `json:"block,omitzero"`
+	Err   string       `json:"error,omitempty"`
+}
+
+// ErrExhausted is returned (wrapped) by Take when every block of the subnet
+// is held.
+var ErrExhausted = errors.New("no free address block")
+
+// maxName bounds network, host and endpoint names in commands.
+const maxName = 255
+
+// check validates a command before it is proposed or applied; the same
+// check runs on every replica, so a bad entry is refused deterministically.
+func (c *command) check() error {
+	switch {
+	case c.Network == "" || len(c.Network) > maxName || c.Host == "" || len(c.Host) > maxName || len(c.Endpoint) > maxName:
+		return errors.New("network and host are required, names at most 255 bytes")
+	case c.Op == opTake && (!c.Subnet.IsValid() || c.Subnet.Masked() != c.Subnet || !c.Subnet.Addr().Is4() ||
+		c.Bits < c.Subnet.Bits() || c.Bits > 32):
+		return fmt.Errorf("bad block request %s /%d", c.Subnet, c.Bits)
+	case (c.Op == opPin || c.Op == opUnpin) && (!c.IP.Is4() || c.Endpoint == ""):
+		return errors.New("pin needs an IPv4 address and an endpoint")
+	case c.Op != opTake && c.Op != opPin && c.Op != opUnpin:
+		return fmt.Errorf("unknown operation %q", c.Op)
+	}
+	return nil
+}
+
+// fsm is the replicated state: blocks and pins. Raft calls Apply, Snapshot
+// and Restore from its own goroutines; readers take mu.
+type fsm struct {
+	mu     sync.RWMutex
+	blocks []Block // sorted by network, then prefix
+	pins   map[pinKey]Pin
+}
+
+type pinKey struct {
+	Network string
+	IP      netip.Addr
+}
+
+func newFSM() *fsm { return &fsm{pins: make(map[pinKey]Pin)} }
+
+// Apply implements raft.FSM.
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return result{}
+	}
+	var c command
+	if err := json.Unmarshal(l.Data, &c); err != nil {
+		return result{Err: "malformed command"}
+	}
+	if err := c.check(); err != nil {
+		return result{Err: err.Error()}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch c.Op {
+	case opTake:
+		return f.unlockedTake(c)
+	case opPin:
+		return f.unlockedPin(c)
+	default:
+		k := pinKey{c.Network, c.IP}
+		if p, ok := f.pins[k]; ok && p.Host == c.Host && p.Endpoint == c.Endpoint {
+			delete(f.pins, k)
+		}
+		return result{}
+	}
+}
+
+// unlockedTake gives c.Host the first block of c.Subnet that overlaps no
+// held block of the network.
+func (f *fsm) unlockedTake(c command) result {
+	size := uint64(1) << (32 - c.Bits)
+	base := uint64(ipv4Uint(c.Subnet.Addr()))
+	n := uint64(1) << (c.Bits - c.Subnet.Bits())
+	for i := range n {
+		p := netip.PrefixFrom(uintIPv4(uint32(base+i*size)), c.Bits)
+		if f.unlockedOverlaps(c.Network, p) {
+			continue
+		}
+		b := Block{Network: c.Network, Prefix: p, Host: c.Host}
+		i, _ := slices.BinarySearchFunc(f.blocks, b, compareBlocks)
+		f.blocks = slices.Insert(f.blocks, i, b)
+		return result{Block: p}
+	}
+	return result{Err: fmt.Sprintf("subnet %s of network %s: %v", c.Subnet, c.Network, ErrExhausted)}
+}
+
+func (f *fsm) unlockedOverlaps(network string, p netip.Prefix) bool {
+	for _, b := range f.blocks {
+		if b.Network == network && b.Prefix.Overlaps(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// unlockedPin pins c.IP to c.Host's endpoint unless another host's block
+// or pin holds it.
+func (f *fsm) unlockedPin(c command) result {
+	if b, ok := f.unlockedOwner(c.Network, c.IP); ok && b.Host != c.Host {
+		return result{Err: fmt.Sprintf("address %s of network %s lies in block %s of host %s", c.IP, c.Network, b.Prefix, b.Host)}
+	}
+	k := pinKey{c.Network, c.IP}
+	if p, ok := f.pins[k]; ok && (p.Host != c.Host || p.Endpoint != c.Endpoint) {
+		return result{Err: fmt.Sprintf("address %s of network %s is in use by %s on %s", c.IP, c.Network, p.Endpoint, p.Host)}
+	}
+	f.pins[k] = Pin{Network: c.Network, IP: c.IP, Host: c.Host, Endpoint: c.Endpoint}
+	return result{}
+}
+
+func (f *fsm) unlockedOwner(network string, ip netip.Addr) (Block, bool) {
+	for _, b := range f.blocks {
+		if b.Network == network && b.Prefix.Contains(ip) {
+			return b, true
+		}
+	}
+	return Block{}, false
+}
+
+// owner returns the block of network that holds ip.
+func (f *fsm) owner(network string, ip netip.Addr) (Block, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.unlockedOwner(network, ip)
+}
+
+// held returns host's blocks of network, in address order.
+func (f *fsm) held(network, host string) []netip.Prefix {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []netip.Prefix
+	for _, b := range f.blocks {
+		if b.Network == network && b.Host == host {
+			out = append(out, b.Prefix)
+		}
+	}
+	return out
+}
+
+// pinned returns the pin of ip in network.
+func (f *fsm) pinned(network string, ip netip.Addr) (Pin, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	p, ok := f.pins[pinKey{network, ip}]
+	return p, ok
+}
+
+func compareBlocks(a, b Block) int {
+	if a.Network != b.Network {
+		if a.Network < b.Network {
+			return -1
+		}
+		return 1
+	}
+	return a.Prefix.Addr().Compare(b.Prefix.Addr())
+}
+
+// snapshotState is the JSON form of a snapshot.
+type snapshotState struct {
+	Blocks []Block `json:"blocks"`
+	Pins   []Pin   `json:"pins"`
+}
+
+// Snapshot implements raft.FSM.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	st := snapshotState{Blocks: slices.Clone(f.blocks)}
+	for _, p := range f.pins {
+		st.Pins = append(st.Pins, p)
+	}
+	slices.SortFunc(st.Pins, func(a, b Pin) int {
+		return compareBlocks(Block{Network: a.Network, Prefix: netip.PrefixFrom(a.IP, 32)},
+			Block{Network: b.Network, Prefix: netip.PrefixFrom(b.IP, 32)})
+	})
+	return snapshot(st), nil
+}
+
+// Restore implements raft.FSM.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var st snapshotState
+	if err := json.NewDecoder(io.LimitReader(rc, 256<<20)).Decode(&st); err != nil {
+		return fmt.Errorf("consensus: malformed snapshot: %w", err)
+	}
+	pins := make(map[pinKey]Pin, len(st.Pins))
+	for _, p := range st.Pins {
+		pins[pinKey{p.Network, p.IP}] = p
+	}
+	slices.SortFunc(st.Blocks, compareBlocks)
+	f.mu.Lock()
+	f.blocks, f.pins = st.Blocks, pins
+	f.mu.Unlock()
+	return nil
+}
+
+type snapshot snapshotState
+
+// Persist implements raft.FSMSnapshot.
+func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	b, err := json.Marshal(snapshotState(s))
+	if err == nil {
+		_, err = sink.Write(b)
+	}
+	if err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+// Release implements raft.FSMSnapshot.
+func (snapshot) Release() {}
+
+func ipv4Uint(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func uintIPv4(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}

@@ -1,0 +1,219 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testSubnet = netip.MustParsePrefix("10.77.0.0/24")
+
+// freePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
+func freePorts(t *testing.T, n int) []uint16 {
+	t.Helper()
+	var out []uint16
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		out = append(out, uint16(ln.Addr().(*net.TCPAddr).Port))
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return out
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// cluster starts n nodes named h1..hn with the given secret.
+func cluster(t *testing.T, n int, secret string) []*Node {
+	t.Helper()
+	ports := freePorts(t, n)
+	var voters []Voter
+	for i, p := range ports {
+		voters = append(voters, Voter{Name: fmt.Sprintf("h%d", i+1), Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), p)})
+	}
+	var nodes []*Node
+	for _, v := range voters {
+		nd, err := New(Config{Name: v.Name, Bind: v.Addr, Voters: voters, Secret: []byte(secret), Dir: t.TempDir(), Fast: true}, quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nd.Close() })
+		nodes = append(nodes, nd)
+	}
+	return nodes
+}
+
+func TestTakeDistinctBlocks(t *testing.T) {
+	nodes := cluster(t, 3, "a cluster secret of 32 bytes!!!")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	seen := map[netip.Prefix]string{}
+	for i := range 6 {
+		nd := nodes[i%3]
+		b, err := nd.Take(ctx, "blue", testSubnet, 28)
+		if err != nil {
+			t.Fatalf("%s: take: %v", nd.cfg.Name, err)
+		}
+		if o, dup := seen[b]; dup {
+			t.Fatalf("block %s given to %s and %s", b, o, nd.cfg.Name)
+		}
+		seen[b] = nd.cfg.Name
+	}
+	// Every replica agrees on the owners once applied.
+	for b, host := range seen {
+		for _, nd := range nodes {
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				o, ok := nd.Owner("blue", b.Addr().Next())
+				if ok && o.Host == host && o.Prefix == b {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: block %s owned by %+v (%v), want %s", nd.cfg.Name, b, o, ok, host)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+}
+
+func TestPinRefusedInOtherBlock(t *testing.T) {
+	nodes := cluster(t, 2, "a cluster secret of 32 bytes!!!")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := nodes[0].Take(ctx, "blue", testSubnet, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := b.Addr().Next().Next()
+	if err := nodes[1].Pin(ctx, "blue", ip, "x"); !IsRefused(err) {
+		t.Fatalf("pin of %s in h1's block %s by h2: %v, want a refusal", ip, b, err)
+	}
+	if err := nodes[0].Pin(ctx, "blue", ip, "x"); err != nil {
+		t.Fatalf("pin of %s in its own block: %v", ip, err)
+	}
+	free := netip.MustParseAddr("10.77.0.200")
+	if err := nodes[1].Pin(ctx, "blue", free, "y"); err != nil {
+		t.Fatalf("pin of a free address: %v", err)
+	}
+	if err := nodes[0].Pin(ctx, "blue", free, "z"); !IsRefused(err) {
+		t.Fatalf("second pin of %s: %v, want a refusal", free, err)
+	}
+}
+
+// TestNoQuorum: with one of two voters down, no block can be taken and
+// the error says how many hosts are reachable.
+func TestNoQuorum(t *testing.T) {
+	nodes := cluster(t, 2, "a cluster secret of 32 bytes!!!")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := nodes[0].Take(ctx, "blue", testSubnet, 28); err != nil {
+		t.Fatal(err)
+	}
+	nodes[1].Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel2()
+	_, err := nodes[0].Take(ctx2, "blue", testSubnet, 28)
+	if !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("take with 1 of 2 voters: %v, want ErrNoQuorum", err)
+	}
+	if want := "1 of 2 hosts reachable"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+// TestStrangerRefused: a host with the wrong secret, naming itself as a
+// voter at the address of a real one, cannot get a command committed, and
+// its probes are refused, while a member's probe is answered.
+func TestStrangerRefused(t *testing.T) {
+	nodes := cluster(t, 2, "a cluster secret of 32 bytes!!!")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := nodes[0].Take(ctx, "blue", testSubnet, 28); err != nil {
+		t.Fatal(err)
+	}
+	// The stranger knows the peer list but not the secret.
+	port := freePorts(t, 1)[0]
+	voters := append([]Voter(nil), nodes[0].cfg.Voters...)
+	voters = append(voters, Voter{Name: "h0", Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)})
+	s, err := New(Config{Name: "h0", Bind: voters[2].Addr, Voters: voters, Secret: []byte("not the secret, 32 bytes long..."), Dir: t.TempDir(), Fast: true}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := nodes[0].probe(nodes[1].cfg.Bind.String()); err != nil {
+		t.Fatalf("a member's probe failed: %v", err)
+	}
+	if err := s.probe(nodes[0].cfg.Bind.String()); err == nil {
+		t.Fatal("the stranger's probe was answered")
+	}
+	if up, _ := nodes[0].Reachable(); up != 2 {
+		t.Errorf("member sees %d reachable, want 2", up)
+	}
+	// The stranger forwards a block request straight to both members.
+	for _, nd := range nodes {
+		_, err := s.forward(nd.cfg.Bind.String(), []byte(`{"op":"take","network":"blue","subnet":"10.77.0.0/24","bits":28,"host":"h0"}`), 2*time.Second)
+		if err == nil {
+			t.Fatalf("forward from the stranger to %s got an answer", nd.cfg.Name)
+		}
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer scancel()
+	if _, err := s.Take(sctx, "blue", testSubnet, 28); err == nil {
+		t.Fatal("the stranger took a block")
+	}
+	for _, nd := range nodes {
+		for ip := testSubnet.Addr(); testSubnet.Contains(ip); ip = ip.Next() {
+			if o, ok := nd.Owner("blue", ip); ok && o.Host == "h0" {
+				t.Fatalf("%s gives %s to the stranger", nd.cfg.Name, o.Prefix)
+			}
+		}
+	}
+}
+
+// TestRestartKeepsBlocks: the log survives a restart of every node.
+func TestRestartKeepsBlocks(t *testing.T) {
+	ports := freePorts(t, 1)
+	dir := t.TempDir()
+	v := []Voter{{Name: "h1", Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ports[0])}}
+	cfg := Config{Name: "h1", Bind: v[0].Addr, Voters: v, Secret: []byte("a cluster secret of 32 bytes!!!"), Dir: dir, Fast: true}
+	nd, err := New(cfg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := nd.Take(ctx, "blue", testSubnet, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.Close()
+	nd, err = New(cfg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Close()
+	b2, err := nd.Take(ctx, "blue", testSubnet, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b2 == b {
+		t.Fatalf("after a restart the same block %s was given again", b)
+	}
+	if held := nd.Held("blue"); len(held) != 2 {
+		t.Fatalf("held after restart: %v, want 2 blocks", held)
+	}
+}
