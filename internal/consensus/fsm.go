@@ -1,15 +1,20 @@
 package consensus
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 
 	"github.com/hashicorp/raft"
+	"github.com/vxwire/vxwire/internal/atomicfile"
 )
 
 // Block is an address block of a network held by one host: the host hands
@@ -85,8 +90,19 @@ func (c *command) check() error {
 
 // fsm is the replicated state: blocks and pins. Raft calls Apply, Snapshot
 // and Restore from its own goroutines; readers take mu.
+//
+// The state is durable by itself: every applied entry rewrites the state
+// file (with the index it reflects) before Apply returns, so a restarted
+// host knows every block and pin it had applied even before a leader tells
+// it the commit index again. Raft is told not to restore snapshots on start
+// (NoSnapshotRestoreOnStart); entries it applies again after a restart are
+// skipped by index.
 type fsm struct {
+	path string // state file; "" keeps the state in memory only
+	l    *slog.Logger
+
 	mu     sync.RWMutex
+	index  uint64  // index of the last applied entry
 	blocks []Block // sorted by network, then prefix
 	pins   map[pinKey]Pin
 }
@@ -96,7 +112,31 @@ type pinKey struct {
 	IP      netip.Addr
 }
 
-func newFSM() *fsm { return &fsm{pins: make(map[pinKey]Pin)} }
+// openFSM loads the state file at path, if there is one.
+func openFSM(path string, l *slog.Logger) (*fsm, error) {
+	f := &fsm{path: path, l: l, pins: make(map[pinKey]Pin)}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return f, nil
+	case err != nil:
+		return nil, fmt.Errorf("consensus: cannot read state: %w", err)
+	}
+	if err := f.restore(bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("consensus: %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// unlockedSave writes the state file.
+func (f *fsm) unlockedSave() {
+	if f.path == "" {
+		return
+	}
+	if err := atomicfile.Write(f.path, f.unlockedEncode(), 0o600); err != nil {
+		f.l.Error("cannot save address blocks", "error", err)
+	}
+}
 
 // Apply implements raft.FSM.
 func (f *fsm) Apply(l *raft.Log) any {
@@ -112,6 +152,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if l.Index <= f.index {
+		return result{Err: "entry applied before a restart"}
+	}
+	f.index = l.Index
+	defer f.unlockedSave()
 	switch c.Op {
 	case opTake:
 		return f.unlockedTake(c)
@@ -215,17 +260,15 @@ func compareBlocks(a, b Block) int {
 	return a.Prefix.Addr().Compare(b.Prefix.Addr())
 }
 
-// snapshotState is the JSON form of a snapshot.
+// snapshotState is the JSON form of a snapshot and of the state file.
 type snapshotState struct {
+	Index  uint64  `json:"index"`
 	Blocks []Block `json:"blocks"`
 	Pins   []Pin   `json:"pins"`
 }
 
-// Snapshot implements raft.FSM.
-func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	st := snapshotState{Blocks: slices.Clone(f.blocks)}
+func (f *fsm) unlockedEncode() []byte {
+	st := snapshotState{Index: f.index, Blocks: slices.Clone(f.blocks)}
 	for _, p := range f.pins {
 		st.Pins = append(st.Pins, p)
 	}
@@ -233,15 +276,34 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 		return compareBlocks(Block{Network: a.Network, Prefix: netip.PrefixFrom(a.IP, 32)},
 			Block{Network: b.Network, Prefix: netip.PrefixFrom(b.IP, 32)})
 	})
-	return snapshot(st), nil
+	b, _ := json.Marshal(st) // cannot fail for these types
+	return b
 }
 
-// Restore implements raft.FSM.
+// Snapshot implements raft.FSM.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return snapshot(f.unlockedEncode()), nil
+}
+
+// Restore implements raft.FSM: it replaces the state with a snapshot's
+// (sent by the leader to a host that lags behind).
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	if err := f.restore(rc); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.unlockedSave()
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fsm) restore(r io.Reader) error {
 	var st snapshotState
-	if err := json.NewDecoder(io.LimitReader(rc, 256<<20)).Decode(&st); err != nil {
-		return fmt.Errorf("consensus: malformed snapshot: %w", err)
+	if err := json.NewDecoder(io.LimitReader(r, 256<<20)).Decode(&st); err != nil {
+		return fmt.Errorf("consensus: malformed state: %w", err)
 	}
 	pins := make(map[pinKey]Pin, len(st.Pins))
 	for _, p := range st.Pins {
@@ -249,20 +311,24 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	slices.SortFunc(st.Blocks, compareBlocks)
 	f.mu.Lock()
-	f.blocks, f.pins = st.Blocks, pins
+	f.index, f.blocks, f.pins = st.Index, st.Blocks, pins
 	f.mu.Unlock()
 	return nil
 }
 
-type snapshot snapshotState
+// appliedIndex returns the index of the last applied entry.
+func (f *fsm) appliedIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.index
+}
+
+// snapshot is the encoded state at the time raft asked for it.
+type snapshot []byte
 
 // Persist implements raft.FSMSnapshot.
 func (s snapshot) Persist(sink raft.SnapshotSink) error {
-	b, err := json.Marshal(snapshotState(s))
-	if err == nil {
-		_, err = sink.Write(b)
-	}
-	if err != nil {
+	if _, err := sink.Write(s); err != nil {
 		sink.Cancel()
 		return err
 	}

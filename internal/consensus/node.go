@@ -87,7 +87,7 @@ func New(cfg Config, l *slog.Logger) (*Node, error) {
 	if !slices.ContainsFunc(cfg.Voters, func(v Voter) bool { return v.Name == cfg.Name }) {
 		return nil, fmt.Errorf("consensus: host %q is not among the voters", cfg.Name)
 	}
-	n := &Node{cfg: cfg, l: l, fsm: newFSM(), done: make(chan struct{})}
+	n := &Node{cfg: cfg, l: l, done: make(chan struct{})}
 	success := false
 	defer func() {
 		if !success {
@@ -96,6 +96,9 @@ func New(cfg Config, l *slog.Logger) (*Node, error) {
 	}()
 	var err error
 	if n.store, err = OpenStore(cfg.Dir); err != nil {
+		return nil, err
+	}
+	if n.fsm, err = openFSM(filepath.Join(cfg.Dir, fsmFile), l); err != nil {
 		return nil, err
 	}
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: logWriter{l}})
@@ -122,6 +125,10 @@ func New(cfg Config, l *slog.Logger) (*Node, error) {
 		rc.HeartbeatTimeout, rc.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
 		rc.LeaderLeaseTimeout = 150 * time.Millisecond
 	}
+	rc.NoSnapshotRestoreOnStart = true
+	if err := n.catchUp(snaps); err != nil {
+		return nil, err
+	}
 	if err := n.bootstrap(rc, snaps); err != nil {
 		return nil, err
 	}
@@ -130,6 +137,24 @@ func New(cfg Config, l *slog.Logger) (*Node, error) {
 	}
 	success = true
 	return n, nil
+}
+
+// fsmFile is the durable state of the log's state machine.
+const fsmFile = "blocks.json"
+
+// catchUp restores the newest snapshot if it is ahead of the state file
+// (which a failed write of the file can leave behind): raft does not
+// restore snapshots on start, since the state file is durable.
+func (n *Node) catchUp(snaps *raft.FileSnapshotStore) error {
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 || list[0].Index <= n.fsm.appliedIndex() {
+		return err
+	}
+	_, rc, err := snaps.Open(list[0].ID)
+	if err != nil {
+		return fmt.Errorf("consensus: cannot open snapshot: %w", err)
+	}
+	return n.fsm.Restore(rc)
 }
 
 // bootstrap writes the static voter set into a fresh log, once.

@@ -217,3 +217,60 @@ func TestRestartKeepsBlocks(t *testing.T) {
 		t.Fatalf("held after restart: %v, want 2 blocks", held)
 	}
 }
+
+// TestRestartAloneKnowsBlocks: a host restarted while its only peer is
+// down still knows its own and its peer's blocks, with no leader to tell
+// it the commit index.
+func TestRestartAloneKnowsBlocks(t *testing.T) {
+	ports := freePorts(t, 2)
+	var voters []Voter
+	for i, p := range ports {
+		voters = append(voters, Voter{Name: fmt.Sprintf("h%d", i+1), Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), p)})
+	}
+	dirs := []string{t.TempDir(), t.TempDir()}
+	cfg := func(i int) Config {
+		return Config{Name: voters[i].Name, Bind: voters[i].Addr, Voters: voters, Secret: []byte("a cluster secret of 32 bytes!!!"), Dir: dirs[i], Fast: true}
+	}
+	var nodes []*Node
+	for i := range 2 {
+		nd, err := New(cfg(i), quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, nd)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b1, err := nodes[0].Take(ctx, "blue", testSubnet, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := nodes[1].Take(ctx, "blue", testSubnet, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until h1 has applied h2's block too, then stop both.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if o, ok := nodes[0].Owner("blue", b2.Addr()); ok && o.Host == "h2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("h1 never applied h2's block")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	nodes[0].Close()
+	nodes[1].Close()
+	nd, err := New(cfg(0), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Close()
+	if held := nd.Held("blue"); len(held) != 1 || held[0] != b1 {
+		t.Errorf("restarted alone, h1 holds %v, want [%s]", held, b1)
+	}
+	if o, ok := nd.Owner("blue", b2.Addr()); !ok || o.Host != "h2" {
+		t.Errorf("restarted alone, h1 sees %s as %+v (%v), want h2's", b2, o, ok)
+	}
+}
