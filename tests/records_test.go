@@ -46,8 +46,10 @@ func TestRecordsFollowLifecycle(t *testing.T) {
 		{peers: others(hosts, c), networks: []netConf{blue}, peerTimeout: "3s",
 			endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.101"}}},
 	}
-	ds := e.startInTurn(hosts, confs)
-	dA := ds[0]
+	// B and C first: A's endpoints take address blocks, which needs a
+	// majority of the three hosts up.
+	ds := e.startInTurn([]*host{b, c, a}, []hostConf{confs[1], confs[2], confs[0]})
+	dA := ds[2]
 	stA := e.mustStatus(a)
 	addrs := map[string]string{}
 	for _, name := range []string{"a1", "a2", "ax"} {

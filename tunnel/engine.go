@@ -22,6 +22,7 @@ import (
 	"github.com/vxwire/vxwire/crypto"
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
 	"github.com/vxwire/vxwire/netstack"
@@ -51,8 +52,8 @@ type Options struct {
 	// Default: crypto.New.
 	OpenCrypto func(cfg crypto.Config, l *slog.Logger) (CryptoConn, error)
 	// NewCluster starts gossip. Default: gossip.New. A nil cluster and nil
-	// error run the engine without gossip: no remote records, and address
-	// claims checked against this host's allocations only.
+	// error run the engine without gossip and without the address-block
+	// log: no remote records, and this host holds every subnet alone.
 	NewCluster func(cfg gossip.Config, l *slog.Logger) (*gossip.Cluster, error)
 	// UnderlayMTU reports the MTU of the interface holding addr; it is
 	// used when the config sets no host.mtu. Default: look it up.
@@ -125,6 +126,7 @@ type Engine struct {
 	host counters
 
 	cluster *gossip.Cluster // nil without gossip
+	blocks  *consensus.Node // nil without voting peers
 	store   *ipam.FileStore
 	alloc   *ipam.Allocator
 
@@ -299,6 +301,12 @@ func (e *Engine) closeAll() {
 		if n.gw != nil {
 			e.unlockedClosePort(n.gw)
 		}
+	}
+	if e.alloc != nil {
+		e.alloc.Close()
+	}
+	if e.blocks != nil {
+		e.blocks.Close()
 	}
 	if e.cluster != nil {
 		e.cluster.Close()

@@ -60,8 +60,9 @@ type command struct {
 
 // result is what applying a command returns to its proposer.
 type result struct {
-	Block netip.Prefix `json:"block,omitzero"`
-	Err   string       `json:"error,omitempty"`
+	Block     netip.Prefix `json:"block,omitzero"`
+	Err       string       `json:"error,omitempty"`
+	Exhausted bool         `json:"exhausted,omitempty"`
 }
 
 // ErrExhausted is returned (wrapped) by Take when every block of the subnet
@@ -187,7 +188,7 @@ func (f *fsm) unlockedTake(c command) result {
 		f.blocks = slices.Insert(f.blocks, i, b)
 		return result{Block: p}
 	}
-	return result{Err: fmt.Sprintf("subnet %s of network %s: %v", c.Subnet, c.Network, ErrExhausted)}
+	return result{Err: fmt.Sprintf("subnet %s of network %s: %v", c.Subnet, c.Network, ErrExhausted), Exhausted: true}
 }
 
 func (f *fsm) unlockedOverlaps(network string, p netip.Prefix) bool {
@@ -229,13 +230,13 @@ func (f *fsm) owner(network string, ip netip.Addr) (Block, bool) {
 	return f.unlockedOwner(network, ip)
 }
 
-// held returns host's blocks of network, in address order.
-func (f *fsm) held(network, host string) []netip.Prefix {
+// held returns host's blocks of network inside subnet, in address order.
+func (f *fsm) held(network string, subnet netip.Prefix, host string) []netip.Prefix {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var out []netip.Prefix
 	for _, b := range f.blocks {
-		if b.Network == network && b.Host == host {
+		if b.Network == network && b.Host == host && subnet.Contains(b.Prefix.Addr()) {
 			out = append(out, b.Prefix)
 		}
 	}

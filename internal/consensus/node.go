@@ -191,6 +191,13 @@ func (n *Node) Addr() netip.AddrPort {
 	return ap
 }
 
+// HasLeader reports whether this host knows a leader right now, that is
+// whether a command has a chance to commit soon.
+func (n *Node) HasLeader() bool {
+	addr, _ := n.raft.LeaderWithID()
+	return addr != ""
+}
+
 // Voters returns how many voters there are.
 func (n *Node) Voters() int { return len(n.cfg.Voters) }
 
@@ -221,22 +228,52 @@ func (n *Node) Unpin(ctx context.Context, network string, ip netip.Addr, endpoin
 // Owner returns the block of network that holds ip, as applied here.
 func (n *Node) Owner(network string, ip netip.Addr) (Block, bool) { return n.fsm.owner(network, ip) }
 
-// Held returns the blocks of network this host holds, as applied here.
-func (n *Node) Held(network string) []netip.Prefix { return n.fsm.held(network, n.cfg.Name) }
+// Held returns the blocks of network inside subnet that this host holds,
+// as applied here.
+func (n *Node) Held(network string, subnet netip.Prefix) []netip.Prefix {
+	return n.fsm.held(network, subnet, n.cfg.Name)
+}
 
 // Pinned returns who pinned ip of network, as applied here.
 func (n *Node) Pinned(network string, ip netip.Addr) (Pin, bool) { return n.fsm.pinned(network, ip) }
 
-// errRefused marks a command the log applied and refused.
-type errRefused struct{ msg string }
+// RefusedError is a command the log committed and refused, for example a
+// pin of another host's address, or a Take with no free block left.
+type RefusedError struct {
+	// Msg says why.
+	Msg string
+	// Exhausted marks a Take with no free block: the error then matches
+	// ErrExhausted.
+	Exhausted bool
+}
 
-func (e *errRefused) Error() string { return e.msg }
+// Error implements error.
+func (e *RefusedError) Error() string { return e.Msg }
+
+// Is makes a refused Take match ErrExhausted.
+func (e *RefusedError) Is(target error) bool { return e.Exhausted && target == ErrExhausted }
+
+// QuorumError reports a command that could not be committed in time; it
+// matches ErrNoQuorum.
+type QuorumError struct {
+	// Up is how many voters, this host included, answered a probe when
+	// the command gave up; All is how many voters there are.
+	Up, All int
+}
+
+// Error implements error.
+func (e *QuorumError) Error() string {
+	return fmt.Sprintf("no quorum: %d of %d hosts reachable", e.Up, e.All)
+}
+
+// Unwrap returns ErrNoQuorum.
+func (e *QuorumError) Unwrap() error { return ErrNoQuorum }
 
 // IsRefused reports whether err is a refusal by the log (the command was
 // committed and rejected, for example a pin of another host's address),
 // as opposed to a failure to commit.
 func IsRefused(err error) bool {
-	var r *errRefused
+	var r *RefusedError
 	return errors.As(err, &r)
 }
 
@@ -250,7 +287,7 @@ func (n *Node) propose(ctx context.Context, c command) (result, error) {
 	for {
 		r, err := n.tryPropose(ctx, data)
 		if err == nil && r.Err != "" {
-			return r, &errRefused{r.Err}
+			return r, &RefusedError{Msg: r.Err, Exhausted: r.Exhausted}
 		}
 		if err == nil {
 			return r, nil
@@ -261,7 +298,7 @@ func (n *Node) propose(ctx context.Context, c command) (result, error) {
 			return result{}, ErrClosed
 		case <-ctx.Done():
 			up, all := n.Reachable()
-			return result{}, fmt.Errorf("%w: %d of %d hosts reachable", ErrNoQuorum, up, all)
+			return result{}, &QuorumError{Up: up, All: all}
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -213,7 +213,7 @@ func TestRestartKeepsBlocks(t *testing.T) {
 	if b2 == b {
 		t.Fatalf("after a restart the same block %s was given again", b)
 	}
-	if held := nd.Held("blue"); len(held) != 2 {
+	if held := nd.Held("blue", testSubnet); len(held) != 2 {
 		t.Fatalf("held after restart: %v, want 2 blocks", held)
 	}
 }
@@ -267,7 +267,7 @@ func TestRestartAloneKnowsBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nd.Close()
-	if held := nd.Held("blue"); len(held) != 1 || held[0] != b1 {
+	if held := nd.Held("blue", testSubnet); len(held) != 1 || held[0] != b1 {
 		t.Errorf("restarted alone, h1 holds %v, want [%s]", held, b1)
 	}
 	if o, ok := nd.Owner("blue", b2.Addr()); !ok || o.Host != "h2" {
