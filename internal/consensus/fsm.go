@@ -56,6 +56,20 @@ type command struct {
 	Host     string       `json:"host"`
 	IP       netip.Addr   `json:"ip,omitzero"`
 	Endpoint string       `json:"endpoint,omitempty"`
+	// ID identifies a Take across retries: a retry of a Take that was
+	// committed although its proposer saw an error (a leader change, a
+	// lost answer) gets the block the first one took.
+	ID uint64 `json:"id,omitempty"`
+}
+
+// recentTakes bounds how many Take IDs the log remembers per host.
+const recentTakes = 64
+
+// recentTake is a remembered Take.
+type recentTake struct {
+	Host  string       `json:"host"`
+	ID    uint64       `json:"id"`
+	Block netip.Prefix `json:"block"`
 }
 
 // result is what applying a command returns to its proposer.
@@ -106,6 +120,7 @@ type fsm struct {
 	index  uint64  // index of the last applied entry
 	blocks []Block // sorted by network, then prefix
 	pins   map[pinKey]Pin
+	recent []recentTake // oldest first, at most recentTakes per host
 }
 
 type pinKey struct {
@@ -175,6 +190,31 @@ func (f *fsm) Apply(l *raft.Log) any {
 // unlockedTake gives c.Host the first block of c.Subnet that overlaps no
 // held block of the network.
 func (f *fsm) unlockedTake(c command) result {
+	if c.ID != 0 {
+		for _, r := range f.recent {
+			if r.Host == c.Host && r.ID == c.ID {
+				return result{Block: r.Block}
+			}
+		}
+	}
+	r := f.unlockedTakeNew(c)
+	if c.ID != 0 && r.Err == "" {
+		f.recent = append(f.recent, recentTake{Host: c.Host, ID: c.ID, Block: r.Block})
+		n := 0
+		for _, o := range f.recent {
+			if o.Host == c.Host {
+				n++
+			}
+		}
+		if n > recentTakes {
+			i := slices.IndexFunc(f.recent, func(o recentTake) bool { return o.Host == c.Host })
+			f.recent = slices.Delete(f.recent, i, i+1)
+		}
+	}
+	return r
+}
+
+func (f *fsm) unlockedTakeNew(c command) result {
 	size := uint64(1) << (32 - c.Bits)
 	base := uint64(ipv4Uint(c.Subnet.Addr()))
 	n := uint64(1) << (c.Bits - c.Subnet.Bits())
@@ -263,13 +303,14 @@ func compareBlocks(a, b Block) int {
 
 // snapshotState is the JSON form of a snapshot and of the state file.
 type snapshotState struct {
-	Index  uint64  `json:"index"`
-	Blocks []Block `json:"blocks"`
-	Pins   []Pin   `json:"pins"`
+	Index  uint64       `json:"index"`
+	Blocks []Block      `json:"blocks"`
+	Pins   []Pin        `json:"pins"`
+	Recent []recentTake `json:"recent,omitempty"`
 }
 
 func (f *fsm) unlockedEncode() []byte {
-	st := snapshotState{Index: f.index, Blocks: slices.Clone(f.blocks)}
+	st := snapshotState{Index: f.index, Blocks: slices.Clone(f.blocks), Recent: slices.Clone(f.recent)}
 	for _, p := range f.pins {
 		st.Pins = append(st.Pins, p)
 	}
@@ -312,7 +353,7 @@ func (f *fsm) restore(r io.Reader) error {
 	}
 	slices.SortFunc(st.Blocks, compareBlocks)
 	f.mu.Lock()
-	f.index, f.blocks, f.pins = st.Index, st.Blocks, pins
+	f.index, f.blocks, f.pins, f.recent = st.Index, st.Blocks, pins, st.Recent
 	f.mu.Unlock()
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -121,6 +122,9 @@ func New(cfg Config, l *slog.Logger) (*Node, error) {
 	rc.LocalID = raft.ServerID(cfg.Name)
 	rc.Logger = hl
 	rc.SnapshotThreshold = 1024
+	// Generous timeouts: a loaded host must not lose leadership, nor a
+	// healthy one start elections, because a heartbeat came late.
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 2*time.Second, 2*time.Second, time.Second
 	if cfg.Fast {
 		rc.HeartbeatTimeout, rc.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
 		rc.LeaderLeaseTimeout = 150 * time.Millisecond
@@ -205,7 +209,7 @@ func (n *Node) Voters() int { return len(n.cfg.Voters) }
 // it. It needs a majority of the voters: without one it fails with an
 // error wrapping ErrNoQuorum once ctx ends.
 func (n *Node) Take(ctx context.Context, network string, subnet netip.Prefix, bits int) (netip.Prefix, error) {
-	r, err := n.propose(ctx, command{Op: opTake, Network: network, Subnet: subnet, Bits: bits, Host: n.cfg.Name})
+	r, err := n.propose(ctx, command{Op: opTake, Network: network, Subnet: subnet, Bits: bits, Host: n.cfg.Name, ID: rand.Uint64() | 1})
 	if err != nil {
 		return netip.Prefix{}, err
 	}

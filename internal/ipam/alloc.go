@@ -81,6 +81,10 @@ func (e *ConflictError) Error() string {
 // Unwrap returns the underlying error.
 func (e *ConflictError) Unwrap() error { return e.Err }
 
+// Holder returns the endpoint (empty for a block) and host holding the
+// address.
+func (e *ConflictError) Holder() (endpoint, host string) { return e.Endpoint, e.Host }
+
 // Timeouts of pins: how long an explicit address waits for the log before
 // it is honoured anyway (and pinned in the background), and the bound of
 // one background attempt.
