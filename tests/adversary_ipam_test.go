@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -152,4 +153,119 @@ func TestAdversaryIPAMPartition(t *testing.T) {
 	}
 	slices.Sort(all)
 	t.Logf("endpoints after healing: %v", all)
+}
+
+// TestAdversaryNetnsReuse saves an endpoint whose namespace path is a bind
+// mount, stops the daemon, lets the container's namespace die and puts a
+// new, unrelated namespace at the same path (as PID reuse does for
+// /proc/PID/ns/net). Before this fix the restarted daemon attached the
+// saved endpoint to whatever the path named: the newcomer got the dead
+// container's eth0, address and DNS name. Now the saved namespace identity
+// (device and inode) no longer matches: the endpoint is reported as
+// failed, its name and address stay reserved until it is detached, while
+// an endpoint whose namespace is unchanged is attached again as before.
+func TestAdversaryNetnsReuse(t *testing.T) {
+	e := newEnv(t, "dig")
+	h1, _ := e.twoHosts()
+	cfg := e.writeConfig(h1, hostConf{networks: []netConf{blue}})
+	d := e.startDaemon(h1, cfg)
+	d.waitReady()
+	victim, keeper, probe, later := e.container("vic"), e.container("kp"), e.container("pr"), e.container("lt")
+	x := prefixAddr(t, e.cliAttach(h1, "blue", victim, "victim").Address)
+	kAddr := prefixAddr(t, e.cliAttach(h1, "blue", keeper, "keeper").Address)
+	if err := d.stop(); err != nil {
+		t.Fatalf("daemon on SIGTERM: %v", err)
+	}
+
+	// The container's namespace dies; a stranger's takes its path.
+	e.must("ip", "netns", "del", victim.name)
+	e.must("ip", "netns", "add", victim.name)
+	e.must("ip", "-n", victim.name, "link", "set", "lo", "up")
+
+	d = e.startDaemon(h1, cfg)
+	st := d.waitReady("keeper")
+	if len(missingEndpoints(st, []string{"victim"})) == 0 {
+		t.Fatalf("the restarted daemon attached victim to the namespace that took its path: %+v", st.Endpoints)
+	}
+	if out, err := e.in(victim, "ip", "link", "show", "eth0"); err == nil {
+		t.Errorf("the new namespace at the old path got the dead container's eth0:\n%s", out)
+	}
+	i := slices.IndexFunc(st.Failed, func(f api.FailedEndpoint) bool { return f.Name == "victim" })
+	if i < 0 || !strings.Contains(st.Failed[i].Reason, "another namespace") {
+		t.Fatalf("status does not report victim as failed for its namespace: %+v", st.Failed)
+	}
+	t.Logf("reported: %s", st.Failed[i].Reason)
+	// The probe that can fail: the unchanged namespace is attached again.
+	e.mustIn(keeper, "ip", "link", "show", "eth0")
+
+	// Neither the name nor the address goes to anyone else meanwhile.
+	pAddr := prefixAddr(t, e.cliAttach(h1, "blue", probe, "probe").Address)
+	if pAddr == x {
+		t.Fatalf("a new container got the failed endpoint's address %s", x)
+	}
+	e.eventually(dnsTimeout, "probe resolves keeper", func() error { return e.resolvesTo(probe, blue.gateway, "keeper", kAddr.String()) })
+	if err := e.hasStatus(probe, blue.gateway, "victim", "NXDOMAIN"); err != nil {
+		t.Error(err)
+	}
+	out := e.attachFails(h1, later, "lt", "--ip", x.String())
+	if !strings.Contains(out, x.String()) {
+		t.Errorf("attach asking for the failed endpoint's address: %s", out)
+	}
+	// Detach frees both.
+	e.mustVX("detach", "--socket", e.socket(h1), "--network", "blue", "--name", "victim")
+	if st := e.mustStatus(h1); len(st.Failed) != 0 {
+		t.Errorf("failed endpoints after detach: %+v", st.Failed)
+	}
+	so := e.mustVX("attach", "--socket", e.socket(h1), "--json", "--network", "blue", "--netns", later.path(), "--name", "victim", "--ip", x.String())
+	var ep api.Endpoint
+	if err := json.Unmarshal([]byte(so), &ep); err != nil || prefixAddr(t, ep.Address) != x {
+		t.Fatalf("after detach, attach of %s as victim: %v\n%s", x, err, so)
+	}
+}
+
+// TestAdversaryIPAMStaleEndpoint restarts host 2 with a saved endpoint
+// whose address the overlay has given to host 1 meanwhile (its address
+// store is rewritten to hold host 1's address, as a store kept from
+// before the address-block log, or restored from a backup, would). The
+// daemon starts anyway: the endpoint is reported as failed, naming the
+// holder, and host 1 keeps its address; before this fix the endpoint was
+// only logged and forgotten, with nothing in the status.
+func TestAdversaryIPAMStaleEndpoint(t *testing.T) {
+	e := newEnv(t, "dig")
+	h1, h2 := e.twoHosts()
+	d1 := e.startDaemon(h1, e.writeConfig(h1, hostConf{peers: []*host{h2}, networks: []netConf{blue}}))
+	cfg2 := e.writeConfig(h2, hostConf{peers: []*host{h1}, networks: []netConf{blue}})
+	d2 := e.startDaemon(h2, cfg2)
+	d1.waitReady()
+	d2.waitReady()
+	a1, b1, b2 := e.container("a1"), e.container("b1"), e.container("b2")
+	held := prefixAddr(t, e.cliAttach(h1, "blue", a1, "a1").Address)
+	e.cliAttach(h2, "blue", b1, "b1")
+	if err := d2.stop(); err != nil {
+		t.Fatalf("daemon h2 on SIGTERM: %v", err)
+	}
+	store := filepath.Join(e.dir, "h2-state", "ipam", "ipam.json")
+	e.file("h2-state/ipam/ipam.json", fmt.Sprintf(`{"version":1,"allocations":[{"network":"blue","endpoint":"b1","address":%q}]}`, held))
+	t.Logf("rewrote %s: b1 holds %s, in h1's block", store, held)
+
+	d2 = e.startDaemon(h2, cfg2)
+	st := d2.waitReady()
+	i := slices.IndexFunc(st.Failed, func(f api.FailedEndpoint) bool { return f.Name == "b1" })
+	if i < 0 || !strings.Contains(st.Failed[i].Reason, held.String()) || !strings.Contains(st.Failed[i].Reason, "h1") {
+		t.Fatalf("status of the restarted h2 does not report b1 failed, naming %s and h1: %+v", held, st.Failed)
+	}
+	t.Logf("reported: %s", st.Failed[i].Reason)
+	if len(missingEndpoints(st, []string{"b1"})) == 0 {
+		t.Fatalf("h2 attached b1 with %s, held by a1 on h1", held)
+	}
+	if out, err := e.in(b1, "ip", "-4", "addr", "show"); err == nil && strings.Contains(out, held.String()) {
+		t.Errorf("b1 carries h1's address %s:\n%s", held, out)
+	}
+	// The probe that can fail: the restarted host attaches as usual.
+	b2Addr := prefixAddr(t, e.cliAttach(h2, "blue", b2, "b2").Address)
+	if b2Addr == held {
+		t.Fatalf("b2 got %s, held by a1 on h1", held)
+	}
+	e.eventually(dnsTimeout, "b2 resolves a1", func() error { return e.resolvesTo(b2, blue.gateway, "a1", held.String()) })
+	e.mustPing(b2, held.String())
 }

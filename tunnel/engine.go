@@ -137,6 +137,7 @@ type Engine struct {
 	cfg      *config.Config // effective: the file plus API networks and endpoints
 	dynNets  map[string]config.Network
 	dynEps   map[epKey]dynEndpoint
+	failed   map[epKey]dynEndpoint // saved endpoints not attached again; see runtime.go
 	networks map[string]*network
 	peers    map[string]*peer
 	ports    map[epKey]*port
@@ -159,6 +160,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		ports:    make(map[epKey]*port),
 		dynNets:  make(map[string]config.Network),
 		dynEps:   make(map[epKey]dynEndpoint),
+		failed:   make(map[epKey]dynEndpoint),
 		done:     make(chan struct{}),
 	}
 	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)

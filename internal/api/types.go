@@ -36,7 +36,19 @@ type Status struct {
 	Networks  []NetworkStatus  `json:"networks"`
 	Peers     []PeerStatus     `json:"peers"`
 	Endpoints []EndpointStatus `json:"endpoints"`
-	Counters  Counters         `json:"counters"` // whole-host totals
+	// Failed are endpoints attached through the API that this daemon did
+	// not attach again after a restart, with the reason; `vxwire detach`
+	// removes them and frees their address.
+	Failed   []FailedEndpoint `json:"failed,omitempty"`
+	Counters Counters         `json:"counters"` // whole-host totals
+}
+
+// FailedEndpoint is a saved endpoint that could not be attached again.
+type FailedEndpoint struct {
+	Network string `json:"network"`
+	Name    string `json:"name"`
+	NetNS   string `json:"netns"`
+	Reason  string `json:"reason"`
 }
 
 // NetworkStatus describes one network.
