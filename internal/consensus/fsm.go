@@ -86,6 +86,10 @@ var ErrExhausted = errors.New("no free address block")
 // maxName bounds network, host and endpoint names in commands.
 const maxName = 255
 
+// maxBlockBits bounds how many blocks a subnet is cut into (2^20), and so
+// the work of one Take.
+const maxBlockBits = 20
+
 // check validates a command before it is proposed or applied; the same
 // check runs on every replica, so a bad entry is refused deterministically.
 func (c *command) check() error {
@@ -93,7 +97,7 @@ func (c *command) check() error {
 	case c.Network == "" || len(c.Network) > maxName || c.Host == "" || len(c.Host) > maxName || len(c.Endpoint) > maxName:
 		return errors.New("network and host are required, names at most 255 bytes")
 	case c.Op == opTake && (!c.Subnet.IsValid() || c.Subnet.Masked() != c.Subnet || !c.Subnet.Addr().Is4() ||
-		c.Bits < c.Subnet.Bits() || c.Bits > 32):
+		c.Bits < c.Subnet.Bits() || c.Bits > 32 || c.Bits-c.Subnet.Bits() > maxBlockBits):
 		return fmt.Errorf("bad block request %s /%d", c.Subnet, c.Bits)
 	case (c.Op == opPin || c.Op == opUnpin) && (!c.IP.Is4() || c.Endpoint == ""):
 		return errors.New("pin needs an IPv4 address and an endpoint")

@@ -100,9 +100,10 @@ const (
 type leaderKnower interface{ HasLeader() bool }
 
 // BlockBits returns the prefix length of the blocks of subnet: /28 (16
-// addresses), or smaller blocks so that a small subnet still has four.
+// addresses), or smaller blocks so that a small subnet still has four, or
+// larger ones so that a huge subnet has at most 2^20.
 func BlockBits(subnet netip.Prefix) int {
-	return max(subnet.Bits(), min(max(subnet.Bits()+2, 28), 30))
+	return min(max(subnet.Bits(), min(max(subnet.Bits()+2, 28), 30)), subnet.Bits()+20)
 }
 
 // Allocator hands out overlay-wide unique addresses for this host's

@@ -35,7 +35,7 @@ func newAllocator(tb testing.TB, store ipam.Store, host string, b ipam.Blocks, r
 }
 
 func TestBlockBits(t *testing.T) {
-	for in, want := range map[string]int{"10.0.0.0/8": 28, "10.0.0.0/24": 28, "10.0.0.0/26": 28, "10.0.0.0/27": 29, "10.0.0.0/29": 30, "10.0.0.0/30": 30} {
+	for in, want := range map[string]int{"10.0.0.0/8": 28, "10.0.0.0/24": 28, "10.0.0.0/26": 28, "10.0.0.0/27": 29, "10.0.0.0/29": 30, "10.0.0.0/30": 30, "0.0.0.0/4": 24} {
 		if got := ipam.BlockBits(netip.MustParsePrefix(in)); got != want {
 			t.Errorf("BlockBits(%s) = %d, want %d", in, got, want)
 		}
