@@ -17,9 +17,9 @@ import (
 	"github.com/vxwire/vxwire/internal/ipam"
 )
 
-// claimTimeout bounds one address allocation at start-up or reload,
+// allocTimeout bounds one address allocation at start-up or reload,
 // waiting for a quorum to take a new block included.
-const claimTimeout = 20 * time.Second
+const allocTimeout = 20 * time.Second
 
 func defaultNewCluster(c gossip.Config, l *slog.Logger) (*gossip.Cluster, error) {
 	return gossip.New(c, l)
@@ -98,7 +98,7 @@ func openBlocks(cfg *config.Config, l *slog.Logger) (*consensus.Node, error) {
 // one if it is free across the overlay, else a free one of the subnet. The
 // result is persisted, so a restart gives the same address.
 func (e *Engine) allocate(n config.Network, ep config.Endpoint) (netip.Addr, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), allocTimeout)
 	defer cancel()
 	return e.alloc.Allocate(ctx, n.Name, n.Subnet, n.Gateway, ep.Name, ep.Address)
 }
