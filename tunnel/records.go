@@ -30,7 +30,9 @@ func defaultNewCluster(c gossip.Config, l *slog.Logger) (*gossip.Cluster, error)
 func (e *Engine) openControl(cfg *config.Config) error {
 	var seeds []netip.AddrPort
 	for _, p := range cfg.Peers {
-		seeds = append(seeds, netip.AddrPortFrom(p.Address, cfg.Host.GossipPort))
+		if !p.Kernel { // kernel VXLAN hosts run no gossip
+			seeds = append(seeds, netip.AddrPortFrom(p.Address, cfg.Host.GossipPort))
+		}
 	}
 	c, err := e.opts.NewCluster(gossip.Config{
 		NodeName:  cfg.Host.Name,

@@ -102,7 +102,9 @@ func New(cfg Config, l *slog.Logger) (*Node, error) {
 	if n.fsm, err = openFSM(filepath.Join(cfg.Dir, fsmFile), l); err != nil {
 		return nil, err
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: logWriter{l}})
+	// Raft warns of every election it starts; its errors (an unreachable
+	// voter) are what an operator needs to see.
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: logWriter{l}})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Dir, "snapshots"), 2, hl)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
