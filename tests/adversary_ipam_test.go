@@ -79,8 +79,10 @@ func TestAdversaryIPAMPartition(t *testing.T) {
 		held[ip] = who
 		return ip
 	}
+	start := time.Now()
 	A := keep("b1 on h2", e.cliAttach(h2, "blue", b1, "b1").Address)
 	keep("a1 on h1", e.cliAttach(h1, "blue", a1, "a1").Address)
+	t.Logf("two attaches that each took a new block: %v", time.Since(start).Round(time.Millisecond))
 	e.eventually(dnsTimeout, "a1 resolves b1", func() error { return e.resolvesTo(a1, small.gateway, "b1", A.String()) })
 
 	// The cut, until host 1 has forgotten host 2's records.
@@ -96,17 +98,19 @@ func TestAdversaryIPAMPartition(t *testing.T) {
 	}
 	// Host 1 allocates inside its own block without a round trip...
 	for _, c := range []*netns{a2, a3, a4} {
-		start := time.Now()
+		start = time.Now()
 		ip := keep("h1's "+c.name, e.cliAttach(h1, "blue", c, strings.TrimPrefix(c.name, e.prefix)).Address)
 		if ip == A {
 			t.Fatalf("h1 handed out %s, held by b1 on h2, during the cut", A)
 		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("attach inside h1's own block took %v during the cut", d)
+		} else {
+			t.Logf("attach inside h1's own block during the cut: %v", d.Round(time.Millisecond))
 		}
 	}
 	// ...and needs a quorum for a new block: a clear error, bounded.
-	start := time.Now()
+	start = time.Now()
 	out = e.attachFails(h1, a5, "a5")
 	if !strings.Contains(out, "no quorum: cannot take a new address block; 1 of 2 hosts reachable") {
 		t.Errorf("h1 needing a new block during the cut:\n%s", out)

@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 var testSubnet = netip.MustParsePrefix("10.77.0.0/24")
@@ -272,5 +275,50 @@ func TestRestartAloneKnowsBlocks(t *testing.T) {
 	}
 	if o, ok := nd.Owner("blue", b2.Addr()); !ok || o.Host != "h2" {
 		t.Errorf("restarted alone, h1 sees %s as %+v (%v), want h2's", b2, o, ok)
+	}
+}
+
+// TestGrantedBeforeApplied: a follower that took a block through the
+// leader holds it at once, before its own replica applies it, and after a
+// restart alone.
+func TestGrantedBeforeApplied(t *testing.T) {
+	nodes := cluster(t, 2, "a cluster secret of 32 bytes!!!")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// Find the follower.
+	deadline := time.Now().Add(10 * time.Second)
+	var follower *Node
+	for follower == nil {
+		for i, nd := range nodes {
+			if nd.raft.State() == raft.Leader {
+				follower = nodes[1-i]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, err := follower.Take(ctx, "blue", testSubnet, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held := follower.Held("blue", testSubnet); !slices.Contains(held, b) {
+		t.Fatalf("right after Take, the follower holds %v, not %s", held, b)
+	}
+	if o, ok := follower.Owner("blue", b.Addr()); !ok || o.Host != follower.cfg.Name {
+		t.Fatalf("owner of %s: %+v %v", b, o, ok)
+	}
+	cfg := follower.cfg
+	for _, nd := range nodes {
+		nd.Close()
+	}
+	nd, err := New(cfg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Close()
+	if held := nd.Held("blue", testSubnet); !slices.Contains(held, b) {
+		t.Fatalf("restarted alone, the follower holds %v, not %s", held, b)
 	}
 }
