@@ -166,13 +166,46 @@ func TestStrangerRefused(t *testing.T) {
 	if up, _ := nodes[0].Reachable(); up != 2 {
 		t.Errorf("member sees %d reachable, want 2", up)
 	}
-	// The stranger forwards a block request straight to both members.
+	// The stranger forwards a block request straight to both members, as
+	// a follower does to the leader; before the transport was
+	// authenticated the leader would have committed it.
+	take := []byte(`{"op":"take","network":"blue","subnet":"10.77.0.0/24","bits":28,"host":"h0"}`)
+	var leader *Node
 	for _, nd := range nodes {
-		_, err := s.forward(nd.cfg.Bind.String(), []byte(`{"op":"take","network":"blue","subnet":"10.77.0.0/24","bits":28,"host":"h0"}`), 2*time.Second)
-		if err == nil {
+		if nd.raft.State() == raft.Leader {
+			leader = nd
+		}
+		if _, err := s.forward(nd.cfg.Bind.String(), take, 2*time.Second); err == nil {
 			t.Fatalf("forward from the stranger to %s got an answer", nd.cfg.Name)
 		}
 	}
+	// The same forward by a member is answered (so the path works).
+	if leader == nil {
+		t.Fatal("no leader")
+	}
+	member := nodes[0]
+	if member == leader {
+		member = nodes[1]
+	}
+	own := []byte(fmt.Sprintf(`{"op":"take","network":"green","subnet":"10.78.0.0/24","bits":28,"host":%q}`, member.cfg.Name))
+	if r, err := member.forward(leader.cfg.Bind.String(), own, 5*time.Second); err != nil || r.Err != "" || !r.Block.IsValid() {
+		t.Fatalf("a member's forward to the leader: %+v, %v", r, err)
+	}
+	// Raw bytes without the handshake (a raft AppendEntries as the plain
+	// transport would carry it) are dropped with the connection.
+	c, err := net.Dial("tcp", leader.cfg.Bind.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte{0, 0x85, 0xa4, 'T', 'e', 'r', 'm', 0xcd, 0xff, 0xff})
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); err != nil && !errors.Is(err, io.EOF) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the raw connection is still open after 5 s")
+		}
+	}
+	c.Close()
 	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer scancel()
 	if _, err := s.Take(sctx, "blue", testSubnet, 28); err == nil {
