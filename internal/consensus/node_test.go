@@ -19,7 +19,7 @@ import (
 var testSubnet = netip.MustParsePrefix("10.77.0.0/24")
 
 // freePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
-func freePorts(t *testing.T, n int) []uint16 {
+func freePorts(t testing.TB, n int) []uint16 {
 	t.Helper()
 	var out []uint16
 	var lns []net.Listener
@@ -40,7 +40,7 @@ func freePorts(t *testing.T, n int) []uint16 {
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // cluster starts n nodes named h1..hn with the given secret.
-func cluster(t *testing.T, n int, secret string) []*Node {
+func cluster(t testing.TB, n int, secret string) []*Node {
 	t.Helper()
 	ports := freePorts(t, n)
 	var voters []Voter
@@ -353,5 +353,34 @@ func TestGrantedBeforeApplied(t *testing.T) {
 	defer nd.Close()
 	if held := nd.Held("blue", testSubnet); !slices.Contains(held, b) {
 		t.Fatalf("restarted alone, the follower holds %v, not %s", held, b)
+	}
+}
+
+// BenchmarkTake measures one block request from a follower of a
+// three-voter log on loopback: forward, commit with fsync on a majority,
+// answer.
+func BenchmarkTake(b *testing.B) {
+	nodes := cluster(b, 3, "a cluster secret of 32 bytes!!!")
+	var follower *Node
+	deadline := time.Now().Add(10 * time.Second)
+	for follower == nil && time.Now().Before(deadline) {
+		for _, nd := range nodes {
+			if nd.raft.State() == raft.Follower && nd.HasLeader() {
+				follower = nd
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if follower == nil {
+		b.Fatal("no follower with a leader")
+	}
+	ctx := context.Background()
+	subnet := netip.MustParsePrefix("10.0.0.0/8")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := follower.Take(ctx, fmt.Sprintf("n%d", i/1000), subnet, 28); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
