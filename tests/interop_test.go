@@ -10,6 +10,7 @@ package tests
 //                                                      (ethtool -K PFX-u2 tx off)
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ func TestKernelVXLANInterop(t *testing.T) {
 	e := newEnv(t, "bridge", "ethtool")
 	h1, h2 := e.twoHosts()
 	c1, c2 := e.container("c1"), e.container("c2")
+	h2.kernel = true
 	d1 := e.startDaemon(h1, e.writeConfig(h1, hostConf{
 		peers: []*host{h2}, networks: []netConf{blue},
 		endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"}},
@@ -34,6 +36,12 @@ func TestKernelVXLANInterop(t *testing.T) {
 	e.mustPing(c2, "10.77.0.10")
 	e.transfer(c1, c2, "10.77.0.20", 16<<20, time.Minute)
 	e.transfer(c2, c1, "10.77.0.10", 16<<20, time.Minute)
+
+	// The kernel peer has no vote: no address-block log runs, so nothing
+	// waits for a quorum that the kernel host cannot give.
+	if log := d1.logText(); strings.Contains(log, "component=raft") {
+		t.Errorf("vxwire runs an address-block log with a kernel peer:\n%s", tail(log, 10))
+	}
 
 	// Frames the kernel sent that vxwire could not make sense of.
 	st := e.mustStatus(h1)

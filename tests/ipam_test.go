@@ -92,8 +92,8 @@ func TestIPAMConflict(t *testing.T) {
 		t.Errorf("vxwire up exited (%v) without an error naming %s and its holder a1 on h1:\n%s", err, x, tail(out, 30))
 	}
 	t.Logf("vxwire up refused after %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(lastLine(out)))
-	if w := grepLine(out, "claim not answered"); w != "" {
-		t.Errorf("the restarted B's claim of b1's saved address went unanswered: %s", strings.TrimSpace(w))
+	if w := grepLine(out, "no quorum"); w != "" {
+		t.Errorf("the restarted B waited for the block log for b1's saved address: %s", strings.TrimSpace(w))
 	}
 	if out, err := e.in(b3, "ip", "link", "show", "eth0"); err == nil {
 		t.Errorf("refused endpoint b3 has an eth0 after the daemon exited:\n%s", out)

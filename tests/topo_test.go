@@ -21,6 +21,9 @@ type host struct {
 	id   string // "h1": host name in configs and file names
 	link string // underlay interface
 	addr string // underlay IPv4 address, in 198.18.0.0/15
+	// kernel marks a host that runs kernel VXLAN: its peers' configs say
+	// kernel = true, so it gets no vote on address blocks.
+	kernel bool
 }
 
 // twoHosts creates hosts h1 and h2 joined by a veth pair with addresses
@@ -144,6 +147,9 @@ func (e *env) render(h *host, c hostConf) string {
 	}
 	for _, p := range c.peers {
 		fmt.Fprintf(&b, "\n[[peer]]\nname = %q\naddress = %q\n", p.id, p.addr)
+		if p.kernel {
+			b.WriteString("kernel = true\n")
+		}
 	}
 	for _, n := range c.networks {
 		fmt.Fprintf(&b, "\n[[network]]\nname = %q\nvni = %d\nsubnet = %q\ngateway = %q\n",

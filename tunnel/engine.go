@@ -22,6 +22,7 @@ import (
 	"github.com/vxwire/vxwire/crypto"
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
 	"github.com/vxwire/vxwire/netstack"
@@ -51,8 +52,8 @@ type Options struct {
 	// Default: crypto.New.
 	OpenCrypto func(cfg crypto.Config, l *slog.Logger) (CryptoConn, error)
 	// NewCluster starts gossip. Default: gossip.New. A nil cluster and nil
-	// error run the engine without gossip: no remote records, and address
-	// claims checked against this host's allocations only.
+	// error run the engine without gossip and without the address-block
+	// log: no remote records, and this host holds every subnet alone.
 	NewCluster func(cfg gossip.Config, l *slog.Logger) (*gossip.Cluster, error)
 	// UnderlayMTU reports the MTU of the interface holding addr; it is
 	// used when the config sets no host.mtu. Default: look it up.
@@ -138,20 +139,22 @@ type Engine struct {
 	hostAddrs []netip.Prefix         // the host's addresses in egress; guarded by mu
 
 	cluster *gossip.Cluster // nil without gossip
+	blocks  *consensus.Node // nil without voting peers
 	store   *ipam.FileStore
 	alloc   *ipam.Allocator
 
 	// mu serializes changes of configuration (Reload, Stop) and guards
 	// the fields below. The data path never takes it.
-	mu       sync.Mutex
-	file     *config.Config // the config file as last applied
-	cfg      *config.Config // effective: the file plus API networks and endpoints
-	dynNets  map[string]config.Network
-	dynEps   map[epKey]dynEndpoint
-	networks map[string]*network
-	peers    map[string]*peer
-	ports    map[epKey]*port
-	stopped  bool
+	mu        sync.Mutex
+	file      *config.Config // the config file as last applied
+	cfg       *config.Config // effective: the file plus API networks and endpoints
+	dynNets   map[string]config.Network
+	dynEps    map[epKey]dynEndpoint
+	failedEps map[epKey]dynEndpoint // saved endpoints not attached again; see runtime.go
+	networks  map[string]*network
+	peers     map[string]*peer
+	ports     map[epKey]*port
+	stopped   bool
 	// unapplied are the API networks this host does not carry, by name;
 	// failed the definitions whose gateway could not be opened.
 	unapplied map[string]unappliedNet
@@ -173,17 +176,18 @@ type Engine struct {
 func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 	opts = opts.withDefaults()
 	e := &Engine{
-		l:        opts.Logger,
-		opts:     opts,
-		networks: make(map[string]*network),
-		peers:    make(map[string]*peer),
-		ports:    make(map[epKey]*port),
-		dynNets:  make(map[string]config.Network),
-		dynEps:   make(map[epKey]dynEndpoint),
-		egress:   new(netstack.EgressPolicy),
-		failed:   make(map[string]failedNet),
-		done:     make(chan struct{}),
-		died:     make(chan error, 1),
+		l:         opts.Logger,
+		opts:      opts,
+		networks:  make(map[string]*network),
+		peers:     make(map[string]*peer),
+		ports:     make(map[epKey]*port),
+		dynNets:   make(map[string]config.Network),
+		dynEps:    make(map[epKey]dynEndpoint),
+		egress:    new(netstack.EgressPolicy),
+		failed:    make(map[string]failedNet),
+		failedEps: make(map[epKey]dynEndpoint),
+		done:      make(chan struct{}),
+		died:      make(chan error, 1),
 	}
 	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)
 	if e.rx, err = opts.Listen(laddr, 0); err != nil {
@@ -331,6 +335,12 @@ func (e *Engine) closeAll() {
 		if n.gw != nil {
 			e.unlockedClosePort(n.gw)
 		}
+	}
+	if e.alloc != nil {
+		e.alloc.Close()
+	}
+	if e.blocks != nil {
+		e.blocks.Close()
 	}
 	if e.cluster != nil {
 		e.cluster.Close()

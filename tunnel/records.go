@@ -12,31 +12,27 @@ import (
 	"time"
 
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
 )
 
-// claimTimeout bounds one address allocation, claims across the overlay
-// included.
-const claimTimeout = 20 * time.Second
-
-// localClaimer is the ipam.Claimer of an engine without gossip: it has no
-// one to ask, so every claim the local allocator accepts stands.
-type localClaimer struct{}
-
-func (localClaimer) Claim(context.Context, string, netip.Addr, string) error { return nil }
-func (localClaimer) Unclaim(string, netip.Addr, string)                      {}
-func (localClaimer) Lookup(string, netip.Addr) (string, string, bool)        { return "", "", false }
+// allocTimeout bounds one address allocation at start-up or reload,
+// waiting for a quorum to take a new block included.
+const allocTimeout = 20 * time.Second
 
 func defaultNewCluster(c gossip.Config, l *slog.Logger) (*gossip.Cluster, error) {
 	return gossip.New(c, l)
 }
 
-// openControl starts gossip and the allocator. Called once from New.
+// openControl starts gossip, the address-block log and the allocator.
+// Called once from New.
 func (e *Engine) openControl(cfg *config.Config) error {
 	var seeds []netip.AddrPort
 	for _, p := range cfg.Peers {
-		seeds = append(seeds, netip.AddrPortFrom(p.Address, cfg.Host.GossipPort))
+		if !p.Kernel { // kernel VXLAN hosts run no gossip
+			seeds = append(seeds, netip.AddrPortFrom(p.Address, cfg.Host.GossipPort))
+		}
 	}
 	peers := make([]netip.Addr, 0, len(cfg.Peers))
 	for _, p := range cfg.Peers {
@@ -55,31 +51,61 @@ func (e *Engine) openControl(cfg *config.Config) error {
 		return fmt.Errorf("cannot start gossip on %s:%d: %w", cfg.Host.Address, cfg.Host.GossipPort, err)
 	}
 	e.cluster = c
-	var claimer ipam.Claimer = localClaimer{}
+	var blocks ipam.Blocks = ipam.Local{}
+	var records ipam.Records
 	if c != nil {
-		claimer = c
+		records = c
+		if e.blocks, err = openBlocks(cfg, e.l.With("component", "raft")); err != nil {
+			return err
+		}
+		if e.blocks != nil {
+			blocks = e.blocks
+		}
 	}
 	store, err := ipam.NewFileStore(filepath.Join(cfg.Host.StateDir, "ipam"))
 	if err != nil {
 		return fmt.Errorf("cannot open address store in %s: %w", cfg.Host.StateDir, err)
 	}
 	e.store = store
-	if e.alloc, err = ipam.NewAllocator(store, cfg.Host.Name, claimer, e.l.With("component", "ipam")); err != nil {
+	if e.alloc, err = ipam.NewAllocator(store, cfg.Host.Name, blocks, records, e.l.With("component", "ipam")); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
-	defer cancel()
-	if err := e.alloc.Restore(ctx); err != nil {
-		e.l.Warn("some saved addresses are now held by others", "error", err)
-	}
+	e.alloc.Restore()
 	return nil
+}
+
+// openBlocks starts this host's member of the address-block log, whose
+// voters are this host and every peer that runs vxwire (peers marked
+// kernel have no vote). A host without such peers returns nil: it holds
+// every subnet alone (ipam.Local).
+func openBlocks(cfg *config.Config, l *slog.Logger) (*consensus.Node, error) {
+	voters := []consensus.Voter{{Name: cfg.Host.Name, Addr: netip.AddrPortFrom(cfg.Host.Address, cfg.Host.RaftPort)}}
+	for _, p := range cfg.Peers {
+		if !p.Kernel {
+			voters = append(voters, consensus.Voter{Name: p.Name, Addr: netip.AddrPortFrom(p.Address, cfg.Host.RaftPort)})
+		}
+	}
+	if len(voters) == 1 {
+		return nil, nil
+	}
+	if len(cfg.Host.Secret) == 0 {
+		l.Warn("no host.secret_file: the address-block log is encrypted but not authenticated against strangers")
+	}
+	n, err := consensus.New(consensus.Config{
+		Name: cfg.Host.Name, Bind: voters[0].Addr, Voters: voters,
+		Secret: cfg.Host.Secret, Dir: filepath.Join(cfg.Host.StateDir, "raft"),
+	}, l)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the address-block log on %s: %w", voters[0].Addr, err)
+	}
+	return n, nil
 }
 
 // allocate returns the address of endpoint ep in network n: the configured
 // one if it is free across the overlay, else a free one of the subnet. The
 // result is persisted, so a restart gives the same address.
 func (e *Engine) allocate(n config.Network, ep config.Endpoint) (netip.Addr, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), allocTimeout)
 	defer cancel()
 	return e.alloc.Allocate(ctx, n.Name, n.Subnet, n.Gateway, ep.Name, ep.Address)
 }

@@ -45,12 +45,22 @@ func (e *Engine) apply(file *config.Config, reload bool) error {
 	for _, err := range errs {
 		e.l.Error("cannot attach endpoint", "error", err)
 	}
+	failed := false
 	for k, err := range epErrs {
-		if _, ok := e.dynEps[k]; ok {
-			e.l.Warn("cannot re-attach endpoint", "error", err, "network", k.network, "endpoint", k.name)
+		if d, ok := e.dynEps[k]; ok {
+			// The daemon starts anyway; the endpoint is reported as
+			// failed until detached. Its address is not this host's
+			// (a conflict) or cannot be used: give it back.
+			e.l.Error("cannot re-attach endpoint", "error", err, "network", k.network, "endpoint", k.name)
 			delete(e.dynEps, k)
 			e.alloc.Release(k.network, k.name)
+			d.Failed = err.Error()
+			e.failedEps[k] = d
+			failed = true
 		}
+	}
+	if failed {
+		e.unlockedSaveEndpoints()
 	}
 	return nil
 }

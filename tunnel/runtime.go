@@ -16,6 +16,7 @@ import (
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
+	"golang.org/x/sys/unix"
 )
 
 // Runtime-attached endpoints and API-created networks live beside the
@@ -31,6 +32,26 @@ var _ api.Runtime = (*Engine)(nil)
 type dynEndpoint struct {
 	Endpoint    config.Endpoint `json:"endpoint"`
 	ContainerID string          `json:"container_id,omitempty"`
+	// NetNSDev and NetNSIno identify the namespace Endpoint.NetNS named
+	// at attach (the device and inode of its nsfs file). A path such as
+	// /proc/PID/ns/net or a bind mount may later name another namespace
+	// (PID reuse, a new mount): a restarted daemon attaches the endpoint
+	// again only if the path still names the same namespace.
+	NetNSDev uint64 `json:"netns_dev,omitempty"`
+	NetNSIno uint64 `json:"netns_ino,omitempty"`
+	// Failed, when set, says why a restarted daemon did not attach the
+	// endpoint again; it is kept (name and address reserved) and reported
+	// in the status until detached.
+	Failed string `json:"failed,omitempty"`
+}
+
+// netnsID returns the device and inode of the namespace file at path.
+func netnsID(path string) (dev, ino uint64, err error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, 0, err
+	}
+	return uint64(st.Dev), st.Ino, nil
 }
 
 const (
@@ -369,7 +390,16 @@ func (e *Engine) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoin
 		return api.Endpoint{}, err
 	}
 	k := epKey{ep.Network, ep.Name}
-	e.dynEps[k] = dynEndpoint{Endpoint: ep, ContainerID: req.ContainerID}
+	dev, ino, err := netnsID(ep.NetNS)
+	if err != nil {
+		return api.Endpoint{}, fmt.Errorf("%w: netns %s: %v", api.ErrInvalid, ep.NetNS, err)
+	}
+	if _, ok := e.failedEps[k]; ok {
+		// A new attach under the name of a failed endpoint replaces it.
+		delete(e.failedEps, k)
+		e.alloc.Release(k.network, k.name)
+	}
+	e.dynEps[k] = dynEndpoint{Endpoint: ep, ContainerID: req.ContainerID, NetNSDev: dev, NetNSIno: ino}
 	epErrs, err := e.unlockedApply(e.unlockedEffective(), true)
 	if err == nil {
 		err = epErrs[k]
@@ -462,14 +492,15 @@ func (e *Engine) Detach(ctx context.Context, req api.DetachRequest) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var keys []epKey
+	for k, d := range e.failedEps {
+		if detachMatches(req, k, d) {
+			delete(e.failedEps, k)
+			e.alloc.Release(k.network, k.name)
+			keys = append(keys, k)
+		}
+	}
 	for k, d := range e.dynEps {
-		switch {
-		case req.ContainerID != "":
-			if d.ContainerID == req.ContainerID && (req.Network == "" || req.Network == k.network) &&
-				(req.IfName == "" || req.IfName == d.Endpoint.IfName) {
-				keys = append(keys, k)
-			}
-		case k.network == req.Network && k.name == req.Name:
+		if detachMatches(req, k, d) {
 			keys = append(keys, k)
 		}
 	}
@@ -494,10 +525,23 @@ func (e *Engine) Detach(ctx context.Context, req api.DetachRequest) error {
 	return nil
 }
 
-// unlockedSaveEndpoints writes the attached endpoints to state_dir.
+// detachMatches reports whether req names the endpoint k, d.
+func detachMatches(req api.DetachRequest, k epKey, d dynEndpoint) bool {
+	if req.ContainerID != "" {
+		return d.ContainerID == req.ContainerID && (req.Network == "" || req.Network == k.network) &&
+			(req.IfName == "" || req.IfName == d.Endpoint.IfName)
+	}
+	return k.network == req.Network && k.name == req.Name
+}
+
+// unlockedSaveEndpoints writes the attached and the failed endpoints to
+// state_dir.
 func (e *Engine) unlockedSaveEndpoints() {
-	list := make([]dynEndpoint, 0, len(e.dynEps))
+	list := make([]dynEndpoint, 0, len(e.dynEps)+len(e.failedEps))
 	for _, d := range e.dynEps {
+		list = append(list, d)
+	}
+	for _, d := range e.failedEps {
 		list = append(list, d)
 	}
 	e.writeState(endpointsFile, list)
@@ -567,9 +611,23 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 	}
 	for _, d := range list {
 		k := epKey{d.Endpoint.Network, d.Endpoint.Name}
-		if _, err := os.Stat(d.Endpoint.NetNS); err != nil {
+		dev, ino, err := netnsID(d.Endpoint.NetNS)
+		switch {
+		case err != nil:
 			e.alloc.Release(k.network, k.name)
 			e.l.Info("container gone while stopped; address released", "network", k.network, "endpoint", k.name)
+			continue
+		case d.Failed != "":
+			e.failedEps[k] = d
+			continue
+		case d.NetNSIno == 0:
+			// Saved before identities were kept: adopt the current one.
+			d.NetNSDev, d.NetNSIno = dev, ino
+		case dev != d.NetNSDev || ino != d.NetNSIno:
+			d.Failed = fmt.Sprintf("netns %s now names another namespace (device %d inode %d, attached as %d/%d): the container is gone; detach it",
+				d.Endpoint.NetNS, dev, ino, d.NetNSDev, d.NetNSIno)
+			e.failedEps[k] = d
+			e.l.Warn("saved endpoint not attached again", "network", k.network, "endpoint", k.name, "error", d.Failed)
 			continue
 		}
 		e.dynEps[k] = d

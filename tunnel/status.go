@@ -59,6 +59,13 @@ func (e *Engine) Status() api.Status {
 			Address: p.addr.String(), MAC: p.mac.String(), Counters: p.stats.snapshot(), TAP: tapStatus(p.dev),
 		})
 	}
+	for k, d := range e.failedEps {
+		st.Failed = append(st.Failed, api.FailedEndpoint{Network: k.network, Name: k.name, NetNS: d.Endpoint.NetNS, Reason: d.Failed})
+	}
+	sort.Slice(st.Failed, func(i, j int) bool {
+		a, b := st.Failed[i], st.Failed[j]
+		return a.Network < b.Network || a.Network == b.Network && a.Name < b.Name
+	})
 	sort.Slice(st.Endpoints, func(i, j int) bool {
 		a, b := st.Endpoints[i], st.Endpoints[j]
 		if a.Network != b.Network {

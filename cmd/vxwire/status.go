@@ -128,6 +128,13 @@ func printStatus(w io.Writer, st *api.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", e.Name, e.Network, e.Address, e.MAC, e.NetNS,
 			e.Counters.RxFrames, e.Counters.TxFrames, dropList(e.Counters))
 	}
+	if len(st.Failed) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "FAILED ENDPOINT\tNETWORK\tNETNS\tREASON")
+		for _, f := range st.Failed {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Name, f.Network, f.NetNS, f.Reason)
+		}
+	}
 	tw.Flush()
 }
 

@@ -32,8 +32,8 @@ const (
 	// ChangeTimeout bounds requests that create or remove a network or
 	// detach an endpoint.
 	ChangeTimeout = 30 * time.Second
-	// AttachTimeout bounds an attach, which may wait for address claims
-	// to settle across the hosts.
+	// AttachTimeout bounds an attach, which may wait for a quorum of the
+	// hosts to take a new address block.
 	AttachTimeout = 45 * time.Second
 	// ClientTimeout is how long a client waits for any answer: past the
 	// longest server bound, so it sees the server's verdict rather than

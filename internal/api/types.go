@@ -65,6 +65,18 @@ type Status struct {
 	// messages and records that fail the config rules, strangers, and
 	// network definitions this host does not apply.
 	Refused map[string]uint64 `json:"refused,omitempty"`
+	// Failed are endpoints attached through the API that this daemon did
+	// not attach again after a restart, with the reason; `vxwire detach`
+	// removes them and frees their address.
+	Failed   []FailedEndpoint `json:"failed,omitempty"`
+}
+
+// FailedEndpoint is a saved endpoint that could not be attached again.
+type FailedEndpoint struct {
+	Network string `json:"network"`
+	Name    string `json:"name"`
+	NetNS   string `json:"netns"`
+	Reason  string `json:"reason"`
 }
 
 // NetworkStatus describes one network.

@@ -256,6 +256,8 @@ func errorCases() []errorCase {
 			`h1.toml:4: host.gossip_port: port 70000 is out of range 1..65535`}},
 		{"gossip port is vxlan port", doc(hostBlock, []string{`gossip_port = 4789`}), []string{
 			`h1.toml:4: host.gossip_port: port 4789 is also host.port (VXLAN); gossip needs a port of its own`}},
+		{"raft port is gossip port", doc(hostBlock, []string{`raft_port = 7946`}), []string{
+			`h1.toml:4: host.raft_port: port 7946 is also host.gossip_port (TCP); the address-block log needs a port of its own`}},
 		{"gossip port is wg port", doc(hostBlock, []string{`private_key_file = "/k"`, `gossip_port = 51820`}), []string{
 			`h1.toml:5: host.gossip_port: port 51820 is also host.wg_port (WireGuard); gossip needs a port of its own`}},
 		{"peer timeout zero", doc(hostBlock, []string{`peer_timeout = "0s"`}), []string{

@@ -82,6 +82,7 @@ func TestParseExample(t *testing.T) {
 			TunnelAddress: netip.MustParseAddr("100.82.0.1"),
 			RotateEvery:   12 * time.Hour,
 			GossipPort:    7946,
+			RaftPort:      7948,
 			PeerTimeout:   30 * time.Second,
 			APIGID:        -1,
 			FloodRate:     DefaultFloodRate,

@@ -65,6 +65,7 @@ func (v *validator) host(rh *rawHost) {
 	h.WGName = DefaultWGName
 	h.RotateEvery = DefaultRotateEvery
 	h.GossipPort = DefaultGossipPort
+	h.RaftPort = DefaultRaftPort
 	h.PeerTimeout = DefaultPeerTimeout
 	h.APIGID = -1
 	h.FloodRate = DefaultFloodRate
@@ -120,6 +121,9 @@ func (v *validator) host(rh *rawHost) {
 	}
 	if p, ok := v.port("host.gossip_port", rh.GossipPort); ok {
 		h.GossipPort = p
+	}
+	if p, ok := v.port("host.raft_port", rh.RaftPort); ok {
+		h.RaftPort = p
 	}
 	if d, ok := v.duration("host.peer_timeout", rh.PeerTimeout); ok {
 		if d < time.Second {
@@ -278,6 +282,9 @@ func (v *validator) peer(field string, rp *rawPeer, p *Peer) {
 	p.TunnelAddress = DeriveTunnelAddress(p.Address)
 	if rp.TunnelAddress != nil {
 		p.TunnelAddress, _ = v.tunnelAddr(field+".tunnel_address", rp.TunnelAddress)
+	}
+	if b, ok := v.boolean(field+".kernel", rp.Kernel); ok {
+		p.Kernel = b
 	}
 }
 

@@ -43,6 +43,7 @@ func (c *Config) Encode() []byte {
 	}
 	kvString(&b, "rotate_every", formatDuration(h.RotateEvery))
 	kvInt(&b, "gossip_port", int64(h.GossipPort))
+	kvInt(&b, "raft_port", int64(h.RaftPort))
 	kvString(&b, "peer_timeout", formatDuration(h.PeerTimeout))
 	if len(h.DNSUpstream) > 0 {
 		s := make([]string, len(h.DNSUpstream))
@@ -79,6 +80,9 @@ func (c *Config) Encode() []byte {
 		kvInt(&b, "wg_port", int64(p.WGPort))
 		if p.TunnelAddress.IsValid() {
 			kvString(&b, "tunnel_address", p.TunnelAddress.String())
+		}
+		if p.Kernel {
+			kvBool(&b, "kernel", true)
 		}
 	}
 	for _, n := range c.Networks {

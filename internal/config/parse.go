@@ -36,6 +36,7 @@ type rawHost struct {
 	TunnelAddress  any `toml:"tunnel_address"`
 	RotateEvery    any `toml:"rotate_every"`
 	GossipPort     any `toml:"gossip_port"`
+	RaftPort       any `toml:"raft_port"`
 	PeerTimeout    any `toml:"peer_timeout"`
 	DNSUpstream    any `toml:"dns_upstream"`
 	Metrics        any `toml:"metrics"`
@@ -52,6 +53,7 @@ type rawPeer struct {
 	PublicKey     any `toml:"public_key"`
 	WGPort        any `toml:"wg_port"`
 	TunnelAddress any `toml:"tunnel_address"`
+	Kernel        any `toml:"kernel"`
 }
 
 type rawNetwork struct {

@@ -42,13 +42,13 @@ func parentPath(field string) string {
 // that are unknown in any casing.
 var schema = map[string][]string{
 	"":         {"host", "peer", "network", "endpoint"},
-	"peer":     {"name", "address", "port", "public_key", "wg_port", "tunnel_address"},
+	"peer":     {"name", "address", "port", "public_key", "wg_port", "tunnel_address", "kernel"},
 	"network":  {"name", "vni", "subnet", "gateway", "mtu", "encrypted", "egress"},
 	"endpoint": {"network", "name", "netns", "ifname", "address", "mac", "aliases"},
 	"host": {
 		"name", "address", "port", "state_dir", "api_socket", "mtu",
 		"private_key_file", "secret_file", "wg_port", "wg_name", "tunnel_address",
-		"rotate_every", "gossip_port", "peer_timeout", "dns_upstream", "metrics", "api_group",
+		"rotate_every", "gossip_port", "raft_port", "peer_timeout", "dns_upstream", "metrics", "api_group",
 	},
 }
 

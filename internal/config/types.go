@@ -33,6 +33,8 @@ const (
 	DefaultRotateEvery = 12 * time.Hour
 	// DefaultGossipPort is the port of the membership protocol.
 	DefaultGossipPort = 7946
+	// DefaultRaftPort is the TCP port of the replicated address-block log.
+	DefaultRaftPort = 7948
 	// DefaultPeerTimeout is how long a silent host keeps its records.
 	DefaultPeerTimeout = 30 * time.Second
 	// DefaultDNSPort is the port of a dns_upstream entry without one.
@@ -121,6 +123,10 @@ type Host struct {
 	RotateEvery time.Duration
 	// GossipPort is the port of the membership protocol (default 7946).
 	GossipPort uint16
+	// RaftPort is the TCP port of the replicated log that assigns address
+	// blocks (default 7948); every vxwire host of the cluster must use the
+	// same one.
+	RaftPort uint16
 	// PeerTimeout is how long after a host stops answering its records
 	// are removed (default 30s, at least 1s).
 	PeerTimeout time.Duration
@@ -177,6 +183,10 @@ type Peer struct {
 	// (default: DeriveTunnelAddress(Address)); unique among the host and
 	// its peers.
 	TunnelAddress netip.Addr
+	// Kernel marks a peer that runs Linux kernel VXLAN rather than vxwire
+	// (default false): it has no gossip and no vote on address blocks, so
+	// it does not count towards the quorum.
+	Kernel bool
 }
 
 // AddrPort is the peer's VXLAN endpoint.

@@ -33,6 +33,10 @@ func (v *validator) hostPorts() {
 		v.errorf("host.wg_port", "port %d is also host.port (VXLAN); the encrypted path needs a port of its own", h.WGPort)
 	}
 	switch {
+	case h.RaftPort == h.GossipPort:
+		v.errorf("host.raft_port", "port %d is also host.gossip_port (TCP); the address-block log needs a port of its own", h.RaftPort)
+	}
+	switch {
 	case h.GossipPort == h.Port:
 		v.errorf("host.gossip_port", "port %d is also host.port (VXLAN); gossip needs a port of its own", h.GossipPort)
 	case wg && h.GossipPort == h.WGPort:

@@ -35,6 +35,7 @@ func TestParseValidEncrypted(t *testing.T) {
 		TunnelAddress:  netip.MustParseAddr("100.64.9.1"),
 		RotateEvery:    90 * time.Minute,
 		GossipPort:     7947,
+		RaftPort:       DefaultRaftPort,
 		PeerTimeout:    time.Minute,
 		DNSUpstream: []netip.AddrPort{
 			netip.MustParseAddrPort("192.0.2.53:53"),
@@ -269,7 +270,7 @@ func TestEqualCoversEveryField(t *testing.T) {
 		Name: "h1", Address: netip.MustParseAddr("198.18.0.1"), Port: 1, StateDir: "/s", APISocket: "/a",
 		MTU: 1500, PrivateKeyFile: "/k", PrivateKey: [32]byte{1}, HasPrivateKey: true, SecretFile: "/f",
 		Secret: []byte("0123456789abcdef"), WGPort: 2, WGName: "wg0", TunnelAddress: netip.MustParseAddr("100.64.0.1"),
-		RotateEvery: time.Hour, GossipPort: 3, PeerTimeout: time.Second,
+		RotateEvery: time.Hour, GossipPort: 3, RaftPort: 4, PeerTimeout: time.Second,
 		DNSUpstream: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
 		Metrics:     netip.MustParseAddrPort("127.0.0.1:9100"), APIGroup: "g", APIGID: 7,
 		EgressDeny: []EgressRule{{Prefix: netip.MustParsePrefix("10.0.0.0/8")}},

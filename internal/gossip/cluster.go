@@ -19,9 +19,9 @@ import (
 // ErrClosed is returned by operations on a closed Cluster.
 var ErrClosed = errors.New("gossip: cluster closed")
 
-// maxSends bounds the TCP sends (claim answers, pulls, state replies) in
-// flight; beyond it sends are dropped, which the protocols tolerate: an
-// unanswered claim fails and an unanswered pull is repaired by push/pull.
+// maxSends bounds the TCP sends (pulls, state replies) in flight; beyond
+// it sends are dropped, which the protocols tolerate: an unanswered pull is
+// repaired by push/pull.
 const maxSends = 64
 
 // Member is one host of the cluster as this host sees it.
@@ -35,8 +35,8 @@ type Member struct {
 	Alive bool
 }
 
-// Cluster replicates endpoint records between hosts and arbitrates address
-// claims. All methods are safe for concurrent use. It owns one memberlist
+// Cluster replicates endpoint records and API network definitions between
+// hosts. All methods are safe for concurrent use. It owns one memberlist
 // instance and a few goroutines, all ended by Close.
 type Cluster struct {
 	cfg Config
@@ -54,19 +54,16 @@ type Cluster struct {
 	// transport drops packets and connections of strangers.
 	transport *filterTransport
 
-	mu       sync.Mutex
-	tab      *table
-	nets     *netTable
-	local    hostState
-	promises map[addrKey]promise
-	pending  map[uint64]chan answerMsg
-	pulls    map[string]version
+	mu    sync.Mutex
+	tab   *table
+	nets  *netTable
+	local hostState
+	pulls map[string]version
 	// addrs holds a copy of each live member's node, taken in the event
 	// delegate while memberlist holds its node lock: the nodes it hands
 	// out are written by its own goroutines on every alive message, so
 	// reading them later for a send would race.
 	addrs  map[string]*memberlist.Node
-	nextID uint64
 	closed bool
 
 	changes   chan struct{}
@@ -88,20 +85,17 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	}
 	tm := deriveTimings(&cfg)
 	c := &Cluster{
-		cfg:      cfg,
-		tm:       tm,
-		l:        l.With("node", cfg.NodeName),
-		tab:      newTable(cfg.NodeName),
-		nets:     newNetTable(),
-		promises: make(map[addrKey]promise),
-		pending:  make(map[uint64]chan answerMsg),
-		pulls:    make(map[string]version),
-		addrs:    make(map[string]*memberlist.Node),
-		nextID:   rand.Uint64(),
-		changes:  make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		joined:   make(chan struct{}),
-		sends:    make(chan struct{}, maxSends),
+		cfg:     cfg,
+		tm:      tm,
+		l:       l.With("node", cfg.NodeName),
+		tab:     newTable(cfg.NodeName),
+		nets:    newNetTable(),
+		pulls:   make(map[string]version),
+		addrs:   make(map[string]*memberlist.Node),
+		changes: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		joined:  make(chan struct{}),
+		sends:   make(chan struct{}, maxSends),
 	}
 	c.local = hostState{Host: cfg.NodeName, Version: version{Epoch: uint64(time.Now().UnixNano())}}
 	c.tab.hosts[cfg.NodeName] = &entry{state: c.local, seen: time.Now()}
@@ -311,7 +305,6 @@ func (c *Cluster) unlockedApply(s hostState, rebroadcast bool) {
 	if v, ok := c.pulls[s.Host]; ok && v.compare(s.Version) <= 0 {
 		delete(c.pulls, s.Host)
 	}
-	c.unlockedExpirePromises(time.Now())
 	if rebroadcast {
 		c.queueState(&s)
 	}
@@ -373,9 +366,9 @@ func (c *Cluster) unlockedSend(host string, msg []byte, onErr func(error)) {
 
 // memberWait bounds how long a send waits for its destination to appear
 // in the member list. A host that has just joined (or restarted with a new
-// incarnation) sends claims the moment its join completes, before every
+// incarnation) asks for state the moment its join completes, before every
 // other member has processed its alive message; answering it must wait for
-// that, or the claim times out. It stays well below the claim timeout.
+// that.
 const memberWait = 2 * time.Second
 
 func (c *Cluster) sendNow(host string, msg []byte) error {
@@ -448,8 +441,8 @@ func (c *Cluster) routineJoin() {
 	}
 }
 
-// routineMaintain expires promises, drops states of hosts that are no
-// longer members and forgets long-failed hosts.
+// routineMaintain drops states of hosts that are no longer members and
+// forgets long-failed hosts.
 func (c *Cluster) routineMaintain() {
 	defer c.wg.Done()
 	tick := time.NewTicker(c.tm.maintain)
@@ -460,11 +453,20 @@ func (c *Cluster) routineMaintain() {
 			return
 		case now := <-tick.C:
 			c.mu.Lock()
-			c.unlockedExpirePromises(now)
 			if c.tab.sweep(now, c.cfg.DeadAfter/3, c.cfg.ForgetFailedAfter) {
 				c.signal()
 			}
 			c.mu.Unlock()
 		}
 	}
+}
+
+// Lookup returns the endpoint and host holding ip in network, from the
+// records known here (ipam.Records). Address uniqueness itself is kept by
+// the address-block log (internal/consensus), not by gossip.
+func (c *Cluster) Lookup(network string, ip netip.Addr) (endpoint, host string, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o, ok := c.tab.lookup(addrKey{network, ip})
+	return o.Endpoint, o.Host, ok
 }

@@ -1,13 +1,10 @@
 package gossip
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,13 +19,11 @@ func timeNow() time.Time { return time.Now() }
 func newTestCluster(tb testing.TB, name string, seeds []netip.AddrPort, mod ...func(*Config)) *Cluster {
 	tb.Helper()
 	cfg := Config{
-		NodeName:     name,
-		BindAddr:     loopback,
-		Port:         -1,
-		Seeds:        seeds,
-		DeadAfter:    3 * time.Second,
-		ClaimTimeout: 2 * time.Second,
-		PromiseTTL:   5 * time.Second,
+		NodeName:  name,
+		BindAddr:  loopback,
+		Port:      -1,
+		Seeds:     seeds,
+		DeadAfter: 3 * time.Second,
 	}
 	for _, m := range mod {
 		m(&cfg)
@@ -255,89 +250,28 @@ func TestEncryption(t *testing.T) {
 	}
 }
 
-func TestClaimConflict(t *testing.T) {
+// TestLookupRecords: every member finds who holds an address from the
+// replicated records, and stops finding it once the holder drops it.
+func TestLookupRecords(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	cs := newTestTrio(t)
-	ctx := context.Background()
 	ip := netip.MustParseAddr("10.77.0.10")
-	if err := cs[0].Claim(ctx, "blue", ip, "web"); err != nil {
-		t.Fatal(err)
-	}
-	if err := cs[0].Claim(ctx, "blue", ip, "web"); err != nil {
-		t.Fatalf("claiming again: %v", err)
-	}
+	cs[0].SetLocal([]Record{rec("", "blue", "web", ip.String())})
 	for _, c := range cs {
 		eventually(t, 5*time.Second, func() bool {
 			ep, host, ok := c.Lookup("blue", ip)
 			return ok && ep == "web" && host == "h1"
-		}, "%s: reservation not replicated", c.cfg.NodeName)
+		}, "%s: record not replicated", c.cfg.NodeName)
 	}
-	err := cs[1].Claim(ctx, "blue", ip, "db")
-	var ce *ConflictError
-	if !errors.As(err, &ce) || ce.Pending {
-		t.Fatalf("competing claim: %v", err)
+	if _, _, ok := cs[1].Lookup("red", ip); ok {
+		t.Fatal("lookup in another network found the record")
 	}
-	if want := "address 10.77.0.10 of network blue is in use by web on h1"; err.Error() != want {
-		t.Fatalf("error %q, want %q", err, want)
-	}
-	cs[0].Unclaim("blue", ip, "web")
-	eventually(t, 5*time.Second, func() bool { return cs[1].Claim(ctx, "blue", ip, "db") == nil }, "address not free after Unclaim")
+	cs[0].SetLocal(nil)
+	eventually(t, 5*time.Second, func() bool { _, _, ok := cs[1].Lookup("blue", ip); return !ok }, "record still found after removal")
 	for _, c := range cs {
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func TestClaimRace(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	cs := newTestTrio(t)
-	ctx := context.Background()
-	both, none := 0, 0
-	for i := range 50 {
-		ip := netip.AddrFrom4([4]byte{10, 77, byte(i / 200), byte(1 + i%200)})
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for j := range 2 {
-			wg.Go(func() { errs[j] = cs[j].Claim(ctx, "race", ip, fmt.Sprintf("ep%d", j)) })
-		}
-		wg.Wait()
-		switch {
-		case errs[0] == nil && errs[1] == nil:
-			both++
-		case errs[0] != nil && errs[1] != nil:
-			none++
-			for _, err := range errs {
-				var ce *ConflictError
-				if !errors.As(err, &ce) {
-					t.Fatalf("unexpected claim error: %v", err)
-				}
-			}
-		}
-	}
-	if both > 0 {
-		t.Fatalf("%d addresses granted to two hosts", both)
-	}
-	t.Logf("50 simultaneous claims: %d refused to both (they retry in ipam)", none)
-	for _, c := range cs {
-		if err := c.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func TestClaimNeedsQuorum(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	cs := newTestTrio(t)
-	crash(cs[1])
-	crash(cs[2])
-	eventually(t, 3*time.Second, func() bool { return cs[0].numLive.Load() == 1 }, "failures not detected")
-	err := cs[0].Claim(context.Background(), "blue", netip.MustParseAddr("10.77.0.5"), "web")
-	if !errors.Is(err, ErrNoQuorum) {
-		t.Fatalf("claim with 1 of 3 hosts: %v", err)
-	}
-	if err := cs[0].Close(); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -200,33 +200,3 @@ func TestTableDropKeepsVersion(t *testing.T) {
 		t.Fatalf("visible = %v", tab.visible())
 	}
 }
-
-func TestQuorum(t *testing.T) {
-	tests := []struct {
-		name   string
-		live   []string
-		failed []string
-		want   bool
-	}{
-		{"alone", nil, nil, true},
-		{"majority", []string{"b", "c"}, []string{"d"}, true},
-		{"minority", nil, []string{"b", "c"}, false},
-		{"half with smallest", []string{"d"}, []string{"b", "c"}, false},
-		{"tie, smallest live", nil, []string{"z"}, true},
-		{"tie, smallest failed", nil, []string{"a"}, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tab := newTable("m")
-			for _, h := range tc.live {
-				tab.live[h] = true
-			}
-			for _, h := range tc.failed {
-				tab.failed[h] = timeNow()
-			}
-			if got := tab.quorum(); got != tc.want {
-				t.Fatalf("quorum = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}

@@ -17,14 +17,8 @@ const (
 	DefaultPort = 7946
 	// DefaultDeadAfter bounds how long the records of a failed host stay.
 	DefaultDeadAfter = 30 * time.Second
-	// DefaultPromiseTTL is how long a member keeps a claim grant for a
-	// holder whose reservation has not reached it yet.
-	DefaultPromiseTTL = 30 * time.Second
-	// DefaultClaimTimeout bounds a claim when the caller's context has no
-	// earlier deadline.
-	DefaultClaimTimeout = 5 * time.Second
-	// DefaultForgetFailedAfter is how long a failed (not departed) host still
-	// counts towards the claim quorum.
+	// DefaultForgetFailedAfter is how long a failed (not departed) host is
+	// still listed by Members.
 	DefaultForgetFailedAfter = 10 * time.Minute
 )
 
@@ -63,13 +57,8 @@ type Config struct {
 	// answering remain visible; memberlist's probe and suspicion timings
 	// are derived from it (see timings). Default DefaultDeadAfter.
 	DeadAfter time.Duration
-	// PromiseTTL is how long a claim grant is held for a holder whose
-	// reservation has not been seen yet. Default DefaultPromiseTTL.
-	PromiseTTL time.Duration
-	// ClaimTimeout bounds one claim round. Default DefaultClaimTimeout.
-	ClaimTimeout time.Duration
-	// ForgetFailedAfter is how long a failed host counts towards the claim
-	// quorum. Default DefaultForgetFailedAfter.
+	// ForgetFailedAfter is how long a failed host is still listed by
+	// Members. Default DefaultForgetFailedAfter.
 	ForgetFailedAfter time.Duration
 	// GossipInterval overrides the derived UDP gossip interval; tests that
 	// run many members set it to spread the load.
@@ -138,8 +127,6 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("gossip: secret is empty")
 	}
 	setDefault(&c.DeadAfter, DefaultDeadAfter)
-	setDefault(&c.PromiseTTL, DefaultPromiseTTL)
-	setDefault(&c.ClaimTimeout, DefaultClaimTimeout)
 	setDefault(&c.ForgetFailedAfter, DefaultForgetFailedAfter)
 	c.Seeds = append([]netip.AddrPort(nil), c.Seeds...)
 	if c.Peers != nil {

@@ -52,18 +52,6 @@ func (d *delegate) NotifyMsg(b []byte) {
 		}
 	case msgPull:
 		c.unlockedSend(m.From, encode(nil, &message{Type: msgState, State: c.local}), nil)
-	case msgClaim:
-		a := c.unlockedDecide(m.Claim, time.Now())
-		c.unlockedSend(m.Claim.From, encode(nil, &message{Type: msgAnswer, Answer: a}), nil)
-	case msgAnswer:
-		if ch, ok := c.pending[m.Answer.ID]; ok {
-			select {
-			case ch <- m.Answer:
-			default:
-			}
-		}
-	case msgRelease:
-		c.unlockedRelease(m.Claim)
 	case msgNets:
 		c.unlockedApplyNets(m.Nets, true)
 	default:
@@ -152,11 +140,6 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	} else {
 		c.l.Warn("member failed", "peer", n.Name)
 		c.tab.failed[n.Name] = time.Now()
-	}
-	for k, p := range c.promises {
-		if p.owner.Host == n.Name {
-			delete(c.promises, k)
-		}
 	}
 	delete(c.pulls, n.Name)
 	if c.tab.drop(n.Name) {

@@ -1,8 +1,10 @@
 // Package gossip replicates endpoint records (network, name, aliases, IP,
 // MAC, owner host) to every host of the overlay over hashicorp/memberlist,
 // as Docker's NetworkDB does, replicates network definitions created
-// through the API, as Docker's swarm-scoped networks, and arbitrates
-// overlay-wide address claims for IPAM.
+// through the API, as Docker's swarm-scoped networks. It does not decide
+// who may use an address: that is the address-block log's job
+// (internal/consensus), since grants by whichever members are visible
+// cannot be safe across a partition.
 //
 // # Trust
 //
@@ -92,33 +94,11 @@
 // earlier versions of this package do not know: they drop it, and while a
 // cluster mixes versions, records reach old hosts by gossip and pull only.
 //
-// # Address uniqueness
+// # Address claims of earlier versions
 //
-// An address (network, IP) is claimed before it is used: the claimant
-// first grants the claim to itself, then sends it by TCP to every member it
-// sees alive or suspect and succeeds only if all of them grant it before a
-// deadline. A member grants an address to at most one host at a time: it
-// refuses if it knows a record or reservation of the address by another
-// host, or an unexpired promise to another host; otherwise it promises the
-// address to the claimant for PromiseTTL. On success the claimant adds a
-// reservation to its announced state, which keeps refusing other claimants
-// for as long as it lives; on failure it withdraws its grants so that a
-// competitor need not wait. Two hosts claiming at once each hold their own
-// promise, so each refuses the other, both fail and retry after a random
-// delay. Uniqueness therefore rests on every pair of successful claims
-// sharing a member that granted both, and that member never grants two
-// hosts at once. Limits: membership is what memberlist gossip says, so a
-// host that has not yet learned of a holder, and whose peers have all
-// forgotten the holder's promise without having received its reservation,
-// could be granted the address; a daemon waits for its first join attempt
-// before claiming to keep this window small. Under a partition, claims on
-// the side that cannot reach a member fail until memberlist declares the
-// other side dead; after that only a side holding a majority of the hosts it
-// knows (live plus failed in the last ForgetFailedAfter, ties broken by the
-// smallest host name) may claim, so the cluster prefers refusing to
-// duplicating. A partition lasting longer than ForgetFailedAfter, or a
-// host failing and another taking its addresses while it is down, can
-// produce a duplicate, which its owner sees as a conflict when it claims its
-// persisted address again after restarting. Clocks are not relied on for
-// safety, only for promise expiry.
+// Earlier versions arbitrated addresses with claim, answer and release
+// messages and announced reservations in the host state. The codec still
+// decodes them, so that a cluster can be upgraded host by host, but claim
+// messages are dropped, and reservations announced by old hosts only serve
+// Lookup, like records.
 package gossip

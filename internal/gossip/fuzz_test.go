@@ -2,7 +2,6 @@ package gossip
 
 import (
 	"log/slog"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -18,20 +17,17 @@ func bareCluster(tb testing.TB, name string) *Cluster {
 		tb.Fatal(err)
 	}
 	c := &Cluster{
-		cfg:      cfg,
-		tm:       deriveTimings(&cfg),
-		l:        slog.New(slog.DiscardHandler),
-		tab:      newTable(name),
-		nets:     newNetTable(),
-		promises: make(map[addrKey]promise),
-		pending:  make(map[uint64]chan answerMsg),
-		pulls:    make(map[string]version),
-		addrs:    make(map[string]*memberlist.Node),
-		nextID:   rand.Uint64(),
-		changes:  make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		joined:   make(chan struct{}),
-		sends:    make(chan struct{}, maxSends),
+		cfg:     cfg,
+		tm:      deriveTimings(&cfg),
+		l:       slog.New(slog.DiscardHandler),
+		tab:     newTable(name),
+		nets:    newNetTable(),
+		pulls:   make(map[string]version),
+		addrs:   make(map[string]*memberlist.Node),
+		changes: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		joined:  make(chan struct{}),
+		sends:   make(chan struct{}, maxSends),
 	}
 	c.local = hostState{Host: name, Version: version{Epoch: uint64(time.Now().UnixNano())}}
 	c.tab.hosts[name] = &entry{state: c.local, seen: time.Now()}

@@ -396,9 +396,12 @@ func (c *Cluster) LoadNetworkState(b []byte) error {
 	return nil
 }
 
-// waitJoined waits for the first join attempt, at most ClaimTimeout.
+// joinWait bounds how long a network change waits for the first join.
+const joinWait = 5 * time.Second
+
+// waitJoined waits for the first join attempt, at most joinWait.
 func (c *Cluster) waitJoined() error {
-	t := time.NewTimer(c.cfg.ClaimTimeout)
+	t := time.NewTimer(joinWait)
 	defer t.Stop()
 	select {
 	case <-c.joined:

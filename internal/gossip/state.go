@@ -234,27 +234,3 @@ func (t *table) sweep(now time.Time, grace, forget time.Duration) bool {
 	}
 	return changed
 }
-
-// quorum reports whether the live members form a majority of the hosts
-// this host knows about (live plus recently failed). An exact half counts
-// when it contains the smallest known name, so one side of an even split
-// can still allocate.
-func (t *table) quorum() bool {
-	alive, known := len(t.live), len(t.live)
-	smallest, smallestLive := t.self, true
-	for h := range t.live {
-		if h < smallest {
-			smallest = h
-		}
-	}
-	for h := range t.failed {
-		if t.live[h] {
-			continue
-		}
-		known++
-		if h < smallest {
-			smallest, smallestLive = h, false
-		}
-	}
-	return 2*alive > known || (2*alive == known && smallestLive)
-}

@@ -4,116 +4,143 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/vxwire/vxwire/internal/ipv4"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/vxwire/vxwire/internal/consensus"
+	"github.com/vxwire/vxwire/internal/ipv4"
 )
 
-// ErrExhausted is returned (wrapped) when a subnet has no free address.
+// ErrExhausted is returned (wrapped) when a subnet has no free address for
+// this host: its blocks are full and no block of the subnet is free.
 var ErrExhausted = errors.New("ipam: no free address")
+
+// ErrNoQuorum is returned (wrapped) when an allocation needs a new block
+// and too few hosts are reachable to take one.
+var ErrNoQuorum = consensus.ErrNoQuorum
 
 // ErrBusy is returned (wrapped) when another allocation for the same
 // endpoint is in progress.
 var ErrBusy = errors.New("ipam: allocation in progress")
 
-// Claimer reserves addresses across the overlay (gossip.Cluster implements
-// it). Implementations must be safe for concurrent use.
-type Claimer interface {
-	// Claim reserves ip of network for endpoint of this host across the
-	// overlay, or fails. When another endpoint holds the address the error
-	// satisfies errors.As with a ClaimConflict. Claiming an address this
-	// host already holds for endpoint succeeds.
-	Claim(ctx context.Context, network string, ip netip.Addr, endpoint string) error
-	// Unclaim gives up a reservation made by Claim.
-	Unclaim(network string, ip netip.Addr, endpoint string)
-	// Lookup returns who is known to hold ip of network, if anyone.
+// Blocks is the overlay's replicated record of address blocks and pinned
+// addresses (consensus.Node implements it; Local stands in on a host
+// without voting peers). The reads return what this host has applied.
+// Implementations must be safe for concurrent use.
+type Blocks interface {
+	// Take takes a free block of subnet, bits long, for this host. It
+	// fails with an error matching ErrNoQuorum when too few hosts are
+	// reachable before ctx ends, and one matching consensus.ErrExhausted
+	// when every block is held.
+	Take(ctx context.Context, network string, subnet netip.Prefix, bits int) (netip.Prefix, error)
+	// Held returns this host's blocks of network inside subnet, in
+	// address order.
+	Held(network string, subnet netip.Prefix) []netip.Prefix
+	// Owner returns the block of network that holds ip, if any.
+	Owner(network string, ip netip.Addr) (consensus.Block, bool)
+	// Pinned returns who pinned ip of network, if anyone.
+	Pinned(network string, ip netip.Addr) (consensus.Pin, bool)
+	// Pin records that endpoint of this host holds ip, outside its
+	// blocks; a refusal satisfies consensus.IsRefused.
+	Pin(ctx context.Context, network string, ip netip.Addr, endpoint string) error
+	// Unpin drops such a record.
+	Unpin(ctx context.Context, network string, ip netip.Addr, endpoint string) error
+}
+
+// Records tells who holds an address according to the endpoint records
+// the overlay replicates (gossip.Cluster implements it).
+type Records interface {
+	// Lookup returns the endpoint and host holding ip of network.
 	Lookup(network string, ip netip.Addr) (endpoint, host string, ok bool)
 }
 
-// ClaimConflict is implemented by Claim errors that name the holder of the
-// address. Transient reports a competing claim in progress rather than an
-// established holder: retrying after a short delay may succeed.
-type ClaimConflict interface {
-	error
-	Holder() (endpoint, host string)
-	Transient() bool
-}
-
-// ConflictError reports an address held by another endpoint.
+// ConflictError reports an address held by another endpoint or host.
 type ConflictError struct {
 	// Network and IP name the address asked for.
 	Network string
 	IP      netip.Addr
-	// Endpoint and Host name the holder.
+	// Endpoint and Host name the holder; Endpoint is empty when the
+	// address lies in Block, a block of Host.
 	Endpoint string
 	Host     string
-	// Pending means the holder's claim was still in progress when this
-	// allocation gave up.
-	Pending bool
-	// Err is the underlying claim error, if any.
+	Block    netip.Prefix
+	// Err is the underlying error, if any.
 	Err error
 }
 
 // Error implements error.
 func (e *ConflictError) Error() string {
-	verb := "is in use by"
-	if e.Pending {
-		verb = "is being claimed by"
+	if e.Endpoint == "" {
+		return fmt.Sprintf("address %s of network %s lies in address block %s of host %s", e.IP, e.Network, e.Block, e.Host)
 	}
-	return fmt.Sprintf("address %s of network %s %s %s on %s", e.IP, e.Network, verb, e.Endpoint, e.Host)
+	return fmt.Sprintf("address %s of network %s is in use by %s on %s", e.IP, e.Network, e.Endpoint, e.Host)
 }
 
-// Unwrap returns the underlying claim error.
+// Unwrap returns the underlying error.
 func (e *ConflictError) Unwrap() error { return e.Err }
 
-// Retry policy for claims refused because of a competing claim: jittered
-// exponential backoff, bounded in attempts.
+// Holder returns the endpoint (empty for a block) and host holding the
+// address.
+func (e *ConflictError) Holder() (endpoint, host string) { return e.Endpoint, e.Host }
+
+// Timeouts of pins: how long an explicit address waits for the log before
+// it is honoured anyway (and pinned in the background), and the bound of
+// one background attempt.
 const (
-	claimAttempts = 8
-	backoffBase   = 20 * time.Millisecond
-	backoffMax    = time.Second
-	// maxScan bounds how many candidates one Allocate looks at, so that a
-	// huge IPv6 subnet cannot make it run for ever.
-	maxScan = 1 << 20
+	pinWait      = 2 * time.Second
+	pinAttempt   = 10 * time.Second
+	pinRetryWait = time.Second
 )
 
-// Allocator hands out overlay-wide unique addresses for this host's
-// endpoints and persists them. Methods are safe for concurrent use; claims
-// run without the lock, so allocations for different endpoints proceed in
-// parallel.
-type Allocator struct {
-	store Store
-	host  string
-	claim Claimer
-	l     *slog.Logger
+// leaderKnower is implemented by Blocks that can tell whether a command
+// may commit soon (consensus.Node): without a leader an explicit address
+// is honoured at once instead of after pinWait.
+type leaderKnower interface{ HasLeader() bool }
 
-	mu       sync.Mutex
-	allocs   map[Key]netip.Addr
-	used     map[netKey]Key // allocs indexed by address
-	inflight map[netKey]Key // candidates being claimed
-	busy     map[Key]bool   // keys with an Allocate in progress
+// BlockBits returns the prefix length of the blocks of subnet: /28 (16
+// addresses), or smaller blocks so that a small subnet still has four, or
+// larger ones so that a huge subnet has at most 2^20.
+func BlockBits(subnet netip.Prefix) int {
+	return min(max(subnet.Bits(), min(max(subnet.Bits()+2, 28), 30)), subnet.Bits()+20)
+}
+
+// Allocator hands out overlay-wide unique addresses for this host's
+// endpoints and persists them. Dynamic addresses come from this host's
+// blocks, which it takes through Blocks when it needs one; explicit
+// addresses outside its blocks are pinned in the log. Methods are safe for
+// concurrent use.
+type Allocator struct {
+	store   Store
+	host    string
+	blocks  Blocks
+	records Records // nil: no records to check
+	l       *slog.Logger
+
+	mu     sync.Mutex
+	allocs map[Key]netip.Addr
+	used   map[netKey]Key // allocs indexed by address
+	busy   map[Key]bool   // keys with an Allocate in progress
+
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 // NewAllocator returns an allocator for host's endpoints, loading the
-// allocations persisted in store. Call Restore once the cluster is up to
-// claim them again.
-func NewAllocator(store Store, host string, claimer Claimer, l *slog.Logger) (*Allocator, error) {
+// allocations persisted in store. records may be nil.
+func NewAllocator(store Store, host string, blocks Blocks, records Records, l *slog.Logger) (*Allocator, error) {
 	allocs, err := store.Load()
 	if err != nil {
 		return nil, fmt.Errorf("ipam: cannot load allocations: %w", err)
 	}
 	a := &Allocator{
-		store:    store,
-		host:     host,
-		claim:    claimer,
-		l:        l,
-		allocs:   allocs,
-		used:     make(map[netKey]Key, len(allocs)),
-		inflight: make(map[netKey]Key),
-		busy:     make(map[Key]bool),
+		store: store, host: host, blocks: blocks, records: records, l: l,
+		allocs: allocs,
+		used:   make(map[netKey]Key, len(allocs)),
+		busy:   make(map[Key]bool),
+		done:   make(chan struct{}),
 	}
 	for k, ip := range allocs {
 		a.used[netKey{k.Network, ip}] = k
@@ -121,23 +148,27 @@ func NewAllocator(store Store, host string, claimer Claimer, l *slog.Logger) (*A
 	return a, nil
 }
 
-// Restore claims every persisted allocation again, so that the overlay
-// knows them after a restart. Allocations another host took meanwhile are
-// kept locally and reported in the joined error.
-func (a *Allocator) Restore(ctx context.Context) error {
+// Restore pins again, in the background, every persisted allocation that
+// lies outside this host's blocks, so that the log learns of addresses
+// this host kept while it was unreachable. An allocation another host now
+// holds is left alone: Allocate reports it as a conflict.
+func (a *Allocator) Restore() {
 	a.mu.Lock()
-	keys := make(map[Key]netip.Addr, len(a.allocs))
+	defer a.mu.Unlock()
 	for k, ip := range a.allocs {
-		keys[k] = ip
-	}
-	a.mu.Unlock()
-	var errs []error
-	for k, ip := range keys {
-		if err := a.claimRetry(ctx, k, ip); err != nil {
-			errs = append(errs, err)
+		if b, ok := a.blocks.Owner(k.Network, ip); ok && b.Host == a.host {
+			continue
+		}
+		if a.unlockedConflict(k, ip) == nil {
+			a.pinLater(k, ip)
 		}
 	}
-	return errors.Join(errs...)
+}
+
+// Close stops the background pins.
+func (a *Allocator) Close() {
+	a.closeOnce.Do(func() { close(a.done) })
+	a.wg.Wait()
 }
 
 // Allocate returns the address of endpoint on network, allocating one in
@@ -145,6 +176,10 @@ func (a *Allocator) Restore(ctx context.Context) error {
 // granted or refused with a *ConflictError naming the holder. The network
 // and broadcast addresses of subnet and gateway are never given. A
 // successful allocation is persisted before Allocate returns.
+//
+// An address the endpoint already has is checked against the log again:
+// after a partition or a restart it may have been given to another host,
+// and then Allocate fails with a *ConflictError.
 func (a *Allocator) Allocate(ctx context.Context, network string, subnet netip.Prefix, gateway netip.Addr, endpoint string, want netip.Addr) (netip.Addr, error) {
 	if err := checkRequest(network, subnet, gateway, endpoint, want); err != nil {
 		return netip.Addr{}, err
@@ -157,6 +192,10 @@ func (a *Allocator) Allocate(ctx context.Context, network string, subnet netip.P
 	}
 	a.busy[k] = true
 	have, ok := a.allocs[k]
+	var conflict error
+	if ok {
+		conflict = a.unlockedConflict(k, have)
+	}
 	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
@@ -169,12 +208,7 @@ func (a *Allocator) Allocate(ctx context.Context, network string, subnet netip.P
 	case ok && !subnet.Contains(have):
 		return netip.Addr{}, fmt.Errorf("ipam: address %s of endpoint %s is outside subnet %s of network %s", have, endpoint, subnet, network)
 	case ok:
-		// Known after a restart, or asked again: make sure the overlay
-		// still agrees.
-		if err := a.claimRetry(ctx, k, have); err != nil {
-			return netip.Addr{}, err
-		}
-		return have, nil
+		return have, conflict
 	case want.IsValid():
 		return a.allocateWant(ctx, k, want)
 	}
@@ -207,151 +241,214 @@ func checkRequest(network string, subnet netip.Prefix, gateway netip.Addr, endpo
 	return nil
 }
 
-// allocateWant claims exactly ip for k, retrying while a competing claim
-// is in progress.
-func (a *Allocator) allocateWant(ctx context.Context, k Key, ip netip.Addr) (netip.Addr, error) {
-	if err := a.hold(k, ip); err != nil {
-		return netip.Addr{}, err
-	}
-	if err := a.claimRetry(ctx, k, ip); err != nil {
-		a.unhold(k, ip)
-		return netip.Addr{}, err
-	}
-	return ip, a.commit(k, ip)
-}
-
-// allocateAny claims the first free address of subnet. A candidate that a
-// competing claim holds is skipped at first and retried with backoff once
-// the free ones have been tried, so two hosts racing for the last address
-// do not both give up.
-func (a *Allocator) allocateAny(ctx context.Context, k Key, subnet netip.Prefix, gateway netip.Addr) (netip.Addr, error) {
-	var pending []netip.Addr
-	try := func(ip netip.Addr) (bool, error) {
-		if a.hold(k, ip) != nil {
-			return false, nil
-		}
-		err := a.claim.Claim(ctx, k.Network, ip, k.Endpoint)
-		if err == nil {
-			return true, a.commit(k, ip)
-		}
-		a.unhold(k, ip)
-		var cc ClaimConflict
-		if !errors.As(err, &cc) {
-			return false, fmt.Errorf("ipam: cannot claim %s of network %s: %w", ip, k.Network, err)
-		}
-		if cc.Transient() {
-			pending = append(pending, ip)
-		}
-		return false, nil
-	}
-	last, n := ipv4.Broadcast(subnet), 0
-	for ip := subnet.Addr().Next(); ip.IsValid() && subnet.Contains(ip) && n < maxScan; ip = ip.Next() {
-		if ip == gateway || ip == last {
-			continue
-		}
-		n++
-		if ok, err := try(ip); ok || err != nil {
-			return ip, err
-		}
-	}
-	for attempt := 1; attempt < claimAttempts && len(pending) > 0; attempt++ {
-		if err := sleep(ctx, backoff(attempt)); err != nil {
-			return netip.Addr{}, err
-		}
-		retry := pending
-		pending = nil
-		for _, ip := range retry {
-			if ok, err := try(ip); ok || err != nil {
-				return ip, err
-			}
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("ipam: subnet %s of network %s: %w", subnet, k.Network, ErrExhausted)
-}
-
-// hold reserves ip for k in this process, failing with a *ConflictError
-// if a local allocation or any known record holds it.
-func (a *Allocator) hold(k Key, ip netip.Addr) error {
-	nk := netKey{k.Network, ip}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if o, ok := a.used[nk]; ok && o != k {
+// unlockedConflict returns a *ConflictError if anyone but k holds ip: a
+// local allocation, another host's block or pin, or another holder's
+// record. mu must be held.
+func (a *Allocator) unlockedConflict(k Key, ip netip.Addr) error {
+	if o, ok := a.used[netKey{k.Network, ip}]; ok && o != k {
 		return &ConflictError{Network: k.Network, IP: ip, Endpoint: o.Endpoint, Host: a.host}
 	}
-	if o, ok := a.inflight[nk]; ok && o != k {
-		return &ConflictError{Network: k.Network, IP: ip, Endpoint: o.Endpoint, Host: a.host, Pending: true}
+	if b, ok := a.blocks.Owner(k.Network, ip); ok && b.Host != a.host {
+		return &ConflictError{Network: k.Network, IP: ip, Host: b.Host, Block: b.Prefix}
 	}
-	if ep, host, ok := a.claim.Lookup(k.Network, ip); ok && (host != a.host || ep != k.Endpoint) {
-		return &ConflictError{Network: k.Network, IP: ip, Endpoint: ep, Host: host}
+	if p, ok := a.blocks.Pinned(k.Network, ip); ok && (p.Host != a.host || p.Endpoint != k.Endpoint) {
+		return &ConflictError{Network: k.Network, IP: ip, Endpoint: p.Endpoint, Host: p.Host}
 	}
-	a.inflight[nk] = k
+	if a.records != nil {
+		if ep, host, ok := a.records.Lookup(k.Network, ip); ok && (host != a.host || ep != k.Endpoint) {
+			return &ConflictError{Network: k.Network, IP: ip, Endpoint: ep, Host: host}
+		}
+	}
 	return nil
 }
 
-func (a *Allocator) unhold(k Key, ip netip.Addr) {
+// allocateWant grants exactly ip to k. Inside this host's blocks that is
+// a local decision. Elsewhere the address is pinned in the log: a refusal
+// (another host's block or pin) fails the allocation, while a log that
+// cannot commit in pinWait (a host whose peers are not up yet) does not:
+// the address is honoured and pinned in the background.
+func (a *Allocator) allocateWant(ctx context.Context, k Key, ip netip.Addr) (netip.Addr, error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.inflight[netKey{k.Network, ip}] == k {
-		delete(a.inflight, netKey{k.Network, ip})
+	if err := a.unlockedConflict(k, ip); err != nil {
+		a.mu.Unlock()
+		return netip.Addr{}, err
+	}
+	b, own := a.blocks.Owner(k.Network, ip)
+	own = own && b.Host == a.host
+	if err := a.unlockedCommit(k, ip); err != nil {
+		a.mu.Unlock()
+		return netip.Addr{}, err
+	}
+	a.mu.Unlock()
+	if own {
+		return ip, nil
+	}
+	err := errors.New("no leader")
+	if l, ok := a.blocks.(leaderKnower); !ok || l.HasLeader() {
+		pctx, cancel := context.WithTimeout(ctx, pinWait)
+		err = a.blocks.Pin(pctx, k.Network, ip, k.Endpoint)
+		cancel()
+	}
+	switch {
+	case err == nil:
+		return ip, nil
+	case consensus.IsRefused(err):
+		a.forget(k, ip)
+		c := &ConflictError{Network: k.Network, IP: ip, Err: err}
+		if p, ok := a.blocks.Pinned(k.Network, ip); ok {
+			c.Endpoint, c.Host = p.Endpoint, p.Host
+		} else if b, ok := a.blocks.Owner(k.Network, ip); ok {
+			c.Host, c.Block = b.Host, b.Prefix
+		}
+		return netip.Addr{}, c
+	}
+	a.l.Warn("explicit address honoured before the overlay could record it", "network", k.Network, "endpoint", k.Endpoint, "ip", ip.String(), "error", err)
+	a.mu.Lock()
+	a.pinLater(k, ip)
+	a.mu.Unlock()
+	return ip, nil
+}
+
+// allocateAny gives k the first free address of this host's blocks,
+// taking a new block when they are full.
+func (a *Allocator) allocateAny(ctx context.Context, k Key, subnet netip.Prefix, gateway netip.Addr) (netip.Addr, error) {
+	// taken are the blocks this call took: the log may not have reached
+	// this host's replica yet when Take returns.
+	var taken []netip.Prefix
+	for {
+		a.mu.Lock()
+		for _, b := range append(a.blocks.Held(k.Network, subnet), taken...) {
+			for ip := b.Addr(); ip.IsValid() && b.Contains(ip); ip = ip.Next() {
+				if !usable(subnet, gateway, ip) || a.unlockedConflict(k, ip) != nil {
+					continue
+				}
+				err := a.unlockedCommit(k, ip)
+				a.mu.Unlock()
+				return ip, err
+			}
+		}
+		a.mu.Unlock()
+		b, err := a.blocks.Take(ctx, k.Network, subnet, BlockBits(subnet))
+		taken = append(taken, b)
+		var qe *consensus.QuorumError
+		switch {
+		case errors.As(err, &qe):
+			return netip.Addr{}, fmt.Errorf("ipam: network %s: no quorum: cannot take a new address block; %d of %d hosts reachable: %w",
+				k.Network, qe.Up, qe.All, ErrNoQuorum)
+		case errors.Is(err, consensus.ErrExhausted):
+			return netip.Addr{}, fmt.Errorf("ipam: subnet %s of network %s: %w", subnet, k.Network, ErrExhausted)
+		case err != nil:
+			return netip.Addr{}, fmt.Errorf("ipam: network %s: cannot take a new address block: %w", k.Network, err)
+		}
 	}
 }
 
-// commit persists a claimed allocation; if that fails the claim is undone.
-func (a *Allocator) commit(k Key, ip netip.Addr) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	nk := netKey{k.Network, ip}
-	delete(a.inflight, nk)
+// usable reports whether ip may be given to an endpoint of subnet.
+func usable(subnet netip.Prefix, gateway, ip netip.Addr) bool {
+	return subnet.Contains(ip) && ip != subnet.Addr() && ip != ipv4.Broadcast(subnet) && ip != gateway
+}
+
+// unlockedCommit persists an allocation. mu must be held.
+func (a *Allocator) unlockedCommit(k Key, ip netip.Addr) error {
 	if err := a.store.Save(k, ip); err != nil {
-		a.claim.Unclaim(k.Network, ip, k.Endpoint)
 		return fmt.Errorf("ipam: cannot persist %s for endpoint %s of network %s: %w", ip, k.Endpoint, k.Network, err)
 	}
 	a.allocs[k] = ip
-	a.used[nk] = k
+	a.used[netKey{k.Network, ip}] = k
 	a.l.Debug("address allocated", "network", k.Network, "endpoint", k.Endpoint, "ip", ip.String())
 	return nil
 }
 
-// claimRetry claims ip for k, retrying with backoff while the refusal is
-// transient. A final refusal becomes a *ConflictError.
-func (a *Allocator) claimRetry(ctx context.Context, k Key, ip netip.Addr) error {
-	for attempt := 1; ; attempt++ {
-		err := a.claim.Claim(ctx, k.Network, ip, k.Endpoint)
-		if err == nil {
-			return nil
-		}
-		var cc ClaimConflict
-		if !errors.As(err, &cc) {
-			return fmt.Errorf("ipam: cannot claim %s of network %s: %w", ip, k.Network, err)
-		}
-		if !cc.Transient() || attempt >= claimAttempts {
-			ep, host := cc.Holder()
-			return &ConflictError{Network: k.Network, IP: ip, Endpoint: ep, Host: host, Pending: cc.Transient(), Err: err}
-		}
-		if err := sleep(ctx, backoff(attempt)); err != nil {
-			return err
-		}
+// forget undoes an allocation the log refused.
+func (a *Allocator) forget(k Key, ip netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.allocs[k] != ip {
+		return
 	}
+	if err := a.store.Delete(k); err != nil {
+		a.l.Error("cannot forget a refused address", "network", k.Network, "endpoint", k.Endpoint, "error", err)
+		return
+	}
+	delete(a.allocs, k)
+	delete(a.used, netKey{k.Network, ip})
+}
+
+// pinLater pins ip for k in the background until the log records or
+// refuses it, or k lets the address go. A refusal is logged: the overlay
+// gave the address to another host while this one could not reach it.
+// mu must be held.
+func (a *Allocator) pinLater(k Key, ip netip.Addr) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		for {
+			a.mu.Lock()
+			still := a.allocs[k] == ip
+			a.mu.Unlock()
+			if !still {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), pinAttempt)
+			go func() {
+				select {
+				case <-a.done:
+				case <-ctx.Done():
+				}
+				cancel()
+			}()
+			err := a.blocks.Pin(ctx, k.Network, ip, k.Endpoint)
+			cancel()
+			switch {
+			case err == nil:
+				return
+			case consensus.IsRefused(err):
+				a.l.Error("an address kept without the overlay is held by another host", "network", k.Network, "endpoint", k.Endpoint, "ip", ip.String(), "error", err)
+				return
+			}
+			select {
+			case <-a.done:
+				return
+			case <-time.After(pinRetryWait):
+			}
+		}
+	}()
 }
 
 // Release frees the address of endpoint on network. Releasing an endpoint
-// without an address is not an error.
+// without an address is not an error. A pin of the address is dropped in
+// the background.
 func (a *Allocator) Release(network, endpoint string) error {
 	k := Key{network, endpoint}
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	ip, ok := a.allocs[k]
 	if !ok {
-		a.mu.Unlock()
 		return nil
 	}
 	if err := a.store.Delete(k); err != nil {
-		a.mu.Unlock()
 		return fmt.Errorf("ipam: cannot release %s of network %s: %w", ip, network, err)
 	}
 	delete(a.allocs, k)
 	delete(a.used, netKey{network, ip})
-	a.mu.Unlock()
-	a.claim.Unclaim(network, ip, endpoint)
+	if p, ok := a.blocks.Pinned(network, ip); ok && p.Host == a.host && p.Endpoint == endpoint {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), pinAttempt)
+			defer cancel()
+			go func() {
+				select {
+				case <-a.done:
+				case <-ctx.Done():
+				}
+				cancel()
+			}()
+			if err := a.blocks.Unpin(ctx, network, ip, endpoint); err != nil {
+				a.l.Debug("cannot drop a pinned address", "network", network, "ip", ip.String(), "error", err)
+			}
+		}()
+	}
 	return nil
 }
 
@@ -361,22 +458,4 @@ func (a *Allocator) Address(network, endpoint string) (netip.Addr, bool) {
 	defer a.mu.Unlock()
 	ip, ok := a.allocs[Key{network, endpoint}]
 	return ip, ok
-}
-
-// backoff returns a jittered delay for the given attempt (1-based):
-// uniformly random in [d/2, d) with d doubling from backoffBase.
-func backoff(attempt int) time.Duration {
-	d := min(backoffBase<<min(attempt-1, 16), backoffMax)
-	return d/2 + rand.N(d/2)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("ipam: %w", ctx.Err())
-	case <-t.C:
-		return nil
-	}
 }

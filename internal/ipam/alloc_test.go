@@ -3,12 +3,14 @@ package ipam_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vxwire/vxwire/internal/ipam"
 	"github.com/vxwire/vxwire/internal/ipam/ipamtest"
@@ -16,24 +18,35 @@ import (
 
 var (
 	subnet  = netip.MustParsePrefix("10.77.0.0/29")
+	wide    = netip.MustParsePrefix("10.77.0.0/24")
 	gateway = netip.MustParseAddr("10.77.0.1")
 )
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-func newAllocator(tb testing.TB, store ipam.Store, host string, c ipam.Claimer) *ipam.Allocator {
+func newAllocator(tb testing.TB, store ipam.Store, host string, b ipam.Blocks, r ipam.Records) *ipam.Allocator {
 	tb.Helper()
-	a, err := ipam.NewAllocator(store, host, c, slog.New(slog.DiscardHandler))
+	a, err := ipam.NewAllocator(store, host, b, r, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(a.Close)
 	return a
 }
 
+func TestBlockBits(t *testing.T) {
+	for in, want := range map[string]int{"10.0.0.0/8": 28, "10.0.0.0/24": 28, "10.0.0.0/26": 28, "10.0.0.0/27": 29, "10.0.0.0/29": 30, "10.0.0.0/30": 30, "0.0.0.0/4": 24} {
+		if got := ipam.BlockBits(netip.MustParsePrefix(in)); got != want {
+			t.Errorf("BlockBits(%s) = %d, want %d", in, got, want)
+		}
+	}
+}
+
 func TestAllocateSequentialAndExhaustion(t *testing.T) {
-	a := newAllocator(t, ipamtest.NewStore(), "h1", ipamtest.NewRegistry().Claimer("h1"))
+	a := newAllocator(t, ipamtest.NewStore(), "h1", ipamtest.NewRegistry().Blocks("h1"), nil)
 	ctx := context.Background()
-	// .0 network, .1 gateway, .7 broadcast: five usable addresses.
+	// .0 network, .1 gateway, .7 broadcast: five usable addresses in two
+	// blocks of four.
 	for i, want := range []string{"10.77.0.2", "10.77.0.3", "10.77.0.4", "10.77.0.5", "10.77.0.6"} {
 		got, err := a.Allocate(ctx, "blue", subnet, gateway, string(rune('a'+i)), netip.Addr{})
 		if err != nil || got != addr(want) {
@@ -59,7 +72,7 @@ func TestAllocateSequentialAndExhaustion(t *testing.T) {
 }
 
 func TestAllocateIdempotent(t *testing.T) {
-	a := newAllocator(t, ipamtest.NewStore(), "h1", ipamtest.NewRegistry().Claimer("h1"))
+	a := newAllocator(t, ipamtest.NewStore(), "h1", ipamtest.NewRegistry().Blocks("h1"), nil)
 	ctx := context.Background()
 	first, err := a.Allocate(ctx, "blue", subnet, gateway, "web", netip.Addr{})
 	if err != nil {
@@ -76,18 +89,29 @@ func TestAllocateIdempotent(t *testing.T) {
 
 func TestExplicitAddress(t *testing.T) {
 	reg := ipamtest.NewRegistry()
-	a := newAllocator(t, ipamtest.NewStore(), "h1", reg.Claimer("h1"))
+	recs := ipamtest.NewRecords()
+	a := newAllocator(t, ipamtest.NewStore(), "h1", reg.Blocks("h1"), recs)
+	b := newAllocator(t, ipamtest.NewStore(), "h2", reg.Blocks("h2"), nil)
 	ctx := context.Background()
-	wide := netip.MustParsePrefix("10.77.0.0/24")
 	if got, err := a.Allocate(ctx, "blue", wide, gateway, "web", addr("10.77.0.10")); err != nil || got != addr("10.77.0.10") {
 		t.Fatalf("explicit = %v, %v", got, err)
 	}
-	reg.Hold("blue", addr("10.77.0.20"), "web", "h2")
+	// h2 takes the block 10.77.0.0/28 (the pin of .10 is h1's, so it is
+	// skipped) and pins .200 explicitly.
+	if got, err := b.Allocate(ctx, "blue", wide, gateway, "api", netip.Addr{}); err != nil || got != addr("10.77.0.2") {
+		t.Fatalf("h2 any = %v, %v", got, err)
+	}
+	if _, err := b.Allocate(ctx, "blue", wide, gateway, "db", addr("10.77.0.200")); err != nil {
+		t.Fatal(err)
+	}
+	recs.Hold("blue", addr("10.77.0.20"), "web", "h3")
 	tests := []struct {
 		name, want, err string
 	}{
 		{"held here", "10.77.0.10", "address 10.77.0.10 of network blue is in use by web on h1"},
-		{"held elsewhere", "10.77.0.20", "address 10.77.0.20 of network blue is in use by web on h2"},
+		{"pinned elsewhere", "10.77.0.200", "address 10.77.0.200 of network blue is in use by db on h2"},
+		{"another host's block", "10.77.0.3", "address 10.77.0.3 of network blue lies in address block 10.77.0.0/28 of host h2"},
+		{"recorded elsewhere", "10.77.0.20", "address 10.77.0.20 of network blue is in use by web on h3"},
 		{"gateway", "10.77.0.1", "is the gateway"},
 		{"network", "10.77.0.0", "is the network address"},
 		{"broadcast", "10.77.0.255", "is the broadcast address"},
@@ -95,26 +119,27 @@ func TestExplicitAddress(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := a.Allocate(ctx, "blue", wide, gateway, "db", addr(tc.want))
+			_, err := a.Allocate(ctx, "blue", wide, gateway, "other", addr(tc.want))
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("error %v, want %q", err, tc.err)
 			}
 		})
 	}
-	_, err := a.Allocate(ctx, "blue", wide, gateway, "db", addr("10.77.0.20"))
-	var ce *ipam.ConflictError
-	if !errors.As(err, &ce) || ce.Endpoint != "web" || ce.Host != "h2" || ce.Pending {
-		t.Fatalf("conflict = %#v", err)
+	// h2's own block is no obstacle for h2, and .10 pinned by h1 inside
+	// it is never given by h2.
+	if got, err := b.Allocate(ctx, "blue", wide, gateway, "x", addr("10.77.0.5")); err != nil || got != addr("10.77.0.5") {
+		t.Fatalf("explicit in its own block = %v, %v", got, err)
 	}
-	// Any allocation steps over an address held elsewhere.
-	reg.Hold("green", addr("10.77.0.2"), "web", "h2")
-	if got, err := a.Allocate(ctx, "green", wide, gateway, "db", netip.Addr{}); err != nil || got != addr("10.77.0.3") {
-		t.Fatalf("any next to a remote holder = %v, %v", got, err)
+	for i := range 12 {
+		got, err := b.Allocate(ctx, "blue", wide, gateway, fmt.Sprintf("n%d", i), netip.Addr{})
+		if err != nil || got == addr("10.77.0.10") {
+			t.Fatalf("h2 allocation %d = %v, %v", i, got, err)
+		}
 	}
 }
 
 func TestBadRequests(t *testing.T) {
-	a := newAllocator(t, ipamtest.NewStore(), "h1", ipamtest.NewRegistry().Claimer("h1"))
+	a := newAllocator(t, ipamtest.NewStore(), "h1", ipamtest.NewRegistry().Blocks("h1"), nil)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		network, endpoint string
@@ -133,53 +158,110 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
-func TestTransientConflicts(t *testing.T) {
+// TestPartition: two hosts cut from each other, each with a block. Each
+// keeps allocating inside its own block and never gets the other's
+// addresses; the one that needs a new block gets a clear error; after
+// healing it gets one, and no address is held twice.
+func TestPartition(t *testing.T) {
 	reg := ipamtest.NewRegistry()
-	a := newAllocator(t, ipamtest.NewStore(), "h1", reg.Claimer("h1"))
+	h1 := newAllocator(t, ipamtest.NewStore(), "h1", reg.Blocks("h1"), nil)
+	h2 := newAllocator(t, ipamtest.NewStore(), "h2", reg.Blocks("h2"), nil)
 	ctx := context.Background()
-	// An explicit address being claimed elsewhere is retried.
-	reg.Contend("blue", addr("10.77.0.5"), "db", "h2", 3)
-	if got, err := a.Allocate(ctx, "blue", subnet, gateway, "web", addr("10.77.0.5")); err != nil || got != addr("10.77.0.5") {
-		t.Fatalf("after transient refusals = %v, %v", got, err)
+	held := map[netip.Addr]string{}
+	take := func(a *ipam.Allocator, host, ep string) error {
+		ip, err := a.Allocate(ctx, "blue", wide, gateway, ep, netip.Addr{})
+		if err != nil {
+			return err
+		}
+		if o, dup := held[ip]; dup {
+			t.Fatalf("%s given to %s and %s/%s", ip, o, host, ep)
+		}
+		held[ip] = host + "/" + ep
+		return nil
 	}
-	// Until the attempts run out.
-	reg.Contend("blue", addr("10.77.0.6"), "db", "h2", 1000)
-	_, err := a.Allocate(ctx, "blue", subnet, gateway, "api", addr("10.77.0.6"))
-	var ce *ipam.ConflictError
-	if !errors.As(err, &ce) || !ce.Pending || !strings.Contains(err.Error(), "is being claimed by db on h2") {
-		t.Fatalf("persistent contention = %v", err)
+	if err := take(h1, "h1", "a0"); err != nil {
+		t.Fatal(err)
 	}
-	// Any allocation skips a contended address while others are free.
-	reg.Contend("blue", addr("10.77.0.2"), "db", "h2", 1)
-	if got, err := a.Allocate(ctx, "blue", subnet, gateway, "c", netip.Addr{}); err != nil || got != addr("10.77.0.3") {
-		t.Fatalf("any with a contended first address = %v, %v", got, err)
+	if err := take(h2, "h2", "b0"); err != nil {
+		t.Fatal(err)
 	}
-	// And comes back to it when nothing else is left.
-	reg.Contend("blue", addr("10.77.0.4"), "db", "h2", 2)
-	a.Release("blue", "api")
-	reg.Hold("blue", addr("10.77.0.2"), "x", "h3")
-	reg.Hold("blue", addr("10.77.0.6"), "x", "h3")
-	if got, err := a.Allocate(ctx, "blue", subnet, gateway, "d", netip.Addr{}); err != nil || got != addr("10.77.0.4") {
-		t.Fatalf("any with only a contended address = %v, %v", got, err)
+	reg.SetCut("h1", true)
+	reg.SetCut("h2", true)
+	// h1's block 10.77.0.0/28 has .2 to .15 (14 addresses): a0 and 13 more.
+	for i := range 13 {
+		if err := take(h1, "h1", fmt.Sprintf("a%d", i+1)); err != nil {
+			t.Fatalf("h1 inside its block during the cut: %v", err)
+		}
+	}
+	err := take(h1, "h1", "a14")
+	if !errors.Is(err, ipam.ErrNoQuorum) || !strings.Contains(err.Error(), "no quorum: cannot take a new address block; 1 of 2 hosts reachable") {
+		t.Fatalf("h1 needing a block during the cut: %v", err)
+	}
+	if err := take(h2, "h2", "b1"); err != nil {
+		t.Fatalf("h2 inside its block during the cut: %v", err)
+	}
+	reg.SetCut("h1", false)
+	reg.SetCut("h2", false)
+	if err := take(h1, "h1", "a14"); err != nil {
+		t.Fatalf("h1 after healing: %v", err)
 	}
 }
 
-func TestClaimerAndStoreFailures(t *testing.T) {
+// TestExplicitWithoutQuorum: an explicit address on a host whose peers are
+// not up is honoured at once and recorded in the log once they are.
+func TestExplicitWithoutQuorum(t *testing.T) {
+	reg := ipamtest.NewRegistry()
+	reg.SetCut("h1", true)
+	a := newAllocator(t, ipamtest.NewStore(), "h1", reg.Blocks("h1"), nil)
+	start := time.Now()
+	if got, err := a.Allocate(context.Background(), "blue", wide, gateway, "web", addr("10.77.0.50")); err != nil || got != addr("10.77.0.50") {
+		t.Fatalf("explicit without quorum = %v, %v", got, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("explicit without quorum took %v", d)
+	}
+	reg.SetCut("h1", false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if p, ok := reg.Blocks("h2").Pinned("blue", addr("10.77.0.50")); ok && p.Host == "h1" && p.Endpoint == "web" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the explicit address was never pinned after healing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRestoredConflict: an address kept across a restart that the log
+// meanwhile gave to another host is reported as a conflict.
+func TestRestoredConflict(t *testing.T) {
 	reg := ipamtest.NewRegistry()
 	store := ipamtest.NewStore()
-	a := newAllocator(t, store, "h1", reg.Claimer("h1"))
-	ctx := context.Background()
-	reg.Err = ipamtest.ErrUnreachable
-	if _, err := a.Allocate(ctx, "blue", subnet, gateway, "web", netip.Addr{}); !errors.Is(err, ipamtest.ErrUnreachable) {
-		t.Fatalf("with the cluster unreachable: %v", err)
+	if err := store.Save(ipam.Key{Network: "blue", Endpoint: "web"}, addr("10.77.0.3")); err != nil {
+		t.Fatal(err)
 	}
-	reg.Err = nil
+	b := newAllocator(t, ipamtest.NewStore(), "h2", reg.Blocks("h2"), nil)
+	if _, err := b.Allocate(context.Background(), "blue", wide, gateway, "x", netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	a := newAllocator(t, store, "h1", reg.Blocks("h1"), nil)
+	a.Restore()
+	_, err := a.Allocate(context.Background(), "blue", wide, gateway, "web", netip.Addr{})
+	var ce *ipam.ConflictError
+	if !errors.As(err, &ce) || ce.Host != "h2" {
+		t.Fatalf("restored address in h2's block: %v", err)
+	}
+}
+
+func TestStoreFailures(t *testing.T) {
+	reg := ipamtest.NewRegistry()
+	store := ipamtest.NewStore()
+	a := newAllocator(t, store, "h1", reg.Blocks("h1"), nil)
+	ctx := context.Background()
 	store.FailWrites = errors.New("disk full")
 	if _, err := a.Allocate(ctx, "blue", subnet, gateway, "web", netip.Addr{}); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("with a failing store: %v", err)
-	}
-	if _, _, ok := reg.Claimer("h2").Lookup("blue", addr("10.77.0.2")); ok {
-		t.Fatal("claim kept although the allocation was not persisted")
 	}
 	if _, ok := a.Address("blue", "web"); ok {
 		t.Fatal("allocation kept although it was not persisted")
@@ -195,14 +277,14 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s, newAllocator(t, s, "h1", reg.Claimer("h1"))
+		return s, newAllocator(t, s, "h1", reg.Blocks("h1"), nil)
 	}
 	s, a := open()
-	web, err := a.Allocate(ctx, "blue", subnet, gateway, "web", netip.Addr{})
+	web, err := a.Allocate(ctx, "blue", wide, gateway, "web", netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := a.Allocate(ctx, "blue", subnet, gateway, "db", addr("10.77.0.6"))
+	db, err := a.Allocate(ctx, "blue", wide, gateway, "db", addr("10.77.0.60"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,18 +295,11 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A restart with an empty cluster: the same keys get the same
-	// addresses, and Restore claims them again.
-	reg = ipamtest.NewRegistry()
+	// A restart: the same keys get the same addresses.
 	s, a = open()
-	if err := a.Restore(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if ep, host, ok := reg.Claimer("h2").Lookup("blue", db); !ok || ep != "db" || host != "h1" {
-		t.Fatalf("restored claim = %s %s %v", ep, host, ok)
-	}
+	a.Restore()
 	for ep, want := range map[string]netip.Addr{"web": web, "db": db} {
-		if got, err := a.Allocate(ctx, "blue", subnet, gateway, ep, netip.Addr{}); err != nil || got != want {
+		if got, err := a.Allocate(ctx, "blue", wide, gateway, ep, netip.Addr{}); err != nil || got != want {
 			t.Fatalf("%s after restart = %v, %v; want %v", ep, got, err, want)
 		}
 	}

@@ -5,57 +5,54 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
-	"github.com/vxwire/vxwire/internal/gossip"
+	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/ipam"
 	"github.com/vxwire/vxwire/internal/ipam/ipamtest"
 )
 
-var (
-	_ ipam.Claimer       = (*gossip.Cluster)(nil)
-	_ ipam.ClaimConflict = (*gossip.ConflictError)(nil)
-)
+var _ ipam.Blocks = (*consensus.Node)(nil)
 
-// TestRaceForLastAddress runs two allocators on two gossip members that
-// ask for the last free address of a fresh network at the same moment,
-// many times: never may both get it, and one must.
-func TestRaceForLastAddress(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	l := slog.New(slog.DiscardHandler)
-	start := func(name string, seeds []netip.AddrPort) *gossip.Cluster {
-		c, err := gossip.New(gossip.Config{
-			NodeName:     name,
-			BindAddr:     netip.MustParseAddr("127.0.0.1"),
-			Port:         -1,
-			Seeds:        seeds,
-			DeadAfter:    3 * time.Second,
-			ClaimTimeout: 2 * time.Second,
-		}, l)
+// raftPair starts two consensus nodes on loopback.
+func raftPair(t *testing.T) []*consensus.Node {
+	t.Helper()
+	var voters []consensus.Voter
+	for i := range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c
+		voters = append(voters, consensus.Voter{Name: fmt.Sprintf("h%d", i+1), Addr: netip.MustParseAddrPort(ln.Addr().String())})
+		ln.Close()
 	}
-	c1 := start("h1", nil)
-	c2 := start("h2", []netip.AddrPort{c1.Addr()})
-	defer c1.Close()
-	defer c2.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(c1.Members()) != 2 || len(c2.Members()) != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("members did not meet")
+	var nodes []*consensus.Node
+	for _, v := range voters {
+		n, err := consensus.New(consensus.Config{
+			Name: v.Name, Bind: v.Addr, Voters: voters, Secret: []byte("a cluster secret for the race"),
+			Dir: t.TempDir(), Fast: true,
+		}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		t.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
 	}
+	return nodes
+}
+
+// TestRaceForLastAddress runs two allocators on two raft members that ask
+// for the only free address of a fresh network at the same moment, many
+// times: never may both get it, and one must.
+func TestRaceForLastAddress(t *testing.T) {
+	nodes := raftPair(t)
 	allocs := []*ipam.Allocator{
-		newAllocator(t, ipamtest.NewStore(), "h1", c1),
-		newAllocator(t, ipamtest.NewStore(), "h2", c2),
+		newAllocator(t, ipamtest.NewStore(), "h1", nodes[0], nil),
+		newAllocator(t, ipamtest.NewStore(), "h2", nodes[1], nil),
 	}
 	// A /30: .0 network, .1 gateway, .3 broadcast, .2 the only one free.
 	subnet := netip.MustParsePrefix("10.77.0.0/30")
@@ -64,7 +61,8 @@ func TestRaceForLastAddress(t *testing.T) {
 	if testing.Short() {
 		iterations = 10
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	wins := [2]int{}
 	for i := range iterations {
 		network := fmt.Sprintf("race%d", i)
@@ -92,10 +90,4 @@ func TestRaceForLastAddress(t *testing.T) {
 		}
 	}
 	t.Logf("%d races: h1 won %d, h2 won %d", iterations, wins[0], wins[1])
-	if err := c2.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.Close(); err != nil {
-		t.Fatal(err)
-	}
 }

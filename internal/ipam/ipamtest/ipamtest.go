@@ -1,4 +1,5 @@
-// Package ipamtest provides in-memory fakes of ipam's Store and Claimer.
+// Package ipamtest provides in-memory fakes of ipam's Store, Blocks and
+// Records.
 package ipamtest
 
 import (
@@ -8,7 +9,9 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/ipam"
+	"github.com/vxwire/vxwire/internal/ipv4"
 )
 
 // Store is an in-memory ipam.Store. Set FailWrites to make Save and Delete
@@ -63,115 +66,176 @@ type addrKey struct {
 	ip      netip.Addr
 }
 
-type holder struct {
-	host, endpoint string
-	// busy counts further claims by other hosts to refuse as transient.
-	busy int
-}
-
-// Registry is an in-memory claim authority shared by the Claimers of
-// several simulated hosts; it stands in for the gossip cluster. It is safe
-// for concurrent use.
+// Registry is an in-memory stand-in for the replicated block log, shared
+// by the Blocks of several simulated hosts. It decides like the real log:
+// the first free block to whoever asks, pins refused inside another host's
+// block or over another holder's pin. It is safe for concurrent use.
 type Registry struct {
-	mu   sync.Mutex
-	held map[addrKey]*holder
-	// Err, when non-nil, is returned by every Claim (an unreachable cluster).
-	Err error
+	mu     sync.Mutex
+	blocks []consensus.Block
+	pins   map[addrKey]consensus.Pin
+	// Cut, when it names a host, makes that host's Take, Pin and Unpin
+	// fail as if it had no quorum (a partition).
+	Cut map[string]bool
 }
 
 // NewRegistry returns an empty Registry.
-func NewRegistry() *Registry { return &Registry{held: make(map[addrKey]*holder)} }
-
-// Claimer returns the Claimer of host.
-func (r *Registry) Claimer(host string) *Claimer { return &Claimer{r: r, host: host} }
-
-// Hold records that endpoint on host holds ip of network.
-func (r *Registry) Hold(network string, ip netip.Addr, endpoint, host string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.held[addrKey{network, ip}] = &holder{host: host, endpoint: endpoint}
+func NewRegistry() *Registry {
+	return &Registry{pins: make(map[addrKey]consensus.Pin), Cut: make(map[string]bool)}
 }
 
-// Contend makes the next n claims of ip by other hosts fail as transient
-// conflicts with a claim by endpoint on host in progress; then the address
-// is free again.
-func (r *Registry) Contend(network string, ip netip.Addr, endpoint, host string, n int) {
+// Blocks returns host's view of the registry.
+func (r *Registry) Blocks(host string) *Blocks { return &Blocks{r: r, host: host} }
+
+// SetCut cuts host off (true) or heals it (false).
+func (r *Registry) SetCut(host string, cut bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.held[addrKey{network, ip}] = &holder{host: host, endpoint: endpoint, busy: n}
+	r.Cut[host] = cut
 }
 
-// Claimer is one host's view of a Registry; it implements ipam.Claimer.
-type Claimer struct {
+// Blocks is one host's view of a Registry; it implements ipam.Blocks.
+type Blocks struct {
 	r    *Registry
 	host string
 }
 
-var _ ipam.Claimer = (*Claimer)(nil)
+var _ ipam.Blocks = (*Blocks)(nil)
 
-// Claim implements ipam.Claimer.
-func (c *Claimer) Claim(ctx context.Context, network string, ip netip.Addr, endpoint string) error {
-	if err := ctx.Err(); err != nil {
-		return err
+func (b *Blocks) unlockedCut() error {
+	if b.r.Cut[b.host] {
+		return &consensus.QuorumError{Up: 1, All: 2}
 	}
-	c.r.mu.Lock()
-	defer c.r.mu.Unlock()
-	if c.r.Err != nil {
-		return c.r.Err
-	}
-	k := addrKey{network, ip}
-	if h, ok := c.r.held[k]; ok && h.host != c.host {
-		if h.busy == 0 {
-			return &Conflict{Endpoint: h.endpoint, Host: h.host}
-		}
-		h.busy--
-		if h.busy == 0 {
-			delete(c.r.held, k)
-		}
-		return &Conflict{Endpoint: h.endpoint, Host: h.host, Pending: true}
-	}
-	c.r.held[k] = &holder{host: c.host, endpoint: endpoint}
 	return nil
 }
 
-// Unclaim implements ipam.Claimer.
-func (c *Claimer) Unclaim(network string, ip netip.Addr, endpoint string) {
-	c.r.mu.Lock()
-	defer c.r.mu.Unlock()
+// Take implements ipam.Blocks.
+func (b *Blocks) Take(ctx context.Context, network string, subnet netip.Prefix, bits int) (netip.Prefix, error) {
+	if err := ctx.Err(); err != nil {
+		return netip.Prefix{}, err
+	}
+	b.r.mu.Lock()
+	defer b.r.mu.Unlock()
+	if err := b.unlockedCut(); err != nil {
+		return netip.Prefix{}, err
+	}
+	p := netip.PrefixFrom(subnet.Addr(), bits)
+	for subnet.Contains(p.Addr()) {
+		free := true
+		for _, o := range b.r.blocks {
+			if o.Network == network && o.Prefix.Overlaps(p) {
+				free = false
+			}
+		}
+		if free {
+			b.r.blocks = append(b.r.blocks, consensus.Block{Network: network, Prefix: p, Host: b.host})
+			return p, nil
+		}
+		next := ipv4.Broadcast(p).Next()
+		if !next.IsValid() {
+			break
+		}
+		p = netip.PrefixFrom(next, bits)
+	}
+	return netip.Prefix{}, &consensus.RefusedError{Msg: "no free block", Exhausted: true}
+}
+
+// Held implements ipam.Blocks.
+func (b *Blocks) Held(network string, subnet netip.Prefix) []netip.Prefix {
+	b.r.mu.Lock()
+	defer b.r.mu.Unlock()
+	var out []netip.Prefix
+	for _, o := range b.r.blocks {
+		if o.Network == network && o.Host == b.host && subnet.Contains(o.Prefix.Addr()) {
+			out = append(out, o.Prefix)
+		}
+	}
+	return out
+}
+
+// Owner implements ipam.Blocks.
+func (b *Blocks) Owner(network string, ip netip.Addr) (consensus.Block, bool) {
+	b.r.mu.Lock()
+	defer b.r.mu.Unlock()
+	for _, o := range b.r.blocks {
+		if o.Network == network && o.Prefix.Contains(ip) {
+			return o, true
+		}
+	}
+	return consensus.Block{}, false
+}
+
+// Pinned implements ipam.Blocks.
+func (b *Blocks) Pinned(network string, ip netip.Addr) (consensus.Pin, bool) {
+	b.r.mu.Lock()
+	defer b.r.mu.Unlock()
+	p, ok := b.r.pins[addrKey{network, ip}]
+	return p, ok
+}
+
+// Pin implements ipam.Blocks.
+func (b *Blocks) Pin(ctx context.Context, network string, ip netip.Addr, endpoint string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.r.mu.Lock()
+	defer b.r.mu.Unlock()
+	if err := b.unlockedCut(); err != nil {
+		return err
+	}
+	for _, o := range b.r.blocks {
+		if o.Network == network && o.Prefix.Contains(ip) && o.Host != b.host {
+			return &consensus.RefusedError{Msg: fmt.Sprintf("%s lies in block %s of %s", ip, o.Prefix, o.Host)}
+		}
+	}
 	k := addrKey{network, ip}
-	if h, ok := c.r.held[k]; ok && h.host == c.host && h.endpoint == endpoint {
-		delete(c.r.held, k)
+	if p, ok := b.r.pins[k]; ok && (p.Host != b.host || p.Endpoint != endpoint) {
+		return &consensus.RefusedError{Msg: fmt.Sprintf("%s is in use by %s on %s", ip, p.Endpoint, p.Host)}
 	}
+	b.r.pins[k] = consensus.Pin{Network: network, IP: ip, Host: b.host, Endpoint: endpoint}
+	return nil
 }
 
-// Lookup implements ipam.Claimer. Contended addresses are not reported.
-func (c *Claimer) Lookup(network string, ip netip.Addr) (endpoint, host string, ok bool) {
-	c.r.mu.Lock()
-	defer c.r.mu.Unlock()
-	h, ok := c.r.held[addrKey{network, ip}]
-	if !ok || h.busy > 0 {
-		return "", "", false
+// Unpin implements ipam.Blocks.
+func (b *Blocks) Unpin(ctx context.Context, network string, ip netip.Addr, endpoint string) error {
+	b.r.mu.Lock()
+	defer b.r.mu.Unlock()
+	if err := b.unlockedCut(); err != nil {
+		return err
 	}
-	return h.endpoint, h.host, true
+	k := addrKey{network, ip}
+	if p, ok := b.r.pins[k]; ok && p.Host == b.host && p.Endpoint == endpoint {
+		delete(b.r.pins, k)
+	}
+	return nil
 }
 
-// Conflict is the error a Claimer returns for a held address; it
-// implements ipam.ClaimConflict.
-type Conflict struct {
-	Endpoint, Host string
-	Pending        bool
+// Records is an in-memory ipam.Records: endpoint records as gossip would
+// carry them. It is safe for concurrent use.
+type Records struct {
+	mu   sync.Mutex
+	recs map[addrKey][2]string
 }
 
-var _ ipam.ClaimConflict = (*Conflict)(nil)
+var _ ipam.Records = (*Records)(nil)
 
-// ErrUnreachable is a convenient value for Registry.Err.
-var ErrUnreachable = errors.New("ipamtest: cluster unreachable")
+// NewRecords returns an empty Records.
+func NewRecords() *Records { return &Records{recs: make(map[addrKey][2]string)} }
 
-// Error implements error.
-func (e *Conflict) Error() string { return fmt.Sprintf("held by %s on %s", e.Endpoint, e.Host) }
+// Hold records that endpoint on host holds ip of network.
+func (r *Records) Hold(network string, ip netip.Addr, endpoint, host string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs[addrKey{network, ip}] = [2]string{endpoint, host}
+}
 
-// Holder implements ipam.ClaimConflict.
-func (e *Conflict) Holder() (endpoint, host string) { return e.Endpoint, e.Host }
+// Lookup implements ipam.Records.
+func (r *Records) Lookup(network string, ip netip.Addr) (endpoint, host string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, ok := r.recs[addrKey{network, ip}]
+	return h[0], h[1], ok
+}
 
-// Transient implements ipam.ClaimConflict.
-func (e *Conflict) Transient() bool { return e.Pending }
+// ErrUnreachable is a convenient error for tests of failing stores.
+var ErrUnreachable = errors.New("ipamtest: unreachable")

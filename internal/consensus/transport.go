@@ -1,0 +1,215 @@
+package consensus
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// keyInfo is the HKDF info string that binds the transport key to its
+// use; gossip derives its own key from the same secret with another one.
+const keyInfo = "vxwire raft"
+
+// Stream kinds: the first byte a dialer sends after the TLS handshake.
+const (
+	kindRaft    = 'r' // raft's own RPCs (NetworkTransport)
+	kindForward = 'f' // a command forwarded to the leader
+	kindProbe   = 'p' // a reachability probe
+)
+
+// handshakeTimeout bounds the TLS handshake and the kind byte of an
+// accepted connection; maxHandshakes bounds how many run at once.
+const (
+	handshakeTimeout = 5 * time.Second
+	maxHandshakes    = 64
+)
+
+// streamLayer is raft's StreamLayer over mutually authenticated TLS 1.3.
+// Both ends hold the same ed25519 key, derived from the cluster secret by
+// HKDF-SHA256, and each accepts only a peer that proves it holds that key
+// in the handshake: a stranger without the secret can neither read the
+// stream nor join it. Accepted connections other than raft's go to serve.
+type streamLayer struct {
+	ln     net.Listener
+	server *tls.Config
+	client *tls.Config
+	l      *slog.Logger
+	serve  func(kind byte, c net.Conn)
+
+	raftConns chan net.Conn
+	sem       chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var _ raft.StreamLayer = (*streamLayer)(nil)
+
+// tlsConfigs derives the key from secret and returns the server and client
+// TLS configurations that require it of the other end.
+func tlsConfigs(secret []byte) (server, client *tls.Config, err error) {
+	seed, err := hkdf.Key(sha256.New, secret, nil, keyInfo, ed25519.SeedSize)
+	if err != nil {
+		return nil, nil, fmt.Errorf("consensus: cannot derive key: %w", err)
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Unix(0, 0),
+		NotAfter:     time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC),
+		DNSNames:     []string{"vxwire-raft"},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("consensus: cannot make certificate: %w", err)
+	}
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv}
+	verify := func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) != 1 {
+			return errors.New("peer must present exactly one certificate")
+		}
+		c, err := x509.ParseCertificate(raw[0])
+		if err != nil {
+			return err
+		}
+		k, ok := c.PublicKey.(ed25519.PublicKey)
+		if !ok || !bytes.Equal(k, pub) {
+			return errors.New("peer does not hold the cluster key")
+		}
+		return nil
+	}
+	server = &tls.Config{
+		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert},
+		ClientAuth: tls.RequireAnyClientCert, VerifyPeerCertificate: verify,
+	}
+	client = &tls.Config{
+		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert},
+		// The chain is checked by verify: the peer's key must be the
+		// cluster key, which no CA vouches for.
+		InsecureSkipVerify: true, VerifyPeerCertificate: verify, ServerName: "vxwire-raft",
+	}
+	return server, client, nil
+}
+
+func newStreamLayer(ln net.Listener, secret []byte, l *slog.Logger, serve func(byte, net.Conn)) (*streamLayer, error) {
+	server, client, err := tlsConfigs(secret)
+	if err != nil {
+		return nil, err
+	}
+	s := &streamLayer{
+		ln: ln, server: server, client: client, l: l, serve: serve,
+		raftConns: make(chan net.Conn), sem: make(chan struct{}, maxHandshakes), done: make(chan struct{}),
+	}
+	go s.routineAccept()
+	return s, nil
+}
+
+// routineAccept accepts TCP connections and authenticates each in its own
+// goroutine, at most maxHandshakes at once.
+func (s *streamLayer) routineAccept() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			c.Close()
+			continue
+		}
+		go func() {
+			defer func() { <-s.sem }()
+			s.handshake(c)
+		}()
+	}
+}
+
+func (s *streamLayer) handshake(c net.Conn) {
+	tc := tls.Server(c, s.server)
+	_ = tc.SetDeadline(time.Now().Add(handshakeTimeout))
+	var kind [1]byte
+	if err := tc.Handshake(); err != nil {
+		s.l.Debug("refused raft connection", "peer", c.RemoteAddr().String(), "error", err)
+		c.Close()
+		return
+	}
+	if _, err := tc.Read(kind[:]); err != nil {
+		tc.Close()
+		return
+	}
+	_ = tc.SetDeadline(time.Time{})
+	if kind[0] != kindRaft {
+		go s.serve(kind[0], tc)
+		return
+	}
+	select {
+	case s.raftConns <- tc:
+	case <-s.done:
+		tc.Close()
+	}
+}
+
+// Accept implements net.Listener: it returns authenticated raft streams.
+func (s *streamLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.raftConns:
+		return c, nil
+	case <-s.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close implements net.Listener.
+func (s *streamLayer) Close() error {
+	s.closeOnce.Do(func() { close(s.done) })
+	return s.ln.Close()
+}
+
+// Addr implements net.Listener.
+func (s *streamLayer) Addr() net.Addr { return s.ln.Addr() }
+
+// Dial implements raft.StreamLayer.
+func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return s.dial(string(address), kindRaft, timeout)
+}
+
+// dial connects to address, authenticates and announces kind.
+func (s *streamLayer) dial(address string, kind byte, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.Dial("tcp", address)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(c, s.client)
+	_ = tc.SetDeadline(time.Now().Add(timeout))
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("consensus: %s: %w", address, err)
+	}
+	if _, err := tc.Write([]byte{kind}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	_ = tc.SetDeadline(time.Time{})
+	return tc, nil
+}
