@@ -25,6 +25,7 @@ import (
 	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
+	"github.com/vxwire/vxwire/internal/tally"
 	"github.com/vxwire/vxwire/netstack"
 	"github.com/vxwire/vxwire/resolver"
 	"github.com/vxwire/vxwire/tunnel/tap"
@@ -162,7 +163,7 @@ type Engine struct {
 	// refused counts control-plane input refused, by reason; badRecords
 	// are the records from gossip refused by the last snapshot, so that
 	// each is counted once.
-	refused    refusals
+	refused    tally.Counts
 	badRecords map[string]bool
 
 	wg   sync.WaitGroup

@@ -184,7 +184,7 @@ func (e *Engine) unlockedAddRecords(s *snapshot) {
 			// carry the network know.
 			k := rec.Host + "/" + rec.Network + "/" + rec.Name + "/" + rec.IP.String()
 			if bad[k] = true; !e.badRecords[k] {
-				e.refused.add(refusedRecord)
+				e.refused.Add(refusedRecord)
 				e.l.Warn("record from gossip refused", "peer", rec.Host, "network", rec.Network, "error", err)
 			}
 			continue

@@ -1,10 +1,5 @@
 package tunnel
 
-import (
-	"maps"
-	"sync"
-)
-
 // Reasons the control plane refuses input, counted in refusals. They are
 // part of the status API (api.Status.Refused).
 const (
@@ -21,29 +16,3 @@ const (
 	// address).
 	refusedRecord = "record_outside_network"
 )
-
-// refusals counts control-plane input refused, by reason. It is safe for
-// concurrent use.
-type refusals struct {
-	mu sync.Mutex
-	n  map[string]uint64
-}
-
-func (r *refusals) add(reason string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.n == nil {
-		r.n = make(map[string]uint64)
-	}
-	r.n[reason]++
-}
-
-// snapshot returns a copy of the counts, nil when nothing was refused.
-func (r *refusals) snapshot() map[string]uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.n) == 0 {
-		return nil
-	}
-	return maps.Clone(r.n)
-}

@@ -16,7 +16,7 @@ func (e *Engine) Status() api.Status {
 	if e.cfg == nil {
 		return st
 	}
-	st.Refused = e.refused.snapshot()
+	st.Refused = e.refused.Snapshot()
 	if e.cluster != nil {
 		for k, v := range e.cluster.Refused() {
 			if st.Refused == nil {

@@ -34,7 +34,7 @@ func (e *Engine) unlockedNoteUnapplied(m map[string]unappliedNet) {
 		if old, ok := e.unapplied[name]; ok && old.reason == u.reason && old.def == u.def {
 			continue
 		}
-		e.refused.add(u.reason)
+		e.refused.Add(u.reason)
 		e.l.Warn("network not applied on this host", "network", name, "error", u.why)
 	}
 	e.unapplied = m

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/vxwire/vxwire/internal/tally"
 )
 
 // ErrClosed is returned by operations on a closed Cluster.
@@ -50,7 +52,7 @@ type Cluster struct {
 	// numLive feeds the queue's retransmit scaling without taking mu.
 	numLive atomic.Int32
 	// refused counts input refused, by reason.
-	refused refusals
+	refused tally.Counts
 	// transport drops packets and connections of strangers.
 	transport *filterTransport
 
@@ -108,7 +110,7 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc.Logger = newStdLogger(l, func() { c.refused.add(RefusedUnauthenticated) })
+	mc.Logger = newStdLogger(l, func() { c.refused.Add(RefusedUnauthenticated) })
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{mc.BindAddr},
 		BindPort:  mc.BindPort,
@@ -121,7 +123,7 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 		mc.BindPort = nt.GetAutoBindPort()
 		mc.AdvertisePort = mc.BindPort
 	}
-	c.transport = newFilterTransport(nt, func() { c.refused.add(RefusedStranger) })
+	c.transport = newFilterTransport(nt, func() { c.refused.Add(RefusedStranger) })
 	c.transport.setAllowed(cfg.Peers)
 	mc.Transport = c.transport
 	mc.Delegate = (*delegate)(c)

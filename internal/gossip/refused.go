@@ -1,10 +1,5 @@
 package gossip
 
-import (
-	"maps"
-	"sync"
-)
-
 // Reasons gossip input is refused, counted by Cluster.Refused.
 const (
 	// RefusedMalformed: a message that does not decode.
@@ -30,28 +25,6 @@ const (
 	RefusedRecordCap = "gossip_too_many_records"
 )
 
-// refusals counts refused input by reason; safe for concurrent use.
-type refusals struct {
-	mu sync.Mutex
-	n  map[string]uint64
-}
-
-func (r *refusals) add(reason string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.n == nil {
-		r.n = make(map[string]uint64)
-	}
-	r.n[reason]++
-}
-
 // Refused returns how much gossip input this host refused, by reason
 // (the Refused* constants). The map is a copy; nil when nothing was.
-func (c *Cluster) Refused() map[string]uint64 {
-	c.refused.mu.Lock()
-	defer c.refused.mu.Unlock()
-	if len(c.refused.n) == 0 {
-		return nil
-	}
-	return maps.Clone(c.refused.n)
-}
+func (c *Cluster) Refused() map[string]uint64 { return c.refused.Snapshot() }

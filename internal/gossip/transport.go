@@ -99,7 +99,7 @@ func (g *aliveGate) NotifyAlive(n *memberlist.Node) error {
 	if c.transport.admitsIP(n.Addr) {
 		return nil
 	}
-	c.refused.add(RefusedStranger)
+	c.refused.Add(RefusedStranger)
 	return fmt.Errorf("gossip: node %s at %s is not a configured peer", n.Name, n.Addr)
 }
 

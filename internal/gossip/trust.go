@@ -146,6 +146,6 @@ func (c *Cluster) count(err error, def string) {
 	if r, ok := err.(*refusal); ok {
 		reason = r.reason
 	}
-	c.refused.add(reason)
+	c.refused.Add(reason)
 	c.l.Debug("gossip input refused", "reason", reason, "error", err)
 }
