@@ -68,7 +68,7 @@ type Status struct {
 	// Failed are endpoints attached through the API that this daemon did
 	// not attach again after a restart, with the reason; `vxwire detach`
 	// removes them and frees their address.
-	Failed   []FailedEndpoint `json:"failed,omitempty"`
+	Failed []FailedEndpoint `json:"failed,omitempty"`
 }
 
 // FailedEndpoint is a saved endpoint that could not be attached again.
