@@ -52,7 +52,7 @@ func TestConvergence100(t *testing.T) {
 	for trial, src := range []int{0, 37, 99} {
 		ip := netip.AddrFrom4([4]byte{10, 77, 1, byte(trial + 1)})
 		begin := time.Now()
-		cs[src].SetLocal([]Record{{Network: "blue", Name: fmt.Sprintf("new%d", trial), IP: ip}})
+		cs[src].SetLocal([]Record{{Network: "blue", Name: fmt.Sprintf("new%d", trial), IP: ip, MAC: [6]byte{2, 0, 10, 77, 1, byte(trial + 1)}}})
 		pending := slices.Clone(cs)
 		for len(pending) > 0 {
 			if time.Since(begin) > 20*time.Second {
