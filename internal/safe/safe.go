@@ -15,11 +15,14 @@
 //     must not stop the daemon for everyone else.
 //
 // Goroutines that third-party code starts (memberlist's listeners, raft's
-// loops, gVisor's protocol goroutines, net/http's per-connection
-// goroutines) cannot be wrapped here. net/http recovers handler panics
-// itself, so the API and metrics handlers defer Recover in a middleware
-// to log them loudly and count them; the others would crash the process,
-// which still exits non-zero.
+// loops, gVisor's protocol goroutines, wireguard-go's workers, net/http's
+// per-connection goroutines) cannot be wrapped here. Where such a
+// goroutine calls vxwire code per flow, that code defers Recover itself:
+// the API and metrics handlers (net/http would recover them too, but log
+// at the server's ErrorLog level and count nothing), gossip's message
+// handlers, and the egress TCP handler gVisor runs per SYN. A panic in
+// the rest (raft applying an entry, wireguard-go's callbacks) crashes the
+// process, which still exits non-zero.
 package safe
 
 import (
