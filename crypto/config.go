@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vxwire/vxwire/internal/safe"
 	"golang.zx2c4.com/wireguard/device"
 )
 
@@ -57,7 +58,17 @@ type Config struct {
 	RotateEvery time.Duration
 	// Peers are the hosts this one talks to.
 	Peers []Peer
+	// Crash receives panics of the device's goroutines: the key
+	// rotation loop and the UAPI accept loop report to Crash.Died; a
+	// panic while serving one UAPI client is logged, counted under
+	// RecoveredUAPI and closes only that client. wireguard-go's own
+	// goroutines cannot be wrapped.
+	Crash safe.Reporter
 }
+
+// RecoveredUAPI is the kind under which Config.Crash counts panics while
+// serving one UAPI client.
+const RecoveredUAPI = "wireguard uapi"
 
 // Peer is one remote host of the tunnel.
 type Peer struct {

@@ -174,12 +174,12 @@ func New(cfg Config, l *slog.Logger) (_ *Device, err error) {
 		return nil, err
 	}
 	if cfg.Name != "" {
-		if d.uapi, err = listenUAPI(cfg.Name, d.wg, l); err != nil {
+		if d.uapi, err = listenUAPI(cfg.Name, d.wg, l, cfg.Crash); err != nil {
 			return nil, err
 		}
 	}
 	d.routines.Add(1)
-	go d.routineRotate()
+	cfg.Crash.Go("wireguard rotate", d.routineRotate)
 	success = true
 	l.Info("wireguard device up", "port", d.port.Load(), "peers", len(cfg.Peers), "psk", d.ring.Enabled())
 	return d, nil

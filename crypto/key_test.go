@@ -99,3 +99,26 @@ func wgPubkey(t *testing.T, priv string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// FuzzParseKey feeds key files and UAPI hex keys: an accepted key
+// re-encodes to text that parses back to the same key.
+func FuzzParseKey(f *testing.F) {
+	k := Key{1, 2, 3, 31: 0xff}
+	f.Add(k.String())
+	f.Add(k.String() + "\n")
+	f.Add(k.hex())
+	f.Add("")
+	f.Add("====")
+	f.Fuzz(func(t *testing.T, s string) {
+		if k, err := ParseKey(s); err == nil {
+			if back, err := ParseKey(k.String()); err != nil || back != k {
+				t.Fatalf("ParseKey(%q) = %v, whose String does not parse back: %v %v", s, k, back, err)
+			}
+		}
+		if k, err := parseHexKey(s); err == nil {
+			if back, err := parseHexKey(k.hex()); err != nil || back != k {
+				t.Fatalf("parseHexKey(%q) = %v, whose hex does not parse back: %v %v", s, k, back, err)
+			}
+		}
+	})
+}

@@ -22,6 +22,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/vxwire/vxwire/internal/safe"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/ipc"
 )
@@ -33,9 +34,10 @@ const errnoEPERM = -1
 
 // uapiServer serves one UAPI socket. Its goroutines end in close.
 type uapiServer struct {
-	l   *slog.Logger
-	dev *device.Device
-	ln  net.Listener
+	l     *slog.Logger
+	crash safe.Reporter
+	dev   *device.Device
+	ln    net.Listener
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -45,7 +47,7 @@ type uapiServer struct {
 
 // listenUAPI creates the socket of interface name (failing if a live
 // process serves it already) and starts serving it.
-func listenUAPI(name string, dev *device.Device, l *slog.Logger) (*uapiServer, error) {
+func listenUAPI(name string, dev *device.Device, l *slog.Logger, crash safe.Reporter) (*uapiServer, error) {
 	f, err := ipc.UAPIOpen(name)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create uapi socket for %q: %w", name, err)
@@ -55,9 +57,9 @@ func listenUAPI(name string, dev *device.Device, l *slog.Logger) (*uapiServer, e
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on uapi socket for %q: %w", name, err)
 	}
-	s := &uapiServer{l: l, dev: dev, ln: ln, conns: make(map[net.Conn]struct{})}
+	s := &uapiServer{l: l, crash: crash, dev: dev, ln: ln, conns: make(map[net.Conn]struct{})}
 	s.wg.Add(1)
-	go s.routineAccept()
+	crash.Go("wireguard uapi accept", s.routineAccept)
 	return s, nil
 }
 
@@ -104,6 +106,7 @@ func (s *uapiServer) track(c net.Conn) bool {
 
 // routineServe answers one client's requests until it hangs up.
 func (s *uapiServer) routineServe(c net.Conn) {
+	defer s.crash.Recover(RecoveredUAPI, nil) // the defers below close c
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()

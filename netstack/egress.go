@@ -46,6 +46,16 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
+// Kinds under which GatewayConfig.Crash counts recovered panics.
+const (
+	// RecoveredTCP is a panic while setting up or relaying a TCP flow.
+	RecoveredTCP = "egress tcp"
+	// RecoveredUDP is a panic while setting up or relaying a UDP flow.
+	RecoveredUDP = "egress udp"
+	// RecoveredCopy is a panic while copying a flow's host side back.
+	RecoveredCopy = "egress copy"
+)
+
 const (
 	dialTimeout    = 15 * time.Second
 	maxTCPInFlight = 512      // TCP handshakes and dials in progress
@@ -317,21 +327,35 @@ func (g *Gateway) waitFlows() {
 // handleTCP runs on a goroutine gVisor starts per SYN (at most
 // maxTCPInFlight at once) and lives as long as the connection.
 func (g *Gateway) handleTCP(r *tcp.ForwarderRequest) {
+	var f *flow
+	completed := false
+	complete := func(rst bool) {
+		if !completed { // a second Complete panics in gVisor
+			completed = true
+			r.Complete(rst)
+		}
+	}
+	defer g.cfg.Crash.Recover(RecoveredTCP, func() {
+		complete(true)
+		if f != nil {
+			f.abort()
+		}
+	})
 	f, why := g.openFlow(true, r.ID())
 	if why != admitted {
 		// Over its own cap the container is told at once; over the
 		// network's cap its SYN is dropped and retried.
-		r.Complete(why == refuseSource)
+		complete(why == refuseSource)
 		return
 	}
 	defer g.release(f)
 	hc, err := g.dial(f, "tcp")
 	if err != nil {
-		r.Complete(true)
+		complete(true)
 		return
 	}
 	ep, terr := r.CreateEndpoint(&f.wq)
-	r.Complete(false)
+	complete(false)
 	if terr != nil {
 		hc.Close()
 		return
@@ -360,6 +384,10 @@ func (g *Gateway) handleUDP(r *udp.ForwarderRequest) {
 
 // routineUDPFlow dials the destination of a UDP flow and splices it.
 func (g *Gateway) routineUDPFlow(f *flow, sc net.Conn) {
+	defer g.cfg.Crash.Recover(RecoveredUDP, func() {
+		f.abort()
+		sc.Close()
+	})
 	defer g.release(f)
 	hc, err := g.dial(f, "udp")
 	if err != nil {
@@ -445,6 +473,7 @@ func (f *flow) splice(copyFn func(f *flow, dst, src net.Conn)) {
 	f.g.wg.Add(1)
 	back := make(chan struct{})
 	go func() {
+		defer f.g.cfg.Crash.Recover(RecoveredCopy, f.abort)
 		defer f.g.wg.Done()
 		defer close(back)
 		copyFn(f, f.sc, f.hc)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	vxip "github.com/vxwire/vxwire/internal/ipv4"
+	"github.com/vxwire/vxwire/internal/safe"
 	"io"
 	"log/slog"
 	"net"
@@ -84,6 +85,11 @@ type GatewayConfig struct {
 	// TCPIdle closes a TCP egress connection after this long without data
 	// in either direction; default 2 h.
 	TCPIdle time.Duration
+	// Crash receives panics of the egress goroutines: a panic while
+	// serving one flow is logged, counted and closes only that flow.
+	// TCP flows run on goroutines gVisor starts, which the handler
+	// recovers in; gVisor's own goroutines cannot be wrapped.
+	Crash safe.Reporter
 }
 
 // GatewayStats is a snapshot of a Gateway's counters.

@@ -35,6 +35,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // Names is the view of endpoint records the resolver answers from.
@@ -94,7 +96,21 @@ type Config struct {
 	// TCPIdle closes a TCP connection that sends no query for this long;
 	// 0 means DefaultTCPIdle.
 	TCPIdle time.Duration
+	// Crash receives panics of the server's goroutines. A UDP reader or
+	// the TCP accept loop that panics is reported to Crash.Died; a panic
+	// while serving one TCP connection or forwarding one query is logged,
+	// counted under RecoveredTCP or RecoveredForward and ends only that
+	// connection or query.
+	Crash safe.Reporter
 }
+
+// Kinds under which Config.Crash counts recovered panics.
+const (
+	// RecoveredTCP is a panic while serving one TCP connection.
+	RecoveredTCP = "dns tcp"
+	// RecoveredForward is a panic while forwarding one UDP query.
+	RecoveredForward = "dns forward"
+)
 
 // ErrServing is returned by Serve when it is called a second time.
 var ErrServing = errors.New("resolver: already serving")
@@ -199,13 +215,13 @@ func (s *Server) Serve() error {
 	errc := make(chan error, 8)
 	run := func(f func() error) {
 		s.wg.Add(1)
-		go func() {
+		s.cfg.Crash.Go("dns "+s.cfg.Network, func() {
 			defer s.wg.Done()
 			if err := f(); err != nil {
 				errc <- err
 				s.Close()
 			}
-		}()
+		})
 	}
 	if s.pc != nil {
 		for range udpReaders() {

@@ -111,6 +111,7 @@ func (s *Server) forwardUDP(msg []byte, q *query, fast udpAddrPortConn, ap netip
 	qc := *q
 	s.wg.Add(1)
 	go func() {
+		defer s.cfg.Crash.Recover(RecoveredForward, nil)
 		defer s.wg.Done()
 		defer func() { <-s.fwdSem }()
 		resp, res := s.forward(s.ctx, msg, &qc, make([]byte, 0, 512), udpLimit(&qc))
@@ -175,6 +176,7 @@ func (s *Server) track(c net.Conn, add bool) bool {
 // connection in order, until the client closes it, stays idle for TCPIdle,
 // sends a bad frame or has sent maxTCPQueries.
 func (s *Server) routineConn(c net.Conn) {
+	defer s.cfg.Crash.Recover(RecoveredTCP, nil) // the defers below close c
 	defer s.wg.Done()
 	defer func() { <-s.tcpSem }()
 	defer s.track(c, false)

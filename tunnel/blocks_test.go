@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // TestOpenBlocksVoters: kernel VXLAN peers get no vote, so a host whose
@@ -25,12 +26,12 @@ func TestOpenBlocksVoters(t *testing.T) {
 	}}
 	cfg.Peers = []config.Peer{{Name: "k1", Address: netip.MustParseAddr("127.0.0.2"), Kernel: true}}
 	l := slog.New(slog.DiscardHandler)
-	n, err := openBlocks(cfg, l)
+	n, err := openBlocks(cfg, l, safe.Reporter{L: l})
 	if err != nil || n != nil {
 		t.Fatalf("with only a kernel peer: %v, %v; want no block log", n, err)
 	}
 	cfg.Peers = append(cfg.Peers, config.Peer{Name: "h2", Address: netip.MustParseAddr("127.0.0.3")})
-	n, err = openBlocks(cfg, l)
+	n, err = openBlocks(cfg, l, safe.Reporter{L: l})
 	if err != nil || n == nil {
 		t.Fatalf("with a vxwire peer: %v, %v", n, err)
 	}

@@ -33,6 +33,7 @@ func (e *Engine) startDNS(n *network, cfg *config.Config) error {
 		Upstreams: cfg.Host.DNSUpstream,
 		Forward:   n.cfg.Egress,
 		Isolated:  otherNetworks(cfg, n.cfg.Name),
+		Crash:     e.Reporter().With("network", n.cfg.Name, "component", "dns"),
 	}, e.l.With("network", n.cfg.Name, "component", "dns"))
 	e.goSafe("dns "+n.cfg.Name, func() {
 		if err := n.dns.Serve(); err != nil {

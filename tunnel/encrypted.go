@@ -68,7 +68,9 @@ func (e *Engine) openCrypto(cfg *config.Config) error {
 	if !cfg.Host.HasPrivateKey {
 		return nil
 	}
-	c, err := e.opts.OpenCrypto(cryptoConfig(cfg, e.underlayMTU(cfg)), e.l.With("component", "wireguard"))
+	cc := cryptoConfig(cfg, e.underlayMTU(cfg))
+	cc.Crash = e.Reporter().With("component", "wireguard")
+	c, err := e.opts.OpenCrypto(cc, e.l.With("component", "wireguard"))
 	if err != nil {
 		return fmt.Errorf("cannot start wireguard on port %d: %w", cfg.Host.WGPort, err)
 	}

@@ -164,6 +164,7 @@ type Engine struct {
 	// are the records from gossip refused by the last snapshot, so that
 	// each is counted once.
 	refused    tally.Counts
+	recovered  tally.Counts // recovered per-flow panics by goroutine kind
 	badRecords map[string]bool
 
 	wg   sync.WaitGroup

@@ -45,6 +45,7 @@ func (e *Engine) openGateway(n *network) (*port, error) {
 		MTU:    n.mtu,
 		Egress: n.cfg.Egress,
 		Deny:   e.egress,
+		Crash:  e.Reporter().With("network", n.cfg.Name),
 	}, e.l.With("network", n.cfg.Name))
 	if err != nil {
 		return nil, fmt.Errorf("gateway of network %q: %w", n.cfg.Name, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // allocTimeout bounds one address allocation at start-up or reload,
@@ -46,6 +47,7 @@ func (e *Engine) openControl(cfg *config.Config) error {
 		Peers:     peers,
 		Secret:    cfg.Host.Secret,
 		DeadAfter: cfg.Host.PeerTimeout,
+		Crash:     e.Reporter().With("component", "gossip"),
 	}, e.l.With("component", "gossip"))
 	if err != nil {
 		return fmt.Errorf("cannot start gossip on %s:%d: %w", cfg.Host.Address, cfg.Host.GossipPort, err)
@@ -55,7 +57,7 @@ func (e *Engine) openControl(cfg *config.Config) error {
 	var records ipam.Records
 	if c != nil {
 		records = c
-		if e.blocks, err = openBlocks(cfg, e.l.With("component", "raft")); err != nil {
+		if e.blocks, err = openBlocks(cfg, e.l.With("component", "raft"), e.Reporter().With("component", "raft")); err != nil {
 			return err
 		}
 		if e.blocks != nil {
@@ -67,7 +69,7 @@ func (e *Engine) openControl(cfg *config.Config) error {
 		return fmt.Errorf("cannot open address store in %s: %w", cfg.Host.StateDir, err)
 	}
 	e.store = store
-	if e.alloc, err = ipam.NewAllocator(store, cfg.Host.Name, blocks, records, e.l.With("component", "ipam")); err != nil {
+	if e.alloc, err = ipam.NewAllocator(store, cfg.Host.Name, blocks, records, e.l.With("component", "ipam"), e.Reporter().With("component", "ipam")); err != nil {
 		return err
 	}
 	e.alloc.Restore()
@@ -78,7 +80,7 @@ func (e *Engine) openControl(cfg *config.Config) error {
 // voters are this host and every peer that runs vxwire (peers marked
 // kernel have no vote). A host without such peers returns nil: it holds
 // every subnet alone (ipam.Local).
-func openBlocks(cfg *config.Config, l *slog.Logger) (*consensus.Node, error) {
+func openBlocks(cfg *config.Config, l *slog.Logger, crash safe.Reporter) (*consensus.Node, error) {
 	voters := []consensus.Voter{{Name: cfg.Host.Name, Addr: netip.AddrPortFrom(cfg.Host.Address, cfg.Host.RaftPort)}}
 	for _, p := range cfg.Peers {
 		if !p.Kernel {
@@ -94,6 +96,7 @@ func openBlocks(cfg *config.Config, l *slog.Logger) (*consensus.Node, error) {
 	n, err := consensus.New(consensus.Config{
 		Name: cfg.Host.Name, Bind: voters[0].Addr, Voters: voters,
 		Secret: cfg.Host.Secret, Dir: filepath.Join(cfg.Host.StateDir, "raft"),
+		Crash: crash,
 	}, l)
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the address-block log on %s: %w", voters[0].Addr, err)

@@ -17,6 +17,7 @@ func (e *Engine) Status() api.Status {
 		return st
 	}
 	st.Refused = e.refused.Snapshot()
+	st.Recovered = e.recovered.Snapshot()
 	if e.cluster != nil {
 		for k, v := range e.cluster.Refused() {
 			if st.Refused == nil {

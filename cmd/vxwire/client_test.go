@@ -11,6 +11,7 @@ import (
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/api/apitest"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // fakeDaemon serves an in-memory backend on a temporary socket, with one
@@ -28,7 +29,7 @@ func fakeDaemon(t *testing.T) (string, *apitest.Backend) {
 		Networks: []api.NetworkStatus{{Name: "blue", VNI: 256, Subnet: "10.77.0.0/24"}},
 		Peers: []api.PeerStatus{{Name: "h2", Address: "198.18.0.2:4789", Counters: api.Counters{RxFrames: 7},
 			WireGuard: &api.WireGuardPeer{KeyEpoch: 3}}}})
-	srv := api.Serve(ln, b, slog.New(slog.DiscardHandler))
+	srv := api.Serve(ln, b, safe.Reporter{L: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { srv.Close() })
 	return sock, b
 }

@@ -74,13 +74,13 @@ func cmdUp(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := api.Serve(ln, eng, l)
+	srv := api.Serve(ln, eng, eng.Reporter().With("component", "api"))
 	defer func() {
 		shutdown(srv)
 		os.Remove(cfg.Host.APISocket)
 	}()
 	if cfg.Host.Metrics.IsValid() {
-		msrv, err := metrics.Serve(cfg.Host.Metrics, metrics.Handler(eng), l)
+		msrv, err := metrics.Serve(cfg.Host.Metrics, metrics.Handler(eng), eng.Reporter().With("component", "metrics"))
 		if err != nil {
 			return err
 		}

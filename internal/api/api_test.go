@@ -11,6 +11,7 @@ import (
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/api/apitest"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 func TestMain(m *testing.M) {
@@ -29,7 +30,7 @@ func TestServeStatus(t *testing.T) {
 	want := api.Status{Host: "h1", Address: "198.18.0.1:4789", Counters: api.Counters{RxFrames: 3, Drops: map[string]uint64{api.DropShort: 1}}}
 	b := apitest.New()
 	b.SetStatus(want)
-	srv := api.Serve(ln, b, slog.New(slog.DiscardHandler))
+	srv := api.Serve(ln, b, safe.Reporter{L: slog.New(slog.DiscardHandler)})
 	defer srv.Close()
 	fi, err := os.Stat(sock)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/api/apitest"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // helperEnv selects helperMain when the test binary re-runs itself as
@@ -85,7 +86,7 @@ func TestPeerCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv := api.Serve(ln, apitest.New(), slog.New(slog.DiscardHandler))
+			srv := api.Serve(ln, apitest.New(), safe.Reporter{L: slog.New(slog.DiscardHandler)})
 			defer srv.Close()
 			if tt.gid >= 0 {
 				var st syscall.Stat_t
@@ -124,7 +125,7 @@ func TestRootIsPermitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := api.Serve(ln, apitest.New(), slog.New(slog.DiscardHandler))
+	srv := api.Serve(ln, apitest.New(), safe.Reporter{L: slog.New(slog.DiscardHandler)})
 	defer srv.Close()
 	if _, err := api.NewClient(sock).Status(context.Background()); err != nil {
 		t.Fatal(err)

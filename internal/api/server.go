@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // DefaultSocket is where clients look for the daemon when neither a flag
@@ -313,23 +315,53 @@ func writeJSON(w http.ResponseWriter, l *slog.Logger, code int, v any) {
 // only root and the daemon's own user; a listener of another kind
 // yields no peer credentials, so every request is refused. Serve returns
 // the *http.Server so the caller can shut it down.
-func Serve(ln net.Listener, b Backend, l *slog.Logger) *http.Server {
+//
+// Panics go to rep (see package safe). A request whose handler panics is
+// answered 500, logged at Error with its stack and counted as
+// RecoveredRequest; the daemon keeps serving, since the panic concerns
+// that one request and the goroutine serving it ends normally. If the
+// accept loop stops with an error other than a shutdown, it is reported
+// to rep.Died: a daemon nobody can reach should not limp on.
+func Serve(ln net.Listener, b Backend, rep safe.Reporter) *http.Server {
+	l := rep.L
+	if l == nil {
+		l = slog.Default()
+	}
 	cl, ok := ln.(*credListener)
 	if !ok {
 		cl = newCredListener(ln, -1)
 	}
 	srv := &http.Server{
-		Handler:           cl.authorize(NewHandler(b, l), l),
+		Handler:           cl.authorize(recoverRequests(NewHandler(b, l), rep, l), l),
 		ConnContext:       connContext,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       ReadTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(l.Handler(), slog.LevelDebug),
 	}
-	go func() {
+	rep.Go("api server", func() {
 		if err := srv.Serve(cl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			l.Error("api server stopped", "error", err)
+			rep.Fail("api server", fmt.Errorf("api server stopped: %w", err))
 		}
-	}()
+	})
 	return srv
+}
+
+// RecoveredRequest is the kind under which Serve counts requests whose
+// handler panicked (api.Status.Recovered).
+const RecoveredRequest = "api request"
+
+// recoverRequests answers 500 to a request whose handler panics, after
+// rep logged and counted the panic. net/http would recover it too, but
+// log it only at the server's ErrorLog level (Debug here) and count
+// nothing.
+func recoverRequests(h http.Handler, rep safe.Reporter, l *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer rep.Recover(RecoveredRequest, func() {
+			// If the handler wrote its header already, this one is
+			// ignored and the client sees a truncated body.
+			writeError(w, l, http.StatusInternalServerError, "internal error; see the daemon's log")
+		})
+		h.ServeHTTP(w, r)
+	})
 }

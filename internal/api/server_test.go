@@ -16,6 +16,7 @@ import (
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/api/apitest"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // newServer serves a fresh fake backend on a socket in a temporary
@@ -28,7 +29,7 @@ func newServer(tb testing.TB) (string, *apitest.Backend, *api.Client) {
 		tb.Fatal(err)
 	}
 	b := apitest.New()
-	srv := api.Serve(ln, b, slog.New(slog.DiscardHandler))
+	srv := api.Serve(ln, b, safe.Reporter{L: slog.New(slog.DiscardHandler)})
 	tb.Cleanup(func() { srv.Close() })
 	return sock, b, api.NewClient(sock)
 }

@@ -65,6 +65,12 @@ type Status struct {
 	// messages and records that fail the config rules, strangers, and
 	// network definitions this host does not apply.
 	Refused map[string]uint64 `json:"refused,omitempty"`
+	// Recovered counts panics recovered in goroutines that serve one
+	// flow (an API request, a DNS or raft connection, an egress flow),
+	// by the goroutine's kind. Each closed only its flow; each is logged
+	// at Error with its stack. It should stay empty: anything here is a
+	// bug worth reporting.
+	Recovered map[string]uint64 `json:"recovered,omitempty"`
 	// Failed are endpoints attached through the API that this daemon did
 	// not attach again after a restart, with the reason; `vxwire detach`
 	// removes them and frees their address.

@@ -34,6 +34,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/vxwire/vxwire/internal/atomicfile"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // ErrNoQuorum is returned (wrapped) when a command could not be committed
@@ -65,7 +66,16 @@ type Config struct {
 	Dir string
 	// Fast shortens raft's timeouts, for tests on one machine.
 	Fast bool
+	// Crash receives panics of the transport's goroutines: its accept
+	// loop reports to Crash.Died; a panic while authenticating or serving
+	// one connection is logged, counted under RecoveredConn and closes
+	// only that connection. raft's own goroutines cannot be wrapped.
+	Crash safe.Reporter
 }
+
+// RecoveredConn is the kind under which Config.Crash counts panics while
+// serving one connection of the log's transport.
+const RecoveredConn = "raft conn"
 
 // forwardTimeout bounds one forwarded command.
 const forwardTimeout = 5 * time.Second
@@ -133,7 +143,7 @@ func New(cfg Config, l *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consensus: cannot listen on %s: %w", cfg.Bind, err)
 	}
-	if n.stream, err = newStreamLayer(ln, cfg.Secret, l, n.serve); err != nil {
+	if n.stream, err = newStreamLayer(ln, cfg.Secret, l, cfg.Crash, n.serve); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -459,6 +469,7 @@ func (n *Node) Reachable() (up, all int) {
 		}
 		wg.Add(1)
 		go func() {
+			defer n.cfg.Crash.Recover(RecoveredConn, nil)
 			defer wg.Done()
 			if n.probe(v.Addr.String()) == nil {
 				mu.Lock()

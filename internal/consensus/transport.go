@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // keyInfo is the HKDF info string that binds the transport key to its
@@ -47,6 +49,7 @@ type streamLayer struct {
 	server *tls.Config
 	client *tls.Config
 	l      *slog.Logger
+	crash  safe.Reporter
 	serve  func(kind byte, c net.Conn)
 
 	raftConns chan net.Conn
@@ -106,16 +109,16 @@ func tlsConfigs(secret []byte) (server, client *tls.Config, err error) {
 	return server, client, nil
 }
 
-func newStreamLayer(ln net.Listener, secret []byte, l *slog.Logger, serve func(byte, net.Conn)) (*streamLayer, error) {
+func newStreamLayer(ln net.Listener, secret []byte, l *slog.Logger, crash safe.Reporter, serve func(byte, net.Conn)) (*streamLayer, error) {
 	server, client, err := tlsConfigs(secret)
 	if err != nil {
 		return nil, err
 	}
 	s := &streamLayer{
-		ln: ln, server: server, client: client, l: l, serve: serve,
+		ln: ln, server: server, client: client, l: l, crash: crash, serve: serve,
 		raftConns: make(chan net.Conn), sem: make(chan struct{}, maxHandshakes), done: make(chan struct{}),
 	}
-	go s.routineAccept()
+	crash.Go("raft accept", s.routineAccept)
 	return s, nil
 }
 
@@ -138,6 +141,7 @@ func (s *streamLayer) routineAccept() {
 			continue
 		}
 		go func() {
+			defer s.crash.Recover(RecoveredConn, func() { c.Close() })
 			defer func() { <-s.sem }()
 			s.handshake(c)
 		}()
@@ -159,7 +163,10 @@ func (s *streamLayer) handshake(c net.Conn) {
 	}
 	_ = tc.SetDeadline(time.Time{})
 	if kind[0] != kindRaft {
-		go s.serve(kind[0], tc)
+		go func() {
+			defer s.crash.Recover(RecoveredConn, func() { tc.Close() })
+			s.serve(kind[0], tc)
+		}()
 		return
 	}
 	select {

@@ -123,7 +123,7 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 		mc.BindPort = nt.GetAutoBindPort()
 		mc.AdvertisePort = mc.BindPort
 	}
-	c.transport = newFilterTransport(nt, func() { c.refused.Add(RefusedStranger) })
+	c.transport = newFilterTransport(nt, func() { c.refused.Add(RefusedStranger) }, c.cfg.Crash)
 	c.transport.setAllowed(cfg.Peers)
 	mc.Transport = c.transport
 	mc.Delegate = (*delegate)(c)
@@ -141,8 +141,8 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	c.ml.Store(ml)
 	c.l.Info("gossip started", "addr", c.Addr().String())
 	c.wg.Add(2)
-	go c.routineJoin()
-	go c.routineMaintain()
+	c.cfg.Crash.Go("gossip join", c.routineJoin)
+	c.cfg.Crash.Go("gossip maintain", c.routineMaintain)
 	return c, nil
 }
 
@@ -349,12 +349,14 @@ func (c *Cluster) unlockedSend(host string, msg []byte, onErr func(error)) {
 	default:
 		c.l.Debug("gossip send dropped: too many in flight", "peer", host)
 		go func() {
+			defer c.cfg.Crash.Recover(RecoveredSend, nil)
 			defer c.wg.Done()
 			fail(errors.New("gossip: too many sends in flight"))
 		}()
 		return
 	}
 	go func() {
+		defer c.cfg.Crash.Recover(RecoveredSend, nil)
 		defer c.wg.Done()
 		defer func() { <-c.sends }()
 		if err := c.sendNow(host, msg); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -63,7 +65,23 @@ type Config struct {
 	// GossipInterval overrides the derived UDP gossip interval; tests that
 	// run many members set it to spread the load.
 	GossipInterval time.Duration
+	// Crash receives panics of the cluster's goroutines: the join and
+	// maintenance loops and the transport's filters report to Crash.Died;
+	// a panic while handling one received message or one send is logged,
+	// counted under RecoveredMessage or RecoveredSend, and drops only
+	// that message. memberlist's own goroutines (its UDP and TCP
+	// listeners, probes, gossip ticker) cannot be wrapped; the handlers
+	// they call here recover.
+	Crash safe.Reporter
 }
+
+// Kinds under which Config.Crash counts recovered panics.
+const (
+	// RecoveredMessage is a panic while handling one received message.
+	RecoveredMessage = "gossip message"
+	// RecoveredSend is a panic while sending one message.
+	RecoveredSend = "gossip send"
+)
 
 // timings are the memberlist settings derived from DeadAfter.
 //

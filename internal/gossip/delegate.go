@@ -27,6 +27,7 @@ func (d *delegate) NodeMeta(int) []byte { return nil }
 // messages both arrive here. b is only valid during the call; decode copies.
 func (d *delegate) NotifyMsg(b []byte) {
 	c := (*Cluster)(d)
+	defer c.cfg.Crash.Recover(RecoveredMessage, nil)
 	m, err := decode(b)
 	if err != nil {
 		c.count(err, RefusedMalformed)
@@ -76,6 +77,7 @@ func (d *delegate) LocalState(bool) []byte {
 // MergeRemoteState implements memberlist.Delegate: a peer's LocalState.
 func (d *delegate) MergeRemoteState(b []byte, _ bool) {
 	c := (*Cluster)(d)
+	defer c.cfg.Crash.Recover(RecoveredMessage, nil)
 	m, err := decode(b)
 	if err == nil && m.Type != msgSync && m.Type != msgStates {
 		err = fmt.Errorf("push/pull state of type %d", m.Type)

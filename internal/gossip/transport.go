@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // filterTransport is memberlist's network transport with a gate in front:
@@ -34,7 +36,7 @@ var _ memberlist.NodeAwareTransport = (*filterTransport)(nil)
 
 // newFilterTransport wraps inner and starts forwarding what passes the
 // gate. refused is called once per packet or connection turned away.
-func newFilterTransport(inner memberlist.NodeAwareTransport, refused func()) *filterTransport {
+func newFilterTransport(inner memberlist.NodeAwareTransport, refused func(), crash safe.Reporter) *filterTransport {
 	t := &filterTransport{
 		NodeAwareTransport: inner,
 		refused:            refused,
@@ -44,8 +46,8 @@ func newFilterTransport(inner memberlist.NodeAwareTransport, refused func()) *fi
 		stopped:            make(chan struct{}),
 	}
 	t.wg.Add(2)
-	go t.routinePackets(inner.PacketCh())
-	go t.routineStreams(inner.StreamCh())
+	crash.Go("gossip packets", func() { t.routinePackets(inner.PacketCh()) })
+	crash.Go("gossip streams", func() { t.routineStreams(inner.StreamCh()) })
 	return t
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"go.uber.org/goleak"
+
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // TestStateRefused sends whole state messages through the delegate, as
@@ -141,7 +143,7 @@ func TestStrangerRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var refused atomic.Int32
-	ft := newFilterTransport(nt, func() { refused.Add(1) })
+	ft := newFilterTransport(nt, func() { refused.Add(1) }, safe.Reporter{})
 	defer ft.Shutdown()
 	ft.setAllowed([]netip.Addr{netip.MustParseAddr("127.0.0.3")})
 	dst := fmt.Sprintf("127.0.0.1:%d", nt.GetAutoBindPort())

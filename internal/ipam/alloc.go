@@ -11,6 +11,7 @@ import (
 
 	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/ipv4"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // ErrExhausted is returned (wrapped) when a subnet has no free address for
@@ -117,6 +118,7 @@ type Allocator struct {
 	blocks  Blocks
 	records Records // nil: no records to check
 	l       *slog.Logger
+	crash   safe.Reporter
 
 	mu     sync.Mutex
 	allocs map[Key]netip.Addr
@@ -128,15 +130,21 @@ type Allocator struct {
 	wg        sync.WaitGroup
 }
 
+// RecoveredPin is the kind under which NewAllocator's crash counts panics
+// of a background pin or unpin.
+const RecoveredPin = "ipam pin"
+
 // NewAllocator returns an allocator for host's endpoints, loading the
-// allocations persisted in store. records may be nil.
-func NewAllocator(store Store, host string, blocks Blocks, records Records, l *slog.Logger) (*Allocator, error) {
+// allocations persisted in store. records may be nil. Background pins and
+// unpins recover their panics into crash (counted as RecoveredPin): a pin
+// that failed this way is retried by the next Restore.
+func NewAllocator(store Store, host string, blocks Blocks, records Records, l *slog.Logger, crash safe.Reporter) (*Allocator, error) {
 	allocs, err := store.Load()
 	if err != nil {
 		return nil, fmt.Errorf("ipam: cannot load allocations: %w", err)
 	}
 	a := &Allocator{
-		store: store, host: host, blocks: blocks, records: records, l: l,
+		store: store, host: host, blocks: blocks, records: records, l: l, crash: crash,
 		allocs: allocs,
 		used:   make(map[netKey]Key, len(allocs)),
 		busy:   make(map[Key]bool),
@@ -381,6 +389,7 @@ func (a *Allocator) forget(k Key, ip netip.Addr) {
 func (a *Allocator) pinLater(k Key, ip netip.Addr) {
 	a.wg.Add(1)
 	go func() {
+		defer a.crash.Recover(RecoveredPin, nil)
 		defer a.wg.Done()
 		for {
 			a.mu.Lock()
@@ -434,6 +443,7 @@ func (a *Allocator) Release(network, endpoint string) error {
 	if p, ok := a.blocks.Pinned(network, ip); ok && p.Host == a.host && p.Endpoint == endpoint {
 		a.wg.Add(1)
 		go func() {
+			defer a.crash.Recover(RecoveredPin, nil)
 			defer a.wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), pinAttempt)
 			defer cancel()

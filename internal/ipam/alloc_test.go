@@ -14,6 +14,7 @@ import (
 
 	"github.com/vxwire/vxwire/internal/ipam"
 	"github.com/vxwire/vxwire/internal/ipam/ipamtest"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 var (
@@ -26,7 +27,7 @@ func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func newAllocator(tb testing.TB, store ipam.Store, host string, b ipam.Blocks, r ipam.Records) *ipam.Allocator {
 	tb.Helper()
-	a, err := ipam.NewAllocator(store, host, b, r, slog.New(slog.DiscardHandler))
+	a, err := ipam.NewAllocator(store, host, b, r, slog.New(slog.DiscardHandler), safe.Reporter{})
 	if err != nil {
 		tb.Fatal(err)
 	}

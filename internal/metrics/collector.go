@@ -64,9 +64,11 @@ var (
 
 	descRefused = desc("vxwire_refused_total", "Control-plane input refused, by reason: gossip from strangers or failing the secret or the config rules, API networks not applied here.", "reason")
 
+	descRecovered = desc("vxwire_recovered_panics_total", "Panics recovered in goroutines serving one flow (API request, DNS or raft connection, egress flow), by goroutine kind; each closed only its flow.", "goroutine")
+
 	allDescs = []*prometheus.Desc{descHostInfo, descFrames, descBytes, descNetFrames, descNetBytes, descFDB, descEndpoints,
 		descPeerFrames, descPeerBytes, descEpFrames, descEpBytes, descDrops, descWGAge, descWGEpoch, descWGBytes, descDNS,
-		descGWFrames, descEgressOpen, descEgressTotal, descEgressDial, descRefused}
+		descGWFrames, descEgressOpen, descEgressTotal, descEgressDial, descRefused, descRecovered}
 )
 
 // collector turns one Status and Snapshot per scrape into constant
@@ -129,6 +131,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	e.devices(st)
 	for reason, n := range st.Refused {
 		e.counter(descRefused, n, reason)
+	}
+	for kind, n := range st.Recovered {
+		e.counter(descRecovered, n, kind)
 	}
 	for network, results := range snap.DNSQueries {
 		for result, n := range results {

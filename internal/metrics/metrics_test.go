@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // fakeSource is a Source whose counters the test moves.
@@ -217,7 +218,7 @@ func TestServe(t *testing.T) {
 	src := &fakeSource{}
 	src.step(2)
 	l := slog.New(slog.DiscardHandler)
-	srv, err := Serve(netip.MustParseAddrPort("127.0.0.1:0"), Handler(src), l)
+	srv, err := Serve(netip.MustParseAddrPort("127.0.0.1:0"), Handler(src), safe.Reporter{L: l})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ func TestServe(t *testing.T) {
 	if got := parse(t, resp.Body); got["vxwire_frames_total{direction=tx}"] != 4 {
 		t.Fatalf("served tx frames %v, want 4", got["vxwire_frames_total{direction=tx}"])
 	}
-	if _, err := Serve(netip.MustParseAddrPort(srv.Addr), Handler(src), l); err == nil {
+	if _, err := Serve(netip.MustParseAddrPort(srv.Addr), Handler(src), safe.Reporter{L: l}); err == nil {
 		t.Fatal("second Serve on a busy port succeeded")
 	}
 }
