@@ -140,9 +140,6 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 	for _, u := range e.unapplied {
 		known = append(known, u.def)
 	}
-	if e.dynNets[n.Name] != (config.Network{}) {
-		return config.Network{}, fmt.Errorf("%w: network %q is being created", api.ErrConflict, n.Name)
-	}
 	for _, o := range known {
 		switch {
 		case o.Name == n.Name && e.unapplied[o.Name].def == o:
@@ -154,6 +151,9 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 		case o.Subnet.Overlaps(n.Subnet):
 			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q", api.ErrConflict, n.Subnet, o.Subnet, o.Name)
 		}
+	}
+	if _, pending := e.dynNets[n.Name]; pending && e.blocks != nil {
+		return config.Network{}, fmt.Errorf("%w: network %q is being created", api.ErrConflict, n.Name)
 	}
 	var remote []gossip.HostNetwork
 	if e.cluster != nil {
