@@ -213,3 +213,46 @@ func TestAdversaryNetworkCreatePartition(t *testing.T) {
 	e.mustPing(b1, ab2)
 	e.mustPing(c2a, a1a)
 }
+
+// TestNetworkLogRestartAlone stops both hosts and starts h1 alone: the
+// log's state on disk gives it the API network green at once, without a
+// quorum, so its container is attached again and reaches the gateway;
+// with no quorum, a create there is refused, and once h2 is back it works.
+func TestNetworkLogRestartAlone(t *testing.T) {
+	e := newEnv(t)
+	h1, h2 := e.twoHosts()
+	cfg1 := e.writeConfig(h1, hostConf{peers: []*host{h2}})
+	cfg2 := e.writeConfig(h2, hostConf{peers: []*host{h1}})
+	d1, d2 := e.startDaemon(h1, cfg1), e.startDaemon(h2, cfg2)
+	d1.waitReady()
+	d2.waitReady()
+	c1 := e.container("c1")
+	e.mustVX("network", "create", "--socket", e.socket(h2), "--subnet", "10.88.0.0/24", "green")
+	e.waitNetworks(h1, "green")
+	ep := e.cliAttach(h1, "green", c1, "c1")
+	e.mustPing(c1, ep.Gateway)
+	for _, d := range []*daemon{d1, d2} {
+		if err := d.stop(); err != nil {
+			t.Fatalf("daemon on SIGTERM: %v", err)
+		}
+	}
+
+	d1 = e.startDaemon(h1, cfg1)
+	d1.waitReady("c1")
+	e.waitNetworks(h1, "green")
+	e.mustPing(c1, ep.Gateway)
+	so, se, code := vx("network", "create", "--socket", e.socket(h1), "--subnet", "10.89.0.0/24", "red")
+	if code == 0 || !strings.Contains(se, "no quorum") {
+		t.Errorf("network create on h1 alone: exit code %d, want a no-quorum failure\n%s%s", code, so, se)
+	}
+	d2 = e.startDaemon(h2, cfg2)
+	d2.waitReady()
+	e.eventually(60*time.Second, "network create red with h2 back", func() error {
+		so, se, code := vx("network", "create", "--socket", e.socket(h1), "--subnet", "10.89.0.0/24", "red")
+		if code == 0 || code == exitConflict && strings.Contains(se, `network "red" exists`) {
+			return nil
+		}
+		return fmt.Errorf("exit code %d\n%s%s", code, so, se)
+	})
+	e.waitNetworks(h2, "green", "red")
+}
