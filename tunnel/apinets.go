@@ -221,8 +221,17 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 	if _, pending := e.dynNets[name]; e.blocks != nil && pending {
 		return fmt.Errorf("%w: network %q is being created", api.ErrConflict, name)
 	}
+	if e.removing[name] {
+		return fmt.Errorf("%w: network %q is being removed", api.ErrConflict, name)
+	}
 	if e.blocks != nil {
+		// Attaches to the network are refused while the removal waits.
+		if e.removing == nil {
+			e.removing = make(map[string]bool)
+		}
+		e.removing[name] = true
 		err := e.unlockedPropose(ctx, func(ctx context.Context) error { return e.blocks.RemoveNetwork(ctx, name) })
+		delete(e.removing, name)
 		switch {
 		case errors.Is(err, consensus.ErrUnknownNetwork):
 			return fmt.Errorf("network %q: %w", name, api.ErrNotFound)

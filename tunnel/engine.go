@@ -150,6 +150,7 @@ type Engine struct {
 	file      *config.Config // the config file as last applied
 	cfg       *config.Config // effective: the file plus API networks and endpoints
 	dynNets   map[string]config.Network
+	removing  map[string]bool // API networks whose removal is being proposed; see apinets.go
 	dynEps    map[epKey]dynEndpoint
 	failedEps map[epKey]dynEndpoint // saved endpoints not attached again; see runtime.go
 	networks  map[string]*network

@@ -268,6 +268,9 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	if n == nil {
 		return config.Endpoint{}, fmt.Errorf("network %q: %w", req.Network, api.ErrNotFound)
 	}
+	if e.removing[req.Network] {
+		return config.Endpoint{}, fmt.Errorf("%w: network %q is being removed", api.ErrConflict, req.Network)
+	}
 	if err := config.CheckLabel(req.Name); err != nil {
 		return bad("endpoint name: %v", err)
 	}
