@@ -76,6 +76,9 @@ func (e *Engine) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.N
 	if e.blocks != nil {
 		err := e.unlockedPropose(ctx, func(ctx context.Context) error { return e.blocks.CreateNetwork(ctx, n) })
 		delete(e.dynNets, n.Name)
+		if e.stopped {
+			return api.Network{}, errStopped
+		}
 		e.unlockedReapply()
 		switch {
 		case errors.Is(err, consensus.ErrNetworkConflict):
@@ -91,16 +94,14 @@ func (e *Engine) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.N
 
 // unlockedPropose runs propose, bounded by networkTimeout, with mu
 // released: the API's reads and the routines that rebuild the data path's
-// view must not wait for a quorum. mu is held again when it returns.
+// view must not wait for a quorum. mu is held again when it returns; the
+// caller checks e.stopped before applying anything.
 func (e *Engine) unlockedPropose(ctx context.Context, propose func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, networkTimeout)
 	defer cancel()
 	e.mu.Unlock()
 	err := propose(ctx)
 	e.mu.Lock()
-	if err == nil && e.stopped {
-		err = errStopped
-	}
 	return err
 }
 
@@ -233,6 +234,8 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 		err := e.unlockedPropose(ctx, func(ctx context.Context) error { return e.blocks.RemoveNetwork(ctx, name) })
 		delete(e.removing, name)
 		switch {
+		case e.stopped:
+			return errStopped
 		case errors.Is(err, consensus.ErrUnknownNetwork):
 			return fmt.Errorf("network %q: %w", name, api.ErrNotFound)
 		case err != nil:
