@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vxwire/vxwire/internal/api"
 )
 
 // raceCreate runs `vxwire network create` on h1 and h2 at the same time,
@@ -255,4 +257,44 @@ func TestNetworkLogRestartAlone(t *testing.T) {
 		return fmt.Errorf("exit code %d\n%s%s", code, so, se)
 	})
 	e.waitNetworks(h2, "green", "red")
+}
+
+// TestNetworkLogAdoptsLocalNetworks starts h1 without peers, where its API
+// networks are its own (kept in state_dir), then again with h2 as a peer:
+// its network green is carried into the log and reaches h2, and its
+// container is attached again on it.
+func TestNetworkLogAdoptsLocalNetworks(t *testing.T) {
+	e := newEnv(t)
+	h1, h2 := e.twoHosts()
+	d1 := e.startDaemon(h1, e.writeConfig(h1, hostConf{}))
+	d1.waitReady()
+	c1 := e.container("c1")
+	e.mustVX("network", "create", "--socket", e.socket(h1), "--subnet", "10.88.0.0/24", "green")
+	ep := e.cliAttach(h1, "green", c1, "c1")
+	if err := d1.stop(); err != nil {
+		t.Fatalf("daemon on SIGTERM: %v", err)
+	}
+
+	d1 = e.startDaemon(h1, e.writeConfig(h1, hostConf{peers: []*host{h2}}))
+	d2 := e.startDaemon(h2, e.writeConfig(h2, hostConf{peers: []*host{h1}}))
+	d1.waitReady()
+	d2.waitReady()
+	for _, h := range []*host{h1, h2} {
+		e.waitNetworks(h, "green")
+	}
+	e.eventually(readyTimeout, "c1 attached again", func() error {
+		eps, err := e.apiEndpoints(h1)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(eps, func(x api.Endpoint) bool { return x.Network == "green" && x.Name == "c1" }) {
+			return fmt.Errorf("not listed: %+v", eps)
+		}
+		return nil
+	})
+	e.mustPing(c1, ep.Gateway)
+	c2 := e.container("c2")
+	ep2 := e.cliAttach(h2, "green", c2, "c2")
+	a2, _, _ := strings.Cut(ep2.Address, "/")
+	e.mustPing(c1, a2)
 }

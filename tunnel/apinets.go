@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"time"
@@ -263,4 +266,37 @@ func (e *Engine) unlockedSaveNetworks() {
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	e.writeState(networksFile, list)
+}
+
+// routineAdopt carries the API networks found in state_dir at start (kept
+// there by an earlier version, which gossiped them, or by this host before
+// it had voting peers) into the log: each is proposed until the log takes
+// or refuses it, then the file is removed. Hosts that adopt the same
+// network race like any creates: the log keeps the first. Until the log
+// takes a network, it is not carried.
+func (e *Engine) routineAdopt() {
+	for _, n := range e.adopt {
+		for !slices.ContainsFunc(e.blocks.Networks(), func(o consensus.Network) bool { return o.Def.Name == n.Name }) {
+			ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
+			err := e.blocks.CreateNetwork(ctx, n)
+			cancel()
+			if err == nil || consensus.IsRefused(err) {
+				e.l.Info("network of state_dir carried into the log", "network", n.Name, "error", err)
+				break
+			}
+			select {
+			case <-e.done:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return
+	}
+	if err := os.Remove(filepath.Join(e.file.Host.StateDir, networksFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.l.Warn("cannot remove adopted networks file", "error", err)
+	}
 }

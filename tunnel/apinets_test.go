@@ -112,3 +112,37 @@ func TestRuntimeNetworksThroughLog(t *testing.T) {
 		t.Fatalf("second removal: %v, want not found", err)
 	}
 }
+
+// TestAdoptNetworks: API networks that state_dir holds from before the
+// host had a log are carried into the log once, and the file goes.
+func TestAdoptNetworks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	h := startFakeHost(t, encaptest.NewNetwork(), nil, testConfig(t, dir, 1, 1, "blue a 10.77.0.10"))
+	if _, err := h.e.CreateNetwork(ctx, api.NetworkSpec{Name: "green", Subnet: "10.90.0.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(h.cfg.Host.StateDir, networksFile)
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("a host without a log keeps its API networks in state_dir: %v", err)
+	}
+	// The host gets voting peers: its next start finds green in the file.
+	log := oneVoterLog(t, "h1")
+	h.e.mu.Lock()
+	h.e.blocks, h.e.adopt = log, []config.Network{h.e.dynNets["green"]}
+	h.e.dynNets = make(map[string]config.Network)
+	h.e.mu.Unlock()
+	h.e.routineAdopt()
+	if ns := log.Networks(); len(ns) != 1 || ns[0].Def != h.e.adopt[0] {
+		t.Fatalf("log holds %+v, want green as it was", ns)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("the adopted networks file is still there: %v", err)
+	}
+	h.e.mu.Lock()
+	h.e.unlockedReapply()
+	h.e.mu.Unlock()
+	if n, ok := findNetwork(h.e.Networks(), "green"); !ok || n.Error != "" {
+		t.Fatalf("green after adoption: %+v", n)
+	}
+}

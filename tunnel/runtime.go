@@ -14,6 +14,7 @@ import (
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/atomicfile"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
 	"golang.org/x/sys/unix"
 )
@@ -397,14 +398,22 @@ func (e *Engine) writeFile(name string, b []byte) {
 // run. Endpoints whose namespace is gone have their addresses released.
 func (e *Engine) loadRuntimeState(cfg *config.Config) {
 	dir := cfg.Host.StateDir
-	// With a log, the log keeps the API networks (see apinets.go).
-	if b, err := os.ReadFile(filepath.Join(dir, networksFile)); err == nil && e.blocks == nil {
+	// This host's own API networks, or those an earlier version
+	// gossiped; with a log, the log keeps them (see apinets.go) and
+	// these are carried into it once.
+	if b, err := os.ReadFile(filepath.Join(dir, networksFile)); err == nil {
 		var list []config.Network
-		if err := json.Unmarshal(b, &list); err != nil {
-			e.l.Warn("cannot restore networks", "error", err)
+		if json.Unmarshal(b, &list) != nil {
+			if list, err = gossip.DecodeNetworkState(b); err != nil {
+				e.l.Warn("cannot restore networks", "error", err)
+			}
 		}
 		for _, n := range list {
-			e.dynNets[n.Name] = n
+			if e.blocks != nil {
+				e.adopt = append(e.adopt, n)
+			} else if config.CheckNetwork(&n) == nil {
+				e.dynNets[n.Name] = n
+			}
 		}
 	}
 	b, err := os.ReadFile(filepath.Join(dir, endpointsFile))
