@@ -150,6 +150,8 @@ type Engine struct {
 	file      *config.Config // the config file as last applied
 	cfg       *config.Config // effective: the file plus API networks and endpoints
 	dynNets   map[string]config.Network
+	removing  map[string]bool  // API networks whose removal is being proposed; see apinets.go
+	adopt     []config.Network // API networks of state_dir to carry into the log; set by New
 	dynEps    map[epKey]dynEndpoint
 	failedEps map[epKey]dynEndpoint // saved endpoints not attached again; see runtime.go
 	networks  map[string]*network
@@ -274,6 +276,9 @@ func (e *Engine) Start() {
 	e.goSafe("age fdb", e.routineAge)
 	if e.cluster != nil {
 		e.goSafe("records", e.routineRecords)
+	}
+	if len(e.adopt) > 0 {
+		e.goSafe("adopt networks", e.routineAdopt)
 	}
 	for _, p := range e.ports {
 		e.startPort(p)

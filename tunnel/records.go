@@ -129,21 +129,26 @@ func (e *Engine) unlockedPublish() {
 }
 
 // routineRecords rebuilds the data path's view whenever the overlay's
-// records change, and periodically as a backstop.
+// records or the log's networks change, and periodically as a backstop.
 func (e *Engine) routineRecords() {
 	t := time.NewTicker(e.opts.Ageing / 3)
 	defer t.Stop()
+	var netChanges <-chan struct{} // nil without a log: never ready
+	if e.blocks != nil {
+		netChanges = e.blocks.NetworkChanges()
+	}
 	for {
 		select {
 		case <-e.done:
 			return
 		case <-e.cluster.Changes():
+		case <-netChanges:
 		case <-t.C:
 		}
 		e.mu.Lock()
 		if !e.stopped {
 			if e.unlockedNetworksChanged() {
-				// A network was created or removed on another host.
+				// A network was created or removed through the log.
 				if _, err := e.unlockedApply(e.unlockedEffective(), true); err != nil {
 					e.l.Warn("cannot apply replicated networks", "error", err)
 				}

@@ -21,8 +21,8 @@ import (
 
 // Runtime-attached endpoints and API-created networks live beside the
 // config file's: the engine applies their union (the effective config)
-// with the same diffing as a reload. API networks replicate through gossip
-// and are kept in state_dir; attached endpoints are kept in state_dir too,
+// with the same diffing as a reload. API networks are kept in the Raft log
+// (see apinets.go); attached endpoints are kept in state_dir,
 // so that a restarted daemon re-attaches containers whose namespaces still
 // exist and releases the addresses of those that went away meanwhile.
 
@@ -107,24 +107,6 @@ func (e *Engine) unlockedEffective() *config.Config {
 	return &eff
 }
 
-// unlockedAPINetworks returns the API-created networks: the replicated set
-// when gossip runs, else this host's own.
-func (e *Engine) unlockedAPINetworks() []config.Network {
-	if e.cluster == nil {
-		out := make([]config.Network, 0, len(e.dynNets))
-		for _, n := range e.dynNets {
-			out = append(out, n)
-		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-		return out
-	}
-	var out []config.Network
-	for _, d := range e.cluster.Networks() {
-		out = append(out, d.Config())
-	}
-	return out
-}
-
 func collides(nets []config.Network, n config.Network) bool {
 	for _, o := range nets {
 		if o.Name == n.Name || o.VNI == n.VNI || o.Subnet.Overlaps(n.Subnet) {
@@ -191,160 +173,6 @@ func (e *Engine) Network(name string) (api.Network, error) {
 		return e.unlockedUnappliedInfo(u), nil
 	}
 	return api.Network{}, fmt.Errorf("network %q: %w", name, api.ErrNotFound)
-}
-
-// CreateNetwork creates a network on every host.
-func (e *Engine) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.Network, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.stopped {
-		return api.Network{}, errStopped
-	}
-	n, err := e.unlockedCheckSpec(spec)
-	if err != nil {
-		return api.Network{}, err
-	}
-	// Apply first: a definition this host cannot carry is neither
-	// replicated nor persisted.
-	eff := e.unlockedEffective()
-	eff.Networks = append(eff.Networks, n)
-	if _, err := e.unlockedApply(eff, true); err != nil {
-		return api.Network{}, err
-	}
-	if f, ok := e.failed[n.Name]; ok && f.def == n {
-		delete(e.failed, n.Name)
-		e.unlockedReapply()
-		return api.Network{}, fmt.Errorf("network %q cannot be applied on %s: %s", n.Name, e.cfg.Host.Name, f.err)
-	}
-	if e.cluster != nil {
-		if err := e.cluster.PutNetwork(gossip.DefOf(n)); err != nil {
-			e.unlockedReapply()
-			return api.Network{}, fmt.Errorf("network %q: %w: %v", n.Name, api.ErrConflict, err)
-		}
-	} else {
-		e.dynNets[n.Name] = n
-	}
-	e.unlockedSaveNetworks()
-	e.l.Info("network created", "network", n.Name, "vni", n.VNI, "subnet", n.Subnet.String())
-	return e.unlockedNetworkInfo(n), nil
-}
-
-// unlockedCheckSpec validates a network request against the networks
-// known and fills in defaults.
-func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error) {
-	bad := func(format string, args ...any) (config.Network, error) {
-		return config.Network{}, fmt.Errorf("%w: %s", api.ErrInvalid, fmt.Sprintf(format, args...))
-	}
-	subnet, err := config.ParseSubnet(spec.Subnet)
-	if err != nil {
-		return bad("subnet: %v", err)
-	}
-	n := config.Network{Name: spec.Name, VNI: spec.VNI, Subnet: subnet, Gateway: subnet.Addr().Next(),
-		MTU: spec.MTU, Encrypted: spec.Encrypted, Egress: true}
-	if spec.Egress != nil {
-		n.Egress = *spec.Egress
-	}
-	if spec.Gateway != "" {
-		if n.Gateway, err = netip.ParseAddr(spec.Gateway); err != nil {
-			return bad("gateway %q is not an IPv4 address", spec.Gateway)
-		}
-	}
-	// The VNI is checked below, once a free one is chosen.
-	check := n
-	check.VNI = config.MinVNI
-	if err := config.CheckNetwork(&check); err != nil {
-		return bad("%v", err)
-	}
-	if n.Encrypted && e.enc == nil {
-		return bad("encrypted networks need [host] private_key_file on this host")
-	}
-	for _, o := range e.cfg.Networks {
-		switch {
-		case o.Name == n.Name:
-			return config.Network{}, fmt.Errorf("%w: network %q exists", api.ErrConflict, n.Name)
-		case n.VNI != 0 && o.VNI == n.VNI:
-			return config.Network{}, fmt.Errorf("%w: vni %d is used by network %q", api.ErrConflict, n.VNI, o.Name)
-		case o.Subnet.Overlaps(n.Subnet):
-			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q", api.ErrConflict, n.Subnet, o.Subnet, o.Name)
-		}
-	}
-	if _, ok := e.unapplied[n.Name]; ok {
-		return config.Network{}, fmt.Errorf("%w: network %q exists (not applied on this host)", api.ErrConflict, n.Name)
-	}
-	// Every host's config-file networks, as they announce them.
-	var remote []gossip.HostNetwork
-	if e.cluster != nil {
-		for _, o := range e.cluster.HostNetworks() {
-			if o.Host != e.cfg.Host.Name {
-				remote = append(remote, o)
-			}
-		}
-	}
-	for _, o := range remote {
-		switch {
-		case o.Name == n.Name:
-			return config.Network{}, fmt.Errorf("%w: network %q exists in the config file of host %s", api.ErrConflict, n.Name, o.Host)
-		case n.VNI != 0 && o.VNI == n.VNI:
-			return config.Network{}, fmt.Errorf("%w: vni %d is used by network %q of host %s", api.ErrConflict, n.VNI, o.Name, o.Host)
-		case o.Subnet.Overlaps(n.Subnet):
-			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q of host %s", api.ErrConflict, n.Subnet, o.Subnet, o.Name, o.Host)
-		}
-	}
-	if n.VNI == 0 {
-		n.VNI = config.MinVNI
-		for slices.ContainsFunc(e.cfg.Networks, func(o config.Network) bool { return o.VNI == n.VNI }) ||
-			slices.ContainsFunc(remote, func(o gossip.HostNetwork) bool { return o.VNI == n.VNI }) {
-			n.VNI++
-		}
-	} else if err := config.CheckVNI(int64(n.VNI)); err != nil {
-		return bad("%v", err)
-	}
-	return n, nil
-}
-
-// RemoveNetwork removes an API-created network everywhere.
-func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.isFileNetwork(name) {
-		return fmt.Errorf("%w: network %q is defined in %s; remove it there", api.ErrInvalid, name, e.file.File)
-	}
-	_, unapplied := e.unapplied[name]
-	found := slices.ContainsFunc(e.cfg.Networks, func(n config.Network) bool { return n.Name == name })
-	if !found && !unapplied {
-		return fmt.Errorf("network %q: %w", name, api.ErrNotFound)
-	}
-	var attached []string
-	for k := range e.ports {
-		if k.network == name {
-			attached = append(attached, k.name)
-		}
-	}
-	if len(attached) > 0 {
-		sort.Strings(attached)
-		return fmt.Errorf("%w: network %q has endpoints attached on this host: %v; detach them first", api.ErrConflict, name, attached)
-	}
-	if e.cluster != nil {
-		var remote []string
-		for _, r := range e.cluster.Records() {
-			if r.Network == name && r.Host != e.cfg.Host.Name {
-				remote = append(remote, r.Host+"/"+r.Name)
-			}
-		}
-		if len(remote) > 0 {
-			return fmt.Errorf("%w: network %q has endpoints attached on other hosts: %v; detach them first", api.ErrConflict, name, remote)
-		}
-		if err := e.cluster.DeleteNetwork(name); err != nil {
-			return err
-		}
-	}
-	delete(e.dynNets, name)
-	e.unlockedSaveNetworks()
-	if _, err := e.unlockedApply(e.unlockedEffective(), true); err != nil {
-		return err
-	}
-	e.l.Info("network removed", "network", name)
-	return nil
 }
 
 // Endpoints lists this host's endpoints.
@@ -440,6 +268,9 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	}
 	if n == nil {
 		return config.Endpoint{}, fmt.Errorf("network %q: %w", req.Network, api.ErrNotFound)
+	}
+	if e.removing[req.Network] {
+		return config.Endpoint{}, fmt.Errorf("%w: network %q is being removed", api.ErrConflict, req.Network)
 	}
 	if err := config.CheckLabel(req.Name); err != nil {
 		return bad("endpoint name: %v", err)
@@ -547,25 +378,6 @@ func (e *Engine) unlockedSaveEndpoints() {
 	e.writeState(endpointsFile, list)
 }
 
-// unlockedSaveNetworks writes the API networks to state_dir: the
-// replicated state (versions and tombstones included) with gossip, else
-// the local definitions.
-func (e *Engine) unlockedSaveNetworks() {
-	if e.cluster != nil {
-		failed := make([]string, 0, len(e.failed))
-		for name := range e.failed {
-			failed = append(failed, name)
-		}
-		e.writeFile(networksFile, e.cluster.NetworkState(failed...))
-		return
-	}
-	list := make([]config.Network, 0, len(e.dynNets))
-	for _, n := range e.dynNets {
-		list = append(list, n)
-	}
-	e.writeState(networksFile, list)
-}
-
 func (e *Engine) writeState(name string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -586,17 +398,21 @@ func (e *Engine) writeFile(name string, b []byte) {
 // run. Endpoints whose namespace is gone have their addresses released.
 func (e *Engine) loadRuntimeState(cfg *config.Config) {
 	dir := cfg.Host.StateDir
+	// This host's own API networks, or those an earlier version
+	// gossiped; with a log, the log keeps them (see apinets.go) and
+	// these are carried into it once.
 	if b, err := os.ReadFile(filepath.Join(dir, networksFile)); err == nil {
-		if e.cluster != nil {
-			if err := e.cluster.LoadNetworkState(b); err != nil {
+		var list []config.Network
+		if json.Unmarshal(b, &list) != nil {
+			if list, err = gossip.DecodeNetworkState(b); err != nil {
 				e.l.Warn("cannot restore networks", "error", err)
 			}
-		} else {
-			var list []config.Network
-			if err := json.Unmarshal(b, &list); err == nil {
-				for _, n := range list {
-					e.dynNets[n.Name] = n
-				}
+		}
+		for _, n := range list {
+			if e.blocks != nil {
+				e.adopt = append(e.adopt, n)
+			} else if config.CheckNetwork(&n) == nil {
+				e.dynNets[n.Name] = n
 			}
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/vxwire/vxwire/internal/config"
 )
 
-// API networks this host knows from gossip but does not carry: an
+// API networks this host knows from the log but does not carry: an
 // encrypted one on a host without a WireGuard key, one that clashes with
 // the config file, one whose gateway could not be opened. Each is left out
 // of the effective config, counted once, and reported by network inspect.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/vxwire/vxwire/internal/atomicfile"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 // Block is an address block of a network held by one host: the host hands
@@ -60,6 +61,8 @@ type command struct {
 	// committed although its proposer saw an error (a leader change, a
 	// lost answer) gets the block the first one took.
 	ID uint64 `json:"id,omitempty"`
+	// Net is the definition of a network create (see networks.go).
+	Net *config.Network `json:"net,omitempty"`
 }
 
 // recentTakes bounds how many Take IDs the log remembers per host.
@@ -77,6 +80,12 @@ type result struct {
 	Block     netip.Prefix `json:"block,omitzero"`
 	Err       string       `json:"error,omitempty"`
 	Exhausted bool         `json:"exhausted,omitempty"`
+	// Conflict marks a network create refused for a clash, Unknown a
+	// removal of a network the log does not hold.
+	Conflict bool `json:"conflict,omitempty"`
+	Unknown  bool `json:"unknown,omitempty"`
+	// Index is the entry's index in the log.
+	Index uint64 `json:"index,omitempty"`
 }
 
 // ErrExhausted is returned (wrapped) by Take when every block of the subnet
@@ -101,14 +110,18 @@ func (c *command) check() error {
 		return fmt.Errorf("bad block request %s /%d", c.Subnet, c.Bits)
 	case (c.Op == opPin || c.Op == opUnpin) && (!c.IP.Is4() || c.Endpoint == ""):
 		return errors.New("pin needs an IPv4 address and an endpoint")
+	case c.Op == opNetCreate || c.Op == opNetRemove:
+		return c.checkNet()
 	case c.Op != opTake && c.Op != opPin && c.Op != opUnpin:
 		return fmt.Errorf("unknown operation %q", c.Op)
+	case c.Net != nil:
+		return errors.New("only a network create carries a definition")
 	}
 	return nil
 }
 
-// fsm is the replicated state: blocks and pins. Raft calls Apply, Snapshot
-// and Restore from its own goroutines; readers take mu.
+// fsm is the replicated state: blocks, pins and API networks. Raft calls
+// Apply, Snapshot and Restore from its own goroutines; readers take mu.
 //
 // The state is durable by itself: every applied entry rewrites the state
 // file (with the index it reflects) before Apply returns, so a restarted
@@ -125,6 +138,10 @@ type fsm struct {
 	blocks []Block // sorted by network, then prefix
 	pins   map[pinKey]Pin
 	recent []recentTake // oldest first, at most recentTakes per host
+	nets   []Network    // sorted by name
+	// changed receives a value (coalesced) when nets change; nil in
+	// tests that do not watch.
+	changed chan struct{}
 }
 
 type pinKey struct {
@@ -134,7 +151,7 @@ type pinKey struct {
 
 // openFSM loads the state file at path, if there is one.
 func openFSM(path string, l *slog.Logger) (*fsm, error) {
-	f := &fsm{path: path, l: l, pins: make(map[pinKey]Pin)}
+	f := &fsm{path: path, l: l, pins: make(map[pinKey]Pin), changed: make(chan struct{}, 1)}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -163,6 +180,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return result{}
 	}
+	r := f.apply(l)
+	r.Index = l.Index
+	return r
+}
+
+func (f *fsm) apply(l *raft.Log) result {
 	var c command
 	if err := json.Unmarshal(l.Data, &c); err != nil {
 		return result{Err: "malformed command"}
@@ -182,6 +205,10 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return f.unlockedTake(c)
 	case opPin:
 		return f.unlockedPin(c)
+	case opNetCreate:
+		return f.unlockedCreateNet(c)
+	case opNetRemove:
+		return f.unlockedRemoveNet(c)
 	default:
 		k := pinKey{c.Network, c.IP}
 		if p, ok := f.pins[k]; ok && p.Host == c.Host && p.Endpoint == c.Endpoint {
@@ -311,10 +338,12 @@ type snapshotState struct {
 	Blocks []Block      `json:"blocks"`
 	Pins   []Pin        `json:"pins"`
 	Recent []recentTake `json:"recent,omitempty"`
+	// Networks are the API networks, sorted by name.
+	Networks []Network `json:"networks,omitempty"`
 }
 
 func (f *fsm) unlockedEncode() []byte {
-	st := snapshotState{Index: f.index, Blocks: slices.Clone(f.blocks), Recent: slices.Clone(f.recent)}
+	st := snapshotState{Index: f.index, Blocks: slices.Clone(f.blocks), Recent: slices.Clone(f.recent), Networks: slices.Clone(f.nets)}
 	for _, p := range f.pins {
 		st.Pins = append(st.Pins, p)
 	}
@@ -343,6 +372,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.unlockedSave()
 	f.mu.Unlock()
+	f.signal()
 	return nil
 }
 
@@ -356,8 +386,17 @@ func (f *fsm) restore(r io.Reader) error {
 		pins[pinKey{p.Network, p.IP}] = p
 	}
 	slices.SortFunc(st.Blocks, compareBlocks)
+	// A definition the config rules refuse, or a second one of a name,
+	// never entered the log; drop it rather than carry it.
+	nets := make([]Network, 0, len(st.Networks))
+	for _, n := range st.Networks {
+		if config.CheckNetwork(&n.Def) == nil && !slices.ContainsFunc(nets, func(o Network) bool { return o.Def.Name == n.Def.Name }) {
+			nets = append(nets, n)
+		}
+	}
+	slices.SortFunc(nets, compareNets)
 	f.mu.Lock()
-	f.index, f.blocks, f.pins, f.recent = st.Index, st.Blocks, pins, st.Recent
+	f.index, f.blocks, f.pins, f.recent, f.nets = st.Index, st.Blocks, pins, st.Recent, nets
 	f.mu.Unlock()
 	return nil
 }

@@ -9,18 +9,22 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 // FuzzApply feeds arbitrary log entries to the state machine: it must
 // refuse what is malformed without panicking, and whatever it accepts
-// must keep its invariants (no two blocks of a network overlap, every
-// block lies inside its subnet's address space) and survive a snapshot
-// round trip.
+// must keep its invariants (no two blocks of a network overlap; the
+// networks pass the config rules and no two share a name, a VNI or
+// overlapping subnets) and survive a snapshot round trip.
 func FuzzApply(f *testing.F) {
 	for _, c := range []command{
 		{Op: opTake, Network: "blue", Subnet: netip.MustParsePrefix("10.77.0.0/24"), Bits: 28, Host: "h1", ID: 1},
 		{Op: opPin, Network: "blue", IP: netip.MustParseAddr("10.77.0.9"), Host: "h2", Endpoint: "web"},
 		{Op: opUnpin, Network: "blue", IP: netip.MustParseAddr("10.77.0.9"), Host: "h2", Endpoint: "web"},
+		netCreate(testNet("blue", 300, "10.77.0.0/24"), "h1", 3),
+		netCreate(testNet("red", 300, "10.78.0.0/24"), "h2", 4),
+		{Op: opNetRemove, Network: "blue", Host: "h2"},
 	} {
 		b, _ := json.Marshal(c)
 		f.Add(b, b)
@@ -35,6 +39,16 @@ func FuzzApply(f *testing.F) {
 			for _, y := range fs.blocks[i+1:] {
 				if x.Network == y.Network && x.Prefix.Overlaps(y.Prefix) {
 					t.Fatalf("blocks %v and %v overlap", x, y)
+				}
+			}
+		}
+		for i, x := range fs.nets {
+			if err := config.CheckNetwork(&x.Def); err != nil {
+				t.Fatalf("invalid network applied: %v", err)
+			}
+			for _, y := range fs.nets[i+1:] {
+				if x.Def.Name == y.Def.Name || x.Def.VNI == y.Def.VNI || x.Def.Subnet.Overlaps(y.Def.Subnet) {
+					t.Fatalf("networks %+v and %+v clash", x.Def, y.Def)
 				}
 			}
 		}

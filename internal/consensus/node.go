@@ -5,7 +5,9 @@
 // allocating needs no round trip and works on either side of a partition,
 // while no address is ever given out on both sides. Addresses held outside
 // blocks (explicit ones, and those kept across a restart) are pinned in the
-// same log.
+// same log, and so are the network definitions created through the API
+// (see networks.go): the log refuses one that clashes with a network it
+// holds, so two hosts racing cannot both create clashing networks.
 //
 // Every host starts with the same static voter set, taken from its config
 // and bootstrapped once; the state lives under the host's state directory.
@@ -319,13 +321,20 @@ type RefusedError struct {
 	// Exhausted marks a Take with no free block: the error then matches
 	// ErrExhausted.
 	Exhausted bool
+	// Conflict and Unknown mark refused network changes (see Is).
+	Conflict, Unknown bool
 }
 
 // Error implements error.
 func (e *RefusedError) Error() string { return e.Msg }
 
-// Is makes a refused Take match ErrExhausted.
-func (e *RefusedError) Is(target error) bool { return e.Exhausted && target == ErrExhausted }
+// Is makes a refused Take match ErrExhausted, a network create refused for
+// a clash ErrNetworkConflict, and a removal of an unknown network
+// ErrUnknownNetwork.
+func (e *RefusedError) Is(target error) bool {
+	return e.Exhausted && target == ErrExhausted || e.Conflict && target == ErrNetworkConflict ||
+		e.Unknown && target == ErrUnknownNetwork
+}
 
 // QuorumError reports a command that could not be committed in time; it
 // matches ErrNoQuorum.
@@ -361,7 +370,7 @@ func (n *Node) propose(ctx context.Context, c command) (result, error) {
 	for {
 		r, err := n.tryPropose(ctx, data)
 		if err == nil && r.Err != "" {
-			return r, &RefusedError{Msg: r.Err, Exhausted: r.Exhausted}
+			return r, &RefusedError{Msg: r.Err, Exhausted: r.Exhausted, Conflict: r.Conflict, Unknown: r.Unknown}
 		}
 		if err == nil {
 			return r, nil

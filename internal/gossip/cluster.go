@@ -58,7 +58,6 @@ type Cluster struct {
 
 	mu    sync.Mutex
 	tab   *table
-	nets  *netTable
 	local hostState
 	pulls map[string]version
 	// addrs holds a copy of each live member's node, taken in the event
@@ -91,7 +90,6 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 		tm:      tm,
 		l:       l.With("node", cfg.NodeName),
 		tab:     newTable(cfg.NodeName),
-		nets:    newNetTable(),
 		pulls:   make(map[string]version),
 		addrs:   make(map[string]*memberlist.Node),
 		changes: make(chan struct{}, 1),
@@ -102,9 +100,6 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	c.local = hostState{Host: cfg.NodeName, Version: version{Epoch: uint64(time.Now().UnixNano())}}
 	c.tab.hosts[cfg.NodeName] = &entry{state: c.local, seen: time.Now()}
 	c.numLive.Store(1)
-	c.nets.onShadow = func(name, holder string) {
-		c.l.Warn("network definition hidden: it clashes with an earlier one", "network", name, "holder", holder)
-	}
 
 	mc, err := cfg.memberlistConfig(tm)
 	if err != nil {

@@ -32,13 +32,10 @@ import (
 //
 // flags holds 1 for a tombstone (then live is absent and no other flag
 // is set), 2 for Encrypted and 4 for Egress; vni is at most 2^24-1 and mtu
-// at most 65535. Hosts of this version send sync in push/pull and still
-// accept states from older ones. The persisted network state (see
-// NetworkState) is
-//
-//	netState = "vxwn" format(1) = 1, clock(u64) count netEntry*
-//
-// The decoder rejects trailing bytes, oversized strings and counts that
+// at most 65535. Hosts of this version send sync in push/pull, with no
+// netEntry (network definitions live in the daemon's Raft log; see
+// network.go), and still accept states and networks from older ones. The
+// decoder rejects trailing bytes, oversized strings and counts that
 // cannot fit in the remaining input, so a hostile peer cannot make it
 // allocate more than a small multiple of the message size.
 
@@ -509,7 +506,7 @@ func (r *reader) netEntries() []netEntry {
 }
 
 func (r *reader) netEntry() netEntry {
-	e := netEntry{Def: NetworkDef{Name: r.string()}}
+	e := netEntry{Def: networkDef{Name: r.string()}}
 	e.Version = netVersion{Clock: r.uint64(), Origin: r.string()}
 	f := r.byte()
 	if f&^(flagDeleted|flagEncrypted|flagEgress) != 0 || (f&flagDeleted != 0 && f != flagDeleted) {
@@ -540,37 +537,4 @@ func (r *reader) netEntry() netEntry {
 		return netEntry{}
 	}
 	return e
-}
-
-// netStateMagic starts a persisted network state; netStateFormat follows.
-const (
-	netStateMagic  = "vxwn"
-	netStateFormat = 1
-)
-
-func encodeNetState(clock uint64, es []netEntry) []byte {
-	b := append([]byte(netStateMagic), netStateFormat)
-	b = binary.BigEndian.AppendUint64(b, clock)
-	return appendNetEntries(b, es)
-}
-
-// decodeNetState parses what encodeNetState wrote. The result does not
-// alias b.
-func decodeNetState(b []byte) (uint64, []netEntry, error) {
-	if len(b) < len(netStateMagic)+1 || string(b[:len(netStateMagic)]) != netStateMagic {
-		return 0, nil, fmt.Errorf("%w: not a network state", ErrMalformed)
-	}
-	if f := b[len(netStateMagic)]; f != netStateFormat {
-		return 0, nil, fmt.Errorf("%w: network state format %d is not supported", ErrMalformed, f)
-	}
-	r := reader{b: b[len(netStateMagic)+1:]}
-	clock := r.uint64()
-	es := r.netEntries()
-	if r.err == nil && len(r.b) != 0 {
-		r.fail(fmt.Sprintf("%d trailing bytes", len(r.b)))
-	}
-	if r.err != nil {
-		return 0, nil, r.err
-	}
-	return clock, es, nil
 }

@@ -23,15 +23,15 @@ func sampleMessages() []*message {
 		},
 	}
 	blue := netEntry{
-		Def: NetworkDef{Name: "blue", VNI: 300, Subnet: netip.MustParsePrefix("10.80.0.0/24"), Gateway: netip.MustParseAddr("10.80.0.1"),
+		Def: networkDef{Name: "blue", VNI: 300, Subnet: netip.MustParsePrefix("10.80.0.0/24"), Gateway: netip.MustParseAddr("10.80.0.1"),
 			MTU: 1450, Encrypted: true, Egress: true},
 		Version: netVersion{Clock: 9, Origin: "h2"},
 		Created: netVersion{Clock: 3, Origin: "h1"},
 	}
 	nets := []netEntry{
 		blue,
-		{Def: NetworkDef{Name: "v6", VNI: maxVNI, Subnet: netip.MustParsePrefix("fd00:80::/64")}, Version: netVersion{1, "h3"}, Created: netVersion{1, "h3"}},
-		{Def: NetworkDef{Name: "gone"}, Version: netVersion{Clock: 1 << 63, Origin: "h1"}, Deleted: true},
+		{Def: networkDef{Name: "v6", VNI: maxVNI, Subnet: netip.MustParsePrefix("fd00:80::/64")}, Version: netVersion{1, "h3"}, Created: netVersion{1, "h3"}},
+		{Def: networkDef{Name: "gone"}, Version: netVersion{Clock: 1 << 63, Origin: "h1"}, Deleted: true},
 	}
 	claim := claimMsg{ID: 42, From: "h2", Network: "blue", IP: netip.MustParseAddr("10.77.0.12"), Endpoint: "cache"}
 	return []*message{
@@ -102,48 +102,6 @@ func TestDecodeMalformed(t *testing.T) {
 func netMsg(flags byte, rest ...byte) []byte {
 	b := []byte{msgNets, 1, 1, 'n', 0, 0, 0, 0, 0, 0, 0, 1, 1, 'h', flags}
 	return append(b, rest...)
-}
-
-func TestNetStateRoundTrip(t *testing.T) {
-	es := sampleMessages()[10].Nets
-	b := encodeNetState(42, es)
-	clock, got, err := decodeNetState(b)
-	if err != nil || clock != 42 || !reflect.DeepEqual(got, es) {
-		t.Fatalf("decodeNetState = %d, %+v, %v", clock, got, err)
-	}
-	if _, es, err := decodeNetState(encodeNetState(0, nil)); err != nil || es != nil {
-		t.Fatalf("empty state: %+v, %v", es, err)
-	}
-}
-
-func FuzzNetState(f *testing.F) {
-	f.Add(encodeNetState(42, sampleMessages()[10].Nets))
-	f.Add(encodeNetState(0, nil))
-	f.Add([]byte("vxwn"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		clock, es, err := decodeNetState(b)
-		if err != nil {
-			return
-		}
-		b2 := encodeNetState(clock, es)
-		clock2, es2, err := decodeNetState(b2)
-		if err != nil {
-			t.Fatalf("re-decode: %v", err)
-		}
-		if clock2 != clock || !reflect.DeepEqual(es, es2) {
-			t.Fatalf("round trip changed state\n got %d %+v\nwant %d %+v", clock2, es2, clock, es)
-		}
-		if b3 := encodeNetState(clock2, es2); !bytes.Equal(b2, b3) {
-			t.Fatalf("encoding is not a fixed point")
-		}
-		for i := range es {
-			if validNetEntry(&es[i]) == nil && !es[i].Deleted {
-				if err := validNetwork(&es[i].Def); err != nil {
-					t.Fatalf("valid entry with an invalid definition: %v", err)
-				}
-			}
-		}
-	})
 }
 
 func FuzzDecode(f *testing.F) {

@@ -54,7 +54,8 @@ func (d *delegate) NotifyMsg(b []byte) {
 	case msgPull:
 		c.unlockedSend(m.From, encode(nil, &message{Type: msgState, State: c.local}), nil)
 	case msgNets:
-		c.unlockedApplyNets(m.Nets, true)
+		// An earlier version's network definitions: see network.go.
+		c.l.Debug("gossip network definitions of an earlier version dropped")
 	default:
 		c.l.Debug("gossip message of unexpected type dropped", "type", m.Type)
 	}
@@ -65,13 +66,12 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.queue.GetBroadcasts(overhead, limit)
 }
 
-// LocalState implements memberlist.Delegate: every live host's state and
-// every network definition and tombstone.
+// LocalState implements memberlist.Delegate: every live host's state.
 func (d *delegate) LocalState(bool) []byte {
 	c := (*Cluster)(d)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return encode(nil, &message{Type: msgSync, States: c.tab.states(), Nets: c.nets.sorted()})
+	return encode(nil, &message{Type: msgSync, States: c.tab.states()})
 }
 
 // MergeRemoteState implements memberlist.Delegate: a peer's LocalState.
@@ -94,7 +94,7 @@ func (d *delegate) MergeRemoteState(b []byte, _ bool) {
 	for _, s := range m.States {
 		c.unlockedApply(s, false)
 	}
-	c.unlockedApplyNets(m.Nets, false)
+	// m.Nets, from an earlier version, are dropped: see network.go.
 }
 
 // events is the Cluster seen as memberlist's EventDelegate. memberlist

@@ -1,9 +1,8 @@
 // Package gossip replicates endpoint records (network, name, aliases, IP,
 // MAC, owner host) to every host of the overlay over hashicorp/memberlist,
-// as Docker's NetworkDB does, replicates network definitions created
-// through the API, as Docker's swarm-scoped networks. It does not decide
-// who may use an address: that is the address-block log's job
-// (internal/consensus), since grants by whichever members are visible
+// as Docker's NetworkDB does. It does not decide who may use an address,
+// nor which networks the API created: that is the Raft log's job
+// (internal/consensus), since decisions by whichever members are visible
 // cannot be safe across a partition.
 //
 // # Trust
@@ -11,8 +10,8 @@
 // With Config.Secret every packet and stream is encrypted and verified;
 // the daemon always sets it when it has peers. With Config.Peers a gate in
 // front of memberlist's transport drops packets and connections from other
-// addresses (RefusedStranger); SetPeers moves it on reload. Every state,
-// record and network definition received is checked with the rules of
+// addresses (RefusedStranger); SetPeers moves it on reload. Every state
+// and record received is checked with the rules of
 // internal/config, versions and clocks may neither lie more than ten
 // minutes in the future nor come near wrapping, and the table holds at
 // most MaxHosts hosts of at most MaxRecordsPerHost records each. Each
@@ -48,49 +47,16 @@
 //
 // # Network definitions
 //
-// A network definition (NetworkDef) belongs to the cluster, not to the host
-// that wrote it: every host keeps one entry per network name, a definition
-// or a tombstone, whatever becomes of the writer, so a definition survives
-// its creator leaving or failing. Each write (PutNetwork, DeleteNetwork)
-// carries a version (clock, writer's host name) whose clock is one more
-// than any clock the writer has seen (a Lamport clock), and every host keeps
-// the entry with the highest version per name: last writer wins. Two hosts
-// that write the same name at once each write a version the other has not
-// seen; the higher one wins on every host: the higher clock, or with equal
-// clocks (the usual case when both knew the same writes) the host name
-// that sorts last. The other host's daemon sees its definition replaced.
-// (Should a host reuse a
-// version, e.g. after losing its state, a tombstone orders after a
-// definition and then the encoded forms are compared, so the order stays
-// total.) A delete writes a tombstone that outranks every write its host
-// had seen, so a stale definition gossiped late, or brought back by a host
-// that was down, does not come back to life. Tombstones are kept
-// indefinitely, up to 4096; beyond that the oldest by version are forgotten
-// (an eighth at a time), so only a host that missed a delete and more than
-// about 3500 later deletes could bring a definition back. Creating a
-// deleted name again writes a newer version that replaces its tombstone.
+// Network definitions created through the API are not gossiped: the
+// daemon keeps them in its Raft log (internal/consensus), where a majority
+// of the hosts commits each create and removal and a clashing definition
+// is refused. Gossip carries what the log needs no quorum for: endpoint
+// records, and each host's config-file networks (HostNetworks), against
+// which the daemon checks an API network before proposing it. Hosts of
+// earlier versions gossiped definitions (networks messages and the network
+// entries of push/pull); they are decoded and dropped.
 //
-// Each write is gossiped by UDP as a single entry (well under the broadcast
-// limit), and every push/pull carries all entries, tombstones included, so
-// a host that joins later learns them and missed broadcasts are repaired.
-// Persisting the set is the daemon's job: it saves NetworkState in its
-// state directory and hands it to LoadNetworkState after a restart, which
-// merges it like a peer's push/pull and restores the clock, so a host that
-// restarts alone still knows its networks and one that missed changes
-// while it was down is corrected by newer versions once it joins.
-//
-// PutNetwork refuses a definition whose VNI equals, or whose subnet
-// overlaps, that of a visible definition of another name. That is best
-// effort: two hosts may create clashing definitions under different names
-// at once. Every host then shows only the definition created first, ordered
-// by the version of the write that created it (updates keep it, so updating
-// a network does not change which one wins), and hides the other, with a
-// warning in the log, until the first is deleted. Networks therefore never
-// lists two definitions sharing a VNI or overlapping subnets, and all hosts
-// agree on the list once they have the same entries. Networks of the
-// configuration file are not known here; the daemon checks those.
-//
-// Push/pull carries records and networks in one message type that hosts of
+// Push/pull carries records in a message type (sync) that hosts of
 // earlier versions of this package do not know: they drop it, and while a
 // cluster mixes versions, records reach old hosts by gossip and pull only.
 //

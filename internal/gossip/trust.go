@@ -37,48 +37,6 @@ func refuse(reason, format string, args ...any) *refusal {
 	return &refusal{reason: reason, err: fmt.Errorf(format, args...)}
 }
 
-// Config returns d as a config-file network: the daemon applies API
-// networks exactly as it applies the file's.
-func (d NetworkDef) Config() config.Network {
-	return config.Network{Name: d.Name, VNI: d.VNI, Subnet: d.Subnet, Gateway: d.Gateway,
-		MTU: d.MTU, Encrypted: d.Encrypted, Egress: d.Egress}
-}
-
-// DefOf returns the definition that replicates config network n.
-func DefOf(n config.Network) NetworkDef {
-	return NetworkDef{Name: n.Name, VNI: n.VNI, Subnet: n.Subnet, Gateway: n.Gateway,
-		MTU: n.MTU, Encrypted: n.Encrypted, Egress: n.Egress}
-}
-
-// validNetwork checks a definition with the config file's rules.
-func validNetwork(d *NetworkDef) error {
-	n := d.Config()
-	if err := config.CheckNetwork(&n); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidNetwork, err)
-	}
-	return nil
-}
-
-// validNetEntry checks an entry received from a peer or a saved state.
-func validNetEntry(e *netEntry) error {
-	if err := config.CheckHostName(e.Version.Origin); err != nil {
-		return fmt.Errorf("%w: network %q: origin: %v", ErrInvalidNetwork, e.Def.Name, err)
-	}
-	if e.Version.Clock >= maxCounter || e.Created.Clock >= maxCounter {
-		return refuse(RefusedVersion, "%w: network %q: clock %d would wrap around", ErrInvalidNetwork, e.Def.Name, max(e.Version.Clock, e.Created.Clock))
-	}
-	if e.Deleted {
-		if err := config.CheckLabel(e.Def.Name); err != nil {
-			return fmt.Errorf("%w: tombstone: %v", ErrInvalidNetwork, err)
-		}
-		return nil
-	}
-	if err := config.CheckHostName(e.Created.Origin); err != nil || e.Created.compare(e.Version) > 0 {
-		return fmt.Errorf("%w: network %q has a bad creation version", ErrInvalidNetwork, e.Def.Name)
-	}
-	return validNetwork(&e.Def)
-}
-
 // validRecord checks one endpoint record with the config rules; the
 // address is checked against its network's subnet where the network is
 // known (by the daemon, which knows the config file's networks too).

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -93,42 +94,26 @@ func TestHostTableBounded(t *testing.T) {
 	}
 }
 
-// TestNetworkEntryRefused feeds definitions that the config file would
-// refuse through the delegate and checks none becomes visible.
-func TestNetworkEntryRefused(t *testing.T) {
+// TestOldNetworkMessagesDropped: network definitions gossiped by a host
+// of an earlier version (they now live in the Raft log) are decoded and
+// dropped, not counted as malformed and not taken; a malformed networks
+// message is still counted.
+func TestOldNetworkMessagesDropped(t *testing.T) {
+	c := newTestCluster(t, "me", nil)
+	p := netip.MustParsePrefix("10.77.0.0/24")
 	v := netVersion{1, "h2"}
-	tests := []struct {
-		name   string
-		e      netEntry
-		reason string
-	}{
-		{"vni below 256", netEntry{Def: netDef("blue", 7, "10.77.0.0/24"), Version: v, Created: v}, RefusedNetwork},
-		{"name not a label", netEntry{Def: netDef("Blue_1", 300, "10.77.0.0/24"), Version: v, Created: v}, RefusedNetwork},
-		{"subnet /31", netEntry{Def: netDef("blue", 300, "10.77.0.0/31"), Version: v, Created: v}, RefusedNetwork},
-		{"mtu too big", netEntry{Def: func() NetworkDef { d := netDef("blue", 300, "10.77.0.0/24"); d.MTU = 60000; return d }(), Version: v, Created: v}, RefusedNetwork},
-		{"gateway is broadcast", netEntry{Def: func() NetworkDef {
-			d := netDef("blue", 300, "10.77.0.0/24")
-			d.Gateway = netip.MustParseAddr("10.77.0.255")
-			return d
-		}(), Version: v, Created: v}, RefusedNetwork},
-		{"clock near wrap", netEntry{Def: netDef("blue", 300, "10.77.0.0/24"), Version: netVersion{1<<64 - 1, "h2"}, Created: v}, RefusedVersion},
+	e := netEntry{Def: networkDef{Name: "blue", VNI: 300, Subnet: p, Gateway: p.Addr().Next()}, Version: v, Created: v}
+	(*delegate)(c).NotifyMsg(encode(nil, &message{Type: msgNets, Nets: []netEntry{e}}))
+	(*delegate)(c).MergeRemoteState(encode(nil, &message{Type: msgSync, Nets: []netEntry{e}}), false)
+	if r := c.Refused(); len(r) != 0 {
+		t.Errorf("networks of an earlier version refused: %v", r)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newTestCluster(t, "me", nil)
-			(*delegate)(c).NotifyMsg(encode(nil, &message{Type: msgNets, Nets: []netEntry{tt.e}}))
-			if got := c.Refused()[tt.reason]; got != 1 {
-				t.Errorf("refused[%s] = %d, want 1 (all: %v)", tt.reason, got, c.Refused())
-			}
-			if len(c.Networks()) != 0 {
-				t.Errorf("refused definition visible: %v", netList(c))
-			}
-			ok := netEntry{Def: netDef("blue", 300, "10.77.0.0/24"), Version: v, Created: v}
-			(*delegate)(c).NotifyMsg(encode(nil, &message{Type: msgNets, Nets: []netEntry{ok}}))
-			if !hasNets(c, "blue:300") {
-				t.Errorf("valid definition not taken: %v", netList(c))
-			}
-		})
+	if got := (*delegate)(c).LocalState(false); bytes.Contains(got, []byte("blue")) {
+		t.Errorf("the dropped definition is passed on in push/pull: %q", got)
+	}
+	(*delegate)(c).NotifyMsg([]byte{msgNets, 1, 1, 'n'})
+	if got := c.Refused()[RefusedMalformed]; got != 1 {
+		t.Errorf("refused[%s] = %d after a truncated networks message, want 1", RefusedMalformed, got)
 	}
 }
 

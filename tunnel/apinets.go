@@ -1,0 +1,302 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/consensus"
+	"github.com/vxwire/vxwire/internal/gossip"
+)
+
+// Networks created through the API. With voting peers they live in the
+// Raft log (e.blocks), beside the address blocks: a create or a removal is
+// one entry, committed by a majority of the hosts, and the log refuses a
+// definition that clashes with one of its networks, so two hosts racing
+// cannot both win. Every host carries the log's networks, except where a
+// local rule refuses one (see unapplied.go). The log's state is durable,
+// so a restarted host knows them before it reaches a quorum. A host
+// without voting peers keeps its API networks alone (e.dynNets, saved in
+// state_dir), as it holds its address blocks alone.
+
+// networkTimeout bounds how long a network create or removal waits for a
+// quorum before it fails with the log's "no quorum" error.
+const networkTimeout = 10 * time.Second
+
+// unlockedAPINetworks returns the API-created networks: the log's, plus
+// those being proposed by this host, or this host's own without a log.
+func (e *Engine) unlockedAPINetworks() []config.Network {
+	var out []config.Network
+	if e.blocks != nil {
+		for _, n := range e.blocks.Networks() {
+			out = append(out, n.Def)
+		}
+	}
+	for _, n := range e.dynNets {
+		if !slices.ContainsFunc(out, func(o config.Network) bool { return o.Name == n.Name }) {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// CreateNetwork creates a network on every host.
+func (e *Engine) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.Network, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return api.Network{}, errStopped
+	}
+	n, err := e.unlockedCheckSpec(spec)
+	if err != nil {
+		return api.Network{}, err
+	}
+	// Apply first: a definition this host cannot carry is neither
+	// proposed nor persisted.
+	eff := e.unlockedEffective()
+	eff.Networks = append(eff.Networks, n)
+	if _, err := e.unlockedApply(eff, true); err != nil {
+		return api.Network{}, err
+	}
+	if f, ok := e.failed[n.Name]; ok && f.def == n {
+		delete(e.failed, n.Name)
+		e.unlockedReapply()
+		return api.Network{}, fmt.Errorf("network %q cannot be applied on %s: %s", n.Name, e.cfg.Host.Name, f.err)
+	}
+	// Without a log the network is this host's; with one it is kept
+	// here only while the proposal is under way.
+	e.dynNets[n.Name] = n
+	if e.blocks != nil {
+		err := e.unlockedPropose(ctx, func(ctx context.Context) error { return e.blocks.CreateNetwork(ctx, n) })
+		delete(e.dynNets, n.Name)
+		if e.stopped {
+			return api.Network{}, errStopped
+		}
+		e.unlockedReapply()
+		switch {
+		case errors.Is(err, consensus.ErrNetworkConflict):
+			return api.Network{}, fmt.Errorf("%w: %v", api.ErrConflict, err)
+		case err != nil:
+			return api.Network{}, fmt.Errorf("network %q not created: %w", n.Name, err)
+		}
+	}
+	e.unlockedSaveNetworks()
+	e.l.Info("network created", "network", n.Name, "vni", n.VNI, "subnet", n.Subnet.String())
+	return e.unlockedNetworkInfo(n), nil
+}
+
+// unlockedPropose runs propose, bounded by networkTimeout, with mu
+// released: the API's reads and the routines that rebuild the data path's
+// view must not wait for a quorum. mu is held again when it returns; the
+// caller checks e.stopped before applying anything.
+func (e *Engine) unlockedPropose(ctx context.Context, propose func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, networkTimeout)
+	defer cancel()
+	e.mu.Unlock()
+	err := propose(ctx)
+	e.mu.Lock()
+	return err
+}
+
+// unlockedCheckSpec validates a network request against the networks
+// known and fills in defaults.
+func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error) {
+	bad := func(format string, args ...any) (config.Network, error) {
+		return config.Network{}, fmt.Errorf("%w: %s", api.ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	subnet, err := config.ParseSubnet(spec.Subnet)
+	if err != nil {
+		return bad("subnet: %v", err)
+	}
+	n := config.Network{Name: spec.Name, VNI: spec.VNI, Subnet: subnet, Gateway: subnet.Addr().Next(),
+		MTU: spec.MTU, Encrypted: spec.Encrypted, Egress: true}
+	if spec.Egress != nil {
+		n.Egress = *spec.Egress
+	}
+	if spec.Gateway != "" {
+		if n.Gateway, err = netip.ParseAddr(spec.Gateway); err != nil {
+			return bad("gateway %q is not an IPv4 address", spec.Gateway)
+		}
+	}
+	// The VNI is checked below, once a free one is chosen.
+	check := n
+	check.VNI = config.MinVNI
+	if err := config.CheckNetwork(&check); err != nil {
+		return bad("%v", err)
+	}
+	if n.Encrypted && e.enc == nil {
+		return bad("encrypted networks need [host] private_key_file on this host")
+	}
+	// The networks this host carries, those of the log it does not, and
+	// every host's config-file networks, as they announce them. The log
+	// checks its own networks again when it applies the create.
+	known := slices.Clone(e.cfg.Networks)
+	for _, u := range e.unapplied {
+		known = append(known, u.def)
+	}
+	for _, o := range known {
+		switch {
+		case o.Name == n.Name && e.unapplied[o.Name].def == o:
+			return config.Network{}, fmt.Errorf("%w: network %q exists (not applied on this host)", api.ErrConflict, n.Name)
+		case o.Name == n.Name:
+			return config.Network{}, fmt.Errorf("%w: network %q exists", api.ErrConflict, n.Name)
+		case n.VNI != 0 && o.VNI == n.VNI:
+			return config.Network{}, fmt.Errorf("%w: vni %d is used by network %q", api.ErrConflict, n.VNI, o.Name)
+		case o.Subnet.Overlaps(n.Subnet):
+			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q", api.ErrConflict, n.Subnet, o.Subnet, o.Name)
+		}
+	}
+	if _, pending := e.dynNets[n.Name]; pending && e.blocks != nil {
+		return config.Network{}, fmt.Errorf("%w: network %q is being created", api.ErrConflict, n.Name)
+	}
+	var remote []gossip.HostNetwork
+	if e.cluster != nil {
+		for _, o := range e.cluster.HostNetworks() {
+			if o.Host != e.cfg.Host.Name {
+				remote = append(remote, o)
+			}
+		}
+	}
+	for _, o := range remote {
+		switch {
+		case o.Name == n.Name:
+			return config.Network{}, fmt.Errorf("%w: network %q exists in the config file of host %s", api.ErrConflict, n.Name, o.Host)
+		case n.VNI != 0 && o.VNI == n.VNI:
+			return config.Network{}, fmt.Errorf("%w: vni %d is used by network %q of host %s", api.ErrConflict, n.VNI, o.Name, o.Host)
+		case o.Subnet.Overlaps(n.Subnet):
+			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q of host %s", api.ErrConflict, n.Subnet, o.Subnet, o.Name, o.Host)
+		}
+	}
+	if n.VNI == 0 {
+		n.VNI = config.MinVNI
+		for slices.ContainsFunc(known, func(o config.Network) bool { return o.VNI == n.VNI }) ||
+			slices.ContainsFunc(remote, func(o gossip.HostNetwork) bool { return o.VNI == n.VNI }) {
+			n.VNI++
+		}
+	} else if err := config.CheckVNI(int64(n.VNI)); err != nil {
+		return bad("%v", err)
+	}
+	return n, nil
+}
+
+// RemoveNetwork removes an API-created network everywhere.
+func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.isFileNetwork(name) {
+		return fmt.Errorf("%w: network %q is defined in %s; remove it there", api.ErrInvalid, name, e.file.File)
+	}
+	_, unapplied := e.unapplied[name]
+	found := slices.ContainsFunc(e.cfg.Networks, func(n config.Network) bool { return n.Name == name })
+	if !found && !unapplied {
+		return fmt.Errorf("network %q: %w", name, api.ErrNotFound)
+	}
+	var attached []string
+	for k := range e.ports {
+		if k.network == name {
+			attached = append(attached, k.name)
+		}
+	}
+	if len(attached) > 0 {
+		sort.Strings(attached)
+		return fmt.Errorf("%w: network %q has endpoints attached on this host: %v; detach them first", api.ErrConflict, name, attached)
+	}
+	if e.cluster != nil {
+		var remote []string
+		for _, r := range e.cluster.Records() {
+			if r.Network == name && r.Host != e.cfg.Host.Name {
+				remote = append(remote, r.Host+"/"+r.Name)
+			}
+		}
+		if len(remote) > 0 {
+			return fmt.Errorf("%w: network %q has endpoints attached on other hosts: %v; detach them first", api.ErrConflict, name, remote)
+		}
+	}
+	if _, pending := e.dynNets[name]; e.blocks != nil && pending {
+		return fmt.Errorf("%w: network %q is being created", api.ErrConflict, name)
+	}
+	if e.removing[name] {
+		return fmt.Errorf("%w: network %q is being removed", api.ErrConflict, name)
+	}
+	if e.blocks != nil {
+		// Attaches to the network are refused while the removal waits.
+		if e.removing == nil {
+			e.removing = make(map[string]bool)
+		}
+		e.removing[name] = true
+		err := e.unlockedPropose(ctx, func(ctx context.Context) error { return e.blocks.RemoveNetwork(ctx, name) })
+		delete(e.removing, name)
+		switch {
+		case e.stopped:
+			return errStopped
+		case errors.Is(err, consensus.ErrUnknownNetwork):
+			return fmt.Errorf("network %q: %w", name, api.ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("network %q not removed: %w", name, err)
+		}
+	}
+	delete(e.dynNets, name)
+	e.unlockedSaveNetworks()
+	if _, err := e.unlockedApply(e.unlockedEffective(), true); err != nil {
+		return err
+	}
+	e.l.Info("network removed", "network", name)
+	return nil
+}
+
+// unlockedSaveNetworks writes this host's own API networks to state_dir.
+// With a log there are none: the log keeps its state.
+func (e *Engine) unlockedSaveNetworks() {
+	if e.blocks != nil {
+		return
+	}
+	list := make([]config.Network, 0, len(e.dynNets))
+	for _, n := range e.dynNets {
+		list = append(list, n)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	e.writeState(networksFile, list)
+}
+
+// routineAdopt carries the API networks found in state_dir at start (kept
+// there by an earlier version, which gossiped them, or by this host before
+// it had voting peers) into the log: each is proposed until the log takes
+// or refuses it, then the file is removed. Hosts that adopt the same
+// network race like any creates: the log keeps the first. Until the log
+// takes a network, it is not carried.
+func (e *Engine) routineAdopt() {
+	for _, n := range e.adopt {
+		for !slices.ContainsFunc(e.blocks.Networks(), func(o consensus.Network) bool { return o.Def.Name == n.Name }) {
+			ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
+			err := e.blocks.CreateNetwork(ctx, n)
+			cancel()
+			if err == nil || consensus.IsRefused(err) {
+				e.l.Info("network of state_dir carried into the log", "network", n.Name, "error", err)
+				break
+			}
+			select {
+			case <-e.done:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return
+	}
+	if err := os.Remove(filepath.Join(e.file.Host.StateDir, networksFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.l.Warn("cannot remove adopted networks file", "error", err)
+	}
+}
