@@ -263,7 +263,21 @@ func TestEgressSourceLimit(t *testing.T) {
 		g.Write([][]byte{udpFrame(netip.AddrPortFrom(clientIP, uint16(41000+i)), dst, []byte("x"))})
 	}
 	waitFor(t, "two udp flows", 5*time.Second, func() bool { return g.Stats().UDPFlowsOpen == 2 })
-	rep = answer(udpFrame(netip.AddrPortFrom(clientIP, 41002), dst, []byte("x")))
+	// The outside echoes the first two flows' datagrams, and an echo may
+	// still be on its way: the answer to the third flow is the first
+	// frame that is not such an echo.
+	g.Write([][]byte{udpFrame(netip.AddrPortFrom(clientIP, 41002), dst, []byte("x"))})
+	rep = nil
+	waitFor(t, "an answer to the third udp flow", 5*time.Second, func() bool {
+		for _, f := range readNow(t, g) {
+			if ip := f[14:]; ip[9] == 17 && binary.BigEndian.Uint16(ip[22:24]) != 41002 {
+				continue
+			}
+			rep = f
+			return true
+		}
+		return false
+	})
 	if ip := rep[14:]; ip[9] != 1 || ip[20] != 3 {
 		t.Fatalf("third udp flow of one container: reply % x, want ICMP unreachable", ip[:24])
 	}
