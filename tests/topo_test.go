@@ -99,6 +99,7 @@ type epConf struct {
 	ns      *netns
 	addr    string   // "": left out, the daemon allocates one
 	aliases []string // DNS aliases
+	ifname  string   // "": left out (eth0)
 }
 
 // hostConf is one host's config file.
@@ -153,6 +154,9 @@ func (e *env) render(h *host, c hostConf) string {
 		}
 		if len(ep.aliases) > 0 {
 			fmt.Fprintf(&b, "aliases = [%s]\n", quoteList(ep.aliases))
+		}
+		if ep.ifname != "" {
+			fmt.Fprintf(&b, "ifname = %q\n", ep.ifname)
 		}
 	}
 	return b.String()

@@ -148,6 +148,8 @@ type Engine struct {
 	networks map[string]*network
 	peers    map[string]*peer
 	ports    map[epKey]*port
+	portSeq  uint64          // attach order of ports, see multinet.go
+	failed   map[epKey]error // config file endpoints that could not attach
 	stopped  bool
 
 	wg   sync.WaitGroup

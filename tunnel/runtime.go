@@ -286,6 +286,11 @@ func (e *Engine) Endpoints() []api.Endpoint {
 	for k, p := range e.ports {
 		out = append(out, e.unlockedEndpointInfo(k, p))
 	}
+	for k, err := range e.failed {
+		if e.ports[k] == nil {
+			out = append(out, api.Endpoint{Network: k.network, Name: k.name, Source: "config", Error: err.Error()})
+		}
+	}
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].Network < out[j].Network || out[i].Network == out[j].Network && out[i].Name < out[j].Name
 	})
@@ -300,9 +305,10 @@ func (e *Engine) unlockedEndpointInfo(k epKey, p *port) api.Endpoint {
 	ep := api.Endpoint{
 		Network: k.network, Name: k.name, NetNS: p.cfg.NetNS, IfName: ifname,
 		Address: p.addr.String(), Gateway: p.net.cfg.Gateway.String(), MAC: p.mac.String(),
-		MTU: p.net.mtu, Aliases: p.cfg.Aliases, Source: "config",
-		DNS: api.DNS{Nameservers: []string{p.net.cfg.Gateway.String()}, Search: []string{k.network}},
+		MTU: p.net.mtu, Aliases: p.cfg.Aliases, Source: "config", DefaultRoute: p.defaultRoute,
 	}
+	gw, search := e.unlockedNamespaceNetworks(p)
+	ep.DNS = api.DNS{Nameservers: []string{gw.String()}, Search: search}
 	if d, ok := e.dynEps[k]; ok {
 		ep.Source, ep.ContainerID = "api", d.ContainerID
 	}

@@ -82,6 +82,13 @@ type Endpoint struct {
 	DNS DNS `json:"dns"`
 	// Source is "config" or "api".
 	Source string `json:"source"`
+	// DefaultRoute is whether this interface holds the container's
+	// default route: the first network a container is attached to does,
+	// the others carry their subnet route only.
+	DefaultRoute bool `json:"default_route"`
+	// Error says why a config file endpoint could not be attached; such
+	// an endpoint is listed but has no interface.
+	Error string `json:"error,omitempty"`
 }
 
 // DNS is a container's resolver configuration.
