@@ -69,8 +69,11 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 		ifname = config.DefaultIfName
 	}
 	e.portSeq++
-	p.ns, p.seq = netnsID(ep.NetNS), e.portSeq
-	p.defaultRoute = e.unlockedOwnsDefaultRoute(p.ns)
+	p.seq = e.portSeq
+	if !ep.Handoff { // the runtime that takes the TAP configures it
+		p.ns = netnsID(ep.NetNS)
+		p.defaultRoute = e.unlockedOwnsDefaultRoute(p.ns)
+	}
 	var gw netip.Addr
 	if p.defaultRoute {
 		gw = n.cfg.Gateway
@@ -82,6 +85,7 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 		Addr:    p.addr,
 		Gateway: gw,
 		MTU:     n.mtu,
+		Handoff: ep.Handoff,
 	}, e.l.With("network", ep.Network, "endpoint", ep.Name))
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %q of network %q: %w", ep.Name, ep.Network, err)

@@ -319,6 +319,10 @@ func (e *Engine) unlockedEndpointInfo(k epKey, p *port) api.Endpoint {
 func (e *Engine) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoint, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.unlockedAttach(req)
+}
+
+func (e *Engine) unlockedAttach(req api.AttachRequest) (api.Endpoint, error) {
 	if e.stopped {
 		return api.Endpoint{}, errStopped
 	}
@@ -372,13 +376,22 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	if _, ok := e.ports[epKey{req.Network, req.Name}]; ok {
 		return config.Endpoint{}, fmt.Errorf("%w: network %q already has an endpoint %q on this host", api.ErrConflict, req.Network, req.Name)
 	}
+	if req.Handoff {
+		if req.NetNS != "" {
+			return bad("netns %q: a handoff interface is made in the daemon's own namespace; leave netns empty", req.NetNS)
+		}
+		if req.IfName == "" {
+			return bad("ifname: a handoff interface needs a name")
+		}
+		req.NetNS = selfNetNS
+	}
 	if !filepath.IsAbs(req.NetNS) {
 		return bad("netns %q is not an absolute path", req.NetNS)
 	}
 	if _, err := os.Stat(req.NetNS); err != nil {
 		return bad("netns %s does not exist", req.NetNS)
 	}
-	ep := config.Endpoint{Network: req.Network, Name: req.Name, NetNS: req.NetNS, IfName: req.IfName, Aliases: req.Aliases}
+	ep := config.Endpoint{Network: req.Network, Name: req.Name, NetNS: req.NetNS, IfName: req.IfName, Aliases: req.Aliases, Handoff: req.Handoff}
 	if ep.IfName == "" {
 		ep.IfName = config.DefaultIfName
 	}
@@ -514,6 +527,12 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 	}
 	for _, d := range list {
 		k := epKey{d.Endpoint.Network, d.Endpoint.Name}
+		if d.Endpoint.Handoff {
+			// Its TAP went with the old process; the runtime that took
+			// it attaches again.
+			e.alloc.Release(k.network, k.name)
+			continue
+		}
 		if _, err := os.Stat(d.Endpoint.NetNS); err != nil {
 			e.alloc.Release(k.network, k.name)
 			e.l.Info("container gone while stopped; address released", "network", k.network, "endpoint", k.name)

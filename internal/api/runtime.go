@@ -52,6 +52,10 @@ type AttachRequest struct {
 	// ContainerID identifies the attachment for a later detach by the
 	// runtime (OCI container id, CNI_CONTAINERID).
 	ContainerID string `json:"container_id,omitempty"`
+	// Handoff makes the interface in the daemon's own namespace, named
+	// IfName and unconfigured, for the runtime to move into the container
+	// and configure (Docker); NetNS must then be empty.
+	Handoff bool `json:"handoff,omitempty"`
 }
 
 // DetachRequest detaches an endpoint (DELETE /v1/endpoints). Either

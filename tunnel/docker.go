@@ -1,0 +1,61 @@
+package tunnel
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/vxwire/vxwire/internal/api"
+)
+
+// Docker's IPAM driver hands out an address before the endpoint that will
+// use it exists, and Docker moves the interface into the container itself.
+// The engine serves both with the usual allocator and attach path: an
+// address is reserved under a key, and the attach that uses it takes it
+// over under the lock, so no other allocation sees it free in between; the
+// TAP is made in the daemon's own namespace (Handoff) for Docker to move.
+
+// selfNetNS is the daemon's own network namespace, where handoff TAPs are
+// made.
+const selfNetNS = "/proc/self/ns/net"
+
+// ReserveAddress allocates an address of network under key (a name no
+// endpoint uses), or exactly want when it is valid, with the same
+// uniqueness as an attach. It is safe for concurrent use.
+func (e *Engine) ReserveAddress(ctx context.Context, network, key string, want netip.Addr) (netip.Addr, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, n := range e.cfg.Networks {
+		if n.Name == network {
+			ctx, cancel := context.WithTimeout(ctx, claimTimeout)
+			defer cancel()
+			a, err := e.alloc.Allocate(ctx, n.Name, n.Subnet, n.Gateway, key, want)
+			if err != nil {
+				return netip.Addr{}, attachError(err)
+			}
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("network %q: %w", network, api.ErrNotFound)
+}
+
+// ReleaseReservation gives back the address reserved under key.
+func (e *Engine) ReleaseReservation(network, key string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.alloc.Release(network, key)
+}
+
+// AttachReserved is Attach for an endpoint whose address was reserved
+// under key: the reservation is released and the address taken by the
+// endpoint under the same lock. req.Address should name the address.
+func (e *Engine) AttachReserved(ctx context.Context, req api.AttachRequest, key string) (api.Endpoint, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if key != "" {
+		if err := e.alloc.Release(req.Network, key); err != nil {
+			return api.Endpoint{}, err
+		}
+	}
+	return e.unlockedAttach(req)
+}
