@@ -111,6 +111,7 @@ type hostConf struct {
 	dnsUpstream []string // host.dns_upstream ("IP:PORT"); nil: the default
 	apiGroup    string   // host.api_group; "": left out (the socket is root's)
 	metrics     string   // host.metrics ("IP:PORT"); "": left out (no metrics)
+	dockerPlug  string   // host.docker_plugin; "": left out (no Docker plugin)
 }
 
 // blue is the network most tests use.
@@ -135,6 +136,9 @@ func (e *env) render(h *host, c hostConf) string {
 	}
 	if c.metrics != "" {
 		fmt.Fprintf(&b, "metrics = %q\n", c.metrics)
+	}
+	if c.dockerPlug != "" {
+		fmt.Fprintf(&b, "docker_plugin = %q\n", c.dockerPlug)
 	}
 	for _, p := range c.peers {
 		fmt.Fprintf(&b, "\n[[peer]]\nname = %q\naddress = %q\n", p.id, p.addr)
