@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 
 	"github.com/vxwire/vxwire/internal/ipv4"
 )
@@ -84,7 +83,7 @@ func (p *Plugin) requestAddress(ctx context.Context, body []byte) (any, error) {
 	}
 	p.mu.Lock()
 	p.seq++
-	key := "docker-ipam-" + strconv.FormatUint(p.seq, 10)
+	key := fmt.Sprintf("docker-ipam-%s-%d", p.epoch, p.seq)
 	p.mu.Unlock()
 	a, err := p.rt.ReserveAddress(ctx, name, key, want)
 	if err != nil {

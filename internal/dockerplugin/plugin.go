@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vxwire/vxwire/internal/api"
 )
@@ -77,7 +78,10 @@ type Plugin struct {
 	nets     map[string]*dockerNet // by Docker network id
 	eps      map[string]*dockerEp  // by Docker endpoint id
 	reserved map[netip.Addr]string // address → reservation key
-	seq      uint64
+	// epoch and seq make reservation keys unique across restarts, so a
+	// new reservation never takes over one a previous run left behind.
+	epoch string
+	seq   uint64
 }
 
 // dockerNet is a network Docker created with this driver.
@@ -110,7 +114,7 @@ func New(rt Runtime, dockerFor func(pid int) Docker, l *slog.Logger) *Plugin {
 	if dockerFor == nil {
 		dockerFor = DockerByPID
 	}
-	return &Plugin{rt: rt, l: l, dockerFor: dockerFor,
+	return &Plugin{rt: rt, l: l, dockerFor: dockerFor, epoch: strconv.FormatInt(time.Now().Unix(), 36),
 		nets: map[string]*dockerNet{}, eps: map[string]*dockerEp{}, reserved: map[netip.Addr]string{}}
 }
 
