@@ -151,3 +151,50 @@ func TestDockerEngine(t *testing.T) {
 	k1.mustDocker("rm", "-f", "t1")
 	k1.mustDocker("network", "rm", "tiny")
 }
+
+// TestDockerInternal checks that a container on a network created with
+// --internal reaches nothing outside the overlay, even when it adds a
+// default route through the gateway itself (it has NET_ADMIN), while a
+// container on an ordinary network reaches the same server through the
+// gateway's egress (the probe that shows the test can fail).
+//
+//   PFX-h1 ── veth ── PFX-out 198.18.1.9: TCP echo (outside the overlay)
+func TestDockerInternal(t *testing.T) {
+	e := newEnv(t)
+	h1, _, _, _, k1, k2 := e.dockerPair()
+	out := e.newNS("out")
+	e.must("ip", "link", "add", e.prefix+"o1", "netns", h1.name, "type", "veth", "peer", "name", "eth0", "netns", out.name)
+	e.must("ip", "-n", h1.name, "addr", "add", "198.18.1.1/24", "dev", e.prefix+"o1")
+	e.must("ip", "-n", h1.name, "link", "set", e.prefix+"o1", "up")
+	e.must("ip", "-n", out.name, "addr", "add", "198.18.1.9/24", "dev", "eth0")
+	e.must("ip", "-n", out.name, "link", "set", "eth0", "up")
+	e.echoServers(out, "198.18.1.9", 7000)
+	for _, k := range []*dockerHost{k1, k2} {
+		k.mustDocker("network", "create", "-d", "vxwire", "--ipam-driver", "vxwire", "--subnet", "10.79.0.0/24", "open")
+		k.mustDocker("network", "create", "-d", "vxwire", "--ipam-driver", "vxwire", "--internal", "--subnet", "10.84.0.0/24", "closed")
+	}
+	k1.mustDocker("run", "-d", "--name", "o1", "--network", "open", "bb:1", "sleep", "600")
+	k1.mustDocker("run", "-d", "--name", "i1", "--cap-add", "NET_ADMIN", "--network", "closed", "bb:1", "sleep", "600")
+	k2.mustDocker("run", "-d", "--name", "i2", "--network", "closed", "bb:1", "sleep", "600")
+	echo := "echo hello | nc -w 2 198.18.1.9 7000"
+	e.eventually(20*time.Second, "o1 reaches the outside server", func() error {
+		got, err := k1.docker("exec", "o1", "sh", "-c", echo)
+		if err != nil || !strings.Contains(got, "hello") {
+			return fmt.Errorf("%v: %q", err, got)
+		}
+		return nil
+	})
+	if routes := k1.mustDocker("exec", "i1", "ip", "-4", "route", "show", "default"); routes != "" {
+		t.Errorf("a container on an internal network has a default route: %q", routes)
+	}
+	// The overlay itself works on the internal network.
+	i2 := k2.containerAddr("i2", "eth0")
+	e.eventually(20*time.Second, "i1 pings i2 across hosts", func() error {
+		_, err := k1.docker("exec", "i1", "ping", "-c", "1", "-W", "1", i2)
+		return err
+	})
+	k1.mustDocker("exec", "i1", "ip", "route", "add", "default", "via", "10.84.0.1")
+	if got, err := k1.docker("exec", "i1", "sh", "-c", echo); err == nil && strings.Contains(got, "hello") {
+		t.Errorf("a container on an --internal network reached 198.18.1.9 through its gateway: %q", got)
+	}
+}
