@@ -158,7 +158,7 @@ func TestDockerEngine(t *testing.T) {
 // container on an ordinary network reaches the same server through the
 // gateway's egress (the probe that shows the test can fail).
 //
-//   PFX-h1 ── veth ── PFX-out 198.18.1.9: TCP echo (outside the overlay)
+//	PFX-h1 ── veth ── PFX-out 198.18.1.9: TCP echo (outside the overlay)
 func TestDockerInternal(t *testing.T) {
 	e := newEnv(t)
 	h1, _, _, _, k1, k2 := e.dockerPair()
