@@ -95,12 +95,15 @@ func (e *Engine) unlockedNamespaceNetworks(p *port) (dns netip.Addr, search []st
 // container is attached to, so that its first network's resolver answers
 // their names to it (resolver.Shared).
 func (e *Engine) unlockedAddShared(s *snapshot) {
+	byNS := make(map[nsID][]*port)
 	for _, p := range e.ports {
-		if p.gateway || p.closed.Load() {
-			continue
+		if !p.gateway && !p.closed.Load() && p.ns != (nsID{}) {
+			byNS[p.ns] = append(byNS[p.ns], p)
 		}
-		for _, o := range e.unlockedSiblings(p) {
-			if o.key.network == p.key.network {
+	}
+	for _, p := range e.ports {
+		for _, o := range byNS[p.ns] {
+			if o == p || o.key.network == p.key.network {
 				continue
 			}
 			m := s.names.shared[p.key.network]
