@@ -31,6 +31,8 @@ func (e *env) dockerPair() (h1, h2 *host, d1, d2 *daemon, k1, k2 *dockerHost) {
 	d2 = e.startDaemon(h2, e.writeConfig(h2, hostConf{peers: []*host{h1}, dockerPlug: filepath.Join(k2.plugins, "vxwire.sock")}))
 	d1.waitReady()
 	d2.waitReady()
+	k1.stopBeforeDaemons()
+	k2.stopBeforeDaemons()
 	k1.importBusybox()
 	k2.importBusybox()
 	return h1, h2, d1, d2, k1, k2
@@ -50,7 +52,7 @@ func (d *dockerHost) containerAddr(c, ifname string) string {
 
 // TestDockerEngine runs Docker's overlay tutorial with vxwire: blue is
 // created on both hosts, a container runs on each, they ping each other
-// by address and by name and move 16 MiB intact; network connect red
+// by address, by name and by --network-alias and move 16 MiB intact; network connect red
 // adds eth1 while the default route stays on eth0; docker rm -f takes the
 // endpoint out of both hosts' views within a second; bad requests get a
 // Docker-visible error and leave dockerd and vxwire running. Before the
@@ -63,7 +65,7 @@ func TestDockerEngine(t *testing.T) {
 		k.mustDocker("network", "create", "-d", "vxwire", "--ipam-driver", "vxwire", "--subnet", "10.79.0.0/24", "blue")
 	}
 	t0 := time.Now()
-	k1.mustDocker("run", "-d", "--name", "web1", "--network", "blue", "--dns", "10.79.0.1", "bb:1", "sleep", "600")
+	k1.mustDocker("run", "-d", "--name", "web1", "--network", "blue", "--network-alias", "www", "--dns", "10.79.0.1", "bb:1", "sleep", "600")
 	k2.mustDocker("run", "-d", "--name", "web2", "--network", "blue", "--dns", "10.79.0.1", "bb:1", "sleep", "600")
 	t.Logf("two docker runs in %v", time.Since(t0).Round(time.Millisecond))
 	a1, a2 := k1.containerAddr("web1", "eth0"), k2.containerAddr("web2", "eth0")
@@ -73,7 +75,7 @@ func TestDockerEngine(t *testing.T) {
 	for _, p := range []struct {
 		k            *dockerHost
 		from, target string
-	}{{k1, "web1", a2}, {k2, "web2", a1}, {k1, "web1", "web2"}, {k2, "web2", "web1"}} {
+	}{{k1, "web1", a2}, {k2, "web2", a1}, {k1, "web1", "web2"}, {k2, "web2", "web1"}, {k2, "web2", "www"}} {
 		e.eventually(20*time.Second, p.from+" pings "+p.target, func() error {
 			_, err := p.k.docker("exec", p.from, "ping", "-c", "1", "-W", "1", p.target)
 			return err

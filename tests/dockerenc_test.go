@@ -35,6 +35,7 @@ func TestDockerEncrypted(t *testing.T) {
 		cfg := e.renderEnc(p.h, encConf{peers: []*encHost{p.peer}, secret: secret})
 		cfg = strings.Replace(cfg, "[host]\n", fmt.Sprintf("[host]\ndocker_plugin = %q\n", filepath.Join(p.k.plugins, "vxwire.sock")), 1)
 		e.startDaemon(p.h.host, e.file(p.h.id+".toml", cfg)).waitReady()
+		p.k.stopBeforeDaemons()
 		p.k.importBusybox()
 		p.k.mustDocker("network", "create", "-d", "vxwire", "--ipam-driver", "vxwire", "--subnet", "10.85.0.0/24", "plain")
 		p.k.mustDocker("network", "create", "-d", "vxwire", "--ipam-driver", "vxwire", "--subnet", "10.86.0.0/24", "--opt", "encrypted", "sec")

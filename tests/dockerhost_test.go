@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -25,6 +26,7 @@ type dockerHost struct {
 	sock    string
 	cmd     *exec.Cmd
 	done    chan struct{}
+	stopped sync.Once
 }
 
 // startDocker starts dockerd on h and waits until its API answers. The
@@ -98,9 +100,17 @@ func (d *dockerHost) running() bool {
 	}
 }
 
+// stopBeforeDaemons stops dockerd before the vxwire daemons started after
+// it (cleanups run last in, first out), so that removing its containers
+// still reaches the plugin.
+func (d *dockerHost) stopBeforeDaemons() { d.e.t.Cleanup(d.stop) }
+
 // stop removes every container, then stops dockerd with SIGTERM (it
 // stops its own containerd), and SIGKILL if it has not exited after 30 s.
-func (d *dockerHost) stop() {
+// Only the first call does anything.
+func (d *dockerHost) stop() { d.stopped.Do(d.stopOnce) }
+
+func (d *dockerHost) stopOnce() {
 	if ids, err := d.docker("ps", "-aq"); err == nil && strings.TrimSpace(ids) != "" {
 		d.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
 	}

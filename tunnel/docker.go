@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 // Docker's IPAM driver hands out an address before the endpoint that will
@@ -58,4 +60,31 @@ func (e *Engine) AttachReserved(ctx context.Context, req api.AttachRequest, key 
 		}
 	}
 	return e.unlockedAttach(req)
+}
+
+// SetAliases replaces the DNS aliases of an endpoint attached through the
+// API, in place: its TAP stays, and every host learns the new names with
+// its next records. Docker says a container's --network-alias names only
+// once the container has started, after Join.
+func (e *Engine) SetAliases(ctx context.Context, network, name string, aliases []string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := epKey{network, name}
+	d, ok := e.dynEps[k]
+	p := e.ports[k]
+	if !ok || p == nil {
+		return fmt.Errorf("endpoint %q of network %q: %w", name, network, api.ErrNotFound)
+	}
+	for _, a := range aliases {
+		if err := config.CheckLabel(a); err != nil || a == name {
+			return fmt.Errorf("%w: alias %q is not a DNS label other than the endpoint's name", api.ErrInvalid, a)
+		}
+	}
+	d.Endpoint.Aliases = slices.Clone(aliases)
+	e.dynEps[k] = d
+	p.cfg.Aliases = d.Endpoint.Aliases
+	e.unlockedSaveEndpoints()
+	e.snap.Store(e.unlockedBuildSnapshot())
+	e.unlockedPublish()
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,6 +136,15 @@ func (d dockerAPI) Network(ctx context.Context, id string) (DockerNetwork, error
 	if id == "" || strings.ContainsAny(id, "/?#%") {
 		return DockerNetwork{}, fmt.Errorf("network id %q", id)
 	}
+	b, err := d.get(ctx, "/networks/"+id)
+	if err != nil {
+		return DockerNetwork{}, err
+	}
+	return parseDockerNetwork(b)
+}
+
+// get asks dockerd for path and returns the body of a 200 answer.
+func (d dockerAPI) get(ctx context.Context, path string) ([]byte, error) {
 	c := http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var dl net.Dialer
@@ -142,23 +152,41 @@ func (d dockerAPI) Network(ctx context.Context, id string) (DockerNetwork, error
 		},
 	}}
 	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/networks/"+id, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker"+path, nil)
 	if err != nil {
-		return DockerNetwork{}, err
+		return nil, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return DockerNetwork{}, fmt.Errorf("cannot ask dockerd: %w", err)
+		return nil, fmt.Errorf("cannot ask dockerd: %w", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return DockerNetwork{}, err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return DockerNetwork{}, fmt.Errorf("dockerd: %s: %s", resp.Status, bytes.TrimSpace(b))
+		return nil, fmt.Errorf("dockerd: %s: %s", resp.Status, bytes.TrimSpace(b))
 	}
-	return parseDockerNetwork(b)
+	return b, nil
+}
+
+// Aliases implements Docker with GET /containers/NAME/json, which
+// dockerd answers once it releases the container's lock.
+func (d dockerAPI) Aliases(ctx context.Context, container, network string) ([]string, error) {
+	b, err := d.get(ctx, "/containers/"+url.PathEscape(container)+"/json")
+	if err != nil {
+		return nil, err
+	}
+	var c struct {
+		NetworkSettings struct {
+			Networks map[string]struct{ Aliases []string }
+		}
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("dockerd's container inspect: %w", err)
+	}
+	return c.NetworkSettings.Networks[network].Aliases, nil
 }
 
 // parseDockerNetwork reads the parts of a network inspect body the

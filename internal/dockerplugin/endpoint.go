@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
@@ -102,6 +104,7 @@ func (p *Plugin) join(ctx context.Context, body []byte) (any, error) {
 	delete(p.reserved, ep.addr.Addr())
 	ep.name = attached.Name
 	p.mu.Unlock()
+	go p.setAliasesLater(docker, network, attached.Name)
 	resp := joinResponse{InterfaceName: interfaceName{SrcName: ep.handoff, DstPrefix: "eth"}}
 	if !ep.net.internal {
 		resp.Gateway = attached.Gateway
@@ -122,6 +125,43 @@ func containerName(ctx context.Context, docker Docker, req joinRequest) string {
 		id = id[:11]
 	}
 	return "c" + strings.ToLower(id)
+}
+
+// setAliasesLater gives the endpoint the container's --network-alias
+// names once dockerd can tell them: it holds the container's lock until
+// the start or connect that called Join is done.
+func (p *Plugin) setAliasesLater(docker Docker, network, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), aliasWait)
+	defer cancel()
+	aliases, err := containerAliases(ctx, docker, name, network)
+	if err == nil && len(aliases) > 0 {
+		err = p.rt.SetAliases(ctx, network, name, aliases)
+	}
+	if err != nil {
+		p.l.Info("cannot apply the container's network aliases", "error", err, "network", network, "endpoint", name)
+	}
+}
+
+// aliasWait bounds the wait for dockerd's view of a container.
+const aliasWait = 30 * time.Second
+
+// containerAliases returns the container's --network-alias names on
+// network that are DNS labels other than its name; Docker's own alias,
+// the short container id, is among them. A dockerd that cannot say gives
+// none: the container still attaches.
+func containerAliases(ctx context.Context, docker Docker, name, network string) ([]string, error) {
+	list, err := docker.Aliases(ctx, name, network)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range list {
+		a = strings.ToLower(a)
+		if a != name && config.CheckLabel(a) == nil && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // leave detaches the endpoint: its TAP goes, and every host forgets its

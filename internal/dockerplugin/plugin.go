@@ -48,6 +48,8 @@ type Runtime interface {
 	ReserveAddress(ctx context.Context, network, key string, want netip.Addr) (netip.Addr, error)
 	ReleaseReservation(network, key string) error
 	AttachReserved(ctx context.Context, req api.AttachRequest, key string) (api.Endpoint, error)
+	// SetAliases replaces an attached endpoint's DNS aliases.
+	SetAliases(ctx context.Context, network, name string, aliases []string) error
 }
 
 // Docker answers what the calling dockerd knows about one of its networks.
@@ -55,6 +57,11 @@ type Docker interface {
 	// Network returns the name of network id and the container name of
 	// each of its endpoints, by endpoint id.
 	Network(ctx context.Context, id string) (DockerNetwork, error)
+	// Aliases returns the --network-alias names container has on
+	// network. dockerd answers once the container has started or
+	// connected (it holds the container's lock meanwhile), so callers
+	// ask after Join returns.
+	Aliases(ctx context.Context, container, network string) ([]string, error)
 }
 
 // DockerNetwork is what dockerd says about one network.

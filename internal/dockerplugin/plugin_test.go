@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/api/apitest"
@@ -25,6 +26,7 @@ type fakeRuntime struct {
 	*apitest.Backend
 	mu       sync.Mutex
 	reserved map[string]netip.Addr // key → address
+	aliases  map[string][]string   // network/name → aliases set
 }
 
 var _ Runtime = (*fakeRuntime)(nil)
@@ -52,6 +54,16 @@ func (f *fakeRuntime) ReleaseReservation(network, key string) error {
 	return f.Backend.Detach(context.Background(), api.DetachRequest{Network: network, Name: key})
 }
 
+func (f *fakeRuntime) SetAliases(ctx context.Context, network, name string, aliases []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.aliases == nil {
+		f.aliases = map[string][]string{}
+	}
+	f.aliases[network+"/"+name] = aliases
+	return nil
+}
+
 func (f *fakeRuntime) AttachReserved(ctx context.Context, req api.AttachRequest, key string) (api.Endpoint, error) {
 	if key != "" {
 		if err := f.ReleaseReservation(req.Network, key); err != nil {
@@ -66,8 +78,9 @@ func (f *fakeRuntime) AttachReserved(ctx context.Context, req api.AttachRequest,
 
 // fakeDocker answers network inspect from a table the test fills.
 type fakeDocker struct {
-	mu   sync.Mutex
-	nets map[string]DockerNetwork
+	mu      sync.Mutex
+	nets    map[string]DockerNetwork
+	aliases map[string][]string // container/network → aliases
 }
 
 func (d *fakeDocker) Network(_ context.Context, id string) (DockerNetwork, error) {
@@ -77,6 +90,12 @@ func (d *fakeDocker) Network(_ context.Context, id string) (DockerNetwork, error
 		return n, nil
 	}
 	return DockerNetwork{}, fmt.Errorf("no network %s", id)
+}
+
+func (d *fakeDocker) Aliases(_ context.Context, container, network string) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.aliases[container+"/"+network], nil
 }
 
 func (d *fakeDocker) set(id, name string, eps map[string]string) {
@@ -170,6 +189,7 @@ func TestDockerLifecycle(t *testing.T) {
 		t.Fatalf("GetDefaultAddressSpaces: %v", out)
 	}
 	docker.set(netID, "blue", map[string]string{epID: "web"})
+	docker.aliases = map[string][]string{"web/blue": {"www", "Web", "not_a_label", "www"}}
 	if out := createBlue(t, post, map[string]any{"com.docker.network.internal": true,
 		"com.docker.network.generic": map[string]any{"com.docker.network.driver.mtu": "1400"}}); len(out) != 0 {
 		t.Fatalf("CreateNetwork: %v", out)
@@ -195,6 +215,19 @@ func TestDockerLifecycle(t *testing.T) {
 	eps := rt.Endpoints()
 	if len(eps) != 1 || eps[0].Name != "web" || eps[0].Address != addr || eps[0].IfName != "vxwcf6125af5023" || eps[0].ContainerID != epID {
 		t.Fatalf("endpoints after Join: %+v; want web at %s only (the reservation handed over)", eps, addr)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rt.mu.Lock()
+		got := fmt.Sprint(rt.aliases["blue/web"])
+		rt.mu.Unlock()
+		if got == "[www]" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("aliases %s, want [www] (the name itself, duplicates and non-labels left out)", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	for _, path := range []string{"/NetworkDriver.Leave", "/NetworkDriver.DeleteEndpoint"} {
 		if _, out := post(path, map[string]any{"NetworkID": netID, "EndpointID": epID}); len(out) != 0 {
