@@ -91,14 +91,16 @@ func (p *Plugin) ensureNetwork(ctx context.Context, docker Docker, n *dockerNet)
 	p.mu.Lock()
 	name := n.name
 	p.mu.Unlock()
-	if name != "" {
+	if name != "" && p.exists(name) {
 		return name, nil
 	}
-	dn, err := docker.Network(ctx, n.id)
-	if err != nil || dn.Name == "" {
-		return "", fmt.Errorf("%w: %v", errUnnamed, err)
+	if name == "" { // else removed meanwhile (docker network rm on another host): create it again
+		dn, err := docker.Network(ctx, n.id)
+		if err != nil || dn.Name == "" {
+			return "", fmt.Errorf("%w: %v", errUnnamed, err)
+		}
+		name = dn.Name
 	}
-	name = dn.Name
 	spec := api.NetworkSpec{Name: name, Subnet: n.subnet.String(), MTU: n.mtu, Encrypted: n.encrypted}
 	if n.gateway.IsValid() {
 		spec.Gateway = n.gateway.String()

@@ -154,6 +154,16 @@ const (
 	epID  = "cf6125af502309e685b27111573c81d160bee7f310c30116e96876e4c4b5efdc"
 )
 
+// createBlueAs is createBlue for Docker network id.
+func createBlueAs(t *testing.T, post func(string, any) (int, map[string]any), id string) {
+	t.Helper()
+	_, out := post("/NetworkDriver.CreateNetwork", map[string]any{"NetworkID": id,
+		"IPv4Data": []map[string]any{{"AddressSpace": "vxwire", "Pool": "10.99.0.0/24", "Gateway": "10.99.0.1/24"}}})
+	if len(out) != 0 {
+		t.Fatalf("CreateNetwork %s: %v", id, out)
+	}
+}
+
 // createBlue walks Docker's network create: pool, gateway, CreateNetwork.
 func createBlue(t *testing.T, post func(string, any) (int, map[string]any), opts map[string]any) map[string]any {
 	t.Helper()
@@ -243,6 +253,18 @@ func TestDockerLifecycle(t *testing.T) {
 	}
 	if _, err := rt.Network("blue"); err == nil {
 		t.Fatal("vxwire network blue remains after docker network rm")
+	}
+	// Another dockerd still has its blue: its next container brings the
+	// vxwire network back.
+	otherNet := "aa" + netID[2:]
+	docker.set(otherNet, "blue", nil)
+	createBlueAs(t, post, otherNet)
+	rt.RemoveNetwork(context.Background(), "blue") // as if removed from another host
+	if _, out := post("/IpamDriver.RequestAddress", map[string]any{"PoolID": "10.99.0.0/24"}); out["Err"] != nil {
+		t.Fatalf("RequestAddress after blue was removed elsewhere: %v", out)
+	}
+	if _, err := rt.Network("blue"); err != nil {
+		t.Fatalf("blue not created again: %v", err)
 	}
 }
 
