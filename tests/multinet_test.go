@@ -88,7 +88,9 @@ func TestSeveralNetworksConfigAndCNI(t *testing.T) {
 		{c2, "10.77.0.1", "c1.red", "10.78.0.10", false, "a name on the second network, from h2"},
 		{c3, "10.77.0.1", "c2.red", "", true, "red's name from a blue-only container"},
 	} {
-		e.eventually(20*time.Second, q.from.name+" resolves "+q.name, func() error {
+		// 45 s: gossip sometimes delivers a just-started host's records
+		// only at the next push-pull.
+		e.eventually(45*time.Second, q.from.name+" resolves "+q.name, func() error {
 			out, err := e.in(q.from, "dig", "+short", "+time=1", "+tries=1", "@"+q.gw, q.name)
 			if err != nil {
 				return err
