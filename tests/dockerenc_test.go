@@ -40,18 +40,23 @@ func TestDockerEncrypted(t *testing.T) {
 		p.k.mustDocker("network", "create", "-d", "vxwire", "--ipam-driver", "vxwire", "--subnet", "10.85.0.0/24", "plain")
 		p.k.mustDocker("network", "create", "-d", "vxwire", "--ipam-driver", "vxwire", "--subnet", "10.86.0.0/24", "--opt", "encrypted", "sec")
 	}
+	// The plugin creates the vxwire networks just after Docker's.
 	var secVNI, plainVNI uint32
-	for _, n := range e.apiNetworks(h1) {
-		switch {
-		case n.Name == "sec" && n.Encrypted:
-			secVNI = n.VNI
-		case n.Name == "plain" && !n.Encrypted:
-			plainVNI = n.VNI
+	e.eventually(20*time.Second, "h1 has networks plain and encrypted sec", func() error {
+		nets := e.apiNetworks(h1)
+		for _, n := range nets {
+			switch {
+			case n.Name == "sec" && n.Encrypted:
+				secVNI = n.VNI
+			case n.Name == "plain" && !n.Encrypted:
+				plainVNI = n.VNI
+			}
 		}
-	}
-	if secVNI == 0 || plainVNI == 0 {
-		t.Fatalf("h1's networks %+v: want plain and encrypted sec", e.apiNetworks(h1))
-	}
+		if secVNI == 0 || plainVNI == 0 {
+			return fmt.Errorf("h1's networks: %+v", nets)
+		}
+		return nil
+	})
 	k1.mustDocker("run", "-d", "--name", "e1", "--network", "plain", "bb:1", "sleep", "600")
 	k2.mustDocker("run", "-d", "--name", "e2", "--network", "plain", "bb:1", "sleep", "600")
 	k1.mustDocker("network", "connect", "sec", "e1")
