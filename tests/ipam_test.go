@@ -119,9 +119,3 @@ func conflictLine(log, x string) string {
 	}
 	return ""
 }
-
-// lastLine returns the last non-empty line of s.
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
-}
