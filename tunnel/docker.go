@@ -21,6 +21,10 @@ import (
 // made.
 const selfNetNS = "/proc/self/ns/net"
 
+// handoffPrefix starts the name of every handoff TAP, so that API callers
+// cannot make other names in the daemon's (the host's) namespace.
+const handoffPrefix = "vxw"
+
 // ReserveAddress allocates an address of network under key (a name no
 // endpoint uses), or exactly want when it is valid, with the same
 // uniqueness as an attach. It is safe for concurrent use.

@@ -42,6 +42,9 @@ func TestReserveAndAttachReserved(t *testing.T) {
 	if _, err := h.e.Attach(ctx, api.AttachRequest{Network: "blue", Name: "x", NetNS: other, Handoff: true, IfName: "vxwdef"}); !errors.Is(err, api.ErrInvalid) {
 		t.Errorf("handoff with a netns: %v, want invalid", err)
 	}
+	if _, err := h.e.Attach(ctx, api.AttachRequest{Network: "blue", Name: "x", Handoff: true, IfName: "eth9"}); !errors.Is(err, api.ErrInvalid) {
+		t.Errorf("handoff named eth9 in the host's namespace: %v, want invalid", err)
+	}
 	if err := h.e.SetAliases(ctx, "blue", "web", []string{"www", "api"}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
@@ -380,8 +381,8 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 		if req.NetNS != "" {
 			return bad("netns %q: a handoff interface is made in the daemon's own namespace; leave netns empty", req.NetNS)
 		}
-		if req.IfName == "" {
-			return bad("ifname: a handoff interface needs a name")
+		if !strings.HasPrefix(req.IfName, handoffPrefix) {
+			return bad("ifname %q: a handoff interface in the daemon's namespace is named %s...", req.IfName, handoffPrefix)
 		}
 		req.NetNS = selfNetNS
 	}

@@ -53,8 +53,9 @@ type AttachRequest struct {
 	// runtime (OCI container id, CNI_CONTAINERID).
 	ContainerID string `json:"container_id,omitempty"`
 	// Handoff makes the interface in the daemon's own namespace, named
-	// IfName and unconfigured, for the runtime to move into the container
-	// and configure (Docker); NetNS must then be empty.
+	// IfName (which must start with "vxw") and unconfigured, for the
+	// runtime to move into the container and configure (Docker); NetNS
+	// must then be empty.
 	Handoff bool `json:"handoff,omitempty"`
 }
 
