@@ -9,9 +9,11 @@ import (
 // to out[:0]. It returns a nil reply when the query is dropped, and
 // fwd = true when the query is for an upstream (q then holds it and no
 // reply is built). answer never blocks.
-func (s *Server) answer(msg, out []byte, tr transport, q *query) (resp []byte, res result, fwd bool) {
+func (s *Server) answer(msg, out []byte, tr transport, client netip.Addr, q *query) (resp []byte, res result, fwd bool) {
 	var r reply
-	switch parseQuery(msg, q) {
+	v := parseQuery(msg, q)
+	q.client = client
+	switch v {
 	case verdictDrop:
 		return nil, resDropped, false
 	case verdictFormErr:
@@ -102,8 +104,15 @@ func (s *Server) lookup(q *query) ([]netip.Addr, result) {
 	if q.labels == 1 {
 		return nil, resNXDomain
 	}
-	for _, d := range *s.isolated.Load() {
-		if _, ok := cutDomain(name, d); ok || bytes.Equal(name, d) {
+	iso := s.isolated.Load()
+	for i, d := range iso.wire {
+		host, ok := cutDomain(name, d)
+		if ok && q.plain && s.shares(q.client, iso.names[i]) {
+			if a := s.names.Lookup(iso.names[i], string(host)); len(a) > 0 {
+				return a, resNoError
+			}
+		}
+		if ok || bytes.Equal(name, d) {
 			return nil, resNXDomain
 		}
 	}

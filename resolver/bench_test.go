@@ -54,7 +54,7 @@ func BenchmarkAnswer(b *testing.B) {
 			var q query
 			b.ReportAllocs()
 			for b.Loop() {
-				if resp, _, _ := srv.answer(msg, out, udp, &q); len(resp) < headerLen {
+				if resp, _, _ := srv.answer(msg, out, udp, netip.Addr{}, &q); len(resp) < headerLen {
 					b.Fatal("no answer")
 				}
 			}
@@ -108,7 +108,7 @@ func TestAnswerAllocs(t *testing.T) {
 			msg := mustPack(t, newQuery(tt.qname, tt.qtype))
 			out := make([]byte, 0, maxMsgSize)
 			var q query
-			got := testing.AllocsPerRun(200, func() { srv.answer(msg, out, udp, &q) })
+			got := testing.AllocsPerRun(200, func() { srv.answer(msg, out, udp, netip.Addr{}, &q) })
 			if got > tt.allocs {
 				t.Errorf("%v allocs per query, want ≤ %v", got, tt.allocs)
 			}

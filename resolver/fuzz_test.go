@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -35,7 +36,7 @@ func FuzzHandler(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, tr := range []transport{udp, tcp} {
-			resp, _, fwd := srv.answer(b, out, tr, &q)
+			resp, _, fwd := srv.answer(b, out, tr, netip.MustParseAddr("10.0.0.9"), &q)
 			if fwd {
 				t.Fatal("forward requested while forwarding is off")
 			}

@@ -124,10 +124,10 @@ type Server struct {
 	cfg   Config
 	l     *slog.Logger
 
-	network   string                   // lower-case Config.Network, the key passed to Names
-	domain    []byte                   // network as bytes, for suffix checks on query names
-	isolated  atomic.Pointer[[][]byte] // lower-case Config.Isolated, replaced by SetIsolated
-	upstreams []string                 // Config.Upstreams formatted once
+	network   string                    // lower-case Config.Network, the key passed to Names
+	domain    []byte                    // network as bytes, for suffix checks on query names
+	isolated  atomic.Pointer[isolation] // lower-case Config.Isolated, replaced by SetIsolated
+	upstreams []string                  // Config.Upstreams formatted once
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// rr is the round-robin counter: each answer with several addresses
@@ -282,11 +282,38 @@ func (lm *limiter) allow() bool {
 // SetIsolated replaces Config.Isolated, for a host whose set of networks
 // changed. It is safe to call while the server serves.
 func (s *Server) SetIsolated(domains []string) {
-	var iso [][]byte
+	var iso isolation
 	for _, d := range domains {
 		if d = strings.ToLower(strings.Trim(d, ".")); d != "" {
-			iso = append(iso, []byte(d))
+			iso.wire = append(iso.wire, []byte(d))
+			iso.names = append(iso.names, d)
 		}
 	}
 	s.isolated.Store(&iso)
+}
+
+// isolation is one value of Config.Isolated, replaced as a whole: the
+// domains as bytes for suffix checks and as strings for Names, index for
+// index.
+type isolation struct {
+	wire  [][]byte
+	names []string
+}
+
+// Shared is implemented by Names that know which clients are attached to
+// several networks. A server whose Names implements it answers NAME.OTHER,
+// for an isolated network OTHER, to a client for which Shares reports
+// true: a container on blue and red resolves both networks' names through
+// blue's gateway, while a container on blue alone still gets NXDOMAIN.
+type Shared interface {
+	// Shares reports whether client, an address on network, belongs to a
+	// container that is also attached to other.
+	Shares(network string, client netip.Addr, other string) bool
+}
+
+// shares reports whether client may resolve names of the isolated
+// network other.
+func (s *Server) shares(client netip.Addr, other string) bool {
+	sh, ok := s.names.(Shared)
+	return ok && client.IsValid() && sh.Shares(s.network, client, other)
 }

@@ -63,7 +63,7 @@ func (s *Server) routineUDP() error {
 			continue
 		}
 		errs = 0
-		resp, res, fwd := s.answer(buf[:n], out, udp, &q)
+		resp, res, fwd := s.answer(buf[:n], out, udp, clientAddr(ap, ad), &q)
 		if fwd {
 			s.forwardUDP(buf[:n], &q, fast, ap, ad)
 			continue
@@ -201,7 +201,7 @@ func (s *Server) routineConn(c net.Conn) {
 		if _, err := io.ReadFull(c, buf); err != nil {
 			return
 		}
-		resp, res, fwd := s.answer(buf, out, tcp, &q)
+		resp, res, fwd := s.answer(buf, out, tcp, clientAddr(netip.AddrPort{}, c.RemoteAddr()), &q)
 		if fwd {
 			resp, res = s.forward(s.ctx, buf, &q, out, maxMsgSize)
 		}
@@ -244,7 +244,7 @@ func (h handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		return
 	}
 	var q query
-	resp, res, fwd := s.answer(msg, make([]byte, 0, 512), tr, &q)
+	resp, res, fwd := s.answer(msg, make([]byte, 0, 512), tr, clientAddr(netip.AddrPort{}, w.RemoteAddr()), &q)
 	if fwd {
 		limit := maxMsgSize
 		if tr == udp {
@@ -270,11 +270,33 @@ func (h handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // delivers the packet to the server's socket as usual. It never blocks,
 // counts the query like any other, and is safe for concurrent use.
 func (s *Server) AnswerLocal(msg, out []byte) (resp []byte, ok bool) {
+	return s.AnswerLocalFrom(netip.Addr{}, msg, out)
+}
+
+// AnswerLocalFrom is AnswerLocal for a query from client, the sender's
+// IPv4 address, which lets a client attached to several networks resolve
+// the names of all of them here (see Shared).
+func (s *Server) AnswerLocalFrom(client netip.Addr, msg, out []byte) (resp []byte, ok bool) {
 	var q query
-	resp, res, fwd := s.answer(msg, out, udp, &q)
+	resp, res, fwd := s.answer(msg, out, udp, client, &q)
 	if fwd || resp == nil {
 		return nil, false
 	}
 	s.countUDP(res, resp)
 	return resp, true
+}
+
+// clientAddr returns the IP address of a query's sender, from ap when it
+// is valid, else from ad; the zero Addr when neither names one.
+func clientAddr(ap netip.AddrPort, ad net.Addr) netip.Addr {
+	if ap.IsValid() {
+		return ap.Addr().Unmap()
+	}
+	switch a := ad.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }

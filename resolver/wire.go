@@ -1,6 +1,9 @@
 package resolver
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
 // DNS message layout (RFC 1035 §4.1):
 //
@@ -85,6 +88,8 @@ type query struct {
 	nameLen int
 	labels  int
 	plain   bool // every label is [a-z0-9_-], so it may be a container name
+
+	client netip.Addr // the sender, when known; zero otherwise
 }
 
 func (q *query) key() []byte { return q.name[:q.nameLen] }

@@ -102,6 +102,7 @@ type epConf struct {
 	ns      *netns
 	addr    string   // "": left out, the daemon allocates one
 	aliases []string // DNS aliases
+	ifname  string   // "": left out (eth0)
 }
 
 // hostConf is one host's config file.
@@ -114,6 +115,7 @@ type hostConf struct {
 	apiGroup    string   // host.api_group; "": left out (the socket is root's)
 	metrics     string   // host.metrics ("IP:PORT"); "": left out (no metrics)
 	secret      string   // host.secret_file; "": the cluster secret when there are peers
+	dockerPlug  string   // host.docker_plugin; "": left out (no Docker plugin)
 }
 
 // blue is the network most tests use.
@@ -145,6 +147,9 @@ func (e *env) render(h *host, c hostConf) string {
 	if c.metrics != "" {
 		fmt.Fprintf(&b, "metrics = %q\n", c.metrics)
 	}
+	if c.dockerPlug != "" {
+		fmt.Fprintf(&b, "docker_plugin = %q\n", c.dockerPlug)
+	}
 	for _, p := range c.peers {
 		fmt.Fprintf(&b, "\n[[peer]]\nname = %q\naddress = %q\n", p.id, p.addr)
 		if p.kernel {
@@ -166,6 +171,9 @@ func (e *env) render(h *host, c hostConf) string {
 		}
 		if len(ep.aliases) > 0 {
 			fmt.Fprintf(&b, "aliases = [%s]\n", quoteList(ep.aliases))
+		}
+		if ep.ifname != "" {
+			fmt.Fprintf(&b, "ifname = %q\n", ep.ifname)
 		}
 	}
 	return b.String()

@@ -56,24 +56,8 @@ func resolvConfPath(netns string) string {
 	return ""
 }
 
-// writeResolvConf points the endpoint's resolver at its network's gateway,
-// unless the file exists already and was not written by vxwire.
-func writeResolvConf(p *port) error {
-	path := resolvConfPath(p.cfg.NetNS)
-	if path == "" {
-		return nil
-	}
-	if b, err := os.ReadFile(path); err == nil && !strings.HasPrefix(string(b), resolvHeader) {
-		return nil
-	}
-	content := fmt.Sprintf("%snameserver %s\nsearch %s\noptions ndots:0\n", resolvHeader, p.net.cfg.Gateway, p.net.cfg.Name)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(content), 0o644)
-}
-
-// removeResolvConf removes a resolv.conf that writeResolvConf wrote.
+// removeResolvConf removes a resolv.conf that unlockedWriteResolvConf
+// wrote.
 func removeResolvConf(p *port) {
 	path := resolvConfPath(p.cfg.NetNS)
 	if path == "" {

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"encoding/binary"
 	"github.com/vxwire/vxwire/internal/ipv4"
+	"net/netip"
 
 	"github.com/vxwire/vxwire/encap"
 )
@@ -44,7 +45,8 @@ func answerDNS(s *scratch, nv *netView, buf []byte, size int) []byte {
 	if s.dns == nil {
 		s.dns = make([]byte, 0, 4096)
 	}
-	resp, ok := nv.net.dns.AnswerLocal(frame[dnsOff:udpOff+udpLen], s.dns[:0])
+	client := netip.AddrFrom4([4]byte(frame[ipOff+12 : ipOff+16]))
+	resp, ok := nv.net.dns.AnswerLocalFrom(client, frame[dnsOff:udpOff+udpLen], s.dns[:0])
 	if !ok || encap.HeaderLen+dnsOff+len(resp) > len(buf) {
 		return nil
 	}

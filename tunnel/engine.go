@@ -157,6 +157,8 @@ type Engine struct {
 	networks  map[string]*network
 	peers     map[string]*peer
 	ports     map[epKey]*port
+	portSeq   uint64          // attach order of ports, see multinet.go
+	failedCfg map[epKey]error // config file endpoints that could not attach
 	stopped   bool
 	// unapplied are the API networks this host does not carry, by name;
 	// failed the definitions whose gateway could not be opened.

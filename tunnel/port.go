@@ -28,6 +28,13 @@ type port struct {
 
 	started bool // guarded by Engine.mu
 
+	// ns is the identity of the port's namespace, seq its attach order,
+	// and defaultRoute whether its TAP holds the namespace's default
+	// route (see multinet.go). Set by openPort, then read-only.
+	ns           nsID
+	seq          uint64
+	defaultRoute bool
+
 	// gateway marks the network's gateway port: its frames stay on this
 	// host, and gw offers its sockets.
 	gateway bool
@@ -72,20 +79,31 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 	if ifname == "" {
 		ifname = config.DefaultIfName
 	}
+	e.portSeq++
+	p.seq = e.portSeq
+	if !ep.Handoff { // the runtime that takes the TAP configures it
+		p.ns = netnsID(ep.NetNS)
+		p.defaultRoute = e.unlockedOwnsDefaultRoute(p.ns)
+	}
+	var gw netip.Addr
+	if p.defaultRoute {
+		gw = n.cfg.Gateway
+	}
 	dev, err := e.opts.OpenPort(tap.Config{
 		NetNS:   ep.NetNS,
 		Name:    ifname,
 		MAC:     net.HardwareAddr(mac[:]),
 		Addr:    p.addr,
-		Gateway: n.cfg.Gateway,
+		Gateway: gw,
 		MTU:     n.mtu,
+		Handoff: ep.Handoff,
 	}, e.l.With("network", ep.Network, "endpoint", ep.Name))
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %q of network %q: %w", ep.Name, ep.Network, err)
 	}
 	p.dev = dev
 	p.sc.init(portBatch)
-	if err := writeResolvConf(p); err != nil {
+	if err := e.unlockedWriteResolvConf(p); err != nil {
 		e.l.Warn("cannot write resolv.conf", "error", err, "network", ep.Network, "endpoint", ep.Name)
 	}
 	n.fdb.addStatic(mac, p)
@@ -102,7 +120,7 @@ func (e *Engine) unlockedClosePort(p *port) {
 		p.net.dns.Close()
 	}
 	if !p.gateway {
-		removeResolvConf(p)
+		e.unlockedDetachResolvConf(p)
 	}
 	p.net.fdb.removePort(p)
 	if err := p.dev.Close(); err != nil {

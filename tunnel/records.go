@@ -221,10 +221,17 @@ func (e *Engine) unlockedAddRecords(s *snapshot) {
 type nameTable struct {
 	fwd map[string]map[string][]netip.Addr
 	rev map[string]map[netip.Addr][]string
+	// shared holds, per network, the local containers' addresses there and
+	// the other networks each is attached to (see multinet.go).
+	shared map[string]map[netip.Addr][]string
 }
 
 func newNameTable() *nameTable {
-	return &nameTable{fwd: map[string]map[string][]netip.Addr{}, rev: map[string]map[netip.Addr][]string{}}
+	return &nameTable{
+		fwd:    map[string]map[string][]netip.Addr{},
+		rev:    map[string]map[netip.Addr][]string{},
+		shared: map[string]map[netip.Addr][]string{},
+	}
 }
 
 func (t *nameTable) add(network, name string, aliases []string, ip netip.Addr) {

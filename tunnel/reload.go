@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -12,10 +11,11 @@ import (
 
 // apply makes the engine match a new config file: its networks, peers and
 // endpoints plus those created through the API (see runtime.go). It runs at
-// start-up (reload false) and on every reload. At start-up any endpoint of
-// the file that cannot be attached is an error; on reload it is logged and
-// the rest applied, so a container that went away cannot block changes
-// for all others. A config that cannot be applied at all leaves the
+// start-up (reload false) and on every reload. An endpoint of the file that
+// cannot be attached is logged, listed with its error by Endpoints, and the
+// rest applied, at start-up as on reload: a container that went away or a
+// namespace that already holds the interface name cannot keep the others
+// down. A config that cannot be applied at all leaves the
 // running one in place.
 func (e *Engine) apply(file *config.Config, reload bool) error {
 	e.mu.Lock()
@@ -33,17 +33,13 @@ func (e *Engine) apply(file *config.Config, reload bool) error {
 		e.file = prev
 		return err
 	}
-	var errs []error
+	e.failedCfg = make(map[epKey]error)
 	for i, ep := range file.Endpoints {
-		if err := epErrs[epKey{ep.Network, ep.Name}]; err != nil {
-			errs = append(errs, file.Errorf(fmt.Sprintf("endpoint[%d]", i), "%v", err))
+		k := epKey{ep.Network, ep.Name}
+		if err := epErrs[k]; err != nil {
+			e.failedCfg[k] = file.Errorf(fmt.Sprintf("endpoint[%d]", i), "%v", err)
+			e.l.Error("cannot attach endpoint", "error", e.failedCfg[k], "network", ep.Network, "endpoint", ep.Name)
 		}
-	}
-	if len(errs) > 0 && !reload {
-		return errors.Join(errs...)
-	}
-	for _, err := range errs {
-		e.l.Error("cannot attach endpoint", "error", err)
 	}
 	failed := false
 	for k, err := range epErrs {
@@ -275,6 +271,7 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 		nv.neigh[p.addr.Addr()] = p.mac
 	}
 	e.unlockedAddRecords(s)
+	e.unlockedAddShared(s)
 	return s
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/atomicfile"
@@ -45,13 +46,14 @@ type dynEndpoint struct {
 	Failed string `json:"failed,omitempty"`
 }
 
-// netnsID returns the device and inode of the namespace file at path.
-func netnsID(path string) (dev, ino uint64, err error) {
+// statNetNS returns the identity of the namespace file at path, or why it
+// cannot be read.
+func statNetNS(path string) (nsID, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return 0, 0, err
+		return nsID{}, err
 	}
-	return uint64(st.Dev), st.Ino, nil
+	return nsID{dev: uint64(st.Dev), ino: st.Ino}, nil
 }
 
 const (
@@ -183,6 +185,11 @@ func (e *Engine) Endpoints() []api.Endpoint {
 	for k, p := range e.ports {
 		out = append(out, e.unlockedEndpointInfo(k, p))
 	}
+	for k, err := range e.failedCfg {
+		if e.ports[k] == nil {
+			out = append(out, api.Endpoint{Network: k.network, Name: k.name, Source: "config", Error: err.Error()})
+		}
+	}
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].Network < out[j].Network || out[i].Network == out[j].Network && out[i].Name < out[j].Name
 	})
@@ -197,9 +204,10 @@ func (e *Engine) unlockedEndpointInfo(k epKey, p *port) api.Endpoint {
 	ep := api.Endpoint{
 		Network: k.network, Name: k.name, NetNS: p.cfg.NetNS, IfName: ifname,
 		Address: p.addr.String(), Gateway: p.net.cfg.Gateway.String(), MAC: p.mac.String(),
-		MTU: p.net.mtu, Aliases: p.cfg.Aliases, Source: "config",
-		DNS: api.DNS{Nameservers: []string{p.net.cfg.Gateway.String()}, Search: []string{k.network}},
+		MTU: p.net.mtu, Aliases: p.cfg.Aliases, Source: "config", DefaultRoute: p.defaultRoute,
 	}
+	gw, search := e.unlockedNamespaceNetworks(p)
+	ep.DNS = api.DNS{Nameservers: []string{gw.String()}, Search: search}
 	if d, ok := e.dynEps[k]; ok {
 		ep.Source, ep.ContainerID = "api", d.ContainerID
 	}
@@ -210,6 +218,10 @@ func (e *Engine) unlockedEndpointInfo(k epKey, p *port) api.Endpoint {
 func (e *Engine) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoint, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.unlockedAttach(req)
+}
+
+func (e *Engine) unlockedAttach(req api.AttachRequest) (api.Endpoint, error) {
 	if e.stopped {
 		return api.Endpoint{}, errStopped
 	}
@@ -218,7 +230,7 @@ func (e *Engine) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoin
 		return api.Endpoint{}, err
 	}
 	k := epKey{ep.Network, ep.Name}
-	dev, ino, err := netnsID(ep.NetNS)
+	id, err := statNetNS(ep.NetNS)
 	if err != nil {
 		return api.Endpoint{}, fmt.Errorf("%w: netns %s: %v", api.ErrInvalid, ep.NetNS, err)
 	}
@@ -227,7 +239,7 @@ func (e *Engine) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoin
 		delete(e.failedEps, k)
 		e.alloc.Release(k.network, k.name)
 	}
-	e.dynEps[k] = dynEndpoint{Endpoint: ep, ContainerID: req.ContainerID, NetNSDev: dev, NetNSIno: ino}
+	e.dynEps[k] = dynEndpoint{Endpoint: ep, ContainerID: req.ContainerID, NetNSDev: id.dev, NetNSIno: id.ino}
 	epErrs, err := e.unlockedApply(e.unlockedEffective(), true)
 	if err == nil {
 		err = epErrs[k]
@@ -278,13 +290,22 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	if _, ok := e.ports[epKey{req.Network, req.Name}]; ok {
 		return config.Endpoint{}, fmt.Errorf("%w: network %q already has an endpoint %q on this host", api.ErrConflict, req.Network, req.Name)
 	}
+	if req.Handoff {
+		if req.NetNS != "" {
+			return bad("netns %q: a handoff interface is made in the daemon's own namespace; leave netns empty", req.NetNS)
+		}
+		if !strings.HasPrefix(req.IfName, handoffPrefix) {
+			return bad("ifname %q: a handoff interface in the daemon's namespace is named %s...", req.IfName, handoffPrefix)
+		}
+		req.NetNS = selfNetNS
+	}
 	if !filepath.IsAbs(req.NetNS) {
 		return bad("netns %q is not an absolute path", req.NetNS)
 	}
 	if _, err := os.Stat(req.NetNS); err != nil {
 		return bad("netns %s does not exist", req.NetNS)
 	}
-	ep := config.Endpoint{Network: req.Network, Name: req.Name, NetNS: req.NetNS, IfName: req.IfName, Aliases: req.Aliases}
+	ep := config.Endpoint{Network: req.Network, Name: req.Name, NetNS: req.NetNS, IfName: req.IfName, Aliases: req.Aliases, Handoff: req.Handoff}
 	if ep.IfName == "" {
 		ep.IfName = config.DefaultIfName
 	}
@@ -427,7 +448,13 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 	}
 	for _, d := range list {
 		k := epKey{d.Endpoint.Network, d.Endpoint.Name}
-		dev, ino, err := netnsID(d.Endpoint.NetNS)
+		if d.Endpoint.Handoff {
+			// Its TAP went with the old process; the runtime that took
+			// it attaches again.
+			e.alloc.Release(k.network, k.name)
+			continue
+		}
+		id, err := statNetNS(d.Endpoint.NetNS)
 		switch {
 		case err != nil:
 			e.alloc.Release(k.network, k.name)
@@ -438,10 +465,10 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 			continue
 		case d.NetNSIno == 0:
 			// Saved before identities were kept: adopt the current one.
-			d.NetNSDev, d.NetNSIno = dev, ino
-		case dev != d.NetNSDev || ino != d.NetNSIno:
+			d.NetNSDev, d.NetNSIno = id.dev, id.ino
+		case id != (nsID{dev: d.NetNSDev, ino: d.NetNSIno}):
 			d.Failed = fmt.Sprintf("netns %s now names another namespace (device %d inode %d, attached as %d/%d): the container is gone; detach it",
-				d.Endpoint.NetNS, dev, ino, d.NetNSDev, d.NetNSIno)
+				d.Endpoint.NetNS, id.dev, id.ino, d.NetNSDev, d.NetNSIno)
 			e.failedEps[k] = d
 			e.l.Warn("saved endpoint not attached again", "network", k.network, "endpoint", k.name, "error", d.Failed)
 			continue

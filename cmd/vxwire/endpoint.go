@@ -146,8 +146,12 @@ func printEndpoints(w io.Writer, eps []api.Endpoint) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETWORK\tNAME\tADDRESS\tGATEWAY\tMAC\tIFNAME\tNETNS\tCONTAINER\tALIASES\tSOURCE")
 	for _, ep := range eps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ep.Network, ep.Name, ep.Address, orDash(ep.Gateway), ep.MAC,
-			ep.IfName, ep.NetNS, orDash(ep.ContainerID), orDash(strings.Join(ep.Aliases, ",")), ep.Source)
+		src := ep.Source
+		if ep.Error != "" {
+			src += " (not attached: " + ep.Error + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ep.Network, ep.Name, orDash(ep.Address), orDash(ep.Gateway), orDash(ep.MAC),
+			orDash(ep.IfName), orDash(ep.NetNS), orDash(ep.ContainerID), orDash(strings.Join(ep.Aliases, ",")), src)
 	}
 	return tw.Flush()
 }

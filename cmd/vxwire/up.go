@@ -13,6 +13,7 @@ import (
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/dockerplugin"
 	"github.com/vxwire/vxwire/internal/metrics"
 	"github.com/vxwire/vxwire/tunnel"
 )
@@ -79,6 +80,18 @@ func cmdUp(args []string, stderr io.Writer) error {
 		shutdown(srv)
 		os.Remove(cfg.Host.APISocket)
 	}()
+	if cfg.Host.DockerPlugin != "" {
+		dln, err := dockerplugin.Listen(cfg.Host.DockerPlugin)
+		if err != nil {
+			return err
+		}
+		dsrv := dockerplugin.Serve(dln, dockerplugin.New(eng, nil, l.With("component", "docker")))
+		defer func() {
+			shutdown(dsrv)
+			os.Remove(cfg.Host.DockerPlugin)
+		}()
+		l.Info("serving the docker plugin", "socket", cfg.Host.DockerPlugin)
+	}
 	if cfg.Host.Metrics.IsValid() {
 		msrv, err := metrics.Serve(cfg.Host.Metrics, metrics.Handler(eng), eng.Reporter().With("component", "metrics"))
 		if err != nil {

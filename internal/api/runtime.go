@@ -55,6 +55,11 @@ type AttachRequest struct {
 	// ContainerID identifies the attachment for a later detach by the
 	// runtime (OCI container id, CNI_CONTAINERID).
 	ContainerID string `json:"container_id,omitempty"`
+	// Handoff makes the interface in the daemon's own namespace, named
+	// IfName (which must start with "vxw") and unconfigured, for the
+	// runtime to move into the container and configure (Docker); NetNS
+	// must then be empty.
+	Handoff bool `json:"handoff,omitempty"`
 }
 
 // DetachRequest detaches an endpoint (DELETE /v1/endpoints). Either
@@ -85,6 +90,13 @@ type Endpoint struct {
 	DNS DNS `json:"dns"`
 	// Source is "config" or "api".
 	Source string `json:"source"`
+	// DefaultRoute is whether this interface holds the container's
+	// default route: the first network a container is attached to does,
+	// the others carry their subnet route only.
+	DefaultRoute bool `json:"default_route"`
+	// Error says why a config file endpoint could not be attached; such
+	// an endpoint is listed but has no interface.
+	Error string `json:"error,omitempty"`
 }
 
 // DNS is a container's resolver configuration.

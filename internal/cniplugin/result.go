@@ -43,7 +43,7 @@ func buildResult(conf *NetConf, args *skel.CmdArgs, ep api.Endpoint) (*current.R
 		Address:   addr,
 		Gateway:   gw,
 	})
-	if gw != nil {
+	if gw != nil && ep.DefaultRoute {
 		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: gw})
 	}
 	res.DNS.Nameservers = append(res.DNS.Nameservers, ep.DNS.Nameservers...)

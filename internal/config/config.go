@@ -45,7 +45,7 @@ func (h Host) Equal(o Host) bool {
 		h.TunnelAddress == o.TunnelAddress && h.RotateEvery == o.RotateEvery &&
 		h.GossipPort == o.GossipPort && h.RaftPort == o.RaftPort && h.PeerTimeout == o.PeerTimeout &&
 		slices.Equal(h.DNSUpstream, o.DNSUpstream) && h.Metrics == o.Metrics &&
-		h.APIGroup == o.APIGroup && h.APIGID == o.APIGID &&
+		h.APIGroup == o.APIGroup && h.APIGID == o.APIGID && h.DockerPlugin == o.DockerPlugin &&
 		slices.Equal(h.EgressDeny, o.EgressDeny) &&
 		h.FloodRate == o.FloodRate && h.FloodBurst == o.FloodBurst
 }
@@ -54,7 +54,7 @@ func (h Host) Equal(o Host) bool {
 func (e Endpoint) Equal(o Endpoint) bool {
 	return e.Network == o.Network && e.Name == o.Name && e.NetNS == o.NetNS &&
 		e.IfName == o.IfName && e.Address == o.Address && bytes.Equal(e.MAC, o.MAC) &&
-		slices.Equal(e.Aliases, o.Aliases)
+		slices.Equal(e.Aliases, o.Aliases) && e.Handoff == o.Handoff
 }
 
 // Peer returns the peer called name. The pointer refers into c, which

@@ -89,6 +89,13 @@ func (v *validator) host(rh *rawHost) {
 			h.APISocket = s
 		}
 	}
+	if s, ok := v.path("host.docker_plugin", rh.DockerPlugin, false); ok {
+		if len(s) > maxSocketPath {
+			v.errorf("host.docker_plugin", "%s is %d bytes long; unix socket paths are limited to %d", s, len(s), maxSocketPath)
+		} else {
+			h.DockerPlugin = s
+		}
+	}
 	if n, ok := v.integer("host.mtu", rh.MTU, false); ok {
 		if n != 0 && (n < MinMTU || n > MaxHostMTU) {
 			v.errorf("host.mtu", "mtu %d is out of range: use 0 (detect) or %d..%d", n, MinMTU, MaxHostMTU)

@@ -28,6 +28,7 @@ type rawHost struct {
 	Port           any `toml:"port"`
 	StateDir       any `toml:"state_dir"`
 	APISocket      any `toml:"api_socket"`
+	DockerPlugin   any `toml:"docker_plugin"`
 	MTU            any `toml:"mtu"`
 	PrivateKeyFile any `toml:"private_key_file"`
 	SecretFile     any `toml:"secret_file"`

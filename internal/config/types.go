@@ -140,6 +140,11 @@ type Host struct {
 	// Metrics is the listen address of the Prometheus endpoint; the zero
 	// AddrPort means metrics are off.
 	Metrics netip.AddrPort
+	// DockerPlugin is the unix socket on which the daemon serves Docker's
+	// plugin protocol (network and IPAM driver "vxwire"); empty means off.
+	// Docker finds plugins in /run/docker/plugins, so the usual path is
+	// /run/docker/plugins/vxwire.sock.
+	DockerPlugin string
 	// APIGroup is the group that may use the API socket (optional): the
 	// socket is then owned by that group with mode 0660.
 	APIGroup string
@@ -242,4 +247,9 @@ type Endpoint struct {
 	// Aliases are extra DNS names of the container in its network: DNS
 	// labels, each listed once and different from Name.
 	Aliases []string
+	// Handoff asks for the TAP to be made in the daemon's own namespace,
+	// named IfName and left unconfigured, for a runtime (Docker) to move
+	// into the container and configure; NetNS is then the daemon's own.
+	// Only the API sets it, never the config file.
+	Handoff bool
 }

@@ -272,13 +272,13 @@ func TestEqualCoversEveryField(t *testing.T) {
 		Secret: []byte("0123456789abcdef"), WGPort: 2, WGName: "wg0", TunnelAddress: netip.MustParseAddr("100.64.0.1"),
 		RotateEvery: time.Hour, GossipPort: 3, RaftPort: 4, PeerTimeout: time.Second,
 		DNSUpstream: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
-		Metrics:     netip.MustParseAddrPort("127.0.0.1:9100"), APIGroup: "g", APIGID: 7,
+		Metrics:     netip.MustParseAddrPort("127.0.0.1:9100"), APIGroup: "g", APIGID: 7, DockerPlugin: "/run/docker/plugins/vxwire.sock",
 		EgressDeny: []EgressRule{{Prefix: netip.MustParsePrefix("10.0.0.0/8")}},
 		FloodRate:  5, FloodBurst: 6,
 	}
 	ep := Endpoint{
 		Network: "n", Name: "e", NetNS: "/n", IfName: "eth0", Address: netip.MustParseAddr("10.0.0.2"),
-		MAC: []byte{2, 0, 0, 0, 0, 1}, Aliases: []string{"a"},
+		MAC: []byte{2, 0, 0, 0, 0, 1}, Aliases: []string{"a"}, Handoff: true,
 	}
 	checkEqual(t, h, Host.Equal)
 	checkEqual(t, ep, Endpoint.Equal)

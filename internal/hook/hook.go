@@ -20,21 +20,24 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/vxwire/vxwire/internal/api"
 )
 
 // Annotations the hook reads from the container's config.json.
 const (
-	// AnnotationNetwork names the network to attach to. Without it the
-	// hook does nothing.
+	// AnnotationNetwork names the network to attach to, or several
+	// separated by commas (blue,red): one interface each, eth0, eth1, …,
+	// the first with the default route. Without it the hook does nothing.
 	AnnotationNetwork = "vxwire.network"
 	// AnnotationName is the container's name in DNS. Default: the
 	// hostname of config.json, else the container id (its first 12
 	// characters when it is longer than a DNS label).
 	AnnotationName = "vxwire.name"
 	// AnnotationIP asks for an IPv4 address; empty lets the daemon
-	// allocate one.
+	// allocate one. With several networks it is a comma-separated list in
+	// the same order, where an empty item lets the daemon allocate.
 	AnnotationIP = "vxwire.ip"
 )
 
@@ -62,17 +65,31 @@ type Hook struct {
 // createRuntime and prestart, detach at poststop. It does nothing for a
 // container without the vxwire.network annotation.
 func (h *Hook) Run(ctx context.Context, stage Stage, st State) error {
-	network := st.Annotations[AnnotationNetwork]
-	if network == "" {
+	networks := splitList(st.Annotations[AnnotationNetwork])
+	if len(networks) == 0 {
 		return nil
 	}
 	if stage == StagePoststop {
-		return h.detach(ctx, network, st)
+		return h.detach(ctx, networks, st)
 	}
-	return h.attach(ctx, network, st)
+	return h.attach(ctx, networks, st)
 }
 
-func (h *Hook) attach(ctx context.Context, network string, st State) error {
+// splitList splits a comma-separated annotation, dropping spaces.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// attach attaches the container to each network in order, as eth0, eth1,
+// …; the first owns the default route. On error the networks attached so
+// far are detached again.
+func (h *Hook) attach(ctx context.Context, networks []string, st State) error {
 	if st.Pid <= 0 {
 		return fmt.Errorf("the state of container %s has no pid: attach runs at createRuntime or prestart, not poststop", st.ID)
 	}
@@ -80,33 +97,52 @@ func (h *Hook) attach(ctx context.Context, network string, st State) error {
 	if err != nil {
 		return err
 	}
-	req := api.AttachRequest{
-		Network:     network,
-		Name:        containerName(st, bc),
-		NetNS:       h.procPath(st.Pid, "ns/net"),
-		Address:     st.Annotations[AnnotationIP],
-		ContainerID: st.ID,
+	ips := strings.Split(st.Annotations[AnnotationIP], ",")
+	if len(ips) > len(networks) {
+		return fmt.Errorf("container %s: annotation %s lists %d addresses for %d networks", st.ID, AnnotationIP, len(ips), len(networks))
 	}
-	ep, err := h.Client.Attach(ctx, req)
-	if err != nil {
-		return fmt.Errorf("cannot attach container %s to network %q as %q: %w", st.ID, network, req.Name, err)
+	name := containerName(st, bc)
+	var ep api.Endpoint
+	for i, network := range networks {
+		req := api.AttachRequest{
+			Network:     network,
+			Name:        name,
+			NetNS:       h.procPath(st.Pid, "ns/net"),
+			ContainerID: st.ID,
+		}
+		if i > 0 {
+			req.IfName = "eth" + strconv.Itoa(i) // eth0 is the daemon's default
+		}
+		if i < len(ips) {
+			req.Address = strings.TrimSpace(ips[i])
+		}
+		if ep, err = h.Client.Attach(ctx, req); err != nil {
+			if i > 0 {
+				h.detach(ctx, networks[:i], st)
+			}
+			return fmt.Errorf("cannot attach container %s to network %q as %q: %w", st.ID, network, req.Name, err)
+		}
 	}
+	// The last answer lists the DNS settings of every network attached.
 	if bc.resolvReadOnly() {
-		h.warnf("container %s keeps its own resolv.conf, so names on network %q do not resolve there: its config makes /etc/resolv.conf read-only", st.ID, network)
+		h.warnf("container %s keeps its own resolv.conf, so names on network %q do not resolve there: its config makes /etc/resolv.conf read-only", st.ID, networks[0])
 		return nil
 	}
 	if err := h.writeResolvConf(st.Pid, bc.rootfs(st.Bundle), ep); err != nil {
-		h.warnf("container %s keeps its own resolv.conf, so names on network %q do not resolve there: %v", st.ID, network, err)
+		h.warnf("container %s keeps its own resolv.conf, so names on network %q do not resolve there: %v", st.ID, networks[0], err)
 	}
 	return nil
 }
 
-func (h *Hook) detach(ctx context.Context, network string, st State) error {
-	err := h.Client.Detach(ctx, api.DetachRequest{Network: network, ContainerID: st.ID})
-	if err != nil && !errors.Is(err, api.ErrNotFound) {
-		return fmt.Errorf("cannot detach container %s from network %q: %w", st.ID, network, err)
+func (h *Hook) detach(ctx context.Context, networks []string, st State) error {
+	var errs []error
+	for _, network := range networks {
+		err := h.Client.Detach(ctx, api.DetachRequest{Network: network, ContainerID: st.ID})
+		if err != nil && !errors.Is(err, api.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("cannot detach container %s from network %q: %w", st.ID, network, err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (h *Hook) procPath(pid int, name string) string {

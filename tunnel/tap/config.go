@@ -30,6 +30,12 @@ type Config struct {
 	// Batch is the largest number of frames one Read returns, 1 to 1024;
 	// default 64.
 	Batch int
+	// Handoff makes a TAP that another program moves into a container and
+	// configures (Docker, through its plugin protocol): only the MAC and
+	// the MTU are set; the link stays down, without address or route, and
+	// Addr and Gateway are ignored. The device keeps working wherever the
+	// link is moved, since its file descriptor stays with the daemon.
+	Handoff bool
 }
 
 const (
@@ -63,7 +69,7 @@ func (cfg *Config) validate() error {
 		return fmt.Errorf("name: %q is longer than %d bytes", cfg.Name, ifNameSize-1)
 	case cfg.MAC != nil && (len(cfg.MAC) != 6 || cfg.MAC[0]&1 != 0):
 		return fmt.Errorf("mac: %s is not a unicast Ethernet address", cfg.MAC)
-	case !cfg.Addr.IsValid():
+	case !cfg.Addr.IsValid() && !cfg.Handoff:
 		return errors.New("addr: an address with a subnet length is required")
 	case cfg.MTU < 68 || cfg.MTU > maxIPLen-ethHdrLen:
 		return fmt.Errorf("mtu: %d is outside 68..%d", cfg.MTU, maxIPLen-ethHdrLen)

@@ -90,7 +90,11 @@ func Create(cfg Config, l *slog.Logger) (*Native, error) {
 		if fd, err = openTAP(cfg.Name); err != nil {
 			return err
 		}
-		d.ifindex, err = configureLink(&cfg)
+		if cfg.Handoff {
+			d.ifindex, err = configureHandoff(&cfg)
+		} else {
+			d.ifindex, err = configureLink(&cfg)
+		}
 		return err
 	})
 	if err != nil {
@@ -173,6 +177,26 @@ func configureLink(cfg *Config) (int, error) {
 	}
 	if err := netlink.RouteAdd(route); err != nil {
 		return idx, fmt.Errorf("cannot add default route via %s: %w", cfg.Gateway, err)
+	}
+	return idx, nil
+}
+
+// configureHandoff sets the MAC and MTU of the link cfg.Name in the
+// calling thread's namespace and returns its index; the rest is left to
+// whoever moves the link into its container (Config.Handoff).
+func configureHandoff(cfg *Config) (int, error) {
+	link, err := netlink.LinkByName(cfg.Name)
+	if err != nil {
+		return 0, fmt.Errorf("cannot find link: %w", err)
+	}
+	idx := link.Attrs().Index
+	if cfg.MAC != nil {
+		if err := netlink.LinkSetHardwareAddr(link, cfg.MAC); err != nil {
+			return idx, fmt.Errorf("cannot set mac %s: %w", cfg.MAC, err)
+		}
+	}
+	if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
+		return idx, fmt.Errorf("cannot set mtu %d: %w", cfg.MTU, err)
 	}
 	return idx, nil
 }

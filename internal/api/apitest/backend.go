@@ -247,6 +247,16 @@ func (b *Backend) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoi
 		a := addr.As4()
 		ep.MAC = net.HardwareAddr{0x02, 0x42, a[0], a[1], a[2], a[3]}.String()
 	}
+	// As the daemon: the first endpoint of a namespace owns the default
+	// route and answers DNS for every network the namespace is on.
+	ep.DefaultRoute = true
+	for _, o := range b.endpoints {
+		if o.NetNS == ep.NetNS {
+			ep.DefaultRoute = false
+			ep.DNS.Nameservers = o.DNS.Nameservers
+			ep.DNS.Search = append(slices.Clone(o.DNS.Search), n.Name)
+		}
+	}
 	b.endpoints = append(b.endpoints, ep)
 	return ep, nil
 }
