@@ -29,9 +29,9 @@ package crypto
 
 import (
 	"encoding/binary"
-	"github.com/vxwire/vxwire/internal/ipv4"
 
 	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/internal/ipv4"
 	"github.com/vxwire/vxwire/internal/overhead"
 )
 
