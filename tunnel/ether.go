@@ -79,12 +79,12 @@ func (a *ARP) Decode(b []byte) error {
 	if len(b) < ether.ARPLen {
 		return ErrARPTooShort
 	}
-	if binary.BigEndian.Uint16(b[ether.ARPOffHType:]) != ether.ARPHTypeEthernet ||
-		binary.BigEndian.Uint16(b[ether.ARPOffPType:]) != ether.TypeIPv4 ||
+	if binary.BigEndian.Uint16(b[ether.ARPOffHType:ether.ARPOffPType]) != ether.ARPHTypeEthernet ||
+		binary.BigEndian.Uint16(b[ether.ARPOffPType:ether.ARPOffHLen]) != ether.TypeIPv4 ||
 		b[ether.ARPOffHLen] != ether.ARPHLen || b[ether.ARPOffPLen] != ether.ARPPLen {
 		return ErrARPNotIPv4
 	}
-	a.Op = binary.BigEndian.Uint16(b[ether.ARPOffOp:])
+	a.Op = binary.BigEndian.Uint16(b[ether.ARPOffOp:ether.ARPOffSHA])
 	copy(a.SHA[:], b[ether.ARPOffSHA:ether.ARPOffSPA])
 	a.SPA = netip.AddrFrom4([4]byte(b[ether.ARPOffSPA:ether.ARPOffTHA]))
 	copy(a.THA[:], b[ether.ARPOffTHA:ether.ARPOffTPA])
@@ -95,10 +95,10 @@ func (a *ARP) Decode(b []byte) error {
 // Encode writes the packet into the first ether.ARPLen bytes of b. SPA and TPA must
 // be IPv4 addresses.
 func (a *ARP) Encode(b []byte) {
-	binary.BigEndian.PutUint16(b[ether.ARPOffHType:], ether.ARPHTypeEthernet)
-	binary.BigEndian.PutUint16(b[ether.ARPOffPType:], ether.TypeIPv4)
+	binary.BigEndian.PutUint16(b[ether.ARPOffHType:ether.ARPOffPType], ether.ARPHTypeEthernet)
+	binary.BigEndian.PutUint16(b[ether.ARPOffPType:ether.ARPOffHLen], ether.TypeIPv4)
 	b[ether.ARPOffHLen], b[ether.ARPOffPLen] = ether.ARPHLen, ether.ARPPLen
-	binary.BigEndian.PutUint16(b[ether.ARPOffOp:], a.Op)
+	binary.BigEndian.PutUint16(b[ether.ARPOffOp:ether.ARPOffSHA], a.Op)
 	copy(b[ether.ARPOffSHA:ether.ARPOffSPA], a.SHA[:])
 	spa, tpa := a.SPA.As4(), a.TPA.As4()
 	copy(b[ether.ARPOffSPA:ether.ARPOffTHA], spa[:])

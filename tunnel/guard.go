@@ -59,8 +59,8 @@ func (p *port) admit(frame []byte, typ uint16) dropReason {
 			return dropMalformed
 		}
 		a := frame[ether.HeaderLen:]
-		if binary.BigEndian.Uint16(a[ether.ARPOffHType:]) != ether.ARPHTypeEthernet ||
-			binary.BigEndian.Uint16(a[ether.ARPOffPType:]) != ether.TypeIPv4 ||
+		if binary.BigEndian.Uint16(a[ether.ARPOffHType:ether.ARPOffPType]) != ether.ARPHTypeEthernet ||
+			binary.BigEndian.Uint16(a[ether.ARPOffPType:ether.ARPOffHLen]) != ether.TypeIPv4 ||
 			a[ether.ARPOffHLen] != ether.ARPHLen || a[ether.ARPOffPLen] != ether.ARPPLen {
 			return dropMalformed
 		}
