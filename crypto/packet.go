@@ -29,14 +29,15 @@ package crypto
 
 import (
 	"encoding/binary"
-	"github.com/vxwire/vxwire/internal/ipv4"
 
 	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/internal/ipv4"
+	"github.com/vxwire/vxwire/internal/overhead"
 )
 
 const (
-	ipv4HeaderLen = 20
-	udpHeaderLen  = 8
+	ipv4HeaderLen = ipv4.MinHeaderLen
+	udpHeaderLen  = ipv4.UDPHeaderLen
 
 	// InnerOverhead is what the inner IPv4 and UDP headers add to a VXLAN
 	// datagram.
@@ -45,10 +46,11 @@ const (
 	// TunnelOverhead is what WireGuard adds below the inner packet: outer
 	// IPv4 (20) + UDP (8) + WireGuard data header (16) + AEAD tag (16).
 	// The inner MTU (Config.MTU) is the underlay MTU minus TunnelOverhead.
-	TunnelOverhead = 20 + 8 + 16 + 16
+	// See package overhead.
+	TunnelOverhead = overhead.WireGuard
 
 	innerTTL  = 64
-	protoUDP  = 17
+	protoUDP  = ipv4.ProtoUDP
 	flagDF    = 0x4000
 	fragMask  = 0x3fff // MF flag and fragment offset
 	vxlanPort = encap.DefaultPort

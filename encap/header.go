@@ -1,6 +1,10 @@
 package encap
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/vxwire/vxwire/internal/overhead"
+)
 
 // VXLAN header, RFC 7348 §5 ("VXLAN Frame Format"):
 //
@@ -19,15 +23,15 @@ import "errors"
 
 const (
 	// HeaderLen is the length of the VXLAN header in bytes.
-	HeaderLen = 8
+	HeaderLen = overhead.VXLANHeaderLen
 
 	// DefaultPort is the IANA-assigned VXLAN UDP destination port.
 	DefaultPort = 4789
 
 	// Overhead is what VXLAN over IPv4 adds to a frame's IP payload: outer
 	// IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). A container's
-	// MTU is the underlay MTU minus Overhead.
-	Overhead = 20 + 8 + HeaderLen + 14
+	// MTU is the underlay MTU minus Overhead. See package overhead.
+	Overhead = overhead.VXLAN
 
 	// MaxDatagram is the largest UDP payload the underlay can carry, and so
 	// the minimum length of every buffer passed to Conn.Read.

@@ -1,6 +1,11 @@
 package encap
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/vxwire/vxwire/internal/ether"
+	"github.com/vxwire/vxwire/internal/ipv4"
+)
 
 // The outer UDP source port of a VXLAN datagram carries a hash of the inner
 // flow (RFC 7348 §5: "It is recommended that the UDP source port number be
@@ -17,20 +22,11 @@ const (
 	SourcePortMax = 65535
 )
 
-// Ethernet and IP numbers the flow hash looks at.
+// Limits and IPv6 numbers the flow hash looks at; the Ethernet and IPv4
+// numbers are those of internal/ether and internal/ipv4.
 const (
-	etherTypeIPv4  = 0x0800
-	etherTypeIPv6  = 0x86dd
-	etherTypeVLAN  = 0x8100
-	etherTypeQinQ  = 0x88a8
-	ethHeaderLen   = 14
 	maxVLANTags    = 2
 	maxIPv6ExtHdrs = 4
-
-	protoTCP     = 6
-	protoUDP     = 17
-	protoSCTP    = 132
-	protoUDPLite = 136
 
 	ipv6HopByHop = 0
 	ipv6Routing  = 43
@@ -77,26 +73,26 @@ func finish(h uint64) uint64 {
 
 // flowHash hashes the flow fields of an Ethernet frame.
 func flowHash(f []byte) uint64 {
-	if len(f) < ethHeaderLen {
+	if len(f) < ether.HeaderLen {
 		return hashRunt(f)
 	}
 	h := mix(hashSeed, binary.BigEndian.Uint64(f[0:8]))
 	h = mix(h, uint64(binary.BigEndian.Uint32(f[8:12])))
-	et := binary.BigEndian.Uint16(f[12:14])
-	off := ethHeaderLen
-	for i := 0; i < maxVLANTags && (et == etherTypeVLAN || et == etherTypeQinQ); i++ {
-		if len(f) < off+4 {
+	et := binary.BigEndian.Uint16(f[ether.OffType:ether.HeaderLen])
+	off := ether.HeaderLen
+	for i := 0; i < maxVLANTags && (et == ether.TypeVLAN || et == ether.TypeQinQ); i++ {
+		if len(f) < off+ether.VLANTagLen {
 			break
 		}
 		h = mix(h, uint64(binary.BigEndian.Uint16(f[off:])&0x0fff)) // VLAN ID only, not the priority
 		et = binary.BigEndian.Uint16(f[off+2:])
-		off += 4
+		off += ether.VLANTagLen
 	}
 	h = mix(h, uint64(et))
 	switch et {
-	case etherTypeIPv4:
+	case ether.TypeIPv4:
 		h = hashIPv4(h, f, off)
-	case etherTypeIPv6:
+	case ether.TypeIPv6:
 		h = hashIPv6(h, f, off)
 	}
 	return finish(h)
@@ -113,18 +109,18 @@ func hashRunt(f []byte) uint64 {
 
 // hashIPv4 folds the IPv4 header at f[off:] and its ports into h.
 func hashIPv4(h uint64, f []byte, off int) uint64 {
-	if len(f) < off+20 {
+	if len(f) < off+ipv4.MinHeaderLen {
 		return h
 	}
 	ip := f[off:]
 	ihl := int(ip[0]&0x0f) * 4
-	if ip[0]>>4 != 4 || ihl < 20 {
+	if ip[0]>>4 != 4 || ihl < ipv4.MinHeaderLen {
 		return h
 	}
-	proto := ip[9]
+	proto := ip[ipv4.OffProto]
 	h = mix(h, uint64(proto))
-	h = mix(h, binary.BigEndian.Uint64(ip[12:20]))
-	if binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 {
+	h = mix(h, binary.BigEndian.Uint64(ip[ipv4.OffSrc:ipv4.OffDst+4]))
+	if binary.BigEndian.Uint16(ip[ipv4.OffFlags:ipv4.OffFlags+2])&0x3fff != 0 {
 		return h // a fragment: only the first one would have ports
 	}
 	return hashPorts(h, f, off+ihl, proto)
@@ -165,7 +161,7 @@ func hashIPv6(h uint64, f []byte, off int) uint64 {
 // have them at the start of their header.
 func hashPorts(h uint64, f []byte, l4 int, proto byte) uint64 {
 	switch proto {
-	case protoTCP, protoUDP, protoSCTP, protoUDPLite:
+	case ipv4.ProtoTCP, ipv4.ProtoUDP, ipv4.ProtoSCTP, ipv4.ProtoUDPLite:
 	default:
 		return h
 	}

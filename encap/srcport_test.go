@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/vxwire/vxwire/internal/ether"
+	"github.com/vxwire/vxwire/internal/ipv4"
 )
 
 // flow describes the fields of a test frame.
@@ -24,7 +27,7 @@ func (f flow) frame() []byte {
 	b := append([]byte(nil), f.dstMAC[:]...)
 	b = append(b, f.srcMAC[:]...)
 	if f.vlan != 0 {
-		b = binary.BigEndian.AppendUint16(b, etherTypeVLAN)
+		b = binary.BigEndian.AppendUint16(b, ether.TypeVLAN)
 		b = binary.BigEndian.AppendUint16(b, f.vlan)
 	}
 	l4 := binary.BigEndian.AppendUint16(nil, f.sport)
@@ -32,7 +35,7 @@ func (f flow) frame() []byte {
 	l4 = append(l4, make([]byte, 16)...) // rest of a TCP header, or UDP + data
 	l4 = append(l4, f.payload...)
 	if f.v6 {
-		b = binary.BigEndian.AppendUint16(b, etherTypeIPv6)
+		b = binary.BigEndian.AppendUint16(b, ether.TypeIPv6)
 		ip := make([]byte, 40)
 		ip[0] = 0x60
 		binary.BigEndian.PutUint16(ip[4:], uint16(len(l4)))
@@ -41,7 +44,7 @@ func (f flow) frame() []byte {
 		copy(ip[24:], f.dst[:])
 		return append(append(b, ip...), l4...)
 	}
-	b = binary.BigEndian.AppendUint16(b, etherTypeIPv4)
+	b = binary.BigEndian.AppendUint16(b, ether.TypeIPv4)
 	ip := make([]byte, 20)
 	ip[0] = 0x45
 	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(l4)))
@@ -59,7 +62,7 @@ func baseFlow() flow {
 		srcMAC: [6]byte{0x02, 0x42, 0xac, 0x11, 0x00, 0x03},
 		src:    [16]byte{10, 0, 0, 2},
 		dst:    [16]byte{10, 0, 0, 3},
-		proto:  protoTCP,
+		proto:  ipv4.ProtoTCP,
 		sport:  40000,
 		dport:  443,
 		ttl:    64,
@@ -92,7 +95,7 @@ func TestSourcePortRange(t *testing.T) {
 		{"ipv6 ext header truncated", func() []byte { b := append([]byte(nil), v6[:54]...); b[20] = ipv6HopByHop; return b }()},
 		{"ipv6 ext header length past end", func() []byte {
 			b := append([]byte(nil), v6...)
-			b[20], b[54], b[55] = ipv6Routing, protoUDP, 0xff
+			b[20], b[54], b[55] = ipv6Routing, ipv4.ProtoUDP, 0xff
 			return b
 		}()},
 		{"vlan truncated", append(append([]byte(nil), v4[:12]...), 0x81, 0x00, 0)},
@@ -135,7 +138,7 @@ func TestSourcePortStable(t *testing.T) {
 			func(f *flow) { f.dport = 80 },
 			func(f *flow) { f.src[3]++ },
 			func(f *flow) { f.dst[3]++ },
-			func(f *flow) { f.proto = protoUDP },
+			func(f *flow) { f.proto = ipv4.ProtoUDP },
 			func(f *flow) { f.srcMAC[5]++ },
 			func(f *flow) { f.dstMAC[0] = 0x06 },
 			func(f *flow) { f.vlan = 10 },
@@ -156,7 +159,7 @@ func TestSourcePortStable(t *testing.T) {
 // and without ports in them) share a port.
 func TestSourcePortFragments(t *testing.T) {
 	first := baseFlow()
-	first.proto = protoUDP
+	first.proto = ipv4.ProtoUDP
 	first.fragOff = 0x2000 // MF, offset 0
 	later := first
 	later.fragOff = 0x00b9          // offset 185*8, last fragment

@@ -1,5 +1,10 @@
 package netstack
 
+import (
+	"github.com/vxwire/vxwire/internal/ether"
+	"github.com/vxwire/vxwire/internal/ipv4"
+)
+
 // The frame filter runs on every frame Write receives, before any stack
 // buffer is taken. It keeps the stack to what a gateway should see, which
 // matters because egress puts the NIC in promiscuous and spoofing mode: in
@@ -20,30 +25,19 @@ package netstack
 //	IPv6                                             → dropped, counted apart
 //	other EtherTypes, truncated frames               → malformed
 
+// Offsets into the frame of the fields the filter reads.
 const (
-	ethHeaderLen  = 14
-	arpLen        = 28
-	ipv4MinLen    = 20
-	etherTypeIPv4 = 0x0800
-	etherTypeARP  = 0x0806
-	etherTypeIPv6 = 0x86dd
-	arpOpRequest  = 1
-	protoTCP      = 6
-	protoUDP      = 17
-
-	// Offsets into the frame.
-	offEtherType = 12
-	offARPOp     = ethHeaderLen + 6
-	offARPSPA    = ethHeaderLen + 14
-	offARPTPA    = ethHeaderLen + 24
-	offIPProto   = ethHeaderLen + 9
-	offIPSrc     = ethHeaderLen + 12
-	offIPDst     = ethHeaderLen + 16
+	offARPOp   = ether.HeaderLen + ether.ARPOffOp
+	offARPSPA  = ether.HeaderLen + ether.ARPOffSPA
+	offARPTPA  = ether.HeaderLen + ether.ARPOffTPA
+	offIPProto = ether.HeaderLen + ipv4.OffProto
+	offIPSrc   = ether.HeaderLen + ipv4.OffSrc
+	offIPDst   = ether.HeaderLen + ipv4.OffDst
 )
 
 // admit reports whether frame f goes to the stack, counting it if not.
 func (g *Gateway) admit(f []byte) bool {
-	if len(f) < ethHeaderLen {
+	if len(f) < ether.HeaderLen {
 		g.st.dropMalformed.Add(1)
 		return false
 	}
@@ -52,9 +46,9 @@ func (g *Gateway) admit(f []byte) bool {
 		g.st.dropFiltered.Add(1)
 		return false
 	}
-	switch uint16(f[offEtherType])<<8 | uint16(f[offEtherType+1]) {
-	case etherTypeARP:
-		if len(f) < ethHeaderLen+arpLen {
+	switch uint16(f[ether.OffType])<<8 | uint16(f[ether.OffType+1]) {
+	case ether.TypeARP:
+		if len(f) < ether.HeaderLen+ether.ARPLen {
 			g.st.dropMalformed.Add(1)
 			return false
 		}
@@ -63,8 +57,8 @@ func (g *Gateway) admit(f []byte) bool {
 			return false
 		}
 		return true
-	case etherTypeIPv4:
-		if len(f) < ethHeaderLen+ipv4MinLen || f[ethHeaderLen]>>4 != 4 {
+	case ether.TypeIPv4:
+		if len(f) < ether.HeaderLen+ipv4.MinHeaderLen || f[ether.HeaderLen]>>4 != 4 {
 			g.st.dropMalformed.Add(1)
 			return false
 		}
@@ -77,7 +71,7 @@ func (g *Gateway) admit(f []byte) bool {
 			g.st.dropFiltered.Add(1)
 		}
 		return false
-	case etherTypeIPv6:
+	case ether.TypeIPv6:
 		g.st.dropIPv6.Add(1)
 		return false
 	default:
@@ -104,7 +98,7 @@ func (g *Gateway) admitIPv4(f []byte, toUs bool) verdict {
 	if !g.cfg.Egress || !toUs {
 		return verdictFiltered
 	}
-	if p := f[offIPProto]; p != protoTCP && p != protoUDP {
+	if p := f[offIPProto]; p != ipv4.ProtoTCP && p != ipv4.ProtoUDP {
 		return verdictFiltered
 	}
 	src, dst := be32(f[offIPSrc:]), be32(f[offIPDst:])
@@ -140,9 +134,9 @@ func forwardable(a uint32) bool {
 // outside address a NATed reply is sent from; the container should learn
 // nothing about X.
 func (g *Gateway) fixARP(f []byte) {
-	if len(f) < ethHeaderLen+arpLen ||
-		uint16(f[offEtherType])<<8|uint16(f[offEtherType+1]) != etherTypeARP ||
-		uint16(f[offARPOp])<<8|uint16(f[offARPOp+1]) != arpOpRequest {
+	if len(f) < ether.HeaderLen+ether.ARPLen ||
+		uint16(f[ether.OffType])<<8|uint16(f[ether.OffType+1]) != ether.TypeARP ||
+		uint16(f[offARPOp])<<8|uint16(f[offARPOp+1]) != ether.ARPRequest {
 		return
 	}
 	copy(f[offARPSPA:offARPSPA+4], g.gw[:])

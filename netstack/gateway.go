@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vxwire/vxwire/internal/ether"
 	vxip "github.com/vxwire/vxwire/internal/ipv4"
 	"github.com/vxwire/vxwire/internal/safe"
 	"io"
@@ -44,7 +45,7 @@ const (
 	defaultUDPTTL      = 30 * time.Second
 	defaultTCPTTL      = 2 * time.Hour
 	minMTU             = 576
-	maxMTU             = 65535 - ethHeaderLen
+	maxMTU             = 65535 - ether.HeaderLen
 )
 
 // GatewayConfig configures a Gateway. The zero value of every optional

@@ -2,18 +2,19 @@ package tunnel
 
 import (
 	"encoding/binary"
-	"github.com/vxwire/vxwire/internal/ipv4"
 	"net/netip"
 
 	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/internal/ether"
+	"github.com/vxwire/vxwire/internal/ipv4"
 )
 
 // Header lengths of the DNS fast path's frames.
 const (
-	ipv4HeaderLen = 20
-	udpHeaderLen  = 8
+	ipv4HeaderLen = ipv4.MinHeaderLen
+	udpHeaderLen  = ipv4.UDPHeaderLen
 	dnsPortNum    = 53
-	udpProto      = 17
+	udpProto      = ipv4.ProtoUDP
 )
 
 // answerDNS answers a container's UDP DNS query to its gateway in the
@@ -25,7 +26,7 @@ const (
 // and two header rewrites instead of a trip through gVisor and a socket.
 func answerDNS(s *scratch, nv *netView, buf []byte, size int) []byte {
 	frame := buf[encap.HeaderLen : encap.HeaderLen+size]
-	const ipOff = EthHeaderLen
+	const ipOff = ether.HeaderLen
 	const udpOff = ipOff + ipv4HeaderLen
 	const dnsOff = udpOff + udpHeaderLen
 	if len(frame) < dnsOff+12 || frame[ipOff] != 0x45 || frame[ipOff+9] != udpProto {

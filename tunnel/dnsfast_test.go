@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"encoding/binary"
+	"github.com/vxwire/vxwire/internal/ether"
 	"github.com/vxwire/vxwire/internal/ipv4"
 	"net/netip"
 	"path/filepath"
@@ -24,9 +25,9 @@ func dnsQueryFrame(t *testing.T, src MAC, srcIP, gw netip.Addr, gwMAC MAC, name 
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := make([]byte, EthHeaderLen+ipv4HeaderLen+udpHeaderLen+len(payload))
-	(&EthHeader{Dst: gwMAC, Src: src, Type: EtherTypeIPv4}).Encode(f)
-	ip := f[EthHeaderLen:]
+	f := make([]byte, ether.HeaderLen+ipv4HeaderLen+udpHeaderLen+len(payload))
+	(&EthHeader{Dst: gwMAC, Src: src, Type: ether.TypeIPv4}).Encode(f)
+	ip := f[ether.HeaderLen:]
 	ip[0], ip[8], ip[9] = 0x45, 64, udpProto
 	binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
 	s4, d4 := srcIP.As4(), gw.As4()
@@ -59,7 +60,7 @@ func TestDNSAnsweredInTheSwitch(t *testing.T) {
 	if eth.Decode(got) != nil || eth.Dst != macOf("10.77.0.10") || eth.Src != macOf("10.77.0.1") {
 		t.Fatalf("reply ethernet header %+v", eth)
 	}
-	ip := got[EthHeaderLen:]
+	ip := got[ether.HeaderLen:]
 	if ipv4.Checksum(ip[:ipv4HeaderLen], 0) != 0xffff {
 		t.Fatal("bad IPv4 header checksum")
 	}
@@ -92,11 +93,11 @@ func TestAnswerDNSLeavesOthersAlone(t *testing.T) {
 		mutate func([]byte)
 	}{
 		{"upstream name", nil},
-		{"not port 53", func(f []byte) { binary.BigEndian.PutUint16(f[EthHeaderLen+ipv4HeaderLen+2:], 54) }},
-		{"ip options", func(f []byte) { f[EthHeaderLen] = 0x46 }},
-		{"fragment", func(f []byte) { binary.BigEndian.PutUint16(f[EthHeaderLen+6:], 0x2000) }},
-		{"not to the gateway", func(f []byte) { f[EthHeaderLen+19] = 9 }},
-		{"lying length", func(f []byte) { binary.BigEndian.PutUint16(f[EthHeaderLen+2:], 4000) }},
+		{"not port 53", func(f []byte) { binary.BigEndian.PutUint16(f[ether.HeaderLen+ipv4HeaderLen+2:], 54) }},
+		{"ip options", func(f []byte) { f[ether.HeaderLen] = 0x46 }},
+		{"fragment", func(f []byte) { binary.BigEndian.PutUint16(f[ether.HeaderLen+6:], 0x2000) }},
+		{"not to the gateway", func(f []byte) { f[ether.HeaderLen+19] = 9 }},
+		{"lying length", func(f []byte) { binary.BigEndian.PutUint16(f[ether.HeaderLen+2:], 4000) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := dnsQueryFrame(t, src, srcIP, gw, macOf("10.77.0.1"), "example.org")

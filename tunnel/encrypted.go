@@ -9,12 +9,8 @@ import (
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/overhead"
 )
-
-// encOverhead is what WireGuard adds below the inner packet (outer IPv4
-// and UDP, message header and tag): the WireGuard device's inner MTU is the
-// underlay MTU minus this.
-const encOverhead = crypto.TunnelOverhead
 
 // CryptoConn is the encrypted underlay: VXLAN datagrams to a peer carried
 // inside WireGuard. crypto.Device implements it.
@@ -45,7 +41,7 @@ func cryptoConfig(cfg *config.Config, underlayMTU int) crypto.Config {
 		ListenAddr:  cfg.Host.Address,
 		Name:        cfg.Host.WGName,
 		TunnelAddr:  cfg.Host.TunnelAddress,
-		MTU:         underlayMTU - encOverhead,
+		MTU:         underlayMTU - overhead.WireGuard,
 		Secret:      cfg.Host.Secret,
 		RotateEvery: cfg.Host.RotateEvery,
 	}

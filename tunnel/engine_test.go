@@ -17,7 +17,9 @@ import (
 	"github.com/vxwire/vxwire/encap/encaptest"
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/ether"
 	"github.com/vxwire/vxwire/internal/gossip"
+	"github.com/vxwire/vxwire/internal/ipv4"
 	"github.com/vxwire/vxwire/tunnel/tap"
 	"github.com/vxwire/vxwire/tunnel/tap/taptest"
 )
@@ -103,11 +105,11 @@ func newTestHost(tb testing.TB, un *encaptest.Network, cfg *config.Config) *test
 // 20-byte IPv4 header. Its source address is the one src is derived from
 // (02:76:a.b.c.d, see deriveMAC), so a port whose MAC src is may send it.
 func frame(dst, src MAC, payload string) []byte {
-	f := make([]byte, EthHeaderLen+ipv4MinLen+len(payload))
-	(&EthHeader{Dst: dst, Src: src, Type: EtherTypeIPv4}).Encode(f)
-	f[EthHeaderLen] = 0x45
+	f := make([]byte, ether.HeaderLen+ipv4.MinHeaderLen+len(payload))
+	(&EthHeader{Dst: dst, Src: src, Type: ether.TypeIPv4}).Encode(f)
+	f[ether.HeaderLen] = 0x45
 	copy(f[ipv4SrcOff:ipv4SrcOff+4], src[2:6])
-	copy(f[EthHeaderLen+ipv4MinLen:], payload)
+	copy(f[ether.HeaderLen+ipv4.MinHeaderLen:], payload)
 	return f
 }
 
@@ -284,9 +286,9 @@ func TestProxyARP(t *testing.T) {
 	a, b := h1.port(t, filepath.Join(dir, "h1-a")), h1.port(t, filepath.Join(dir, "h1-b"))
 	ma := macOf("10.77.0.10")
 	request := func(target string) []byte {
-		f := make([]byte, EthHeaderLen+arpLen)
-		(&EthHeader{Dst: Broadcast, Src: ma, Type: EtherTypeARP}).Encode(f)
-		(&ARP{Op: ARPRequest, SHA: ma, SPA: netip.MustParseAddr("10.77.0.10"), TPA: netip.MustParseAddr(target)}).Encode(f[EthHeaderLen:])
+		f := make([]byte, ether.HeaderLen+ether.ARPLen)
+		(&EthHeader{Dst: Broadcast, Src: ma, Type: ether.TypeARP}).Encode(f)
+		(&ARP{Op: ether.ARPRequest, SHA: ma, SPA: netip.MustParseAddr("10.77.0.10"), TPA: netip.MustParseAddr(target)}).Encode(f[ether.HeaderLen:])
 		return f
 	}
 	for _, tc := range []struct{ name, target, mac string }{
@@ -299,10 +301,10 @@ func TestProxyARP(t *testing.T) {
 			case got := <-a.Written():
 				var eth EthHeader
 				var rep ARP
-				if eth.Decode(got) != nil || rep.Decode(got[EthHeaderLen:]) != nil {
+				if eth.Decode(got) != nil || rep.Decode(got[ether.HeaderLen:]) != nil {
 					t.Fatalf("bad reply %x", got)
 				}
-				if eth.Dst != ma || rep.Op != ARPReply || rep.SHA != macOf(tc.mac) || rep.SPA != netip.MustParseAddr(tc.target) {
+				if eth.Dst != ma || rep.Op != ether.ARPReply || rep.SHA != macOf(tc.mac) || rep.SPA != netip.MustParseAddr(tc.target) {
 					t.Fatalf("reply %+v %+v", eth, rep)
 				}
 			case <-time.After(5 * time.Second):

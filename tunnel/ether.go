@@ -4,16 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
-)
 
-// EthHeaderLen is the length of an untagged Ethernet II header.
-const EthHeaderLen = 14
-
-// Ethernet types the switch looks at.
-const (
-	EtherTypeIPv4 = 0x0800
-	EtherTypeARP  = 0x0806
-	EtherTypeIPv6 = 0x86dd
+	"github.com/vxwire/vxwire/internal/ether"
 )
 
 // Errors returned by the frame parsers.
@@ -58,30 +50,21 @@ type EthHeader struct {
 
 // Decode parses the header at the start of frame.
 func (h *EthHeader) Decode(frame []byte) error {
-	if len(frame) < EthHeaderLen {
+	if len(frame) < ether.HeaderLen {
 		return ErrFrameTooShort
 	}
-	copy(h.Dst[:], frame[0:6])
-	copy(h.Src[:], frame[6:12])
-	h.Type = binary.BigEndian.Uint16(frame[12:14])
+	copy(h.Dst[:], frame[ether.OffDst:ether.OffSrc])
+	copy(h.Src[:], frame[ether.OffSrc:ether.OffType])
+	h.Type = binary.BigEndian.Uint16(frame[ether.OffType:ether.HeaderLen])
 	return nil
 }
 
-// Encode writes the header into the first EthHeaderLen bytes of b.
+// Encode writes the header into the first ether.HeaderLen bytes of b.
 func (h *EthHeader) Encode(b []byte) {
-	copy(b[0:6], h.Dst[:])
-	copy(b[6:12], h.Src[:])
-	binary.BigEndian.PutUint16(b[12:14], h.Type)
+	copy(b[ether.OffDst:ether.OffSrc], h.Dst[:])
+	copy(b[ether.OffSrc:ether.OffType], h.Src[:])
+	binary.BigEndian.PutUint16(b[ether.OffType:ether.HeaderLen], h.Type)
 }
-
-// ARP operations.
-const (
-	ARPRequest = 1
-	ARPReply   = 2
-)
-
-// arpLen is the length of an Ethernet/IPv4 ARP packet (RFC 826).
-const arpLen = 28
 
 // ARP is a decoded Ethernet/IPv4 ARP packet.
 type ARP struct {
@@ -93,31 +76,32 @@ type ARP struct {
 // Decode parses an ARP packet (the Ethernet payload, not the frame). Only
 // hardware type Ethernet and protocol IPv4 are accepted.
 func (a *ARP) Decode(b []byte) error {
-	if len(b) < arpLen {
+	if len(b) < ether.ARPLen {
 		return ErrARPTooShort
 	}
-	if binary.BigEndian.Uint16(b[0:2]) != 1 || binary.BigEndian.Uint16(b[2:4]) != EtherTypeIPv4 ||
-		b[4] != 6 || b[5] != 4 {
+	if binary.BigEndian.Uint16(b[ether.ARPOffHType:ether.ARPOffPType]) != ether.ARPHTypeEthernet ||
+		binary.BigEndian.Uint16(b[ether.ARPOffPType:ether.ARPOffHLen]) != ether.TypeIPv4 ||
+		b[ether.ARPOffHLen] != ether.ARPHLen || b[ether.ARPOffPLen] != ether.ARPPLen {
 		return ErrARPNotIPv4
 	}
-	a.Op = binary.BigEndian.Uint16(b[6:8])
-	copy(a.SHA[:], b[8:14])
-	a.SPA = netip.AddrFrom4([4]byte(b[14:18]))
-	copy(a.THA[:], b[18:24])
-	a.TPA = netip.AddrFrom4([4]byte(b[24:28]))
+	a.Op = binary.BigEndian.Uint16(b[ether.ARPOffOp:ether.ARPOffSHA])
+	copy(a.SHA[:], b[ether.ARPOffSHA:ether.ARPOffSPA])
+	a.SPA = netip.AddrFrom4([4]byte(b[ether.ARPOffSPA:ether.ARPOffTHA]))
+	copy(a.THA[:], b[ether.ARPOffTHA:ether.ARPOffTPA])
+	a.TPA = netip.AddrFrom4([4]byte(b[ether.ARPOffTPA:ether.ARPLen]))
 	return nil
 }
 
-// Encode writes the packet into the first 28 bytes of b. SPA and TPA must
+// Encode writes the packet into the first ether.ARPLen bytes of b. SPA and TPA must
 // be IPv4 addresses.
 func (a *ARP) Encode(b []byte) {
-	binary.BigEndian.PutUint16(b[0:2], 1)
-	binary.BigEndian.PutUint16(b[2:4], EtherTypeIPv4)
-	b[4], b[5] = 6, 4
-	binary.BigEndian.PutUint16(b[6:8], a.Op)
-	copy(b[8:14], a.SHA[:])
+	binary.BigEndian.PutUint16(b[ether.ARPOffHType:ether.ARPOffPType], ether.ARPHTypeEthernet)
+	binary.BigEndian.PutUint16(b[ether.ARPOffPType:ether.ARPOffHLen], ether.TypeIPv4)
+	b[ether.ARPOffHLen], b[ether.ARPOffPLen] = ether.ARPHLen, ether.ARPPLen
+	binary.BigEndian.PutUint16(b[ether.ARPOffOp:ether.ARPOffSHA], a.Op)
+	copy(b[ether.ARPOffSHA:ether.ARPOffSPA], a.SHA[:])
 	spa, tpa := a.SPA.As4(), a.TPA.As4()
-	copy(b[14:18], spa[:])
-	copy(b[18:24], a.THA[:])
-	copy(b[24:28], tpa[:])
+	copy(b[ether.ARPOffSPA:ether.ARPOffTHA], spa[:])
+	copy(b[ether.ARPOffTHA:ether.ARPOffTPA], a.THA[:])
+	copy(b[ether.ARPOffTPA:ether.ARPLen], tpa[:])
 }

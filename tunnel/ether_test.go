@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/netip"
 	"testing"
+
+	"github.com/vxwire/vxwire/internal/ether"
 )
 
 func TestEthHeaderDecode(t *testing.T) {
@@ -32,21 +34,21 @@ func TestEthHeaderDecode(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if h.Dst != Broadcast || !h.Dst.IsMulticast() || h.Src.IsMulticast() || h.Type != EtherTypeARP {
+			if h.Dst != Broadcast || !h.Dst.IsMulticast() || h.Src.IsMulticast() || h.Type != ether.TypeARP {
 				t.Fatalf("decoded %+v", h)
 			}
-			out := make([]byte, EthHeaderLen)
+			out := make([]byte, ether.HeaderLen)
 			h.Encode(out)
-			if !bytes.Equal(out, tt.in[:EthHeaderLen]) {
-				t.Fatalf("Encode() = %x, want %x", out, tt.in[:EthHeaderLen])
+			if !bytes.Equal(out, tt.in[:ether.HeaderLen]) {
+				t.Fatalf("Encode() = %x, want %x", out, tt.in[:ether.HeaderLen])
 			}
 		})
 	}
 }
 
 func TestARPDecode(t *testing.T) {
-	want := ARP{Op: ARPRequest, SHA: MAC{2, 0, 0, 0, 0, 1}, SPA: netip.MustParseAddr("10.77.0.2"), TPA: netip.MustParseAddr("10.77.0.3")}
-	b := make([]byte, arpLen)
+	want := ARP{Op: ether.ARPRequest, SHA: MAC{2, 0, 0, 0, 0, 1}, SPA: netip.MustParseAddr("10.77.0.2"), TPA: netip.MustParseAddr("10.77.0.3")}
+	b := make([]byte, ether.ARPLen)
 	want.Encode(b)
 	tests := []struct {
 		name    string
@@ -80,10 +82,10 @@ func TestMACString(t *testing.T) {
 }
 
 func FuzzEthARP(f *testing.F) {
-	a := ARP{Op: ARPReply, SHA: MAC{2, 1, 2, 3, 4, 5}, SPA: netip.MustParseAddr("10.0.0.1"), TPA: netip.MustParseAddr("10.0.0.2")}
-	frame := make([]byte, EthHeaderLen+arpLen)
-	(&EthHeader{Dst: Broadcast, Src: a.SHA, Type: EtherTypeARP}).Encode(frame)
-	a.Encode(frame[EthHeaderLen:])
+	a := ARP{Op: ether.ARPReply, SHA: MAC{2, 1, 2, 3, 4, 5}, SPA: netip.MustParseAddr("10.0.0.1"), TPA: netip.MustParseAddr("10.0.0.2")}
+	frame := make([]byte, ether.HeaderLen+ether.ARPLen)
+	(&EthHeader{Dst: Broadcast, Src: a.SHA, Type: ether.TypeARP}).Encode(frame)
+	a.Encode(frame[ether.HeaderLen:])
 	f.Add(frame)
 	f.Add([]byte{})
 	f.Add(frame[:20])
@@ -92,19 +94,19 @@ func FuzzEthARP(f *testing.F) {
 		if err := h.Decode(b); err != nil {
 			return
 		}
-		out := make([]byte, EthHeaderLen)
+		out := make([]byte, ether.HeaderLen)
 		h.Encode(out)
-		if !bytes.Equal(out, b[:EthHeaderLen]) {
-			t.Fatalf("ethernet round trip: %x != %x", out, b[:EthHeaderLen])
+		if !bytes.Equal(out, b[:ether.HeaderLen]) {
+			t.Fatalf("ethernet round trip: %x != %x", out, b[:ether.HeaderLen])
 		}
-		if h.Type != EtherTypeARP {
+		if h.Type != ether.TypeARP {
 			return
 		}
 		var p ARP
-		if err := p.Decode(b[EthHeaderLen:]); err != nil {
+		if err := p.Decode(b[ether.HeaderLen:]); err != nil {
 			return
 		}
-		re := make([]byte, arpLen)
+		re := make([]byte, ether.ARPLen)
 		p.Encode(re)
 		var q ARP
 		if err := q.Decode(re); err != nil || q != p {

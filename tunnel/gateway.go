@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/ether"
 	"github.com/vxwire/vxwire/netstack"
 	"github.com/vxwire/vxwire/tunnel/tap"
 )
@@ -75,19 +76,19 @@ func defaultOpenGateway(c netstack.GatewayConfig, l *slog.Logger) (GatewayDevice
 // addresses never floods and never crosses the underlay. A request for the
 // asker's own address (a duplicate-address probe) is left alone.
 func answerARP(frame []byte, neigh map[netip.Addr]MAC, asker MAC) bool {
-	if len(frame) < EthHeaderLen+arpLen || len(neigh) == 0 {
+	if len(frame) < ether.HeaderLen+ether.ARPLen || len(neigh) == 0 {
 		return false
 	}
 	var a ARP
-	if a.Decode(frame[EthHeaderLen:]) != nil || a.Op != ARPRequest {
+	if a.Decode(frame[ether.HeaderLen:]) != nil || a.Op != ether.ARPRequest {
 		return false
 	}
 	mac, ok := neigh[a.TPA]
 	if !ok || mac == asker {
 		return false
 	}
-	reply := ARP{Op: ARPReply, SHA: mac, SPA: a.TPA, THA: a.SHA, TPA: a.SPA}
-	reply.Encode(frame[EthHeaderLen:])
-	(&EthHeader{Dst: asker, Src: mac, Type: EtherTypeARP}).Encode(frame)
+	reply := ARP{Op: ether.ARPReply, SHA: mac, SPA: a.TPA, THA: a.SHA, TPA: a.SPA}
+	reply.Encode(frame[ether.HeaderLen:])
+	(&EthHeader{Dst: asker, Src: mac, Type: ether.TypeARP}).Encode(frame)
 	return true
 }

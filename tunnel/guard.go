@@ -17,6 +17,9 @@ package tunnel
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/vxwire/vxwire/internal/ether"
+	"github.com/vxwire/vxwire/internal/ipv4"
 )
 
 // dropNone is what admit returns for a frame the port may send.
@@ -24,18 +27,17 @@ const dropNone = numDropReasons
 
 // Offsets into an Ethernet frame of the fields admit checks.
 const (
-	ipv4MinLen   = 20
-	ipv4SrcOff   = EthHeaderLen + 12
-	arpSHAOff    = EthHeaderLen + 8
-	arpSPAOff    = EthHeaderLen + 14
-	arpHeaderEnd = EthHeaderLen + arpLen
+	ipv4SrcOff   = ether.HeaderLen + ipv4.OffSrc
+	arpSHAOff    = ether.HeaderLen + ether.ARPOffSHA
+	arpSPAOff    = ether.HeaderLen + ether.ARPOffSPA
+	arpHeaderEnd = ether.HeaderLen + ether.ARPLen
 )
 
 // ownIPv4 reports whether frame, of type typ, is IPv4 from p's own
 // address: the common case, small enough to be inlined into the switch
 // loop, which calls admit for everything else.
 func (p *port) ownIPv4(frame []byte, typ uint16) bool {
-	return typ == EtherTypeIPv4 && len(frame) >= EthHeaderLen+ipv4MinLen &&
+	return typ == ether.TypeIPv4 && len(frame) >= ether.HeaderLen+ipv4.MinHeaderLen &&
 		[4]byte(frame[ipv4SrcOff:ipv4SrcOff+4]) == p.ip4
 }
 
@@ -44,21 +46,22 @@ func (p *port) ownIPv4(frame []byte, typ uint16) bool {
 // returns why it must be dropped, or dropNone.
 func (p *port) admit(frame []byte, typ uint16) dropReason {
 	switch typ {
-	case EtherTypeIPv4:
-		if len(frame) < EthHeaderLen+ipv4MinLen {
+	case ether.TypeIPv4:
+		if len(frame) < ether.HeaderLen+ipv4.MinHeaderLen {
 			return dropMalformed
 		}
 		if [4]byte(frame[ipv4SrcOff:ipv4SrcOff+4]) != p.ip4 {
 			return dropSpoofedIP
 		}
 		return dropNone
-	case EtherTypeARP:
+	case ether.TypeARP:
 		if len(frame) < arpHeaderEnd {
 			return dropMalformed
 		}
-		a := frame[EthHeaderLen:]
-		if binary.BigEndian.Uint16(a[0:2]) != 1 || binary.BigEndian.Uint16(a[2:4]) != EtherTypeIPv4 ||
-			a[4] != 6 || a[5] != 4 {
+		a := frame[ether.HeaderLen:]
+		if binary.BigEndian.Uint16(a[ether.ARPOffHType:ether.ARPOffPType]) != ether.ARPHTypeEthernet ||
+			binary.BigEndian.Uint16(a[ether.ARPOffPType:ether.ARPOffHLen]) != ether.TypeIPv4 ||
+			a[ether.ARPOffHLen] != ether.ARPHLen || a[ether.ARPOffPLen] != ether.ARPPLen {
 			return dropMalformed
 		}
 		if MAC(frame[arpSHAOff:arpSHAOff+6]) != p.mac {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/ether"
+	"github.com/vxwire/vxwire/internal/ipv4"
 )
 
 // putFrame writes f into slot i of b as a frame read from a port.
@@ -16,9 +18,9 @@ func putFrame(b *batch, i int, f []byte) {
 
 // ipv4Frame is an IPv4 frame from MAC src and address from to dst.
 func ipv4Frame(dst, src MAC, from string) []byte {
-	f := make([]byte, EthHeaderLen+ipv4MinLen+8)
-	(&EthHeader{Dst: dst, Src: src, Type: EtherTypeIPv4}).Encode(f)
-	f[EthHeaderLen] = 0x45
+	f := make([]byte, ether.HeaderLen+ipv4.MinHeaderLen+8)
+	(&EthHeader{Dst: dst, Src: src, Type: ether.TypeIPv4}).Encode(f)
+	f[ether.HeaderLen] = 0x45
 	a := netip.MustParseAddr(from).As4()
 	copy(f[ipv4SrcOff:], a[:])
 	return f
@@ -26,16 +28,16 @@ func ipv4Frame(dst, src MAC, from string) []byte {
 
 // arpFrame is an ARP packet of op from src, claiming sha and spa, for tpa.
 func arpFrame(op uint16, dst, src, sha MAC, spa, tpa string) []byte {
-	f := make([]byte, EthHeaderLen+arpLen)
-	(&EthHeader{Dst: dst, Src: src, Type: EtherTypeARP}).Encode(f)
+	f := make([]byte, ether.HeaderLen+ether.ARPLen)
+	(&EthHeader{Dst: dst, Src: src, Type: ether.TypeARP}).Encode(f)
 	a := ARP{Op: op, SHA: sha, SPA: netip.MustParseAddr(spa), TPA: netip.MustParseAddr(tpa)}
-	a.Encode(f[EthHeaderLen:])
+	a.Encode(f[ether.HeaderLen:])
 	return f
 }
 
 // typed is a frame from src of EtherType typ with a payload of n bytes.
 func typed(src MAC, typ uint16, n int) []byte {
-	f := make([]byte, EthHeaderLen+n)
+	f := make([]byte, ether.HeaderLen+n)
 	(&EthHeader{Dst: Broadcast, Src: src, Type: typ}).Encode(f)
 	return f
 }
@@ -47,10 +49,10 @@ func typed(src MAC, typ uint16, n int) []byte {
 func TestPortAntiSpoofing(t *testing.T) {
 	ma, mb := macOf("10.77.0.10"), macOf("10.77.0.11")
 	gw := macOf("10.77.0.1")
-	notIPv4ARP := arpFrame(ARPReply, Broadcast, ma, ma, "10.77.0.10", "10.77.0.11")
-	binary.BigEndian.PutUint16(notIPv4ARP[EthHeaderLen+2:], EtherTypeIPv6)
+	notIPv4ARP := arpFrame(ether.ARPReply, Broadcast, ma, ma, "10.77.0.10", "10.77.0.11")
+	binary.BigEndian.PutUint16(notIPv4ARP[ether.HeaderLen+2:], ether.TypeIPv6)
 	vlan := typed(ma, 0x8100, 46)
-	binary.BigEndian.PutUint16(vlan[EthHeaderLen+2:], EtherTypeIPv4) // a tagged IPv4 frame
+	binary.BigEndian.PutUint16(vlan[ether.HeaderLen+2:], ether.TypeIPv4) // a tagged IPv4 frame
 	tests := []struct {
 		name  string
 		frame []byte
@@ -61,17 +63,17 @@ func TestPortAntiSpoofing(t *testing.T) {
 		{"ipv4 source of another container", ipv4Frame(mb, ma, "10.77.0.11"), dropSpoofedIP},
 		{"ipv4 source of the gateway", ipv4Frame(mb, ma, "10.77.0.1"), dropSpoofedIP},
 		{"ipv4 unspecified source", ipv4Frame(mb, ma, "0.0.0.0"), dropSpoofedIP},
-		{"ipv4 header cut short", ipv4Frame(mb, ma, "10.77.0.10")[:EthHeaderLen+10], dropMalformed},
-		{"arp reply of its own", arpFrame(ARPReply, mb, ma, ma, "10.77.0.10", "10.77.0.11"), dropNone},
-		{"gratuitous arp of its own", arpFrame(ARPRequest, Broadcast, ma, ma, "10.77.0.10", "10.77.0.10"), dropNone},
-		{"arp probe (sender 0.0.0.0)", arpFrame(ARPRequest, Broadcast, ma, ma, "0.0.0.0", "10.77.0.10"), dropNone},
-		{"arp reply claiming the gateway", arpFrame(ARPReply, mb, ma, ma, "10.77.0.1", "10.77.0.11"), dropSpoofedARP},
-		{"arp reply claiming another container", arpFrame(ARPReply, mb, ma, ma, "10.77.0.11", "10.77.0.11"), dropSpoofedARP},
-		{"gratuitous arp claiming the gateway", arpFrame(ARPRequest, Broadcast, ma, ma, "10.77.0.1", "10.77.0.1"), dropSpoofedARP},
-		{"arp with the gateway's MAC inside", arpFrame(ARPReply, mb, ma, gw, "10.77.0.10", "10.77.0.11"), dropSpoofedARP},
-		{"arp cut short", arpFrame(ARPReply, mb, ma, ma, "10.77.0.10", "10.77.0.11")[:EthHeaderLen+20], dropMalformed},
+		{"ipv4 header cut short", ipv4Frame(mb, ma, "10.77.0.10")[:ether.HeaderLen+10], dropMalformed},
+		{"arp reply of its own", arpFrame(ether.ARPReply, mb, ma, ma, "10.77.0.10", "10.77.0.11"), dropNone},
+		{"gratuitous arp of its own", arpFrame(ether.ARPRequest, Broadcast, ma, ma, "10.77.0.10", "10.77.0.10"), dropNone},
+		{"arp probe (sender 0.0.0.0)", arpFrame(ether.ARPRequest, Broadcast, ma, ma, "0.0.0.0", "10.77.0.10"), dropNone},
+		{"arp reply claiming the gateway", arpFrame(ether.ARPReply, mb, ma, ma, "10.77.0.1", "10.77.0.11"), dropSpoofedARP},
+		{"arp reply claiming another container", arpFrame(ether.ARPReply, mb, ma, ma, "10.77.0.11", "10.77.0.11"), dropSpoofedARP},
+		{"gratuitous arp claiming the gateway", arpFrame(ether.ARPRequest, Broadcast, ma, ma, "10.77.0.1", "10.77.0.1"), dropSpoofedARP},
+		{"arp with the gateway's MAC inside", arpFrame(ether.ARPReply, mb, ma, gw, "10.77.0.10", "10.77.0.11"), dropSpoofedARP},
+		{"arp cut short", arpFrame(ether.ARPReply, mb, ma, ma, "10.77.0.10", "10.77.0.11")[:ether.HeaderLen+20], dropMalformed},
 		{"arp not ethernet/ipv4", notIPv4ARP, dropMalformed},
-		{"ipv6", typed(ma, EtherTypeIPv6, 60), dropEtherType},
+		{"ipv6", typed(ma, ether.TypeIPv6, 60), dropEtherType},
 		{"802.1Q tag", vlan, dropEtherType},
 		{"802.1ad tag", typed(ma, 0x88a8, 46), dropEtherType},
 		{"lldp", typed(ma, 0x88cc, 46), dropEtherType},
@@ -146,7 +148,7 @@ func TestFloodLimit(t *testing.T) {
 	// The bucket is empty now; proxy ARP and known unicast still work.
 	for i := range 64 {
 		if i%2 == 0 {
-			putFrame(b, i, arpFrame(ARPRequest, Broadcast, ma, ma, "10.77.0.10", "10.77.0.11"))
+			putFrame(b, i, arpFrame(ether.ARPRequest, Broadcast, ma, ma, "10.77.0.10", "10.77.0.11"))
 		} else {
 			putFrame(b, i, ipv4Frame(mb, ma, "10.77.0.10"))
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/encap/encaptest"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/ether"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/tunnel/tap"
 )
@@ -100,8 +101,8 @@ func tryHotPathEngine(tb testing.TB, mutate ...func(*config.Config)) (*Engine, m
 func fillBatch(b *batch, n int, dst, src MAC) {
 	for i := 0; i < n; i++ {
 		f := b.bufs[i][encap.HeaderLen : encap.HeaderLen+1400]
-		(&EthHeader{Dst: dst, Src: src, Type: EtherTypeIPv4}).Encode(f)
-		f[EthHeaderLen] = 0x45
+		(&EthHeader{Dst: dst, Src: src, Type: ether.TypeIPv4}).Encode(f)
+		f[ether.HeaderLen] = 0x45
 		copy(f[ipv4SrcOff:ipv4SrcOff+4], src[2:6])
 		b.sizes[i] = len(f)
 	}
@@ -149,7 +150,7 @@ func underlayBatch(n int, dst MAC, src netip.AddrPort) ([][]byte, []int, []netip
 	for i := range bufs {
 		bufs[i] = make([]byte, encap.HeaderLen+1400)
 		(&encap.Header{VNI: 256}).Encode(bufs[i])
-		(&EthHeader{Dst: dst, Src: MAC{2, 0, 0, 0, 0, 0x20}, Type: EtherTypeIPv4}).Encode(bufs[i][encap.HeaderLen:])
+		(&EthHeader{Dst: dst, Src: MAC{2, 0, 0, 0, 0, 0x20}, Type: ether.TypeIPv4}).Encode(bufs[i][encap.HeaderLen:])
 		sizes[i] = len(bufs[i])
 		eps[i] = src
 	}

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/internal/ether"
 )
 
 // Frame buffers come in two sizes, each with room for the VXLAN header in
@@ -24,7 +25,7 @@ const portBatch = 64
 
 // poolFor returns the pool whose buffers hold frames of a port with mtu.
 func (e *Engine) poolFor(mtu int) *batchPool {
-	if encap.HeaderLen+EthHeaderLen+mtu <= smallFrameBuf {
+	if encap.HeaderLen+ether.HeaderLen+mtu <= smallFrameBuf {
 		return e.poolSmall
 	}
 	return e.poolJumbo

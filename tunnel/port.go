@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 
-	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/overhead"
 	"github.com/vxwire/vxwire/tunnel/tap"
 )
 
@@ -146,10 +146,8 @@ func networkMTU(n config.Network, underlay int) int {
 	switch {
 	case n.MTU > 0:
 		return n.MTU
-	case n.Encrypted:
-		return underlay - encap.Overhead - encOverhead
 	}
-	return underlay - encap.Overhead
+	return underlay - overhead.Of(n.Encrypted)
 }
 
 // interfaceMTU finds the interface that holds addr and returns its MTU.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/internal/ether"
 )
 
 // maxPortErrors bounds consecutive read errors on a port before its
@@ -98,11 +99,11 @@ func (e *Engine) switchFromPort(p *port, b *batch, n int) {
 			}
 		}
 		rxBytes += len(frame)
-		if eth.Type == EtherTypeARP && !p.gateway && answerARP(frame, nv.neigh, p.mac) {
+		if eth.Type == ether.TypeARP && !p.gateway && answerARP(frame, nv.neigh, p.mac) {
 			s.addLocal(p, frame)
 			continue
 		}
-		if eth.Type == EtherTypeIPv4 && eth.Dst == nv.net.gw.mac && !p.gateway && nv.net.dns != nil {
+		if eth.Type == ether.TypeIPv4 && eth.Dst == nv.net.gw.mac && !p.gateway && nv.net.dns != nil {
 			if reply := answerDNS(s, nv, b.bufs[i], b.sizes[i]); reply != nil {
 				s.addLocal(p, reply)
 				continue

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/internal/ether"
 )
 
 // events is a port's or host's frames received plus frames dropped, not
@@ -27,9 +28,9 @@ func FuzzSwitchFromPort(f *testing.F) {
 	ma, mb := macOf("10.77.0.10"), macOf("10.77.0.11")
 	f.Add(ipv4Frame(mb, ma, "10.77.0.10"), false)
 	f.Add(ipv4Frame(Broadcast, ma, "10.77.0.99"), false)
-	f.Add(arpFrame(ARPRequest, Broadcast, ma, ma, "10.77.0.10", "10.77.0.11"), false)
-	f.Add(arpFrame(ARPReply, mb, ma, ma, "10.77.0.1", "10.77.0.11"), false)
-	f.Add(typed(ma, EtherTypeIPv6, 40), false)
+	f.Add(arpFrame(ether.ARPRequest, Broadcast, ma, ma, "10.77.0.10", "10.77.0.11"), false)
+	f.Add(arpFrame(ether.ARPReply, mb, ma, ma, "10.77.0.1", "10.77.0.11"), false)
+	f.Add(typed(ma, ether.TypeIPv6, 40), false)
 	f.Add(typed(ma, 0x8100, 4), false)
 	f.Add(ipv4Frame(ma, macOf("10.77.0.1"), "192.0.2.1"), true)
 	f.Add([]byte{1, 2, 3}, false)

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/vxwire/vxwire/internal/overhead"
 )
 
 // The rules below are the one home of what a network, an endpoint and a
@@ -98,13 +100,8 @@ func CheckNetworkMTU(m int64, encrypted bool) error {
 
 // Overhead is what the overlay adds to a container frame on the underlay:
 // VXLAN (50) and, for an encrypted network, the inner headers and
-// WireGuard (110 in all).
-func Overhead(encrypted bool) int {
-	if encrypted {
-		return 110
-	}
-	return 50
-}
+// WireGuard (110 in all). The arithmetic lives in package overhead.
+func Overhead(encrypted bool) int { return overhead.Of(encrypted) }
 
 // CheckNetwork reports why n, as built by any door, is not a valid network:
 // name, VNI, subnet, gateway (which must be set) and MTU. The error names

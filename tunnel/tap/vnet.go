@@ -1,6 +1,11 @@
 package tap
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/vxwire/vxwire/internal/ether"
+	"github.com/vxwire/vxwire/internal/ipv4"
+)
 
 // Layout of struct virtio_net_hdr (virtio 1.x §5.1.6, legacy form without
 // num_buffers), which the TAP puts before every frame once IFF_VNET_HDR is
@@ -23,15 +28,17 @@ const (
 	vnetGSOECN   = 0x80 // VIRTIO_NET_HDR_GSO_ECN
 )
 
-// Ethernet, IP and TCP constants used by segmentation and coalescing.
+// Ethernet, IP and TCP constants used by segmentation and coalescing. The
+// Ethernet and IPv4 numbers are short local names for those of
+// internal/ether and internal/ipv4, their one home.
 const (
-	ethHdrLen     = 14
-	etherTypeIPv4 = 0x0800
-	etherTypeIPv6 = 0x86dd
-	ipv4MinHdr    = 20
+	ethHdrLen     = ether.HeaderLen
+	etherTypeIPv4 = ether.TypeIPv4
+	etherTypeIPv6 = ether.TypeIPv6
+	ipv4MinHdr    = ipv4.MinHeaderLen
 	ipv6HdrLen    = 40
 	tcpMinHdr     = 20
-	protoTCP      = 6
+	protoTCP      = ipv4.ProtoTCP
 	tcpCsumOff    = 16 // offset of the checksum in the TCP header
 
 	tcpFlagFIN = 0x01
@@ -46,7 +53,7 @@ const (
 	// superSize is the size of a superframe read buffer: the virtio
 	// header, an Ethernet header with one VLAN tag, and the largest IP
 	// packet.
-	superSize = vnetHdrLen + ethHdrLen + 4 + maxIPLen
+	superSize = vnetHdrLen + ethHdrLen + ether.VLANTagLen + maxIPLen
 )
 
 // vnetHdr is a decoded virtio_net_hdr.

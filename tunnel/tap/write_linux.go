@@ -26,6 +26,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vxwire/vxwire/internal/ether"
 )
 
 // writer is the state of Write, guarded by Native.wmu.
@@ -45,7 +47,7 @@ const (
 	maxNoBufs   = 3 // retries after ENOBUFS per writev
 	noBufsPause = 50 * time.Microsecond
 	// maxWriteLen is the largest frame Write accepts.
-	maxWriteLen = ethHdrLen + 4 + maxIPLen
+	maxWriteLen = ethHdrLen + ether.VLANTagLen + maxIPLen
 )
 
 // Write writes frames to the container and returns len(frames), or the
