@@ -272,13 +272,18 @@ func (f *fsm) unlockedOverlaps(network string, p netip.Prefix) bool {
 }
 
 // unlockedPin pins c.IP to c.Host's endpoint unless another host's block
-// or pin holds it.
+// or pin holds it. A pin of the same host passes to the new endpoint:
+// which of its own endpoints holds an address is the host's decision
+// (its allocator never gives one address to two), and a host hands an
+// address from one endpoint to another (a Docker reservation to the
+// container) faster than the old pin's removal commits. The removal
+// names the old endpoint, so it cannot drop the new pin.
 func (f *fsm) unlockedPin(c command) result {
 	if b, ok := f.unlockedOwner(c.Network, c.IP); ok && b.Host != c.Host {
 		return result{Err: fmt.Sprintf("address %s of network %s lies in block %s of host %s", c.IP, c.Network, b.Prefix, b.Host)}
 	}
 	k := pinKey{c.Network, c.IP}
-	if p, ok := f.pins[k]; ok && (p.Host != c.Host || p.Endpoint != c.Endpoint) {
+	if p, ok := f.pins[k]; ok && p.Host != c.Host {
 		return result{Err: fmt.Sprintf("address %s of network %s is in use by %s on %s", c.IP, c.Network, p.Endpoint, p.Host)}
 	}
 	f.pins[k] = Pin{Network: c.Network, IP: c.IP, Host: c.Host, Endpoint: c.Endpoint}

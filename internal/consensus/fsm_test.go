@@ -46,3 +46,33 @@ func TestApplyRefusesMalformed(t *testing.T) {
 		t.Fatalf("blocks after garbage: %v", f.blocks)
 	}
 }
+
+// TestPinPassesWithinHost: a host may hand its pinned address from one of
+// its endpoints to another, and the late removal of the old pin leaves the
+// new one; another host's pin of the same address is still refused.
+func TestPinPassesWithinHost(t *testing.T) {
+	f := &fsm{pins: make(map[pinKey]Pin)}
+	var i uint64
+	apply := func(c command) result {
+		i++
+		b, _ := json.Marshal(c)
+		return f.Apply(&raft.Log{Index: i, Type: raft.LogCommand, Data: b}).(result)
+	}
+	ip := netip.MustParseAddr("10.87.0.200")
+	pin := func(op, host, ep string) command {
+		return command{Op: op, Network: "vx", IP: ip, Host: host, Endpoint: ep}
+	}
+	if r := apply(pin(opPin, "h1", "reservation")); r.Err != "" {
+		t.Fatalf("first pin: %s", r.Err)
+	}
+	if r := apply(pin(opPin, "h1", "web")); r.Err != "" {
+		t.Fatalf("the same host's pin for another endpoint: %s", r.Err)
+	}
+	apply(pin(opUnpin, "h1", "reservation"))
+	if p, ok := f.pinned("vx", ip); !ok || p.Endpoint != "web" || p.Host != "h1" {
+		t.Fatalf("after the old pin's removal: %+v, %v; want h1/web", p, ok)
+	}
+	if r := apply(pin(opPin, "h2", "db")); r.Err == "" {
+		t.Fatal("another host pinned an address h1 holds")
+	}
+}

@@ -259,7 +259,9 @@ func (a *Allocator) unlockedConflict(k Key, ip netip.Addr) error {
 	if b, ok := a.blocks.Owner(k.Network, ip); ok && b.Host != a.host {
 		return &ConflictError{Network: k.Network, IP: ip, Host: b.Host, Block: b.Prefix}
 	}
-	if p, ok := a.blocks.Pinned(k.Network, ip); ok && (p.Host != a.host || p.Endpoint != k.Endpoint) {
+	// A pin of this host's is this host's to hand on: which of its
+	// endpoints holds the address, a.used says.
+	if p, ok := a.blocks.Pinned(k.Network, ip); ok && p.Host != a.host {
 		return &ConflictError{Network: k.Network, IP: ip, Endpoint: p.Endpoint, Host: p.Host}
 	}
 	if a.records != nil {
