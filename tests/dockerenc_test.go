@@ -44,6 +44,7 @@ func TestDockerEncrypted(t *testing.T) {
 	var secVNI, plainVNI uint32
 	e.eventually(20*time.Second, "h1 has networks plain and encrypted sec", func() error {
 		nets := e.apiNetworks(h1)
+		secVNI, plainVNI = 0, 0
 		for _, n := range nets {
 			switch {
 			case n.Name == "sec" && n.Encrypted:
@@ -52,7 +53,7 @@ func TestDockerEncrypted(t *testing.T) {
 				plainVNI = n.VNI
 			}
 		}
-		if secVNI == 0 || plainVNI == 0 {
+		if secVNI == 0 || plainVNI == 0 || secVNI == plainVNI {
 			return fmt.Errorf("h1's networks: %+v", nets)
 		}
 		return nil

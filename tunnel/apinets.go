@@ -41,13 +41,24 @@ func (e *Engine) unlockedAPINetworks() []config.Network {
 			out = append(out, n.Def)
 		}
 	}
+	logged := len(out)
 	for _, n := range e.dynNets {
-		if !slices.ContainsFunc(out, func(o config.Network) bool { return o.Name == n.Name }) {
+		// A network being proposed is carried meanwhile, unless the log
+		// has since committed a clashing one (another host's create won):
+		// two networks of one VNI or subnet on a host would mix their
+		// traffic until the proposal is refused.
+		if !slices.ContainsFunc(out[:logged], func(o config.Network) bool { return clashes(o, n) }) {
 			out = append(out, n)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// clashes reports whether networks a and b cannot both exist: the same
+// name or VNI, or overlapping subnets.
+func clashes(a, b config.Network) bool {
+	return a.Name == b.Name || a.VNI == b.VNI || a.Subnet.Overlaps(b.Subnet)
 }
 
 // CreateNetwork creates a network on every host.

@@ -146,3 +146,32 @@ func TestAdoptNetworks(t *testing.T) {
 		t.Fatalf("green after adoption: %+v", n)
 	}
 }
+
+// TestPendingNetworkYieldsToLog: while this host's create is still being
+// proposed, another host's clashing network commits first. The pending one
+// must not be carried beside it, or two networks of one VNI would share
+// the data path until the log refuses the proposal.
+func TestPendingNetworkYieldsToLog(t *testing.T) {
+	dir := t.TempDir()
+	h := startFakeHost(t, encaptest.NewNetwork(), nil, testConfig(t, dir, 1, 1, "blue a 10.77.0.10"))
+	log := oneVoterLog(t, "h1")
+	winner := config.Network{Name: "plain", VNI: 300, Subnet: netip.MustParsePrefix("10.85.0.0/24"), Gateway: netip.MustParseAddr("10.85.0.1"), Egress: true}
+	if err := log.CreateNetwork(context.Background(), winner); err != nil {
+		t.Fatal(err)
+	}
+	pending := config.Network{Name: "sec", VNI: 300, Subnet: netip.MustParsePrefix("10.86.0.0/24"), Gateway: netip.MustParseAddr("10.86.0.1"), Egress: true}
+	free := config.Network{Name: "other", VNI: 302, Subnet: netip.MustParsePrefix("10.87.0.0/24"), Gateway: netip.MustParseAddr("10.87.0.1"), Egress: true}
+	h.e.mu.Lock()
+	h.e.blocks = log
+	h.e.dynNets[pending.Name] = pending
+	h.e.dynNets[free.Name] = free
+	got := h.e.unlockedAPINetworks()
+	h.e.mu.Unlock()
+	var names []string
+	for _, n := range got {
+		names = append(names, n.Name)
+	}
+	if strings.Join(names, ",") != "other,plain" {
+		t.Fatalf("API networks %v, want the log's plain and the pending other, not sec (VNI 300 is plain's)", names)
+	}
+}
