@@ -198,7 +198,7 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 			n.dns.SetIsolated(otherNetworks(cfg, n.cfg.Name))
 		}
 	}
-	e.snap.Store(e.unlockedBuildSnapshot())
+	e.sw.publish(e.unlockedBuildSnapshot())
 	e.unlockedPublish()
 	if reload {
 		for _, p := range e.ports {
