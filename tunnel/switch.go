@@ -3,12 +3,17 @@ package tunnel
 // The switch: frame in, decision, frame out. It is the data plane of the
 // host, apart from the control plane (Engine) that owns it:
 //
-//	Engine (control plane)                    Switch (data plane)
-//	  config file, API, gossip records,         routineReadPort → switchFromPort   (switch_port.go)
-//	  reload, state_dir, resolv.conf            routineReadUnderlay → switchFromUnderlay (switch_underlay.go)
-//	  unlockedBuildSnapshot (no side            flush, deliver, send, groups       (switch_deliver.go)
-//	  effects) ──── sw.publish(snap) ────▶      proxy ARP, DNS fast path, guard    (switch_arp.go, dnsfast.go, guard.go)
-//	                                            FDB ageing                         (routineAge)
+//	Engine: config file, API, gossip records, reload, state_dir, resolv.conf
+//	   │ unlockedBuildSnapshot (reload.go): no side effects
+//	   ▼ sw.publish(snap)
+//	Switch
+//	   port → switchFromPort            switch_port.go
+//	   underlay → switchFromUnderlay    switch_underlay.go
+//	   groups, flush, deliver, send     switch_deliver.go
+//	   proxy ARP                        switch_arp.go
+//	   DNS fast path                    switch_dns.go
+//	   port guard, flood limiter        switch_guard.go
+//	   FDB ageing                       routineAge, fdb.go
 //
 // The switch reads one immutable snapshot per batch and writes only its
 // counters and the forwarding tables (learning, ageing, and the pins a

@@ -7,7 +7,7 @@ package tunnel
 //	  take a batch from the pool
 //	  Read: frames at bufs[i][8:], TSO super-frames already segmented
 //	  switchFromPort: load the snapshot once, then per frame
-//	      anti-spoofing (guard.go): source MAC, EtherType (IPv4, ARP),
+//	      anti-spoofing (switch_guard.go): source MAC, EtherType (IPv4, ARP),
 //	      IPv4 source and ARP sender must be the port's own
 //	      write the VXLAN header into the 8 bytes of headroom
 //	      group/multicast or unknown destination → flood list, within
