@@ -4,7 +4,7 @@ package tunnel
 // host, apart from the control plane (Engine) that owns it:
 //
 //	Engine: config file, API, gossip records, reload, state_dir, resolv.conf
-//	   │ unlockedBuildSnapshot (reload.go): no side effects
+//	   │ unlockedBuildSnapshot (snapshot.go): no side effects
 //	   ▼ sw.publish(snap)
 //	Switch
 //	   port → switchFromPort            switch_port.go
