@@ -129,10 +129,10 @@ func (e *Engine) unlockedPublish() {
 }
 
 // routineRecords rebuilds the data path's view whenever the overlay's
-// records or the log's networks change, and periodically as a backstop.
+// records or the log's networks change. Both channels coalesce but never
+// lose a change, and record MACs are pinned (they do not age), so nothing
+// needs a periodic rebuild.
 func (e *Engine) routineRecords() {
-	t := time.NewTicker(e.opts.Ageing / 3)
-	defer t.Stop()
 	var netChanges <-chan struct{} // nil without a log: never ready
 	if e.blocks != nil {
 		netChanges = e.blocks.NetworkChanges()
@@ -143,7 +143,6 @@ func (e *Engine) routineRecords() {
 			return
 		case <-e.cluster.Changes():
 		case <-netChanges:
-		case <-t.C:
 		}
 		e.mu.Lock()
 		if !e.stopped {
