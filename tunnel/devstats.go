@@ -60,11 +60,11 @@ func (e *Engine) wireguardStats() *api.WireGuardStats {
 
 // offload reports the underlay sockets' UDP offload state.
 func (e *Engine) offload() api.Offload {
-	o := api.Offload{TxSockets: len(e.tx)}
+	o := api.Offload{TxSockets: len(e.sw.tx)}
 	if rx, ok := e.rx.(offloader); ok {
 		o.UDPGRO, _ = rx.Offload()
 	}
-	for _, c := range e.tx {
+	for _, c := range e.sw.tx {
 		if tx, ok := c.(offloader); ok {
 			if _, gso := tx.Offload(); gso {
 				o.GSOSockets++

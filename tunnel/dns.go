@@ -27,7 +27,7 @@ func (e *Engine) startDNS(n *network, cfg *config.Config) error {
 		pc.Close()
 		return fmt.Errorf("dns of network %q: %w", n.cfg.Name, err)
 	}
-	n.dns = resolver.New(pc, ln, names{&e.snap}, resolver.Config{
+	n.dns = resolver.New(pc, ln, names{&e.sw.snap}, resolver.Config{
 		Network:   n.cfg.Name,
 		Subnet:    n.cfg.Subnet,
 		Upstreams: cfg.Host.DNSUpstream,

@@ -88,7 +88,7 @@ func (e *Engine) SetAliases(ctx context.Context, network, name string, aliases [
 	e.dynEps[k] = d
 	p.cfg.Aliases = d.Endpoint.Aliases
 	e.unlockedSaveEndpoints()
-	e.snap.Store(e.unlockedBuildSnapshot())
+	e.sw.publish(e.unlockedBuildSnapshot())
 	e.unlockedPublish()
 	return nil
 }

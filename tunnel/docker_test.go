@@ -48,7 +48,7 @@ func TestReserveAndAttachReserved(t *testing.T) {
 	if err := h.e.SetAliases(ctx, "blue", "web", []string{"www", "api"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := (names{&h.e.snap}).Lookup("blue", "www"); !slices.Equal(got, []netip.Addr{a}) {
+	if got := (names{&h.e.sw.snap}).Lookup("blue", "www"); !slices.Equal(got, []netip.Addr{a}) {
 		t.Errorf("www resolves to %v, want %s", got, a)
 	}
 	if err := h.e.SetAliases(ctx, "blue", "web", []string{"Bad_Alias"}); !errors.Is(err, api.ErrInvalid) {

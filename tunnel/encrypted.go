@@ -71,6 +71,7 @@ func (e *Engine) openCrypto(cfg *config.Config) error {
 		return fmt.Errorf("cannot start wireguard on port %d: %w", cfg.Host.WGPort, err)
 	}
 	e.enc = c
+	e.sw.enc = c
 	return nil
 }
 

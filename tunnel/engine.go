@@ -1,12 +1,15 @@
 // Package tunnel is the vxwire engine: per-network L2 switches whose ports
 // are containers' TAP devices and whose uplink is VXLAN to peer hosts.
 //
-// An Engine owns the underlay sockets, the networks with their forwarding
-// tables, the peers and the ports, and one goroutine per port plus one for
-// the underlay. Each goroutine runs to completion: it reads a batch, switches
-// every frame of it and writes the results before it reads again, so no
-// frame is ever queued between goroutines and nothing is retained after a
-// write returns.
+// Two types divide the work. An Engine is the control plane: it owns the
+// underlay sockets, the networks with their forwarding tables, the peers
+// and the ports, applies the config file, the API and gossip, and builds
+// immutable snapshots. Its Switch is the data plane (switch.go): one
+// goroutine per port plus one for the underlay, each reading the snapshot
+// the Engine last published. Each goroutine runs to completion: it reads a
+// batch, switches every frame of it and writes the results before it reads
+// again, so no frame is ever queued between goroutines and nothing is
+// retained after a write returns.
 package tunnel
 
 import (
@@ -97,44 +100,17 @@ type network struct {
 	removed atomic.Bool
 }
 
-// snapshot is the immutable view the data path reads, swapped whole on
-// every change and loaded once per batch.
-type snapshot struct {
-	byVNI  map[uint32]*netView
-	byAddr map[netip.Addr]*peer
-	peers  []*peer
-	names  *nameTable // DNS view of the overlay's records
-}
-
-// netView is a network as the data path sees it, with its precomputed
-// flood lists (STYLE.md §2.8).
-type netView struct {
-	net   *network
-	peers []*peer // flood list: for an encrypted network only peers with keys
-	ports []*port // local ports, the gateway included
-	// encrypted networks send through the WireGuard device only and drop
-	// plaintext VXLAN.
-	encrypted bool
-	// neigh maps the network's known IPv4 addresses to their MACs, for
-	// proxy ARP.
-	neigh map[netip.Addr]MAC
-}
-
-// Engine is the running data plane of one host. Its methods are safe for
+// Engine is the control plane of one host: it opens the sockets, ports and
+// gateways, applies the config file, the API and gossip, builds snapshots
+// and hands them to its Switch, which forwards. Its methods are safe for
 // concurrent use.
 type Engine struct {
 	l    *slog.Logger
 	opts Options
 
-	rx  encap.Conn
-	tx  []encap.Conn
-	enc CryptoConn // nil when the host has no key
-
-	snap      atomic.Pointer[snapshot]
-	poolSmall *batchPool // see poolFor
-	poolJumbo *batchPool
-
-	host counters
+	sw  *Switch    // the data plane; see switch.go
+	rx  encap.Conn // the underlay socket the switch reads
+	enc CryptoConn // nil when the host has no key; the switch sends through it too
 
 	egress    *netstack.EgressPolicy // shared by every gateway; see egress.go
 	hostAddrs []netip.Prefix         // the host's addresses in egress; guarded by mu
@@ -195,6 +171,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		done:      make(chan struct{}),
 		died:      make(chan error, 1),
 	}
+	e.sw = newSwitch(opts.Logger)
 	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)
 	if e.rx, err = opts.Listen(laddr, 0); err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", laddr, err)
@@ -209,10 +186,8 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("cannot open a sending socket on %s: %w", cfg.Host.Address, err)
 		}
-		e.tx = append(e.tx, c)
+		e.sw.tx = append(e.sw.tx, c)
 	}
-	e.poolSmall = newBatchPool(portBatch, smallFrameBuf)
-	e.poolJumbo = newBatchPool(portBatch, jumboFrameBuf)
 	if err := e.openCrypto(cfg); err != nil {
 		return nil, err
 	}
@@ -270,12 +245,12 @@ func (o Options) withDefaults() Options {
 func (e *Engine) Start() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.goSafe("read underlay", func() { e.routineReadUnderlay(e.rx, false) })
+	e.goSafe("read underlay", func() { e.sw.routineReadUnderlay(e.rx, false) })
 	e.goSafe("host addresses", e.routineHostAddresses)
 	if e.enc != nil {
-		e.goSafe("read wireguard", func() { e.routineReadUnderlay(e.enc, true) })
+		e.goSafe("read wireguard", func() { e.sw.routineReadUnderlay(e.enc, true) })
 	}
-	e.goSafe("age fdb", e.routineAge)
+	e.goSafe("age fdb", func() { e.sw.routineAge(e.opts.Ageing, e.done) })
 	if e.cluster != nil {
 		e.goSafe("records", e.routineRecords)
 	}
@@ -295,7 +270,7 @@ func (e *Engine) startPort(p *port) {
 		return
 	}
 	p.started = true
-	e.goSafe("read port "+p.key.network+"/"+p.key.name, func() { e.routineReadPort(p) })
+	e.goSafe("read port "+p.key.network+"/"+p.key.name, func() { e.sw.routineReadPort(p) })
 }
 
 // Stop closes the sockets and every port (removing the TAP devices from the
@@ -330,7 +305,7 @@ func (e *Engine) closeAll() {
 	if e.rx != nil {
 		e.rx.Close()
 	}
-	for _, c := range e.tx {
+	for _, c := range e.sw.tx {
 		c.Close()
 	}
 	if e.enc != nil {
@@ -365,26 +340,6 @@ func (e *Engine) closeAll() {
 // forwarding entries of networks and peers that stay are carried over.
 func (e *Engine) Reload(cfg *config.Config) error {
 	return e.apply(cfg, true)
-}
-
-func (e *Engine) routineAge() {
-	period := e.opts.Ageing / 10
-	if period < time.Second {
-		period = time.Second
-	}
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.done:
-			return
-		case now := <-t.C:
-			before := now.Add(-e.opts.Ageing).UnixNano()
-			for _, nv := range e.snap.Load().byVNI {
-				nv.net.fdb.age(before)
-			}
-		}
-	}
 }
 
 // errStopped is returned by changes made after Stop.

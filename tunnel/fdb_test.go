@@ -233,7 +233,7 @@ func TestUnderlayLearningBounded(t *testing.T) {
 	}
 	var s scratch
 	s.init(3)
-	e.switchFromUnderlay(&s, bufs, sizes, eps, 3, false)
+	e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 3, false)
 	if got := e.networks["blue"].stats.drops[dropFDBFull].Load(); got != 2 {
 		t.Errorf("fdb_full = %d, want 2", got)
 	}
@@ -264,9 +264,9 @@ func TestUnderlayForgedSourceMAC(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bufs, sizes, eps := underlayBatch(1, macOf("10.77.0.10"), netip.MustParseAddrPort("198.18.0.2:4789"))
 			copy(bufs[0][encap.HeaderLen+6:], tc.src[:])
-			before, spoofed := devs["h1-a"].written, e.host.drops[dropSpoofed].Load()
-			e.switchFromUnderlay(&s, bufs, sizes, eps, 1, false)
-			gotSpoofed := e.host.drops[dropSpoofed].Load() - spoofed
+			before, spoofed := devs["h1-a"].written, e.sw.host.drops[dropSpoofed].Load()
+			e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 1, false)
+			gotSpoofed := e.sw.host.drops[dropSpoofed].Load() - spoofed
 			delivered := devs["h1-a"].written - before
 			if tc.spoofed != (gotSpoofed == 1) || tc.spoofed == (delivered == 1) {
 				t.Fatalf("spoofed drops +%d, delivered %d; want spoofed %v", gotSpoofed, delivered, tc.spoofed)

@@ -113,15 +113,15 @@ func TestSwitchFromPortAllocs(t *testing.T) {
 	p := e.ports[epKey{"blue", "a"}]
 	remote := MAC{2, 0, 0, 0, 0, 0x20}
 	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
-	b := e.poolFor(p.net.mtu).get()
+	b := e.sw.poolFor(p.net.mtu).get()
 	for _, tc := range []struct {
 		name string
 		dst  MAC
 	}{{"remote unicast", remote}, {"local unicast", macOf("10.77.0.11")}, {"broadcast", Broadcast}} {
 		t.Run(tc.name, func(t *testing.T) {
 			fillBatch(b, 64, tc.dst, p.mac)
-			e.switchFromPort(p, b, 64) // warm the scratch
-			if n := testing.AllocsPerRun(100, func() { e.switchFromPort(p, b, 64) }); n != 0 {
+			e.sw.switchFromPort(p, b, 64) // warm the scratch
+			if n := testing.AllocsPerRun(100, func() { e.sw.switchFromPort(p, b, 64) }); n != 0 {
 				t.Fatalf("switchFromPort allocates %.1f times per batch", n)
 			}
 		})
@@ -134,8 +134,8 @@ func TestSwitchFromUnderlayAllocs(t *testing.T) {
 	bufs, sizes, eps := underlayBatch(64, macOf("10.77.0.10"), src)
 	var s scratch
 	s.init(64)
-	e.switchFromUnderlay(&s, bufs, sizes, eps, 64, false)
-	if n := testing.AllocsPerRun(100, func() { e.switchFromUnderlay(&s, bufs, sizes, eps, 64, false) }); n != 0 {
+	e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 64, false)
+	if n := testing.AllocsPerRun(100, func() { e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 64, false) }); n != 0 {
 		t.Fatalf("switchFromUnderlay allocates %.1f times per batch", n)
 	}
 	if devs["h1-a"].written == 0 {
@@ -164,12 +164,12 @@ func BenchmarkSwitchFromPort(b *testing.B) {
 	p := e.ports[epKey{"blue", "a"}]
 	remote := MAC{2, 0, 0, 0, 0, 0x20}
 	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
-	bt := e.poolFor(p.net.mtu).get()
+	bt := e.sw.poolFor(p.net.mtu).get()
 	fillBatch(bt, 64, remote, p.mac)
 	b.SetBytes(64 * 1400)
 	b.ReportAllocs()
 	for b.Loop() {
-		e.switchFromPort(p, bt, 64)
+		e.sw.switchFromPort(p, bt, 64)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/frame")
 }
@@ -184,7 +184,7 @@ func BenchmarkSwitchFromUnderlay(b *testing.B) {
 	b.SetBytes(64 * 1400)
 	b.ReportAllocs()
 	for b.Loop() {
-		e.switchFromUnderlay(&s, bufs, sizes, eps, 64, false)
+		e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 64, false)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/frame")
 }

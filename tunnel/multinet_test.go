@@ -68,7 +68,7 @@ func TestSeveralNetworksOneNamespace(t *testing.T) {
 	if eth1.DNS.Nameservers[0] != "10.77.0.1" || !slices.Equal(eth1.DNS.Search, []string{"blue", "green"}) {
 		t.Errorf("dns of eth1 %+v: want blue's gateway, search blue green", eth1.DNS)
 	}
-	nm := names{&h.e.snap}
+	nm := names{&h.e.sw.snap}
 	a0 := netip.MustParsePrefix(eth0.Address).Addr()
 	al := netip.MustParsePrefix(lone.Address).Addr()
 	if !nm.Shares("blue", a0, "green") || nm.Shares("blue", al, "green") || nm.Shares("blue", a0, "red") {

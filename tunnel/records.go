@@ -129,10 +129,10 @@ func (e *Engine) unlockedPublish() {
 }
 
 // routineRecords rebuilds the data path's view whenever the overlay's
-// records or the log's networks change, and periodically as a backstop.
+// records or the log's networks change. Both channels coalesce but never
+// lose a change, and record MACs are pinned (they do not age), so nothing
+// needs a periodic rebuild.
 func (e *Engine) routineRecords() {
-	t := time.NewTicker(e.opts.Ageing / 3)
-	defer t.Stop()
 	var netChanges <-chan struct{} // nil without a log: never ready
 	if e.blocks != nil {
 		netChanges = e.blocks.NetworkChanges()
@@ -143,7 +143,6 @@ func (e *Engine) routineRecords() {
 			return
 		case <-e.cluster.Changes():
 		case <-netChanges:
-		case <-t.C:
 		}
 		e.mu.Lock()
 		if !e.stopped {
@@ -154,7 +153,7 @@ func (e *Engine) routineRecords() {
 				}
 				e.unlockedSaveNetworks()
 			} else {
-				e.snap.Store(e.unlockedBuildSnapshot())
+				e.sw.publish(e.unlockedBuildSnapshot())
 			}
 		}
 		e.mu.Unlock()
@@ -162,9 +161,10 @@ func (e *Engine) routineRecords() {
 }
 
 // unlockedAddRecords adds the overlay's records to a snapshot being built:
-// remote MACs are pinned in the FDB behind their owner's peer (learning
-// from the underlay cannot move them), every address into
-// the proxy-ARP table, every name into DNS.
+// remote MACs into the network's pins behind their owner's peer (which
+// publish makes FDB entries that learning from the underlay cannot move),
+// every address into the proxy-ARP table, every name into DNS. The only
+// state it changes is the control plane's count of refused records.
 func (e *Engine) unlockedAddRecords(s *snapshot) {
 	s.names = newNameTable()
 	for _, p := range e.ports {
@@ -178,7 +178,6 @@ func (e *Engine) unlockedAddRecords(s *snapshot) {
 		byName[r.name] = r
 	}
 	bad := make(map[string]bool)
-	pins := make(map[*network]map[MAC]*peer, len(e.networks))
 	for _, rec := range e.cluster.Records() {
 		if rec.Host == e.cfg.Host.Name {
 			continue
@@ -199,10 +198,10 @@ func (e *Engine) unlockedAddRecords(s *snapshot) {
 		}
 		nv := s.byVNI[n.cfg.VNI]
 		if r, mac := byName[rec.Host], MAC(rec.MAC); r != nil && !mac.IsMulticast() && !mac.IsZero() {
-			if pins[n] == nil {
-				pins[n] = make(map[MAC]*peer)
+			if nv.pins == nil {
+				nv.pins = make(map[MAC]*peer)
 			}
-			pins[n][mac] = r
+			nv.pins[mac] = r
 		}
 		if _, taken := nv.neigh[rec.IP]; !taken {
 			nv.neigh[rec.IP] = MAC(rec.MAC)
@@ -210,10 +209,6 @@ func (e *Engine) unlockedAddRecords(s *snapshot) {
 		s.names.add(rec.Network, rec.Name, rec.Aliases, rec.IP)
 	}
 	e.badRecords = bad
-	now := time.Now().UnixNano()
-	for _, n := range e.networks {
-		n.fdb.setPins(pins[n], now)
-	}
 }
 
 // nameTable is the immutable DNS view of one snapshot: per network, names

@@ -198,7 +198,7 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 			n.dns.SetIsolated(otherNetworks(cfg, n.cfg.Name))
 		}
 	}
-	e.snap.Store(e.unlockedBuildSnapshot())
+	e.sw.publish(e.unlockedBuildSnapshot())
 	e.unlockedPublish()
 	if reload {
 		for _, p := range e.ports {
@@ -233,46 +233,6 @@ func withoutNetworks(cfg *config.Config, skip map[string]bool) *config.Config {
 	c.Networks = slices.DeleteFunc(slices.Clone(cfg.Networks), func(n config.Network) bool { return skip[n.Name] })
 	c.Endpoints = slices.DeleteFunc(slices.Clone(cfg.Endpoints), func(ep config.Endpoint) bool { return skip[ep.Network] })
 	return &c
-}
-
-// unlockedBuildSnapshot builds the data path's view of the current state.
-func (e *Engine) unlockedBuildSnapshot() *snapshot {
-	s := &snapshot{
-		byVNI:  make(map[uint32]*netView, len(e.networks)),
-		byAddr: make(map[netip.Addr]*peer, len(e.peers)),
-	}
-	for _, pc := range e.cfg.Peers {
-		r := e.peers[pc.Name]
-		s.peers = append(s.peers, r)
-		s.byAddr[r.addr.Addr()] = r
-	}
-	for _, nc := range e.cfg.Networks {
-		n := e.networks[nc.Name]
-		nv := &netView{net: n, peers: s.peers, neigh: make(map[netip.Addr]MAC), encrypted: nc.Encrypted}
-		if nc.Encrypted {
-			nv.peers = nil
-			for _, r := range s.peers {
-				if r.key != ([32]byte{}) && e.enc != nil {
-					nv.peers = append(nv.peers, r)
-				}
-			}
-		}
-		nv.ports = append(nv.ports, n.gw)
-		nv.neigh[n.gw.addr.Addr()] = n.gw.mac
-		s.byVNI[nc.VNI] = nv
-	}
-	for _, ep := range e.cfg.Endpoints {
-		p := e.ports[epKey{ep.Network, ep.Name}]
-		if p == nil {
-			continue
-		}
-		nv := s.byVNI[p.net.cfg.VNI]
-		nv.ports = append(nv.ports, p)
-		nv.neigh[p.addr.Addr()] = p.mac
-	}
-	e.unlockedAddRecords(s)
-	e.unlockedAddShared(s)
-	return s
 }
 
 // hostNeedsRestart reports whether the [host] table changed in a way a

@@ -35,7 +35,7 @@ func FuzzSwitchFromPort(f *testing.F) {
 	f.Add(ipv4Frame(ma, macOf("10.77.0.1"), "192.0.2.1"), true)
 	f.Add([]byte{1, 2, 3}, false)
 	e, _ := hotPathEngine(f)
-	pool := e.poolFor(e.networks["blue"].mtu)
+	pool := e.sw.poolFor(e.networks["blue"].mtu)
 	f.Fuzz(func(t *testing.T, frame []byte, fromGateway bool) {
 		p := e.ports[epKey{"blue", "a"}]
 		if fromGateway {
@@ -48,7 +48,7 @@ func FuzzSwitchFromPort(f *testing.F) {
 		}
 		putFrame(b, 0, frame)
 		before := events(&p.stats)
-		e.switchFromPort(p, b, 1)
+		e.sw.switchFromPort(p, b, 1)
 		if got := events(&p.stats) - before; got != 1 {
 			t.Fatalf("frame %x counted %d times, want once as received or dropped", frame, got)
 		}
@@ -82,9 +82,9 @@ func FuzzSwitchFromUnderlay(f *testing.F) {
 		if fromPeer {
 			eps[0] = peer
 		}
-		before := events(&e.host)
-		e.switchFromUnderlay(&s, bb, sizes, eps, 1, encrypted)
-		if got := events(&e.host) - before; got != 1 {
+		before := events(&e.sw.host)
+		e.sw.switchFromUnderlay(&s, bb, sizes, eps, 1, encrypted)
+		if got := events(&e.sw.host) - before; got != 1 {
 			t.Fatalf("datagram %x counted %d times, want once as received or dropped", d, got)
 		}
 		fd := e.networks["blue"].fdb

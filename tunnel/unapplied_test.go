@@ -29,10 +29,10 @@ func TestEncryptedWithoutDeviceDrops(t *testing.T) {
 	p := e.ports[epKey{"blue", "a"}]
 	remote := MAC{2, 0, 0, 0, 0, 0x20}
 	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
-	b := e.poolFor(p.net.mtu).get()
+	b := e.sw.poolFor(p.net.mtu).get()
 	fillBatch(b, 8, remote, p.mac)
-	e.switchFromPort(p, b, 8)
-	if got := e.host.drops[dropNoKey].Load(); got != 8 {
+	e.sw.switchFromPort(p, b, 8)
+	if got := e.sw.host.drops[dropNoKey].Load(); got != 8 {
 		t.Fatalf("no_key drops = %d, want 8", got)
 	}
 	if got := e.peers["h2"].stats.drops[dropNoKey].Load(); got != 8 {

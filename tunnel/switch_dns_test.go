@@ -84,7 +84,7 @@ func TestAnswerDNSLeavesOthersAlone(t *testing.T) {
 	e, _ := hotPathEngine(t, func(c *config.Config) {
 		c.Host.DNSUpstream = []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")}
 	})
-	nv := e.snap.Load().byVNI[256]
+	nv := e.sw.snap.Load().byVNI[256]
 	var s scratch
 	src, srcIP := macOf("10.77.0.10"), netip.MustParseAddr("10.77.0.10")
 	gw := netip.MustParseAddr("10.77.0.1")

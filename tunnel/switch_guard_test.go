@@ -84,9 +84,9 @@ func TestPortAntiSpoofing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e, devs := hotPathEngine(t)
 			p := e.ports[epKey{"blue", "a"}]
-			b := e.poolFor(p.net.mtu).get()
+			b := e.sw.poolFor(p.net.mtu).get()
 			putFrame(b, 0, tc.frame)
-			e.switchFromPort(p, b, 1)
+			e.sw.switchFromPort(p, b, 1)
 			got := dropNone
 			for r := range p.stats.drops {
 				if p.stats.drops[r].Load() > 0 {
@@ -96,7 +96,7 @@ func TestPortAntiSpoofing(t *testing.T) {
 			if got != tc.drop {
 				t.Fatalf("drop reason %v, want %v", name(got), name(tc.drop))
 			}
-			if got != dropNone && e.host.drops[got].Load() != 1 {
+			if got != dropNone && e.sw.host.drops[got].Load() != 1 {
 				t.Errorf("host counter of %s not counted", name(got))
 			}
 			if delivered := devs["h1-b"].written; (tc.drop == dropNone) != (delivered == 1) {
@@ -119,9 +119,9 @@ func name(r dropReason) string {
 func TestGatewayPortTrusted(t *testing.T) {
 	e, devs := hotPathEngine(t)
 	gw := e.networks["blue"].gw
-	b := e.poolFor(gw.net.mtu).get()
+	b := e.sw.poolFor(gw.net.mtu).get()
 	putFrame(b, 0, ipv4Frame(macOf("10.77.0.10"), gw.mac, "192.0.2.7"))
-	e.switchFromPort(gw, b, 1)
+	e.sw.switchFromPort(gw, b, 1)
 	if devs["h1-a"].written != 1 {
 		t.Fatalf("a got %d frames from the gateway, want 1", devs["h1-a"].written)
 	}
@@ -134,11 +134,11 @@ func TestFloodLimit(t *testing.T) {
 	e, devs := hotPathEngine(t, func(c *config.Config) { c.Host.FloodRate, c.Host.FloodBurst = 1, 5 })
 	p := e.ports[epKey{"blue", "a"}]
 	ma, mb := macOf("10.77.0.10"), macOf("10.77.0.11")
-	b := e.poolFor(p.net.mtu).get()
+	b := e.sw.poolFor(p.net.mtu).get()
 	for i := range 64 {
 		putFrame(b, i, ipv4Frame(Broadcast, ma, "10.77.0.10"))
 	}
-	e.switchFromPort(p, b, 64)
+	e.sw.switchFromPort(p, b, 64)
 	if got := p.stats.drops[dropFloodLimit].Load(); got != 59 {
 		t.Errorf("flood_limit drops = %d, want 59", got)
 	}
@@ -154,7 +154,7 @@ func TestFloodLimit(t *testing.T) {
 		}
 	}
 	before := devs["h1-a"].written
-	e.switchFromPort(p, b, 64)
+	e.sw.switchFromPort(p, b, 64)
 	if got := p.stats.drops[dropFloodLimit].Load(); got != 59 {
 		t.Errorf("flood_limit drops = %d after proxy ARP and unicast, want still 59", got)
 	}
@@ -205,18 +205,18 @@ func TestFloodBucketRefill(t *testing.T) {
 // Now it is dropped and counted as no_key.
 func TestEncryptedWithoutKeyNoCrash(t *testing.T) {
 	e, _ := hotPathEngine(t)
-	nv := *e.snap.Load().byVNI[256]
+	nv := *e.sw.snap.Load().byVNI[256]
 	nv.encrypted = true
-	snap := *e.snap.Load()
+	snap := *e.sw.snap.Load()
 	snap.byVNI = map[uint32]*netView{256: &nv}
-	e.snap.Store(&snap)
+	e.sw.snap.Store(&snap)
 	p := e.ports[epKey{"blue", "a"}]
 	remote := MAC{2, 0, 0, 0, 0, 0x20}
 	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
-	b := e.poolFor(p.net.mtu).get()
+	b := e.sw.poolFor(p.net.mtu).get()
 	putFrame(b, 0, ipv4Frame(remote, p.mac, "10.77.0.10"))
-	e.switchFromPort(p, b, 1)
-	if got := e.host.drops[dropNoKey].Load(); got != 1 {
+	e.sw.switchFromPort(p, b, 1)
+	if got := e.sw.host.drops[dropNoKey].Load(); got != 1 {
 		t.Fatalf("no_key drops = %d, want 1", got)
 	}
 }

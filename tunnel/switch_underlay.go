@@ -27,7 +27,7 @@ import (
 
 // routineReadUnderlay reads c, the plain VXLAN socket or (encrypted true)
 // the WireGuard device.
-func (e *Engine) routineReadUnderlay(c encap.Conn, encrypted bool) {
+func (sw *Switch) routineReadUnderlay(c encap.Conn, encrypted bool) {
 	size := c.BatchSize()
 	bufs := make([][]byte, size)
 	for i := range bufs {
@@ -41,7 +41,7 @@ func (e *Engine) routineReadUnderlay(c encap.Conn, encrypted bool) {
 	for {
 		n, err := c.Read(bufs, sizes, eps)
 		if n > 0 {
-			e.switchFromUnderlay(&s, bufs, sizes, eps, n, encrypted)
+			sw.switchFromUnderlay(&s, bufs, sizes, eps, n, encrypted)
 		}
 		if err == nil {
 			errs = 0
@@ -53,7 +53,7 @@ func (e *Engine) routineReadUnderlay(c encap.Conn, encrypted bool) {
 		// Transient receive errors (ICMP-induced ECONNREFUSED and the like)
 		// get a bounded back-off; the socket stays in use.
 		if errs++; errs%100 == 1 {
-			e.l.Warn("underlay read failed", "error", err)
+			sw.l.Warn("underlay read failed", "error", err)
 		}
 		time.Sleep(time.Duration(min(errs, 100)) * time.Millisecond)
 	}
@@ -66,9 +66,9 @@ func (e *Engine) routineReadUnderlay(c encap.Conn, encrypted bool) {
 // atomic operations rather than several per frame.
 // encrypted says the datagrams came out of WireGuard; plaintext VXLAN for
 // an encrypted network is dropped (the CVE-2023-28840 class of bugs).
-func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps []netip.AddrPort, n int, encrypted bool) {
+func (sw *Switch) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps []netip.AddrPort, n int, encrypted bool) {
 	s.reset()
-	snap := e.snap.Load()
+	snap := sw.snap.Load()
 	now := time.Now().UnixNano()
 	var hdr encap.Header
 	var eth EthHeader
@@ -90,20 +90,20 @@ func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps 
 			r, lastEP = snap.byAddr[eps[i].Addr().Unmap()], eps[i]
 		}
 		if r == nil {
-			e.host.drop(dropUnknownPeer, 1)
+			sw.host.drop(dropUnknownPeer, 1)
 			continue
 		}
 		if err := hdr.Decode(d); err != nil {
 			if errors.Is(err, encap.ErrNoIFlag) {
-				e.dropFrom(r, dropBadFlags)
+				sw.dropFrom(r, dropBadFlags)
 			} else {
-				e.dropFrom(r, dropShort)
+				sw.dropFrom(r, dropShort)
 			}
 			continue
 		}
 		frame := d[encap.HeaderLen:]
 		if eth.Decode(frame) != nil {
-			e.dropFrom(r, dropShort)
+			sw.dropFrom(r, dropShort)
 			continue
 		}
 		if hdr.VNI != lastVNI {
@@ -111,18 +111,18 @@ func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps 
 		}
 		switch {
 		case nv == nil:
-			e.dropFrom(r, dropUnknownVNI)
+			sw.dropFrom(r, dropUnknownVNI)
 			continue
 		case nv.encrypted && !encrypted:
-			e.dropFrom(r, dropPlaintext)
+			sw.dropFrom(r, dropPlaintext)
 			continue
 		case eth.Src.IsMulticast() || eth.Src.IsZero():
-			e.dropFrom(r, dropMalformed)
+			sw.dropFrom(r, dropMalformed)
 			continue
 		case eth.Src == nv.net.gw.mac:
 			// Every host has its own gateway with this MAC; another host's
 			// gateway frames are never ours.
-			e.dropFrom(r, dropSpoofed)
+			sw.dropFrom(r, dropSpoofed)
 			continue
 		}
 		if run.r != r || run.n != nv.net {
@@ -136,13 +136,13 @@ func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps 
 			learned, learnedFrom = eth.Src, r
 			if learnedRes == learnFull {
 				nv.net.stats.drop(dropFDBFull, 1)
-				e.host.drop(dropFDBFull, 1)
+				sw.host.drop(dropFDBFull, 1)
 			}
 		}
 		if learnedRes == learnOwned {
 			// A source MAC that a local port owns, or that a gossip
 			// record places behind another peer: forged.
-			e.dropFrom(r, dropSpoofed)
+			sw.dropFrom(r, dropSpoofed)
 			continue
 		}
 		run.frames++
@@ -168,10 +168,10 @@ func (e *Engine) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps 
 		}
 	}
 	run.flush()
-	e.host.rx(hostFrames, hostBytes)
+	sw.host.rx(hostFrames, hostBytes)
 	for i := 0; i < s.nLocal; i++ {
 		g := &s.local[i]
-		e.deliver(g.p, g.frames, g.bytes)
+		sw.deliver(g.p, g.frames, g.bytes)
 	}
 }
 
@@ -193,7 +193,7 @@ func (u *rxRun) flush() {
 }
 
 // dropFrom counts a datagram from peer r dropped for reason.
-func (e *Engine) dropFrom(r *peer, reason dropReason) {
+func (sw *Switch) dropFrom(r *peer, reason dropReason) {
 	r.stats.drop(reason, 1)
-	e.host.drop(reason, 1)
+	sw.host.drop(reason, 1)
 }
