@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/gossip"
@@ -268,4 +269,42 @@ func (n names) Reverse(network string, addr netip.Addr) []string {
 // differ from those applied.
 func (e *Engine) unlockedNetworksChanged() bool {
 	return !slices.Equal(e.unlockedEffective().Networks, e.cfg.Networks)
+}
+
+// remoteEndpoints returns the endpoints other hosts announce on the
+// networks nets this host carries, as the data path takes them: records
+// that fail the network's rules are left out.
+func remoteEndpoints(recs []gossip.Record, self string, nets map[string]*network) []api.Endpoint {
+	var out []api.Endpoint
+	for _, r := range recs {
+		n := nets[r.Network]
+		if r.Host == self || n == nil || config.CheckRecord(&n.cfg, r.Name, r.Aliases, r.IP, r.MAC[:]) != nil {
+			continue
+		}
+		out = append(out, api.Endpoint{
+			Network: r.Network, Name: r.Name, Address: netip.PrefixFrom(r.IP, n.cfg.Subnet.Bits()).String(),
+			MAC: MAC(r.MAC).String(), Aliases: r.Aliases, Host: r.Host, Source: "gossip",
+		})
+	}
+	return out
+}
+
+// nameHolder returns the other host whose record holds name on network,
+// or "". Names compare as DNS does, ignoring case; aliases are not names
+// and may be shared.
+func nameHolder(recs []gossip.Record, self, network, name string) string {
+	for _, r := range recs {
+		if r.Host != self && r.Network == network && strings.EqualFold(r.Name, name) {
+			return r.Host
+		}
+	}
+	return ""
+}
+
+// unlockedRecords returns the overlay's records; none without gossip.
+func (e *Engine) unlockedRecords() []gossip.Record {
+	if e.cluster == nil {
+		return nil
+	}
+	return e.cluster.Records()
 }
