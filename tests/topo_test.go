@@ -21,6 +21,9 @@ type host struct {
 	id   string // "h1": host name in configs and file names
 	link string // underlay interface
 	addr string // underlay IPv4 address, in 198.18.0.0/15
+	// gossip is the control-plane address (host.gossip_address, and the
+	// peers' gossip_address); "": addr.
+	gossip string
 	// kernel marks a host that runs kernel VXLAN: its peers' configs say
 	// kernel = true, so it gets no vote on address blocks.
 	kernel bool
@@ -129,6 +132,9 @@ func (e *env) render(h *host, c hostConf) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[host]\nname = %q\naddress = %q\nport = 4789\nstate_dir = %q\napi_socket = %q\n",
 		h.id, h.addr, filepath.Join(e.dir, h.id+"-state"), e.socket(h))
+	if h.gossip != "" {
+		fmt.Fprintf(&b, "gossip_address = %q\n", h.gossip)
+	}
 	if c.secret == "" && len(c.peers) > 0 {
 		c.secret = e.clusterSecret()
 	}
@@ -152,6 +158,9 @@ func (e *env) render(h *host, c hostConf) string {
 	}
 	for _, p := range c.peers {
 		fmt.Fprintf(&b, "\n[[peer]]\nname = %q\naddress = %q\n", p.id, p.addr)
+		if p.gossip != "" {
+			fmt.Fprintf(&b, "gossip_address = %q\n", p.gossip)
+		}
 		if p.kernel {
 			b.WriteString("kernel = true\n")
 		}

@@ -12,7 +12,8 @@ import (
 
 // TestOpenBlocksVoters: kernel VXLAN peers get no vote, so a host whose
 // only peers are kernel hosts holds its subnets alone and never waits for
-// a quorum; vxwire peers are voters.
+// a quorum; vxwire peers are voters. The log binds to the control address
+// (host.gossip_address), not the data path's.
 func TestOpenBlocksVoters(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -21,7 +22,7 @@ func TestOpenBlocksVoters(t *testing.T) {
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
 	cfg := &config.Config{Host: config.Host{
-		Name: "h1", Address: netip.MustParseAddr("127.0.0.1"), RaftPort: port,
+		Name: "h1", Address: netip.MustParseAddr("127.0.0.5"), GossipAddress: netip.MustParseAddr("127.0.0.1"), RaftPort: port,
 		StateDir: t.TempDir(), Secret: []byte("a cluster secret of 32 bytes!!!"),
 	}}
 	cfg.Peers = []config.Peer{{Name: "k1", Address: netip.MustParseAddr("127.0.0.2"), Kernel: true}}
@@ -30,7 +31,7 @@ func TestOpenBlocksVoters(t *testing.T) {
 	if err != nil || n != nil {
 		t.Fatalf("with only a kernel peer: %v, %v; want no block log", n, err)
 	}
-	cfg.Peers = append(cfg.Peers, config.Peer{Name: "h2", Address: netip.MustParseAddr("127.0.0.3")})
+	cfg.Peers = append(cfg.Peers, config.Peer{Name: "h2", Address: netip.MustParseAddr("127.0.0.3"), GossipAddress: netip.MustParseAddr("127.0.0.4")})
 	n, err = openBlocks(cfg, l, safe.Reporter{L: l})
 	if err != nil || n == nil {
 		t.Fatalf("with a vxwire peer: %v, %v", n, err)
@@ -39,4 +40,9 @@ func TestOpenBlocksVoters(t *testing.T) {
 	if n.Voters() != 2 {
 		t.Fatalf("voters = %d, want 2 (h1 and h2, not k1)", n.Voters())
 	}
+	c, err := net.Dial("tcp", netip.AddrPortFrom(cfg.Host.GossipAddress, port).String())
+	if err != nil {
+		t.Fatalf("the log does not listen on the control address: %v", err)
+	}
+	c.Close()
 }

@@ -86,11 +86,13 @@ func egressRules(cfg *config.Config, local []netip.Prefix) []netstack.EgressRule
 	}
 	h := cfg.Host
 	host(h.Address)
+	host(h.GossipAddress)
 	host(h.TunnelAddress)
 	udpPort(h.Port)
 	udpPort(h.WGPort)
 	for _, p := range cfg.Peers {
 		host(p.Address)
+		host(p.GossipAddress)
 		host(p.TunnelAddress)
 		udpPort(p.Port)
 		udpPort(p.WGPort)

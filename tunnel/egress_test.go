@@ -72,6 +72,38 @@ func TestEgressRules(t *testing.T) {
 	}
 }
 
+// TestEgressRulesGossipAddresses checks that the control addresses of the
+// host and its peers (gossip_address, on links apart from the data path)
+// are refused as well as the data addresses. Before gossip_address,
+// a peer's control address was no host address and reachable.
+func TestEgressRulesGossipAddresses(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), 1, 3)
+	cfg.Host.GossipAddress = netip.MustParseAddr("198.19.0.1")
+	cfg.Peers[0].GossipAddress = netip.MustParseAddr("198.19.0.2")
+	cfg.Peers[1].GossipAddress = netip.MustParseAddr("198.19.0.3")
+	p, err := netstack.NewEgressPolicy(egressRules(cfg, []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dst  string
+		want bool
+	}{
+		{"198.19.0.1:7948", true}, // the host's raft port on its control address
+		{"198.19.0.2:7946", true}, // a peer's gossip
+		{"198.19.0.3:22", true},   // another peer's control address
+		{"198.18.0.2:7946", true}, // a peer's data address still
+		{"198.19.0.77:80", false}, // a neighbour on the control link
+	} {
+		if got := p.Denies(netstack.ProtoTCP, netip.MustParseAddrPort(tc.dst)); got != tc.want {
+			t.Errorf("Denies(tcp, %s) = %v, want %v", tc.dst, got, tc.want)
+		}
+	}
+	if got := gossipPeers(cfg); !slices.Equal(got, []netip.Addr{netip.MustParseAddr("198.19.0.2"), netip.MustParseAddr("198.19.0.3")}) {
+		t.Errorf("gossip accepts %v, want the peers' gossip addresses", got)
+	}
+}
+
 // fakeAddrs is the host's address list, changed by the test.
 type fakeAddrs struct {
 	mu    sync.Mutex

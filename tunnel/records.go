@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/gossip"
@@ -32,25 +33,21 @@ func (e *Engine) openControl(cfg *config.Config) error {
 	var seeds []netip.AddrPort
 	for _, p := range cfg.Peers {
 		if !p.Kernel { // kernel VXLAN hosts run no gossip
-			seeds = append(seeds, netip.AddrPortFrom(p.Address, cfg.Host.GossipPort))
+			seeds = append(seeds, netip.AddrPortFrom(p.GossipAddress, cfg.Host.GossipPort))
 		}
-	}
-	peers := make([]netip.Addr, 0, len(cfg.Peers))
-	for _, p := range cfg.Peers {
-		peers = append(peers, p.Address)
 	}
 	c, err := e.opts.NewCluster(gossip.Config{
 		NodeName:  cfg.Host.Name,
-		BindAddr:  cfg.Host.Address,
+		BindAddr:  cfg.Host.GossipAddress,
 		Port:      int(cfg.Host.GossipPort),
 		Seeds:     seeds,
-		Peers:     peers,
+		Peers:     gossipPeers(cfg),
 		Secret:    cfg.Host.Secret,
 		DeadAfter: cfg.Host.PeerTimeout,
 		Crash:     e.Reporter().With("component", "gossip"),
 	}, e.l.With("component", "gossip"))
 	if err != nil {
-		return fmt.Errorf("cannot start gossip on %s:%d: %w", cfg.Host.Address, cfg.Host.GossipPort, err)
+		return fmt.Errorf("cannot start gossip on %s:%d: %w", cfg.Host.GossipAddress, cfg.Host.GossipPort, err)
 	}
 	e.cluster = c
 	var blocks ipam.Blocks = ipam.Local{}
@@ -76,15 +73,26 @@ func (e *Engine) openControl(cfg *config.Config) error {
 	return nil
 }
 
+// gossipPeers returns the addresses gossip accepts: every peer's control
+// address (host.gossip_address and [[peer]] gossip_address, which default
+// to the data addresses).
+func gossipPeers(cfg *config.Config) []netip.Addr {
+	addrs := make([]netip.Addr, 0, len(cfg.Peers))
+	for _, p := range cfg.Peers {
+		addrs = append(addrs, p.GossipAddress)
+	}
+	return addrs
+}
+
 // openBlocks starts this host's member of the address-block log, whose
 // voters are this host and every peer that runs vxwire (peers marked
-// kernel have no vote). A host without such peers returns nil: it holds
+// kernel have no vote), on their control addresses. A host without such peers returns nil: it holds
 // every subnet alone (ipam.Local).
 func openBlocks(cfg *config.Config, l *slog.Logger, crash safe.Reporter) (*consensus.Node, error) {
-	voters := []consensus.Voter{{Name: cfg.Host.Name, Addr: netip.AddrPortFrom(cfg.Host.Address, cfg.Host.RaftPort)}}
+	voters := []consensus.Voter{{Name: cfg.Host.Name, Addr: netip.AddrPortFrom(cfg.Host.GossipAddress, cfg.Host.RaftPort)}}
 	for _, p := range cfg.Peers {
 		if !p.Kernel {
-			voters = append(voters, consensus.Voter{Name: p.Name, Addr: netip.AddrPortFrom(p.Address, cfg.Host.RaftPort)})
+			voters = append(voters, consensus.Voter{Name: p.Name, Addr: netip.AddrPortFrom(p.GossipAddress, cfg.Host.RaftPort)})
 		}
 	}
 	if len(voters) == 1 {
@@ -263,4 +271,42 @@ func (n names) Reverse(network string, addr netip.Addr) []string {
 // differ from those applied.
 func (e *Engine) unlockedNetworksChanged() bool {
 	return !slices.Equal(e.unlockedEffective().Networks, e.cfg.Networks)
+}
+
+// remoteEndpoints returns the endpoints other hosts announce on the
+// networks nets this host carries, as the data path takes them: records
+// that fail the network's rules are left out.
+func remoteEndpoints(recs []gossip.Record, self string, nets map[string]*network) []api.Endpoint {
+	var out []api.Endpoint
+	for _, r := range recs {
+		n := nets[r.Network]
+		if r.Host == self || n == nil || config.CheckRecord(&n.cfg, r.Name, r.Aliases, r.IP, r.MAC[:]) != nil {
+			continue
+		}
+		out = append(out, api.Endpoint{
+			Network: r.Network, Name: r.Name, Address: netip.PrefixFrom(r.IP, n.cfg.Subnet.Bits()).String(),
+			MAC: MAC(r.MAC).String(), Aliases: r.Aliases, Host: r.Host, Source: "gossip",
+		})
+	}
+	return out
+}
+
+// nameHolder returns the other host whose record holds name on network,
+// or "". Names compare as DNS does, ignoring case; aliases are not names
+// and may be shared.
+func nameHolder(recs []gossip.Record, self, network, name string) string {
+	for _, r := range recs {
+		if r.Host != self && r.Network == network && strings.EqualFold(r.Name, name) {
+			return r.Host
+		}
+	}
+	return ""
+}
+
+// unlockedRecords returns the overlay's records; none without gossip.
+func (e *Engine) unlockedRecords() []gossip.Record {
+	if e.cluster == nil {
+		return nil
+	}
+	return e.cluster.Records()
 }

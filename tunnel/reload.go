@@ -181,11 +181,7 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 	e.networks, e.peers, e.cfg = nets, peers, cfg
 	e.unlockedSetEgress(deny)
 	if e.cluster != nil {
-		addrs := make([]netip.Addr, 0, len(cfg.Peers))
-		for _, pc := range cfg.Peers {
-			addrs = append(addrs, pc.Address)
-		}
-		e.cluster.SetPeers(addrs)
+		e.cluster.SetPeers(gossipPeers(cfg))
 		// Other hosts check API networks against this host's file.
 		fileNets := make([]gossip.HostNetwork, 0, len(e.file.Networks))
 		for _, n := range e.file.Networks {

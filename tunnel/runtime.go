@@ -168,13 +168,45 @@ func (e *Engine) Network(name string) (api.Network, error) {
 	defer e.mu.Unlock()
 	for _, n := range e.cfg.Networks {
 		if n.Name == name {
-			return e.unlockedNetworkInfo(n), nil
+			info := e.unlockedNetworkInfo(n)
+			info.Members = e.unlockedMembers(name)
+			return info, nil
 		}
 	}
 	if u, ok := e.unapplied[name]; ok {
 		return e.unlockedUnappliedInfo(u), nil
 	}
 	return api.Network{}, fmt.Errorf("network %q: %w", name, api.ErrNotFound)
+}
+
+// unlockedMembers returns the endpoints of network (every network if
+// "") on this host and, from gossip, on the others, sorted by network,
+// name and host.
+func (e *Engine) unlockedMembers(network string) []api.Endpoint {
+	var out []api.Endpoint
+	for k, p := range e.ports {
+		if network == "" || k.network == network {
+			out = append(out, e.unlockedEndpointInfo(k, p))
+		}
+	}
+	for _, ep := range remoteEndpoints(e.unlockedRecords(), e.cfg.Host.Name, e.networks) {
+		if network == "" || ep.Network == network {
+			out = append(out, ep)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		return a.Network < b.Network || a.Network == b.Network && (a.Name < b.Name || a.Name == b.Name && a.Host < b.Host)
+	})
+	return out
+}
+
+// AllEndpoints lists the endpoints of every network this host carries,
+// on every host.
+func (e *Engine) AllEndpoints() []api.Endpoint {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.unlockedMembers("")
 }
 
 // Endpoints lists this host's endpoints.
@@ -205,6 +237,7 @@ func (e *Engine) unlockedEndpointInfo(k epKey, p *port) api.Endpoint {
 		Network: k.network, Name: k.name, NetNS: p.cfg.NetNS, IfName: ifname,
 		Address: p.addr.String(), Gateway: p.net.cfg.Gateway.String(), MAC: p.mac.String(),
 		MTU: p.net.mtu, Aliases: p.cfg.Aliases, Source: "config", DefaultRoute: p.defaultRoute,
+		Host: e.cfg.Host.Name,
 	}
 	gw, search := e.unlockedNamespaceNetworks(p)
 	ep.DNS = api.DNS{Nameservers: []string{gw.String()}, Search: search}
@@ -289,6 +322,10 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	}
 	if _, ok := e.ports[epKey{req.Network, req.Name}]; ok {
 		return config.Endpoint{}, fmt.Errorf("%w: network %q already has an endpoint %q on this host", api.ErrConflict, req.Network, req.Name)
+	}
+	if h := nameHolder(e.unlockedRecords(), e.cfg.Host.Name, req.Network, req.Name); h != "" {
+		return config.Endpoint{}, fmt.Errorf("%w: name %q on network %q is held by host %s; names are unique in a network across the cluster (aliases may be shared)",
+			api.ErrConflict, req.Name, req.Network, h)
 	}
 	if req.Handoff {
 		if req.NetNS != "" {

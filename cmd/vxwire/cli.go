@@ -48,8 +48,9 @@ Client commands (each also takes --socket PATH or -c FILE):
                                               to the base name of --netns
   vxwire detach --network NAME --name N       detach an endpoint
   vxwire detach --container-id ID [--network NAME] [--ifname IF]
-  vxwire endpoint ls [--network NAME] [--json]
-                                              list this host's endpoints
+  vxwire endpoint ls [--network NAME] [--all] [--json]
+                                              list this host's endpoints; --all: every
+                                              host's, with a HOST column
 
 Flags may come before or after NAME. The daemon's socket is found from
 --socket, else -c FILE's host.api_socket, else $VXWIRE_SOCKET, else

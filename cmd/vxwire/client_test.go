@@ -45,7 +45,8 @@ func runCLI(args ...string) (int, string, string) {
 // TestClientCommands runs each step against one fake daemon, in order:
 // later steps see what earlier ones made.
 func TestClientCommands(t *testing.T) {
-	sock, _ := fakeDaemon(t)
+	sock, b := fakeDaemon(t)
+	b.AddRemote(api.Endpoint{Network: "red", Name: "api", Address: "10.88.0.77/24", MAC: "02:00:00:00:00:77", Host: "h2"})
 	steps := []struct {
 		name    string
 		args    []string
@@ -77,6 +78,12 @@ func TestClientCommands(t *testing.T) {
 		{"attach address outside", []string{"attach", "--network", "red", "--netns", "/run/netns/x", "--ip", "10.1.0.1"}, exitFail, nil, "is outside subnet 10.88.0.0/24"},
 		{"endpoint ls", []string{"endpoint", "ls"}, exitOK, []string{"NETWORK", "web", "db", "/proc/42/ns/net"}, ""},
 		{"endpoint ls filtered", []string{"endpoint", "ls", "--network", "blue", "--json"}, exitOK, []string{"[]"}, ""},
+		{"attach name held by another host", []string{"attach", "--network", "red", "--netns", "/run/netns/x", "--name", "api"},
+			exitConflict, nil, `held on network "red" by host h2`},
+		{"endpoint ls all", []string{"endpoint", "ls", "--all"}, exitOK, []string{"HOST", "api", "h2", "10.88.0.77/24", "gossip", "web", "db"}, ""},
+		{"endpoint ls all json", []string{"endpoint", "ls", "--all", "--json"}, exitOK, []string{`"host": "h2"`, `"source": "gossip"`}, ""},
+		{"inspect members", []string{"network", "inspect", "red"}, exitOK, []string{"members (every host):", "api", "10.88.0.77/24", "02:00:00:00:00:77", "h2"}, ""},
+		{"inspect members json", []string{"network", "inspect", "--json", "red"}, exitOK, []string{`"members": [`, `"host": "h2"`}, ""},
 		{"rm in use", []string{"network", "rm", "red"}, exitConflict, nil, "has endpoints attached"},
 		{"rm config network", []string{"network", "rm", "blue"}, exitFail, nil, "comes from the config file"},
 		{"rm unknown", []string{"network", "rm", "purple"}, exitNotFound, nil, "purple"},

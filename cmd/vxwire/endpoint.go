@@ -118,11 +118,16 @@ func cmdEndpoint(args []string, stdout io.Writer) error {
 	fs := newFlags("endpoint ls")
 	cf := addClientFlags(fs)
 	network := fs.String("network", "", "list only this network's endpoints")
+	all := fs.Bool("all", false, "list the endpoints of every host, on the networks this host carries")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	return cf.call(api.ReadTimeout, func(ctx context.Context, c *api.Client) error {
-		eps, err := c.Endpoints(ctx)
+		list := c.Endpoints
+		if *all {
+			list = c.AllEndpoints
+		}
+		eps, err := list(ctx)
 		if err != nil {
 			return err
 		}
@@ -144,13 +149,13 @@ func cmdEndpoint(args []string, stdout io.Writer) error {
 
 func printEndpoints(w io.Writer, eps []api.Endpoint) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NETWORK\tNAME\tADDRESS\tGATEWAY\tMAC\tIFNAME\tNETNS\tCONTAINER\tALIASES\tSOURCE")
+	fmt.Fprintln(tw, "NETWORK\tNAME\tHOST\tADDRESS\tGATEWAY\tMAC\tIFNAME\tNETNS\tCONTAINER\tALIASES\tSOURCE")
 	for _, ep := range eps {
 		src := ep.Source
 		if ep.Error != "" {
 			src += " (not attached: " + ep.Error + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ep.Network, ep.Name, orDash(ep.Address), orDash(ep.Gateway), orDash(ep.MAC),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ep.Network, ep.Name, orDash(ep.Host), orDash(ep.Address), orDash(ep.Gateway), orDash(ep.MAC),
 			orDash(ep.IfName), orDash(ep.NetNS), orDash(ep.ContainerID), orDash(strings.Join(ep.Aliases, ",")), src)
 	}
 	return tw.Flush()

@@ -161,6 +161,15 @@ func cmdNetworkInspect(args []string, stdout io.Writer) error {
 		if n.Error != "" {
 			fmt.Fprintf(tw, "error:\t%s\n", n.Error)
 		}
+		if err := tw.Flush(); err != nil || len(n.Members) == 0 {
+			return err
+		}
+		fmt.Fprintln(stdout, "members (every host):")
+		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  NAME\tADDRESS\tMAC\tHOST\tALIASES")
+		for _, m := range n.Members {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", m.Name, m.Address, m.MAC, orDash(m.Host), orDash(strings.Join(m.Aliases, ",")))
+		}
 		return tw.Flush()
 	})
 }

@@ -132,6 +132,14 @@ func (c *Client) Endpoints(ctx context.Context) ([]Endpoint, error) {
 	return es, err
 }
 
+// AllEndpoints lists the endpoints of every host, on the networks this
+// host carries.
+func (c *Client) AllEndpoints(ctx context.Context) ([]Endpoint, error) {
+	var es []Endpoint
+	err := c.do(ctx, http.MethodGet, "/v1/endpoints?all=1", nil, &es)
+	return es, err
+}
+
 // Attach attaches a container's namespace to a network.
 func (c *Client) Attach(ctx context.Context, req AttachRequest) (Endpoint, error) {
 	var ep Endpoint

@@ -36,13 +36,19 @@ type Network struct {
 	// Error says why this host does not carry the network, e.g. "not
 	// applied on h2: no private_key_file"; empty when it does.
 	Error string `json:"error,omitempty"`
+	// Members lists the network's endpoints on every host: this host's
+	// own and those other hosts announce by gossip, sorted by name and
+	// host. Only GET /v1/networks/NAME (network inspect) fills it.
+	Members []Endpoint `json:"members,omitempty"`
 }
 
 // AttachRequest attaches a container's namespace to a network
 // (POST /v1/endpoints).
 type AttachRequest struct {
 	Network string `json:"network"`
-	// Name is the container's name in DNS; unique within the network.
+	// Name is the container's name in DNS; unique within the network
+	// across the cluster: a name another host's endpoint holds there is
+	// refused (ErrConflict, naming that host). Aliases may be shared.
 	Name string `json:"name"`
 	// NetNS is the path of the container's network namespace, e.g.
 	// /proc/PID/ns/net or /var/run/netns/NAME.
@@ -74,7 +80,9 @@ type DetachRequest struct {
 }
 
 // Endpoint describes an attached endpoint (GET /v1/endpoints and the
-// answer to an attach).
+// answer to an attach). An endpoint of another host (GET
+// /v1/endpoints?all=1, network inspect's Members) has Source "gossip" and
+// only Network, Name, Address, MAC, Aliases and Host set.
 type Endpoint struct {
 	Network     string   `json:"network"`
 	Name        string   `json:"name"`
@@ -88,7 +96,7 @@ type Endpoint struct {
 	ContainerID string   `json:"container_id,omitempty"`
 	// DNS is what the container's resolver should use.
 	DNS DNS `json:"dns"`
-	// Source is "config" or "api".
+	// Source is "config" or "api" ("gossip" for another host's).
 	Source string `json:"source"`
 	// DefaultRoute is whether this interface holds the container's
 	// default route: the first network a container is attached to does,
@@ -97,6 +105,8 @@ type Endpoint struct {
 	// Error says why a config file endpoint could not be attached; such
 	// an endpoint is listed but has no interface.
 	Error string `json:"error,omitempty"`
+	// Host is the name of the host the endpoint is attached on.
+	Host string `json:"host,omitempty"`
 }
 
 // DNS is a container's resolver configuration.
@@ -127,7 +137,11 @@ type Runtime interface {
 	// with ErrConflict while endpoints are attached to it on this host,
 	// and with ErrInvalid for networks of the config file.
 	RemoveNetwork(ctx context.Context, name string) error
+	// Endpoints lists this host's endpoints.
 	Endpoints() []Endpoint
+	// AllEndpoints lists the endpoints of every network this host
+	// carries, on every host (GET /v1/endpoints?all=1).
+	AllEndpoints() []Endpoint
 	Attach(ctx context.Context, req AttachRequest) (Endpoint, error)
 	Detach(ctx context.Context, req DetachRequest) error
 }

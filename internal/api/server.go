@@ -156,6 +156,14 @@ func (s *server) removeNetwork(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) endpoints(w http.ResponseWriter, r *http.Request) error {
+	switch all := r.URL.Query().Get("all"); all {
+	case "", "0", "false":
+	case "1", "true":
+		writeJSON(w, s.l, http.StatusOK, nonNil(s.b.AllEndpoints()))
+		return nil
+	default:
+		return fmt.Errorf("%w: all=%q: want 1 or 0", ErrInvalid, all)
+	}
 	writeJSON(w, s.l, http.StatusOK, nonNil(s.b.Endpoints()))
 	return nil
 }

@@ -120,7 +120,7 @@ func TestRoutes(t *testing.T) {
 
 func TestEmptyListsAreArrays(t *testing.T) {
 	sock, _, _ := newServer(t)
-	for _, path := range []string{"/v1/networks", "/v1/endpoints", "/v1/peers"} {
+	for _, path := range []string{"/v1/networks", "/v1/endpoints", "/v1/endpoints?all=1", "/v1/peers"} {
 		hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}}}
@@ -242,6 +242,7 @@ func TestStrictDecoding(t *testing.T) {
 		{"too large trailing", "POST", "/v1/endpoints", `{"network":"blue","name":"a","netns":"/n"}` + strings.Repeat(" ", api.MaxRequestBody), 413, "exceeds"},
 		{"wrong method", "PUT", "/v1/networks", `{}`, 405, "method PUT not allowed"},
 		{"no such route", "GET", "/v2/status", ``, 404, "no such endpoint: GET /v2/status"},
+		{"all not a boolean", "GET", "/v1/endpoints?all=yes", ``, 400, `all="yes": want 1 or 0`},
 		{"accepted", "POST", "/v1/endpoints", `{"network":"blue","name":"a","netns":"/n"}`, 201, ""},
 	}
 	for _, tt := range tests {

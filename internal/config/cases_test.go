@@ -108,6 +108,16 @@ func errorCases() []errorCase {
 			`h1.toml:9: peer[1].address: 198.18.0.2 is already used by peer[0]`}},
 		{"peer address is host", doc(hostBlock, []string{`[[peer]]`, `name = "h2"`, `address = "198.18.0.1"`}), []string{
 			`h1.toml:6: peer[0].address: 198.18.0.1 is the host's own address`}},
+		{"host gossip_address multicast", doc([]string{`[host]`, `name = "h1"`, `address = "198.18.0.1"`, `gossip_address = "224.0.0.1"`}), []string{
+			`h1.toml:4: host.gossip_address: 224.0.0.1 is a multicast address; use a unicast address`}},
+		{"peer gossip_address duplicate", doc(hostBlock, []string{`[[peer]]`, `name = "h2"`, `address = "198.18.0.2"`, `gossip_address = "198.19.0.9"`,
+			`[[peer]]`, `name = "h3"`, `address = "198.18.0.3"`, `gossip_address = "198.19.0.9"`}), []string{
+			`h1.toml:11: peer[1].gossip_address: 198.19.0.9 is already the gossip address of peer[0]`}},
+		{"peer gossip_address is host's", doc([]string{`[host]`, `name = "h1"`, `address = "198.18.0.1"`, `gossip_address = "198.19.0.1"`,
+			`[[peer]]`, `name = "h2"`, `address = "198.18.0.2"`, `gossip_address = "198.19.0.1"`}), []string{
+			`h1.toml:8: peer[0].gossip_address: 198.19.0.1 is one of the host's own addresses`}},
+		{"peer gossip_address is host's data address", doc(hostBlock, []string{`[[peer]]`, `name = "h2"`, `address = "198.18.0.2"`, `gossip_address = "198.18.0.1"`}), []string{
+			`h1.toml:7: peer[0].gossip_address: 198.18.0.1 is one of the host's own addresses`}},
 		{"peer port", doc(hostBlock, []string{`[[peer]]`, `name = "h2"`, `address = "198.18.0.2"`, `port = 0`}), []string{
 			`h1.toml:7: peer[0].port: port 0 is out of range 1..65535`}},
 

@@ -37,7 +37,7 @@ func (c *Config) Equal(o *Config) bool {
 // keys, secret, group id and DNS servers that Load fills in. Host holds
 // slices, so == does not compile on it.
 func (h Host) Equal(o Host) bool {
-	return h.Name == o.Name && h.Address == o.Address && h.Port == o.Port &&
+	return h.Name == o.Name && h.Address == o.Address && h.GossipAddress == o.GossipAddress && h.Port == o.Port &&
 		h.StateDir == o.StateDir && h.APISocket == o.APISocket && h.MTU == o.MTU &&
 		h.PrivateKeyFile == o.PrivateKeyFile && h.PrivateKey == o.PrivateKey &&
 		h.HasPrivateKey == o.HasPrivateKey && h.SecretFile == o.SecretFile &&

@@ -74,6 +74,7 @@ func TestParseExample(t *testing.T) {
 		Host: Host{
 			Name:          "h1",
 			Address:       netip.MustParseAddr("198.18.0.1"),
+			GossipAddress: netip.MustParseAddr("198.18.0.1"),
 			Port:          4789,
 			StateDir:      "/var/lib/vxwire",
 			APISocket:     "/run/vxwire/vxwire.sock",
@@ -91,6 +92,7 @@ func TestParseExample(t *testing.T) {
 		Peers: []Peer{{
 			Name:          "h2",
 			Address:       netip.MustParseAddr("198.18.0.2"),
+			GossipAddress: netip.MustParseAddr("198.18.0.2"),
 			Port:          4789,
 			WGPort:        51820,
 			TunnelAddress: netip.MustParseAddr("100.82.0.2"),

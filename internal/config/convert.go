@@ -76,6 +76,10 @@ func (v *validator) host(rh *rawHost) {
 	}
 	h.Name, _ = v.hostName("host.name", rh.Name)
 	h.Address, _ = v.underlay("host.address", rh.Address)
+	h.GossipAddress = h.Address
+	if rh.GossipAddress != nil {
+		h.GossipAddress, _ = v.underlay("host.gossip_address", rh.GossipAddress)
+	}
 	if p, ok := v.port("host.port", rh.Port); ok {
 		h.Port = p
 	}
@@ -268,6 +272,10 @@ func (v *validator) hostName(field string, x any) (string, bool) {
 func (v *validator) peer(field string, rp *rawPeer, p *Peer) {
 	p.Name, _ = v.hostName(field+".name", rp.Name)
 	p.Address, _ = v.underlay(field+".address", rp.Address)
+	p.GossipAddress = p.Address
+	if rp.GossipAddress != nil {
+		p.GossipAddress, _ = v.underlay(field+".gossip_address", rp.GossipAddress)
+	}
 	p.Port = v.c.Host.Port
 	if n, ok := v.port(field+".port", rp.Port); ok {
 		p.Port = n

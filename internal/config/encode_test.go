@@ -38,6 +38,9 @@ func (c *Config) Encode() []byte {
 	}
 	kvInt(&b, "wg_port", int64(h.WGPort))
 	kvString(&b, "wg_name", h.WGName)
+	if h.GossipAddress.IsValid() {
+		kvString(&b, "gossip_address", h.GossipAddress.String())
+	}
 	if h.TunnelAddress.IsValid() {
 		kvString(&b, "tunnel_address", h.TunnelAddress.String())
 	}
@@ -78,6 +81,9 @@ func (c *Config) Encode() []byte {
 			kvString(&b, "public_key", encodeKey(p.PublicKey))
 		}
 		kvInt(&b, "wg_port", int64(p.WGPort))
+		if p.GossipAddress.IsValid() {
+			kvString(&b, "gossip_address", p.GossipAddress.String())
+		}
 		if p.TunnelAddress.IsValid() {
 			kvString(&b, "tunnel_address", p.TunnelAddress.String())
 		}

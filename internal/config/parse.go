@@ -25,6 +25,7 @@ type rawFile struct {
 type rawHost struct {
 	Name           any `toml:"name"`
 	Address        any `toml:"address"`
+	GossipAddress  any `toml:"gossip_address"`
 	Port           any `toml:"port"`
 	StateDir       any `toml:"state_dir"`
 	APISocket      any `toml:"api_socket"`
@@ -50,6 +51,7 @@ type rawHost struct {
 type rawPeer struct {
 	Name          any `toml:"name"`
 	Address       any `toml:"address"`
+	GossipAddress any `toml:"gossip_address"`
 	Port          any `toml:"port"`
 	PublicKey     any `toml:"public_key"`
 	WGPort        any `toml:"wg_port"`

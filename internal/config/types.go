@@ -80,6 +80,10 @@ type Host struct {
 	// Address is the underlay IPv4 address the data path binds to
 	// (required).
 	Address netip.Addr
+	// GossipAddress is the control plane's address, as Docker's
+	// --advertise-addr beside --data-path-addr: gossip and the replicated
+	// log bind to it and peers reach them there (default: Address).
+	GossipAddress netip.Addr
 	// Port is the VXLAN UDP port (default 4789).
 	Port uint16
 	// StateDir holds persistent state (default /var/lib/vxwire).
@@ -173,6 +177,10 @@ type Peer struct {
 	// Address is the peer's underlay IPv4 address (required, unique, not
 	// the host's own).
 	Address netip.Addr
+	// GossipAddress is where the peer's gossip and replicated log listen
+	// (default: Address); gossip accepts only peers' gossip addresses.
+	// Unique, not the host's own. Kernel peers run neither.
+	GossipAddress netip.Addr
 	// Port is the peer's VXLAN UDP port (default: the host's port).
 	Port uint16
 	// PublicKey is the peer's WireGuard public key, decoded from base64

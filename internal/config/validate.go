@@ -48,6 +48,7 @@ func (v *validator) peers() {
 	h := v.c.Host
 	names := map[string]int{}
 	addrs := map[netip.Addr]int{}
+	gossips := map[netip.Addr]int{}
 	keys := map[[32]byte]int{}
 	for i, p := range v.c.Peers {
 		field := indexPath("peer", i)
@@ -70,13 +71,27 @@ func (v *validator) peers() {
 				names[p.Name] = i
 			}
 		}
+		addrBad := false
 		if p.Address.IsValid() {
 			if j, dup := addrs[p.Address]; dup {
 				v.errorf(field+".address", "%s is already used by peer[%d]", p.Address, j)
+				addrBad = true
 			} else if p.Address == h.Address {
 				v.errorf(field+".address", "%s is the host's own address", p.Address)
+				addrBad = true
 			} else {
 				addrs[p.Address] = i
+			}
+		}
+		// A gossip address taken from a bad address is reported once,
+		// as the address.
+		if p.GossipAddress.IsValid() && !(addrBad && p.GossipAddress == p.Address) {
+			if j, dup := gossips[p.GossipAddress]; dup {
+				v.errorf(field+".gossip_address", "%s is already the gossip address of peer[%d]", p.GossipAddress, j)
+			} else if p.GossipAddress == h.GossipAddress || p.GossipAddress == h.Address {
+				v.errorf(field+".gossip_address", "%s is one of the host's own addresses", p.GossipAddress)
+			} else {
+				gossips[p.GossipAddress] = i
 			}
 		}
 	}

@@ -25,6 +25,7 @@ func TestParseValidEncrypted(t *testing.T) {
 	wantHost := Host{
 		Name:           "h1",
 		Address:        netip.MustParseAddr("10.1.0.1"),
+		GossipAddress:  netip.MustParseAddr("10.1.0.1"),
 		Port:           DefaultPort,
 		StateDir:       DefaultStateDir,
 		APISocket:      DefaultAPISocket,
@@ -53,13 +54,13 @@ func TestParseValidEncrypted(t *testing.T) {
 		t.Errorf("host:\n%+v\nwant\n%+v", h, wantHost)
 	}
 	wantPeers := []Peer{
-		{Name: "h2", Address: netip.MustParseAddr("10.1.0.2"), Port: DefaultPort,
+		{Name: "h2", Address: netip.MustParseAddr("10.1.0.2"), GossipAddress: netip.MustParseAddr("10.1.0.2"), Port: DefaultPort,
 			PublicKey: mustKey(t, testPubAlice), HasPublicKey: true,
 			WGPort: 51821, TunnelAddress: netip.MustParseAddr("100.65.0.2")},
-		{Name: "h3", Address: netip.MustParseAddr("10.2.0.3"), Port: DefaultPort,
+		{Name: "h3", Address: netip.MustParseAddr("10.2.0.3"), GossipAddress: netip.MustParseAddr("10.2.0.3"), Port: DefaultPort,
 			PublicKey: mustKey(t, testPubBob), HasPublicKey: true,
 			WGPort: 51822, TunnelAddress: netip.MustParseAddr("100.64.9.3")},
-		{Name: "legacy", Address: netip.MustParseAddr("10.1.0.4"), Port: DefaultPort,
+		{Name: "legacy", Address: netip.MustParseAddr("10.1.0.4"), GossipAddress: netip.MustParseAddr("10.1.0.4"), Port: DefaultPort,
 			WGPort: 51821, TunnelAddress: netip.MustParseAddr("100.65.0.4")},
 	}
 	if !slices.Equal(c.Peers, wantPeers) {
@@ -100,6 +101,9 @@ func TestParseValidNewKeys(t *testing.T) {
 			}
 			if p := c.Peers[0]; p.WGPort != DefaultWGPort || p.HasPublicKey || p.TunnelAddress != netip.MustParseAddr("100.82.0.2") {
 				t.Errorf("peer defaults: %+v", p)
+			}
+			if h.GossipAddress != h.Address || c.Peers[0].GossipAddress != c.Peers[0].Address {
+				t.Errorf("gossip addresses %v and %v, want the addresses %v and %v", h.GossipAddress, c.Peers[0].GossipAddress, h.Address, c.Peers[0].Address)
 			}
 			if n := c.Networks[0]; n.Encrypted || !n.Egress {
 				t.Errorf("network defaults: %+v", n)
@@ -267,7 +271,7 @@ func TestFormatDuration(t *testing.T) {
 // Equal notices, so that a field added later cannot be forgotten there.
 func TestEqualCoversEveryField(t *testing.T) {
 	h := Host{
-		Name: "h1", Address: netip.MustParseAddr("198.18.0.1"), Port: 1, StateDir: "/s", APISocket: "/a",
+		Name: "h1", Address: netip.MustParseAddr("198.18.0.1"), GossipAddress: netip.MustParseAddr("198.19.0.1"), Port: 1, StateDir: "/s", APISocket: "/a",
 		MTU: 1500, PrivateKeyFile: "/k", PrivateKey: [32]byte{1}, HasPrivateKey: true, SecretFile: "/f",
 		Secret: []byte("0123456789abcdef"), WGPort: 2, WGName: "wg0", TunnelAddress: netip.MustParseAddr("100.64.0.1"),
 		RotateEvery: time.Hour, GossipPort: 3, RaftPort: 4, PeerTimeout: time.Second,

@@ -151,6 +151,7 @@ func New(cfg Config, l *slog.Logger) (*Node, error) {
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: n.stream, MaxPool: 3, Timeout: 5 * time.Second, Logger: hl,
+		ServerAddressProvider: newVoterAddrs(cfg.Voters),
 	})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.Name)
@@ -193,6 +194,29 @@ func (n *Node) catchUp(snaps *raft.FileSnapshotStore) error {
 		return fmt.Errorf("consensus: cannot open snapshot: %w", err)
 	}
 	return n.fsm.Restore(rc)
+}
+
+// voterAddrs gives raft each voter's address from the config, not from
+// the log, whose configuration is written once at bootstrap: a host
+// whose address (host.gossip_address) changed is reached at the new one
+// after a restart.
+type voterAddrs map[raft.ServerID]raft.ServerAddress
+
+func newVoterAddrs(voters []Voter) voterAddrs {
+	m := make(voterAddrs, len(voters))
+	for _, v := range voters {
+		m[raft.ServerID(v.Name)] = raft.ServerAddress(v.Addr.String())
+	}
+	return m
+}
+
+// ServerAddr returns the configured address of id; for an unknown id
+// raft falls back to the one in the log.
+func (m voterAddrs) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	if a, ok := m[id]; ok {
+		return a, nil
+	}
+	return "", fmt.Errorf("consensus: no configured voter %q", id)
 }
 
 // bootstrap writes the static voter set into a fresh log, once.

@@ -384,3 +384,56 @@ func BenchmarkTake(b *testing.B) {
 		}
 	}
 }
+
+// TestVoterAddressChange: two hosts restart, each at a new address (a
+// changed host.gossip_address). The log's configuration, written at
+// bootstrap, still names the old ones; the configured addresses win, so
+// the pair has a quorum again. Before, each kept dialling the other's old
+// address and no block could be taken.
+func TestVoterAddressChange(t *testing.T) {
+	ports := freePorts(t, 2)
+	lo := netip.MustParseAddr("127.0.0.1")
+	var moved []netip.AddrPort
+	for _, a := range []string{"127.0.0.2:0", "127.0.0.3:0"} {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved = append(moved, netip.MustParseAddrPort(ln.Addr().String()))
+		ln.Close()
+	}
+	dirs := []string{t.TempDir(), t.TempDir()}
+	start := func(voters []Voter) []*Node {
+		var nodes []*Node
+		for i, v := range voters {
+			nd, err := New(Config{Name: v.Name, Bind: v.Addr, Voters: voters, Secret: []byte("a cluster secret of 32 bytes!!!"), Dir: dirs[i], Fast: true}, quiet())
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes = append(nodes, nd)
+		}
+		return nodes
+	}
+	take := func(nodes []*Node) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_, err := nodes[0].Take(ctx, "blue", testSubnet, 28)
+		return err
+	}
+	nodes := start([]Voter{{Name: "h1", Addr: netip.AddrPortFrom(lo, ports[0])}, {Name: "h2", Addr: netip.AddrPortFrom(lo, ports[1])}})
+	if err := take(nodes); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range nodes {
+		nd.Close()
+	}
+	nodes = start([]Voter{{Name: "h1", Addr: moved[0]}, {Name: "h2", Addr: moved[1]}})
+	defer func() {
+		for _, nd := range nodes {
+			nd.Close()
+		}
+	}()
+	if err := take(nodes); err != nil {
+		t.Fatalf("after moving to %v: %v", moved, err)
+	}
+}

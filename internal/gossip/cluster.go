@@ -119,6 +119,7 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 		mc.AdvertisePort = mc.BindPort
 	}
 	c.transport = newFilterTransport(nt, func() { c.refused.Add(RefusedStranger) }, c.cfg.Crash)
+	c.transport.local = cfg.BindAddr
 	c.transport.setAllowed(cfg.Peers)
 	mc.Transport = c.transport
 	mc.Delegate = (*delegate)(c)

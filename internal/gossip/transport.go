@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 
@@ -22,6 +23,9 @@ type filterTransport struct {
 	// allowed is the set of addresses let in; nil lets everyone in.
 	allowed atomic.Pointer[map[netip.Addr]bool]
 	refused func()
+	// local is the address streams are dialled from (Config.BindAddr);
+	// invalid: the kernel picks, as memberlist does.
+	local netip.Addr
 
 	packets chan *memberlist.Packet
 	streams chan net.Conn
@@ -49,6 +53,22 @@ func newFilterTransport(inner memberlist.NodeAwareTransport, refused func(), cra
 	crash.Go("gossip packets", func() { t.routinePackets(inner.PacketCh()) })
 	crash.Go("gossip streams", func() { t.routineStreams(inner.StreamCh()) })
 	return t
+}
+
+// DialTimeout dials a stream to addr from t.local.
+func (t *filterTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
+}
+
+// DialAddressTimeout dials a stream to a from t.local, so that a host
+// with several addresses reaches its peers' gates from the address they
+// know (its gossip_address), not from whichever one routing picks.
+func (t *filterTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	if !t.local.IsValid() {
+		return t.NodeAwareTransport.DialAddressTimeout(a, timeout)
+	}
+	d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: t.local.AsSlice()}}
+	return d.Dial("tcp", a.Addr)
 }
 
 // setAllowed replaces the addresses let in; nil lets everyone in.

@@ -210,3 +210,38 @@ func TestAliveGate(t *testing.T) {
 		t.Errorf("refused[%s] = %d, want 1", RefusedStranger, got)
 	}
 }
+
+// TestStreamsDialFromBindAddr: streams leave from the bind address, so a
+// host with a separate gossip_address reaches its peers' gates from the
+// address they admit. Before, the kernel picked the source, which on a
+// host with several addresses could be one the peer refuses.
+func TestStreamsDialFromBindAddr(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.7"}, BindPort: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := newFilterTransport(nt, func() {}, safe.Reporter{})
+	defer ft.Shutdown()
+	for _, local := range []string{"127.0.0.7", "127.0.0.8"} {
+		ft.local = netip.MustParseAddr(local)
+		c, err := ft.DialAddressTimeout(memberlist.Address{Addr: ln.Addr().String()}, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap(); got.String() != local {
+			t.Errorf("stream from %s, want %s", got, local)
+		}
+		s.Close()
+		c.Close()
+	}
+}

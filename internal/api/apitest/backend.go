@@ -26,6 +26,7 @@ type Backend struct {
 	st        api.Status
 	networks  map[string]api.Network
 	endpoints []api.Endpoint
+	remote    []api.Endpoint
 	fail      error
 	bounds    map[string]time.Duration
 }
@@ -94,6 +95,21 @@ func (b *Backend) Networks() []api.Network {
 	return ns
 }
 
+// AddRemote adds an endpoint as if another host announced it by gossip.
+func (b *Backend) AddRemote(ep api.Endpoint) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ep.Source = "gossip"
+	b.remote = append(b.remote, ep)
+}
+
+// AllEndpoints lists the local endpoints, then the remote ones.
+func (b *Backend) AllEndpoints() []api.Endpoint {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append(slices.Clone(b.endpoints), b.remote...)
+}
+
 // Network describes one network.
 func (b *Backend) Network(name string) (api.Network, error) {
 	b.mu.Lock()
@@ -105,7 +121,13 @@ func (b *Backend) Network(name string) (api.Network, error) {
 	if !ok {
 		return api.Network{}, fmt.Errorf("network %q: %w", name, api.ErrNotFound)
 	}
-	return b.unlockedCounted(n), nil
+	n = b.unlockedCounted(n)
+	for _, ep := range append(slices.Clone(b.endpoints), b.remote...) {
+		if ep.Network == name {
+			n.Members = append(n.Members, ep)
+		}
+	}
+	return n, nil
 }
 
 func (b *Backend) unlockedCounted(n api.Network) api.Network {
@@ -218,6 +240,11 @@ func (b *Backend) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoi
 	for _, ep := range b.endpoints {
 		if ep.Network == req.Network && ep.Name == req.Name {
 			return api.Endpoint{}, fmt.Errorf("name %q is taken on network %q: %w", req.Name, req.Network, api.ErrConflict)
+		}
+	}
+	for _, ep := range b.remote {
+		if ep.Network == req.Network && strings.EqualFold(ep.Name, req.Name) {
+			return api.Endpoint{}, fmt.Errorf("%w: name %q is held on network %q by host %s", api.ErrConflict, req.Name, req.Network, ep.Host)
 		}
 	}
 	if err := config.CheckLabel(req.Name); err != nil {
