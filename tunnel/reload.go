@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 
 	"github.com/vxwire/vxwire/internal/config"
