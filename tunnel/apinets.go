@@ -32,33 +32,21 @@ import (
 // quorum before it fails with the log's "no quorum" error.
 const networkTimeout = 10 * time.Second
 
-// unlockedAPINetworks returns the API-created networks: the log's, plus
-// those being proposed by this host, or this host's own without a log.
+// unlockedAPINetworks returns the API-created networks: the log's, or
+// this host's own without a log.
 func (e *Engine) unlockedAPINetworks() []config.Network {
 	var out []config.Network
 	if e.blocks != nil {
 		for _, n := range e.blocks.Networks() {
 			out = append(out, n.Def)
 		}
-	}
-	logged := len(out)
-	for _, n := range e.dynNets {
-		// A network being proposed is carried meanwhile, unless the log
-		// has since committed a clashing one (another host's create won):
-		// two networks of one VNI or subnet on a host would mix their
-		// traffic until the proposal is refused.
-		if !slices.ContainsFunc(out[:logged], func(o config.Network) bool { return clashes(o, n) }) {
+	} else {
+		for _, n := range e.dynNets {
 			out = append(out, n)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// clashes reports whether networks a and b cannot both exist: the same
-// name or VNI, or overlapping subnets.
-func clashes(a, b config.Network) bool {
-	return a.Name == b.Name || a.VNI == b.VNI || a.Subnet.Overlaps(b.Subnet)
 }
 
 // CreateNetwork creates a network on every host.
@@ -72,24 +60,27 @@ func (e *Engine) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.N
 	if err != nil {
 		return api.Network{}, err
 	}
-	// Apply first: a definition this host cannot carry is neither
-	// proposed nor persisted.
-	eff := e.unlockedEffective()
-	eff.Networks = append(eff.Networks, n)
-	if _, err := e.unlockedApply(eff, true); err != nil {
-		return api.Network{}, err
-	}
-	if f, ok := e.failed[n.Name]; ok && f.def == n {
-		delete(e.failed, n.Name)
-		e.unlockedReapply()
-		return api.Network{}, fmt.Errorf("network %q cannot be applied on %s: %s", n.Name, e.cfg.Host.Name, f.err)
-	}
-	// Without a log the network is this host's; with one it is kept
-	// here only while the proposal is under way.
-	e.dynNets[n.Name] = n
-	if e.blocks != nil {
+	if e.blocks == nil {
+		// Without a log the network is this host's alone. Apply it
+		// first: a definition this host cannot carry is not kept.
+		eff := e.unlockedEffective()
+		eff.Networks = append(eff.Networks, n)
+		if _, err := e.unlockedApply(eff, true); err != nil {
+			return api.Network{}, err
+		}
+		if f, ok := e.failed[n.Name]; ok && f.def == n {
+			delete(e.failed, n.Name)
+			e.unlockedReapply()
+			return api.Network{}, fmt.Errorf("network %q cannot be applied on %s: %s", n.Name, e.cfg.Host.Name, f.err)
+		}
+		e.dynNets[n.Name] = n
+	} else {
+		// With a log the network exists once a majority has committed
+		// it, and only then does any host carry it, this one included.
+		// Carried while still proposed, it could share its VNI with a
+		// network another host's create committed first, and mix the
+		// two networks' traffic until the log refused this one.
 		err := e.unlockedPropose(ctx, func(ctx context.Context) error { return e.blocks.CreateNetwork(ctx, n) })
-		delete(e.dynNets, n.Name)
 		if e.stopped {
 			return api.Network{}, errStopped
 		}
@@ -167,9 +158,6 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q", api.ErrConflict, n.Subnet, o.Subnet, o.Name)
 		}
 	}
-	if _, pending := e.dynNets[n.Name]; pending && e.blocks != nil {
-		return config.Network{}, fmt.Errorf("%w: network %q is being created", api.ErrConflict, n.Name)
-	}
 	var remote []gossip.HostNetwork
 	if e.cluster != nil {
 		for _, o := range e.cluster.HostNetworks() {
@@ -232,9 +220,6 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 		if len(remote) > 0 {
 			return fmt.Errorf("%w: network %q has endpoints attached on other hosts: %v; detach them first", api.ErrConflict, name, remote)
 		}
-	}
-	if _, pending := e.dynNets[name]; e.blocks != nil && pending {
-		return fmt.Errorf("%w: network %q is being created", api.ErrConflict, name)
 	}
 	if e.removing[name] {
 		return fmt.Errorf("%w: network %q is being removed", api.ErrConflict, name)

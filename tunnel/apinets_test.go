@@ -147,31 +147,54 @@ func TestAdoptNetworks(t *testing.T) {
 	}
 }
 
-// TestPendingNetworkYieldsToLog: while this host's create is still being
-// proposed, another host's clashing network commits first. The pending one
-// must not be carried beside it, or two networks of one VNI would share
-// the data path until the log refuses the proposal.
-func TestPendingNetworkYieldsToLog(t *testing.T) {
+// TestNetworkNotCarriedBeforeCommit: a create the log cannot commit (its
+// other voter is down) is not carried here meanwhile, so it can never
+// share the data path with a network another host's create committed
+// first; it fails with the log's no-quorum error.
+func TestNetworkNotCarriedBeforeCommit(t *testing.T) {
 	dir := t.TempDir()
 	h := startFakeHost(t, encaptest.NewNetwork(), nil, testConfig(t, dir, 1, 1, "blue a 10.77.0.10"))
-	log := oneVoterLog(t, "h1")
-	winner := config.Network{Name: "plain", VNI: 300, Subnet: netip.MustParsePrefix("10.85.0.0/24"), Gateway: netip.MustParseAddr("10.85.0.1"), Egress: true}
-	if err := log.CreateNetwork(context.Background(), winner); err != nil {
+	addrs := make([]netip.AddrPort, 2)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = netip.MustParseAddrPort(ln.Addr().String())
+		ln.Close()
+	}
+	voters := []consensus.Voter{{Name: "h1", Addr: addrs[0]}, {Name: "h2", Addr: addrs[1]}}
+	log, err := consensus.New(consensus.Config{Name: "h1", Bind: addrs[0], Voters: voters, Secret: []byte("a cluster secret of 32 bytes!!!"),
+		Dir: t.TempDir(), Fast: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
 		t.Fatal(err)
 	}
-	pending := config.Network{Name: "sec", VNI: 300, Subnet: netip.MustParsePrefix("10.86.0.0/24"), Gateway: netip.MustParseAddr("10.86.0.1"), Egress: true}
-	free := config.Network{Name: "other", VNI: 302, Subnet: netip.MustParsePrefix("10.87.0.0/24"), Gateway: netip.MustParseAddr("10.87.0.1"), Egress: true}
+	t.Cleanup(func() { log.Close() })
 	h.e.mu.Lock()
 	h.e.blocks = log
-	h.e.dynNets[pending.Name] = pending
-	h.e.dynNets[free.Name] = free
-	got := h.e.unlockedAPINetworks()
 	h.e.mu.Unlock()
-	var names []string
-	for _, n := range got {
-		names = append(names, n.Name)
-	}
-	if strings.Join(names, ",") != "other,plain" {
-		t.Fatalf("API networks %v, want the log's plain and the pending other, not sec (VNI 300 is plain's)", names)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.e.CreateNetwork(ctx, api.NetworkSpec{Name: "sec", Subnet: "10.86.0.0/24"})
+		done <- err
+	}()
+	for {
+		select {
+		case err := <-done:
+			if err == nil || errors.Is(err, api.ErrConflict) {
+				t.Fatalf("create without a quorum: %v, want it to fail for want of a quorum", err)
+			}
+			if _, ok := findNetwork(h.e.Networks(), "sec"); ok {
+				t.Fatal("the failed create is listed")
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+			if _, ok := findNetwork(h.e.Networks(), "sec"); ok {
+				t.Fatal("the network is carried before the log committed it")
+			}
+		}
 	}
 }
