@@ -49,6 +49,10 @@ func (e *Engine) unlockedAPINetworks() []config.Network {
 	return out
 }
 
+// vniRetries bounds how often a create picks a new VNI after the log
+// refused the one it chose.
+const vniRetries = 3
+
 // CreateNetwork creates a network on every host.
 func (e *Engine) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.Network, error) {
 	e.mu.Lock()
@@ -85,6 +89,19 @@ func (e *Engine) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.N
 			return api.Network{}, errStopped
 		}
 		e.unlockedReapply()
+		// A VNI this host chose itself can lose to another host's create
+		// committed meanwhile: choose again from the log as it is now.
+		// The name and subnet are the caller's, so their clashes stand.
+		for try := 0; try < vniRetries && spec.VNI == 0 && errors.Is(err, consensus.ErrNetworkConflict); try++ {
+			if n, err = e.unlockedCheckSpec(spec); err != nil {
+				return api.Network{}, err
+			}
+			err = e.unlockedPropose(ctx, func(ctx context.Context) error { return e.blocks.CreateNetwork(ctx, n) })
+			if e.stopped {
+				return api.Network{}, errStopped
+			}
+			e.unlockedReapply()
+		}
 		switch {
 		case errors.Is(err, consensus.ErrNetworkConflict):
 			return api.Network{}, fmt.Errorf("%w: %v", api.ErrConflict, err)

@@ -62,24 +62,30 @@ func (p *Plugin) createNetwork(ctx context.Context, body []byte) (any, error) {
 
 // ensureLater creates or joins n's vxwire network as soon as dockerd
 // lists it, so that other hosts see the network before a container
-// starts here. Failures are logged; the first address request repeats
-// them to the user.
+// starts here. It tries again while dockerd does not name the network
+// yet or the overlay cannot commit it (no quorum yet: the other hosts are
+// still starting), for ensureFor at most; a refusal (a clash, an invalid
+// definition) ends it at once. Failures are logged; the first address
+// request repeats them to the user.
 func (p *Plugin) ensureLater(docker Docker, n *dockerNet) {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(ensureFor)
+	var err error
 	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := p.ensureNetwork(ctx, docker, n)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		_, err = p.ensureNetwork(ctx, docker, n)
 		cancel()
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, errUnnamed) {
-			p.l.Warn("cannot create vxwire network for docker", "error", err, "docker_network", n.id)
-			return
+		if err == nil || errors.Is(err, api.ErrConflict) || errors.Is(err, api.ErrInvalid) {
+			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	if err != nil {
+		p.l.Warn("cannot create vxwire network for docker", "error", err, "docker_network", n.id)
+	}
 }
+
+// ensureFor bounds how long ensureLater keeps trying.
+const ensureFor = 60 * time.Second
 
 // errUnnamed means dockerd does not list the network (yet).
 var errUnnamed = errors.New("dockerd does not know the network's name yet")
@@ -112,7 +118,10 @@ func (p *Plugin) ensureNetwork(ctx context.Context, docker Docker, n *dockerNet)
 	}
 	if !p.exists(name) {
 		if _, err := p.rt.CreateNetwork(ctx, spec); err != nil {
-			if !p.exists(name) { // not another host's create racing ours
+			// Another host's create (or this host's other request)
+			// racing ours won: its network reaches this host's view of
+			// the log a moment later.
+			if !p.waitExists(ctx, name, raceWait) {
 				return "", fmt.Errorf("cannot create vxwire network %q: %w", name, err)
 			}
 			if err := p.matchExisting(name, n); err != nil {
@@ -124,6 +133,25 @@ func (p *Plugin) ensureNetwork(ctx context.Context, docker Docker, n *dockerNet)
 	n.name = name
 	p.mu.Unlock()
 	return name, nil
+}
+
+// raceWait bounds how long a create that lost a race waits for the
+// winner's network to appear here.
+const raceWait = 3 * time.Second
+
+// waitExists reports whether the runtime has a network called name within
+// d (or until ctx ends).
+func (p *Plugin) waitExists(ctx context.Context, name string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if p.exists(name) {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // exists reports whether the runtime has a network called name.
