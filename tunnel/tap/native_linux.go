@@ -143,18 +143,9 @@ func openTAP(name string) (int, error) {
 // the link cfg.Name in the calling thread's namespace and returns its
 // index.
 func configureLink(cfg *Config) (int, error) {
-	link, err := netlink.LinkByName(cfg.Name)
+	link, idx, err := setMACAndMTU(cfg)
 	if err != nil {
-		return 0, fmt.Errorf("cannot find link: %w", err)
-	}
-	idx := link.Attrs().Index
-	if cfg.MAC != nil {
-		if err := netlink.LinkSetHardwareAddr(link, cfg.MAC); err != nil {
-			return idx, fmt.Errorf("cannot set mac %s: %w", cfg.MAC, err)
-		}
-	}
-	if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
-		return idx, fmt.Errorf("cannot set mtu %d: %w", cfg.MTU, err)
+		return idx, err
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
 		return idx, fmt.Errorf("cannot set link up: %w", err)
@@ -185,20 +176,28 @@ func configureLink(cfg *Config) (int, error) {
 // calling thread's namespace and returns its index; the rest is left to
 // whoever moves the link into its container (Config.Handoff).
 func configureHandoff(cfg *Config) (int, error) {
+	_, idx, err := setMACAndMTU(cfg)
+	return idx, err
+}
+
+// setMACAndMTU finds the link cfg.Name in the calling thread's namespace
+// and sets its MAC (when cfg names one) and MTU, the part of the set-up
+// that a handoff link and a container's own link share.
+func setMACAndMTU(cfg *Config) (netlink.Link, int, error) {
 	link, err := netlink.LinkByName(cfg.Name)
 	if err != nil {
-		return 0, fmt.Errorf("cannot find link: %w", err)
+		return nil, 0, fmt.Errorf("cannot find link: %w", err)
 	}
 	idx := link.Attrs().Index
 	if cfg.MAC != nil {
 		if err := netlink.LinkSetHardwareAddr(link, cfg.MAC); err != nil {
-			return idx, fmt.Errorf("cannot set mac %s: %w", cfg.MAC, err)
+			return nil, idx, fmt.Errorf("cannot set mac %s: %w", cfg.MAC, err)
 		}
 	}
 	if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
-		return idx, fmt.Errorf("cannot set mtu %d: %w", cfg.MTU, err)
+		return nil, idx, fmt.Errorf("cannot set mtu %d: %w", cfg.MTU, err)
 	}
-	return idx, nil
+	return link, idx, nil
 }
 
 // prefixIPNet converts p, keeping its host bits, to a *net.IPNet.
