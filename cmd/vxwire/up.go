@@ -85,7 +85,7 @@ func cmdUp(args []string, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		dsrv := dockerplugin.Serve(dln, dockerplugin.New(eng, nil, l.With("component", "docker")))
+		dsrv := dockerplugin.Serve(dln, dockerplugin.New(eng, nil, l.With("component", "docker")), eng.Reporter().With("component", "docker"))
 		defer func() {
 			shutdown(dsrv)
 			os.Remove(cfg.Host.DockerPlugin)

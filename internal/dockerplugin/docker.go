@@ -16,19 +16,37 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vxwire/vxwire/internal/safe"
 )
+
+// RecoveredCall is the kind under which Serve counts plugin calls whose
+// handler panicked (api.Status.Recovered).
+const RecoveredCall = "docker plugin call"
 
 // Serve serves the plugin protocol on ln, a unix socket, until ln is
 // closed. Each connection's peer credentials tell which dockerd is asking.
-func Serve(ln net.Listener, p *Plugin) *http.Server {
+// As for the API socket, a call whose handler panics is logged with its
+// stack, counted and answered 500 with a JSON error, and an accept loop
+// that fails is reported to rep, which stops the daemon.
+func Serve(ln net.Listener, p *Plugin, rep safe.Reporter) *http.Server {
 	srv := &http.Server{
-		Handler:           p,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer rep.Recover(RecoveredCall, func() {
+				writeJSON(w, http.StatusInternalServerError, refusal(errors.New("internal error; see vxwire's log")))
+			})
+			p.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, peerKey{}, peerPID(c))
 		},
 	}
-	go srv.Serve(ln)
+	rep.Go("docker plugin server", func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			rep.Fail("docker plugin server", fmt.Errorf("docker plugin server stopped: %w", err))
+		}
+	})
 	return srv
 }
 

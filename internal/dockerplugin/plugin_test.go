@@ -17,6 +17,7 @@ import (
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/api/apitest"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // fakeRuntime is apitest's backend plus address reservations: a reserved
@@ -115,7 +116,7 @@ func newTestPlugin(t *testing.T) (post func(path string, body any) (int, map[str
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := Serve(ln, New(rt, func(int) Docker { return docker }, nil))
+	srv := Serve(ln, New(rt, func(int) Docker { return docker }, nil), safe.Reporter{})
 	t.Cleanup(func() { srv.Close() })
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
