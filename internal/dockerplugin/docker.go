@@ -30,6 +30,7 @@ const RecoveredCall = "docker plugin call"
 // stack, counted and answered 500 with a JSON error, and an accept loop
 // that fails is reported to rep, which stops the daemon.
 func Serve(ln net.Listener, p *Plugin, rep safe.Reporter) *http.Server {
+	p.rep = rep
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			defer rep.Recover(RecoveredCall, func() {

@@ -131,6 +131,7 @@ func containerName(ctx context.Context, docker Docker, req joinRequest) string {
 // names once dockerd can tell them: it holds the container's lock until
 // the start or connect that called Join is done.
 func (p *Plugin) setAliasesLater(docker Docker, network, name string) {
+	defer p.rep.Recover(RecoveredCall, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), aliasWait)
 	defer cancel()
 	aliases, err := containerAliases(ctx, docker, name, network)

@@ -68,6 +68,7 @@ func (p *Plugin) createNetwork(ctx context.Context, body []byte) (any, error) {
 // definition) ends it at once. Failures are logged; the first address
 // request repeats them to the user.
 func (p *Plugin) ensureLater(docker Docker, n *dockerNet) {
+	defer p.rep.Recover(RecoveredCall, nil)
 	deadline := time.Now().Add(ensureFor)
 	var err error
 	for time.Now().Before(deadline) {

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // Name is the name of the network driver and of the IPAM driver.
@@ -80,6 +81,9 @@ type Plugin struct {
 	// dockerFor returns the Docker of the dockerd whose process id is
 	// pid (0 when unknown).
 	dockerFor func(pid int) Docker
+	// rep reports panics of the calls' background work (Serve sets it
+	// before serving).
+	rep safe.Reporter
 
 	mu       sync.Mutex
 	nets     map[string]*dockerNet // by Docker network id
