@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,18 +15,14 @@ import (
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/consensus"
+	"github.com/vxwire/vxwire/internal/consensus/consensustest"
 )
 
 // oneVoterLog starts a log whose only voter is name, on loopback, and
 // waits until it leads.
 func oneVoterLog(t *testing.T, name string) *consensus.Node {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
+	addr := consensustest.FreeAddrs(t, 1)[0]
 	v := []consensus.Voter{{Name: name, Addr: addr}}
 	n, err := consensus.New(consensus.Config{Name: name, Bind: addr, Voters: v, Secret: []byte("a cluster secret of 32 bytes!!!"),
 		Dir: t.TempDir(), Fast: true}, slog.New(slog.DiscardHandler))
@@ -154,15 +149,7 @@ func TestAdoptNetworks(t *testing.T) {
 func TestNetworkNotCarriedBeforeCommit(t *testing.T) {
 	dir := t.TempDir()
 	h := startFakeHost(t, encaptest.NewNetwork(), nil, testConfig(t, dir, 1, 1, "blue a 10.77.0.10"))
-	addrs := make([]netip.AddrPort, 2)
-	for i := range addrs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs[i] = netip.MustParseAddrPort(ln.Addr().String())
-		ln.Close()
-	}
+	addrs := consensustest.FreeAddrs(t, 2)
 	voters := []consensus.Voter{{Name: "h1", Addr: addrs[0]}, {Name: "h2", Addr: addrs[1]}}
 	log, err := consensus.New(consensus.Config{Name: "h1", Bind: addrs[0], Voters: voters, Secret: []byte("a cluster secret of 32 bytes!!!"),
 		Dir: t.TempDir(), Fast: true}, slog.New(slog.DiscardHandler))

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/consensus/consensustest"
 	"github.com/vxwire/vxwire/internal/safe"
 )
 
@@ -15,12 +16,7 @@ import (
 // a quorum; vxwire peers are voters. The log binds to the control address
 // (host.gossip_address), not the data path's.
 func TestOpenBlocksVoters(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := consensustest.FreeAddrs(t, 1)[0].Port()
 	cfg := &config.Config{Host: config.Host{
 		Name: "h1", Address: netip.MustParseAddr("127.0.0.5"), GossipAddress: netip.MustParseAddr("127.0.0.1"), RaftPort: port,
 		StateDir: t.TempDir(), Secret: []byte("a cluster secret of 32 bytes!!!"),

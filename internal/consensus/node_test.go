@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/vxwire/vxwire/internal/consensus/consensustest"
 )
 
 var testSubnet = netip.MustParsePrefix("10.77.0.0/24")
@@ -22,17 +23,8 @@ var testSubnet = netip.MustParsePrefix("10.77.0.0/24")
 func freePorts(t testing.TB, n int) []uint16 {
 	t.Helper()
 	var out []uint16
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, uint16(ln.Addr().(*net.TCPAddr).Port))
-	}
-	for _, ln := range lns {
-		ln.Close()
+	for _, a := range consensustest.FreeAddrs(t, n) {
+		out = append(out, a.Port())
 	}
 	return out
 }

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vxwire/vxwire/internal/consensus"
+	"github.com/vxwire/vxwire/internal/consensus/consensustest"
 	"github.com/vxwire/vxwire/internal/ipam"
 	"github.com/vxwire/vxwire/internal/ipam/ipamtest"
 )
@@ -22,13 +22,8 @@ var _ ipam.Blocks = (*consensus.Node)(nil)
 func raftPair(t *testing.T) []*consensus.Node {
 	t.Helper()
 	var voters []consensus.Voter
-	for i := range 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		voters = append(voters, consensus.Voter{Name: fmt.Sprintf("h%d", i+1), Addr: netip.MustParseAddrPort(ln.Addr().String())})
-		ln.Close()
+	for i, a := range consensustest.FreeAddrs(t, 2) {
+		voters = append(voters, consensus.Voter{Name: fmt.Sprintf("h%d", i+1), Addr: a})
 	}
 	var nodes []*consensus.Node
 	for _, v := range voters {
