@@ -47,10 +47,14 @@ demo: deps build
 	bash examples/demo.sh
 
 # bench prints Go micro-benchmarks (ns/frame, allocs) and the two-host
-# comparison with kernel VXLAN measured in the same run.
+# comparison with kernel VXLAN measured in the same run, and records both
+# in bench-results/RUN.json with a chart, bench-results/RUN.svg.
+bench: SHELL := /bin/bash
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./encap/... ./tunnel/...
-	bash tests/bench/bench.sh
+	@mkdir -p bench-results
+	set -o pipefail; { $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./encap/... ./tunnel/... && \
+	  bash tests/bench/bench.sh; } 2>&1 | tee bench-results/RUN.log
+	$(GO) run ./tests/bench/report -log bench-results/RUN.log -out bench-results -vxwire bin/vxwire
 
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:

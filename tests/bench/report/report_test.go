@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const sample = `### kernel: T=5 s
+BenchmarkSwitchBatch-2   	  123456	      9876 ns/op	  1200.5 MB/s	       0 B/op	       0 allocs/op
+BenchmarkNoise-2 some log output
+RAW mode=kernel metric=tcp1_gbps rep=1 value=12.1 daemon_cpu_pct=0
+RESULT mode=kernel metric=tcp1_gbps value=12.1 daemon_cpu_pct=-
+RESULT mode=vxwire metric=tcp1_gbps value=6.35 daemon_cpu_pct=97
+RESULT mode=vxwire metric=ping_avg_ms value=0.466
+RESULT mode=kernel metric=ping_avg_ms value=0.078
+RESULT metric=dns_propagation_ms value=nan
+RESULT mode=vxwire_enc metric=tcp1_gbps_vs_kvx_wg value=n/a
+metric kernel vxwire vxwire/kernel
+tcp1_gbps 12.1 6.35 0.52
+`
+
+func TestParse(t *testing.T) {
+	lines, figs, err := parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 8 {
+		t.Errorf("%d lines, want the benchmark and the 7 RAW and RESULT lines", len(lines))
+	}
+	if b := lines[0]; b.Kind != "BENCH" || b.Fields["allocs/op"] != "0" || b.Fields["ns/op"] != "9876" || b.Fields["name"] != "BenchmarkSwitchBatch-2" {
+		t.Errorf("benchmark line %+v", b)
+	}
+	if lines[1].Kind != "RAW" || lines[1].Fields["rep"] != "1" {
+		t.Errorf("first RAW line %+v", lines[1])
+	}
+	// nan and n/a are kept as lines, not figures.
+	want := []Figure{
+		{"kernel", "tcp1_gbps", 12.1}, {"vxwire", "tcp1_gbps", 6.35},
+		{"vxwire", "ping_avg_ms", 0.466}, {"kernel", "ping_avg_ms", 0.078},
+	}
+	if len(figs) != len(want) {
+		t.Fatalf("figures %+v", figs)
+	}
+	for i, w := range want {
+		if figs[i] != w {
+			t.Errorf("figure %d = %+v, want %+v", i, figs[i], w)
+		}
+	}
+	gs := groups(figs)
+	if len(gs) != 2 || gs[0].metric != "tcp1_gbps" || len(gs[1].figs) != 2 {
+		t.Errorf("groups %+v, want tcp1_gbps and ping_avg_ms, nan and ratios left out", gs)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	_, _, err := parse(strings.NewReader("x\nRESULT mode=vxwire garbage\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "garbage") {
+		t.Fatalf("err = %v, want one naming line 2 and the bad field", err)
+	}
+	_, _, err = parse(strings.NewReader("RESULT " + strings.Repeat("a", maxLine+1)))
+	if err == nil {
+		t.Fatal("an endless line was accepted")
+	}
+}
+
+func TestRunWritesJSONAndSVG(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	if err := os.WriteFile(log, []byte(sample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := run(log, out, "/nonexistent/vxwire"); err != nil {
+		t.Fatal(err)
+	}
+	var r Run
+	b, err := os.ReadFile(filepath.Join(out, "RUN.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Lines) != 8 || r.Machine["cpus"] == "" || r.Versions["vxwire"] != "not found" {
+		t.Errorf("RUN.json: %d lines, machine %v, versions %v", len(r.Lines), r.Machine, r.Versions)
+	}
+	svg, err := os.ReadFile(filepath.Join(out, "RUN.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+		t.Fatalf("RUN.svg is not well-formed XML: %v", err)
+	}
+	if n := bytes.Count(svg, []byte("<rect")); n != 4 {
+		t.Errorf("%d bars, want 4", n)
+	}
+	if err := run(filepath.Join(dir, "missing"), out, ""); err == nil {
+		t.Error("a missing log was accepted")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(sample)
+	f.Add("RESULT mode= metric=x value=1e309\nRAW =\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		_, figs, err := parse(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		var b bytes.Buffer
+		if err := writeSVG(&b, s, figs); err != nil {
+			t.Fatal(err)
+		}
+		if err := xml.Unmarshal(b.Bytes(), new(struct{})); err != nil {
+			t.Fatalf("chart of %q is not well-formed: %v", s, err)
+		}
+	})
+}
