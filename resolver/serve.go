@@ -286,6 +286,26 @@ func (s *Server) AnswerLocalFrom(client netip.Addr, msg, out []byte) (resp []byt
 	return resp, true
 }
 
+// AnswerOwnFrom answers, like AnswerLocalFrom, a query from client that
+// was sent to another DNS server, but only when the name is the overlay's
+// own (a name or alias of the network, or one of a network client shares
+// with it): then the reply says what this server would say, an address or
+// no data of that type. ok is false for every other name, which the
+// caller lets through to the server it was sent to: a stub resolver that
+// was not pointed at the gateway (Docker's, which forwards from the
+// container's namespace to the host's servers) still finds the overlay's
+// names, while every other name is answered where it was asked. It never
+// blocks and is safe for concurrent use.
+func (s *Server) AnswerOwnFrom(client netip.Addr, msg, out []byte) (resp []byte, ok bool) {
+	var q query
+	resp, res, fwd := s.answer(msg, out, udp, client, &q)
+	if fwd || resp == nil || (res != resNoError && res != resNoData) {
+		return nil, false
+	}
+	s.countUDP(res, resp)
+	return resp, true
+}
+
 // clientAddr returns the IP address of a query's sender, from ap when it
 // is valid, else from ad; the zero Addr when neither names one.
 func clientAddr(ap netip.AddrPort, ad net.Addr) netip.Addr {

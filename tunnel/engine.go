@@ -133,8 +133,10 @@ type Engine struct {
 	networks  map[string]*network
 	peers     map[string]*peer
 	ports     map[epKey]*port
-	portSeq   uint64          // attach order of ports, see multinet.go
-	failedCfg map[epKey]error // config file endpoints that could not attach
+	portSeq   uint64           // attach order of ports, see multinet.go
+	failedCfg map[epKey]error  // config file endpoints that could not attach
+	claims    map[epKey]uint64 // IDs of the name claims of this host's ports; see claims.go
+	attaching epKey            // the endpoint an API attach is applying, if any; see claims.go
 	stopped   bool
 	// unapplied are the API networks this host does not carry, by name;
 	// failed the definitions whose gateway could not be opened.
@@ -168,6 +170,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		egress:    new(netstack.EgressPolicy),
 		failed:    make(map[string]failedNet),
 		failedEps: make(map[epKey]dynEndpoint),
+		claims:    make(map[epKey]uint64),
 		done:      make(chan struct{}),
 		died:      make(chan error, 1),
 	}
@@ -256,6 +259,9 @@ func (e *Engine) Start() {
 	}
 	if len(e.adopt) > 0 {
 		e.goSafe("adopt networks", e.routineAdopt)
+	}
+	if e.blocks != nil {
+		e.goSafe("sweep names", e.routineSweepNames)
 	}
 	for _, p := range e.ports {
 		e.startPort(p)

@@ -295,8 +295,9 @@ func remoteEndpoints(recs []gossip.Record, self string, nets map[string]*network
 // or "". Names compare as DNS does, ignoring case; aliases are not names
 // and may be shared.
 func nameHolder(recs []gossip.Record, self, network, name string) string {
+	claim := config.NameHolder{Network: network, Name: name, Host: self}
 	for _, r := range recs {
-		if r.Host != self && r.Network == network && strings.EqualFold(r.Name, name) {
+		if config.CheckNameClaim(claim, config.NameHolder{Network: r.Network, Name: r.Name, Host: r.Host}) != nil {
 			return r.Host
 		}
 	}

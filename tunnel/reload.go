@@ -129,6 +129,9 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 		}
 		e.unlockedClosePort(p)
 		delete(e.ports, k)
+		if !ok {
+			e.unlockedReleaseName(k)
+		}
 		if !ok || ep.Address != p.cfg.Address {
 			// Gone, or asking for another address: give the old one back.
 			if err := e.alloc.Release(k.network, k.name); err != nil {
@@ -143,18 +146,21 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 			continue
 		}
 		n := nets[ep.Network]
+		if err := e.unlockedClaimName(ep); err != nil {
+			epErrs[k] = err
+			continue
+		}
 		addr, err := e.allocate(n.cfg, ep)
+		if err == nil {
+			err = e.unlockedCheckInUse(n, ep.Name, endpointMAC(ep, addr), addr)
+		}
+		var p *port
+		if err == nil {
+			p, err = e.openPort(ep, n, addr)
+		}
 		if err != nil {
 			epErrs[k] = err
-			continue
-		}
-		if err := e.unlockedCheckInUse(n, ep.Name, endpointMAC(ep, addr), addr); err != nil {
-			epErrs[k] = err
-			continue
-		}
-		p, err := e.openPort(ep, n, addr)
-		if err != nil {
-			epErrs[k] = err
+			e.unlockedReleaseName(k)
 			continue
 		}
 		e.ports[k] = p

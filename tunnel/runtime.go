@@ -273,7 +273,9 @@ func (e *Engine) unlockedAttach(req api.AttachRequest) (api.Endpoint, error) {
 		e.alloc.Release(k.network, k.name)
 	}
 	e.dynEps[k] = dynEndpoint{Endpoint: ep, ContainerID: req.ContainerID, NetNSDev: id.dev, NetNSIno: id.ino}
+	e.attaching = k
 	epErrs, err := e.unlockedApply(e.unlockedEffective(), true)
+	e.attaching = epKey{}
 	if err == nil {
 		err = epErrs[k]
 	}
@@ -323,10 +325,8 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	if _, ok := e.ports[epKey{req.Network, req.Name}]; ok {
 		return config.Endpoint{}, fmt.Errorf("%w: network %q already has an endpoint %q on this host", api.ErrConflict, req.Network, req.Name)
 	}
-	if h := nameHolder(e.unlockedRecords(), e.cfg.Host.Name, req.Network, req.Name); h != "" {
-		return config.Endpoint{}, fmt.Errorf("%w: name %q on network %q is held by host %s; names are unique in a network across the cluster (aliases may be shared)",
-			api.ErrConflict, req.Name, req.Network, h)
-	}
+	// The name is claimed across the cluster in unlockedApply (see
+	// claims.go), for every door alike.
 	if req.Handoff {
 		if req.NetNS != "" {
 			return bad("netns %q: a handoff interface is made in the daemon's own namespace; leave netns empty", req.NetNS)

@@ -24,6 +24,14 @@ const (
 // servers, TCP, fragments and IP options take the usual path through the
 // gateway (nil is returned). A local answer costs the resolver's lookup
 // and two header rewrites instead of a trip through gVisor and a socket.
+//
+// A query routed through the gateway to a DNS server outside the subnet
+// is answered here too, from that server's address, when it asks for one
+// of the overlay's own names (resolver.AnswerOwnFrom); any other name
+// goes on to the server asked. Docker's resolver (127.0.0.11) forwards
+// what it does not know from the container's namespace to the host's
+// servers, so a Docker container resolves names on other hosts without
+// --dns.
 func answerDNS(s *scratch, nv *netView, buf []byte, size int) []byte {
 	frame := buf[encap.HeaderLen : encap.HeaderLen+size]
 	const ipOff = ether.HeaderLen
@@ -32,8 +40,9 @@ func answerDNS(s *scratch, nv *netView, buf []byte, size int) []byte {
 	if len(frame) < dnsOff+12 || frame[ipOff] != 0x45 || frame[ipOff+9] != udpProto {
 		return nil
 	}
-	gw := nv.net.cfg.Gateway.As4()
-	if [4]byte(frame[ipOff+16:ipOff+20]) != gw ||
+	dst := netip.AddrFrom4([4]byte(frame[ipOff+16 : ipOff+20]))
+	toGateway := dst == nv.net.cfg.Gateway
+	if (!toGateway && nv.net.cfg.Subnet.Contains(dst)) ||
 		binary.BigEndian.Uint16(frame[udpOff+2:]) != dnsPortNum ||
 		binary.BigEndian.Uint16(frame[ipOff+6:])&0x3fff != 0 { // MF or fragment offset
 		return nil
@@ -47,7 +56,13 @@ func answerDNS(s *scratch, nv *netView, buf []byte, size int) []byte {
 		s.dns = make([]byte, 0, 4096)
 	}
 	client := netip.AddrFrom4([4]byte(frame[ipOff+12 : ipOff+16]))
-	resp, ok := nv.net.dns.AnswerLocalFrom(client, frame[dnsOff:udpOff+udpLen], s.dns[:0])
+	var resp []byte
+	var ok bool
+	if toGateway {
+		resp, ok = nv.net.dns.AnswerLocalFrom(client, frame[dnsOff:udpOff+udpLen], s.dns[:0])
+	} else {
+		resp, ok = nv.net.dns.AnswerOwnFrom(client, frame[dnsOff:udpOff+udpLen], s.dns[:0])
+	}
 	if !ok || encap.HeaderLen+dnsOff+len(resp) > len(buf) {
 		return nil
 	}

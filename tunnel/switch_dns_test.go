@@ -96,7 +96,7 @@ func TestAnswerDNSLeavesOthersAlone(t *testing.T) {
 		{"not port 53", func(f []byte) { binary.BigEndian.PutUint16(f[ether.HeaderLen+ipv4HeaderLen+2:], 54) }},
 		{"ip options", func(f []byte) { f[ether.HeaderLen] = 0x46 }},
 		{"fragment", func(f []byte) { binary.BigEndian.PutUint16(f[ether.HeaderLen+6:], 0x2000) }},
-		{"not to the gateway", func(f []byte) { f[ether.HeaderLen+19] = 9 }},
+		{"to another address of the subnet", func(f []byte) { f[ether.HeaderLen+19] = 9 }},
 		{"lying length", func(f []byte) { binary.BigEndian.PutUint16(f[ether.HeaderLen+2:], 4000) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,5 +111,48 @@ func TestAnswerDNSLeavesOthersAlone(t *testing.T) {
 				t.Fatalf("answered in the switch: %x", r)
 			}
 		})
+	}
+}
+
+// TestAnswerDNSForAnotherServer: a query for an overlay name sent through
+// the gateway to a DNS server outside the subnet (as Docker's resolver
+// forwards) is answered in the switch from that server's address; a query
+// for any other name is left for that server.
+func TestAnswerDNSForAnotherServer(t *testing.T) {
+	e, _ := hotPathEngine(t, func(c *config.Config) {
+		c.Host.DNSUpstream = []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")}
+	})
+	nv := e.sw.snap.Load().byVNI[256]
+	var s scratch
+	src, srcIP := macOf("10.77.0.10"), netip.MustParseAddr("10.77.0.10")
+	server := netip.MustParseAddr("198.51.100.53")
+	for _, tc := range []struct {
+		name string
+		want string // "": not answered here
+	}{{"b", "10.77.0.11"}, {"example.org", ""}, {"nosuch", ""}} {
+		f := dnsQueryFrame(t, src, srcIP, server, macOf("10.77.0.1"), tc.name)
+		buf := make([]byte, smallFrameBuf)
+		copy(buf[8:], f)
+		r := answerDNS(&s, nv, buf, len(f))
+		if tc.want == "" {
+			if r != nil {
+				t.Errorf("%s: answered in the switch in the name of %s", tc.name, server)
+			}
+			continue
+		}
+		if r == nil {
+			t.Fatalf("%s: not answered", tc.name)
+		}
+		ip := r[ether.HeaderLen:]
+		if from := netip.AddrFrom4([4]byte(ip[12:16])); from != server {
+			t.Fatalf("%s: reply from %s, want %s (the server asked)", tc.name, from, server)
+		}
+		var m dns.Msg
+		if err := m.Unpack(ip[ipv4HeaderLen+udpHeaderLen:]); err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != tc.want {
+			t.Fatalf("%s: answer %v, want %s", tc.name, m.Answer, tc.want)
+		}
 	}
 }

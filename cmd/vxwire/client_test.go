@@ -79,7 +79,7 @@ func TestClientCommands(t *testing.T) {
 		{"endpoint ls", []string{"endpoint", "ls"}, exitOK, []string{"NETWORK", "web", "db", "/proc/42/ns/net"}, ""},
 		{"endpoint ls filtered", []string{"endpoint", "ls", "--network", "blue", "--json"}, exitOK, []string{"[]"}, ""},
 		{"attach name held by another host", []string{"attach", "--network", "red", "--netns", "/run/netns/x", "--name", "api"},
-			exitConflict, nil, `held on network "red" by host h2`},
+			exitConflict, nil, `on network "red" is held by host h2`},
 		{"endpoint ls all", []string{"endpoint", "ls", "--all"}, exitOK, []string{"HOST", "api", "h2", "10.88.0.77/24", "gossip", "web", "db"}, ""},
 		{"endpoint ls all json", []string{"endpoint", "ls", "--all", "--json"}, exitOK, []string{`"host": "h2"`, `"source": "gossip"`}, ""},
 		{"inspect members", []string{"network", "inspect", "red"}, exitOK, []string{"members (every host):", "api", "10.88.0.77/24", "02:00:00:00:00:77", "h2"}, ""},

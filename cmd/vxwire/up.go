@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -85,7 +86,11 @@ func cmdUp(args []string, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		dsrv := dockerplugin.Serve(dln, dockerplugin.New(eng, nil, l.With("component", "docker")), eng.Reporter().With("component", "docker"))
+		plug := dockerplugin.New(eng, nil, l.With("component", "docker"))
+		if err := plug.Restore(filepath.Join(cfg.Host.StateDir, dockerplugin.StateFile)); err != nil {
+			l.Error("docker networks and endpoints of the previous run not all restored", "error", err)
+		}
+		dsrv := dockerplugin.Serve(dln, plug, eng.Reporter().With("component", "docker"))
 		defer func() {
 			shutdown(dsrv)
 			os.Remove(cfg.Host.DockerPlugin)

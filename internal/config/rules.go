@@ -208,3 +208,44 @@ func CheckRecord(n *Network, name string, aliases []string, ip netip.Addr, mac n
 	}
 	return nil
 }
+
+// NameHolder is an endpoint name held on a network by a host: in the
+// replicated log's claims, or in another host's gossip record.
+type NameHolder struct {
+	// Network and Name are what is held; Host holds it.
+	Network, Name, Host string
+}
+
+// NameHeldError reports a claim of a name that another host's endpoint
+// holds. It names the holder, which makes the API answer with a conflict.
+type NameHeldError struct {
+	// Held is the holding the claim ran into.
+	Held NameHolder
+}
+
+// Error implements error.
+func (e *NameHeldError) Error() string {
+	return fmt.Sprintf("name %q on network %q is held by host %s; names are unique in a network across the cluster (aliases may be shared)",
+		e.Held.Name, e.Held.Network, e.Held.Host)
+}
+
+// Holder returns the endpoint and host that hold the name.
+func (e *NameHeldError) Holder() (endpoint, host string) { return e.Held.Name, e.Held.Host }
+
+// SameName reports whether two endpoint names are one name: names compare
+// as DNS compares them, ignoring case.
+func SameName(a, b string) bool { return strings.EqualFold(a, b) }
+
+// CheckNameClaim reports why claim may not take its name while held holds
+// one: a name is unique within its network across the cluster, so a
+// holding of the same name on the same network by another host refuses
+// the claim (as a *NameHeldError). A host's own holding never does: it
+// claims its names again after a restart, and this host's endpoints are
+// kept apart by their own key. Aliases are shared (DNS answers them round
+// robin) and are never claimed, so they never reach this rule.
+func CheckNameClaim(claim, held NameHolder) error {
+	if held.Network == claim.Network && SameName(held.Name, claim.Name) && held.Host != claim.Host {
+		return &NameHeldError{Held: held}
+	}
+	return nil
+}

@@ -84,6 +84,9 @@ type result struct {
 	// removal of a network the log does not hold.
 	Conflict bool `json:"conflict,omitempty"`
 	Unknown  bool `json:"unknown,omitempty"`
+	// Holder and HeldName name who holds a name a claim was refused.
+	Holder   string `json:"holder,omitempty"`
+	HeldName string `json:"held_name,omitempty"`
 	// Index is the entry's index in the log.
 	Index uint64 `json:"index,omitempty"`
 }
@@ -112,6 +115,8 @@ func (c *command) check() error {
 		return errors.New("pin needs an IPv4 address and an endpoint")
 	case c.Op == opNetCreate || c.Op == opNetRemove:
 		return c.checkNet()
+	case c.Op == opClaim || c.Op == opUnclaim:
+		return c.checkClaim()
 	case c.Op != opTake && c.Op != opPin && c.Op != opUnpin:
 		return fmt.Errorf("unknown operation %q", c.Op)
 	case c.Net != nil:
@@ -120,7 +125,8 @@ func (c *command) check() error {
 	return nil
 }
 
-// fsm is the replicated state: blocks, pins and API networks. Raft calls
+// fsm is the replicated state: blocks, pins, API networks and name
+// claims. Raft calls
 // Apply, Snapshot and Restore from its own goroutines; readers take mu.
 //
 // The state is durable by itself: every applied entry rewrites the state
@@ -139,6 +145,7 @@ type fsm struct {
 	pins   map[pinKey]Pin
 	recent []recentTake // oldest first, at most recentTakes per host
 	nets   []Network    // sorted by name
+	claims map[claimKey]Claim
 	// changed receives a value (coalesced) when nets change; nil in
 	// tests that do not watch.
 	changed chan struct{}
@@ -151,7 +158,7 @@ type pinKey struct {
 
 // openFSM loads the state file at path, if there is one.
 func openFSM(path string, l *slog.Logger) (*fsm, error) {
-	f := &fsm{path: path, l: l, pins: make(map[pinKey]Pin), changed: make(chan struct{}, 1)}
+	f := &fsm{path: path, l: l, pins: make(map[pinKey]Pin), claims: make(map[claimKey]Claim), changed: make(chan struct{}, 1)}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -209,6 +216,10 @@ func (f *fsm) apply(l *raft.Log) result {
 		return f.unlockedCreateNet(c)
 	case opNetRemove:
 		return f.unlockedRemoveNet(c)
+	case opClaim:
+		return f.unlockedClaim(c)
+	case opUnclaim:
+		return f.unlockedUnclaim(c)
 	default:
 		k := pinKey{c.Network, c.IP}
 		if p, ok := f.pins[k]; ok && p.Host == c.Host && p.Endpoint == c.Endpoint {
@@ -345,10 +356,15 @@ type snapshotState struct {
 	Recent []recentTake `json:"recent,omitempty"`
 	// Networks are the API networks, sorted by name.
 	Networks []Network `json:"networks,omitempty"`
+	// Claims are the endpoint names held, sorted by network and name.
+	Claims []Claim `json:"claims,omitempty"`
 }
 
 func (f *fsm) unlockedEncode() []byte {
 	st := snapshotState{Index: f.index, Blocks: slices.Clone(f.blocks), Recent: slices.Clone(f.recent), Networks: slices.Clone(f.nets)}
+	if len(f.claims) > 0 {
+		st.Claims = f.unlockedClaimList()
+	}
 	for _, p := range f.pins {
 		st.Pins = append(st.Pins, p)
 	}
@@ -402,6 +418,7 @@ func (f *fsm) restore(r io.Reader) error {
 	slices.SortFunc(nets, compareNets)
 	f.mu.Lock()
 	f.index, f.blocks, f.pins, f.recent, f.nets = st.Index, st.Blocks, pins, st.Recent, nets
+	f.claims = restoreClaims(st.Claims)
 	f.mu.Unlock()
 	return nil
 }

@@ -16,7 +16,9 @@ import (
 // refuse what is malformed without panicking, and whatever it accepts
 // must keep its invariants (no two blocks of a network overlap; the
 // networks pass the config rules and no two share a name, a VNI or
-// overlapping subnets) and survive a snapshot round trip.
+// overlapping subnets; every claimed name is a valid label held once,
+// and a name another host claimed first stays its) and survive a
+// snapshot round trip.
 func FuzzApply(f *testing.F) {
 	for _, c := range []command{
 		{Op: opTake, Network: "blue", Subnet: netip.MustParsePrefix("10.77.0.0/24"), Bits: 28, Host: "h1", ID: 1},
@@ -25,6 +27,9 @@ func FuzzApply(f *testing.F) {
 		netCreate(testNet("blue", 300, "10.77.0.0/24"), "h1", 3),
 		netCreate(testNet("red", 300, "10.78.0.0/24"), "h2", 4),
 		{Op: opNetRemove, Network: "blue", Host: "h2"},
+		{Op: opClaim, Network: "blue", Endpoint: "web", Host: "h1", ID: 5},
+		{Op: opClaim, Network: "blue", Endpoint: "web", Host: "h2", ID: 6},
+		{Op: opUnclaim, Network: "blue", Endpoint: "web", Host: "h1", ID: 5},
 	} {
 		b, _ := json.Marshal(c)
 		f.Add(b, b)
@@ -52,6 +57,24 @@ func FuzzApply(f *testing.F) {
 				}
 			}
 		}
+		for k, c := range fs.claims {
+			if k != claimKeyOf(c.Network, c.Name) || config.CheckLabel(c.Name) != nil || c.ID == 0 {
+				t.Fatalf("claim %+v under key %+v", c, k)
+			}
+		}
+		// A claim of a name another host holds is refused; replaying the
+		// first claim's data as another host must not move the name.
+		for _, c := range fs.claims {
+			other := "h-other"
+			if c.Host == other {
+				other = "h-other2"
+			}
+			r := fs.Apply(&raft.Log{Index: 10, Type: raft.LogCommand, Data: mustJSON(command{Op: opClaim, Network: c.Network, Endpoint: c.Name, Host: other, ID: 1})}).(result)
+			if r.Err == "" || r.Holder != c.Host {
+				t.Fatalf("a second host's claim of %+v: %+v", c, r)
+			}
+			break
+		}
 		snap := fs.unlockedEncode()
 		back := &fsm{pins: make(map[pinKey]Pin)}
 		if err := back.restore(bytes.NewReader(snap)); err != nil {
@@ -61,6 +84,14 @@ func FuzzApply(f *testing.F) {
 			t.Fatal("snapshot round trip is not a fixed point")
 		}
 	})
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // FuzzReplay opens a store whose log file holds arbitrary bytes: it must

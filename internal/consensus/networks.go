@@ -91,6 +91,8 @@ func (f *fsm) unlockedRemoveNet(c command) result {
 		return result{Err: fmt.Sprintf("network %q is not in the log", c.Network), Unknown: true}
 	}
 	f.nets = slices.Delete(f.nets, i, i+1)
+	// The network's names go with it.
+	f.unlockedDropClaims(c.Network)
 	f.signal()
 	return result{}
 }

@@ -51,6 +51,7 @@ func (p *Plugin) createEndpoint(_ context.Context, body []byte) (any, error) {
 	}
 	p.eps[req.EndpointID] = &dockerEp{net: n, addr: addr, mac: req.Interface.MacAddress,
 		handoff: handoffName(req.EndpointID)}
+	p.unlockedSave()
 	// The interface was given, so the answer must not carry one.
 	return createEndpointResponse{}, nil
 }
@@ -103,6 +104,7 @@ func (p *Plugin) join(ctx context.Context, body []byte) (any, error) {
 	p.mu.Lock()
 	delete(p.reserved, ep.addr.Addr())
 	ep.name = attached.Name
+	p.unlockedSave()
 	p.mu.Unlock()
 	go p.setAliasesLater(docker, network, attached.Name)
 	resp := joinResponse{InterfaceName: interfaceName{SrcName: ep.handoff, DstPrefix: "eth"}}
@@ -183,6 +185,7 @@ func (p *Plugin) deleteEndpoint(ctx context.Context, body []byte) (any, error) {
 	err := p.detach(ctx, req.EndpointID)
 	p.mu.Lock()
 	delete(p.eps, req.EndpointID)
+	p.unlockedSave()
 	p.mu.Unlock()
 	return struct{}{}, err
 }

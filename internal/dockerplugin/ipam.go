@@ -83,7 +83,7 @@ func (p *Plugin) requestAddress(ctx context.Context, body []byte) (any, error) {
 	}
 	p.mu.Lock()
 	p.seq++
-	key := fmt.Sprintf("docker-ipam-%s-%d", p.epoch, p.seq)
+	key := fmt.Sprintf("%s%s-%d", reservationPrefix, p.epoch, p.seq)
 	p.mu.Unlock()
 	a, err := p.rt.ReserveAddress(ctx, name, key, want)
 	if err != nil {
@@ -91,9 +91,14 @@ func (p *Plugin) requestAddress(ctx context.Context, body []byte) (any, error) {
 	}
 	p.mu.Lock()
 	p.reserved[a] = key
+	p.unlockedSave()
 	p.mu.Unlock()
 	return requestAddressResponse{Address: netip.PrefixFrom(a, pool.Bits()).String(), Data: map[string]string{}}, nil
 }
+
+// reservationPrefix starts the key of every address the IPAM driver
+// reserves.
+const reservationPrefix = "docker-ipam-"
 
 // releaseAddress gives back a reservation that no endpoint took (an
 // endpoint's address is released when it detaches).
@@ -110,6 +115,9 @@ func (p *Plugin) releaseAddress(_ context.Context, body []byte) (any, error) {
 	p.mu.Lock()
 	key, ok := p.reserved[a]
 	delete(p.reserved, a)
+	if ok {
+		p.unlockedSave()
+	}
 	n := p.unlockedNetworkByPool(pool)
 	p.mu.Unlock()
 	if ok && n != nil && n.name != "" {

@@ -54,6 +54,7 @@ func (p *Plugin) createNetwork(ctx context.Context, body []byte) (any, error) {
 	}
 	p.mu.Lock()
 	p.nets[n.id] = n
+	p.unlockedSave()
 	p.mu.Unlock()
 	docker := p.docker(ctx)
 	go p.ensureLater(docker, n)
@@ -131,7 +132,10 @@ func (p *Plugin) ensureNetwork(ctx context.Context, docker Docker, n *dockerNet)
 		}
 	}
 	p.mu.Lock()
-	n.name = name
+	if n.name != name {
+		n.name = name
+		p.unlockedSave()
+	}
 	p.mu.Unlock()
 	return name, nil
 }
@@ -193,6 +197,7 @@ func (p *Plugin) deleteNetwork(ctx context.Context, body []byte) (any, error) {
 	p.mu.Lock()
 	n := p.nets[req.NetworkID]
 	delete(p.nets, req.NetworkID)
+	p.unlockedSave()
 	p.mu.Unlock()
 	if n == nil || n.name == "" {
 		return struct{}{}, nil
@@ -210,5 +215,5 @@ func (p *Plugin) network(id string) (*dockerNet, error) {
 	if n := p.nets[id]; n != nil {
 		return n, nil
 	}
-	return nil, fmt.Errorf("network %.12s is not a vxwire network here (was the daemon restarted? remove and create it again)", id)
+	return nil, fmt.Errorf("network %.12s is not a vxwire network here (was the daemon's state_dir emptied? remove and create it again)", id)
 }

@@ -72,9 +72,10 @@ type DockerNetwork struct {
 }
 
 // Plugin is the protocol handler. Its state (Docker's ids and the
-// addresses its IPAM requests hold) lives in memory: after a daemon
-// restart Docker's containers attach again when they restart. It is safe
-// for concurrent use.
+// addresses its IPAM requests hold) is saved in a file after every change
+// once Restore has named it (see state.go), so that Docker's networks and
+// endpoints stay usable across a daemon restart. It is safe for
+// concurrent use.
 type Plugin struct {
 	rt Runtime
 	l  *slog.Logger
@@ -86,6 +87,7 @@ type Plugin struct {
 	rep safe.Reporter
 
 	mu       sync.Mutex
+	path     string                // state file; "" keeps the state in memory only
 	nets     map[string]*dockerNet // by Docker network id
 	eps      map[string]*dockerEp  // by Docker endpoint id
 	reserved map[netip.Addr]string // address → reservation key

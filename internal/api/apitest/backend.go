@@ -243,8 +243,9 @@ func (b *Backend) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoi
 		}
 	}
 	for _, ep := range b.remote {
-		if ep.Network == req.Network && strings.EqualFold(ep.Name, req.Name) {
-			return api.Endpoint{}, fmt.Errorf("%w: name %q is held on network %q by host %s", api.ErrConflict, req.Name, req.Network, ep.Host)
+		claim := config.NameHolder{Network: req.Network, Name: req.Name, Host: "this host"}
+		if err := config.CheckNameClaim(claim, config.NameHolder{Network: ep.Network, Name: ep.Name, Host: ep.Host}); err != nil {
+			return api.Endpoint{}, fmt.Errorf("%w: %v", api.ErrConflict, err)
 		}
 	}
 	if err := config.CheckLabel(req.Name); err != nil {
