@@ -23,6 +23,7 @@ const (
 	DropFloodLimit     = "flood_limit"     // broadcast or unknown unicast beyond the port's flood rate ([host] flood_rate)
 	DropFDBFull        = "fdb_full"        // source MAC not learned: the network's forwarding table is full (the frame still goes out)
 	DropNoKey          = "no_key"          // frame for an encrypted network on a host without a WireGuard key
+	DropTooBig         = "too_big"         // IPv4 packet with DF larger than the underlay path to its peer carries; answered with ICMP fragmentation needed
 )
 
 // Drop reasons counted by a network's gateway (GatewayStatus). Like the
@@ -122,6 +123,11 @@ type PeerStatus struct {
 	Name     string   `json:"name"`
 	Address  string   `json:"address"` // ip:port
 	Counters Counters `json:"counters"`
+	// PathMTU is the underlay path MTU to the peer as the kernel learnt it
+	// (route MTU, lowered by ICMP "fragmentation needed"); 0 when unknown.
+	// A network's packets to the peer fit when they are at most PathMTU
+	// minus 50 (plain) or 110 (encrypted) bytes.
+	PathMTU int `json:"path_mtu,omitempty"`
 	// WireGuard state, present when the peer carries encrypted networks.
 	WireGuard *WireGuardPeer `json:"wireguard,omitempty"`
 }
