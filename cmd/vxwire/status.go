@@ -113,11 +113,12 @@ func printStatus(w io.Writer, st *api.Status) {
 			n.Counters.RxFrames, n.Counters.TxFrames, dropList(n.Counters))
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "GATEWAY\tRX FRAMES\tTX FRAMES\tEGRESS TCP\tEGRESS UDP\tDIAL ERRORS\tDROPS")
+	fmt.Fprintln(tw, "GATEWAY\tRX FRAMES\tTX FRAMES\tEGRESS TCP\tEGRESS UDP\tEGRESS ICMP\tDIAL ERRORS\tDROPS")
 	for _, n := range st.Networks {
 		if g := n.GatewayStats; g != nil {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d/%d\t%d/%d\t%d\t%s\n", n.Name, g.Counters.RxFrames, g.Counters.TxFrames,
-				g.EgressTCPOpen, g.EgressTCPTotal, g.EgressUDPOpen, g.EgressUDPTotal, g.DialErrors, dropList(g.Counters))
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d/%d\t%d/%d\t%d/%d\t%d\t%s\n", n.Name, g.Counters.RxFrames, g.Counters.TxFrames,
+				g.EgressTCPOpen, g.EgressTCPTotal, g.EgressUDPOpen, g.EgressUDPTotal, g.EgressICMPOpen, g.EgressICMPTotal,
+				g.DialErrors, dropList(g.Counters))
 		}
 	}
 	fmt.Fprintln(tw)

@@ -29,7 +29,7 @@ const (
 // Drop reasons counted by a network's gateway (GatewayStatus). Like the
 // data path's, they never change once released.
 const (
-	DropGatewayFiltered = "filtered"          // frame the gateway does not serve: another MAC, ARP for another address, ICMP to the outside
+	DropGatewayFiltered = "filtered"          // frame the gateway does not serve: another MAC, ARP for another address, ICMP other than echo to the outside
 	DropGatewayIPv6     = "ipv6"              // IPv6 frame (the gateway is IPv4 only)
 	DropGatewayQueue    = "queue_full"        // outbound packet dropped: the port's reader fell behind
 	DropGatewayOversize = "oversize"          // outbound frame larger than the port's buffer
@@ -109,12 +109,14 @@ type NetworkStatus struct {
 // DropGateway*, DropEgressDenied, DropSourceFlowLimit, DropFlowLimit,
 // DropUDPTooLarge and DropMalformedFrame reasons.
 type GatewayStatus struct {
-	Counters       Counters `json:"counters"`
-	EgressTCPOpen  uint64   `json:"egress_tcp_open"`    // egress TCP connections open now
-	EgressTCPTotal uint64   `json:"egress_tcp_total"`   // egress TCP connections accepted since start
-	EgressUDPOpen  uint64   `json:"egress_udp_open"`    // egress UDP flows open now
-	EgressUDPTotal uint64   `json:"egress_udp_total"`   // egress UDP flows accepted since start
-	DialErrors     uint64   `json:"egress_dial_errors"` // egress flows whose destination could not be reached
+	Counters        Counters `json:"counters"`
+	EgressTCPOpen   uint64   `json:"egress_tcp_open"`    // egress TCP connections open now
+	EgressTCPTotal  uint64   `json:"egress_tcp_total"`   // egress TCP connections accepted since start
+	EgressUDPOpen   uint64   `json:"egress_udp_open"`    // egress UDP flows open now
+	EgressUDPTotal  uint64   `json:"egress_udp_total"`   // egress UDP flows accepted since start
+	DialErrors      uint64   `json:"egress_dial_errors"` // egress flows whose destination could not be reached
+	EgressICMPOpen  uint64   `json:"egress_icmp_open"`   // egress ICMP echo flows open now
+	EgressICMPTotal uint64   `json:"egress_icmp_total"`  // egress ICMP echo flows accepted since start
 }
 
 // PeerStatus describes one peer host. Rx counts frames received from it,
