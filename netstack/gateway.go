@@ -112,11 +112,11 @@ type GatewayStats struct {
 	DropsSourceLimit  uint64 // egress flows refused at MaxFlowsPerSource
 	DropsUDPTooLarge  uint64 // egress UDP datagrams over MaxUDPDatagram bytes, either way
 
-	DialErrors    uint64 // egress dials that failed (TCP ones are answered with RST)
-	TCPFlowsOpen  uint64 // egress TCP connections open now, dials included
-	TCPFlowsTotal uint64 // egress TCP connections accepted since start
-	UDPFlowsOpen  uint64 // egress UDP flows open now
-	UDPFlowsTotal uint64 // egress UDP flows accepted since start
+	DialErrors     uint64 // egress dials that failed (TCP ones are answered with RST)
+	TCPFlowsOpen   uint64 // egress TCP connections open now, dials included
+	TCPFlowsTotal  uint64 // egress TCP connections accepted since start
+	UDPFlowsOpen   uint64 // egress UDP flows open now
+	UDPFlowsTotal  uint64 // egress UDP flows accepted since start
 	EchoFlowsOpen  uint64 // egress ICMP echo flows open now
 	EchoFlowsTotal uint64 // egress ICMP echo flows accepted since start
 }

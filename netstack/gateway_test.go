@@ -1,11 +1,11 @@
 package netstack
 
 import (
-	"encoding/binary"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
