@@ -22,7 +22,8 @@ package tunnel
 //	      local container learns how much it may send there
 //
 // The usable size is the path MTU minus what the network adds
-// (overhead.Of: 50 plain, 110 encrypted). Frames from the TAP reach the
+// (overhead.PathLimit: 50 plain; 110 encrypted, and WireGuard's padding
+// to 16 bytes, so 1182 on a 1300-byte path). Frames from the TAP reach the
 // switch already segmented to the container's gso_size with complete
 // checksums (tunnel/tap), so a super-frame whose segments are too big for
 // the path shows up as DF segments that get the ICMP above, after which
@@ -53,11 +54,10 @@ func pathLimit(r *peer, nv *netView) int {
 	if pm == 0 {
 		return 0
 	}
-	lim := pm - overhead.Of(nv.encrypted)
-	if lim >= nv.net.mtu {
+	if pm-overhead.Of(nv.encrypted) >= nv.net.mtu {
 		return 0
 	}
-	return max(lim, minIPv4MTU)
+	return max(overhead.PathLimit(pm, nv.encrypted), minIPv4MTU)
 }
 
 // fitPath makes frame, an Ethernet frame of ethertype typ from port p
