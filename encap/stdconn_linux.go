@@ -112,6 +112,7 @@ func Listen(laddr netip.AddrPort, batch int) (*StdConn, error) {
 	var gsoOK bool
 	if err := rc.Control(func(fd uintptr) {
 		setBuffers(int(fd))
+		setPMTUDiscovery(int(fd))
 		c.gro = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1) == nil
 		_, gerr := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
 		gsoOK = gerr == nil

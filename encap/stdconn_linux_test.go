@@ -430,3 +430,16 @@ func kernelOffloads(t *testing.T) (gro, gso bool) {
 	_, err = unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT)
 	return gro, err == nil
 }
+
+func TestPathMTULoopback(t *testing.T) {
+	mtu, err := PathMTU(netip.MustParseAddrPort("127.0.0.1:4789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mtu < 1280 {
+		t.Fatalf("loopback path mtu %d", mtu)
+	}
+	if _, err := PathMTU(netip.MustParseAddrPort("[::1]:4789")); err == nil {
+		t.Fatal("ipv6 accepted")
+	}
+}

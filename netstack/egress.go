@@ -23,8 +23,9 @@ package netstack
 // byte moved for UDPIdle/TCPIdle. Flows are capped per protocol twice: at
 // MaxFlowsPerSource for one container (refused with RST or ICMP, so the
 // container learns at once) and at MaxFlows for the whole network (dropped
-// without an answer: the client retries once others have closed). ICMP is
-// never forwarded: the frame filter drops it.
+// without an answer: the client retries once others have closed). ICMP
+// echo is relayed apart (ping.go); other ICMP is never forwarded: the
+// frame filter drops it.
 
 import (
 	"context"

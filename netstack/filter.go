@@ -20,8 +20,10 @@ import (
 //	          TCP/UDP from the subnet to another
 //	          address outside it, egress on           → stack (policy,
 //	                                                    forwarders)
-//	          anything else (ICMP to outside, other
-//	          containers, subnet broadcast)          → filtered
+//	          ICMP echo request from the subnet to
+//	          another address outside it, egress on  → echo relay (ping.go)
+//	          anything else (other ICMP to outside,
+//	          other containers, subnet broadcast)    → filtered
 //	IPv6                                             → dropped, counted apart
 //	other EtherTypes, truncated frames               → malformed
 
@@ -98,7 +100,7 @@ func (g *Gateway) admitIPv4(f []byte, toUs bool) verdict {
 	if !g.cfg.Egress || !toUs {
 		return verdictFiltered
 	}
-	if p := f[offIPProto]; p != ipv4.ProtoTCP && p != ipv4.ProtoUDP {
+	if p := f[offIPProto]; p != ipv4.ProtoTCP && p != ipv4.ProtoUDP && !g.isEcho(f) {
 		return verdictFiltered
 	}
 	src, dst := be32(f[offIPSrc:]), be32(f[offIPDst:])
@@ -109,6 +111,16 @@ func (g *Gateway) admitIPv4(f []byte, toUs bool) verdict {
 		return verdictDenied
 	}
 	return verdictPass
+}
+
+// isEcho reports whether f, an admitted IPv4 frame, is an ICMP echo
+// request to an address other than the gateway's: the echo relay's, not
+// the stack's.
+func (g *Gateway) isEcho(f []byte) bool {
+	ihl := int(f[ether.HeaderLen]&0x0f) * 4
+	return f[offIPProto] == ipv4.ProtoICMP && len(f) > ether.HeaderLen+ihl &&
+		[4]byte(f[offIPDst:offIPDst+4]) != g.gw &&
+		f[ether.HeaderLen+ihl] == ipv4.ICMPEchoRequest
 }
 
 // inSubnet reports whether a is inside the gateway's prefix.

@@ -71,6 +71,9 @@ type GatewayConfig struct {
 	// may be shared by several gateways and changed while they run; nil
 	// refuses only the built-in classes.
 	Deny *EgressPolicy
+	// DialEcho opens the host side of an ICMP echo egress flow (see
+	// ping.go). Default: DialEcho.
+	DialEcho func(dst netip.Addr) (EchoConn, error)
 	// Batch is the largest number of frames one Read returns; default 64.
 	Batch int
 	// MaxFlows caps concurrent egress flows per protocol (TCP and UDP
@@ -109,11 +112,13 @@ type GatewayStats struct {
 	DropsSourceLimit  uint64 // egress flows refused at MaxFlowsPerSource
 	DropsUDPTooLarge  uint64 // egress UDP datagrams over MaxUDPDatagram bytes, either way
 
-	DialErrors    uint64 // egress dials that failed (TCP ones are answered with RST)
-	TCPFlowsOpen  uint64 // egress TCP connections open now, dials included
-	TCPFlowsTotal uint64 // egress TCP connections accepted since start
-	UDPFlowsOpen  uint64 // egress UDP flows open now
-	UDPFlowsTotal uint64 // egress UDP flows accepted since start
+	DialErrors     uint64 // egress dials that failed (TCP ones are answered with RST)
+	TCPFlowsOpen   uint64 // egress TCP connections open now, dials included
+	TCPFlowsTotal  uint64 // egress TCP connections accepted since start
+	UDPFlowsOpen   uint64 // egress UDP flows open now
+	UDPFlowsTotal  uint64 // egress UDP flows accepted since start
+	EchoFlowsOpen  uint64 // egress ICMP echo flows open now
+	EchoFlowsTotal uint64 // egress ICMP echo flows accepted since start
 }
 
 // Gateway is a network's gateway: a userspace TCP/IP stack that owns the
@@ -148,6 +153,7 @@ type Gateway struct {
 	closing   atomic.Bool            // fast-path copy of closed
 	closeOnce sync.Once
 	lastWarn  atomic.Int64 // unix nanoseconds of the last rate-limited warning
+	echo      echoState    // ICMP echo egress (ping.go)
 
 	st counters
 }
@@ -238,6 +244,9 @@ func (c *GatewayConfig) setDefaults() {
 	}
 	if c.UDPIdle == 0 {
 		c.UDPIdle = defaultUDPTTL
+	}
+	if c.DialEcho == nil {
+		c.DialEcho = DialEcho
 	}
 	if c.TCPIdle == 0 {
 		c.TCPIdle = defaultTCPTTL
@@ -332,6 +341,11 @@ func (g *Gateway) Write(frames [][]byte) (int, error) {
 		if !g.admit(f) {
 			continue
 		}
+		if g.isEcho(f) {
+			g.handleEcho(f)
+			in++
+			continue
+		}
 		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(f)})
 		g.link.inject(pkt)
 		pkt.DecRef()
@@ -362,6 +376,7 @@ func (g *Gateway) Close() error {
 		for c := range closers {
 			c.Close()
 		}
+		g.closeEcho()
 		g.link.close()
 		g.stack.Close()
 		g.waitFlows()
@@ -389,6 +404,8 @@ func (g *Gateway) Stats() GatewayStats {
 		TCPFlowsTotal:     g.st.tcpTotal.Load(),
 		UDPFlowsOpen:      uint64(max(g.st.udpOpen.Load(), 0)),
 		UDPFlowsTotal:     g.st.udpTotal.Load(),
+		EchoFlowsOpen:     uint64(max(g.echo.open.Load(), 0)),
+		EchoFlowsTotal:    g.echo.total.Load(),
 	}
 }
 

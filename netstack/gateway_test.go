@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -104,6 +105,10 @@ func TestFrameFilter(t *testing.T) {
 	other := net.HardwareAddr{0x02, 0, 0, 0, 0, 9}
 	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	echo := icmpEcho(1, []byte("filter"))
+	echoReply := append([]byte(nil), echo...)
+	echoReply[0] = 0
+	binary.BigEndian.PutUint16(echoReply[2:], 0)
+	binary.BigEndian.PutUint16(echoReply[2:], checksum(echoReply))
 	tests := []struct {
 		name    string
 		egress  bool
@@ -115,7 +120,8 @@ func TestFrameFilter(t *testing.T) {
 		{"arp for another address", true, arpRequest(clientMAC, clientIP, netip.MustParseAddr("10.77.0.9")), 0, func(s GatewayStats) uint64 { return s.DropsFiltered }},
 		{"arp for outside address", true, arpRequest(clientMAC, clientIP, outsideIP), 0, func(s GatewayStats) uint64 { return s.DropsFiltered }},
 		{"echo to gateway", false, ethFrame(gwMAC, clientMAC, 0x0800, ipv4Packet(clientIP, gwPrefix.Addr(), 1, echo)), 1, func(s GatewayStats) uint64 { return s.FramesIn }},
-		{"echo to outside", true, ethFrame(gwMAC, clientMAC, 0x0800, ipv4Packet(clientIP, outsideIP, 1, echo)), 0, func(s GatewayStats) uint64 { return s.DropsFiltered }},
+		{"echo reply to outside", true, ethFrame(gwMAC, clientMAC, 0x0800, ipv4Packet(clientIP, outsideIP, 1, echoReply)), 0, func(s GatewayStats) uint64 { return s.DropsFiltered }},
+		{"echo to outside, egress off", false, ethFrame(gwMAC, clientMAC, 0x0800, ipv4Packet(clientIP, outsideIP, 1, echo)), 0, func(s GatewayStats) uint64 { return s.DropsFiltered }},
 		{"echo to another container", true, ethFrame(gwMAC, clientMAC, 0x0800, ipv4Packet(clientIP, netip.MustParseAddr("10.77.0.9"), 1, echo)), 0, func(s GatewayStats) uint64 { return s.DropsFiltered }},
 		{"udp to loopback", true, ethFrame(gwMAC, clientMAC, 0x0800, ipv4Packet(clientIP, netip.MustParseAddr("127.0.0.1"), 17, make([]byte, 8))), 0, func(s GatewayStats) uint64 { return s.DropsEgressDenied }},
 		{"udp to this network", true, ethFrame(gwMAC, clientMAC, 0x0800, ipv4Packet(clientIP, netip.MustParseAddr("0.0.0.1"), 17, make([]byte, 8))), 0, func(s GatewayStats) uint64 { return s.DropsEgressDenied }},

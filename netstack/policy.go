@@ -14,8 +14,9 @@ package netstack
 // overlay's ports and the operator's list (see tunnel/gateway.go).
 //
 // Refusals are answered at once: a SYN gets a RST and a UDP datagram an
-// ICMP port unreachable, both from the refused address, so the container
-// sees "connection refused" instead of a timeout. Destinations that the
+// ICMP port unreachable, both from the refused address, and an echo
+// request an ICMP "administratively prohibited" from the gateway, so the
+// container sees "connection refused" instead of a timeout. Destinations that the
 // container's kernel never routes to a gateway (0/8, loopback) and group
 // addresses (multicast, broadcast; RFC 1812 forbids ICMP errors for them)
 // are dropped by the frame filter instead. Each refusal is counted under
@@ -34,7 +35,7 @@ type Proto uint8
 
 // Transport protocols of egress rules.
 const (
-	ProtoAny Proto = 0  // TCP and UDP
+	ProtoAny Proto = 0  // TCP and UDP, and ICMP echo when the rule has no port
 	ProtoTCP Proto = 6  // TCP only
 	ProtoUDP Proto = 17 // UDP only
 )
@@ -140,8 +141,8 @@ func (p *EgressPolicy) Rules() []EgressRule {
 	return nil
 }
 
-// Denies reports whether egress of proto (ProtoTCP or ProtoUDP) to dst is
-// refused, by the built-in classes or by a rule.
+// Denies reports whether egress of proto (ProtoTCP, ProtoUDP, or ProtoICMP
+// with port 0) to dst is refused, by the built-in classes or by a rule.
 func (p *EgressPolicy) Denies(proto Proto, dst netip.AddrPort) bool {
 	a := dst.Addr().Unmap()
 	if !a.Is4() {

@@ -26,6 +26,7 @@ const (
 	dropFloodLimit
 	dropFDBFull
 	dropNoKey
+	dropTooBig
 	numDropReasons
 )
 
@@ -46,6 +47,7 @@ var dropNames = [numDropReasons]string{
 	dropFloodLimit:  api.DropFloodLimit,
 	dropFDBFull:     api.DropFDBFull,
 	dropNoKey:       api.DropNoKey,
+	dropTooBig:      api.DropTooBig,
 }
 
 // counters are the statistics of one port, peer, network or host. Every

@@ -196,11 +196,13 @@ func gatewayStatus(s netstack.GatewayStats) *api.GatewayStatus {
 		drops = nil
 	}
 	return &api.GatewayStatus{
-		Counters:       api.Counters{RxFrames: s.FramesIn, TxFrames: s.FramesOut, Drops: drops},
-		EgressTCPOpen:  s.TCPFlowsOpen,
-		EgressTCPTotal: s.TCPFlowsTotal,
-		EgressUDPOpen:  s.UDPFlowsOpen,
-		EgressUDPTotal: s.UDPFlowsTotal,
-		DialErrors:     s.DialErrors,
+		Counters:        api.Counters{RxFrames: s.FramesIn, TxFrames: s.FramesOut, Drops: drops},
+		EgressTCPOpen:   s.TCPFlowsOpen,
+		EgressTCPTotal:  s.TCPFlowsTotal,
+		EgressUDPOpen:   s.UDPFlowsOpen,
+		EgressUDPTotal:  s.UDPFlowsTotal,
+		DialErrors:      s.DialErrors,
+		EgressICMPOpen:  s.EchoFlowsOpen,
+		EgressICMPTotal: s.EchoFlowsTotal,
 	}
 }

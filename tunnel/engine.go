@@ -69,6 +69,12 @@ type Options struct {
 	// between applies, so that an address added later (a new interface,
 	// a DHCP renewal) joins the egress deny list. Default 5 s.
 	AddressCheck time.Duration
+	// PathMTU reports the underlay path MTU to a peer, 0 or an error when
+	// unknown. Default: encap.PathMTU, the kernel's value.
+	PathMTU func(remote netip.AddrPort) (int, error)
+	// PathMTUCheck is how often every peer's path MTU is read. Default
+	// DefaultPathMTUCheck.
+	PathMTUCheck time.Duration
 	// TxSockets is the number of sending sockets. Default DefaultTxSockets.
 	TxSockets int
 	// Ageing is the FDB ageing time. Default DefaultAgeing.
@@ -86,6 +92,10 @@ type peer struct {
 	key     [32]byte // WireGuard public key; zero when the peer has none
 	removed atomic.Bool
 	stats   counters
+	// pmtu is the underlay path MTU to the peer as the kernel knows it,
+	// 0 until known; written by routinePathMTU, read by the switch per
+	// frame (switch_mtu.go).
+	pmtu atomic.Int32
 }
 
 // network is one VNI's switch state. It persists across reloads while its
@@ -232,6 +242,12 @@ func (o Options) withDefaults() Options {
 	if o.AddressCheck <= 0 {
 		o.AddressCheck = defaultAddressCheck
 	}
+	if o.PathMTU == nil {
+		o.PathMTU = encap.PathMTU
+	}
+	if o.PathMTUCheck <= 0 {
+		o.PathMTUCheck = DefaultPathMTUCheck
+	}
 	if o.TxSockets <= 0 {
 		o.TxSockets = DefaultTxSockets
 	}
@@ -254,6 +270,7 @@ func (e *Engine) Start() {
 		e.goSafe("read wireguard", func() { e.sw.routineReadUnderlay(e.enc, true) })
 	}
 	e.goSafe("age fdb", func() { e.sw.routineAge(e.opts.Ageing, e.done) })
+	e.goSafe("path mtu", e.routinePathMTU)
 	if e.cluster != nil {
 		e.goSafe("records", e.routineRecords)
 	}

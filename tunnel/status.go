@@ -36,6 +36,7 @@ func (e *Engine) Status() api.Status {
 		peerNames = append(peerNames, r.name)
 		st.Peers = append(st.Peers, api.PeerStatus{
 			Name: r.name, Address: r.addr.String(), Counters: r.stats.snapshot(), WireGuard: wg[r.addr],
+			PathMTU: int(r.pmtu.Load()),
 		})
 	}
 	for _, nc := range e.cfg.Networks {

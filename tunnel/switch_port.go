@@ -130,6 +130,15 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 			// The gateway serves its own host's containers only.
 			p.stats.drop(dropNoPort, 1)
 		case rp != nil:
+			if lim := pathLimit(rp, nv); lim > 0 {
+				if reply := fitPath(frame, eth.Type, nv, lim); reply != nil {
+					drops[dropTooBig]++
+					dropped++
+					rxBytes -= len(frame)
+					s.addLocal(p, reply)
+					continue
+				}
+			}
 			s.addRemote(rp, int(encap.SourcePort(frame))%len(sw.tx), dgram)
 		default:
 			// Broadcast, multicast or unknown unicast: flooded, within

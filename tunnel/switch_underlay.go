@@ -145,6 +145,7 @@ func (sw *Switch) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps
 			sw.dropFrom(r, dropSpoofed)
 			continue
 		}
+		clampFromPeer(frame, eth.Type, r, nv)
 		run.frames++
 		run.bytes += len(frame)
 		hostFrames++

@@ -83,7 +83,7 @@ func cmdPeers(args []string, stdout io.Writer) error {
 
 func printPeers(w io.Writer, ps []api.PeerStatus, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tADDRESS\tRX FRAMES\tRX BYTES\tTX FRAMES\tTX BYTES\tHANDSHAKE\tKEY EPOCH\tDROPS")
+	fmt.Fprintln(tw, "PEER\tADDRESS\tPATH MTU\tRX FRAMES\tRX BYTES\tTX FRAMES\tTX BYTES\tHANDSHAKE\tKEY EPOCH\tDROPS")
 	for _, p := range ps {
 		hs, epoch := "-", "-"
 		if wg := p.WireGuard; wg != nil {
@@ -92,7 +92,11 @@ func printPeers(w io.Writer, ps []api.PeerStatus, now time.Time) {
 				hs = now.Sub(wg.LastHandshake).Round(time.Second).String() + " ago"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", p.Name, p.Address, p.Counters.RxFrames, p.Counters.RxBytes,
+		pmtu := "-"
+		if p.PathMTU > 0 {
+			pmtu = fmt.Sprint(p.PathMTU)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", p.Name, p.Address, pmtu, p.Counters.RxFrames, p.Counters.RxBytes,
 			p.Counters.TxFrames, p.Counters.TxBytes, hs, epoch, dropList(p.Counters))
 	}
 	tw.Flush()
@@ -109,11 +113,12 @@ func printStatus(w io.Writer, st *api.Status) {
 			n.Counters.RxFrames, n.Counters.TxFrames, dropList(n.Counters))
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "GATEWAY\tRX FRAMES\tTX FRAMES\tEGRESS TCP\tEGRESS UDP\tDIAL ERRORS\tDROPS")
+	fmt.Fprintln(tw, "GATEWAY\tRX FRAMES\tTX FRAMES\tEGRESS TCP\tEGRESS UDP\tEGRESS ICMP\tDIAL ERRORS\tDROPS")
 	for _, n := range st.Networks {
 		if g := n.GatewayStats; g != nil {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d/%d\t%d/%d\t%d\t%s\n", n.Name, g.Counters.RxFrames, g.Counters.TxFrames,
-				g.EgressTCPOpen, g.EgressTCPTotal, g.EgressUDPOpen, g.EgressUDPTotal, g.DialErrors, dropList(g.Counters))
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d/%d\t%d/%d\t%d/%d\t%d\t%s\n", n.Name, g.Counters.RxFrames, g.Counters.TxFrames,
+				g.EgressTCPOpen, g.EgressTCPTotal, g.EgressUDPOpen, g.EgressUDPTotal, g.EgressICMPOpen, g.EgressICMPTotal,
+				g.DialErrors, dropList(g.Counters))
 		}
 	}
 	fmt.Fprintln(tw)

@@ -23,12 +23,13 @@ const (
 	DropFloodLimit     = "flood_limit"     // broadcast or unknown unicast beyond the port's flood rate ([host] flood_rate)
 	DropFDBFull        = "fdb_full"        // source MAC not learned: the network's forwarding table is full (the frame still goes out)
 	DropNoKey          = "no_key"          // frame for an encrypted network on a host without a WireGuard key
+	DropTooBig         = "too_big"         // IPv4 packet with DF larger than the underlay path to its peer carries; answered with ICMP fragmentation needed
 )
 
 // Drop reasons counted by a network's gateway (GatewayStatus). Like the
 // data path's, they never change once released.
 const (
-	DropGatewayFiltered = "filtered"          // frame the gateway does not serve: another MAC, ARP for another address, ICMP to the outside
+	DropGatewayFiltered = "filtered"          // frame the gateway does not serve: another MAC, ARP for another address, ICMP other than echo to the outside
 	DropGatewayIPv6     = "ipv6"              // IPv6 frame (the gateway is IPv4 only)
 	DropGatewayQueue    = "queue_full"        // outbound packet dropped: the port's reader fell behind
 	DropGatewayOversize = "oversize"          // outbound frame larger than the port's buffer
@@ -108,12 +109,14 @@ type NetworkStatus struct {
 // DropGateway*, DropEgressDenied, DropSourceFlowLimit, DropFlowLimit,
 // DropUDPTooLarge and DropMalformedFrame reasons.
 type GatewayStatus struct {
-	Counters       Counters `json:"counters"`
-	EgressTCPOpen  uint64   `json:"egress_tcp_open"`    // egress TCP connections open now
-	EgressTCPTotal uint64   `json:"egress_tcp_total"`   // egress TCP connections accepted since start
-	EgressUDPOpen  uint64   `json:"egress_udp_open"`    // egress UDP flows open now
-	EgressUDPTotal uint64   `json:"egress_udp_total"`   // egress UDP flows accepted since start
-	DialErrors     uint64   `json:"egress_dial_errors"` // egress flows whose destination could not be reached
+	Counters        Counters `json:"counters"`
+	EgressTCPOpen   uint64   `json:"egress_tcp_open"`    // egress TCP connections open now
+	EgressTCPTotal  uint64   `json:"egress_tcp_total"`   // egress TCP connections accepted since start
+	EgressUDPOpen   uint64   `json:"egress_udp_open"`    // egress UDP flows open now
+	EgressUDPTotal  uint64   `json:"egress_udp_total"`   // egress UDP flows accepted since start
+	DialErrors      uint64   `json:"egress_dial_errors"` // egress flows whose destination could not be reached
+	EgressICMPOpen  uint64   `json:"egress_icmp_open"`   // egress ICMP echo flows open now
+	EgressICMPTotal uint64   `json:"egress_icmp_total"`  // egress ICMP echo flows accepted since start
 }
 
 // PeerStatus describes one peer host. Rx counts frames received from it,
@@ -122,6 +125,11 @@ type PeerStatus struct {
 	Name     string   `json:"name"`
 	Address  string   `json:"address"` // ip:port
 	Counters Counters `json:"counters"`
+	// PathMTU is the underlay path MTU to the peer as the kernel learnt it
+	// (route MTU, lowered by ICMP "fragmentation needed"); 0 when unknown.
+	// A network's packets to the peer fit when they are at most PathMTU
+	// minus 50 (plain) or 110 (encrypted) bytes.
+	PathMTU int `json:"path_mtu,omitempty"`
 	// WireGuard state, present when the peer carries encrypted networks.
 	WireGuard *WireGuardPeer `json:"wireguard,omitempty"`
 }

@@ -183,6 +183,8 @@ func (e emitter) gateway(network string, g *api.GatewayStatus) {
 	e.gauge(descEgressOpen, float64(g.EgressUDPOpen), network, "udp")
 	e.counter(descEgressTotal, g.EgressTCPTotal, network, "tcp")
 	e.counter(descEgressTotal, g.EgressUDPTotal, network, "udp")
+	e.gauge(descEgressOpen, float64(g.EgressICMPOpen), network, "icmp")
+	e.counter(descEgressTotal, g.EgressICMPTotal, network, "icmp")
 	e.counter(descEgressDial, g.DialErrors, network)
 }
 

@@ -56,3 +56,21 @@ func Of(encrypted bool) int {
 	}
 	return VXLAN
 }
+
+// WireGuardPadding is the multiple WireGuard pads the packets it carries
+// to (the WireGuard paper, §5.4.6), up to its device's MTU.
+const WireGuardPadding = 16
+
+// PathLimit returns the largest container IP packet of a network that
+// crosses an underlay path of pathMTU bytes in one datagram. For an
+// encrypted network WireGuard's padding counts: the VXLAN datagram is
+// padded to a multiple of 16 bytes when it is smaller than the WireGuard
+// device's MTU, as it is on a path smaller than the interface. (On a path
+// as large as the interface, Of's 110 bytes hold: the device's MTU caps
+// the padding.)
+func PathLimit(pathMTU int, encrypted bool) int {
+	if !encrypted {
+		return pathMTU - VXLAN
+	}
+	return (pathMTU-WireGuard)&^(WireGuardPadding-1) - VXLAN
+}
