@@ -73,6 +73,9 @@ type Options struct {
 	TxSockets int
 	// Ageing is the FDB ageing time. Default DefaultAgeing.
 	Ageing time.Duration
+	// RemoveTAP removes a kept TAP a previous daemon left behind (see
+	// persist.go). Default: tap.Remove.
+	RemoveTAP func(netns, ifname string, id tap.Identity) error
 	// FDBMax bounds the learned entries of each network's forwarding
 	// table. Default DefaultFDBMax.
 	FDBMax int
@@ -133,8 +136,9 @@ type Engine struct {
 	networks  map[string]*network
 	peers     map[string]*peer
 	ports     map[epKey]*port
-	portSeq   uint64          // attach order of ports, see multinet.go
-	failedCfg map[epKey]error // config file endpoints that could not attach
+	portSeq   uint64              // attach order of ports, see multinet.go
+	kept      map[epKey]tapRecord // TAPs a previous daemon left, until the first apply reopens them; see persist.go
+	failedCfg map[epKey]error     // config file endpoints that could not attach
 	stopped   bool
 	// unapplied are the API networks this host does not carry, by name;
 	// failed the definitions whose gateway could not be opened.
@@ -195,9 +199,13 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		return nil, err
 	}
 	e.loadRuntimeState(cfg)
+	e.kept = e.loadTAPRecords(cfg.Host.StateDir)
 	if err := e.apply(cfg, false); err != nil {
 		return nil, err
 	}
+	e.mu.Lock()
+	e.unlockedRemoveLeftovers()
+	e.mu.Unlock()
 	return e, nil
 }
 
@@ -210,6 +218,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OpenPort == nil {
 		o.OpenPort = func(c tap.Config, l *slog.Logger) (tap.Device, error) { return tap.Create(c, l) }
+	}
+	if o.RemoveTAP == nil {
+		o.RemoveTAP = tap.Remove
 	}
 	if o.OpenGateway == nil {
 		o.OpenGateway = defaultOpenGateway
@@ -273,8 +284,10 @@ func (e *Engine) startPort(p *port) {
 	e.goSafe("read port "+p.key.network+"/"+p.key.name, func() { e.sw.routineReadPort(p) })
 }
 
-// Stop closes the sockets and every port (removing the TAP devices from the
-// containers), then waits for the goroutines to end. It is idempotent.
+// Stop closes the sockets and every port, then waits for the goroutines
+// to end. Containers keep their TAPs, with their addresses and routes, for
+// the next daemon to reopen (see persist.go); detach removes a TAP. It is
+// idempotent.
 func (e *Engine) Stop() {
 	e.mu.Lock()
 	if e.stopped {
@@ -312,7 +325,7 @@ func (e *Engine) closeAll() {
 		e.enc.Close()
 	}
 	for k, p := range e.ports {
-		e.unlockedClosePort(p)
+		e.unlockedKeepPort(p) // containers keep their interfaces
 		delete(e.ports, k)
 	}
 	for _, n := range e.networks {
