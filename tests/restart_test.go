@@ -44,8 +44,8 @@ const (
 
 // Bounds of the restart tests.
 const (
-	flowSize    = 160 << 20        // bytes over the one connection
-	flowChunk   = 512 << 10        // bytes the sender writes per flowTick
+	flowSize    = 160 << 20 // bytes over the one connection
+	flowChunk   = 512 << 10 // bytes the sender writes per flowTick
 	flowTick    = 20 * time.Millisecond
 	flowTimeout = 90 * time.Second // the whole transfer, restarts included
 	restartBar  = 5 * time.Second  // kill to the new daemon's readiness
@@ -312,4 +312,3 @@ func (c counter) Write(b []byte) (int, error) {
 	c.n.Add(int64(len(b)))
 	return len(b), nil
 }
-
