@@ -191,3 +191,36 @@ func TestRestartPingGap(t *testing.T) {
 		t.Errorf("gap %v longer than %v", time.Duration(gap)*interval, restartBar)
 	}
 }
+
+// TestDown: SIGTERM keeps the containers' interfaces, and `vxwire down`
+// removes them once the daemon has stopped (it refuses while the daemon
+// runs); the next `vxwire up` attaches the endpoints again.
+func TestDown(t *testing.T) {
+	e := newEnv(t)
+	h1, _ := e.twoHosts()
+	c1, c2 := e.container("c1"), e.container("c2")
+	cfg := e.writeConfig(h1, hostConf{networks: []netConf{blue}, endpoints: []epConf{{network: "blue", name: "c1", ns: c1}}})
+	d := e.startDaemon(h1, cfg)
+	d.waitReady("c1")
+	e.cliAttach(h1, "blue", c2, "c2")
+	if so, se, code := vx("down", "-c", cfg); code == 0 || !strings.Contains(se, "running") {
+		t.Fatalf("down with the daemon running: exit %d\n%s%s", code, so, se)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*netns{c1, c2} {
+		e.mustIn(c, "ip", "link", "show", "eth0")
+	}
+	if out := e.mustVX("down", "-c", cfg); !strings.Contains(out, "removed 2 ") {
+		t.Errorf("down: %s", out)
+	}
+	for _, c := range []*netns{c1, c2} {
+		if out, err := e.in(c, "ip", "link", "show", "eth0"); err == nil {
+			t.Errorf("%s: eth0 still there after down:\n%s", c.name, out)
+		}
+	}
+	d = e.startDaemon(h1, cfg)
+	d.waitReady("c1", "c2")
+	e.mustPing(c2, blue.gateway)
+}

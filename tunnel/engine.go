@@ -199,7 +199,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		return nil, err
 	}
 	e.loadRuntimeState(cfg)
-	e.kept = e.loadTAPRecords(cfg.Host.StateDir)
+	e.kept = loadTAPRecords(cfg.Host.StateDir, e.l)
 	if err := e.apply(cfg, false); err != nil {
 		return nil, err
 	}

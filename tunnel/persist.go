@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,13 +54,13 @@ func tapRecordFile(stateDir string, k epKey) string {
 // Unreadable records are logged and skipped: their TAPs stay where they
 // are, and a fresh attach under the same interface name will report the
 // clash.
-func (e *Engine) loadTAPRecords(stateDir string) map[epKey]tapRecord {
+func loadTAPRecords(stateDir string, l *slog.Logger) map[epKey]tapRecord {
 	out := make(map[epKey]tapRecord)
 	dir := filepath.Join(stateDir, tapsDir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			e.l.Warn("cannot read kept taps", "error", err)
+			l.Warn("cannot read kept taps", "error", err)
 		}
 		return out
 	}
@@ -76,7 +77,7 @@ func (e *Engine) loadTAPRecords(stateDir string) map[epKey]tapRecord {
 			err = errors.New("not a tap record")
 		}
 		if err != nil {
-			e.l.Warn("cannot read kept tap", "error", err, "file", ent.Name())
+			l.Warn("cannot read kept tap", "error", err, "file", ent.Name())
 			continue
 		}
 		out[epKey{r.Network, r.Name}] = r
@@ -180,3 +181,28 @@ func (e *Engine) unlockedKeepPort(p *port) {
 // means the kept TAP is not where it was: the namespace path names another
 // namespace now.
 func reopenError(err error) bool { return errors.Is(err, tap.ErrNetNSChanged) }
+
+// RemoveKept removes the TAPs a stopped daemon left in the containers
+// (every record in stateDir/taps) and their records, and returns how many
+// TAPs it removed. It is `vxwire down`: for a host whose daemon does not
+// run and whose containers should lose their vxwire interfaces, such as
+// before uninstalling. Each TAP is removed only from the namespace and at
+// the index its record names. The endpoints' other state stays: a later
+// `vxwire up` attaches them again with new TAPs.
+func RemoveKept(stateDir string, l *slog.Logger) (int, error) {
+	var errs []error
+	n := 0
+	for k, r := range loadTAPRecords(stateDir, l) {
+		if err := tap.Remove(r.NetNS, r.IfName, r.Identity); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+		err := os.Remove(tapRecordFile(stateDir, k))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+		l.Info("tap removed", "network", k.network, "endpoint", k.name, "netns", r.NetNS)
+	}
+	return n, errors.Join(errs...)
+}
