@@ -211,6 +211,9 @@ func TestDown(t *testing.T) {
 	}
 	for _, c := range []*netns{c1, c2} {
 		e.mustIn(c, "ip", "link", "show", "eth0")
+		if _, err := os.Stat(filepath.Join("/etc/netns", c.name, "resolv.conf")); err != nil {
+			t.Errorf("%s: resolv.conf gone with the daemon: %v", c.name, err)
+		}
 	}
 	if out := e.mustVX("down", "-c", cfg); !strings.Contains(out, "removed 2 ") {
 		t.Errorf("down: %s", out)
@@ -218,6 +221,9 @@ func TestDown(t *testing.T) {
 	for _, c := range []*netns{c1, c2} {
 		if out, err := e.in(c, "ip", "link", "show", "eth0"); err == nil {
 			t.Errorf("%s: eth0 still there after down:\n%s", c.name, out)
+		}
+		if _, err := os.Stat(filepath.Join("/etc/netns", c.name, "resolv.conf")); err == nil {
+			t.Errorf("%s: vxwire's resolv.conf still there after down", c.name)
 		}
 	}
 	d = e.startDaemon(h1, cfg)

@@ -183,7 +183,8 @@ func (e *Engine) unlockedKeepPort(p *port) {
 func reopenError(err error) bool { return errors.Is(err, tap.ErrNetNSChanged) }
 
 // RemoveKept removes the TAPs a stopped daemon left in the containers
-// (every record in stateDir/taps) and their records, and returns how many
+// (every record in stateDir/taps), the resolv.conf vxwire wrote for them
+// and their records, and returns how many
 // TAPs it removed. It is `vxwire down`: for a host whose daemon does not
 // run and whose containers should lose their vxwire interfaces, such as
 // before uninstalling. Each TAP is removed only from the namespace and at
@@ -198,6 +199,7 @@ func RemoveKept(stateDir string, l *slog.Logger) (int, error) {
 			continue
 		}
 		n++
+		removeResolvConfOf(r.NetNS)
 		err := os.Remove(tapRecordFile(stateDir, k))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
