@@ -41,6 +41,12 @@ type daemon struct {
 // the test failed.
 func (e *env) startDaemon(h *host, cfg string) *daemon {
 	e.t.Helper()
+	return e.startDaemonBin(vxwireBin, h, cfg)
+}
+
+// startDaemonBin is startDaemon with the binary at bin.
+func (e *env) startDaemonBin(bin string, h *host, cfg string) *daemon {
+	e.t.Helper()
 	logPath := filepath.Join(e.dir, fmt.Sprintf("%s-daemon-%d.log", h.id, time.Now().UnixNano()))
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -48,7 +54,7 @@ func (e *env) startDaemon(h *host, cfg string) *daemon {
 	}
 	defer f.Close()
 	// ip netns exec execs the binary, so cmd.Process is the daemon itself.
-	cmd := exec.Command("ip", "netns", "exec", h.name, vxwireBin, "up", "-c", cfg)
+	cmd := exec.Command("ip", "netns", "exec", h.name, bin, "up", "-c", cfg)
 	cmd.Stdout, cmd.Stderr = f, f
 	// If the test binary dies, the daemon must not outlive it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -58,8 +58,12 @@ func resolvConfPath(netns string) string {
 
 // removeResolvConf removes a resolv.conf that unlockedWriteResolvConf
 // wrote.
-func removeResolvConf(p *port) {
-	path := resolvConfPath(p.cfg.NetNS)
+func removeResolvConf(p *port) { removeResolvConfOf(p.cfg.NetNS) }
+
+// removeResolvConfOf removes the resolv.conf that unlockedWriteResolvConf
+// wrote for the namespace at netns, if any.
+func removeResolvConfOf(netns string) {
+	path := resolvConfPath(netns)
 	if path == "" {
 		return
 	}

@@ -79,6 +79,9 @@ type Options struct {
 	TxSockets int
 	// Ageing is the FDB ageing time. Default DefaultAgeing.
 	Ageing time.Duration
+	// RemoveTAP removes a kept TAP a previous daemon left behind (see
+	// persist.go). Default: tap.Remove.
+	RemoveTAP func(netns, ifname string, id tap.Identity) error
 	// FDBMax bounds the learned entries of each network's forwarding
 	// table. Default DefaultFDBMax.
 	FDBMax int
@@ -143,10 +146,11 @@ type Engine struct {
 	networks  map[string]*network
 	peers     map[string]*peer
 	ports     map[epKey]*port
-	portSeq   uint64           // attach order of ports, see multinet.go
-	failedCfg map[epKey]error  // config file endpoints that could not attach
-	claims    map[epKey]uint64 // IDs of the name claims of this host's ports; see claims.go
-	attaching epKey            // the endpoint an API attach is applying, if any; see claims.go
+	portSeq   uint64              // attach order of ports, see multinet.go
+	kept      map[epKey]tapRecord // TAPs a previous daemon left, until the first apply reopens them; see persist.go
+	failedCfg map[epKey]error     // config file endpoints that could not attach
+	claims    map[epKey]uint64    // IDs of the name claims of this host's ports; see claims.go
+	attaching epKey               // the endpoint an API attach is applying, if any; see claims.go
 	stopped   bool
 	// unapplied are the API networks this host does not carry, by name;
 	// failed the definitions whose gateway could not be opened.
@@ -208,9 +212,13 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		return nil, err
 	}
 	e.loadRuntimeState(cfg)
+	e.kept = loadTAPRecords(cfg.Host.StateDir, e.l)
 	if err := e.apply(cfg, false); err != nil {
 		return nil, err
 	}
+	e.mu.Lock()
+	e.unlockedRemoveLeftovers()
+	e.mu.Unlock()
 	return e, nil
 }
 
@@ -223,6 +231,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OpenPort == nil {
 		o.OpenPort = func(c tap.Config, l *slog.Logger) (tap.Device, error) { return tap.Create(c, l) }
+	}
+	if o.RemoveTAP == nil {
+		o.RemoveTAP = tap.Remove
 	}
 	if o.OpenGateway == nil {
 		o.OpenGateway = defaultOpenGateway
@@ -296,8 +307,10 @@ func (e *Engine) startPort(p *port) {
 	e.goSafe("read port "+p.key.network+"/"+p.key.name, func() { e.sw.routineReadPort(p) })
 }
 
-// Stop closes the sockets and every port (removing the TAP devices from the
-// containers), then waits for the goroutines to end. It is idempotent.
+// Stop closes the sockets and every port, then waits for the goroutines
+// to end. Containers keep their TAPs, with their addresses and routes, for
+// the next daemon to reopen (see persist.go); detach removes a TAP. It is
+// idempotent.
 func (e *Engine) Stop() {
 	e.mu.Lock()
 	if e.stopped {
@@ -335,7 +348,7 @@ func (e *Engine) closeAll() {
 		e.enc.Close()
 	}
 	for k, p := range e.ports {
-		e.unlockedClosePort(p)
+		e.unlockedKeepPort(p) // containers keep their interfaces
 		delete(e.ports, k)
 	}
 	for _, n := range e.networks {

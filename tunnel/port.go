@@ -85,11 +85,17 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 		p.ns = netnsID(ep.NetNS)
 		p.defaultRoute = e.unlockedOwnsDefaultRoute(p.ns)
 	}
+	reopen, rec := e.unlockedTakeKept(p, ep, ifname)
+	if rec != nil {
+		// A reopened TAP keeps the routes it had, whatever this
+		// attach order would give it.
+		p.defaultRoute = rec.DefaultRoute
+	}
 	var gw netip.Addr
 	if p.defaultRoute {
 		gw = n.cfg.Gateway
 	}
-	dev, err := e.opts.OpenPort(tap.Config{
+	tcfg := tap.Config{
 		NetNS:   ep.NetNS,
 		Name:    ifname,
 		MAC:     net.HardwareAddr(mac[:]),
@@ -97,12 +103,29 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 		Gateway: gw,
 		MTU:     n.mtu,
 		Handoff: ep.Handoff,
-	}, e.l.With("network", ep.Network, "endpoint", ep.Name))
+		Reopen:  reopen,
+	}
+	l := e.l.With("network", ep.Network, "endpoint", ep.Name)
+	dev, err := e.opts.OpenPort(tcfg, l)
+	if err != nil && reopen != nil && reopenError(err) {
+		// The path names another namespace now. An API endpoint
+		// belongs to the namespace it was attached in (see
+		// loadRuntimeState); a config endpoint follows its path.
+		if _, dyn := e.dynEps[p.key]; !dyn {
+			tcfg.Reopen = nil
+			dev, err = e.opts.OpenPort(tcfg, l)
+		}
+		e.removeTAPRecord(p.key)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %q of network %q: %w", ep.Name, ep.Network, err)
 	}
+	if reopen != nil && tcfg.Reopen != nil {
+		e.l.Info("endpoint's interface reopened", "network", ep.Network, "endpoint", ep.Name, "netns", ep.NetNS)
+	}
 	p.dev = dev
 	p.sc.init(portBatch)
+	e.saveTAPRecord(p)
 	if err := e.unlockedWriteResolvConf(p); err != nil {
 		e.l.Warn("cannot write resolv.conf", "error", err, "network", ep.Network, "endpoint", ep.Name)
 	}
@@ -111,7 +134,8 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 }
 
 // unlockedClosePort detaches p: the data path stops using it at once (its
-// FDB entries read as dead) and its TAP device is removed.
+// FDB entries read as dead) and its TAP device is removed with its record
+// (see persist.go; a stopping daemon keeps them with unlockedKeepPort).
 func (e *Engine) unlockedClosePort(p *port) {
 	if p.closed.Swap(true) {
 		return
@@ -125,6 +149,9 @@ func (e *Engine) unlockedClosePort(p *port) {
 	p.net.fdb.removePort(p)
 	if err := p.dev.Close(); err != nil {
 		e.l.Warn("cannot remove tap", "error", err, "network", p.key.network, "endpoint", p.key.name)
+	}
+	if !p.gateway {
+		e.removeTAPRecord(p.key)
 	}
 }
 

@@ -23,7 +23,9 @@ const (
 const usage = `vxwire: a userspace VXLAN overlay for containers
 
 Usage:
-  vxwire up -c FILE [--log-level LEVEL]       run the daemon in the foreground
+  vxwire up -c FILE [--log-level LEVEL]       run the daemon in the foreground; SIGTERM
+                                              stops it and containers keep their interfaces
+  vxwire down -c FILE                         remove the interfaces a stopped daemon kept
   vxwire config check -c FILE                 validate a config file and exit
   vxwire genkey                               print a new private key (as wg genkey)
   vxwire pubkey < PRIVATE                     print the public key of a private key (as wg pubkey)
@@ -81,6 +83,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "up":
 		err = cmdUp(args[1:], stderr)
+	case "down":
+		err = cmdDown(args[1:], stdout, stderr)
 	case "config":
 		if len(args) < 2 || args[1] != "check" {
 			err = fmt.Errorf("%w: vxwire config check -c FILE", errUsage)

@@ -34,9 +34,39 @@ type Config struct {
 	// configures (Docker, through its plugin protocol): only the MAC and
 	// the MTU are set; the link stays down, without address or route, and
 	// Addr and Gateway are ignored. The device keeps working wherever the
-	// link is moved, since its file descriptor stays with the daemon.
+	// link is moved, since its file descriptor stays with the daemon. A
+	// handoff TAP is not persistent: it lives as long as its descriptor.
 	Handoff bool
+	// Reopen, when set, names the persistent TAP an earlier Create made
+	// (its Identity, saved by the caller): if the namespace at NetNS is
+	// still the same one and its link Name still has the same index,
+	// Create attaches to that link again and leaves its addresses, routes
+	// and up state as they are (the container may have changed them);
+	// only a MAC or MTU that differs from this Config is set. If the
+	// namespace is another one, Create fails with ErrNetNSChanged and
+	// touches nothing; if another link holds Name, with ErrLinkChanged.
+	// If Name is gone, a new TAP is made as without Reopen.
+	Reopen *Identity
 }
+
+// Identity says which TAP a device is: the namespace it lives in (the
+// device and inode of the namespace's nsfs file, which a recycled path
+// such as /proc/PID/ns/net does not keep) and its interface index there.
+// Callers save it to find the link again after a restart (Config.Reopen).
+type Identity struct {
+	NetNSDev uint64 `json:"netns_dev"`
+	NetNSIno uint64 `json:"netns_ino"`
+	Index    int    `json:"ifindex"`
+}
+
+var (
+	// ErrNetNSChanged is returned when a namespace path names another
+	// namespace than the one a saved Identity was taken in.
+	ErrNetNSChanged = errors.New("the namespace path names another namespace")
+	// ErrLinkChanged is returned when the interface name of a saved
+	// Identity is held by another link.
+	ErrLinkChanged = errors.New("another link holds the interface name")
+)
 
 const (
 	ifNameSize   = 16 // IFNAMSIZ, including the terminating NUL

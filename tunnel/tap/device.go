@@ -39,3 +39,17 @@ type Device interface {
 	// the container's namespace. It is safe to call more than once.
 	Close() error
 }
+
+// Keeper is a Device whose link can outlive it (a persistent TAP): Keep
+// closes the device and leaves the link, addresses and routes in the
+// container for the next daemon to reopen through Config.Reopen and the
+// device's Identity. Persistent reports whether Keep leaves the link; when
+// it does not, Keep is Close. All three are safe for concurrent use.
+type Keeper interface {
+	Device
+	Keep() error
+	Identity() Identity
+	Persistent() bool
+}
+
+var _ Keeper = (*Native)(nil)

@@ -35,6 +35,8 @@ type Native struct {
 	file    *os.File
 	rc      syscall.RawConn
 	ifindex int
+	nsid    Identity // the namespace's identity; Index is unset
+	persist bool     // the link outlives the descriptor (not a handoff)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -55,10 +57,13 @@ type Native struct {
 var _ Device = (*Native)(nil)
 
 // Create makes a TAP named cfg.Name in the namespace at cfg.NetNS and
-// configures its MAC, MTU, address and default route there. The TAP is not
-// persistent: it lives as long as the returned device is open. On error
-// nothing is left behind. l receives lifecycle events at Debug and
-// rate-limited I/O errors at Warn; nil discards them.
+// configures its MAC, MTU, address and default route there, or attaches
+// again to the TAP a Config.Reopen names. Unless cfg.Handoff is set the
+// TAP is persistent: it outlives the returned device and the process (a
+// crash or a restart leaves the container's interface, addresses and
+// routes in place) until Close removes it or its namespace goes away.
+// On error nothing new is left behind. l receives lifecycle events at
+// Debug and rate-limited I/O errors at Warn; nil discards them.
 func Create(cfg Config, l *slog.Logger) (*Native, error) {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
@@ -71,23 +76,39 @@ func Create(cfg Config, l *slog.Logger) (*Native, error) {
 	d.readFn, d.waitFn, d.writeFn = d.readOnce, d.waitReady, d.writeOnce
 
 	fd := -1
-	success := false
+	success, reopened := false, false
 	defer func() {
 		if success {
 			return
+		}
+		if fd >= 0 && !reopened {
+			unix.IoctlSetPointerInt(fd, unix.TUNSETPERSIST, 0) // the kernel removes it on close
 		}
 		if d.file != nil {
 			d.file.Close()
 		} else if fd >= 0 {
 			unix.Close(fd)
 		}
-		if d.ifindex != 0 {
+		if d.ifindex != 0 && !reopened {
 			d.ensureGone()
 		}
 	}()
-	err := ns.WithNetNSPath(cfg.NetNS, func(ns.NetNS) error {
+	err := withNetNS(cfg.NetNS, cfg.Reopen, func(id Identity) error {
+		d.nsid = id
 		var err error
-		if fd, err = openTAP(cfg.Name); err != nil {
+		if cfg.Reopen != nil {
+			// A failed reopen leaves d.ifindex unset: the link is
+			// not this call's to remove.
+			fd, reopened, err = reopenTAP(&cfg, cfg.Reopen.Index)
+			if err != nil {
+				return err
+			}
+			if reopened {
+				d.ifindex = cfg.Reopen.Index
+				return nil
+			}
+		}
+		if fd, err = openTAP(cfg.Name, !cfg.Handoff); err != nil {
 			return err
 		}
 		if cfg.Handoff {
@@ -100,27 +121,50 @@ func Create(cfg Config, l *slog.Logger) (*Native, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create tap %q in %s: %w", cfg.Name, cfg.NetNS, err)
 	}
+	d.persist = !cfg.Handoff
 	d.file = os.NewFile(uintptr(fd), "/dev/net/tun")
 	if d.rc, err = d.file.SyscallConn(); err != nil {
 		return nil, fmt.Errorf("cannot create tap %q in %s: %w", cfg.Name, cfg.NetNS, err)
 	}
 	success = true
-	l.Debug("tap created", "mac", cfg.MAC)
+	if reopened {
+		l.Debug("tap reopened", "mac", cfg.MAC, "ifindex", d.ifindex)
+	} else {
+		l.Debug("tap created", "mac", cfg.MAC, "ifindex", d.ifindex)
+	}
 	return d, nil
 }
 
-// openTAP opens a fresh, non-persistent TAP named name in the calling
-// thread's namespace, with the virtio header and TSO offloads enabled, and
-// returns its nonblocking file descriptor.
-func openTAP(name string) (int, error) {
+// openTAP opens a fresh TAP named name in the calling thread's namespace,
+// persistent if persist is set, with the virtio header and TSO offloads
+// enabled, and returns its nonblocking file descriptor.
+func openTAP(name string, persist bool) (int, error) {
+	// IFF_TUN_EXCL refuses to attach to an existing device.
+	fd, err := attachTAP(name, unix.IFF_TUN_EXCL)
+	if err != nil {
+		return -1, err
+	}
+	if persist {
+		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETPERSIST, 1); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("tunsetpersist: %w", err)
+		}
+	}
+	return fd, nil
+}
+
+// attachTAP opens /dev/net/tun and attaches it to the TAP named name in
+// the calling thread's namespace (making one unless extra holds
+// IFF_TUN_EXCL and one exists), with the virtio header and TSO offloads
+// enabled, and returns the nonblocking file descriptor.
+func attachTAP(name string, extra uint16) (int, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("cannot open /dev/net/tun: %w", err)
 	}
 	ifr, err := unix.NewIfreq(name)
 	if err == nil {
-		// IFF_TUN_EXCL refuses to attach to an existing device.
-		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR | unix.IFF_TUN_EXCL)
+		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR | extra)
 		err = unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
 	}
 	if err != nil {
@@ -206,15 +250,20 @@ func prefixIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), bits)}
 }
 
-// Close closes the TAP, which makes the kernel delete the link, then
-// checks that the link is gone from the namespace and deletes it if it
-// lingers (its file descriptor leaked into another process). Pending and
-// later Wait, Read and Write calls return net.ErrClosed. Close is
+// Close removes the TAP: it clears the persistent flag and closes the
+// descriptor, which makes the kernel delete the link, then checks that
+// the link is gone from the namespace and deletes it if it lingers (its
+// file descriptor leaked into another process). Pending and later Wait,
+// Read and Write calls return net.ErrClosed. Close and Keep are
 // idempotent; every call returns the first call's result.
 func (d *Native) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
-		err := d.file.Close()
+		var err error
+		if d.persist {
+			err = d.setPersist(false)
+		}
+		err = errors.Join(err, d.file.Close())
 		if gerr := d.ensureGone(); gerr != nil {
 			err = errors.Join(err, gerr)
 		}

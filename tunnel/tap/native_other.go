@@ -42,3 +42,15 @@ func (*Native) Close() error { return nil }
 
 // Stats returns zero counters.
 func (*Native) Stats() Stats { return Stats{} }
+
+// Keep does nothing.
+func (*Native) Keep() error { return nil }
+
+// Identity returns the zero Identity.
+func (*Native) Identity() Identity { return Identity{} }
+
+// Persistent returns false.
+func (*Native) Persistent() bool { return false }
+
+// Remove returns nil: there is nothing to remove on this system.
+func Remove(path, name string, id Identity) error { return nil }

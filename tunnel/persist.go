@@ -1,0 +1,210 @@
+package tunnel
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vxwire/vxwire/internal/atomicfile"
+	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/tunnel/tap"
+)
+
+// Containers' TAPs outlive the daemon (see tunnel/tap: they are
+// persistent). Each local endpoint with such a TAP has a record in
+// state_dir/taps/, written when its port opens and removed when the port
+// is detached for good. A daemon that stops (SIGTERM, a crash, kill -9,
+// an upgrade) leaves the TAPs and the records; the next one reopens each
+// TAP whose endpoint it attaches again with the same namespace, interface
+// name, MAC and address, without touching the addresses and routes the
+// container holds, so connections carry on as soon as it runs. Records
+// left over at start-up (the endpoint is gone from the config or the
+// API's state, or comes back with another address) have their TAP
+// removed, but only in the namespace and at the interface index the
+// record names: a recycled namespace path never loses or lends a link.
+
+// tapsDir is the folder of state_dir holding one record per kept TAP.
+const tapsDir = "taps"
+
+// tapRecord is the saved state of one endpoint's persistent TAP.
+type tapRecord struct {
+	Network string `json:"network"`
+	Name    string `json:"name"`
+	NetNS   string `json:"netns"`
+	IfName  string `json:"ifname"`
+	MAC     string `json:"mac"`
+	Address string `json:"address"` // with the subnet length
+	// DefaultRoute says whether the TAP got the namespace's default
+	// route (see multinet.go); a reopened port keeps that role.
+	DefaultRoute bool `json:"default_route,omitempty"`
+	tap.Identity
+}
+
+// tapRecordFile is the path of the record of endpoint k; network and
+// endpoint names are DNS labels, so they cannot contain the separator.
+func tapRecordFile(stateDir string, k epKey) string {
+	return filepath.Join(stateDir, tapsDir, k.network+"."+k.name+".json")
+}
+
+// loadTAPRecords reads the records a previous daemon left in state_dir.
+// Unreadable records are logged and skipped: their TAPs stay where they
+// are, and a fresh attach under the same interface name will report the
+// clash.
+func loadTAPRecords(stateDir string, l *slog.Logger) map[epKey]tapRecord {
+	out := make(map[epKey]tapRecord)
+	dir := filepath.Join(stateDir, tapsDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			l.Warn("cannot read kept taps", "error", err)
+		}
+		return out
+	}
+	for _, ent := range ents {
+		if !strings.HasSuffix(ent.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, ent.Name()))
+		var r tapRecord
+		if err == nil {
+			err = json.Unmarshal(b, &r)
+		}
+		if err == nil && (config.CheckLabel(r.Network) != nil || config.CheckLabel(r.Name) != nil || r.Index <= 0) {
+			err = errors.New("not a tap record")
+		}
+		if err != nil {
+			l.Warn("cannot read kept tap", "error", err, "file", ent.Name())
+			continue
+		}
+		out[epKey{r.Network, r.Name}] = r
+	}
+	return out
+}
+
+// unlockedTakeKept returns the Identity to reopen for port p about to open
+// in ep's namespace under ifname, if a kept TAP is the same endpoint
+// (namespace path, interface name, MAC and address). A kept TAP that is
+// not is removed first, since the new one needs its name.
+func (e *Engine) unlockedTakeKept(p *port, ep config.Endpoint, ifname string) (*tap.Identity, *tapRecord) {
+	r, ok := e.kept[p.key]
+	if !ok {
+		return nil, nil
+	}
+	delete(e.kept, p.key)
+	if r.NetNS == ep.NetNS && r.IfName == ifname && r.MAC == p.mac.String() && r.Address == p.addr.String() && !ep.Handoff {
+		id := r.Identity
+		return &id, &r
+	}
+	e.l.Info("kept tap does not match its endpoint any more; removing it", "network", r.Network, "endpoint", r.Name,
+		"address", r.Address, "mac", r.MAC, "netns", r.NetNS)
+	e.removeKept(r)
+	return nil, nil
+}
+
+// removeKept removes the TAP of a record no port reopened, and the record.
+func (e *Engine) removeKept(r tapRecord) {
+	if err := e.opts.RemoveTAP(r.NetNS, r.IfName, r.Identity); err != nil {
+		e.l.Warn("cannot remove kept tap", "error", err, "network", r.Network, "endpoint", r.Name)
+	}
+	e.removeTAPRecord(epKey{r.Network, r.Name})
+}
+
+// unlockedRemoveLeftovers removes the kept TAPs that no port of the first
+// apply reopened: their containers left, or their endpoints were removed,
+// while no daemon ran.
+func (e *Engine) unlockedRemoveLeftovers() {
+	for k, r := range e.kept {
+		delete(e.kept, k)
+		e.l.Info("removing the tap of an endpoint that is gone", "network", r.Network, "endpoint", r.Name, "netns", r.NetNS)
+		e.removeKept(r)
+	}
+}
+
+// saveTAPRecord writes the record of p, if its TAP outlives the daemon.
+func (e *Engine) saveTAPRecord(p *port) {
+	k, ok := p.dev.(tap.Keeper)
+	if !ok || !k.Persistent() {
+		return
+	}
+	ifname := p.cfg.IfName
+	if ifname == "" {
+		ifname = config.DefaultIfName
+	}
+	r := tapRecord{
+		Network: p.key.network, Name: p.key.name, NetNS: p.cfg.NetNS, IfName: ifname,
+		MAC: p.mac.String(), Address: p.addr.String(), DefaultRoute: p.defaultRoute, Identity: k.Identity(),
+	}
+	b, err := json.Marshal(r)
+	if err == nil {
+		dir := filepath.Join(e.file.Host.StateDir, tapsDir)
+		if err = os.MkdirAll(dir, 0o700); err == nil {
+			err = atomicfile.Write(tapRecordFile(e.file.Host.StateDir, p.key), b, 0o600)
+		}
+	}
+	if err != nil {
+		e.l.Warn("cannot save tap record; a restart will not keep this endpoint's interface", "error", err,
+			"network", p.key.network, "endpoint", p.key.name)
+	}
+}
+
+// removeTAPRecord removes the record of endpoint k, if any.
+func (e *Engine) removeTAPRecord(k epKey) {
+	err := os.Remove(tapRecordFile(e.file.Host.StateDir, k))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.l.Warn("cannot remove tap record", "error", err, "network", k.network, "endpoint", k.name)
+	}
+}
+
+// unlockedKeepPort stops p as a daemon that is going away does: the data
+// path stops using it, and a persistent TAP stays in the container with
+// its record, for the next daemon to reopen. Other devices are closed.
+func (e *Engine) unlockedKeepPort(p *port) {
+	k, ok := p.dev.(tap.Keeper)
+	if p.gateway || !ok || !k.Persistent() {
+		e.unlockedClosePort(p)
+		return
+	}
+	if p.closed.Swap(true) {
+		return
+	}
+	p.net.fdb.removePort(p)
+	if err := k.Keep(); err != nil {
+		e.l.Warn("cannot close tap", "error", err, "network", p.key.network, "endpoint", p.key.name)
+	}
+}
+
+// reopenError reports whether err, from opening a port with a kept TAP,
+// means the kept TAP is not where it was: the namespace path names another
+// namespace now.
+func reopenError(err error) bool { return errors.Is(err, tap.ErrNetNSChanged) }
+
+// RemoveKept removes the TAPs a stopped daemon left in the containers
+// (every record in stateDir/taps), the resolv.conf vxwire wrote for them
+// and their records, and returns how many
+// TAPs it removed. It is `vxwire down`: for a host whose daemon does not
+// run and whose containers should lose their vxwire interfaces, such as
+// before uninstalling. Each TAP is removed only from the namespace and at
+// the index its record names. The endpoints' other state stays: a later
+// `vxwire up` attaches them again with new TAPs.
+func RemoveKept(stateDir string, l *slog.Logger) (int, error) {
+	var errs []error
+	n := 0
+	for k, r := range loadTAPRecords(stateDir, l) {
+		if err := tap.Remove(r.NetNS, r.IfName, r.Identity); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+		removeResolvConfOf(r.NetNS)
+		err := os.Remove(tapRecordFile(stateDir, k))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+		l.Info("tap removed", "network", k.network, "endpoint", k.name, "netns", r.NetNS)
+	}
+	return n, errors.Join(errs...)
+}
