@@ -99,6 +99,7 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 		Handoff: ep.Handoff,
 	}, e.l.With("network", ep.Network, "endpoint", ep.Name))
 	if err != nil {
+		err = privilegeHint(err, ep.NetNS, e.file.Host.Rootless)
 		return nil, fmt.Errorf("endpoint %q of network %q: %w", ep.Name, ep.Network, err)
 	}
 	p.dev = dev

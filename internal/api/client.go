@@ -11,17 +11,26 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 )
 
 // SocketPath resolves which socket a client uses: flag if non-empty, else
-// VXWIRE_SOCKET, else DefaultSocket.
+// VXWIRE_SOCKET, else, for a user other than root whose rootless daemon
+// serves $XDG_RUNTIME_DIR/vxwire/vxwire.sock (the rootless default of
+// host.api_socket), that socket, else DefaultSocket.
 func SocketPath(flag string) string {
 	if flag != "" {
 		return flag
 	}
 	if env := os.Getenv(SocketEnv); env != "" {
 		return env
+	}
+	if rt := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(rt) && os.Geteuid() != 0 {
+		p := filepath.Join(rt, "vxwire", "vxwire.sock")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Type() == os.ModeSocket {
+			return p
+		}
 	}
 	return DefaultSocket
 }
