@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -89,7 +90,11 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 	if p.defaultRoute {
 		gw = n.cfg.Gateway
 	}
-	dev, err := e.opts.OpenPort(tap.Config{
+	open := e.opts.OpenPort
+	if f := e.passedTAP(ep); f != nil {
+		open = func(c tap.Config, l *slog.Logger) (tap.Device, error) { return tap.Adopt(f, c, l) }
+	}
+	dev, err := open(tap.Config{
 		NetNS:   ep.NetNS,
 		Name:    ifname,
 		MAC:     net.HardwareAddr(mac[:]),

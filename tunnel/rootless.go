@@ -7,6 +7,9 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 // ErrNoPrivilege is what an error wraps when the daemon lacked a
@@ -59,4 +62,37 @@ func privilegeHint(err error, netns string, rootless bool) error {
 			"without root it can serve only namespaces of a user namespace it owns, such as a rootless container's through the OCI hook", who, netns)
 	}
 	return &privilegeError{err: err, hint: hint}
+}
+
+// unlockedAttachPassed attaches like unlockedAttach, serving the TAP f
+// that the caller made in the container's namespace (a rootless
+// container's, which the daemon may not enter) instead of making one. f
+// is closed unless a port adopted it.
+func (e *Engine) unlockedAttachPassed(req api.AttachRequest, f *os.File) (api.Endpoint, error) {
+	if f == nil {
+		return api.Endpoint{}, fmt.Errorf("%w: tap_fd is set, but no TAP came with the request", api.ErrInvalid)
+	}
+	k := epKey{req.Network, req.Name}
+	if e.passed == nil {
+		e.passed = make(map[epKey]*os.File)
+	}
+	if old, ok := e.passed[k]; ok {
+		old.Close()
+	}
+	e.passed[k] = f
+	defer func() {
+		if f, ok := e.passed[k]; ok {
+			f.Close()
+			delete(e.passed, k)
+		}
+	}()
+	return e.unlockedAttach(req)
+}
+
+// passedTAP returns, and forgets, the TAP passed for ep, or nil.
+func (e *Engine) passedTAP(ep config.Endpoint) *os.File {
+	k := epKey{ep.Network, ep.Name}
+	f := e.passed[k]
+	delete(e.passed, k)
+	return f
 }

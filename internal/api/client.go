@@ -165,6 +165,11 @@ func (c *Client) Detach(ctx context.Context, req DetachRequest) error {
 // do sends in (if not nil) as the JSON body and decodes the answer into
 // out (if not nil).
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doWith(ctx, c.hc, method, path, in, out)
+}
+
+// doWith is do through hc.
+func (c *Client) doWith(ctx context.Context, hc *http.Client, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -180,7 +185,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		if errors.Is(err, ErrUnreachable) {
 			var ue *url.Error
