@@ -101,9 +101,19 @@ func (u *testUser) as(n *netns, args ...string) []string {
 	if n != nil {
 		cmd = []string{"ip", "netns", "exec", n.name}
 	}
-	cmd = append(cmd, "setpriv", "--reuid", strconv.Itoa(u.uid), "--regid", strconv.Itoa(u.gid),
-		"--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-		"env", "-i", "HOME="+u.home, "XDG_RUNTIME_DIR="+u.runtime, "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+	return append(cmd, u.setpriv(true, args...)...)
+}
+
+// setpriv returns the setpriv command line that runs args as the user.
+// With bounding, the bounding set is emptied too, so not even a setuid
+// program it runs gains a capability; without it, setuid helpers work as
+// for any user (newuidmap, which rootless podman needs).
+func (u *testUser) setpriv(bounding bool, args ...string) []string {
+	cmd := []string{"setpriv", "--reuid", strconv.Itoa(u.uid), "--regid", strconv.Itoa(u.gid), "--clear-groups", "--inh-caps=-all"}
+	if bounding {
+		cmd = append(cmd, "--bounding-set=-all")
+	}
+	cmd = append(cmd, "env", "-i", "HOME="+u.home, "XDG_RUNTIME_DIR="+u.runtime, "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
 	return append(cmd, args...)
 }
 

@@ -16,9 +16,10 @@ import (
 )
 
 // SocketPath resolves which socket a client uses: flag if non-empty, else
-// VXWIRE_SOCKET, else, for a user other than root whose rootless daemon
-// serves $XDG_RUNTIME_DIR/vxwire/vxwire.sock (the rootless default of
-// host.api_socket), that socket, else DefaultSocket.
+// VXWIRE_SOCKET, else $XDG_RUNTIME_DIR/vxwire/vxwire.sock when that
+// socket exists (the rootless default of host.api_socket: the user's own
+// daemon, found also by a hook that a rootless runtime runs as root of
+// its user namespace), else DefaultSocket.
 func SocketPath(flag string) string {
 	if flag != "" {
 		return flag
@@ -26,7 +27,7 @@ func SocketPath(flag string) string {
 	if env := os.Getenv(SocketEnv); env != "" {
 		return env
 	}
-	if rt := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(rt) && os.Geteuid() != 0 {
+	if rt := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(rt) {
 		p := filepath.Join(rt, "vxwire", "vxwire.sock")
 		if fi, err := os.Stat(p); err == nil && fi.Mode().Type() == os.ModeSocket {
 			return p
