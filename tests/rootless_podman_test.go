@@ -177,15 +177,18 @@ func (p *userPodman) run(n *netns, timeout time.Duration, args ...string) (strin
 // TestRootlessPodman checks that a container of rootless podman, started
 // by the user with the hooks.d hook, gets eth0 from the user's rootless
 // daemon and pings and resolves c1 on the root host h1 across the
-// overlay; that the daemon adopted a TAP it could not have made; and that
-// the container's exit detaches it.
+// overlay; that the daemon adopted a TAP it could not have made, while a
+// namespace of root's beside it stays refused; and that the container's
+// exit detaches it.
 func TestRootlessPodman(t *testing.T) {
 	e := newEnv(t, "setpriv", "useradd", "podman", "runc", "nsenter", "newuidmap")
 	u := e.newUser()
 	u.subIDs(e)
 	e.openTun()
+	cx := e.container("cx") // root's namespace: the user's daemon may not enter it
 	_, lap, _, _, dl := e.rootlessPair(u, func(h1, lap *host) lapConf {
-		return lapConf{peer: h1, net: "\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/24\"\n"}
+		return lapConf{peer: h1, net: "\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/24\"\n" +
+			fmt.Sprintf("\n[[endpoint]]\nnetwork = \"blue\"\nname = \"cx\"\nnetns = %q\n", cx.path())}
 	}, func(h1, lap *host, c1 *netns) string {
 		return e.render(h1, hostConf{peers: []*host{lap}, networks: []netConf{blue},
 			endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"}}})
@@ -204,6 +207,11 @@ func TestRootlessPodman(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the rootless container's output lacks %q:\n%s", want, out)
 		}
+	}
+	// Beside it, the namespace the user does not own stays refused, with
+	// what is missing, and the daemon runs.
+	if out, _, err := u.run(lap.netns, vxwireBin, "endpoint", "ls"); err != nil || !strings.Contains(out, "CAP_NET_ADMIN") || !dl.running() {
+		t.Errorf("endpoint cx in root's namespace (%v):\n%s", err, out)
 	}
 	log := dl.logText()
 	if !strings.Contains(log, `msg="endpoint attached" network=blue endpoint=pc1`) || !strings.Contains(log, "netns=/proc/") {
