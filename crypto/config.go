@@ -45,6 +45,11 @@ type Config struct {
 	// socket is /var/run/wireguard/NAME.sock. Empty means no socket. At
 	// most 15 bytes of A-Z, a-z, 0-9, '_', '.', '-'.
 	Name string
+	// SocketDir, when not empty, is the directory of the UAPI socket
+	// instead of /var/run/wireguard: a rootless daemon keeps it under
+	// $XDG_RUNTIME_DIR, where `wg show` does not look but wgctrl-style
+	// clients given the path do.
+	SocketDir string
 	// TunnelAddr is this host's IPv4 address inside the tunnel: the source
 	// of every inner packet (required).
 	TunnelAddr netip.Addr

@@ -174,7 +174,7 @@ func New(cfg Config, l *slog.Logger) (_ *Device, err error) {
 		return nil, err
 	}
 	if cfg.Name != "" {
-		if d.uapi, err = listenUAPI(cfg.Name, d.wg, l, cfg.Crash); err != nil {
+		if d.uapi, err = listenUAPI(cfg.Name, cfg.SocketDir, d.wg, l, cfg.Crash); err != nil {
 			return nil, err
 		}
 	}

@@ -34,6 +34,8 @@ func (d *Device) Reconfigure(cfg Config) error {
 	}
 	old := d.cfg
 	switch {
+	case cfg.SocketDir != old.SocketDir:
+		return fmt.Errorf("uapi directory %q → %q: %w", old.SocketDir, cfg.SocketDir, ErrRestartRequired)
 	case cfg.Name != old.Name:
 		return fmt.Errorf("name %q → %q: %w", old.Name, cfg.Name, ErrRestartRequired)
 	case cfg.MTU != old.MTU:

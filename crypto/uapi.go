@@ -20,7 +20,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/vxwire/vxwire/internal/safe"
 	"golang.zx2c4.com/wireguard/device"
@@ -46,8 +49,29 @@ type uapiServer struct {
 }
 
 // listenUAPI creates the socket of interface name (failing if a live
-// process serves it already) and starts serving it.
-func listenUAPI(name string, dev *device.Device, l *slog.Logger, crash safe.Reporter) (*uapiServer, error) {
+// process serves it already) and starts serving it. dir "" is
+// wireguard-go's /var/run/wireguard; another dir (rootless mode) gets a
+// socket of this package, with the same stale-socket rule.
+func listenUAPI(name, dir string, dev *device.Device, l *slog.Logger, crash safe.Reporter) (*uapiServer, error) {
+	var ln net.Listener
+	var err error
+	if dir == "" {
+		ln, err = listenWireGuardDir(name)
+	} else {
+		ln, err = listenDir(filepath.Join(dir, name+".sock"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &uapiServer{l: l, crash: crash, dev: dev, ln: ln, conns: make(map[net.Conn]struct{})}
+	s.wg.Add(1)
+	crash.Go("wireguard uapi accept", s.routineAccept)
+	return s, nil
+}
+
+// listenWireGuardDir listens on /var/run/wireguard/NAME.sock through
+// wireguard-go's ipc package, as its own devices do.
+func listenWireGuardDir(name string) (net.Listener, error) {
 	f, err := ipc.UAPIOpen(name)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create uapi socket for %q: %w", name, err)
@@ -57,10 +81,29 @@ func listenUAPI(name string, dev *device.Device, l *slog.Logger, crash safe.Repo
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on uapi socket for %q: %w", name, err)
 	}
-	s := &uapiServer{l: l, crash: crash, dev: dev, ln: ln, conns: make(map[net.Conn]struct{})}
-	s.wg.Add(1)
-	crash.Go("wireguard uapi accept", s.routineAccept)
-	return s, nil
+	return ln, nil
+}
+
+// listenDir listens on the unix socket path, made in a directory only the
+// daemon's user may enter; a socket nobody answers on is replaced, one a
+// live process serves is an error. The listener removes the file when
+// closed.
+func listenDir(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create uapi socket directory: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("uapi socket %s is in use by another process", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("cannot remove stale uapi socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on uapi socket: %w", err)
+	}
+	return ln, nil
 }
 
 // routineAccept accepts clients until close. wireguard-go's UAPI listener

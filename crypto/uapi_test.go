@@ -154,3 +154,42 @@ func TestWGShow(t *testing.T) {
 		t.Fatal("no traffic after refused wg set")
 	}
 }
+
+// TestUAPISocketDir checks the socket of a rootless daemon: in the given
+// directory, served, exclusive while served and removed on close; it
+// needs no root.
+func TestUAPISocketDir(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	dir := filepath.Join(t.TempDir(), "wireguard")
+	a := newNode(t, 1)
+	a.start(t, func(c *Config) { c.Name, c.SocketDir = "vxr", dir })
+	sock := filepath.Join(dir, "vxr.sock")
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("get=1\n\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	var got strings.Builder
+	for !strings.HasPrefix(got.String(), "errno=") && !strings.Contains(got.String(), "\nerrno=") {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the dump: %v (so far %q)", err, got.String())
+		}
+		got.WriteString(line)
+	}
+	c.Close()
+	if !strings.Contains(got.String(), "private_key=") || !strings.Contains(got.String(), "errno=0\n") {
+		t.Fatalf("get answered %q", got.String())
+	}
+	if _, err := New(Config{PrivateKey: a.key, TunnelAddr: a.tunnel, Name: "vxr", SocketDir: dir}, testLogger(t)); err == nil {
+		t.Fatal("second device on the same socket")
+	}
+	a.dev.Close()
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Fatalf("socket left after close: %v", err)
+	}
+}

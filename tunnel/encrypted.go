@@ -40,6 +40,7 @@ func cryptoConfig(cfg *config.Config, underlayMTU int) crypto.Config {
 		ListenPort:  cfg.Host.WGPort,
 		ListenAddr:  cfg.Host.Address,
 		Name:        cfg.Host.WGName,
+		SocketDir:   cfg.Host.UAPIDir,
 		TunnelAddr:  cfg.Host.TunnelAddress,
 		MTU:         underlayMTU - overhead.WireGuard,
 		Secret:      cfg.Host.Secret,

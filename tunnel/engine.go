@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,6 +144,7 @@ type Engine struct {
 	adopt     []config.Network // API networks of state_dir to carry into the log; set by New
 	dynEps    map[epKey]dynEndpoint
 	failedEps map[epKey]dynEndpoint // saved endpoints not attached again; see runtime.go
+	passed    map[epKey]*os.File    // TAPs passed with an attach, until adopted; see rootless.go
 	networks  map[string]*network
 	peers     map[string]*peer
 	ports     map[epKey]*port

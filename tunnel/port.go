@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -95,6 +96,10 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 	if p.defaultRoute {
 		gw = n.cfg.Gateway
 	}
+	open := e.opts.OpenPort
+	if f := e.passedTAP(ep); f != nil {
+		open = func(c tap.Config, l *slog.Logger) (tap.Device, error) { return tap.Adopt(f, c, l) }
+	}
 	tcfg := tap.Config{
 		NetNS:   ep.NetNS,
 		Name:    ifname,
@@ -106,18 +111,19 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 		Reopen:  reopen,
 	}
 	l := e.l.With("network", ep.Network, "endpoint", ep.Name)
-	dev, err := e.opts.OpenPort(tcfg, l)
+	dev, err := open(tcfg, l)
 	if err != nil && reopen != nil && reopenError(err) {
 		// The path names another namespace now. An API endpoint
 		// belongs to the namespace it was attached in (see
 		// loadRuntimeState); a config endpoint follows its path.
 		if _, dyn := e.dynEps[p.key]; !dyn {
 			tcfg.Reopen = nil
-			dev, err = e.opts.OpenPort(tcfg, l)
+			dev, err = open(tcfg, l)
 		}
 		e.removeTAPRecord(p.key)
 	}
 	if err != nil {
+		err = privilegeHint(err, ep.NetNS, e.file.Host.Rootless)
 		return nil, fmt.Errorf("endpoint %q of network %q: %w", ep.Name, ep.Network, err)
 	}
 	if reopen != nil && tcfg.Reopen != nil {

@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -36,7 +37,11 @@ func (e *Engine) apply(file *config.Config, reload bool) error {
 	for i, ep := range file.Endpoints {
 		k := epKey{ep.Network, ep.Name}
 		if err := epErrs[k]; err != nil {
-			e.failedCfg[k] = file.Errorf(fmt.Sprintf("endpoint[%d]", i), "%v", err)
+			field := fmt.Sprintf("endpoint[%d]", i)
+			if errors.Is(err, ErrNoPrivilege) {
+				field += ".netns" // the namespace is what the daemon may not use
+			}
+			e.failedCfg[k] = file.Errorf(field, "%v", err)
 			e.l.Error("cannot attach endpoint", "error", e.failedCfg[k], "network", ep.Network, "endpoint", ep.Name)
 		}
 	}

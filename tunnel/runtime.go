@@ -251,7 +251,10 @@ func (e *Engine) unlockedEndpointInfo(k epKey, p *port) api.Endpoint {
 func (e *Engine) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoint, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.unlockedAttach(req)
+	if !req.TAPFD {
+		return e.unlockedAttach(req)
+	}
+	return e.unlockedAttachPassed(req, api.TakeTAP(ctx))
 }
 
 func (e *Engine) unlockedAttach(req api.AttachRequest) (api.Endpoint, error) {

@@ -27,6 +27,7 @@ func (e *Engine) Status() api.Status {
 		}
 	}
 	st.Host = e.cfg.Host.Name
+	st.Rootless = e.cfg.Host.Rootless
 	st.Address = e.rx.LocalAddr().String()
 	st.Offload, st.WireGuard = e.offload(), e.wireguardStats()
 	var peerNames []string

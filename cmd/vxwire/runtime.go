@@ -17,7 +17,7 @@ func runtimeMode(args []string, stdin io.Reader, stderr io.Writer) (code int, ok
 		cniplugin.Main() // exits the process on error
 		return exitOK, true
 	case len(args) > 0 && args[0] == "oci-hook":
-		return hook.Main(args[1:], stdin, stderr), true
+		return hook.Main(args[1:], stdin, stderr, hookTAP{}), true
 	}
 	return exitOK, false
 }

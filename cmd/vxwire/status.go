@@ -103,7 +103,11 @@ func printPeers(w io.Writer, ps []api.PeerStatus, now time.Time) {
 }
 
 func printStatus(w io.Writer, st *api.Status) {
-	fmt.Fprintf(w, "host %s on %s\n", st.Host, st.Address)
+	mode := ""
+	if st.Rootless {
+		mode = " (rootless)"
+	}
+	fmt.Fprintf(w, "host %s on %s%s\n", st.Host, st.Address, mode)
 	fmt.Fprintf(w, "  rx %d frames %d bytes, tx %d frames %d bytes%s\n\n",
 		st.Counters.RxFrames, st.Counters.RxBytes, st.Counters.TxFrames, st.Counters.TxBytes, drops(st.Counters))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -11,17 +11,27 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 )
 
 // SocketPath resolves which socket a client uses: flag if non-empty, else
-// VXWIRE_SOCKET, else DefaultSocket.
+// VXWIRE_SOCKET, else $XDG_RUNTIME_DIR/vxwire/vxwire.sock when that
+// socket exists (the rootless default of host.api_socket: the user's own
+// daemon, found also by a hook that a rootless runtime runs as root of
+// its user namespace), else DefaultSocket.
 func SocketPath(flag string) string {
 	if flag != "" {
 		return flag
 	}
 	if env := os.Getenv(SocketEnv); env != "" {
 		return env
+	}
+	if rt := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(rt) {
+		p := filepath.Join(rt, "vxwire", "vxwire.sock")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Type() == os.ModeSocket {
+			return p
+		}
 	}
 	return DefaultSocket
 }
@@ -156,6 +166,11 @@ func (c *Client) Detach(ctx context.Context, req DetachRequest) error {
 // do sends in (if not nil) as the JSON body and decodes the answer into
 // out (if not nil).
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doWith(ctx, c.hc, method, path, in, out)
+}
+
+// doWith is do through hc.
+func (c *Client) doWith(ctx context.Context, hc *http.Client, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -171,7 +186,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		if errors.Is(err, ErrUnreachable) {
 			var ue *url.Error

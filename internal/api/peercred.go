@@ -102,6 +102,7 @@ type credConn struct {
 	net.Conn
 	cred *Cred
 	err  error
+	fds  fdQueue // descriptors received with the request (fdpass.go)
 }
 
 // Accept accepts the next connection and reads its peer credentials.

@@ -66,6 +66,12 @@ type AttachRequest struct {
 	// runtime to move into the container and configure (Docker); NetNS
 	// must then be empty.
 	Handoff bool `json:"handoff,omitempty"`
+	// TAPFD says that the request carries, as SCM_RIGHTS on the unix
+	// socket, the descriptor of a TAP named IfName that the caller made
+	// in NetNS (a rootless container's namespace, which the daemon may
+	// not enter): the daemon serves it and the caller configures the link
+	// from the answer (Client.AttachTAP).
+	TAPFD bool `json:"tap_fd,omitempty"`
 }
 
 // DetachRequest detaches an endpoint (DELETE /v1/endpoints). Either

@@ -176,7 +176,16 @@ func (s *server) attach(w http.ResponseWriter, r *http.Request) error {
 	if err := checkAttach(req); err != nil {
 		return err
 	}
-	ep, err := s.b.Attach(r.Context(), req)
+	ctx := r.Context()
+	if req.TAPFD {
+		var h *tapHolder
+		var err error
+		if ctx, h, err = withPassedTAP(r); err != nil {
+			return err
+		}
+		defer h.release()
+	}
+	ep, err := s.b.Attach(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -217,6 +226,8 @@ func checkAttach(req AttachRequest) error {
 		return fmt.Errorf("%w: attach names no network", ErrInvalid)
 	case req.NetNS == "":
 		return fmt.Errorf("%w: attach names no netns", ErrInvalid)
+	case req.TAPFD && req.Handoff:
+		return fmt.Errorf("%w: tap_fd and handoff exclude each other", ErrInvalid)
 	}
 	return nil
 }

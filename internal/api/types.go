@@ -51,8 +51,11 @@ type Counters struct {
 
 // Status is what GET /v1/status returns.
 type Status struct {
-	Host      string           `json:"host"`
-	Address   string           `json:"address"` // underlay ip:port
+	Host    string `json:"host"`
+	Address string `json:"address"` // underlay ip:port
+	// Rootless reports that the daemon runs in rootless mode (without
+	// privileges; see host.rootless).
+	Rootless  bool             `json:"rootless,omitempty"`
 	Networks  []NetworkStatus  `json:"networks"`
 	Peers     []PeerStatus     `json:"peers"`
 	Endpoints []EndpointStatus `json:"endpoints"`

@@ -172,6 +172,9 @@ func (v *validator) host(rh *rawHost) {
 			h.FloodBurst = int(n)
 		}
 	}
+	if b, ok := v.boolean("host.rootless", rh.Rootless); ok {
+		h.Rootless = b
+	}
 	if s, ok := v.str("host.api_group", rh.APIGroup, false); ok {
 		if s == "" {
 			v.errorf("host.api_group", "must not be empty; leave the key out to keep the API socket to root")

@@ -46,6 +46,7 @@ type rawHost struct {
 	EgressDeny     any `toml:"egress_deny"`
 	FloodRate      any `toml:"flood_rate"`
 	FloodBurst     any `toml:"flood_burst"`
+	Rootless       any `toml:"rootless"`
 }
 
 type rawPeer struct {
@@ -110,6 +111,7 @@ func Load(path string) (*Config, error) {
 	if c != nil {
 		errs = append(errs, c.checkFiles()...)
 		errs = append(errs, c.loadHost()...)
+		errs = append(errs, c.loadRootless(currentSystem())...)
 	}
 	if len(errs) > 0 {
 		return nil, asError(errs)

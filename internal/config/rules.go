@@ -249,3 +249,18 @@ func CheckNameClaim(claim, held NameHolder) error {
 	}
 	return nil
 }
+
+// MinUnprivilegedPort is the lowest port a process without
+// CAP_NET_BIND_SERVICE may bind (Linux's default
+// net.ipv4.ip_unprivileged_port_start).
+const MinUnprivilegedPort = 1024
+
+// CheckRootlessPort reports why a daemon in rootless mode cannot bind
+// port p: ports below MinUnprivilegedPort need CAP_NET_BIND_SERVICE.
+func CheckRootlessPort(p uint16) error {
+	if p != 0 && p < MinUnprivilegedPort {
+		return fmt.Errorf("port %d is privileged: rootless mode cannot bind ports below %d (that needs CAP_NET_BIND_SERVICE); choose a port from %d up",
+			p, MinUnprivilegedPort, MinUnprivilegedPort)
+	}
+	return nil
+}

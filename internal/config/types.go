@@ -168,6 +168,16 @@ type Host struct {
 	// FloodBurst is how many such frames a container may send at once
 	// after a quiet spell (default 2000, 1..10000000).
 	FloodBurst int
+	// Rootless runs the daemon without privileges (see rootless.go): the
+	// file's host.rootless when set; otherwise Load sets it when the
+	// process lacks CAP_NET_ADMIN. In rootless mode the defaults of
+	// StateDir, APISocket and UAPIDir move to the user's directories, and
+	// every port the daemon binds must be at least MinUnprivilegedPort.
+	Rootless bool
+	// UAPIDir is the directory of the WireGuard UAPI socket NAME.sock;
+	// empty means wireguard-go's /var/run/wireguard. Load sets it to
+	// $XDG_RUNTIME_DIR/wireguard in rootless mode. Not a key of the file.
+	UAPIDir string
 }
 
 // Peer is one [[peer]] table: another host running vxwire or kernel VXLAN.

@@ -59,6 +59,11 @@ type Hook struct {
 	// Warn receives problems that do not fail the hook, one line each;
 	// nil discards them.
 	Warn io.Writer
+	// Rootless makes the hook create each TAP itself and pass it to the
+	// daemon (see rootless.go), when TAP is set and Client can pass it.
+	Rootless bool
+	// TAP makes TAPs in rootless mode.
+	TAP TAPMaker
 }
 
 // Run performs stage for the container described by st: attach at
@@ -116,7 +121,7 @@ func (h *Hook) attach(ctx context.Context, networks []string, st State) error {
 		if i < len(ips) {
 			req.Address = strings.TrimSpace(ips[i])
 		}
-		if ep, err = h.Client.Attach(ctx, req); err != nil {
+		if ep, err = h.attachOne(ctx, req); err != nil {
 			if i > 0 {
 				h.detach(ctx, networks[:i], st)
 			}

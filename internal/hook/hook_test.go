@@ -268,7 +268,7 @@ func TestMainCommand(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr strings.Builder
-			code := Main(tc.args, strings.NewReader(tc.stdin), &stderr)
+			code := Main(tc.args, strings.NewReader(tc.stdin), &stderr, nil)
 			if code != tc.code || !strings.Contains(stderr.String(), tc.errRE) {
 				t.Fatalf("Main(%q) = %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.errRE)
 			}

@@ -32,7 +32,10 @@ const (
 // so one hooks.d entry serves createRuntime and poststop. The socket is
 // --socket, else $VXWIRE_SOCKET, else the default path. It returns the
 // process exit code.
-func Main(args []string, stdin io.Reader, stderr io.Writer) int {
+//
+// tm makes TAPs for a hook that runs inside a rootless runtime's user
+// namespace (see rootless.go); nil leaves every TAP to the daemon.
+func Main(args []string, stdin io.Reader, stderr io.Writer, tm TAPMaker) int {
 	fs := flag.NewFlagSet("oci-hook", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	socket := fs.String("socket", "", "the daemon's API socket")
@@ -65,7 +68,7 @@ func Main(args []string, stdin io.Reader, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
-	h := &Hook{Client: api.NewClient(api.SocketPath(*socket)), Warn: stderr}
+	h := &Hook{Client: api.NewClient(api.SocketPath(*socket)), Warn: stderr, TAP: tm, Rootless: inUserNS()}
 	if err := h.Run(ctx, stage, st); err != nil {
 		fmt.Fprintf(stderr, "vxwire oci-hook %s: %v\n", stage, err)
 		return ExitFail

@@ -264,8 +264,12 @@ func (d *Native) Close() error {
 			err = d.setPersist(false)
 		}
 		err = errors.Join(err, d.file.Close())
-		if gerr := d.ensureGone(); gerr != nil {
-			err = errors.Join(err, gerr)
+		// An adopted TAP (ifindex 0) is not checked: the daemon may not
+		// enter its namespace, and the link went with the descriptor.
+		if d.ifindex != 0 {
+			if gerr := d.ensureGone(); gerr != nil {
+				err = errors.Join(err, gerr)
+			}
 		}
 		if err != nil {
 			d.closeErr = fmt.Errorf("cannot close tap %q in %s: %w", d.cfg.Name, d.cfg.NetNS, err)
