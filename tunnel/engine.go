@@ -129,6 +129,8 @@ type Engine struct {
 	removing  map[string]bool  // API networks whose removal is being proposed; see apinets.go
 	adopt     []config.Network // API networks of state_dir to carry into the log; set by New
 	dynEps    map[epKey]dynEndpoint
+	dynPubs   []config.Publish      // API publishes without a log; see publish.go
+	pub       *publisher            // published ports; see publish.go
 	failedEps map[epKey]dynEndpoint // saved endpoints not attached again; see runtime.go
 	networks  map[string]*network
 	peers     map[string]*peer
@@ -172,6 +174,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		died:      make(chan error, 1),
 	}
 	e.sw = newSwitch(opts.Logger)
+	e.pub = newPublisher(opts.Logger, e.Reporter())
 	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)
 	if e.rx, err = opts.Listen(laddr, 0); err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", laddr, err)
@@ -302,6 +305,7 @@ func (e *Engine) Wait(ctx context.Context) error {
 
 // closeAll closes sockets and ports. Callers hold e.mu or own e alone.
 func (e *Engine) closeAll() {
+	e.unlockedClosePublishes()
 	if e.rx != nil {
 		e.rx.Close()
 	}

@@ -474,6 +474,7 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 			}
 		}
 	}
+	e.loadPublishes(dir)
 	b, err := os.ReadFile(filepath.Join(dir, endpointsFile))
 	if err != nil {
 		return

@@ -54,6 +54,10 @@ func (v *validator) convert(raw *rawFile) {
 	for i := range raw.Endpoint {
 		v.endpoint(indexPath("endpoint", i), &raw.Endpoint[i], &v.c.Endpoints[i])
 	}
+	v.c.Publishes = make([]Publish, len(raw.Publish))
+	for i := range raw.Publish {
+		v.publish(indexPath("publish", i), &raw.Publish[i], &v.c.Publishes[i])
+	}
 }
 
 func (v *validator) host(rh *rawHost) {

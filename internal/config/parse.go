@@ -20,6 +20,7 @@ type rawFile struct {
 	Peer     []rawPeer     `toml:"peer"`
 	Network  []rawNetwork  `toml:"network"`
 	Endpoint []rawEndpoint `toml:"endpoint"`
+	Publish  []rawPublish  `toml:"publish"`
 }
 
 type rawHost struct {

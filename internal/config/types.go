@@ -67,6 +67,8 @@ type Config struct {
 	Networks []Network
 	// Endpoints are containers attached at start-up.
 	Endpoints []Endpoint
+	// Publishes are the ports published into networks (see Publish).
+	Publishes []Publish
 
 	// lines maps field paths to their line in File, for Errorf. It is
 	// nil for a Config built in code rather than parsed.

@@ -63,6 +63,8 @@ type command struct {
 	ID uint64 `json:"id,omitempty"`
 	// Net is the definition of a network create (see networks.go).
 	Net *config.Network `json:"net,omitempty"`
+	// Pub is the publish of a publish add or removal (see publishes.go).
+	Pub *config.Publish `json:"pub,omitempty"`
 }
 
 // recentTakes bounds how many Take IDs the log remembers per host.
@@ -111,11 +113,16 @@ func (c *command) check() error {
 	case (c.Op == opPin || c.Op == opUnpin) && (!c.IP.Is4() || c.Endpoint == ""):
 		return errors.New("pin needs an IPv4 address and an endpoint")
 	case c.Op == opNetCreate || c.Op == opNetRemove:
+		if c.Pub != nil {
+			return errors.New("a network command carries a publish")
+		}
 		return c.checkNet()
+	case c.Op == opPubAdd || c.Op == opPubRemove:
+		return c.checkPub()
 	case c.Op != opTake && c.Op != opPin && c.Op != opUnpin:
 		return fmt.Errorf("unknown operation %q", c.Op)
-	case c.Net != nil:
-		return errors.New("only a network create carries a definition")
+	case c.Net != nil || c.Pub != nil:
+		return errors.New("only a network create or a publish carries a definition")
 	}
 	return nil
 }
@@ -139,6 +146,7 @@ type fsm struct {
 	pins   map[pinKey]Pin
 	recent []recentTake // oldest first, at most recentTakes per host
 	nets   []Network    // sorted by name
+	pubs   []Publish    // sorted by protocol, port and listen address
 	// changed receives a value (coalesced) when nets change; nil in
 	// tests that do not watch.
 	changed chan struct{}
@@ -209,6 +217,10 @@ func (f *fsm) apply(l *raft.Log) result {
 		return f.unlockedCreateNet(c)
 	case opNetRemove:
 		return f.unlockedRemoveNet(c)
+	case opPubAdd:
+		return f.unlockedAddPub(c)
+	case opPubRemove:
+		return f.unlockedRemovePub(c)
 	default:
 		k := pinKey{c.Network, c.IP}
 		if p, ok := f.pins[k]; ok && p.Host == c.Host && p.Endpoint == c.Endpoint {
@@ -345,10 +357,12 @@ type snapshotState struct {
 	Recent []recentTake `json:"recent,omitempty"`
 	// Networks are the API networks, sorted by name.
 	Networks []Network `json:"networks,omitempty"`
+	// Publishes are the API publishes, sorted.
+	Publishes []Publish `json:"publishes,omitempty"`
 }
 
 func (f *fsm) unlockedEncode() []byte {
-	st := snapshotState{Index: f.index, Blocks: slices.Clone(f.blocks), Recent: slices.Clone(f.recent), Networks: slices.Clone(f.nets)}
+	st := snapshotState{Index: f.index, Blocks: slices.Clone(f.blocks), Recent: slices.Clone(f.recent), Networks: slices.Clone(f.nets), Publishes: slices.Clone(f.pubs)}
 	for _, p := range f.pins {
 		st.Pins = append(st.Pins, p)
 	}
@@ -402,6 +416,7 @@ func (f *fsm) restore(r io.Reader) error {
 	slices.SortFunc(nets, compareNets)
 	f.mu.Lock()
 	f.index, f.blocks, f.pins, f.recent, f.nets = st.Index, st.Blocks, pins, st.Recent, nets
+	f.pubs = validPubs(st.Publishes)
 	f.mu.Unlock()
 	return nil
 }
