@@ -23,6 +23,8 @@ const (
 	DropFloodLimit     = "flood_limit"     // broadcast or unknown unicast beyond the port's flood rate ([host] flood_rate)
 	DropFDBFull        = "fdb_full"        // source MAC not learned: the network's forwarding table is full (the frame still goes out)
 	DropNoKey          = "no_key"          // frame for an encrypted network on a host without a WireGuard key
+	DropVIPFull        = "vip_table_full"  // new flow to a VIP refused: the container's flow table is full
+	DropVIPNoBackend   = "vip_no_backend"  // frame to a VIP whose service has no live endpoint
 )
 
 // Drop reasons counted by a network's gateway (GatewayStatus). Like the
