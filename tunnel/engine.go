@@ -131,6 +131,9 @@ type Engine struct {
 	dynEps    map[epKey]dynEndpoint
 	dynPubs   []config.Publish      // API publishes without a log; see publish.go
 	pub       *publisher            // published ports; see publish.go
+	dynSvcs   []config.Service      // API services without a log; see service.go
+	vips      map[svcKey]netip.Addr // this host's VIP of each service
+	svcErrs   map[svcKey]string     // why a service has no VIP here
 	failedEps map[epKey]dynEndpoint // saved endpoints not attached again; see runtime.go
 	networks  map[string]*network
 	peers     map[string]*peer
@@ -167,6 +170,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		ports:     make(map[epKey]*port),
 		dynNets:   make(map[string]config.Network),
 		dynEps:    make(map[epKey]dynEndpoint),
+		vips:      make(map[svcKey]netip.Addr),
 		egress:    new(netstack.EgressPolicy),
 		failed:    make(map[string]failedNet),
 		failedEps: make(map[epKey]dynEndpoint),

@@ -125,10 +125,14 @@ func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
 }
 
 // unlockedSyncPublishes makes the listeners match the publishes and the
-// endpoints: called whenever either changes (every snapshot publish).
+// endpoints, and the services' VIPs match the services: called whenever
+// any of them changes (after every snapshot publish).
 func (e *Engine) unlockedSyncPublishes() {
 	if e.pub == nil || e.stopped {
 		return
+	}
+	if e.unlockedSyncServices() {
+		e.sw.publish(e.unlockedBuildSnapshot())
 	}
 	entries := e.unlockedPublishEntries()
 	t := e.unlockedBuildPubTable(entries)

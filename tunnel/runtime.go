@@ -475,6 +475,7 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 		}
 	}
 	e.loadPublishes(dir)
+	e.loadServices(dir)
 	b, err := os.ReadFile(filepath.Join(dir, endpointsFile))
 	if err != nil {
 		return

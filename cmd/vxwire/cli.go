@@ -54,6 +54,10 @@ Client commands (each also takes --socket PATH or -c FILE):
   vxwire publish ls [--json]                  list published ports
   vxwire publish rm [--proto tcp|udp] [--listen IP] PORT
                                               remove a published port
+  vxwire service add --network NAME [--vip=false] NAME
+                                              declare a service (a virtual IP) on every host
+  vxwire service ls [--json]                  list services
+  vxwire service rm --network NAME NAME       remove a service
   vxwire endpoint ls [--network NAME] [--all] [--json]
                                               list this host's endpoints; --all: every
                                               host's, with a HOST column
@@ -107,6 +111,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdEndpoint(args[1:], stdout)
 	case "publish":
 		err = cmdPublish(args[1:], stdout)
+	case "service":
+		err = cmdService(args[1:], stdout)
 	case "genkey":
 		err = cmdGenkey(args[1:], stdout)
 	case "pubkey":

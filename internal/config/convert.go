@@ -58,6 +58,10 @@ func (v *validator) convert(raw *rawFile) {
 	for i := range raw.Publish {
 		v.publish(indexPath("publish", i), &raw.Publish[i], &v.c.Publishes[i])
 	}
+	v.c.Services = make([]Service, len(raw.Service))
+	for i := range raw.Service {
+		v.service(indexPath("service", i), &raw.Service[i], &v.c.Services[i])
+	}
 }
 
 func (v *validator) host(rh *rawHost) {

@@ -21,6 +21,7 @@ type rawFile struct {
 	Network  []rawNetwork  `toml:"network"`
 	Endpoint []rawEndpoint `toml:"endpoint"`
 	Publish  []rawPublish  `toml:"publish"`
+	Service  []rawService  `toml:"service"`
 }
 
 type rawHost struct {

@@ -14,6 +14,7 @@ func (v *validator) validate() {
 	v.networks()
 	v.endpoints()
 	v.publishes()
+	v.services()
 }
 
 // spelled reports whether the file sets field, even to a value that failed
