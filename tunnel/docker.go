@@ -89,6 +89,7 @@ func (e *Engine) SetAliases(ctx context.Context, network, name string, aliases [
 	p.cfg.Aliases = d.Endpoint.Aliases
 	e.unlockedSaveEndpoints()
 	e.sw.publish(e.unlockedBuildSnapshot())
+	e.unlockedSyncPublishes()
 	e.unlockedPublish()
 	return nil
 }

@@ -143,6 +143,11 @@ type Engine struct {
 	removing  map[string]bool  // API networks whose removal is being proposed; see apinets.go
 	adopt     []config.Network // API networks of state_dir to carry into the log; set by New
 	dynEps    map[epKey]dynEndpoint
+	dynPubs   []config.Publish      // API publishes without a log; see publish.go
+	pub       *publisher            // published ports; see publish.go
+	dynSvcs   []config.Service      // API services without a log; see service.go
+	vips      map[svcKey]netip.Addr // this host's VIP of each service
+	svcErrs   map[svcKey]string     // why a service has no VIP here
 	failedEps map[epKey]dynEndpoint // saved endpoints not attached again; see runtime.go
 	passed    map[epKey]*os.File    // TAPs passed with an attach, until adopted; see rootless.go
 	networks  map[string]*network
@@ -183,6 +188,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		ports:     make(map[epKey]*port),
 		dynNets:   make(map[string]config.Network),
 		dynEps:    make(map[epKey]dynEndpoint),
+		vips:      make(map[svcKey]netip.Addr),
 		egress:    new(netstack.EgressPolicy),
 		failed:    make(map[string]failedNet),
 		failedEps: make(map[epKey]dynEndpoint),
@@ -191,6 +197,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		died:      make(chan error, 1),
 	}
 	e.sw = newSwitch(opts.Logger)
+	e.pub = newPublisher(opts.Logger, e.Reporter())
 	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)
 	if e.rx, err = opts.Listen(laddr, 0); err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", laddr, err)
@@ -340,6 +347,7 @@ func (e *Engine) Wait(ctx context.Context) error {
 
 // closeAll closes sockets and ports. Callers hold e.mu or own e alone.
 func (e *Engine) closeAll() {
+	e.unlockedClosePublishes()
 	if e.rx != nil {
 		e.rx.Close()
 	}

@@ -45,6 +45,10 @@ type port struct {
 	// them.
 	sc    scratch
 	flood floodBucket
+	// vipt is the port's VIP flow table (switch_vip.go), made by its
+	// reader on the first VIP flow; read by the goroutines that deliver
+	// replies to it.
+	vipt atomic.Pointer[vipTable]
 }
 
 // deriveMAC gives an endpoint without a configured MAC a stable, locally

@@ -162,6 +162,7 @@ func (e *Engine) routineRecords() {
 				e.unlockedSaveNetworks()
 			} else {
 				e.sw.publish(e.unlockedBuildSnapshot())
+				e.unlockedSyncPublishes()
 			}
 		}
 		e.mu.Unlock()

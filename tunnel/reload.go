@@ -205,6 +205,7 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 		}
 	}
 	e.sw.publish(e.unlockedBuildSnapshot())
+	e.unlockedSyncPublishes()
 	e.unlockedPublish()
 	if reload {
 		for _, p := range e.ports {

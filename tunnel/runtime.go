@@ -477,6 +477,8 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 			}
 		}
 	}
+	e.loadPublishes(dir)
+	e.loadServices(dir)
 	b, err := os.ReadFile(filepath.Join(dir, endpointsFile))
 	if err != nil {
 		return

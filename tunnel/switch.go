@@ -84,6 +84,9 @@ type netView struct {
 	// each behind its host's peer; publish makes them the network's
 	// pinned FDB entries.
 	pins map[MAC]*peer
+	// vips are the network's VIP services by address (switch_vip.go);
+	// nil when it has none.
+	vips map[[4]byte]*vipService
 }
 
 // publish makes s the view the data path reads. The forwarding tables

@@ -89,6 +89,11 @@ func (sw *Switch) deliver(p *port, frames [][]byte, bytes int) {
 		sw.host.drop(dropNoPort, len(frames))
 		return
 	}
+	if t := p.vipt.Load(); t != nil {
+		for _, f := range frames {
+			vipReverse(t, f)
+		}
+	}
 	w, err := p.dev.Write(frames)
 	if err != nil && w < len(frames) {
 		p.stats.drop(dropTapWrite, len(frames)-w)

@@ -78,6 +78,7 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 	var last lookupCache
 	var drops [numDropReasons]int
 	rxBytes, dropped, refilled := 0, 0, false
+	var now int64 // unix seconds, read on the first VIP frame of the batch
 	for i := 0; i < n; i++ {
 		dgram := b.bufs[i][:encap.HeaderLen+b.sizes[i]]
 		frame := dgram[encap.HeaderLen:]
@@ -106,6 +107,23 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 		if eth.Type == ether.TypeIPv4 && eth.Dst == nv.net.gw.mac && !p.gateway && nv.net.dns != nil {
 			if reply := answerDNS(s, nv, b.bufs[i], b.sizes[i]); reply != nil {
 				s.addLocal(p, reply)
+				continue
+			}
+		}
+		if nv.vips != nil && eth.Type == ether.TypeIPv4 && !p.gateway {
+			if now == 0 {
+				now = time.Now().Unix()
+			}
+			// Destination NAT to a VIP's backend (switch_vip.go); the
+			// guard above has checked the frame as the container sent it.
+			switch r := vipForward(p, nv, frame, now); r {
+			case vipNotVIP:
+			case vipRewrote:
+				eth.Dst = MAC(frame[ether.OffDst : ether.OffDst+6])
+			default:
+				drops[r]++
+				dropped++
+				rxBytes -= len(frame)
 				continue
 			}
 		}

@@ -50,6 +50,16 @@ Client commands (each also takes --socket PATH or -c FILE):
                                               to the base name of --netns
   vxwire detach --network NAME --name N       detach an endpoint
   vxwire detach --container-id ID [--network NAME] [--ifname IF]
+  vxwire publish add --network NAME [--proto tcp|udp] [--mode ingress|host]
+                    [--listen IP] PORT NAME:PORT
+                                              publish a port on every host
+  vxwire publish ls [--json]                  list published ports
+  vxwire publish rm [--proto tcp|udp] [--listen IP] PORT
+                                              remove a published port
+  vxwire service add --network NAME [--vip=false] NAME
+                                              declare a service (a virtual IP) on every host
+  vxwire service ls [--json]                  list services
+  vxwire service rm --network NAME NAME       remove a service
   vxwire endpoint ls [--network NAME] [--all] [--json]
                                               list this host's endpoints; --all: every
                                               host's, with a HOST column
@@ -103,6 +113,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdDetach(args[1:], stdout)
 	case "endpoint":
 		err = cmdEndpoint(args[1:], stdout)
+	case "publish":
+		err = cmdPublish(args[1:], stdout)
+	case "service":
+		err = cmdService(args[1:], stdout)
 	case "genkey":
 		err = cmdGenkey(args[1:], stdout)
 	case "pubkey":

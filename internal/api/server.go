@@ -74,6 +74,8 @@ func NewHandler(b Backend, l *slog.Logger) http.Handler {
 	route("GET /v1/endpoints", ReadTimeout, s.endpoints)
 	route("POST /v1/endpoints", AttachTimeout, s.attach)
 	route("DELETE /v1/endpoints", ChangeTimeout, s.detach)
+	s.routePublishes(route)
+	s.routeServices(route)
 	for _, p := range []string{"/v1/status", "/v1/peers", "/v1/networks", "/v1/networks/{name}", "/v1/endpoints"} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, l, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))

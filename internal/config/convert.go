@@ -54,6 +54,14 @@ func (v *validator) convert(raw *rawFile) {
 	for i := range raw.Endpoint {
 		v.endpoint(indexPath("endpoint", i), &raw.Endpoint[i], &v.c.Endpoints[i])
 	}
+	v.c.Publishes = make([]Publish, len(raw.Publish))
+	for i := range raw.Publish {
+		v.publish(indexPath("publish", i), &raw.Publish[i], &v.c.Publishes[i])
+	}
+	v.c.Services = make([]Service, len(raw.Service))
+	for i := range raw.Service {
+		v.service(indexPath("service", i), &raw.Service[i], &v.c.Services[i])
+	}
 }
 
 func (v *validator) host(rh *rawHost) {

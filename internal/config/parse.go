@@ -20,6 +20,8 @@ type rawFile struct {
 	Peer     []rawPeer     `toml:"peer"`
 	Network  []rawNetwork  `toml:"network"`
 	Endpoint []rawEndpoint `toml:"endpoint"`
+	Publish  []rawPublish  `toml:"publish"`
+	Service  []rawService  `toml:"service"`
 }
 
 type rawHost struct {

@@ -67,6 +67,10 @@ type Config struct {
 	Networks []Network
 	// Endpoints are containers attached at start-up.
 	Endpoints []Endpoint
+	// Publishes are the ports published into networks (see Publish).
+	Publishes []Publish
+	// Services are the names that get a virtual IP (see Service).
+	Services []Service
 
 	// lines maps field paths to their line in File, for Errorf. It is
 	// nil for a Config built in code rather than parsed.

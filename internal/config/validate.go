@@ -13,6 +13,8 @@ func (v *validator) validate() {
 	v.tunnelAddresses()
 	v.networks()
 	v.endpoints()
+	v.publishes()
+	v.services()
 }
 
 // spelled reports whether the file sets field, even to a value that failed

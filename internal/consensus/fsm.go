@@ -63,6 +63,10 @@ type command struct {
 	ID uint64 `json:"id,omitempty"`
 	// Net is the definition of a network create (see networks.go).
 	Net *config.Network `json:"net,omitempty"`
+	// Pub is the publish of a publish add or removal (see publishes.go).
+	Pub *config.Publish `json:"pub,omitempty"`
+	// Svc is the service of a service add or removal (see services.go).
+	Svc *config.Service `json:"svc,omitempty"`
 }
 
 // recentTakes bounds how many Take IDs the log remembers per host.
@@ -114,13 +118,26 @@ func (c *command) check() error {
 	case (c.Op == opPin || c.Op == opUnpin) && (!c.IP.Is4() || c.Endpoint == ""):
 		return errors.New("pin needs an IPv4 address and an endpoint")
 	case c.Op == opNetCreate || c.Op == opNetRemove:
+		if c.Pub != nil || c.Svc != nil {
+			return errors.New("a network command carries a publish or a service")
+		}
 		return c.checkNet()
 	case c.Op == opClaim || c.Op == opUnclaim:
+		if c.Net != nil || c.Pub != nil || c.Svc != nil {
+			return errors.New("a claim carries a definition")
+		}
 		return c.checkClaim()
+	case c.Op == opPubAdd || c.Op == opPubRemove:
+		if c.Svc != nil {
+			return errors.New("a publish command carries a service")
+		}
+		return c.checkPub()
+	case c.Op == opSvcAdd || c.Op == opSvcRemove:
+		return c.checkSvc()
 	case c.Op != opTake && c.Op != opPin && c.Op != opUnpin:
 		return fmt.Errorf("unknown operation %q", c.Op)
-	case c.Net != nil:
-		return errors.New("only a network create carries a definition")
+	case c.Net != nil || c.Pub != nil || c.Svc != nil:
+		return errors.New("only a network create or a publish carries a definition")
 	}
 	return nil
 }
@@ -146,6 +163,8 @@ type fsm struct {
 	recent []recentTake // oldest first, at most recentTakes per host
 	nets   []Network    // sorted by name
 	claims map[claimKey]Claim
+	pubs   []Publish // sorted by protocol, port and listen address
+	svcs   []Service // sorted by network and name
 	// changed receives a value (coalesced) when nets change; nil in
 	// tests that do not watch.
 	changed chan struct{}
@@ -220,6 +239,14 @@ func (f *fsm) apply(l *raft.Log) result {
 		return f.unlockedClaim(c)
 	case opUnclaim:
 		return f.unlockedUnclaim(c)
+	case opPubAdd:
+		return f.unlockedAddPub(c)
+	case opPubRemove:
+		return f.unlockedRemovePub(c)
+	case opSvcAdd:
+		return f.unlockedAddSvc(c)
+	case opSvcRemove:
+		return f.unlockedRemoveSvc(c)
 	default:
 		k := pinKey{c.Network, c.IP}
 		if p, ok := f.pins[k]; ok && p.Host == c.Host && p.Endpoint == c.Endpoint {
@@ -358,10 +385,14 @@ type snapshotState struct {
 	Networks []Network `json:"networks,omitempty"`
 	// Claims are the endpoint names held, sorted by network and name.
 	Claims []Claim `json:"claims,omitempty"`
+	// Publishes are the API publishes, sorted.
+	Publishes []Publish `json:"publishes,omitempty"`
+	// Services are the API services, sorted.
+	Services []Service `json:"services,omitempty"`
 }
 
 func (f *fsm) unlockedEncode() []byte {
-	st := snapshotState{Index: f.index, Blocks: slices.Clone(f.blocks), Recent: slices.Clone(f.recent), Networks: slices.Clone(f.nets)}
+	st := snapshotState{Index: f.index, Blocks: slices.Clone(f.blocks), Recent: slices.Clone(f.recent), Networks: slices.Clone(f.nets), Publishes: slices.Clone(f.pubs), Services: slices.Clone(f.svcs)}
 	if len(f.claims) > 0 {
 		st.Claims = f.unlockedClaimList()
 	}
@@ -419,6 +450,8 @@ func (f *fsm) restore(r io.Reader) error {
 	f.mu.Lock()
 	f.index, f.blocks, f.pins, f.recent, f.nets = st.Index, st.Blocks, pins, st.Recent, nets
 	f.claims = restoreClaims(st.Claims)
+	f.pubs = validPubs(st.Publishes)
+	f.svcs = validSvcs(st.Services)
 	f.mu.Unlock()
 	return nil
 }

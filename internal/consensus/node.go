@@ -356,8 +356,8 @@ func (e *RefusedError) Error() string { return e.Msg }
 // a clash ErrNetworkConflict, and a removal of an unknown network
 // ErrUnknownNetwork.
 func (e *RefusedError) Is(target error) bool {
-	return e.Exhausted && target == ErrExhausted || e.Conflict && target == ErrNetworkConflict ||
-		e.Unknown && target == ErrUnknownNetwork
+	return e.Exhausted && target == ErrExhausted || e.Conflict && (target == ErrNetworkConflict || target == ErrPublishConflict || target == ErrServiceConflict) ||
+		e.Unknown && (target == ErrUnknownNetwork || target == ErrUnknownPublish || target == ErrUnknownService)
 }
 
 // QuorumError reports a command that could not be committed in time; it

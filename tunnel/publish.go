@@ -1,0 +1,423 @@
+package tunnel
+
+// Published ports, the control side: which publishes apply (the config
+// file's and the API's), where this host listens, and the table the
+// listeners read (publish_proxy.go). API publishes live in the log when
+// there is one, beside API networks, else in state_dir, exactly as API
+// networks do (apinets.go).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/consensus"
+)
+
+// publishesFile holds a host's API publishes when it has no log.
+const publishesFile = "publishes.json"
+
+// pubEntry is a publish with where it comes from.
+type pubEntry struct {
+	def    config.Publish
+	source string // "config" or "api"
+	err    string // why it is not applied at all, e.g. a clash with the file
+}
+
+// listenKey identifies a listener: address and protocol/port.
+func listenKey(a netip.Addr, def *config.Publish) string { return a.String() + " " + def.Key() }
+
+// unlockedAPIPublishes returns the publishes made through the API: the
+// log's, or this host's own without a log.
+func (e *Engine) unlockedAPIPublishes() []config.Publish {
+	var out []config.Publish
+	if e.blocks != nil {
+		for _, p := range e.blocks.Publishes() {
+			out = append(out, p.Def)
+		}
+		return out
+	}
+	out = slices.Clone(e.dynPubs)
+	return out
+}
+
+// unlockedPublishEntries returns every publish: the file's, then the
+// API's; an API publish that clashes with the file's is marked.
+func (e *Engine) unlockedPublishEntries() []pubEntry {
+	var out []pubEntry
+	for _, p := range e.file.Publishes {
+		out = append(out, pubEntry{def: p, source: "config"})
+	}
+	for _, p := range e.unlockedAPIPublishes() {
+		en := pubEntry{def: p, source: "api"}
+		for _, f := range e.file.Publishes {
+			if err := config.PublishClash(&p, &f); err != nil {
+				en.err = fmt.Sprintf("not applied: %v in %s", err, e.file.File)
+				break
+			}
+		}
+		out = append(out, en)
+	}
+	return out
+}
+
+// unlockedBuildPubTable builds the listeners' view from the ports, the
+// overlay's records and the peers.
+func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
+	t := &pubTable{
+		targets: make(map[pubNameKey][]pubTarget),
+		local:   make(map[pubNameKey][]netip.Addr),
+		relays:  make(map[string]netip.AddrPort),
+		peerIPs: make(map[netip.Addr]bool),
+		dialers: make(map[string]gatewayDialer),
+		ingress: make(map[string]config.Publish),
+		self:    e.cfg.Host.Address,
+	}
+	add := func(network, name string, aliases []string, ip netip.Addr, host string) {
+		for _, n := range append([]string{name}, aliases...) {
+			k := pubNameKey{network, strings.ToLower(n)}
+			t.targets[k] = append(t.targets[k], pubTarget{ip: ip, host: host})
+			if host == "" {
+				t.local[k] = append(t.local[k], ip)
+			}
+		}
+	}
+	for _, p := range e.ports {
+		add(p.key.network, p.key.name, p.cfg.Aliases, p.addr.Addr(), "")
+	}
+	for _, r := range e.unlockedRecords() {
+		n := e.networks[r.Network]
+		if r.Host == e.cfg.Host.Name || n == nil || config.CheckRecord(&n.cfg, r.Name, r.Aliases, r.IP, r.MAC[:]) != nil {
+			continue
+		}
+		add(r.Network, r.Name, r.Aliases, r.IP, r.Host)
+	}
+	for _, k := range t.targets {
+		sort.Slice(k, func(i, j int) bool { return k[i].ip.Less(k[j].ip) })
+	}
+	for _, pc := range e.cfg.Peers {
+		if !pc.Kernel {
+			t.relays[pc.Name] = netip.AddrPortFrom(pc.Address, pc.Port)
+			t.peerIPs[pc.Address] = true
+		}
+	}
+	for name, n := range e.networks {
+		if d, ok := n.gw.gw.(gatewayDialer); ok {
+			t.dialers[name] = d
+		}
+	}
+	for _, en := range entries {
+		if en.err == "" && en.def.Mode == config.ModeIngress {
+			t.ingress[en.def.Key()] = en.def
+		}
+	}
+	return t
+}
+
+// unlockedSyncPublishes makes the listeners match the publishes and the
+// endpoints, and the services' VIPs match the services: called whenever
+// any of them changes (after every snapshot publish).
+func (e *Engine) unlockedSyncPublishes() {
+	if e.pub == nil || e.stopped {
+		return
+	}
+	if e.unlockedSyncServices() {
+		e.sw.publish(e.unlockedBuildSnapshot())
+	}
+	entries := e.unlockedPublishEntries()
+	t := e.unlockedBuildPubTable(entries)
+	e.pub.table.Store(t)
+	want := make(map[string]config.Publish)
+	errs := make(map[string]string)
+	for _, en := range entries {
+		k := en.def.Key()
+		switch {
+		case en.err != "":
+			errs[k] = en.err
+		case e.networks[en.def.Network] == nil:
+			errs[k] = fmt.Sprintf("network %q is not carried on %s", en.def.Network, e.cfg.Host.Name)
+		case en.def.Mode == config.ModeHost && len(t.local[pubNameKey{en.def.Network, en.def.Target}]) == 0:
+			errs[k] = fmt.Sprintf("host mode: no endpoint %q of network %s runs on %s", en.def.Target, en.def.Network, e.cfg.Host.Name)
+		default:
+			want[listenKey(e.pubListenAddr(&en.def), &en.def)] = en.def
+		}
+	}
+	for k, pl := range e.pub.active {
+		if def, ok := want[k]; !ok || def != pl.def {
+			pl.close()
+			delete(e.pub.active, k)
+		}
+	}
+	for k, def := range want {
+		if e.pub.active[k] != nil {
+			continue
+		}
+		pl, err := e.openPubListener(def)
+		if err != nil {
+			if e.pub.errs[def.Key()] != err.Error() {
+				e.l.Warn("cannot listen on a published port", "port", def.Key(), "network", def.Network, "error", err)
+			}
+			errs[def.Key()] = err.Error()
+			continue
+		}
+		e.pub.active[k] = pl
+	}
+	e.pub.errs = errs
+	e.unlockedSyncRelay(len(t.ingress) > 0 && len(t.relays) > 0)
+}
+
+// pubListenAddr is where def listens on this host.
+func (e *Engine) pubListenAddr(def *config.Publish) netip.Addr {
+	if def.Listen.IsValid() {
+		return def.Listen
+	}
+	return e.cfg.Host.Address
+}
+
+// openPubListener binds def's port and starts serving it.
+func (e *Engine) openPubListener(def config.Publish) (*pubListener, error) {
+	addr := netip.AddrPortFrom(e.pubListenAddr(&def), def.Port)
+	st := e.pub.stats[def.Key()]
+	if st == nil {
+		st = new(pubCounters)
+		e.pub.stats[def.Key()] = st
+	}
+	pl := &pubListener{def: def, addr: addr, stats: st, pub: e.pub}
+	var err error
+	if def.Proto == config.ProtoUDP {
+		pl.pc, err = net.ListenPacket("udp4", addr.String())
+	} else {
+		pl.ln, err = net.Listen("tcp4", addr.String())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("port %s on %s is in use or cannot be bound: %w", def.Key(), addr.Addr(), err)
+	}
+	pl.wg.Add(1)
+	if def.Proto == config.ProtoUDP {
+		go pl.routineServeUDP()
+	} else {
+		go pl.routineAcceptTCP()
+	}
+	return pl, nil
+}
+
+// unlockedSyncRelay opens the relay while an ingress publish may need it
+// and closes it otherwise.
+func (e *Engine) unlockedSyncRelay(need bool) {
+	switch {
+	case need && e.pub.relay == nil:
+		addr := netip.AddrPortFrom(e.cfg.Host.Address, e.cfg.Host.Port)
+		ln, err := net.Listen("tcp4", addr.String())
+		if err != nil {
+			e.l.Warn("cannot open the published-port relay", "error", err)
+			return
+		}
+		r := &relayServer{pub: e.pub, ln: ln, addr: addr}
+		r.wg.Add(1)
+		go r.routineAccept()
+		e.pub.relay = r
+	case !need && e.pub.relay != nil:
+		e.pub.relay.close()
+		e.pub.relay = nil
+	}
+}
+
+// unlockedClosePublishes closes every listener and the relay.
+func (e *Engine) unlockedClosePublishes() {
+	if e.pub == nil {
+		return
+	}
+	for k, pl := range e.pub.active {
+		pl.close()
+		delete(e.pub.active, k)
+	}
+	if e.pub.relay != nil {
+		e.pub.relay.close()
+		e.pub.relay = nil
+	}
+}
+
+// Publishes lists the published ports as this host applies them.
+func (e *Engine) Publishes() []api.Publish {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.pub.table.Load()
+	var out []api.Publish
+	for _, en := range e.unlockedPublishEntries() {
+		d := en.def
+		p := api.Publish{
+			PublishSpec: api.PublishSpec{Network: d.Network, Port: d.Port, Proto: d.Proto, To: d.To(), Mode: d.Mode},
+			Source:      en.source,
+			Error:       e.pub.errs[d.Key()],
+		}
+		if d.Listen.IsValid() {
+			p.Listen = d.Listen.String()
+		}
+		if pl := e.pub.active[listenKey(e.pubListenAddr(&d), &d)]; pl != nil {
+			p.Address = pl.addr.String()
+			p.Targets = len(pl.candidates(t))
+		}
+		if st := e.pub.stats[d.Key()]; st != nil {
+			p.Accepted, p.Active, p.Refused = st.accepted.Load(), st.active.Load(), st.refused.Load()
+			p.DialErrors, p.Relayed = st.dialErrors.Load(), st.relayed.Load()
+			p.BytesIn, p.BytesOut = st.bytesIn.Load(), st.bytesOut.Load()
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// publishFromSpec converts an API publish request into a publish
+// checked by the config rules.
+func publishFromSpec(spec api.PublishSpec) (config.Publish, error) {
+	p, err := config.NewPublish(spec.Network, spec.Port, spec.Proto, spec.To, spec.Mode, spec.Listen)
+	if err != nil {
+		return p, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	return p, nil
+}
+
+// AddPublish publishes a port on every host.
+func (e *Engine) AddPublish(ctx context.Context, spec api.PublishSpec) (api.Publish, error) {
+	p, err := publishFromSpec(spec)
+	if err != nil {
+		return api.Publish{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return api.Publish{}, errStopped
+	}
+	nets := slices.Clone(e.cfg.Networks)
+	for _, u := range e.unapplied {
+		nets = append(nets, u.def)
+	}
+	if err := config.CheckPublishNetwork(&p, nets); err != nil {
+		return api.Publish{}, fmt.Errorf("%w: %v", api.ErrNotFound, err)
+	}
+	for _, en := range e.unlockedPublishEntries() {
+		if err := config.PublishClash(&p, &en.def); err != nil {
+			return api.Publish{}, fmt.Errorf("%w: %v", api.ErrConflict, err)
+		}
+	}
+	if err := e.probePort(&p); err != nil {
+		return api.Publish{}, fmt.Errorf("%w: %v", api.ErrConflict, err)
+	}
+	if e.blocks != nil {
+		err := e.unlockedPropose(ctx, func(ctx context.Context) error { return e.blocks.AddPublish(ctx, p) })
+		switch {
+		case e.stopped:
+			return api.Publish{}, errStopped
+		case errors.Is(err, consensus.ErrPublishConflict):
+			return api.Publish{}, fmt.Errorf("%w: %v", api.ErrConflict, err)
+		case err != nil:
+			return api.Publish{}, fmt.Errorf("port %s not published: %w", p.Key(), err)
+		}
+	} else {
+		e.dynPubs = append(e.dynPubs, p)
+		e.writeState(publishesFile, e.dynPubs)
+	}
+	e.unlockedSyncPublishes()
+	e.l.Info("port published", "port", p.Key(), "network", p.Network, "to", p.To(), "mode", p.Mode)
+	return api.Publish{PublishSpec: spec, Source: "api", Error: e.pub.errs[p.Key()]}, nil
+}
+
+// probePort checks that this host can bind p's port where p would listen,
+// so that a port in use is refused before the publish replicates.
+func (e *Engine) probePort(p *config.Publish) error {
+	if e.networks[p.Network] == nil || p.Mode == config.ModeHost {
+		return nil
+	}
+	addr := netip.AddrPortFrom(e.pubListenAddr(p), p.Port).String()
+	var err error
+	if p.Proto == config.ProtoUDP {
+		var c net.PacketConn
+		if c, err = net.ListenPacket("udp4", addr); err == nil {
+			c.Close()
+		}
+	} else {
+		var l net.Listener
+		if l, err = net.Listen("tcp4", addr); err == nil {
+			l.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("port %s on %s is in use: %v", p.Key(), e.pubListenAddr(p), err)
+	}
+	return nil
+}
+
+// RemovePublish removes an API publish everywhere.
+func (e *Engine) RemovePublish(ctx context.Context, ref api.PublishRef) error {
+	p := config.Publish{Proto: ref.Proto, Port: ref.Port}
+	config.SetPublishDefaults(&p)
+	if ref.Listen != "" {
+		a, err := netip.ParseAddr(ref.Listen)
+		if err != nil {
+			return fmt.Errorf("%w: listen %q is not an IPv4 address", api.ErrInvalid, ref.Listen)
+		}
+		p.Listen = a
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, f := range e.file.Publishes {
+		if samePublish(&f, &p) {
+			return fmt.Errorf("%w: %s is published in %s; remove it there", api.ErrInvalid, p.Key(), e.file.File)
+		}
+	}
+	i := slices.IndexFunc(e.unlockedAPIPublishes(), func(o config.Publish) bool { return samePublish(&o, &p) })
+	if i < 0 {
+		return fmt.Errorf("%s: %w", p.Key(), api.ErrNotFound)
+	}
+	p.Network = e.unlockedAPIPublishes()[i].Network
+	if e.blocks != nil {
+		err := e.unlockedPropose(ctx, func(ctx context.Context) error { return e.blocks.RemovePublish(ctx, p) })
+		switch {
+		case e.stopped:
+			return errStopped
+		case errors.Is(err, consensus.ErrUnknownPublish):
+			return fmt.Errorf("%s: %w", p.Key(), api.ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("port %s not unpublished: %w", p.Key(), err)
+		}
+	} else {
+		e.dynPubs = slices.Delete(e.dynPubs, i, i+1)
+		e.writeState(publishesFile, e.dynPubs)
+	}
+	e.unlockedSyncPublishes()
+	e.l.Info("port unpublished", "port", p.Key())
+	return nil
+}
+
+func samePublish(a, b *config.Publish) bool {
+	return a.Proto == b.Proto && a.Port == b.Port && a.Listen == b.Listen
+}
+
+// loadPublishes restores this host's own API publishes from state_dir;
+// with a log, the log keeps them.
+func (e *Engine) loadPublishes(dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, publishesFile))
+	if err != nil || e.blocks != nil {
+		return
+	}
+	var list []config.Publish
+	if err := json.Unmarshal(b, &list); err != nil {
+		e.l.Warn("cannot restore publishes", "error", err)
+		return
+	}
+	for _, p := range list {
+		if config.CheckPublish(&p) == nil && !slices.ContainsFunc(e.dynPubs, func(o config.Publish) bool { return config.PublishClash(&p, &o) != nil }) {
+			e.dynPubs = append(e.dynPubs, p)
+		}
+	}
+}

@@ -1,0 +1,284 @@
+package tunnel
+
+// Published ports, the data side: a listener per publish on the host's
+// underlay address, and a TCP proxy from each accepted connection to one
+// of the publish's target endpoints.
+//
+//	client ──TCP──▶ host listener (publish.port)
+//	                  │ pick a target (round robin over the live ones)
+//	                  ├─ local endpoint: dial it from the network's gateway
+//	                  │   address through the gateway's netstack
+//	                  └─ endpoint on host H: relay (publish_relay.go) to H,
+//	                      which dials it through its own gateway
+//
+// The endpoint sees its host's gateway address as the source, as Docker's
+// routing mesh shows its ingress address. Each connection borrows one
+// pooled buffer, split between the two directions, and the number of
+// connections a publish carries at once is bounded.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/safe"
+)
+
+const (
+	// maxPubConns bounds the connections one publish carries at once; a
+	// connection beyond it is closed at once and counted.
+	maxPubConns = 4096
+	// pubDialTimeout bounds one attempt to reach a target.
+	pubDialTimeout = 3 * time.Second
+	// pubDialTries bounds the targets one connection tries.
+	pubDialTries = 3
+	// pubCopyBuf is the size of a connection's buffer, half per direction.
+	pubCopyBuf = 64 << 10
+)
+
+// copyBufs holds the proxies' buffers; see pubCopyBuf.
+var copyBufs = sync.Pool{New: func() any { return new([pubCopyBuf]byte) }}
+
+// pubCounters are one publish's counters on this host.
+type pubCounters struct {
+	accepted, refused, dialErrors atomic.Uint64
+	active                        atomic.Int64
+	bytesIn, bytesOut             atomic.Uint64
+	relayed                       atomic.Uint64
+}
+
+// gatewayDialer is the part of a gateway that published ports use:
+// netstack.Gateway dials from the gateway address into its network.
+type gatewayDialer interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// pubTarget is an endpoint a publish forwards to.
+type pubTarget struct {
+	ip   netip.Addr
+	host string // "" for this host
+}
+
+// pubNameKey names the endpoints of one name or alias in one network.
+type pubNameKey struct{ network, name string }
+
+// pubTable is the immutable view the listeners read: the endpoints by
+// name, how to reach the other hosts' relays, and the gateways.
+type pubTable struct {
+	targets map[pubNameKey][]pubTarget
+	// local maps this host's endpoint addresses, per network, to their
+	// names and aliases; the relay serves only these.
+	local map[pubNameKey][]netip.Addr
+	// relays are the other hosts' relay addresses by host name; peerIPs
+	// the addresses the relay accepts connections from.
+	relays  map[string]netip.AddrPort
+	peerIPs map[netip.Addr]bool
+	// dialers are the gateways of the networks this host carries.
+	dialers map[string]gatewayDialer
+	// ingress are the ingress publishes by Key, which the relay serves.
+	ingress map[string]config.Publish
+	// self is this host's underlay address, the relay dials' source.
+	self netip.Addr
+}
+
+// pubListener is one publish listening on this host.
+type pubListener struct {
+	def   config.Publish
+	addr  netip.AddrPort
+	ln    net.Listener   // tcp
+	pc    net.PacketConn // udp
+	stats *pubCounters
+	rr    atomic.Uint64
+	wg    sync.WaitGroup
+	pub   *publisher
+}
+
+// close stops accepting and waits for the accept loop; open connections
+// run on until either side ends them.
+func (pl *pubListener) close() {
+	if pl.ln != nil {
+		pl.ln.Close()
+	}
+	if pl.pc != nil {
+		pl.pc.Close()
+	}
+	pl.wg.Wait()
+}
+
+// candidates returns the targets a new connection may go to, starting at
+// the next in round-robin order.
+func (pl *pubListener) candidates(t *pubTable) []pubTarget {
+	all := t.targets[pubNameKey{pl.def.Network, pl.def.Target}]
+	var out []pubTarget
+	for _, x := range all {
+		if pl.def.Mode == config.ModeHost && x.host != "" {
+			continue
+		}
+		if x.host != "" && !t.relays[x.host].IsValid() {
+			continue
+		}
+		out = append(out, x)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	start := int(pl.rr.Add(1) % uint64(len(out)))
+	return append(out[start:], out[:start]...)
+}
+
+func (pl *pubListener) routineAcceptTCP() {
+	defer pl.wg.Done()
+	for {
+		c, err := pl.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off a little.
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if pl.stats.active.Add(1) > maxPubConns {
+			pl.stats.active.Add(-1)
+			pl.stats.refused.Add(1)
+			c.Close()
+			continue
+		}
+		pl.stats.accepted.Add(1)
+		go pl.serveTCP(c)
+	}
+}
+
+// serveTCP connects c to a target and proxies until both sides end.
+func (pl *pubListener) serveTCP(c net.Conn) {
+	defer pl.stats.active.Add(-1)
+	defer pl.pub.crash.Recover("publish", closer(c))
+	up := pl.dialTarget(config.ProtoTCP)
+	if up == nil {
+		c.Close()
+		return
+	}
+	pl.pub.proxy(c, up, pl.stats)
+}
+
+// dialTarget connects to one of the publish's targets, trying the next
+// on failure, or returns nil.
+func (pl *pubListener) dialTarget(proto string) net.Conn {
+	t := pl.pub.table.Load()
+	cands := pl.candidates(t)
+	for i, x := range cands {
+		if i == pubDialTries {
+			break
+		}
+		var up net.Conn
+		var err error
+		if x.host == "" {
+			up, err = dialLocal(t, pl.def.Network, proto, netip.AddrPortFrom(x.ip, pl.def.TargetPort))
+		} else {
+			up, err = dialRelay(t, t.relays[x.host], &pl.def, x.ip)
+			if err == nil {
+				pl.stats.relayed.Add(1)
+				if proto == config.ProtoUDP {
+					up = &framedConn{Conn: up}
+				}
+			}
+		}
+		if err == nil {
+			return up
+		}
+		pl.stats.dialErrors.Add(1)
+		pl.pub.l.Debug("published port cannot reach a target", "port", pl.def.Key(), "target", x.ip, "peer", x.host, "error", err)
+	}
+	if len(cands) == 0 {
+		pl.stats.dialErrors.Add(1)
+	}
+	return nil
+}
+
+// dialLocal connects to a local endpoint through its network's gateway.
+func dialLocal(t *pubTable, network, proto string, to netip.AddrPort) (net.Conn, error) {
+	d := t.dialers[network]
+	if d == nil {
+		return nil, errors.New("the network has no gateway on this host")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pubDialTimeout)
+	defer cancel()
+	return d.DialContext(ctx, proto, to.String())
+}
+
+// publisher owns this host's published-port listeners and relay.
+type publisher struct {
+	l     *slog.Logger
+	table atomic.Pointer[pubTable]
+	crash safe.Reporter // recovers a connection's panic, closing it
+
+	// guarded by Engine.mu
+	active map[string]*pubListener // by listen address and Key
+	stats  map[string]*pubCounters // by Key, kept across re-listens
+	errs   map[string]string       // why a publish is not listening, by Key
+	relay  *relayServer
+}
+
+func newPublisher(l *slog.Logger, crash safe.Reporter) *publisher {
+	p := &publisher{
+		l:      l,
+		crash:  crash,
+		active: make(map[string]*pubListener),
+		stats:  make(map[string]*pubCounters),
+		errs:   make(map[string]string),
+	}
+	p.table.Store(&pubTable{})
+	return p
+}
+
+// closer returns c's Close as a func, for safe.Reporter.Recover.
+func closer(c io.Closer) func() { return func() { c.Close() } }
+
+// proxy copies between a and b until both directions end, then closes
+// both. It borrows one pooled buffer for the two directions.
+func (p *publisher) proxy(a, b net.Conn, st *pubCounters) {
+	buf := copyBufs.Get().(*[pubCopyBuf]byte)
+	defer copyBufs.Put(buf)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer p.crash.Recover("publish", closer(b))
+		n, _ := io.CopyBuffer(onlyWriter{b}, onlyReader{a}, buf[:pubCopyBuf/2])
+		st.bytesIn.Add(uint64(n))
+		closeWrite(b)
+	}()
+	n, _ := io.CopyBuffer(onlyWriter{a}, onlyReader{b}, buf[pubCopyBuf/2:])
+	st.bytesOut.Add(uint64(n))
+	closeWrite(a)
+	<-done
+	a.Close()
+	b.Close()
+}
+
+// onlyReader and onlyWriter hide ReadFrom and WriteTo, so that
+// io.CopyBuffer uses the buffer it is given rather than allocating one.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(b []byte) (int, error) { return o.r.Read(b) }
+
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(b []byte) (int, error) { return o.w.Write(b) }
+
+// closeWrite half-closes c where it can, so that the other side sees the
+// end of this direction; otherwise it closes c.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() == nil {
+			return
+		}
+	}
+	c.Close()
+}

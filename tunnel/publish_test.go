@@ -1,0 +1,89 @@
+package tunnel
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestRelayHeaderRoundTrip(t *testing.T) {
+	for _, h := range []relayHeader{
+		{proto: 6, port: 8080, target: netip.MustParseAddr("10.77.0.11")},
+		{proto: 17, port: 1, target: netip.MustParseAddr("0.0.0.0")},
+		{proto: 6, port: 65535, target: netip.MustParseAddr("255.255.255.255")},
+	} {
+		var b [relayHeaderLen]byte
+		h.encode(b[:])
+		var got relayHeader
+		if err := got.decode(b[:]); err != nil || got != h {
+			t.Errorf("decode(encode(%+v)) = %+v, %v", h, got, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, []byte("vxpr"), []byte("vxpq\x01\x06\x1f\x90\x0a\x4d\x00\x0b"),
+		[]byte("vxpr\x02\x06\x1f\x90\x0a\x4d\x00\x0b"), []byte("vxpr\x01\x01\x1f\x90\x0a\x4d\x00\x0b")} {
+		var h relayHeader
+		if h.decode(bad) == nil {
+			t.Errorf("decode(%q) accepted", bad)
+		}
+	}
+}
+
+// FuzzRelayHeader checks that any input either fails to decode or
+// decodes to a header that encodes back to the same 12 bytes.
+func FuzzRelayHeader(f *testing.F) {
+	f.Add([]byte("vxpr\x01\x06\x1f\x90\x0a\x4d\x00\x0b"))
+	f.Add([]byte("vxpr\x01\x11\x00\x35\x0a\x4d\x00\x0b extra"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h relayHeader
+		if h.decode(b) != nil {
+			return
+		}
+		var out [relayHeaderLen]byte
+		h.encode(out[:])
+		if !bytes.Equal(out[:], b[:relayHeaderLen]) {
+			t.Fatalf("decode(%x) = %+v encodes to %x", b, h, out)
+		}
+	})
+}
+
+func TestFramedConnRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	c := &framedConn{Conn: fakeStream{&buf}}
+	for _, d := range [][]byte{[]byte("a"), {}, bytes.Repeat([]byte{7}, 1500)} {
+		if _, err := c.Write(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make([]byte, 2000)
+	for _, want := range []int{1, 0, 1500} {
+		n, err := c.Read(got)
+		if err != nil || n != want {
+			t.Fatalf("Read = %d, %v; want %d", n, err, want)
+		}
+	}
+	// A datagram longer than the buffer is truncated and the stream stays
+	// in step.
+	c.Write(bytes.Repeat([]byte{1}, 100))
+	c.Write([]byte("next"))
+	if n, err := c.Read(got[:10]); n != 10 || err != nil {
+		t.Fatalf("truncated Read = %d, %v", n, err)
+	}
+	if n, err := c.Read(got); err != nil || string(got[:n]) != "next" {
+		t.Fatalf("Read after truncation = %q, %v", got[:n], err)
+	}
+}
+
+// fakeStream is a net.Conn over a buffer: writes append, reads consume.
+type fakeStream struct{ b *bytes.Buffer }
+
+func (s fakeStream) Read(p []byte) (int, error)       { return s.b.Read(p) }
+func (s fakeStream) Write(p []byte) (int, error)      { return s.b.Write(p) }
+func (s fakeStream) Close() error                     { return nil }
+func (s fakeStream) LocalAddr() net.Addr              { return nil }
+func (s fakeStream) RemoteAddr() net.Addr             { return nil }
+func (s fakeStream) SetDeadline(time.Time) error      { return nil }
+func (s fakeStream) SetReadDeadline(time.Time) error  { return nil }
+func (s fakeStream) SetWriteDeadline(time.Time) error { return nil }
