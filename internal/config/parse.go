@@ -20,6 +20,8 @@ type rawFile struct {
 	Peer     []rawPeer     `toml:"peer"`
 	Network  []rawNetwork  `toml:"network"`
 	Endpoint []rawEndpoint `toml:"endpoint"`
+	Forward  []rawForward  `toml:"forward"`
+	Expose   []rawExpose   `toml:"expose"`
 }
 
 type rawHost struct {
@@ -46,6 +48,8 @@ type rawHost struct {
 	EgressDeny     any `toml:"egress_deny"`
 	FloodRate      any `toml:"flood_rate"`
 	FloodBurst     any `toml:"flood_burst"`
+	Socks          any `toml:"socks"`
+	SocksOutside   any `toml:"socks_outside"`
 }
 
 type rawPeer struct {
@@ -67,6 +71,20 @@ type rawNetwork struct {
 	MTU       any `toml:"mtu"`
 	Encrypted any `toml:"encrypted"`
 	Egress    any `toml:"egress"`
+}
+
+type rawForward struct {
+	Network any `toml:"network"`
+	Listen  any `toml:"listen"`
+	To      any `toml:"to"`
+	Proto   any `toml:"proto"`
+}
+
+type rawExpose struct {
+	Network any `toml:"network"`
+	Port    any `toml:"port"`
+	To      any `toml:"to"`
+	Proto   any `toml:"proto"`
 }
 
 type rawEndpoint struct {

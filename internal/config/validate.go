@@ -13,6 +13,7 @@ func (v *validator) validate() {
 	v.tunnelAddresses()
 	v.networks()
 	v.endpoints()
+	v.laptopRules()
 }
 
 // spelled reports whether the file sets field, even to a value that failed
