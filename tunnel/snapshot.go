@@ -46,5 +46,6 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 	}
 	e.unlockedAddRecords(s)
 	e.unlockedAddShared(s)
+	e.unlockedAddHosts(s)
 	return s
 }

@@ -96,7 +96,7 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
-	conns map[net.Conn]struct{} // clients being served; guarded by mu
+	conns map[net.Conn]struct{} // clients being served and their upstreams; guarded by mu
 
 	accepted, overLimit, badHandshake, refused atomic.Uint64
 	udpDropped, connectsOK, associationsOK     atomic.Uint64
@@ -294,6 +294,11 @@ func (s *Server) connect(c net.Conn, dst Addr) {
 		s.reply(c, replyCode(err))
 		return
 	}
+	if !s.track(up) {
+		up.Close()
+		return
+	}
+	defer s.untrack(up)
 	var b [32]byte
 	bind, _ := netip.ParseAddrPort(up.LocalAddr().String())
 	if _, err := c.Write(AppendReply(b[:0], RepSucceeded, bind)); err != nil {
