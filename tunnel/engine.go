@@ -29,6 +29,7 @@ import (
 	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
+	"github.com/vxwire/vxwire/internal/socks"
 	"github.com/vxwire/vxwire/internal/tally"
 	"github.com/vxwire/vxwire/netstack"
 	"github.com/vxwire/vxwire/resolver"
@@ -53,6 +54,9 @@ type Options struct {
 	OpenPort func(cfg tap.Config, l *slog.Logger) (tap.Device, error)
 	// OpenGateway creates a network's gateway. Default: netstack.NewGateway.
 	OpenGateway func(cfg netstack.GatewayConfig, l *slog.Logger) (GatewayDevice, error)
+	// OpenHost creates a host endpoint's stack. Default:
+	// netstack.NewHostEndpoint.
+	OpenHost func(cfg netstack.HostEndpointConfig, l *slog.Logger) (HostDevice, error)
 	// OpenCrypto starts the WireGuard device of encrypted networks.
 	// Default: crypto.New.
 	OpenCrypto func(cfg crypto.Config, l *slog.Logger) (CryptoConn, error)
@@ -170,6 +174,11 @@ type Engine struct {
 	recovered  tally.Counts // recovered per-flow panics by goroutine kind
 	badRecords map[string]bool
 
+	// socks is the SOCKS5 proxy (laptop.go), nil when off; doors are the
+	// running forwards and exposes (doors.go). Guarded by mu.
+	socks *socks.Server
+	doors map[doorKey]*door
+
 	wg   sync.WaitGroup
 	done chan struct{}
 	died chan error // the first goroutine crash; see goSafe
@@ -228,6 +237,9 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 	e.mu.Lock()
 	e.unlockedRemoveLeftovers()
 	e.mu.Unlock()
+	if err := e.openSocks(cfg); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -246,6 +258,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OpenGateway == nil {
 		o.OpenGateway = defaultOpenGateway
+	}
+	if o.OpenHost == nil {
+		o.OpenHost = defaultOpenHost
 	}
 	if o.OpenCrypto == nil {
 		o.OpenCrypto = defaultOpenCrypto
@@ -306,6 +321,14 @@ func (e *Engine) Start() {
 	for _, n := range e.networks {
 		e.startPort(n.gw)
 	}
+	if e.socks != nil {
+		s := e.socks
+		e.goSafe("socks", func() {
+			if err := s.Serve(); err != nil {
+				e.l.Error("socks5 proxy stopped", "error", err)
+			}
+		})
+	}
 }
 
 func (e *Engine) startPort(p *port) {
@@ -357,6 +380,10 @@ func (e *Engine) closeAll() {
 	if e.enc != nil {
 		e.enc.Close()
 	}
+	if e.socks != nil {
+		e.socks.Close()
+	}
+	e.unlockedCloseDoors()
 	for k, p := range e.ports {
 		e.unlockedKeepPort(p) // containers keep their interfaces
 		delete(e.ports, k)

@@ -41,6 +41,10 @@ type port struct {
 	gateway bool
 	gw      GatewayDevice
 
+	// host is set on a host endpoint's port (hostep.go): its stack's
+	// sockets. Such a port has no namespace and no TAP.
+	host HostDevice
+
 	// sc and flood belong to the port's read goroutine; only it touches
 	// them.
 	sc    scratch
@@ -70,6 +74,9 @@ func endpointMAC(ep config.Endpoint, addr netip.Addr) MAC {
 
 // openPort creates the TAP device of ep in its namespace.
 func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*port, error) {
+	if ep.IsHost() {
+		return e.openHostPort(ep, n, addr)
+	}
 	mac := endpointMAC(ep, addr)
 	p := &port{
 		key:  epKey{ep.Network, ep.Name},
@@ -153,7 +160,7 @@ func (e *Engine) unlockedClosePort(p *port) {
 	if p.gateway && p.net.dns != nil {
 		p.net.dns.Close()
 	}
-	if !p.gateway {
+	if !p.gateway && p.host == nil {
 		e.unlockedDetachResolvConf(p)
 	}
 	p.net.fdb.removePort(p)

@@ -22,8 +22,8 @@ import (
 // pubUDPIdle is how long a UDP flow lives without a datagram.
 const pubUDPIdle = 30 * time.Second
 
-// udpFlow is one client's flow through a UDP publish.
-type udpFlow struct {
+// pubUDPFlow is one client's flow through a UDP publish.
+type pubUDPFlow struct {
 	up   net.Conn
 	last atomic.Int64 // unix nanoseconds of the last datagram either way
 }
@@ -31,7 +31,7 @@ type udpFlow struct {
 func (pl *pubListener) routineServeUDP() {
 	defer pl.wg.Done()
 	var mu sync.Mutex
-	flows := make(map[netip.AddrPort]*udpFlow)
+	flows := make(map[netip.AddrPort]*pubUDPFlow)
 	defer func() {
 		mu.Lock()
 		for _, f := range flows {
@@ -68,7 +68,7 @@ func (pl *pubListener) routineServeUDP() {
 				mu.Unlock()
 				continue
 			}
-			f = &udpFlow{up: up}
+			f = &pubUDPFlow{up: up}
 			flows[client] = f
 			pl.stats.accepted.Add(1)
 			pl.stats.active.Add(1)
@@ -90,7 +90,7 @@ func (pl *pubListener) routineServeUDP() {
 
 // routineUDPReturn sends the flow's replies to client until the flow
 // idles out or its upstream fails, then calls gone.
-func (pl *pubListener) routineUDPReturn(f *udpFlow, client netip.AddrPort, gone func()) {
+func (pl *pubListener) routineUDPReturn(f *pubUDPFlow, client netip.AddrPort, gone func()) {
 	defer pl.stats.active.Add(-1)
 	defer gone()
 	defer f.up.Close()

@@ -33,6 +33,7 @@ func (e *Engine) apply(file *config.Config, reload bool) error {
 		e.file = prev
 		return err
 	}
+	e.unlockedApplyDoors(file)
 	e.failedCfg = make(map[epKey]error)
 	for i, ep := range file.Endpoints {
 		k := epKey{ep.Network, ep.Name}

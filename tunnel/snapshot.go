@@ -47,5 +47,6 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 	e.unlockedAddRecords(s)
 	e.unlockedAddShared(s)
 	e.unlockedAddServices(s)
+	e.unlockedAddHosts(s)
 	return s
 }

@@ -65,7 +65,8 @@ type snapshot struct {
 	byVNI  map[uint32]*netView
 	byAddr map[netip.Addr]*peer
 	peers  []*peer
-	names  *nameTable // DNS view of the overlay's records
+	names  *nameTable       // DNS view of the overlay's records
+	hosts  map[string]*port // each network's host endpoint on this host (laptop.go)
 }
 
 // netView is a network as the data path sees it, with its precomputed

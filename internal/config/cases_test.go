@@ -178,8 +178,21 @@ func errorCases() []errorCase {
 			`h1.toml:10: endpoint[0].name: "web_1" is not a DNS label: use only a-z, 0-9 and '-'`}},
 		{"endpoint name duplicate", doc(hostBlock, blueBlock, ep(), ep(`ifname = "eth1"`)), []string{
 			`h1.toml:14: endpoint[1].name: name "web" is already used by endpoint[0] in network blue`}},
-		{"netns missing", doc(hostBlock, blueBlock, []string{`[[endpoint]]`, `network = "blue"`, `name = "web"`}), []string{
-			`h1.toml:8: endpoint[0].netns: required key is missing`}},
+		{"host endpoint with ifname", doc(hostBlock, blueBlock, []string{`[[endpoint]]`, `network = "blue"`, `name = "web"`, `ifname = "eth1"`}), []string{
+			`h1.toml:11: endpoint[0].ifname: a host endpoint (no netns) has no interface; leave ifname out, or set netns`}},
+		{"two host endpoints", doc(hostBlock, blueBlock, []string{`[[endpoint]]`, `network = "blue"`, `name = "a"`, `[[endpoint]]`, `network = "blue"`, `name = "b"`}), []string{
+			`h1.toml:11: endpoint[1].netns: network blue already has a host endpoint, endpoint[0]; a host has one per network`}},
+		{"socks not loopback", doc([]string{`[host]`, `name = "h1"`, `address = "198.18.0.1"`, `socks = "0.0.0.0:1080"`}), []string{
+			`h1.toml:4: host.socks: 0.0.0.0:1080 is not a loopback IPv4 address and port, such as 127.0.0.1:1080; only this host may use it`}},
+		{"forward without host endpoint", doc(hostBlock, blueBlock, []string{`[[forward]]`, `network = "blue"`, `listen = "127.0.0.1:8080"`, `to = "web:80"`}), []string{
+			`h1.toml:9: forward[0].network: network blue has no host endpoint on this host; add an [[endpoint]] without netns to it`}},
+		{"forward bad target", doc(hostBlock, blueBlock, []string{`[[endpoint]]`, `network = "blue"`, `name = "me"`, `[[forward]]`, `network = "blue"`, `listen = "127.0.0.1:8080"`, `to = "web"`, `proto = "sctp"`}), []string{
+			`h1.toml:14: forward[0].to: "web" is not NAME:PORT or IPV4:PORT`,
+			`h1.toml:15: forward[0].proto: proto "sctp" is neither "tcp" nor "udp"`}},
+		{"forward listen clash", doc([]string{`[host]`, `name = "h1"`, `address = "198.18.0.1"`, `socks = "127.0.0.1:1080"`}, blueBlock, []string{`[[endpoint]]`, `network = "blue"`, `name = "me"`, `[[forward]]`, `network = "blue"`, `listen = "127.0.0.1:1080"`, `to = "web:80"`}), []string{
+			`h1.toml:14: forward[0].listen: tcp 127.0.0.1:1080 is already used by host.socks`}},
+		{"expose twice", doc(hostBlock, blueBlock, []string{`[[endpoint]]`, `network = "blue"`, `name = "me"`, `[[expose]]`, `network = "blue"`, `port = 3000`, `to = "127.0.0.1:3000"`, `[[expose]]`, `network = "blue"`, `port = 3000`, `to = "127.0.0.1:3001"`}), []string{
+			`h1.toml:17: expose[1].port: tcp port 3000 of network blue is already exposed by expose[0]`}},
 		{"netns relative", doc(hostBlock, blueBlock, []string{`[[endpoint]]`, `network = "blue"`, `name = "web"`, `netns = "netns/c1"`}), []string{
 			`h1.toml:11: endpoint[0].netns: "netns/c1" is not an absolute path`}},
 		{"ifname long", doc(hostBlock, blueBlock, ep(`ifname = "eth0123456789abcd"`)), []string{

@@ -30,7 +30,8 @@ func (c *Config) Equal(o *Config) bool {
 	return c.Host.Equal(o.Host) &&
 		slices.Equal(c.Peers, o.Peers) &&
 		slices.Equal(c.Networks, o.Networks) &&
-		slices.EqualFunc(c.Endpoints, o.Endpoints, Endpoint.Equal)
+		slices.EqualFunc(c.Endpoints, o.Endpoints, Endpoint.Equal) &&
+		slices.Equal(c.Forwards, o.Forwards) && slices.Equal(c.Exposes, o.Exposes)
 }
 
 // Equal reports whether h and o are the same host settings, including the
@@ -48,7 +49,8 @@ func (h Host) Equal(o Host) bool {
 		h.APIGroup == o.APIGroup && h.APIGID == o.APIGID && h.DockerPlugin == o.DockerPlugin &&
 		slices.Equal(h.EgressDeny, o.EgressDeny) &&
 		h.FloodRate == o.FloodRate && h.FloodBurst == o.FloodBurst &&
-		h.Rootless == o.Rootless && h.UAPIDir == o.UAPIDir
+		h.Rootless == o.Rootless && h.UAPIDir == o.UAPIDir &&
+		h.Socks == o.Socks && h.SocksOverlayOnly == o.SocksOverlayOnly
 }
 
 // Equal reports whether e and o are the same endpoint.

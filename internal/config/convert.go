@@ -62,6 +62,7 @@ func (v *validator) convert(raw *rawFile) {
 	for i := range raw.Service {
 		v.service(indexPath("service", i), &raw.Service[i], &v.c.Services[i])
 	}
+	v.laptop(raw)
 }
 
 func (v *validator) host(rh *rawHost) {
@@ -183,6 +184,7 @@ func (v *validator) host(rh *rawHost) {
 	if b, ok := v.boolean("host.rootless", rh.Rootless); ok {
 		h.Rootless = b
 	}
+	v.socks(rh)
 	if s, ok := v.str("host.api_group", rh.APIGroup, false); ok {
 		if s == "" {
 			v.errorf("host.api_group", "must not be empty; leave the key out to keep the API socket to root")
@@ -389,9 +391,17 @@ func (v *validator) endpoint(field string, re *rawEndpoint, ep *Endpoint) {
 			ep.Name = s
 		}
 	}
-	ep.NetNS, _ = v.path(field+".netns", re.NetNS, true)
-	ep.IfName = DefaultIfName
-	if s, ok := v.str(field+".ifname", re.IfName, false); ok {
+	ep.NetNS, _ = v.path(field+".netns", re.NetNS, false)
+	if re.NetNS == nil {
+		// A host endpoint: served by the daemon's own stack, no TAP.
+		ep.IfName = ""
+		if re.IfName != nil {
+			v.errorf(field+".ifname", "%v", ErrHostEndpointIfName)
+		}
+	} else {
+		ep.IfName = DefaultIfName
+	}
+	if s, ok := v.str(field+".ifname", re.IfName, false); ok && re.NetNS != nil {
 		if msg := checkIfName(s); msg != "" {
 			v.errorf(field+".ifname", "%s", msg)
 		} else {

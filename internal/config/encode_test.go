@@ -70,6 +70,12 @@ func (c *Config) Encode() []byte {
 	}
 	kvInt(&b, "flood_rate", int64(h.FloodRate))
 	kvInt(&b, "flood_burst", int64(h.FloodBurst))
+	if h.Socks.IsValid() {
+		kvString(&b, "socks", h.Socks.String())
+	}
+	if h.SocksOverlayOnly {
+		kvBool(&b, "socks_outside", false)
+	}
 	for _, p := range c.Peers {
 		b.WriteString("\n[[peer]]\n")
 		kvString(&b, "name", p.Name)
@@ -111,8 +117,10 @@ func (c *Config) Encode() []byte {
 		b.WriteString("\n[[endpoint]]\n")
 		kvString(&b, "network", ep.Network)
 		kvString(&b, "name", ep.Name)
-		kvString(&b, "netns", ep.NetNS)
-		kvString(&b, "ifname", ep.IfName)
+		if ep.NetNS != "" { // a host endpoint has neither
+			kvString(&b, "netns", ep.NetNS)
+			kvString(&b, "ifname", ep.IfName)
+		}
 		if ep.Address.IsValid() {
 			kvString(&b, "address", ep.Address.String())
 		}
@@ -122,6 +130,20 @@ func (c *Config) Encode() []byte {
 		if len(ep.Aliases) > 0 {
 			kvStrings(&b, "aliases", ep.Aliases)
 		}
+	}
+	for _, f := range c.Forwards {
+		b.WriteString("\n[[forward]]\n")
+		kvString(&b, "network", f.Network)
+		kvString(&b, "listen", f.Listen.String())
+		kvString(&b, "to", f.To)
+		kvString(&b, "proto", f.Proto)
+	}
+	for _, x := range c.Exposes {
+		b.WriteString("\n[[expose]]\n")
+		kvString(&b, "network", x.Network)
+		kvInt(&b, "port", int64(x.Port))
+		kvString(&b, "to", x.To.String())
+		kvString(&b, "proto", x.Proto)
 	}
 	return []byte(b.String())
 }

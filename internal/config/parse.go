@@ -22,6 +22,8 @@ type rawFile struct {
 	Endpoint []rawEndpoint `toml:"endpoint"`
 	Publish  []rawPublish  `toml:"publish"`
 	Service  []rawService  `toml:"service"`
+	Forward  []rawForward  `toml:"forward"`
+	Expose   []rawExpose   `toml:"expose"`
 }
 
 type rawHost struct {
@@ -49,6 +51,8 @@ type rawHost struct {
 	FloodRate      any `toml:"flood_rate"`
 	FloodBurst     any `toml:"flood_burst"`
 	Rootless       any `toml:"rootless"`
+	Socks          any `toml:"socks"`
+	SocksOutside   any `toml:"socks_outside"`
 }
 
 type rawPeer struct {
@@ -70,6 +74,20 @@ type rawNetwork struct {
 	MTU       any `toml:"mtu"`
 	Encrypted any `toml:"encrypted"`
 	Egress    any `toml:"egress"`
+}
+
+type rawForward struct {
+	Network any `toml:"network"`
+	Listen  any `toml:"listen"`
+	To      any `toml:"to"`
+	Proto   any `toml:"proto"`
+}
+
+type rawExpose struct {
+	Network any `toml:"network"`
+	Port    any `toml:"port"`
+	To      any `toml:"to"`
+	Proto   any `toml:"proto"`
 }
 
 type rawEndpoint struct {

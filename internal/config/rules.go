@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -250,6 +251,24 @@ func CheckNameClaim(claim, held NameHolder) error {
 	return nil
 }
 
+// ErrHostEndpointIfName is the rule that a host endpoint (an endpoint
+// without netns) names no interface: the daemon's own stack serves it.
+var ErrHostEndpointIfName = errors.New("a host endpoint (no netns) has no interface; leave ifname out, or set netns")
+
+// CheckLoopbackListen reports why ap cannot be a local listener of the
+// laptop doors (host.socks, a forward's listen, an expose's to): a
+// loopback IPv4 address and a port other than 0. A proxy that listened on
+// another address would hand the overlay to anyone who can reach it.
+func CheckLoopbackListen(ap netip.AddrPort) error {
+	switch {
+	case !ap.Addr().Is4() || !ap.Addr().IsLoopback():
+		return fmt.Errorf("%s is not a loopback IPv4 address and port, such as 127.0.0.1:1080; only this host may use it", ap)
+	case ap.Port() == 0:
+		return fmt.Errorf("%s has port 0; choose a port", ap)
+	}
+	return nil
+}
+
 // MinUnprivilegedPort is the lowest port a process without
 // CAP_NET_BIND_SERVICE may bind (Linux's default
 // net.ipv4.ip_unprivileged_port_start).
@@ -261,6 +280,51 @@ func CheckRootlessPort(p uint16) error {
 	if p != 0 && p < MinUnprivilegedPort {
 		return fmt.Errorf("port %d is privileged: rootless mode cannot bind ports below %d (that needs CAP_NET_BIND_SERVICE); choose a port from %d up",
 			p, MinUnprivilegedPort, MinUnprivilegedPort)
+	}
+	return nil
+}
+
+// ParseLoopback parses "IP:PORT" and checks it with CheckLoopbackListen.
+func ParseLoopback(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not IP:PORT, such as 127.0.0.1:8080", s)
+	}
+	if err := CheckLoopbackListen(ap); err != nil {
+		return netip.AddrPort{}, err
+	}
+	return ap, nil
+}
+
+// ParseOverlayTarget parses a forward's destination, "NAME:PORT" or
+// "IPV4:PORT", where NAME is an endpoint name or alias of the forward's
+// network (a DNS label), and a port 1..65535.
+func ParseOverlayTarget(s string) (host string, port uint16, err error) {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 {
+		return "", 0, fmt.Errorf("%q is not NAME:PORT or IPV4:PORT", s)
+	}
+	host, ps := s[:i], s[i+1:]
+	n, perr := strconv.ParseUint(ps, 10, 16)
+	if perr != nil || n == 0 {
+		return "", 0, fmt.Errorf("%q: port %q is not in 1..65535", s, ps)
+	}
+	if a, aerr := netip.ParseAddr(host); aerr == nil {
+		if !a.Is4() {
+			return "", 0, fmt.Errorf("%q: %s is not an IPv4 address", s, a)
+		}
+		return host, uint16(n), nil
+	}
+	if err := CheckLabel(host); err != nil {
+		return "", 0, fmt.Errorf("%q: name: %w", s, err)
+	}
+	return host, uint16(n), nil
+}
+
+// CheckProto reports why p is not a forward's or expose's protocol.
+func CheckProto(p string) error {
+	if p != "tcp" && p != "udp" {
+		return fmt.Errorf("proto %q is neither \"tcp\" nor \"udp\"", p)
 	}
 	return nil
 }

@@ -65,12 +65,19 @@ type Config struct {
 	Peers []Peer
 	// Networks are the overlay networks this host takes part in.
 	Networks []Network
-	// Endpoints are containers attached at start-up.
+	// Endpoints are containers attached at start-up, and host endpoints
+	// (no NetNS): the daemon itself on a network.
 	Endpoints []Endpoint
 	// Publishes are the ports published into networks (see Publish).
 	Publishes []Publish
 	// Services are the names that get a virtual IP (see Service).
 	Services []Service
+	// Forwards are [[forward]] tables: local ports that reach the overlay
+	// through a host endpoint.
+	Forwards []Forward
+	// Exposes are [[expose]] tables: ports of a host endpoint that reach
+	// local services.
+	Exposes []Expose
 
 	// lines maps field paths to their line in File, for Errorf. It is
 	// nil for a Config built in code rather than parsed.
@@ -182,6 +189,16 @@ type Host struct {
 	// empty means wireguard-go's /var/run/wireguard. Load sets it to
 	// $XDG_RUNTIME_DIR/wireguard in rootless mode. Not a key of the file.
 	UAPIDir string
+	// Socks is the loopback address on which the daemon serves SOCKS5
+	// (RFC 1928: no authentication, CONNECT and UDP ASSOCIATE); the zero
+	// AddrPort means off. Overlay names and addresses are reached through
+	// the host endpoint of their network, see README "Laptop".
+	Socks netip.AddrPort
+	// SocksOverlayOnly is host.socks_outside = false (the default is
+	// true): SOCKS clients may then reach only the overlay, and other
+	// destinations, otherwise dialled from the host, are refused with
+	// reply 0x02, "connection not allowed by ruleset".
+	SocksOverlayOnly bool
 }
 
 // Peer is one [[peer]] table: another host running vxwire or kernel VXLAN.
@@ -255,10 +272,12 @@ type Endpoint struct {
 	// Name is the container's name, unique within its network (required).
 	Name string
 	// NetNS is the path of the container's network namespace, which must
-	// exist (required).
+	// exist. Empty makes a host endpoint: the daemon's own userspace
+	// TCP/IP stack on the network, with its own address, MAC and name,
+	// reached by SOCKS5, [[forward]] and [[expose]] (see IsHost).
 	NetNS string
 	// IfName is the TAP device name inside the namespace (default eth0,
-	// at most 15 bytes).
+	// at most 15 bytes); empty for a host endpoint, which has no TAP.
 	IfName string
 	// Address is the container's IPv4 address inside the network's subnet,
 	// not the gateway, unique in the network. The zero Addr means the
@@ -274,4 +293,43 @@ type Endpoint struct {
 	// into the container and configure; NetNS is then the daemon's own.
 	// Only the API sets it, never the config file.
 	Handoff bool
+}
+
+// IsHost reports whether ep is a host endpoint: one without a network
+// namespace, served by the daemon's own stack.
+func (ep Endpoint) IsHost() bool { return ep.NetNS == "" && !ep.Handoff }
+
+// Forward is one [[forward]] table: a listener on the host whose
+// connections (TCP) or datagrams (UDP) go to an overlay name or address
+// through the host endpoint of Network.
+type Forward struct {
+	// Network is the network whose host endpoint dials (required; it
+	// needs a host endpoint on this host).
+	Network string
+	// Listen is the loopback address and port to listen on (required).
+	Listen netip.AddrPort
+	// To is the destination as written, "NAME:PORT" or "IPV4:PORT".
+	To string
+	// ToHost is To's name (an endpoint name or alias of Network, or an
+	// IPv4 address of its subnet) and ToPort its port.
+	ToHost string
+	// ToPort is To's port, 1..65535.
+	ToPort uint16
+	// Proto is "tcp" (default) or "udp".
+	Proto string
+}
+
+// Expose is one [[expose]] table: a port of the host endpoint of Network
+// whose connections (TCP) or datagrams (UDP) go to a local service.
+type Expose struct {
+	// Network is the network of the host endpoint (required; it needs a
+	// host endpoint on this host).
+	Network string
+	// Port is the port on the host endpoint's overlay address (required).
+	Port uint16
+	// To is the local service, a loopback IPv4 address and port
+	// (required).
+	To netip.AddrPort
+	// Proto is "tcp" (default) or "udp".
+	Proto string
 }

@@ -15,6 +15,7 @@ func (v *validator) validate() {
 	v.endpoints()
 	v.publishes()
 	v.services()
+	v.laptopRules()
 }
 
 // spelled reports whether the file sets field, even to a value that failed

@@ -279,6 +279,7 @@ func TestEqualCoversEveryField(t *testing.T) {
 		Metrics:     netip.MustParseAddrPort("127.0.0.1:9100"), APIGroup: "g", APIGID: 7, DockerPlugin: "/run/docker/plugins/vxwire.sock",
 		EgressDeny: []EgressRule{{Prefix: netip.MustParsePrefix("10.0.0.0/8")}},
 		FloodRate:  5, FloodBurst: 6, Rootless: true, UAPIDir: "/u",
+		Socks: netip.MustParseAddrPort("127.0.0.1:1080"), SocksOverlayOnly: true,
 	}
 	ep := Endpoint{
 		Network: "n", Name: "e", NetNS: "/n", IfName: "eth0", Address: netip.MustParseAddr("10.0.0.2"),
