@@ -108,7 +108,13 @@ type timings struct {
 	tcpTimeout     time.Duration
 	joinMax        time.Duration
 	maintain       time.Duration
+	// leave bounds Close's wait for its leave message to be gossiped.
+	leave time.Duration
 }
+
+// maxLeaveWait caps timings.leave, so that a host stops within a second
+// however long its gossip interval.
+const maxLeaveWait = 400 * time.Millisecond
 
 func deriveTimings(c *Config) timings {
 	p := max(c.DeadAfter/30, 20*time.Millisecond)
@@ -124,6 +130,9 @@ func deriveTimings(c *Config) timings {
 	if c.GossipInterval > 0 {
 		t.gossipInterval = c.GossipInterval
 	}
+	// A queued broadcast goes out at the next gossip tick to some live
+	// member; two ticks leave room for a busy host.
+	t.leave = min(max(2*t.gossipInterval, 50*time.Millisecond), maxLeaveWait)
 	return t
 }
 
