@@ -65,6 +65,11 @@ type Config struct {
 	// GossipInterval overrides the derived UDP gossip interval; tests that
 	// run many members set it to spread the load.
 	GossipInterval time.Duration
+	// OnJoin, when set, is called with the name of a host that joins the
+	// cluster or comes back after it failed or left (memberlist's join
+	// event), not for this host. It is called with memberlist's node lock
+	// held: it must not block or call into the Cluster.
+	OnJoin func(name string)
 	// Crash receives panics of the cluster's goroutines: the join and
 	// maintenance loops and the transport's filters report to Crash.Died;
 	// a panic while handling one received message or one send is logged,
