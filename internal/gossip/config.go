@@ -111,8 +111,12 @@ type timings struct {
 	gossipInterval time.Duration
 	pushPull       time.Duration
 	tcpTimeout     time.Duration
-	joinMax        time.Duration
-	maintain       time.Duration
+	// joinMax caps the backoff between joins of a host that is alone: a
+	// third of DeadAfter, so that after a cut heals the hosts meet again
+	// well within DeadAfter (one join attempt in flight, up to tcpTimeout,
+	// plus one backoff).
+	joinMax  time.Duration
+	maintain time.Duration
 	// leave bounds Close's wait for its leave message to be gossiped.
 	leave time.Duration
 }
@@ -129,7 +133,7 @@ func deriveTimings(c *Config) timings {
 		gossipInterval: min(max(p/5, 10*time.Millisecond), 200*time.Millisecond),
 		pushPull:       max(c.DeadAfter/2, 100*time.Millisecond),
 		tcpTimeout:     min(max(c.DeadAfter/6, 200*time.Millisecond), 10*time.Second),
-		joinMax:        min(c.DeadAfter, 30*time.Second),
+		joinMax:        min(max(c.DeadAfter/3, p), 10*time.Second),
 		maintain:       max(c.DeadAfter/10, 10*time.Millisecond),
 	}
 	if c.GossipInterval > 0 {
