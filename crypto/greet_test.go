@@ -24,11 +24,13 @@ func TestPeerAliveAfterLostInitiation(t *testing.T) {
 				a.key, b.key = b.key, a.key
 			}
 			// Find a free port for b, then close it again: b "is starting".
-			b.start(t, nil)
-			port := b.dev.LocalAddr().Port()
-			bPeer := b.peer()
+			// The first life of b is a node of its own, with its own reader.
+			old := &node{key: b.key, tunnel: b.tunnel, id: b.id}
+			old.start(t, nil)
+			port := old.dev.LocalAddr().Port()
+			bPeer := old.peer()
 			bPeer.Name = "b"
-			b.dev.Close()
+			old.dev.Close()
 
 			a.start(t, func(c *Config) { c.Peers = []Peer{bPeer} })
 			sendBatch(t, a, b.id, 0, 1, 100) // initiation to a closed port
