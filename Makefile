@@ -5,9 +5,11 @@ BIN       := bin/vxwire
 STATICCHECK_VERSION := v0.8.2
 GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 FUZZTIME  ?= 30s
+# CI_FUZZTIME is each fuzz target's budget inside `make test`.
+CI_FUZZTIME ?= 5s
 PKGS      := ./...
 
-.PHONY: all build test unit e2e lint fmt-check vet staticcheck tidy-check demo bench fuzz deps clean
+.PHONY: all build test unit race e2e lint fmt-check vet staticcheck tidy-check demo bench fuzz deps clean
 
 all: build
 
@@ -17,13 +19,23 @@ build:
 deps:
 	bash scripts/deps.sh
 
-# test runs static checks, unit tests and the end-to-end suite (which needs
-# root and skips with a message otherwise).
-test: deps lint
-	$(GO) test -count=1 -timeout 25m $(PKGS)
+# test runs static checks, the unit tests under the race detector, every
+# fuzz target for CI_FUZZTIME, and the end-to-end suite in tests/ (which
+# needs root and skips with a message otherwise; it runs without -race,
+# which would slow the daemons it starts several times over).
+test: deps lint race
+	GO=$(GO) bash scripts/fuzz.sh $(CI_FUZZTIME)
+	$(GO) test -count=1 -timeout 25m ./tests/
 
 unit:
 	$(GO) test -count=1 -short $(PKGS)
+
+# race runs every package's tests but the end-to-end suite under -race,
+# then, without it, the one that skips itself there (100 gossip members,
+# too slow under the detector to keep their timings).
+race:
+	$(GO) test -count=1 -race -timeout 20m $$($(GO) list $(PKGS) | grep -v '/tests$$')
+	$(GO) test -count=1 -run '^TestConvergence100$$' ./internal/gossip/
 
 lint: fmt-check vet staticcheck tidy-check
 
@@ -58,11 +70,7 @@ bench: deps build
 
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; \
-	done
+	GO=$(GO) bash scripts/fuzz.sh $(FUZZTIME)
 
 clean:
 	rm -rf bin

@@ -86,6 +86,9 @@ type Peer struct {
 	// its allowed-ips are TunnelAddr/32, and inner packets to it carry it
 	// as destination.
 	TunnelAddr netip.Addr
+	// Name is the peer's host name, by which PeerAlive knows it; empty
+	// when the caller never calls PeerAlive for it.
+	Name string
 	// ID is how the caller names this peer (required, unique): Write
 	// sends to the peer whose ID is dst and Read reports the ID of the
 	// sender. vxwire uses the peer's VXLAN underlay address and port.

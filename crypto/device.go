@@ -83,6 +83,8 @@ type Device struct {
 	cfg   Config
 	ring  Ring
 	epoch int64 // epoch of the installed preshared keys, if ring enabled
+	// greeting holds the peers routineGreet is forcing handshakes with.
+	greeting map[Key]bool
 
 	uapi     *uapiServer
 	kick     chan struct{} // wakes routineRotate after a Reconfigure
@@ -319,7 +321,12 @@ func (d *Device) Close() error {
 	first := false
 	d.closing.Do(func() {
 		first = true
+		// Under mu, so that PeerAlive, which starts routines under mu,
+		// either sees closed or has added to routines before the Wait
+		// below.
+		d.mu.Lock()
 		close(d.closed)
+		d.mu.Unlock()
 	})
 	if !first {
 		<-d.done

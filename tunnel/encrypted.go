@@ -23,6 +23,10 @@ type CryptoConn interface {
 	Status() []crypto.PeerStatus
 	// Stats reports the data-path counters.
 	Stats() crypto.Stats
+	// PeerAlive hears that the peer with this host name joined the
+	// cluster, so that a first handshake need not wait on a timer. It
+	// must not block.
+	PeerAlive(name string)
 }
 
 var _ CryptoConn = (*crypto.Device)(nil)
@@ -54,6 +58,7 @@ func cryptoConfig(cfg *config.Config, underlayMTU int) crypto.Config {
 			PublicKey:  crypto.Key(p.PublicKey),
 			Endpoint:   netip.AddrPortFrom(p.Address, p.WGPort),
 			TunnelAddr: p.TunnelAddress,
+			Name:       p.Name,
 			ID:         p.AddrPort(),
 		})
 	}
@@ -74,6 +79,15 @@ func (e *Engine) openCrypto(cfg *config.Config) error {
 	e.enc = c
 	e.sw.enc = c
 	return nil
+}
+
+// peerJoined is gossip's OnJoin: a peer that joins (a start, a restart,
+// the end of a partition) gets a WireGuard handshake at once. It runs
+// under memberlist's lock and does not block.
+func (e *Engine) peerJoined(name string) {
+	if e.enc != nil {
+		e.enc.PeerAlive(name)
+	}
 }
 
 // wireguardStatus returns the WireGuard view of every peer, by peer ID.

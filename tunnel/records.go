@@ -44,6 +44,7 @@ func (e *Engine) openControl(cfg *config.Config) error {
 		Peers:     gossipPeers(cfg),
 		Secret:    cfg.Host.Secret,
 		DeadAfter: cfg.Host.PeerTimeout,
+		OnJoin:    e.peerJoined,
 		Crash:     e.Reporter().With("component", "gossip"),
 	}, e.l.With("component", "gossip"))
 	if err != nil {

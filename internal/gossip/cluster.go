@@ -156,7 +156,10 @@ func (c *Cluster) Addr() netip.AddrPort {
 }
 
 // Close leaves the cluster, so that other hosts drop this host's records
-// at once, and stops every goroutine. It is idempotent and safe to call
+// at once, and stops every goroutine. It waits for the leave message to go
+// out for at most two gossip intervals (see timings.leave): when every
+// peer is leaving too, none is left to send it to, and a peer that misses
+// it declares this host dead later instead. It is idempotent and safe to call
 // concurrently; later calls return the first result. A probe memberlist
 // had in flight may finish up to one probe interval (DeadAfter/30) later.
 func (c *Cluster) Close() error {
@@ -166,7 +169,7 @@ func (c *Cluster) Close() error {
 		c.mu.Unlock()
 		close(c.done)
 		ml := c.ml.Load()
-		if err := ml.Leave(max(5*c.tm.probeInterval, time.Second)); err != nil {
+		if err := ml.Leave(c.tm.leave); err != nil {
 			c.l.Warn("gossip leave was not confirmed", "error", err)
 		}
 		if err := ml.Shutdown(); err != nil {

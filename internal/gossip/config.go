@@ -65,6 +65,11 @@ type Config struct {
 	// GossipInterval overrides the derived UDP gossip interval; tests that
 	// run many members set it to spread the load.
 	GossipInterval time.Duration
+	// OnJoin, when set, is called with the name of a host that joins the
+	// cluster or comes back after it failed or left (memberlist's join
+	// event), not for this host. It is called with memberlist's node lock
+	// held: it must not block or call into the Cluster.
+	OnJoin func(name string)
 	// Crash receives panics of the cluster's goroutines: the join and
 	// maintenance loops and the transport's filters report to Crash.Died;
 	// a panic while handling one received message or one send is logged,
@@ -106,9 +111,19 @@ type timings struct {
 	gossipInterval time.Duration
 	pushPull       time.Duration
 	tcpTimeout     time.Duration
-	joinMax        time.Duration
-	maintain       time.Duration
+	// joinMax caps the backoff between joins of a host that is alone: a
+	// third of DeadAfter, so that after a cut heals the hosts meet again
+	// well within DeadAfter (one join attempt in flight, up to tcpTimeout,
+	// plus one backoff).
+	joinMax  time.Duration
+	maintain time.Duration
+	// leave bounds Close's wait for its leave message to be gossiped.
+	leave time.Duration
 }
+
+// maxLeaveWait caps timings.leave, so that a host stops within a second
+// however long its gossip interval.
+const maxLeaveWait = 400 * time.Millisecond
 
 func deriveTimings(c *Config) timings {
 	p := max(c.DeadAfter/30, 20*time.Millisecond)
@@ -118,12 +133,15 @@ func deriveTimings(c *Config) timings {
 		gossipInterval: min(max(p/5, 10*time.Millisecond), 200*time.Millisecond),
 		pushPull:       max(c.DeadAfter/2, 100*time.Millisecond),
 		tcpTimeout:     min(max(c.DeadAfter/6, 200*time.Millisecond), 10*time.Second),
-		joinMax:        min(c.DeadAfter, 30*time.Second),
+		joinMax:        min(max(c.DeadAfter/3, p), 10*time.Second),
 		maintain:       max(c.DeadAfter/10, 10*time.Millisecond),
 	}
 	if c.GossipInterval > 0 {
 		t.gossipInterval = c.GossipInterval
 	}
+	// A queued broadcast goes out at the next gossip tick to some live
+	// member; two ticks leave room for a busy host.
+	t.leave = min(max(2*t.gossipInterval, 50*time.Millisecond), maxLeaveWait)
 	return t
 }
 

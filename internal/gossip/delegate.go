@@ -105,7 +105,8 @@ type events Cluster
 var _ memberlist.EventDelegate = (*events)(nil)
 
 // NotifyJoin implements memberlist.EventDelegate. A host whose state is
-// unknown (new, or wrongly declared dead) is asked for it.
+// unknown (new, or wrongly declared dead) is asked for it, and
+// Config.OnJoin hears of every other host that joins.
 func (e *events) NotifyJoin(n *memberlist.Node) {
 	c := (*Cluster)(e)
 	c.mu.Lock()
@@ -118,6 +119,9 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 		return
 	}
 	c.l.Debug("member joined", "peer", n.Name)
+	if c.cfg.OnJoin != nil {
+		c.cfg.OnJoin(n.Name)
+	}
 	if ent, ok := c.tab.hosts[n.Name]; !ok || ent.dropped {
 		v, _ := c.tab.version(n.Name)
 		c.unlockedRequestPull(n.Name, v)

@@ -15,6 +15,12 @@ func TestConvergence100(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 100 members")
 	}
+	if raceEnabled {
+		// 100 members under -race on a 2-core machine miss memberlist's
+		// probe deadlines and never converge; `make test` runs this test
+		// again without -race.
+		t.Skip("100 members do not keep gossip's timings under the race detector")
+	}
 	const hosts = 100
 	start := time.Now()
 	seedHosts := []*Cluster{newTestCluster(t, "host000", nil, scaleConfig)}

@@ -1,0 +1,62 @@
+package crypto
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestPeerAliveAfterLostInitiation: a's first initiation to b is lost
+// because b's port is not open yet (b is starting). When b is up, a
+// datagram from a waits out WireGuard's 5 s REKEY_TIMEOUT; the control
+// phase shows nothing arrives within a second. Once each side hears the
+// other is alive (PeerAlive, as gossip reports a join), the next
+// datagram arrives within a second, whichever of the two keys is the
+// lower one (the side that forces the handshake).
+func TestPeerAliveAfterLostInitiation(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	for _, senderLower := range []bool{true, false} {
+		t.Run(fmt.Sprintf("senderLower=%t", senderLower), func(t *testing.T) {
+			a, b := newNode(t, 1), newNode(t, 2)
+			if initiates(a.key.Public(), b.key.Public()) != senderLower {
+				a.key, b.key = b.key, a.key
+			}
+			// Find a free port for b, then close it again: b "is starting".
+			// The first life of b is a node of its own, with its own reader.
+			old := &node{key: b.key, tunnel: b.tunnel, id: b.id}
+			old.start(t, nil)
+			port := old.dev.LocalAddr().Port()
+			bPeer := old.peer()
+			bPeer.Name = "b"
+			old.dev.Close()
+
+			a.start(t, func(c *Config) { c.Peers = []Peer{bPeer} })
+			sendBatch(t, a, b.id, 0, 1, 100) // initiation to a closed port
+			eventually(t, 5*time.Second, "a's first initiation", func() bool {
+				st := a.dev.Status()
+				return len(st) == 1 && st[0].TxBytes > 0
+			})
+
+			b.start(t, func(c *Config) {
+				c.ListenPort = port
+				aPeer := a.peer()
+				aPeer.Name = "a"
+				c.Peers = []Peer{aPeer}
+			})
+			sendBatch(t, a, b.id, 1, 1, 100)
+			b.expectNothing(t, time.Second) // control: the 5 s stall
+
+			start := time.Now()
+			a.dev.PeerAlive("b")
+			b.dev.PeerAlive("a")
+			sendBatch(t, a, b.id, 2, 1, 100)
+			got := b.collect(1, time.Second)
+			if len(got) == 0 {
+				t.Fatalf("no datagram within 1s of PeerAlive")
+			}
+			t.Logf("first datagram %v after PeerAlive", time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
