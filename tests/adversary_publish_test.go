@@ -41,7 +41,7 @@ func TestAdversaryPublishRelayTarget(t *testing.T) {
 	e.mustVX("attach", "--socket", e.socket(hosts[0]), "--network", "blue", "--netns", db.path(),
 		"--name", "db", "--ip", "10.77.0.13")
 	e.eventually(pubTimeout, "8080 served on h1", func() error {
-		_, err := e.fetch(client, "http://"+hosts[0].addr+":8080/")
+		_, err := e.fetchName(client, "http://"+hosts[0].addr+":8080/")
 		return err
 	})
 
@@ -75,7 +75,7 @@ func TestAdversaryPublishRelayNonPeer(t *testing.T) {
 	hosts, client, web1 := e.publishCluster()
 	e.webServer(web1, "web1")
 	e.eventually(pubTimeout, "8080 served on h1", func() error {
-		_, err := e.fetch(client, "http://"+hosts[0].addr+":8080/")
+		_, err := e.fetchName(client, "http://"+hosts[0].addr+":8080/")
 		return err
 	})
 	// Probe: the same request from a peer is served.

@@ -62,8 +62,8 @@ func (e *env) fetchN(c *netns, url string, n int) (map[string]int, error) {
 	return got, nil
 }
 
-// fetch fetches url once from c and returns the server's name.
-func (e *env) fetch(c *netns, url string) (string, error) {
+// fetchName fetches url once from c and returns the server's name.
+func (e *env) fetchName(c *netns, url string) (string, error) {
 	out, err := e.in(c, "curl", "-s", "-m", "3", url)
 	if err != nil {
 		return "", err
@@ -131,7 +131,7 @@ func TestPublishIngress(t *testing.T) {
 	for _, h := range hosts {
 		url := fmt.Sprintf("http://%s:8080/", h.addr)
 		e.eventually(pubTimeout, "fetch "+url, func() error {
-			name, err := e.fetch(client, url)
+			name, err := e.fetchName(client, url)
 			if err == nil && name != "web1" {
 				return fmt.Errorf("answered by %q, want web1", name)
 			}
@@ -185,13 +185,13 @@ func TestPublishIngress(t *testing.T) {
 	// Published through the API on h1: replicated, served on h3.
 	e.mustVX("publish", "add", "--socket", e.socket(hosts[0]), "--network", "blue", "9090", "web:80")
 	e.eventually(pubTimeout, "API publish served on h3", func() error {
-		_, err := e.fetch(client, "http://"+hosts[2].addr+":9090/")
+		_, err := e.fetchName(client, "http://"+hosts[2].addr+":9090/")
 		return err
 	})
 	// Host mode: only hosts running web listen.
 	e.mustVX("publish", "add", "--socket", e.socket(hosts[0]), "--network", "blue", "--mode", "host", "8081", "web:80")
 	e.eventually(pubTimeout, "host mode on h1 forwards to web1", func() error {
-		name, err := e.fetch(client, "http://"+hosts[0].addr+":8081/")
+		name, err := e.fetchName(client, "http://"+hosts[0].addr+":8081/")
 		if err == nil && name != "web1" {
 			return permanent(fmt.Errorf("host mode on h1 answered by %q, want its own web1", name))
 		}
@@ -228,14 +228,14 @@ func TestPublishIngress(t *testing.T) {
 	if code != exitConflictCode || !strings.Contains(so+se, "in use") {
 		t.Errorf("publishing a port in use: exit %d, %s%s; want a conflict saying it is in use", code, so, se)
 	}
-	if name, err := e.fetch(client, "http://"+hosts[1].addr+":8080/"); err != nil || name == "" {
+	if name, err := e.fetchName(client, "http://"+hosts[1].addr+":8080/"); err != nil || name == "" {
 		t.Errorf("after the refusals, 8080 on h2: %q, %v", name, err)
 	}
 
 	// Removal through the API stops every host's listener.
 	e.mustVX("publish", "rm", "--socket", e.socket(hosts[2]), "9090")
 	e.eventually(pubTimeout, "9090 closed on h1", func() error {
-		if _, err := e.fetch(client, "http://"+hosts[0].addr+":9090/"); err == nil {
+		if _, err := e.fetchName(client, "http://"+hosts[0].addr+":9090/"); err == nil {
 			return fmt.Errorf("still served")
 		}
 		return nil
