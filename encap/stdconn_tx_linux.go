@@ -24,6 +24,11 @@ import (
 //	         unsent one until all are sent (the kernel may stop early); the
 //	         netpoller waits out EAGAIN
 //	      ─▶ on error for msghdr i:
+//	           segments above this destination's path MTU (EINVAL or
+//	           EMSGSIZE, and the kernel's path MTU to dst is smaller than
+//	           them) → rebuild the rest of this Write without GSO; the
+//	           kernel fragments those datagrams, and other destinations
+//	           keep GSO at full size
 //	           GSO refused (EIO: no checksum offload on the egress device;
 //	           EOPNOTSUPP; EINVAL: segment above the path MTU or GSO not
 //	           allowed on this route) → turn GSO off (or lower gsoMaxSeg) and
@@ -48,6 +53,10 @@ const (
 
 // errGSORefused tells write to rebuild the rest of the batch without GSO.
 var errGSORefused = errors.New("udp gso refused")
+
+// errGSOPath tells write to send the rest of this batch without GSO: its
+// segments are too large for the path to this destination only.
+var errGSOPath = errors.New("udp gso segment above the path mtu")
 
 // txScratch is the send scratch of one Write call: the msghdrs, iovecs and
 // UDP_SEGMENT cmsgs built over the caller's buffers. It is owned by one
@@ -137,9 +146,15 @@ func (c *StdConn) Write(bufs [][]byte, dst netip.AddrPort) error {
 // write sends bufs in chunks of at most one scratch's capacity.
 func (c *StdConn) write(s *txScratch, bufs [][]byte) error {
 	fallbacks := 0
+	noGSO := false
 	for len(bufs) > 0 {
-		n := s.build(bufs, !c.gsoOff.Load(), int(c.gsoMaxSeg.Load()))
+		n := s.build(bufs, !noGSO && !c.gsoOff.Load(), int(c.gsoMaxSeg.Load()))
 		done, err := c.send(s)
+		if err == errGSOPath {
+			noGSO = true
+			bufs = bufs[done:]
+			continue
+		}
 		if err == errGSORefused {
 			fallbacks++
 			if fallbacks >= maxGSOFallbacks {
@@ -236,6 +251,8 @@ func (c *StdConn) send(s *txScratch) (int, error) {
 		}
 		e, i := s.errno, s.sent
 		switch {
+		case s.seg[i] > 0 && (e == unix.EINVAL || e == unix.EMSGSIZE) && s.aboveDstPath(s.seg[i]):
+			return s.first[i], errGSOPath
 		case s.seg[i] > 0 && c.refuseGSO(e, s.seg[i]):
 			return s.first[i], errGSORefused
 		case e == unix.ENOBUFS && retries < maxTransientRetries:
@@ -252,6 +269,19 @@ func (c *StdConn) send(s *txScratch) (int, error) {
 	}
 	return 0, nil
 }
+
+// aboveDstPath reports whether UDP payloads of size bytes do not fit the
+// kernel's path MTU to the scratch's destination, which makes a GSO send
+// of them fail for that destination only. It costs a route lookup, and
+// only runs after such a failure.
+func (s *txScratch) aboveDstPath(size int) bool {
+	dst := netip.AddrPortFrom(netip.AddrFrom4(s.name.Addr), sockaddrPort(&s.name))
+	mtu, err := PathMTU(dst)
+	return err == nil && size+ipv4UDPHeaders > mtu
+}
+
+// ipv4UDPHeaders is what IPv4 and UDP add to a UDP payload.
+const ipv4UDPHeaders = 20 + 8
 
 // write is the RawConn.Write callback: false asks the netpoller to wait
 // until the socket is writable again.

@@ -53,7 +53,8 @@ const ProtoICMP Proto = 1
 // EchoConn is the host side of one ICMP echo flow to one destination.
 // Send and Recv may be called concurrently; Close ends a pending Recv.
 type EchoConn interface {
-	// Send sends an echo request with seq and data.
+	// Send sends an echo request with seq and data, without blocking:
+	// it runs on the switch's goroutines.
 	Send(seq uint16, data []byte) error
 	// Recv waits until deadline for the next echo reply of the flow and
 	// returns its sequence number and payload (data aliases buf).

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +20,7 @@ import (
 // ICMP socket; both are connected to the destination.
 type echoSock struct {
 	f   *os.File // non-blocking, in the netpoller, so deadlines work
+	rc  syscall.RawConn
 	raw bool
 	id  uint16 // the identifier the flow sends (raw sockets only)
 
@@ -71,7 +73,13 @@ func openEchoSock(dst netip.Addr, raw bool, id uint16) (*echoSock, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("cannot route to %s: %w", dst, err)
 	}
-	return &echoSock{f: os.NewFile(uintptr(fd), "icmp"), raw: raw, id: id}, nil
+	f := os.NewFile(uintptr(fd), "icmp")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot use icmp socket: %w", err)
+	}
+	return &echoSock{f: f, rc: rc, raw: raw, id: id}, nil
 }
 
 func (s *echoSock) Send(seq uint16, data []byte) error {
@@ -88,8 +96,16 @@ func (s *echoSock) Send(seq uint16, data []byte) error {
 	binary.BigEndian.PutUint16(m[6:], seq)
 	copy(m[ipv4.ICMPHeaderLen:], data)
 	binary.BigEndian.PutUint16(m[2:], ^ipv4.Checksum(m, 0))
-	_, err := s.f.Write(m)
-	return err
+	// Send runs on a switch goroutine: a full socket buffer drops the
+	// request (EAGAIN) rather than waiting for room.
+	var werr error
+	if err := s.rc.Write(func(fd uintptr) bool {
+		_, werr = unix.Write(int(fd), m)
+		return true
+	}); err != nil {
+		return closedOr(err)
+	}
+	return werr
 }
 
 func (s *echoSock) Recv(buf []byte, deadline time.Time) (uint16, []byte, error) {

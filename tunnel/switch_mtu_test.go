@@ -274,3 +274,67 @@ func BenchmarkSwitchFromPortClamp(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/frame")
 }
+
+// FuzzSwitchFromPortPathMTU feeds IPv4 packets of any shape from a
+// container to a peer whose path is smaller than the network's MTU, where
+// the switch may clamp them or answer them with ICMP. Invariants: no
+// panic, each frame counted once (received or dropped), every answer a
+// valid ICMP "fragmentation needed" from the gateway, and what is sent
+// never larger than the frame was.
+func FuzzSwitchFromPortPathMTU(f *testing.F) {
+	e, dev, conns := mtuEngine(f, 1300)
+	p := e.ports[epKey{"blue", "a"}]
+	remote := MAC{2, 0, 0, 0, 0, 0x20}
+	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
+	pool := e.sw.poolFor(p.net.mtu)
+	b := pool.get()
+	f.Add(append([]byte(nil), synFrame(b, 0, remote, p.mac, 1460)[ether.HeaderLen:]...), uint16(0))
+	f.Add(append([]byte(nil), ipFrame(b, 0, remote, p.mac, 1400, ipv4.ProtoUDP, true)[ether.HeaderLen:]...), uint16(0))
+	f.Add([]byte{0x46, 0, 5, 0xdc}, uint16(1400))
+	f.Fuzz(func(t *testing.T, pkt []byte, pad uint16) {
+		max := len(b.bufs[0]) - encap.HeaderLen - ether.HeaderLen
+		n := min(len(pkt)+int(pad), max)
+		fr := b.bufs[0][encap.HeaderLen : encap.HeaderLen+ether.HeaderLen+n]
+		clear(fr)
+		(&EthHeader{Dst: remote, Src: p.mac, Type: ether.TypeIPv4}).Encode(fr)
+		copy(fr[ether.HeaderLen:], pkt)
+		if len(pkt) >= 16 {
+			copy(fr[ether.HeaderLen+ipv4.OffSrc:], []byte{10, 77, 0, 10}) // past the port guard
+		}
+		b.sizes[0] = len(fr)
+		dev.frames, conns[0].dgram = nil, nil
+		for _, c := range conns {
+			c.dgram = nil
+		}
+		before := events(&p.stats)
+		e.sw.switchFromPort(p, b, 1)
+		if got := events(&p.stats) - before; got != 1 {
+			t.Fatalf("counted %d times", got)
+		}
+		for _, r := range dev.frames {
+			ip := r[ether.HeaderLen:]
+			if len(ip) < 28 || ip[ipv4.OffProto] != ipv4.ProtoICMP || ip[20] != 3 || ip[21] != 4 ||
+				ipv4.Checksum(ip[:20], 0) != 0xffff || ipv4.Checksum(ip[20:], 0) != 0xffff {
+				t.Fatalf("bad answer % x", r)
+			}
+		}
+		for _, d := range sentTo(conns) {
+			if len(d)-encap.HeaderLen > len(fr) {
+				t.Fatalf("sent %d bytes for a %d-byte frame", len(d)-encap.HeaderLen, len(fr))
+			}
+		}
+	})
+}
+
+func TestSwitchFromUnderlayPathMTUAllocs(t *testing.T) {
+	e, _, _ := mtuEngine(t, 1300)
+	p := e.ports[epKey{"blue", "a"}]
+	p.dev = &discardDevice{closed: make(chan struct{})} // the recorder copies
+	bufs, sizes, eps := underlayBatch(64, p.mac, netip.MustParseAddrPort("198.18.0.2:4789"))
+	var s scratch
+	s.init(64)
+	e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 64, false)
+	if n := testing.AllocsPerRun(100, func() { e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 64, false) }); n != 0 {
+		t.Fatalf("switchFromUnderlay with a known path allocates %.1f times per batch", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/vxwire/vxwire/internal/api"
 )
@@ -23,5 +24,19 @@ func TestPrintStatusGateway(t *testing.T) {
 	want := regexp.MustCompile(`(?m)^blue +10 +9 +2/5 +1/4 +1/6 +1 +egress_denied=3,source_flow_limit=1$`)
 	if !want.Match(b.Bytes()) {
 		t.Fatalf("no gateway line for blue:\n%s", b.String())
+	}
+}
+
+// TestPrintPathMTU checks that `vxwire peers` and `vxwire status` show
+// each peer's path MTU, and "-" while it is unknown.
+func TestPrintPathMTU(t *testing.T) {
+	ps := []api.PeerStatus{{Name: "h2", Address: "198.18.2.1:4789", PathMTU: 1300}, {Name: "h3", Address: "198.18.0.3:4789"}}
+	var b bytes.Buffer
+	printPeers(&b, ps, time.Now())
+	printStatus(&b, &api.Status{Peers: ps})
+	for _, re := range []string{`(?m)^h2 +198\.18\.2\.1:4789 +1300 +0 `, `(?m)^h3 +198\.18\.0\.3:4789 +- +0 `} {
+		if n := len(regexp.MustCompile(re).FindAllIndex(b.Bytes(), -1)); n != 2 {
+			t.Fatalf("%s matched %d lines, want 2 (peers and status):\n%s", re, n, b.String())
+		}
 	}
 }

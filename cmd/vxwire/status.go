@@ -92,14 +92,18 @@ func printPeers(w io.Writer, ps []api.PeerStatus, now time.Time) {
 				hs = now.Sub(wg.LastHandshake).Round(time.Second).String() + " ago"
 			}
 		}
-		pmtu := "-"
-		if p.PathMTU > 0 {
-			pmtu = fmt.Sprint(p.PathMTU)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", p.Name, p.Address, pmtu, p.Counters.RxFrames, p.Counters.RxBytes,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", p.Name, p.Address, pathMTU(p), p.Counters.RxFrames, p.Counters.RxBytes,
 			p.Counters.TxFrames, p.Counters.TxBytes, hs, epoch, dropList(p.Counters))
 	}
 	tw.Flush()
+}
+
+// pathMTU formats a peer's path MTU, "-" while unknown.
+func pathMTU(p api.PeerStatus) string {
+	if p.PathMTU > 0 {
+		return fmt.Sprint(p.PathMTU)
+	}
+	return "-"
 }
 
 func printStatus(w io.Writer, st *api.Status) {
@@ -126,9 +130,9 @@ func printStatus(w io.Writer, st *api.Status) {
 		}
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "PEER\tADDRESS\tRX FRAMES\tRX BYTES\tTX FRAMES\tTX BYTES\tDROPS")
+	fmt.Fprintln(tw, "PEER\tADDRESS\tPATH MTU\tRX FRAMES\tRX BYTES\tTX FRAMES\tTX BYTES\tDROPS")
 	for _, p := range st.Peers {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Address,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Address, pathMTU(p),
 			p.Counters.RxFrames, p.Counters.RxBytes, p.Counters.TxFrames, p.Counters.TxBytes, dropList(p.Counters))
 	}
 	fmt.Fprintln(tw)
