@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -164,9 +165,10 @@ func TestRootlessLaptopJoins(t *testing.T) {
 // TestRootlessLaptopEncrypted is the same over an encrypted network: the
 // laptop's WireGuard listens on the default port 51820 (at or above 1024)
 // with its UAPI socket in $XDG_RUNTIME_DIR, and completes handshakes with
-// h1 when h1 floods ARP into the network.
+// h1 when h1 floods ARP into the network; its underlay carries the
+// network only as WireGuard.
 func TestRootlessLaptopEncrypted(t *testing.T) {
-	e := newEnv(t, "setpriv", "useradd")
+	e := newEnv(t, "setpriv", "useradd", "tshark")
 	u := e.newUser()
 	lapPriv, err := runStdin("", vxwireBin, "genkey")
 	if err != nil {
@@ -179,7 +181,9 @@ func TestRootlessLaptopEncrypted(t *testing.T) {
 	lapKey := u.file(e, "lap.key", lapPriv+"\n")
 	var h1e *encHost
 	sec := "\n[[network]]\nname = \"sec\"\nvni = 4000\nsubnet = \"10.79.0.0/24\"\nencrypted = true\n"
+	var h1addr string
 	_, lap, c1, _, _ := e.rootlessPair(u, func(h1, lap *host) lapConf {
+		h1addr = h1.addr
 		return lapConf{peer: h1, peerKey: h1e.key.pub, key: lapKey, net: sec}
 	}, func(h1, lap *host, c1 *netns) string {
 		h1e = e.withKey(h1)
@@ -192,8 +196,25 @@ func TestRootlessLaptopEncrypted(t *testing.T) {
 		t.Fatalf("the laptop's UAPI socket: %v", err)
 	}
 	e.waitLapSees(u, lap, "sec", "c1", "h1", "10.79.0.10")
+	capt := e.startCapture(lap.netns, lap.link, "udp port 4789 or udp port 51820")
 	p := e.waitPeerRx(u, lap, c1, "10.79.0.99", true)
 	t.Logf("laptop's view of h1: %+v, wireguard %+v", p.Counters, *p.WireGuard)
+
+	// On the laptop's underlay, the network's frames are WireGuard data
+	// from h1, never VXLAN in the clear.
+	rows := capt.captureUntil("WireGuard data from h1", func(rows [][]string) bool {
+		return slices.ContainsFunc(rows, func(r []string) bool { return r[0] == h1addr && r[1] == "4" })
+	}, "ip.src", "wg.type", "udp.dstport")
+	wire, err := capt.decodeAs("ip.src", "wg.type", "udp.dstport", "vxlan.vni")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range wire {
+		if r[1] == "" || r[2] == "4789" || r[3] != "" {
+			t.Errorf("frame %d on the laptop's underlay is not WireGuard: %q", i+1, r)
+		}
+	}
+	t.Logf("laptop's underlay: %d frames, all WireGuard", len(rows))
 }
 
 // TestRootlessBadInput checks what an unprivileged daemon cannot do: a

@@ -16,6 +16,8 @@ func runtimeMode(args []string, stdin io.Reader, stderr io.Writer) (code int, ok
 	case os.Getenv("CNI_COMMAND") != "":
 		cniplugin.Main() // exits the process on error
 		return exitOK, true
+	case len(args) > 0 && args[0] == tapHelperCmd:
+		return tapHelper(args[1:], stdin, stderr), true
 	case len(args) > 0 && args[0] == "oci-hook":
 		return hook.Main(args[1:], stdin, stderr, hookTAP{}), true
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/tunnel/tap"
@@ -14,7 +15,16 @@ import (
 // namespace, with package tap (hook.TAPMaker).
 type hookTAP struct{}
 
-func (hookTAP) Open(netns, ifname string) (*os.File, error) { return tap.OpenInNetNS(netns, ifname) }
+// Open makes the TAP from this process when it may enter netns (a hook
+// inside the runtime's user namespace, podman's), else through the helper
+// (taphelper_linux.go), which joins the owning user namespace first.
+func (hookTAP) Open(netns, ifname string) (*os.File, error) {
+	f, err := tap.OpenInNetNS(netns, ifname)
+	if err != nil && deniedErr(err) && !strings.Contains(err.Error(), "/dev/net/tun") {
+		return helperOpen(netns, ifname)
+	}
+	return f, err
+}
 
 func (hookTAP) Configure(netns string, ep api.Endpoint) error {
 	addr, err := netip.ParsePrefix(ep.Address)
@@ -31,5 +41,9 @@ func (hookTAP) Configure(netns string, ep api.Endpoint) error {
 			return fmt.Errorf("the daemon answered gateway %q: %w", ep.Gateway, err)
 		}
 	}
-	return tap.ConfigureInNetNS(cfg)
+	err = tap.ConfigureInNetNS(cfg)
+	if err != nil && deniedErr(err) {
+		return helperConfigure(netns, cfg)
+	}
+	return err
 }

@@ -13,6 +13,7 @@ package config
 //	paths       state_dir and the socket directories must be writable
 //	docker      docker_plugin is refused (it makes TAPs in the daemon's
 //	            own namespace, which needs CAP_NET_ADMIN)
+//	api_group   must be a group the user is in (chown needs it)
 //
 // Container endpoints stay allowed: a namespace of the user's own user
 // namespace works, any other one fails at attach with an error naming the
@@ -26,6 +27,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -39,6 +41,7 @@ type system struct {
 	netAdmin bool                // the effective set holds CAP_NET_ADMIN
 	getenv   func(string) string // the environment
 	uid      int                 // the real user id, for messages
+	groups   []int               // the process's group ids (primary and supplementary)
 	// writable reports why the directory dir (or the nearest existing
 	// directory above it) cannot get new entries, or nil.
 	writable func(dir string) error
@@ -47,7 +50,9 @@ type system struct {
 // currentSystem describes the running process.
 func currentSystem() system {
 	status, _ := os.ReadFile("/proc/self/status")
-	return system{netAdmin: HasCap(status, capNetAdmin), getenv: os.Getenv, uid: os.Getuid(), writable: writableDir}
+	groups, _ := os.Getgroups()
+	groups = append(groups, os.Getegid())
+	return system{netAdmin: HasCap(status, capNetAdmin), getenv: os.Getenv, uid: os.Getuid(), groups: groups, writable: writableDir}
 }
 
 // HasCap reports whether the CapEff line of a /proc/PID/status text holds
@@ -121,6 +126,9 @@ func (c *Config) loadRootless(sys system) []*Error {
 		if err := CheckRootlessPort(p.port); err != nil {
 			errorf(p.field, "%v", err)
 		}
+	}
+	if h.APIGID >= 0 && !slices.Contains(sys.groups, h.APIGID) {
+		errorf("host.api_group", "%s can give the API socket only to a group the user is in, and it is not in %s", why, h.APIGroup)
 	}
 	if h.DockerPlugin != "" {
 		errorf("host.docker_plugin", "%s cannot serve the Docker plugin: it creates TAP devices in the daemon's own namespace, which needs CAP_NET_ADMIN; remove the key, or run the daemon as root", why)

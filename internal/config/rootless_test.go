@@ -15,6 +15,7 @@ func fakeSystem(netAdmin bool, env map[string]string, writable ...string) system
 		netAdmin: netAdmin,
 		getenv:   func(k string) string { return env[k] },
 		uid:      1000,
+		groups:   []int{1000},
 		writable: func(dir string) error {
 			for _, w := range writable {
 				if strings.HasPrefix(dir, w) {
@@ -103,9 +104,21 @@ func TestRootlessRefused(t *testing.T) {
 			[]string{"host.api_socket: rootless mode (uid 1000) puts the API socket in $XDG_RUNTIME_DIR, which is not set"}},
 		{"docker plugin", lapHost + "docker_plugin = \"/home/u/d.sock\"\n", userEnv,
 			[]string{"lap.toml:4: host.docker_plugin", "CAP_NET_ADMIN"}},
+		{"api group", lapHost + "api_group = \"wheel\"\n", userEnv,
+			[]string{"lap.toml:4: host.api_group", "not in wheel"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseRootless(t, tc.text, fakeSystem(false, tc.env, "/home/u", "/run/user/1000"))
+			c, err := Parse("lap.toml", []byte(tc.text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Host.APIGroup != "" {
+				c.Host.APIGID = 10 // as Load looks it up
+			}
+			sys := fakeSystem(false, tc.env, "/home/u", "/run/user/1000")
+			if errs := c.loadRootless(sys); len(errs) > 0 {
+				err = asError(errs)
+			}
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -115,6 +128,15 @@ func TestRootlessRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+	// A group the user is in is fine.
+	c, err := Parse("lap.toml", []byte(lapHost+"api_group = \"me\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Host.APIGID = 1000
+	if errs := c.loadRootless(fakeSystem(false, userEnv, "/home/u", "/run/user/1000")); len(errs) > 0 {
+		t.Errorf("the user's own group: %v", asError(errs))
 	}
 	// The same ports are fine for a privileged daemon.
 	if _, err := parseRootless(t, lapHost+"port = 789\nmetrics = \"127.0.0.1:90\"\n", fakeSystem(true, userEnv)); err != nil {

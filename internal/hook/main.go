@@ -68,7 +68,7 @@ func Main(args []string, stdin io.Reader, stderr io.Writer, tm TAPMaker) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
-	h := &Hook{Client: api.NewClient(api.SocketPath(*socket)), Warn: stderr, TAP: tm, Rootless: inUserNS()}
+	h := &Hook{Client: api.NewClient(api.SocketPath(*socket)), Warn: stderr, TAP: tm, Rootless: rootlessRuntime()}
 	if err := h.Run(ctx, stage, st); err != nil {
 		fmt.Fprintf(stderr, "vxwire oci-hook %s: %v\n", stage, err)
 		return ExitFail

@@ -13,7 +13,9 @@ package hook
 //	TAPMaker.Configure(address, MAC, MTU, route) ◀── endpoint
 //
 // The hook takes this path when it runs in a user namespace other than
-// the initial one.
+// the initial one (podman), or without CAP_NET_ADMIN (runc started by the
+// user: its hooks run as the user, outside the container's user
+// namespace, and the TAPMaker joins that namespace through a helper).
 
 import (
 	"bytes"
@@ -23,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 // TAPMaker makes and configures a TAP in a container's namespace from the
@@ -78,9 +81,16 @@ func InUserNS(uidMap []byte) bool {
 	return len(f) != 3 || f[0] != "0" || f[1] != "0" || f[2] != "4294967295"
 }
 
-// inUserNS reads the process's own uid_map; a system without one (not
-// Linux) has no user namespaces.
-func inUserNS() bool {
-	b, err := os.ReadFile("/proc/self/uid_map")
-	return err == nil && InUserNS(b)
+// rootlessRuntime reports whether the hook serves a rootless runtime: it
+// runs in a user namespace other than the initial one, or without
+// CAP_NET_ADMIN. A system without /proc (not Linux) has neither.
+func rootlessRuntime() bool {
+	if b, err := os.ReadFile("/proc/self/uid_map"); err == nil && InUserNS(b) {
+		return true
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	return err == nil && !config.HasCap(status, capNetAdmin)
 }
+
+// capNetAdmin is CAP_NET_ADMIN's bit in the capability sets.
+const capNetAdmin = 12

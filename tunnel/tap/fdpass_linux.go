@@ -68,9 +68,11 @@ func ConfigureInNetNS(cfg Config) error {
 var ErrNotTAP = errors.New("not a vxwire tap")
 
 // Adopt serves the TAP f that another process opened with OpenInNetNS;
-// cfg describes it (NetNS and Name are for messages, MTU and Batch apply;
-// the other process configures the link). Adopt takes f over, closing it
-// on error. The device's Close closes it, which removes the link.
+// cfg describes it: the TAP must be named cfg.Name and live in the
+// namespace cfg.NetNS (a sender cannot pass one of another namespace off
+// as the container's); MTU and Batch apply, and the other process
+// configures the link. Adopt takes f over, closing it on error. The
+// device's Close closes it, which removes the link.
 func Adopt(f *os.File, cfg Config, l *slog.Logger) (*Native, error) {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
@@ -82,6 +84,10 @@ func Adopt(f *os.File, cfg Config, l *slog.Logger) (*Native, error) {
 		return nil, fmt.Errorf("cannot adopt tap %q of %s: %w", cfg.Name, cfg.NetNS, err)
 	}
 	if err := checkTAP(f, cfg.Name); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot adopt tap %q of %s: %w", cfg.Name, cfg.NetNS, err)
+	}
+	if err := checkTAPNetNS(f, cfg.NetNS); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("cannot adopt tap %q of %s: %w", cfg.Name, cfg.NetNS, err)
 	}
@@ -137,4 +143,42 @@ func checkTAP(f *os.File, name string) error {
 		return err
 	}
 	return opErr
+}
+
+// ErrOtherNetNS is what Adopt's error wraps when the TAP lives in another
+// namespace than the one the attach names.
+var ErrOtherNetNS = errors.New("the tap lives in another network namespace")
+
+// checkTAPNetNS checks that TAP f lives in the namespace at path: the
+// namespace the kernel reports for the device (TUNGETDEVNETNS, which needs
+// CAP_NET_ADMIN over that namespace, as the owner of a rootless
+// container's user namespace has) must be the file at path.
+func checkTAPNetNS(f *os.File, path string) error {
+	var want unix.Stat_t
+	if err := unix.Stat(path, &want); err != nil {
+		return fmt.Errorf("cannot stat netns %s: %w", path, err)
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var nsfd int
+	var opErr error
+	if err := rc.Control(func(fd uintptr) {
+		nsfd, opErr = unix.IoctlRetInt(int(fd), unix.TUNGETDEVNETNS)
+	}); err != nil {
+		return err
+	}
+	if opErr != nil {
+		return fmt.Errorf("tungetdevnetns: %w", opErr)
+	}
+	defer unix.Close(nsfd)
+	var got unix.Stat_t
+	if err := unix.Fstat(nsfd, &got); err != nil {
+		return fmt.Errorf("tungetdevnetns: %w", err)
+	}
+	if got.Dev != want.Dev || got.Ino != want.Ino {
+		return fmt.Errorf("%w (inode %d), not %s (inode %d)", ErrOtherNetNS, got.Ino, path, want.Ino)
+	}
+	return nil
 }

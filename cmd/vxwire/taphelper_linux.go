@@ -1,0 +1,165 @@
+package main
+
+// The TAP helper serves a hook that runs outside the user namespace that
+// owns the container's network namespace (runc started by the user with
+// a user namespace in config.json). A Go program cannot join a user
+// namespace once it runs threads, so the hook re-executes this binary
+// through nsenter(1), which joins the user namespace and then the network
+// namespace before it execs, keeping the caller's ids (root inside):
+//
+//	hook ── nsenter --preserve-credentials --user=FD3 --net=NETNS
+//	          └─ vxwire tap-helper open NAME     TAP fd ──▶ fd 4 (SCM_RIGHTS)
+//	          └─ vxwire tap-helper configure     tap.Config as JSON on stdin
+//
+// The hidden subcommand is not part of the CLI.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vxwire/vxwire/tunnel/tap"
+)
+
+// tapHelperCmd is the hidden subcommand's name.
+const tapHelperCmd = "tap-helper"
+
+// helperTimeout bounds one run of the helper.
+const helperTimeout = 20 * time.Second
+
+// selfNetNS is the helper's own namespace, the container's once nsenter
+// has joined it.
+const selfNetNS = "/proc/self/ns/net"
+
+// tapHelper runs `vxwire tap-helper open NAME` (fd 4: a unix socket to
+// send the TAP on) or `vxwire tap-helper configure` (stdin: tap.Config).
+func tapHelper(args []string, stdin io.Reader, stderr io.Writer) int {
+	err := func() error {
+		switch {
+		case len(args) == 2 && args[0] == "open":
+			f, err := tap.OpenInNetNS(selfNetNS, args[1])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return unix.Sendmsg(4, []byte{0}, unix.UnixRights(int(f.Fd())), nil, 0)
+		case len(args) == 1 && args[0] == "configure":
+			var cfg tap.Config
+			if err := json.NewDecoder(io.LimitReader(stdin, 1<<16)).Decode(&cfg); err != nil {
+				return err
+			}
+			cfg.NetNS = selfNetNS
+			return tap.ConfigureInNetNS(cfg)
+		}
+		return errors.New("usage: vxwire tap-helper open NAME | configure")
+	}()
+	if err != nil {
+		fmt.Fprintf(stderr, "vxwire tap-helper: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// deniedErr reports whether err is EPERM or EACCES, wrapped or spelled
+// out (the namespace helpers format errors with %v).
+func deniedErr(err error) bool {
+	if errors.Is(err, os.ErrPermission) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, syscall.EPERM.Error()) || strings.Contains(s, syscall.EACCES.Error())
+}
+
+// viaHelper runs the helper with args inside the user namespace that owns
+// netns, and netns itself. extra becomes the helper's fd 4.
+func viaHelper(netns string, stdin io.Reader, extra *os.File, args ...string) error {
+	nsf, err := os.Open(netns)
+	if err != nil {
+		return err
+	}
+	defer nsf.Close()
+	ufd, err := unix.IoctlRetInt(int(nsf.Fd()), unix.NS_GET_USERNS)
+	if err != nil {
+		return fmt.Errorf("cannot find the user namespace that owns %s: %w", netns, err)
+	}
+	userns := os.NewFile(uintptr(ufd), "userns")
+	defer userns.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("nsenter", append([]string{"--preserve-credentials", "--user=/proc/self/fd/3", "--net=" + netns,
+		"--", self, tapHelperCmd}, args...)...)
+	cmd.ExtraFiles = []*os.File{userns}
+	if extra != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, extra)
+	}
+	cmd.Stdin = stdin
+	cmd.WaitDelay = time.Second
+	out, err := runBounded(cmd)
+	if err != nil {
+		return fmt.Errorf("nsenter into %s's user namespace: %w: %s", netns, err, strings.TrimSpace(out))
+	}
+	return nil
+}
+
+// runBounded runs cmd for at most helperTimeout and returns its output.
+func runBounded(cmd *exec.Cmd) (string, error) {
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	t := time.AfterFunc(helperTimeout, func() { cmd.Process.Kill() })
+	defer t.Stop()
+	err := cmd.Wait()
+	return out.String(), err
+}
+
+// helperOpen opens a TAP named ifname in netns through the helper and
+// returns it.
+func helperOpen(netns, ifname string) (*os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	mine, theirs := os.NewFile(uintptr(fds[0]), "tap-helper"), os.NewFile(uintptr(fds[1]), "tap-helper")
+	defer mine.Close()
+	err = viaHelper(netns, nil, theirs, "open", ifname)
+	theirs.Close()
+	if err != nil {
+		return nil, err
+	}
+	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
+	// The helper has exited: its message is queued, or there is none.
+	_, oobn, _, _, err := unix.Recvmsg(int(mine.Fd()), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("no tap from the helper: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return nil, fmt.Errorf("no tap from the helper: %v", err)
+	}
+	rights, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(rights) != 1 {
+		return nil, fmt.Errorf("no tap from the helper: %v", err)
+	}
+	return os.NewFile(uintptr(rights[0]), "/dev/net/tun"), nil
+}
+
+// helperConfigure configures the TAP cfg.Name in netns through the helper.
+func helperConfigure(netns string, cfg tap.Config) error {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	return viaHelper(netns, strings.NewReader(string(b)), nil, "configure")
+}
