@@ -71,10 +71,7 @@ func loadTAPRecords(stateDir string, l *slog.Logger) map[epKey]tapRecord {
 		b, err := os.ReadFile(filepath.Join(dir, ent.Name()))
 		var r tapRecord
 		if err == nil {
-			err = json.Unmarshal(b, &r)
-		}
-		if err == nil && (config.CheckLabel(r.Network) != nil || config.CheckLabel(r.Name) != nil || r.Index <= 0) {
-			err = errors.New("not a tap record")
+			r, err = decodeTAPRecord(b)
 		}
 		if err != nil {
 			l.Warn("cannot read kept tap", "error", err, "file", ent.Name())
@@ -83,6 +80,27 @@ func loadTAPRecords(stateDir string, l *slog.Logger) map[epKey]tapRecord {
 		out[epKey{r.Network, r.Name}] = r
 	}
 	return out
+}
+
+// decodeTAPRecord decodes a record of state_dir/taps and checks what a
+// reopen or a removal relies on: label names, an absolute namespace path,
+// an interface name and a link index.
+func decodeTAPRecord(b []byte) (tapRecord, error) {
+	var r tapRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return tapRecord{}, err
+	}
+	switch {
+	case config.CheckLabel(r.Network) != nil || config.CheckLabel(r.Name) != nil:
+		return tapRecord{}, errors.New("not a tap record: network or name is not a label")
+	case !filepath.IsAbs(r.NetNS):
+		return tapRecord{}, errors.New("not a tap record: netns is not an absolute path")
+	case config.CheckIfName(r.IfName) != nil:
+		return tapRecord{}, errors.New("not a tap record: bad interface name")
+	case r.Index <= 0:
+		return tapRecord{}, errors.New("not a tap record: no interface index")
+	}
+	return r, nil
 }
 
 // unlockedTakeKept returns the Identity to reopen for port p about to open
