@@ -82,7 +82,7 @@ func Create(cfg Config, l *slog.Logger) (*Native, error) {
 			return
 		}
 		if fd >= 0 && !reopened {
-			unix.IoctlSetPointerInt(fd, unix.TUNSETPERSIST, 0) // the kernel removes it on close
+			unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 0) // the kernel removes it on close
 		}
 		if d.file != nil {
 			d.file.Close()
@@ -145,7 +145,7 @@ func openTAP(name string, persist bool) (int, error) {
 		return -1, err
 	}
 	if persist {
-		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETPERSIST, 1); err != nil {
+		if err := unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 1); err != nil {
 			unix.Close(fd)
 			return -1, fmt.Errorf("tunsetpersist: %w", err)
 		}

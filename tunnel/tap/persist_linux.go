@@ -108,7 +108,7 @@ func (d *Native) setPersist(on bool) error {
 		v = 1
 	}
 	var ierr error
-	err := d.rc.Control(func(fd uintptr) { ierr = unix.IoctlSetPointerInt(int(fd), unix.TUNSETPERSIST, v) })
+	err := d.rc.Control(func(fd uintptr) { ierr = unix.IoctlSetInt(int(fd), unix.TUNSETPERSIST, v) })
 	if err == nil && ierr != nil {
 		err = fmt.Errorf("tunsetpersist: %w", ierr)
 	}
