@@ -95,8 +95,17 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 	if p.defaultRoute {
 		gw = n.cfg.Gateway
 	}
+	netns := ep.NetNS
+	if rec != nil && rec.Moved {
+		// A handoff TAP its runtime moved into a container: reopen it
+		// there, under the name it has now.
+		netns, ifname = rec.path(), rec.IfName
+		if netns == "" {
+			return nil, fmt.Errorf("endpoint %q of network %q: no process is left in the namespace its interface was moved to", ep.Name, ep.Network)
+		}
+	}
 	tcfg := tap.Config{
-		NetNS:   ep.NetNS,
+		NetNS:   netns,
 		Name:    ifname,
 		MAC:     net.HardwareAddr(mac[:]),
 		Addr:    p.addr,
@@ -125,7 +134,16 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 	}
 	p.dev = dev
 	p.sc.init(portBatch)
-	e.saveTAPRecord(p)
+	switch {
+	case rec != nil && rec.Moved:
+		// Its record stays as it is.
+	case ep.Handoff:
+		e.saveTAPRecord(p)
+		self := netnsID(selfNetNS)
+		e.goSafe("follow handoff "+p.key.network+"/"+p.key.name, func() { e.routineFollowHandoff(p, self) })
+	default:
+		e.saveTAPRecord(p)
+	}
 	if err := e.unlockedWriteResolvConf(p); err != nil {
 		e.l.Warn("cannot write resolv.conf", "error", err, "network", ep.Network, "endpoint", ep.Name)
 	}

@@ -34,8 +34,7 @@ type Config struct {
 	// configures (Docker, through its plugin protocol): only the MAC and
 	// the MTU are set; the link stays down, without address or route, and
 	// Addr and Gateway are ignored. The device keeps working wherever the
-	// link is moved, since its file descriptor stays with the daemon. A
-	// handoff TAP is not persistent: it lives as long as its descriptor.
+	// link is moved, since its file descriptor stays with the daemon.
 	Handoff bool
 	// Reopen, when set, names the persistent TAP an earlier Create made
 	// (its Identity, saved by the caller): if the namespace at NetNS is
