@@ -238,4 +238,3 @@ func FindNetNS(id Identity) string {
 	}
 	return ""
 }
-
