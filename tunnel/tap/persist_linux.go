@@ -40,7 +40,29 @@ func withNetNS(path string, want *Identity, fn func(id Identity) error) error {
 		return fmt.Errorf("%w (device %d inode %d, the tap was made in %d/%d)",
 			ErrNetNSChanged, id.NetNSDev, id.NetNSIno, want.NetNSDev, want.NetNSIno)
 	}
-	return netns.Do(func(ns.NetNS) error { return fn(id) })
+	return netns.Do(func(ns.NetNS) error {
+		id.NetNSCookie = netnsCookie()
+		if want != nil && want.NetNSCookie != 0 && id.NetNSCookie != want.NetNSCookie {
+			// The inode of a namespace that is gone, given to a new one.
+			return fmt.Errorf("%w (cookie %d, the tap was made in %d)", ErrNetNSChanged, id.NetNSCookie, want.NetNSCookie)
+		}
+		return fn(id)
+	})
+}
+
+// netnsCookie returns the cookie of the calling thread's network
+// namespace, or 0 if the kernel has none.
+func netnsCookie() uint64 {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if err != nil {
+		return 0
+	}
+	return c
 }
 
 // reopenTAP attaches to the persistent TAP cfg.Name of index idx in the
