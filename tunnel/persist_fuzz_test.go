@@ -19,12 +19,13 @@ func FuzzTAPRecord(f *testing.F) {
 	f.Add([]byte(`{"network":"blue","name":"web","netns":"relative","ifname":"eth0","ifindex":2}`))
 	f.Add([]byte(`{"network":"Blue!","name":"web","netns":"/x","ifname":"eth0","ifindex":0}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"network":"blue","name":"web","netns":"","ifname":"eth1","mac":"02:76:0a:4d:00:02","moved":true,"netns_dev":4,"netns_ino":9,"netns_cookie":77,"ifindex":31}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeTAPRecord(b)
 		if err != nil {
 			return
 		}
-		if config.CheckLabel(r.Network) != nil || config.CheckLabel(r.Name) != nil || r.Index <= 0 || r.NetNS == "" {
+		if config.CheckLabel(r.Network) != nil || config.CheckLabel(r.Name) != nil || r.Index <= 0 || (r.NetNS == "") != r.Moved {
 			t.Fatalf("accepted %+v", r)
 		}
 		again, err := json.Marshal(r)
