@@ -116,3 +116,63 @@ func (e *env) inHeld(h ns.NetNS, args ...string) (string, error) {
 	path := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), h.Fd())
 	return command(cmdTimeout, "nsenter", append([]string{"--net=" + path}, args...)...)
 }
+
+// TestAdversaryRestartReusedNetnsInode: the kernel gives the inode of a
+// namespace that is gone to the next new one, so a device and inode alone
+// do not tell namespaces apart over time. A container dies while its
+// daemon is dead; an attacker creates namespaces at the container's path
+// until one gets the dead namespace's inode, and puts a persistent TAP
+// named eth0 in it (index 2, as the container's had). The saved device,
+// inode, name and index all match; before the namespace cookie was
+// compared too (SO_NETNS_COOKIE, never reused), the restarted daemon
+// attached the victim's endpoint to the attacker's TAP. Now it refuses,
+// and the container whose namespace did not change is reopened.
+func TestAdversaryRestartReusedNetnsInode(t *testing.T) {
+	e := newEnv(t)
+	h1, _ := e.twoHosts()
+	kp, v := e.container("kp"), e.container("v")
+	cfg := e.writeConfig(h1, hostConf{networks: []netConf{blue}})
+	d := e.startDaemon(h1, cfg)
+	d.waitReady()
+	e.cliAttach(h1, "blue", kp, "kp")
+	e.cliAttach(h1, "blue", v, "v")
+	old := e.mustIn(v, "stat", "-L", "-c", "%d %i", v.path())
+	d.kill()
+
+	reused := false
+	e.must("ip", "netns", "del", v.name)
+	for i := 0; i < 500 && !reused; i++ {
+		e.must("ip", "netns", "add", v.name)
+		if out, _ := command(cmdTimeout, "stat", "-L", "-c", "%d %i", v.path()); out == old {
+			reused = true
+			t.Logf("a new namespace got the dead one's inode after %d tries", i+1)
+			break
+		}
+		e.must("ip", "netns", "del", v.name)
+	}
+	if !reused {
+		e.must("ip", "netns", "add", v.name) // for the cleanup
+		t.Skip("the kernel did not give the dead namespace's inode to a new one within 500 tries")
+	}
+	e.must("ip", "-n", v.name, "tuntap", "add", "dev", "eth0", "mode", "tap")
+	e.must("ip", "-n", v.name, "link", "set", "eth0", "up")
+	d = e.startDaemon(h1, cfg)
+	st := d.waitReady("kp")
+	if !slices.Contains(missingEndpoints(st, []string{"v"}), "v") {
+		t.Errorf("the restarted daemon attached v to the attacker's tap in the namespace with the reused inode: %+v", st.Endpoints)
+	}
+	link := e.mustIn(v, "ip", "-o", "link", "show", "eth0")
+	addrs := e.mustIn(v, "ip", "-o", "addr", "show", "dev", "eth0")
+	if !strings.Contains(link, "NO-CARRIER") || strings.Contains(addrs, "10.77.") {
+		t.Errorf("the attacker's eth0 was attached or configured: %s%s", link, addrs)
+	}
+	if i := slices.IndexFunc(st.Failed, func(f api.FailedEndpoint) bool { return f.Name == "v" }); i >= 0 {
+		t.Logf("reported: %s", st.Failed[i].Reason)
+	} else {
+		t.Errorf("v not reported failed: %+v", st.Failed)
+	}
+	if link := e.mustIn(kp, "ip", "-o", "link", "show", "eth0"); strings.Contains(link, "NO-CARRIER") {
+		t.Errorf("kp's eth0 was not reopened: %s", link)
+	}
+	e.mustPing(kp, blue.gateway)
+}

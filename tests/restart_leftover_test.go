@@ -230,3 +230,55 @@ func TestDown(t *testing.T) {
 	d.waitReady("c1", "c2")
 	e.mustPing(c2, blue.gateway)
 }
+
+// TestRestartSeveralNetworks restarts a daemon under a container attached
+// to two networks, red first (eth0, the default route) and blue second
+// (eth1): both TAPs are reopened, red keeps the default route, and the
+// container's resolv.conf and routes are what they were.
+func TestRestartSeveralNetworks(t *testing.T) {
+	e := newEnv(t)
+	h1, _ := e.twoHosts()
+	c := e.container("c")
+	cfg := e.writeConfig(h1, hostConf{networks: []netConf{blue, red}})
+	d := e.startDaemon(h1, cfg)
+	d.waitReady()
+	e.cliAttachArgs(h1, c, "--network", "red", "--name", "c")
+	e.cliAttachArgs(h1, c, "--network", "blue", "--name", "c", "--ifname", "eth1")
+	resolv := filepath.Join("/etc/netns", c.name, "resolv.conf")
+	read := func() (string, string) {
+		b, err := os.ReadFile(resolv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b), e.mustIn(c, "ip", "route", "show")
+	}
+	resolvBefore, routesBefore := read()
+	d.kill()
+	d = e.startDaemon(h1, cfg)
+	d.waitReady("c")
+	e.eventually(readyTimeout, "both networks reopened", func() error {
+		eps, err := e.apiEndpoints(h1)
+		if err != nil {
+			return err
+		}
+		if len(eps) != 2 {
+			return fmt.Errorf("%d endpoints", len(eps))
+		}
+		for _, ep := range eps {
+			if ep.DefaultRoute != (ep.Network == "red") {
+				return permanent(fmt.Errorf("after the restart %s has the default route %v", ep.Network, ep.DefaultRoute))
+			}
+		}
+		return nil
+	})
+	for _, ifname := range []string{"eth0", "eth1"} {
+		if link := e.mustIn(c, "ip", "-o", "link", "show", ifname); strings.Contains(link, "NO-CARRIER") {
+			t.Errorf("%s not reopened: %s", ifname, link)
+		}
+	}
+	if resolvAfter, routesAfter := read(); resolvAfter != resolvBefore || routesAfter != routesBefore {
+		t.Errorf("after the restart resolv.conf\n%s\nroutes\n%s\nwere\n%s\n%s", resolvAfter, routesAfter, resolvBefore, routesBefore)
+	}
+	e.mustPing(c, red.gateway)
+	e.mustPing(c, blue.gateway)
+}

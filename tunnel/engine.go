@@ -229,8 +229,8 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 	if err := e.openControl(cfg); err != nil {
 		return nil, err
 	}
-	e.loadRuntimeState(cfg)
 	e.kept = loadTAPRecords(cfg.Host.StateDir, e.l)
+	e.loadRuntimeState(cfg)
 	if err := e.apply(cfg, false); err != nil {
 		return nil, err
 	}

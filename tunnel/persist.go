@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vxwire/vxwire/internal/atomicfile"
 	"github.com/vxwire/vxwire/internal/config"
@@ -41,7 +42,21 @@ type tapRecord struct {
 	// DefaultRoute says whether the TAP got the namespace's default
 	// route (see multinet.go); a reopened port keeps that role.
 	DefaultRoute bool `json:"default_route,omitempty"`
+	// Moved marks a handoff TAP that its runtime (Docker) moved into a
+	// container and renamed: NetNS is empty, since no saved path names
+	// that namespace, and IfName is the new name. The namespace is found
+	// again by its identity (tap.FindNetNS).
+	Moved bool `json:"moved,omitempty"`
 	tap.Identity
+}
+
+// path returns a path naming the namespace of r's TAP now, or "" if
+// there is none (a moved TAP's container is gone).
+func (r *tapRecord) path() string {
+	if r.Moved {
+		return tap.FindNetNS(r.Identity)
+	}
+	return r.NetNS
 }
 
 // tapRecordFile is the path of the record of endpoint k; network and
@@ -71,10 +86,7 @@ func loadTAPRecords(stateDir string, l *slog.Logger) map[epKey]tapRecord {
 		b, err := os.ReadFile(filepath.Join(dir, ent.Name()))
 		var r tapRecord
 		if err == nil {
-			err = json.Unmarshal(b, &r)
-		}
-		if err == nil && (config.CheckLabel(r.Network) != nil || config.CheckLabel(r.Name) != nil || r.Index <= 0) {
-			err = errors.New("not a tap record")
+			r, err = decodeTAPRecord(b)
 		}
 		if err != nil {
 			l.Warn("cannot read kept tap", "error", err, "file", ent.Name())
@@ -83,6 +95,27 @@ func loadTAPRecords(stateDir string, l *slog.Logger) map[epKey]tapRecord {
 		out[epKey{r.Network, r.Name}] = r
 	}
 	return out
+}
+
+// decodeTAPRecord decodes a record of state_dir/taps and checks what a
+// reopen or a removal relies on: label names, an absolute namespace path,
+// an interface name and a link index.
+func decodeTAPRecord(b []byte) (tapRecord, error) {
+	var r tapRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return tapRecord{}, err
+	}
+	switch {
+	case config.CheckLabel(r.Network) != nil || config.CheckLabel(r.Name) != nil:
+		return tapRecord{}, errors.New("not a tap record: network or name is not a label")
+	case r.Moved && r.NetNS != "" || !r.Moved && !filepath.IsAbs(r.NetNS):
+		return tapRecord{}, errors.New("not a tap record: netns is not an absolute path (or is set for a moved tap)")
+	case config.CheckIfName(r.IfName) != nil:
+		return tapRecord{}, errors.New("not a tap record: bad interface name")
+	case r.Index <= 0:
+		return tapRecord{}, errors.New("not a tap record: no interface index")
+	}
+	return r, nil
 }
 
 // unlockedTakeKept returns the Identity to reopen for port p about to open
@@ -95,7 +128,8 @@ func (e *Engine) unlockedTakeKept(p *port, ep config.Endpoint, ifname string) (*
 		return nil, nil
 	}
 	delete(e.kept, p.key)
-	if r.NetNS == ep.NetNS && r.IfName == ifname && r.MAC == p.mac.String() && r.Address == p.addr.String() && !ep.Handoff {
+	same := r.MAC == p.mac.String() && r.Address == p.addr.String()
+	if same && (r.Moved && ep.Handoff || !r.Moved && !ep.Handoff && r.NetNS == ep.NetNS && r.IfName == ifname) {
 		id := r.Identity
 		return &id, &r
 	}
@@ -107,7 +141,9 @@ func (e *Engine) unlockedTakeKept(p *port, ep config.Endpoint, ifname string) (*
 
 // removeKept removes the TAP of a record no port reopened, and the record.
 func (e *Engine) removeKept(r tapRecord) {
-	if err := e.opts.RemoveTAP(r.NetNS, r.IfName, r.Identity); err != nil {
+	if path := r.path(); path == "" {
+		// A moved TAP whose container is gone went with it.
+	} else if err := e.opts.RemoveTAP(path, r.IfName, r.Identity); err != nil {
 		e.l.Warn("cannot remove kept tap", "error", err, "network", r.Network, "endpoint", r.Name)
 	}
 	e.removeTAPRecord(epKey{r.Network, r.Name})
@@ -134,20 +170,24 @@ func (e *Engine) saveTAPRecord(p *port) {
 	if ifname == "" {
 		ifname = config.DefaultIfName
 	}
-	r := tapRecord{
+	e.writeTAPRecord(p.key, tapRecord{
 		Network: p.key.network, Name: p.key.name, NetNS: p.cfg.NetNS, IfName: ifname,
 		MAC: p.mac.String(), Address: p.addr.String(), DefaultRoute: p.defaultRoute, Identity: k.Identity(),
-	}
+	})
+}
+
+// writeTAPRecord saves r as the record of endpoint k.
+func (e *Engine) writeTAPRecord(k epKey, r tapRecord) {
 	b, err := json.Marshal(r)
 	if err == nil {
 		dir := filepath.Join(e.file.Host.StateDir, tapsDir)
 		if err = os.MkdirAll(dir, 0o700); err == nil {
-			err = atomicfile.Write(tapRecordFile(e.file.Host.StateDir, p.key), b, 0o600)
+			err = atomicfile.Write(tapRecordFile(e.file.Host.StateDir, k), b, 0o600)
 		}
 	}
 	if err != nil {
 		e.l.Warn("cannot save tap record; a restart will not keep this endpoint's interface", "error", err,
-			"network", p.key.network, "endpoint", p.key.name)
+			"network", k.network, "endpoint", k.name)
 	}
 }
 
@@ -194,7 +234,12 @@ func RemoveKept(stateDir string, l *slog.Logger) (int, error) {
 	var errs []error
 	n := 0
 	for k, r := range loadTAPRecords(stateDir, l) {
-		if err := tap.Remove(r.NetNS, r.IfName, r.Identity); err != nil {
+		path := r.path()
+		if path == "" {
+			os.Remove(tapRecordFile(stateDir, k))
+			continue
+		}
+		if err := tap.Remove(path, r.IfName, r.Identity); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -207,4 +252,47 @@ func RemoveKept(stateDir string, l *slog.Logger) (int, error) {
 		l.Info("tap removed", "network", k.network, "endpoint", k.name, "netns", r.NetNS)
 	}
 	return n, errors.Join(errs...)
+}
+
+// handoffPoll and handoffPolls bound how long routineFollowHandoff waits
+// for a runtime to move a handoff TAP: Docker moves it as soon as Join
+// returns.
+const (
+	handoffPoll  = 100 * time.Millisecond
+	handoffPolls = 600
+)
+
+// routineFollowHandoff waits until the runtime has moved p's handoff TAP
+// out of the daemon's namespace, then saves where it went (Moved), so
+// that a daemon restarted after a crash finds the container's interface
+// again. It ends when it has saved the record, when p is closed, when the
+// engine stops or after handoffPolls polls.
+func (e *Engine) routineFollowHandoff(p *port, self nsID) {
+	m, ok := p.dev.(tap.Mover)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(handoffPoll)
+	defer t.Stop()
+	for range handoffPolls {
+		select {
+		case <-e.done:
+			return
+		case <-t.C:
+		}
+		if p.closed.Load() {
+			return
+		}
+		id, name, err := m.Where()
+		if err != nil || id.NetNSDev == self.dev && id.NetNSIno == self.ino {
+			continue
+		}
+		e.mu.Lock()
+		if !p.closed.Load() {
+			e.writeTAPRecord(p.key, tapRecord{Network: p.key.network, Name: p.key.name, IfName: name,
+				MAC: p.mac.String(), Address: p.addr.String(), Moved: true, Identity: id})
+		}
+		e.mu.Unlock()
+		return
+	}
 }

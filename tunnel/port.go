@@ -107,12 +107,21 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 	if p.defaultRoute {
 		gw = n.cfg.Gateway
 	}
+	netns := ep.NetNS
+	if rec != nil && rec.Moved {
+		// A handoff TAP its runtime moved into a container: reopen it
+		// there, under the name it has now.
+		netns, ifname = rec.path(), rec.IfName
+		if netns == "" {
+			return nil, fmt.Errorf("endpoint %q of network %q: no process is left in the namespace its interface was moved to", ep.Name, ep.Network)
+		}
+	}
 	open := e.opts.OpenPort
 	if f := e.passedTAP(ep); f != nil {
 		open = func(c tap.Config, l *slog.Logger) (tap.Device, error) { return tap.Adopt(f, c, l) }
 	}
 	tcfg := tap.Config{
-		NetNS:   ep.NetNS,
+		NetNS:   netns,
 		Name:    ifname,
 		MAC:     net.HardwareAddr(mac[:]),
 		Addr:    p.addr,
@@ -142,7 +151,16 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 	}
 	p.dev = dev
 	p.sc.init(portBatch)
-	e.saveTAPRecord(p)
+	switch {
+	case rec != nil && rec.Moved:
+		// Its record stays as it is.
+	case ep.Handoff:
+		e.saveTAPRecord(p)
+		self := netnsID(selfNetNS)
+		e.goSafe("follow handoff "+p.key.network+"/"+p.key.name, func() { e.routineFollowHandoff(p, self) })
+	default:
+		e.saveTAPRecord(p)
+	}
 	if err := e.unlockedWriteResolvConf(p); err != nil {
 		e.l.Warn("cannot write resolv.conf", "error", err, "network", ep.Network, "endpoint", ep.Name)
 	}

@@ -491,9 +491,14 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 	for _, d := range list {
 		k := epKey{d.Endpoint.Network, d.Endpoint.Name}
 		if d.Endpoint.Handoff {
-			// Its TAP went with the old process; the runtime that took
-			// it attaches again.
-			e.alloc.Release(k.network, k.name)
+			// Its TAP is wherever the runtime moved it (see persist.go);
+			// if that is unknown, or the container is gone, the runtime
+			// that took it attaches again.
+			if r, ok := e.kept[k]; ok && r.Moved && r.path() != "" {
+				e.dynEps[k] = d
+			} else {
+				e.alloc.Release(k.network, k.name)
+			}
 			continue
 		}
 		id, err := statNetNS(d.Endpoint.NetNS)

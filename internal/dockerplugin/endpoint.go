@@ -190,7 +190,9 @@ func (p *Plugin) deleteEndpoint(ctx context.Context, body []byte) (any, error) {
 	return struct{}{}, err
 }
 
-// detach detaches what Join attached; detaching twice succeeds.
+// detach detaches what Join attached; detaching twice succeeds. An
+// endpoint this process does not know may have been joined before a
+// restart that kept its interface: it is detached by its id alone.
 func (p *Plugin) detach(ctx context.Context, endpointID string) error {
 	p.mu.Lock()
 	ep := p.eps[endpointID]
@@ -199,7 +201,7 @@ func (p *Plugin) detach(ctx context.Context, endpointID string) error {
 		network = ep.net.name
 	}
 	p.mu.Unlock()
-	if ep == nil || network == "" {
+	if ep != nil && network == "" {
 		return nil
 	}
 	return p.rt.Detach(ctx, api.DetachRequest{Network: network, ContainerID: endpointID})

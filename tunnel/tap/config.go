@@ -34,8 +34,7 @@ type Config struct {
 	// configures (Docker, through its plugin protocol): only the MAC and
 	// the MTU are set; the link stays down, without address or route, and
 	// Addr and Gateway are ignored. The device keeps working wherever the
-	// link is moved, since its file descriptor stays with the daemon. A
-	// handoff TAP is not persistent: it lives as long as its descriptor.
+	// link is moved, since its file descriptor stays with the daemon.
 	Handoff bool
 	// Reopen, when set, names the persistent TAP an earlier Create made
 	// (its Identity, saved by the caller): if the namespace at NetNS is
@@ -51,12 +50,19 @@ type Config struct {
 
 // Identity says which TAP a device is: the namespace it lives in (the
 // device and inode of the namespace's nsfs file, which a recycled path
-// such as /proc/PID/ns/net does not keep) and its interface index there.
-// Callers save it to find the link again after a restart (Config.Reopen).
+// such as /proc/PID/ns/net does not keep, and the namespace's cookie) and
+// its interface index there. Callers save it to find the link again after
+// a restart (Config.Reopen).
 type Identity struct {
 	NetNSDev uint64 `json:"netns_dev"`
 	NetNSIno uint64 `json:"netns_ino"`
-	Index    int    `json:"ifindex"`
+	// NetNSCookie is the namespace's cookie (SO_NETNS_COOKIE, Linux
+	// 5.14): unlike the inode, which the kernel gives to a new namespace
+	// once the old one is gone, it is never reused while the system
+	// runs. Zero when the kernel has none; then only the inode is
+	// compared.
+	NetNSCookie uint64 `json:"netns_cookie,omitempty"`
+	Index       int    `json:"ifindex"`
 }
 
 var (

@@ -53,3 +53,12 @@ type Keeper interface {
 }
 
 var _ Keeper = (*Native)(nil)
+
+// Mover is a Device whose link another program may move to another
+// namespace and rename (a handoff TAP): Where says where it is now. It is
+// safe for concurrent use.
+type Mover interface {
+	Where() (id Identity, name string, err error)
+}
+
+var _ Mover = (*Native)(nil)

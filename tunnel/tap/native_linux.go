@@ -36,7 +36,7 @@ type Native struct {
 	rc      syscall.RawConn
 	ifindex int
 	nsid    Identity // the namespace's identity; Index is unset
-	persist bool     // the link outlives the descriptor (not a handoff)
+	persist bool     // the link outlives the descriptor until Close
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -58,10 +58,11 @@ var _ Device = (*Native)(nil)
 
 // Create makes a TAP named cfg.Name in the namespace at cfg.NetNS and
 // configures its MAC, MTU, address and default route there, or attaches
-// again to the TAP a Config.Reopen names. Unless cfg.Handoff is set the
-// TAP is persistent: it outlives the returned device and the process (a
-// crash or a restart leaves the container's interface, addresses and
-// routes in place) until Close removes it or its namespace goes away.
+// again to the TAP a Config.Reopen names. The TAP is persistent: it
+// outlives the returned device and the process (a crash or a restart
+// leaves the container's interface, addresses and routes in place) until
+// Close removes it or its namespace goes away. A handoff TAP is too,
+// wherever it was moved (see Native.Where).
 // On error nothing new is left behind. l receives lifecycle events at
 // Debug and rate-limited I/O errors at Warn; nil discards them.
 func Create(cfg Config, l *slog.Logger) (*Native, error) {
@@ -82,7 +83,7 @@ func Create(cfg Config, l *slog.Logger) (*Native, error) {
 			return
 		}
 		if fd >= 0 && !reopened {
-			unix.IoctlSetPointerInt(fd, unix.TUNSETPERSIST, 0) // the kernel removes it on close
+			unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 0) // the kernel removes it on close
 		}
 		if d.file != nil {
 			d.file.Close()
@@ -108,7 +109,7 @@ func Create(cfg Config, l *slog.Logger) (*Native, error) {
 				return nil
 			}
 		}
-		if fd, err = openTAP(cfg.Name, !cfg.Handoff); err != nil {
+		if fd, err = openTAP(cfg.Name, true); err != nil {
 			return err
 		}
 		if cfg.Handoff {
@@ -121,7 +122,7 @@ func Create(cfg Config, l *slog.Logger) (*Native, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create tap %q in %s: %w", cfg.Name, cfg.NetNS, err)
 	}
-	d.persist = !cfg.Handoff
+	d.persist = true
 	d.file = os.NewFile(uintptr(fd), "/dev/net/tun")
 	if d.rc, err = d.file.SyscallConn(); err != nil {
 		return nil, fmt.Errorf("cannot create tap %q in %s: %w", cfg.Name, cfg.NetNS, err)
@@ -145,7 +146,7 @@ func openTAP(name string, persist bool) (int, error) {
 		return -1, err
 	}
 	if persist {
-		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETPERSIST, 1); err != nil {
+		if err := unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 1); err != nil {
 			unix.Close(fd)
 			return -1, fmt.Errorf("tunsetpersist: %w", err)
 		}

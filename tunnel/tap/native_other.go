@@ -54,3 +54,9 @@ func (*Native) Persistent() bool { return false }
 
 // Remove returns nil: there is nothing to remove on this system.
 func Remove(path, name string, id Identity) error { return nil }
+
+// Where returns an error wrapping errors.ErrUnsupported.
+func (*Native) Where() (Identity, string, error) { return Identity{}, "", errors.ErrUnsupported }
+
+// FindNetNS returns "".
+func FindNetNS(Identity) string { return "" }

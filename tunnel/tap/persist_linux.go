@@ -3,6 +3,7 @@ package tap
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
@@ -39,7 +40,29 @@ func withNetNS(path string, want *Identity, fn func(id Identity) error) error {
 		return fmt.Errorf("%w (device %d inode %d, the tap was made in %d/%d)",
 			ErrNetNSChanged, id.NetNSDev, id.NetNSIno, want.NetNSDev, want.NetNSIno)
 	}
-	return netns.Do(func(ns.NetNS) error { return fn(id) })
+	return netns.Do(func(ns.NetNS) error {
+		id.NetNSCookie = netnsCookie()
+		if want != nil && want.NetNSCookie != 0 && id.NetNSCookie != want.NetNSCookie {
+			// The inode of a namespace that is gone, given to a new one.
+			return fmt.Errorf("%w (cookie %d, the tap was made in %d)", ErrNetNSChanged, id.NetNSCookie, want.NetNSCookie)
+		}
+		return fn(id)
+	})
+}
+
+// netnsCookie returns the cookie of the calling thread's network
+// namespace, or 0 if the kernel has none.
+func netnsCookie() uint64 {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if err != nil {
+		return 0
+	}
+	return c
 }
 
 // reopenTAP attaches to the persistent TAP cfg.Name of index idx in the
@@ -108,7 +131,7 @@ func (d *Native) setPersist(on bool) error {
 		v = 1
 	}
 	var ierr error
-	err := d.rc.Control(func(fd uintptr) { ierr = unix.IoctlSetPointerInt(int(fd), unix.TUNSETPERSIST, v) })
+	err := d.rc.Control(func(fd uintptr) { ierr = unix.IoctlSetInt(int(fd), unix.TUNSETPERSIST, v) })
 	if err == nil && ierr != nil {
 		err = fmt.Errorf("tunsetpersist: %w", ierr)
 	}
@@ -128,8 +151,7 @@ func (d *Native) Identity() Identity {
 func (d *Native) Persistent() bool { return d.persist }
 
 // Keep closes the device but leaves a persistent link where it is, with
-// its addresses and routes, for the next daemon to reopen; a handoff
-// device is removed as by Close. Pending and later Wait, Read and Write
+// its addresses and routes, for the next daemon to reopen. Pending and later Wait, Read and Write
 // calls return net.ErrClosed. Close and Keep are idempotent; once either
 // has run, both return its result.
 func (d *Native) Keep() error {
@@ -175,4 +197,66 @@ func Remove(path, name string, id Identity) error {
 		return nil
 	}
 	return fmt.Errorf("cannot remove tap %q in %s: %w", name, path, err)
+}
+
+// Where returns where the device's link is now, which differs from where
+// Create made it once another program moved it (a handoff TAP that Docker
+// moved into a container and renamed): the namespace's identity and the
+// link's index there, and its name. It asks the kernel through the
+// descriptor (TUNGETDEVNETNS, TUNGETIFF). It is safe for concurrent use.
+func (d *Native) Where() (Identity, string, error) {
+	nsfd, name := -1, ""
+	var ierr error
+	err := d.rc.Control(func(fd uintptr) {
+		r, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, unix.TUNGETDEVNETNS, 0)
+		if errno != 0 {
+			ierr = fmt.Errorf("tungetdevnetns: %w", errno)
+			return
+		}
+		nsfd = int(r)
+		ifr, _ := unix.NewIfreq("")
+		if err := unix.IoctlIfreq(int(fd), unix.TUNGETIFF, ifr); err != nil {
+			ierr = fmt.Errorf("tungetiff: %w", err)
+			return
+		}
+		name = ifr.Name()
+	})
+	if nsfd >= 0 {
+		defer unix.Close(nsfd)
+	}
+	if err == nil {
+		err = ierr
+	}
+	if err != nil {
+		return Identity{}, "", fmt.Errorf("cannot locate tap %q: %w", d.cfg.Name, err)
+	}
+	var id Identity
+	err = withNetNS(fmt.Sprintf("/proc/self/fd/%d", nsfd), nil, func(in Identity) error {
+		id = in
+		link, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		id.Index = link.Attrs().Index
+		return nil
+	})
+	if err != nil {
+		return Identity{}, "", fmt.Errorf("cannot locate tap %q: %w", d.cfg.Name, err)
+	}
+	return id, name, nil
+}
+
+// FindNetNS returns a path that names the namespace of id (its device and
+// inode): /proc/PID/ns/net of a process in it, or "" if no process is in
+// it. It finds a moved handoff TAP's namespace again, which no saved path
+// names (Docker's namespace files live in its own mount namespace).
+func FindNetNS(id Identity) string {
+	paths, _ := filepath.Glob("/proc/[0-9]*/ns/net")
+	for _, p := range paths {
+		var st unix.Stat_t
+		if unix.Stat(p, &st) == nil && uint64(st.Dev) == id.NetNSDev && st.Ino == id.NetNSIno {
+			return p
+		}
+	}
+	return ""
 }

@@ -63,6 +63,13 @@ func TestNativeKeepReopen(t *testing.T) {
 	if _, err := Create(bad, nil); !errors.Is(err, ErrNetNSChanged) {
 		t.Errorf("reopen in another namespace = %v, want ErrNetNSChanged", err)
 	}
+	if id.NetNSCookie == 0 {
+		t.Error("no namespace cookie (SO_NETNS_COOKIE) on this kernel")
+	}
+	bad.Reopen = &Identity{NetNSDev: id.NetNSDev, NetNSIno: id.NetNSIno, NetNSCookie: id.NetNSCookie + 1, Index: id.Index}
+	if _, err := Create(bad, nil); !errors.Is(err, ErrNetNSChanged) {
+		t.Errorf("reopen with the inode but another cookie = %v, want ErrNetNSChanged", err)
+	}
 
 	cfg.Reopen = &id
 	cfg.MTU = 1400 // drifted: set again; the addresses are not
