@@ -116,7 +116,7 @@ func (e *Engine) claimLater(k epKey, id uint64) {
 			cancel()
 			var refused *config.NameHeldError
 			switch {
-			case err == nil:
+			case err == nil, errors.Is(err, consensus.ErrClosed):
 				return
 			case errors.As(err, &refused):
 				e.l.Error("an endpoint name attached without the overlay is held by another host; detach it", "network", k.network, "endpoint", k.name, "error", err)
