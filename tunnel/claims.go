@@ -89,11 +89,12 @@ func (e *Engine) unlockedClaimName(ep config.Endpoint) error {
 		return err
 	case err != nil && strict:
 		return fmt.Errorf("name %q on network %q could not be claimed across the cluster: %w", ep.Name, ep.Network, err)
-	case err != nil:
+	}
+	e.claims[k] = id
+	if err != nil {
 		e.l.Warn("endpoint name honoured before the overlay could record its claim", "network", k.network, "endpoint", k.name, "error", err)
 		e.claimLater(k, id)
 	}
-	e.claims[k] = id
 	return nil
 }
 
