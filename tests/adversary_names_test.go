@@ -106,7 +106,6 @@ func TestAdversaryNameRace(t *testing.T) {
 func TestConfigEndpointNameHeld(t *testing.T) {
 	e := newEnv(t)
 	p := e.bluePair()
-	e.waitLog(p, "ready", "10.79.0.0/24")
 	// h1's claim of c1 (made at start, before the log had a leader) is
 	// committed once an attach of c1 on h2 is refused naming h1.
 	scratch := e.container("s2")
@@ -120,6 +119,9 @@ func TestConfigEndpointNameHeld(t *testing.T) {
 		}
 		return nil
 	})
+	// An entry committed after that refusal reaching h2 means h2 has
+	// applied (and saved) h1's claim too: the log applies in order.
+	e.waitLog(p, "ready", "10.79.0.0/24")
 	if err := p.d2.stop(); err != nil {
 		t.Fatalf("daemon h2 on SIGTERM: %v", err)
 	}
