@@ -106,8 +106,10 @@ func TestAdversaryNameRace(t *testing.T) {
 func TestConfigEndpointNameHeld(t *testing.T) {
 	e := newEnv(t)
 	p := e.bluePair()
-	// h1's claim of c1 (made at start, before the log had a leader) is
-	// committed once an attach of c1 on h2 is refused naming h1.
+	// h1's claim of c1, made at start before the log had a leader, is
+	// committed in the background once there is one; an attach of c1 on
+	// h2 refused naming h1 shows it is.
+	e.waitLog(p, "ready", "10.79.0.0/24")
 	scratch := e.container("s2")
 	e.eventually(readyTimeout, "the log refuses c1 to h2", func() error {
 		so, se, code := vx("attach", "--socket", e.socket(p.h2), "--network", "blue", "--netns", scratch.path(), "--name", "c1")
@@ -121,7 +123,7 @@ func TestConfigEndpointNameHeld(t *testing.T) {
 	})
 	// An entry committed after that refusal reaching h2 means h2 has
 	// applied (and saved) h1's claim too: the log applies in order.
-	e.waitLog(p, "ready", "10.79.0.0/24")
+	e.waitLog(p, "ready2", "10.78.0.0/24")
 	if err := p.d2.stop(); err != nil {
 		t.Fatalf("daemon h2 on SIGTERM: %v", err)
 	}
