@@ -106,9 +106,10 @@ func TestAdversaryNameRace(t *testing.T) {
 func TestConfigEndpointNameHeld(t *testing.T) {
 	e := newEnv(t)
 	p := e.bluePair()
+	// h1's claim of c1, made at start before the log had a leader, is
+	// committed in the background once there is one; an attach of c1 on
+	// h2 refused naming h1 shows it is.
 	e.waitLog(p, "ready", "10.79.0.0/24")
-	// h1's claim of c1 (made at start, before the log had a leader) is
-	// committed once an attach of c1 on h2 is refused naming h1.
 	scratch := e.container("s2")
 	e.eventually(readyTimeout, "the log refuses c1 to h2", func() error {
 		so, se, code := vx("attach", "--socket", e.socket(p.h2), "--network", "blue", "--netns", scratch.path(), "--name", "c1")
@@ -120,6 +121,9 @@ func TestConfigEndpointNameHeld(t *testing.T) {
 		}
 		return nil
 	})
+	// An entry committed after that refusal reaching h2 means h2 has
+	// applied (and saved) h1's claim too: the log applies in order.
+	e.waitLog(p, "ready2", "10.78.0.0/24")
 	if err := p.d2.stop(); err != nil {
 		t.Fatalf("daemon h2 on SIGTERM: %v", err)
 	}
@@ -150,4 +154,102 @@ func TestConfigEndpointNameHeld(t *testing.T) {
 	if out, err := e.in(p.c2, "ping", "-c", "1", "-W", "2", "10.77.0.10"); err != nil {
 		t.Errorf("c2 cannot ping c1 after the restart: %v\n%s", err, out)
 	}
+}
+
+// TestAdversaryNamePartition: while the hosts are cut apart, each side
+// attaches a container named web (neither knows a leader, so each honours
+// the name and commits its claim later, as it does for explicit
+// addresses). Once the cut heals, the log gives web to one of them; the
+// other host takes its web down and lists it among its failed endpoints
+// naming the holder, and web resolves to the holder's address alone on both hosts.
+// Before this fix both kept web and DNS round-robined it between two
+// containers. The probe: c1 and c2 of the file stay attached throughout.
+func TestAdversaryNamePartition(t *testing.T) {
+	e := newEnv(t, "dig")
+	p := e.bluePair()
+	e.waitLog(p, "ready", "10.79.0.0/24")
+	h1, h2 := p.h1, p.h2
+	nft := func(args ...string) { e.must("ip", append([]string{"netns", "exec", h1.name, "nft"}, args...)...) }
+	nft("add", "table", "inet", "cut")
+	nft("add", "chain", "inet", "cut", "in", "{ type filter hook input priority 0; }")
+	nft("add", "chain", "inet", "cut", "out", "{ type filter hook output priority 0; }")
+	nft("add", "rule", "inet", "cut", "in", "ip", "saddr", h2.addr, "drop")
+	nft("add", "rule", "inet", "cut", "out", "ip", "daddr", h2.addr, "drop")
+	healed := false
+	defer func() {
+		if !healed {
+			_, _ = command(cmdTimeout, "ip", "netns", "exec", h1.name, "nft", "delete", "table", "inet", "cut")
+		}
+	}()
+	addrs := map[string]string{}
+	for i, h := range []*host{h1, h2} {
+		c := e.container("w" + h.id)
+		// Explicit addresses: a dynamic one may need a new block, which
+		// needs a quorum.
+		ip := fmt.Sprintf("10.77.0.%d", 50+i)
+		// Until the host gives up its leader, the attach waits for a
+		// commit that cannot come and fails; then it is honoured.
+		e.eventually(90*time.Second, "web attached on "+h.id+" during the cut", func() error {
+			so, se, code := vx("attach", "--socket", e.socket(h), "--network", "blue", "--netns", c.path(), "--name", "web", "--ip", ip)
+			if code != 0 {
+				return fmt.Errorf("exit code %d\n%s%s", code, so, se)
+			}
+			return nil
+		})
+		eps, err := e.apiEndpoints(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ep := range eps {
+			if ep.Name == "web" {
+				addrs[h.id], _, _ = strings.Cut(ep.Address, "/")
+			}
+		}
+	}
+	nft("delete", "table", "inet", "cut")
+	healed = true
+
+	var winner, loser *host
+	e.eventually(90*time.Second, "one host keeps web, the other lists it as failed", func() error {
+		kept := map[string]bool{}
+		failed := map[string]string{}
+		for _, h := range []*host{h1, h2} {
+			eps, err := e.apiEndpoints(h)
+			if err != nil {
+				return err
+			}
+			for _, ep := range eps {
+				if ep.Name == "web" && ep.Error == "" {
+					kept[h.id] = true
+				}
+			}
+			st, err := e.status(h)
+			if err != nil {
+				return err
+			}
+			for _, f := range st.Failed {
+				if f.Name == "web" {
+					failed[h.id] = f.Reason
+				}
+			}
+		}
+		switch {
+		case kept["h1"] && !kept["h2"] && strings.Contains(failed["h2"], "held by host h1"):
+			winner, loser = h1, h2
+		case kept["h2"] && !kept["h1"] && strings.Contains(failed["h1"], "held by host h2"):
+			winner, loser = h2, h1
+		case !kept["h1"] && !kept["h2"]:
+			return permanent(fmt.Errorf("neither host kept web: %v", failed))
+		default:
+			return fmt.Errorf("kept %v, not attached %v", kept, failed)
+		}
+		return nil
+	})
+	t.Logf("%s kept web, %s took its web down", winner.id, loser.id)
+	for _, c := range []*netns{p.c1, p.c2} {
+		e.eventually(dnsTimeout, "web resolves to "+winner.id+"'s alone", func() error {
+			return e.resolvesTo(c, "10.77.0.1", "web", addrs[winner.id])
+		})
+	}
+	e.mustPing(p.c1, "10.77.0.20")
 }

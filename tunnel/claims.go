@@ -24,9 +24,11 @@ import (
 // A host that knows no leader (alone at start, or on the small side of a
 // partition) decides from the log as it last applied it, attaches, and
 // commits the claim in the background, as it does for explicit addresses
-// (internal/ipam): the overlay keeps working on both sides of a split. A
-// name honoured so that the log later gives to another host is logged as
-// an error. A host that knows a leader commits the claim first: an attach
+// (internal/ipam): the overlay keeps working on both sides of a split.
+// An endpoint whose name the log gives to another host meanwhile is taken
+// down once this host learns it, and listed as failed naming the holder
+// (unlockedNameLost): after a split heals, one holder remains. A
+// host that knows a leader commits the claim first: an attach
 // through the API (the CLI, the hook, CNI, Docker) is refused unless the
 // claim commits within networkTimeout, since a runtime can retry while a
 // name attached twice would split its DNS answers; an endpoint of the
@@ -89,11 +91,12 @@ func (e *Engine) unlockedClaimName(ep config.Endpoint) error {
 		return err
 	case err != nil && strict:
 		return fmt.Errorf("name %q on network %q could not be claimed across the cluster: %w", ep.Name, ep.Network, err)
-	case err != nil:
+	}
+	e.claims[k] = id
+	if err != nil {
 		e.l.Warn("endpoint name honoured before the overlay could record its claim", "network", k.network, "endpoint", k.name, "error", err)
 		e.claimLater(k, id)
 	}
-	e.claims[k] = id
 	return nil
 }
 
@@ -116,10 +119,14 @@ func (e *Engine) claimLater(k epKey, id uint64) {
 			cancel()
 			var refused *config.NameHeldError
 			switch {
-			case err == nil:
+			case err == nil, errors.Is(err, consensus.ErrClosed):
 				return
 			case errors.As(err, &refused):
-				e.l.Error("an endpoint name attached without the overlay is held by another host; detach it", "network", k.network, "endpoint", k.name, "error", err)
+				e.mu.Lock()
+				if e.claims[k] == id && !e.stopped {
+					e.unlockedNameLost(k, err)
+				}
+				e.mu.Unlock()
 				return
 			}
 			select {
@@ -129,6 +136,37 @@ func (e *Engine) claimLater(k epKey, id uint64) {
 			}
 		}
 	})
+}
+
+// unlockedNameLost takes down the endpoint k, attached while this host
+// knew no leader, whose name the log gave to another host meanwhile (two
+// sides of a partition attached one name): the name's holder keeps it.
+// The endpoint is listed with err: an API endpoint among the failed ones
+// of Status until it is detached, a config-file one as not attached until
+// a reload tries it again. mu must be held.
+func (e *Engine) unlockedNameLost(k epKey, err error) {
+	delete(e.claims, k)
+	e.l.Error("endpoint taken down: another host holds its name", "network", k.network, "endpoint", k.name, "error", err)
+	if d, ok := e.dynEps[k]; ok {
+		delete(e.dynEps, k)
+		d.Failed = err.Error()
+		e.failedEps[k] = d
+		e.unlockedSaveEndpoints()
+	} else if p := e.ports[k]; p != nil {
+		e.unlockedClosePort(p)
+		delete(e.ports, k)
+		if err := e.alloc.Release(k.network, k.name); err != nil {
+			e.l.Warn("cannot release address", "error", err, "network", k.network, "endpoint", k.name)
+		}
+		for i, ep := range e.file.Endpoints {
+			if ep.Network == k.network && ep.Name == k.name {
+				e.failedCfg[k] = e.file.Errorf(fmt.Sprintf("endpoint[%d]", i), "%v", err)
+			}
+		}
+	}
+	if _, err := e.unlockedApply(e.unlockedEffective(), true); err != nil {
+		e.l.Warn("cannot apply after taking an endpoint down", "error", err)
+	}
 }
 
 // unlockedReleaseName releases the claim of k, in the background: a port

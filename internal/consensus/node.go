@@ -7,7 +7,8 @@
 // blocks (explicit ones, and those kept across a restart) are pinned in the
 // same log, and so are the network definitions created through the API
 // (see networks.go): the log refuses one that clashes with a network it
-// holds, so two hosts racing cannot both create clashing networks.
+// holds, so two hosts racing cannot both create clashing networks. So are
+// endpoint names (see claims.go), unique within their network.
 //
 // Every host starts with the same static voter set, taken from its config
 // and bootstrapped once; the state lives under the host's state directory.
