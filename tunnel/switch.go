@@ -65,7 +65,7 @@ type snapshot struct {
 	byVNI  map[uint32]*netView
 	byAddr map[netip.Addr]*peer
 	peers  []*peer
-	names  *nameTable // DNS view of the overlay's records
+	names  *nameTable       // DNS view of the overlay's records
 	hosts  map[string]*port // each network's host endpoint on this host (laptop.go)
 }
 
