@@ -70,6 +70,9 @@ func TestAdversarySocksSlowloris(t *testing.T) {
 		}
 	}
 	t.Logf("80 bad clients cut off within %v", time.Since(start).Round(time.Millisecond))
+	if st := e.mustStatus(l.h2); st.Socks == nil || st.Socks.BadHandshake < 80 {
+		t.Fatalf("socks status %+v, want at least 80 bad handshakes", st.Socks)
+	}
 	if !l.d2.running() {
 		t.Fatal("daemon exited")
 	}
