@@ -99,9 +99,9 @@ ip netns exec vxl-h1 busybox httpd -f -p 198.18.0.1:8001 -h "$WORK/www" & PIDS+=
 ip netns exec vxl-h2 socat TCP-LISTEN:9080,bind=127.0.0.1,fork,reuseaddr TCP:198.18.0.1:8001 & PIDS+=($!)
 
 # Wait (bounded) until the forward reaches web.
-for i in $(seq 150); do
+for i in $(seq 60); do
   ip netns exec vxl-h2 curl -s -o /dev/null -r 0-0 --max-time 2 http://127.0.0.1:8080/f && break
-  [ "$i" -lt 150 ] || { tail -20 "$WORK/h2.log" >&2; die "the forward never reached web"; }
+  [ "$i" -lt 60 ] || { tail -20 "$WORK/h1.log" "$WORK/h2.log" >&2; die "the forward never reached web"; }
   sleep 0.2
 done
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$LAPTOP/status"; }
