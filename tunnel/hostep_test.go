@@ -97,3 +97,26 @@ func TestHostEndpointResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestHostEndpointAllocated checks that a host endpoint without an
+// address gets one from IPAM, like a container, and a MAC derived from it.
+func TestHostEndpointAllocated(t *testing.T) {
+	e, _ := hotPathEngine(t, func(c *config.Config) {
+		c.Endpoints = append(c.Endpoints, config.Endpoint{Network: "blue", Name: "laptop"})
+	})
+	p := e.ports[epKey{"blue", "laptop"}]
+	if p == nil || p.host == nil {
+		t.Fatal("no host endpoint port")
+	}
+	a := p.addr.Addr()
+	if !netip.MustParsePrefix("10.77.0.0/24").Contains(a) || a == netip.MustParseAddr("10.77.0.1") ||
+		a == netip.MustParseAddr("10.77.0.10") || a == netip.MustParseAddr("10.77.0.11") {
+		t.Fatalf("allocated %s", p.addr)
+	}
+	if p.mac != deriveMAC(a) {
+		t.Fatalf("mac %s for %s", p.mac, a)
+	}
+	if got := e.sw.snap.Load().names.fwd["blue"]["laptop"]; len(got) != 1 || got[0] != a {
+		t.Fatalf("name laptop resolves to %v", got)
+	}
+}
