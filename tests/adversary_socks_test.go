@@ -155,3 +155,29 @@ func TestAdversarySocksOutsideRefused(t *testing.T) {
 		t.Fatalf("curl through the proxy to the outside succeeded: %d bytes", len(out))
 	}
 }
+
+// TestAdversaryHostEndpointOnlyExposes: a container dials the laptop's
+// host endpoint on the ports of the laptop's own loopback services (the
+// SOCKS proxy 1080, the forward 8080, a service on 3001 that is not
+// exposed): each is refused, so a container cannot borrow the laptop's
+// proxy or reach its host services. The probe: the exposed port 3000
+// answers.
+func TestAdversaryHostEndpointOnlyExposes(t *testing.T) {
+	e := newEnv(t, "curl")
+	l := e.startLaptop(laptopExtra{tables: hostEndpoint})
+	local := l.file[:1<<20]
+	e.serveHTTP(l.h2.netns, "127.0.0.1:3000", local)
+	e.serveHTTP(l.h2.netns, "127.0.0.1:3001", local)
+	e.fetch(l.c1, local, "http://laptop:3000/f")
+	for _, port := range []string{"1080", "8080", "3001"} {
+		out, err := e.in(l.c1, "curl", "-sS", "--max-time", "5", "http://10.77.0.50:"+port+"/f")
+		if err == nil {
+			t.Fatalf("container reached the laptop's port %s: %d bytes", port, len(out))
+		}
+		// curl's exit status 7: the connection was refused (a RST from
+		// the host endpoint's stack), not timed out (28).
+		if !strings.Contains(err.Error(), "exit status 7") {
+			t.Fatalf("port %s: want connection refused, got %v", port, err)
+		}
+	}
+}
