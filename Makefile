@@ -58,14 +58,15 @@ staticcheck:
 demo: deps build
 	bash examples/demo.sh
 
-# bench prints Go micro-benchmarks (ns/frame, allocs) and the two-host
-# comparison with kernel VXLAN measured in the same run, and records both
-# in bench-results/RUN.json with a chart, bench-results/RUN.svg.
+# bench prints Go micro-benchmarks (ns/frame, allocs), the two-host
+# comparison with kernel VXLAN measured in the same run and the laptop
+# doors (SOCKS5, forward) next to socat, and records all of it in
+# bench-results/RUN.json with a chart, bench-results/RUN.svg.
 bench: SHELL := /bin/bash
 bench: deps build
 	@mkdir -p bench-results
 	set -o pipefail; { $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./encap/... ./tunnel/... && \
-	  bash tests/bench/bench.sh; } 2>&1 | tee bench-results/RUN.log
+	  bash tests/bench/bench.sh && bash tests/bench/laptop.sh; } 2>&1 | tee bench-results/RUN.log
 	$(GO) run ./tests/bench/report -log bench-results/RUN.log -out bench-results -vxwire bin/vxwire
 
 # fuzz runs every fuzz target for FUZZTIME each.

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ type laptop struct {
 	c1     *netns
 	d1, d2 *daemon
 	file   []byte // what c1 and the laptop's local service serve
+	cfg    string // h2's config file text
 }
 
 // laptopExtra is what the laptop's config adds to the harness's: [host]
@@ -101,6 +103,7 @@ func (e *env) startLaptop(extra laptopExtra) *laptop {
 	cfg := e.render(l.h2, hostConf{peers: []*host{l.h1}, networks: []netConf{blue}})
 	cfg = strings.Replace(cfg, "[host]\n", "[host]\nsocks = \"127.0.0.1:1080\"\n"+extra.hostKeys, 1)
 	cfg += extra.tables
+	l.cfg = cfg
 	l.d2 = e.startDaemon(l.h2, e.file(l.h2.id+".toml", cfg))
 	l.d1.waitReady("web")
 	l.d2.waitReady("laptop")
@@ -204,8 +207,10 @@ func TestLaptopDoors(t *testing.T) {
 	e.mustPing(l.c1, "10.77.0.50")
 }
 
-// TestLaptopUDPForward relays DNS-sized datagrams both ways through a UDP
-// [[forward]] and SOCKS5 UDP ASSOCIATE to an echo server in the container.
+// TestLaptopUDPForward relays datagrams both ways through a UDP
+// [[forward]] and SOCKS5 UDP ASSOCIATE to an echo server in the
+// container, and from the container through a UDP [[expose]] to an echo
+// server on the laptop.
 func TestLaptopUDPForward(t *testing.T) {
 	e := newEnv(t)
 	l := e.startLaptop(laptopExtra{tables: hostEndpoint + `
@@ -214,27 +219,18 @@ network = "blue"
 listen = "127.0.0.1:5353"
 to = "web:7"
 proto = "udp"
+
+[[expose]]
+network = "blue"
+port = 7
+to = "127.0.0.1:7007"
+proto = "udp"
 `})
-	var echo net.PacketConn
-	err := ns.WithNetNSPath(l.c1.path(), func(ns.NetNS) error {
-		var err error
-		echo, err = net.ListenPacket("udp4", "10.77.0.10:7")
-		return err
+	e.udpEcho(l.h2.netns, "127.0.0.1:7007")
+	e.eventually(30*time.Second, "udp expose echoes", func() error {
+		return udpEchoIn(l.c1, "10.77.0.50:7", nil)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := echo.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			echo.WriteTo(buf[:n], from)
-		}
-	}()
+	e.udpEcho(l.c1, "10.77.0.10:7")
 	e.eventually(30*time.Second, "udp forward echoes", func() error {
 		return udpEchoIn(l.h2.netns, "127.0.0.1:5353", nil)
 	})
@@ -253,6 +249,31 @@ proto = "udp"
 }
 
 type udpRelay struct{ port uint16 }
+
+// udpEcho echoes datagrams on addr inside n until the test ends.
+func (e *env) udpEcho(n *netns, addr string) {
+	e.t.Helper()
+	var echo net.PacketConn
+	err := ns.WithNetNSPath(n.path(), func(ns.NetNS) error {
+		var err error
+		echo, err = net.ListenPacket("udp4", addr)
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { echo.Close() })
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteTo(buf[:n], from)
+		}
+	}()
+}
 
 // socksUDP opens a UDP association at the SOCKS server in n and returns
 // the relay's port and the control connection.
@@ -304,4 +325,23 @@ func udpEchoIn(n *netns, addr string, hdr []byte) error {
 		return fmt.Errorf("echo %q", buf[:k])
 	}
 	return nil
+}
+
+// TestLaptopDoorsReload moves a forward to another port by SIGHUP: the new
+// port reaches web, the old one is closed, and the SOCKS proxy and the
+// expose keep serving.
+func TestLaptopDoorsReload(t *testing.T) {
+	e := newEnv(t, "curl")
+	l := e.startLaptop(laptopExtra{tables: hostEndpoint})
+	e.fetch(l.h2.netns, l.file, "http://127.0.0.1:8080/f")
+	e.file(l.h2.id+".toml", strings.Replace(l.cfg, `listen = "127.0.0.1:8080"`, `listen = "127.0.0.1:8081"`, 1))
+	l.d2.signal(syscall.SIGHUP)
+	e.fetch(l.h2.netns, l.file, "http://127.0.0.1:8081/f")
+	if out, err := e.in(l.h2.netns, "curl", "-sS", "--max-time", "5", "http://127.0.0.1:8080/f"); err == nil {
+		t.Fatalf("the old forward port still answers: %d bytes", len(out))
+	}
+	e.fetch(l.h2.netns, l.file, "--socks5-hostname", "127.0.0.1:1080", "http://web.blue:8000/f")
+	local := l.file[:1<<20]
+	e.serveHTTP(l.h2.netns, "127.0.0.1:3000", local)
+	e.fetch(l.c1, local, "http://laptop:3000/f")
 }

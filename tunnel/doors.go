@@ -63,7 +63,12 @@ func (e *Engine) unlockedApplyDoors(cfg *config.Config) {
 	}
 	hosts := e.sw.snap.Load().hosts
 	for i, x := range cfg.Exposes {
-		want[doorKey{exp: x, host: hosts[x.Network]}] = fmt.Sprintf("expose[%d]", i)
+		field := fmt.Sprintf("expose[%d]", i)
+		if hosts[x.Network] == nil { // its host endpoint failed to attach
+			e.l.Error("cannot open door", "error", cfg.Errorf(field, "network %s: %v", x.Network, errNoHostEndpoint))
+			continue
+		}
+		want[doorKey{exp: x, host: hosts[x.Network]}] = field
 	}
 	if e.doors == nil {
 		e.doors = map[doorKey]*door{}

@@ -52,9 +52,17 @@ func (e *Engine) Status() api.Status {
 		}
 		st.Networks = append(st.Networks, ns)
 	}
+	if e.socks != nil {
+		ss := e.socks.Stats()
+		st.Socks = &api.SocksStatus{
+			Listen: e.socks.Addr().String(), Accepted: ss.Accepted, Open: ss.Open, OverLimit: ss.OverLimit,
+			BadHandshake: ss.BadHandshake, Refused: ss.Refused, UDPDropped: ss.UDPDropped,
+			Connects: ss.ConnectsOK, Associations: ss.AssociationsOK,
+		}
+	}
 	for _, p := range e.ports {
 		ifname := p.cfg.IfName
-		if ifname == "" {
+		if ifname == "" && p.host == nil { // a host endpoint has none
 			ifname = "eth0"
 		}
 		st.Endpoints = append(st.Endpoints, api.EndpointStatus{

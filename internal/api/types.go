@@ -64,6 +64,8 @@ type Status struct {
 	Counters  Counters         `json:"counters"` // whole-host totals
 	// Offload is the underlay sockets' UDP offload state.
 	Offload Offload `json:"offload"`
+	// Socks is the SOCKS5 proxy's state (host.socks); nil when it is off.
+	Socks *SocksStatus `json:"socks,omitempty"`
 	// WireGuard is the encrypted connection's counters; nil when the host
 	// has no key.
 	WireGuard *WireGuardStats `json:"wireguard,omitempty"`
@@ -163,4 +165,17 @@ type EndpointStatus struct {
 	// TAP is the container device's own counters; nil for a device that
 	// keeps none.
 	TAP *TAPStats `json:"tap,omitempty"`
+}
+
+// SocksStatus is the SOCKS5 proxy's address and counters.
+type SocksStatus struct {
+	Listen       string `json:"listen"`
+	Accepted     uint64 `json:"accepted"`      // clients accepted
+	Open         uint64 `json:"open"`          // clients served now
+	OverLimit    uint64 `json:"over_limit"`    // clients closed at accept: too many at once
+	BadHandshake uint64 `json:"bad_handshake"` // clients cut off: malformed, no acceptable method, handshake deadline
+	Refused      uint64 `json:"refused"`       // requests answered with an error reply
+	UDPDropped   uint64 `json:"udp_dropped"`   // association datagrams dropped: malformed, fragment, foreign source, target limit
+	Connects     uint64 `json:"connects"`      // CONNECTs relayed
+	Associations uint64 `json:"associations"`  // UDP ASSOCIATEs served
 }

@@ -17,6 +17,7 @@ const maxDatagram = 65535
 // It lives as long as the client's TCP connection (RFC 1928 §7).
 type association struct {
 	s      *Server
+	ctl    net.Conn // the client's TCP connection; the association ends with it
 	pc     *net.UDPConn
 	client netip.Addr // the TCP client's address: the only source accepted
 
@@ -39,7 +40,7 @@ func (s *Server) associate(c net.Conn, hint Addr) {
 		s.reply(c, RepGeneralFailure)
 		return
 	}
-	a := &association{s: s, pc: pc, client: remote.Addr().Unmap(), targets: map[Addr]net.Conn{}}
+	a := &association{s: s, ctl: c, pc: pc, client: remote.Addr().Unmap(), targets: map[Addr]net.Conn{}}
 	if hint.IP.IsValid() && !hint.IP.IsUnspecified() && hint.Port != 0 {
 		a.from = netip.AddrPortFrom(hint.IP.Unmap(), hint.Port)
 	}
@@ -64,7 +65,8 @@ func (s *Server) associate(c net.Conn, hint Addr) {
 	a.wg.Wait()
 }
 
-// close ends the association: its socket and every target.
+// close ends the association: its socket, every target and the
+// client's TCP connection.
 func (a *association) close() {
 	a.mu.Lock()
 	a.closed = true
@@ -72,6 +74,7 @@ func (a *association) close() {
 	a.targets = nil
 	a.mu.Unlock()
 	a.pc.Close()
+	a.ctl.Close()
 	for _, t := range targets {
 		t.Close()
 	}
