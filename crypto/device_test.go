@@ -43,6 +43,9 @@ func checkReceived(tb testing.TB, got []dgram, from netip.AddrPort, first, count
 			tb.Fatalf("datagram of %d bytes", len(g.data))
 		}
 		seq := binary.BigEndian.Uint32(g.data[encap.HeaderLen:])
+		if seq == establishSeq && bytes.Equal(g.data, vxlanDatagram(establishSize, seq)) {
+			continue // a late copy of establish's probe
+		}
 		if !bytes.Equal(g.data, vxlanDatagram(size, seq)) {
 			tb.Fatalf("datagram %d corrupted", seq)
 		}

@@ -12,7 +12,7 @@ import (
 func (e *Engine) Status() api.Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := api.Status{Counters: e.sw.host.snapshot()}
+	st := api.Status{Counters: e.sw.host.snapshot(), Process: processStats()}
 	if e.cfg == nil {
 		return st
 	}

@@ -112,8 +112,10 @@ func printStatus(w io.Writer, st *api.Status) {
 		mode = " (rootless)"
 	}
 	fmt.Fprintf(w, "host %s on %s%s\n", st.Host, st.Address, mode)
-	fmt.Fprintf(w, "  rx %d frames %d bytes, tx %d frames %d bytes%s\n\n",
+	fmt.Fprintf(w, "  rx %d frames %d bytes, tx %d frames %d bytes%s\n",
 		st.Counters.RxFrames, st.Counters.RxBytes, st.Counters.TxFrames, st.Counters.TxBytes, drops(st.Counters))
+	fmt.Fprintf(w, "  process: %d goroutines, %d fds, rss %.1f MiB\n\n",
+		st.Process.Goroutines, st.Process.FDs, float64(st.Process.RSSBytes)/(1<<20))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETWORK\tVNI\tSUBNET\tGATEWAY\tMTU\tFDB\tRX FRAMES\tTX FRAMES\tDROPS")
 	for _, n := range st.Networks {

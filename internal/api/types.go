@@ -79,10 +79,25 @@ type Status struct {
 	// at Error with its stack. It should stay empty: anything here is a
 	// bug worth reporting.
 	Recovered map[string]uint64 `json:"recovered,omitempty"`
+	// Process is the daemon's own resource use, for spotting leaks.
+	Process ProcessStats `json:"process"`
 	// Failed are endpoints attached through the API that this daemon did
 	// not attach again after a restart, with the reason; `vxwire detach`
 	// removes them and frees their address.
 	Failed []FailedEndpoint `json:"failed,omitempty"`
+}
+
+// ProcessStats is the daemon process's resource use when the status was
+// taken. Zero where the platform does not say (FDs and RSS come from
+// /proc on Linux).
+type ProcessStats struct {
+	Goroutines int    `json:"goroutines"`
+	FDs        int    `json:"fds"`       // open file descriptors
+	RSSBytes   uint64 `json:"rss_bytes"` // resident set size
+	// HeapBytes is the Go heap that the last garbage collection found
+	// live: what a leak in the daemon's own data grows, without the
+	// garbage and the not yet returned memory that RSS also holds.
+	HeapBytes uint64 `json:"heap_bytes"`
 }
 
 // FailedEndpoint is a saved endpoint that could not be attached again.
