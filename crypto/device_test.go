@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -43,17 +44,85 @@ func checkReceived(tb testing.TB, got []dgram, from netip.AddrPort, first, count
 			tb.Fatalf("datagram of %d bytes", len(g.data))
 		}
 		seq := binary.BigEndian.Uint32(g.data[encap.HeaderLen:])
-		if seq == establishSeq && bytes.Equal(g.data, vxlanDatagram(establishSize, seq)) {
-			continue // a late copy of establish's probe
-		}
 		if !bytes.Equal(g.data, vxlanDatagram(size, seq)) {
-			tb.Fatalf("datagram %d corrupted", seq)
+			tb.Fatalf("datagram %d corrupted (%d bytes, want %d)", seq, len(g.data), size)
 		}
 		if int(seq) >= first && int(seq) < first+count {
 			seen[seq] = true
 		}
 	}
 	return len(seen)
+}
+
+// checkDatagram tells what data is: datagram seq of first..first+count-1,
+// exactly as sendBatch made it with size bytes, or a probe of establish
+// (probe true). Anything else is an error: a datagram of another range
+// (one the test did not send now), or one whose bytes differ from what was
+// sent.
+func checkDatagram(data []byte, first, count, size int) (seq uint32, probe bool, err error) {
+	if len(data) < encap.HeaderLen+4 {
+		return 0, false, fmt.Errorf("datagram of %d bytes", len(data))
+	}
+	seq = binary.BigEndian.Uint32(data[encap.HeaderLen:])
+	if seq == probeSeq && isProbe(data) {
+		return seq, true, nil
+	}
+	if int64(seq) < int64(first) || int64(seq) >= int64(first+count) {
+		return seq, false, fmt.Errorf("datagram %d (%d bytes) is not one of %d..%d", seq, len(data), first, first+count-1)
+	}
+	if !bytes.Equal(data, vxlanDatagram(size, seq)) {
+		return seq, false, fmt.Errorf("datagram %d corrupted (%d bytes, want %d)", seq, len(data), size)
+	}
+	return seq, false, nil
+}
+
+// receive reads n.rx until datagrams first..first+count-1 of size bytes
+// from the peer with ID from all arrived, or within passed, and returns
+// how many did. Every datagram read must be from that peer and pass
+// checkDatagram; late probes of establish are skipped. One that arrives
+// twice fails the test: WireGuard's replay window never delivers a
+// datagram twice.
+func (n *node) receive(tb testing.TB, from netip.AddrPort, first, count, size int, within time.Duration) int {
+	tb.Helper()
+	seen := make(map[uint32]bool, count)
+	deadline := time.After(within)
+	for len(seen) < count {
+		var g dgram
+		select {
+		case g = <-n.rx:
+		case <-deadline:
+			return len(seen)
+		}
+		if g.from != from {
+			tb.Fatalf("datagram from %v, want %v", g.from, from)
+		}
+		seq, probe, err := checkDatagram(g.data, first, count, size)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if probe {
+			continue
+		}
+		if seen[seq] {
+			tb.Fatalf("datagram %d delivered twice", seq)
+		}
+		seen[seq] = true
+	}
+	return len(seen)
+}
+
+// exchange sends datagrams first..first+count-1 of size bytes from a to b
+// and from b to a, and fails unless each arrives, intact, exactly once.
+func exchange(tb testing.TB, a, b *node, first, count, size int) {
+	tb.Helper()
+	sendBatch(tb, a, b.id, first, count, size)
+	sendBatch(tb, b, a.id, first, count, size)
+	nb := b.receive(tb, a.id, first, count, size, 5*time.Second)
+	na := a.receive(tb, b.id, first, count, size, 5*time.Second)
+	if nb != count || na != count {
+		tb.Fatalf("size %d: a→b %d/%d, b→a %d/%d arrived", size, nb, count, na, count)
+	}
+	tb.Logf("size %d: a→b %d/%d, b→a %d/%d", size, nb, count, na, count)
 }
 
 func TestExchangeBothWays(t *testing.T) {
@@ -64,21 +133,14 @@ func TestExchangeBothWays(t *testing.T) {
 	connect(t, a, b)
 	establish(t, a, b)
 
-	for _, size := range []int{50, 1000, DefaultMTU - InnerOverhead} {
-		const count = 500
-		sendBatch(t, a, b.id, 0, count, size)
-		sendBatch(t, b, a.id, 0, count, size)
-		gotB := b.collect(count, 5*time.Second)
-		gotA := a.collect(count, 5*time.Second)
-		nb := checkReceived(t, gotB, a.id, 0, count, size)
-		na := checkReceived(t, gotA, b.id, 0, count, size)
-		if nb != count || na != count {
-			t.Fatalf("size %d: a→b %d/%d, b→a %d/%d arrived", size, nb, count, na, count)
-		}
-		t.Logf("size %d: a→b %d/%d, b→a %d/%d", size, nb, count, na, count)
+	// Each size has its own sequence numbers, so that a datagram of one
+	// round cannot pass for one of the next.
+	const count = 500
+	for i, size := range []int{50, 1000, DefaultMTU - InnerOverhead} {
+		exchange(t, a, b, i*count, count, size)
 	}
-	sendBatch(t, a, b.id, 1000, 100, 200)
-	if n := checkReceived(t, b.collect(100, 5*time.Second), a.id, 1000, 100, 200); n != 100 {
+	sendBatch(t, a, b.id, 3*count, 100, 200)
+	if n := b.receive(t, a.id, 3*count, 100, 200, 5*time.Second); n != 100 {
 		t.Fatalf("steady state: %d/100 arrived", n)
 	}
 
@@ -92,6 +154,64 @@ func TestExchangeBothWays(t *testing.T) {
 	s := a.dev.Stats()
 	if s.TxPackets == 0 || s.RxPackets == 0 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestExchangeAfterLateProbes is TestExchangeBothWays on a machine where
+// the handshake outlasted establish's first polls: establish sent more
+// probes, wireguard-go delivered all of them once the session was up, and
+// the extras are still queued when the exchange starts. Before the checks
+// read until every datagram of the round arrived (and skipped intact
+// probes), each round took the first count datagrams: the 100-byte probe
+// was compared with a 50-byte datagram of the first round and the test
+// failed with "datagram 1073741824 corrupted" (1073741824 is probeSeq), as
+// it did once under load; the probe also took the place of a datagram of
+// the round, which then spilled into the next round.
+func TestExchangeAfterLateProbes(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	a, b := newNode(t, 1), newNode(t, 2)
+	a.start(t, nil)
+	b.start(t, nil)
+	connect(t, a, b)
+	establish(t, a, b)
+	sendBatch(t, a, b.id, probeSeq, 1, probeSize)
+	sendBatch(t, a, b.id, probeSeq, 1, probeSize)
+	sendBatch(t, b, a.id, probeSeq, 1, probeSize)
+
+	const count = 500
+	for i, size := range []int{50, 1000} {
+		exchange(t, a, b, i*count, count, size)
+	}
+}
+
+// TestCheckDatagram shows that skipping late probes keeps the check
+// strict: only an intact probe is skipped, and a datagram of another round
+// or with any byte changed still fails.
+func TestCheckDatagram(t *testing.T) {
+	flip := func(b []byte, i int) []byte { b[i] ^= 0x40; return b }
+	cases := []struct {
+		name  string
+		data  []byte
+		probe bool
+		ok    bool
+	}{
+		{"in range", vxlanDatagram(50, 7), false, true},
+		{"late probe", vxlanDatagram(probeSize, probeSeq), true, true},
+		{"probe with a byte changed", flip(vxlanDatagram(probeSize, probeSeq), 60), false, false},
+		{"probe cut short", vxlanDatagram(probeSize, probeSeq)[:50], false, false},
+		{"previous round", vxlanDatagram(50, 7+500), false, false},
+		{"wrong size", vxlanDatagram(1000, 7), false, false},
+		{"byte changed", flip(vxlanDatagram(50, 7), 40), false, false},
+		{"header changed", flip(vxlanDatagram(50, 7), 4), false, false},
+		{"too short", vxlanDatagram(50, 7)[:encap.HeaderLen+3], false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, probe, err := checkDatagram(tc.data, 0, 500, 50)
+			if (err == nil) != tc.ok || probe != tc.probe {
+				t.Fatalf("probe %v, err %v; want probe %v, ok %v", probe, err, tc.probe, tc.ok)
+			}
+		})
 	}
 }
 
