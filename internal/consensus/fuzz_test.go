@@ -25,6 +25,9 @@ func FuzzApply(f *testing.F) {
 		netCreate(testNet("blue", 300, "10.77.0.0/24"), "h1", 3),
 		netCreate(testNet("red", 300, "10.78.0.0/24"), "h2", 4),
 		{Op: opNetRemove, Network: "blue", Host: "h2"},
+		{Op: opPubAdd, Network: "blue", Host: "h1", Pub: &config.Publish{Network: "blue", Port: 80, Proto: "tcp", Target: "web", TargetPort: 80, Mode: "host"}},
+		{Op: opPubRemove, Network: "blue", Host: "h1", Pub: &config.Publish{Network: "blue", Port: 80, Proto: "tcp"}},
+		{Op: opSvcAdd, Network: "blue", Host: "h1", Svc: &config.Service{Network: "blue", Name: "web", VIP: true}},
 	} {
 		b, _ := json.Marshal(c)
 		f.Add(b, b)
