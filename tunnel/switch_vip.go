@@ -91,7 +91,6 @@ type vipFlow struct {
 	seq   atomic.Uint32
 	key   atomic.Uint64 // validBit | proto<<32 | client port<<16 | service port
 	addrs atomic.Uint64 // VIP<<32 | backend
-	mac   atomic.Uint64 // backend MAC
 	last  atomic.Int64  // unix seconds of the client's last frame; a closed flow is backdated
 }
 
@@ -107,14 +106,6 @@ func vipKey(proto byte, client, service uint16) uint64 {
 func vipHash(k uint64) uint32 { return uint32((k * 0x9e3779b97f4a7c15) >> 40) }
 
 func be32v(b [4]byte) uint64 { return uint64(binary.BigEndian.Uint32(b[:])) }
-
-func macU64(m MAC) uint64 {
-	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 | uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
-}
-
-func u64MAC(v uint64) MAC {
-	return MAC{byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
-}
 
 // l4 locates the transport header of an IPv4 frame: it returns the
 // protocol, the offset of the header, and ok for an unfragmented TCP or
@@ -198,7 +189,6 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 		slot.seq.Add(1)
 		slot.key.Store(k)
 		slot.addrs.Store(vip<<32 | be32v(be.ip))
-		slot.mac.Store(macU64(be.mac))
 		slot.seq.Add(1)
 	}
 	last := now
