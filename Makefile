@@ -46,11 +46,13 @@ staticcheck:
 demo: deps build
 	bash examples/demo.sh
 
-# bench prints Go micro-benchmarks (ns/frame, allocs) and the two-host
-# comparison with kernel VXLAN measured in the same run.
+# bench prints Go micro-benchmarks (ns/frame, allocs), the two-host
+# comparison with kernel VXLAN measured in the same run, and published
+# ports and VIPs next to nftables DNAT and socat (publish.sh).
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./encap/... ./tunnel/...
 	bash tests/bench/bench.sh
+	bash tests/bench/publish.sh
 
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:
