@@ -27,29 +27,29 @@ const (
 	dropFDBFull
 	dropNoKey
 	dropVIPFull
-	dropVIPNoBackend
+	dropVIPUnserved
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
-	dropShort:        api.DropShort,
-	dropBadFlags:     api.DropBadFlags,
-	dropUnknownVNI:   api.DropUnknownVNI,
-	dropUnknownPeer:  api.DropUnknownPeer,
-	dropMalformed:    api.DropMalformedFrame,
-	dropSpoofed:      api.DropSpoofed,
-	dropTapWrite:     api.DropTapWrite,
-	dropSend:         api.DropSend,
-	dropNoPort:       api.DropNoPort,
-	dropPlaintext:    api.DropPlaintext,
-	dropSpoofedIP:    api.DropSpoofedIP,
-	dropSpoofedARP:   api.DropSpoofedARP,
-	dropEtherType:    api.DropEtherType,
-	dropFloodLimit:   api.DropFloodLimit,
-	dropFDBFull:      api.DropFDBFull,
-	dropNoKey:        api.DropNoKey,
-	dropVIPFull:      api.DropVIPFull,
-	dropVIPNoBackend: api.DropVIPNoBackend,
+	dropShort:       api.DropShort,
+	dropBadFlags:    api.DropBadFlags,
+	dropUnknownVNI:  api.DropUnknownVNI,
+	dropUnknownPeer: api.DropUnknownPeer,
+	dropMalformed:   api.DropMalformedFrame,
+	dropSpoofed:     api.DropSpoofed,
+	dropTapWrite:    api.DropTapWrite,
+	dropSend:        api.DropSend,
+	dropNoPort:      api.DropNoPort,
+	dropPlaintext:   api.DropPlaintext,
+	dropSpoofedIP:   api.DropSpoofedIP,
+	dropSpoofedARP:  api.DropSpoofedARP,
+	dropEtherType:   api.DropEtherType,
+	dropFloodLimit:  api.DropFloodLimit,
+	dropFDBFull:     api.DropFDBFull,
+	dropNoKey:       api.DropNoKey,
+	dropVIPFull:     api.DropVIPFull,
+	dropVIPUnserved: api.DropVIPUnserved,
 }
 
 // counters are the statistics of one port, peer, network or host. Every

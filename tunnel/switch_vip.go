@@ -140,11 +140,8 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 		return vipNotVIP
 	}
 	proto, off, ok := l4(frame)
-	if !ok {
-		return int(dropMalformed)
-	}
-	if len(svc.backends) == 0 {
-		return int(dropVIPNoBackend)
+	if !ok || len(svc.backends) == 0 {
+		return int(dropVIPUnserved)
 	}
 	client, service := binary.BigEndian.Uint16(frame[off:]), binary.BigEndian.Uint16(frame[off+2:])
 	k := vipKey(proto, client, service)

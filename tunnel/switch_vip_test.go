@@ -172,8 +172,8 @@ func TestVIPSpreadAndLeave(t *testing.T) {
 	// No backend at all: dropped and counted.
 	svc.backends, svc.live = nil, map[[4]byte]MAC{}
 	f := l4Frame(protoTCP, "10.77.0.10", "10.77.0.200", 50000, 80, tcpFlagSYN, 0)
-	if r := vipForward(p, nv, f, 100); r != int(dropVIPNoBackend) {
-		t.Errorf("vipForward without backends = %d, want vip_no_backend", r)
+	if r := vipForward(p, nv, f, 100); r != int(dropVIPUnserved) {
+		t.Errorf("vipForward without backends = %d, want vip_unserved", r)
 	}
 }
 
@@ -208,7 +208,7 @@ func TestVIPNotForVIP(t *testing.T) {
 	// A fragment to the VIP cannot be matched to a flow: dropped.
 	f = l4Frame(protoUDP, "10.77.0.10", "10.77.0.200", 1, 53, 0, 10)
 	f[ether.HeaderLen+6] = 0x20 // MF
-	if r := vipForward(&port{}, nv, f, 1); r != int(dropMalformed) {
+	if r := vipForward(&port{}, nv, f, 1); r != int(dropVIPUnserved) {
 		t.Fatalf("vipForward of a fragment = %d", r)
 	}
 }

@@ -24,7 +24,7 @@ const (
 	DropFDBFull        = "fdb_full"        // source MAC not learned: the network's forwarding table is full (the frame still goes out)
 	DropNoKey          = "no_key"          // frame for an encrypted network on a host without a WireGuard key
 	DropVIPFull        = "vip_table_full"  // new flow to a VIP refused: the container's flow table is full
-	DropVIPNoBackend   = "vip_no_backend"  // frame to a VIP whose service has no live endpoint
+	DropVIPUnserved    = "vip_unserved"    // frame to a VIP that no endpoint can take: none is live, or it is not unfragmented TCP or UDP
 )
 
 // Drop reasons counted by a network's gateway (GatewayStatus). Like the
