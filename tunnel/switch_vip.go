@@ -42,15 +42,18 @@ import (
 )
 
 const (
-	// vipTableSize is the number of flows one port can hold (a power of 2).
-	vipTableSize = 4096
+	// vipTableSize is the number of flows one port can hold (a power of
+	// 2): 256 KiB, made only for a port that uses a VIP.
+	vipTableSize = 8192
 	// vipProbes bounds the slots one lookup visits.
-	vipProbes = 8
+	vipProbes = 16
 	// vipIdle is how long, in seconds, an idle flow keeps its slot.
 	vipIdle = 300
 	// vipLinger is how long a flow keeps its slot after the client sent
-	// FIN or RST, for the last segments.
-	vipLinger = 10
+	// FIN or RST: long enough for the server's last segments, whose
+	// reverse NAT needs the slot; the client's last ACK finds the same
+	// endpoint without it (by hash) while the set is unchanged.
+	vipLinger = 1
 )
 
 // Offsets and values of the headers vipForward reads.
@@ -137,6 +140,9 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 	}
 	svc := nv.vips[[4]byte(frame[ipOff+16:ipOff+20])]
 	if svc == nil {
+		if t := p.vipt.Load(); t != nil {
+			vipForget(t, frame)
+		}
 		return vipNotVIP
 	}
 	proto, off, ok := l4(frame)
@@ -196,6 +202,30 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 	rewriteAddr(frame, off, proto, ipOff+16, svc.vip, be.ip)
 	copy(frame[ether.OffDst:], be.mac[:])
 	return vipRewrote
+}
+
+// vipForget frees the slot of a VIP flow whose ports a new flow of the
+// client to that flow's endpoint directly now uses (a TCP SYN, or any UDP
+// datagram): the endpoint's replies to the new flow must not get the VIP
+// as their source. The kernel reuses source ports across destinations,
+// so a direct connection soon after a VIP one is common.
+func vipForget(t *vipTable, frame []byte) {
+	proto, off, ok := l4(frame)
+	if !ok || (proto == protoTCP && frame[off+13]&(tcpFlagSYN|tcpFlagACK) != tcpFlagSYN) {
+		return
+	}
+	k := vipKey(proto, binary.BigEndian.Uint16(frame[off:]), binary.BigEndian.Uint16(frame[off+2:]))
+	dst := be32v([4]byte(frame[ipOff+16 : ipOff+20]))
+	h := vipHash(k)
+	for i := range uint32(vipProbes) {
+		f := &t.flows[(h+i)&(vipTableSize-1)]
+		if f.key.Load() == k && f.addrs.Load()&0xffffffff == dst {
+			f.seq.Add(1)
+			f.key.Store(0)
+			f.seq.Add(1)
+			return
+		}
+	}
 }
 
 // vipReverse restores the VIP as the source of a backend's reply to port

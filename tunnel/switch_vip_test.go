@@ -109,6 +109,17 @@ func TestVIPRewrite(t *testing.T) {
 		if !checksumsOK(reply) {
 			t.Errorf("proto %d: checksums wrong after reverse NAT", proto)
 		}
+		// A new direct flow to the endpoint on the same ports ends the
+		// VIP flow: its replies keep the endpoint's address.
+		direct := l4Frame(proto, "10.77.0.10", "10.77.0.11", 40000, 80, tcpFlagSYN, 0)
+		if r := vipForward(p, nv, direct, 1001); r != vipNotVIP {
+			t.Fatalf("proto %d: direct frame: %d", proto, r)
+		}
+		dreply := l4Frame(proto, "10.77.0.11", "10.77.0.10", 80, 40000, tcpFlagSYN|tcpFlagACK, 0)
+		vipReverse(p.vipt.Load(), dreply)
+		if netip.AddrFrom4([4]byte(dreply[ether.HeaderLen+12:ether.HeaderLen+16])).String() != "10.77.0.11" {
+			t.Errorf("proto %d: the reply to a direct flow got the VIP as source", proto)
+		}
 		// A frame from another address with the same ports is left alone.
 		other := l4Frame(proto, "10.77.0.12", "10.77.0.10", 80, 40000, tcpFlagACK, 10)
 		vipReverse(p.vipt.Load(), other)
