@@ -223,15 +223,15 @@ func vipForget(t *vipTable, frame []byte) {
 			f.seq.Add(1)
 			f.key.Store(0)
 			f.seq.Add(1)
-			return
 		}
 	}
 }
 
 // vipReverse restores the VIP as the source of a backend's reply to port
-// p, in place, when frame belongs to one of p's VIP flows. It is called
-// for every frame delivered to a port that has a flow table.
-func vipReverse(t *vipTable, frame []byte) {
+// p, in place, when frame belongs to one of p's live VIP flows (now is
+// the clock in unix seconds). It is called for every frame delivered to a
+// port that has a flow table.
+func vipReverse(t *vipTable, frame []byte, now int64) {
 	if len(frame) < ipOff+20 || binary.BigEndian.Uint16(frame[ether.OffType:]) != ether.TypeIPv4 {
 		return
 	}
@@ -247,7 +247,7 @@ func vipReverse(t *vipTable, frame []byte) {
 		f := &t.flows[(h+i)&(vipTableSize-1)]
 		s := f.seq.Load()
 		key, addrs := f.key.Load(), f.addrs.Load()
-		if s&1 != 0 || f.seq.Load() != s || key != k || addrs&0xffffffff != src {
+		if s&1 != 0 || f.seq.Load() != s || key != k || addrs&0xffffffff != src || now-f.last.Load() >= vipIdle {
 			continue
 		}
 		var vip [4]byte

@@ -219,10 +219,15 @@ main() {
   echo "RESULT pub_cps relay $(cps vxp-cl 198.18.0.2:7000)"
   echo "RESULT pub_cps dnat $(cps vxp-cl 198.18.0.1:17000)"
   echo "RESULT pub_cps socat $(cps vxp-cl 198.18.0.1:27000)"
-  echo "RESULT vip_gbps vip $(gbps vxp-c1 "$VIP" 5201)"
+  # Direct first: after thousands of VIP connections, w1 holds their
+  # TIME_WAIT under c1's ports, and c1's TCP timestamps for w1's own
+  # address start elsewhere than for the VIP's, so a direct SYN reusing
+  # such a port meets PAWS and waits for a retransmission (as behind any
+  # destination NAT, IPVS included).
   echo "RESULT vip_gbps direct $(gbps vxp-c1 10.77.0.11 5201)"
-  echo "RESULT vip_cps vip $(cps vxp-c1 "$VIP:7000")"
+  echo "RESULT vip_gbps vip $(gbps vxp-c1 "$VIP" 5201)"
   echo "RESULT vip_cps direct $(cps vxp-c1 10.77.0.11:7000)"
+  echo "RESULT vip_cps vip $(cps vxp-c1 "$VIP:7000")"
 }
 
 main "$@"
