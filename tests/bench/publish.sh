@@ -6,7 +6,7 @@
 #        /                         |                         \
 #   vxp-h1 198.18.0.1         vxp-h2 198.18.0.2         vxp-cl 198.18.0.50 (client)
 #     vxwire: c1 10.77.0.10      vxwire (no container)
-#             w1 10.77.0.11 (alias web: iperf3 -s, connrate serve :7000)
+#             w1 10.77.0.11 (alias web: iperf3 -s, connrate serve :7000, :7001)
 #     kernel: veth vxp-kv 10.99.0.1 ── vxp-k1 10.99.0.2 (iperf3 -s, connrate :7000)
 #
 #   vxwire    [[publish]] 5201 and 7000 -> web (ingress), [[service]] web (VIP)
@@ -20,7 +20,7 @@
 #   pub_cps     connrate dial HOST:PORT N C from vxp-cl: connections/s, each
 #               connect + 1 byte each way + close (failures printed too)
 #   vip_gbps, vip_cps   the same from c1 to web's VIP, and to w1's own
-#               address (direct)
+#               address (direct; connections to port 7001, see main)
 #
 # Run as root: bash tests/bench/publish.sh (make bench builds bin/vxwire).
 # Needs ip, nft, iperf3, socat, jq, go. Env: T=5, REPS=3, N=3000, C=8,
@@ -164,6 +164,7 @@ servers() {
     bg "$n" iperf3 -s
     bg "$n" "$WORK/connrate" serve :7000
   done
+  bg vxp-w1 "$WORK/connrate" serve :7001
   bg vxp-h1 socat TCP-LISTEN:25201,bind=198.18.0.1,fork,reuseaddr TCP:10.99.0.2:5201
   bg vxp-h1 socat TCP-LISTEN:27000,bind=198.18.0.1,fork,reuseaddr TCP:10.99.0.2:7000
   for n in $(seq 100); do
@@ -219,14 +220,15 @@ main() {
   echo "RESULT pub_cps relay $(cps vxp-cl 198.18.0.2:7000)"
   echo "RESULT pub_cps dnat $(cps vxp-cl 198.18.0.1:17000)"
   echo "RESULT pub_cps socat $(cps vxp-cl 198.18.0.1:27000)"
-  # Direct first: after thousands of VIP connections, w1 holds their
-  # TIME_WAIT under c1's ports, and c1's TCP timestamps for w1's own
-  # address start elsewhere than for the VIP's, so a direct SYN reusing
-  # such a port meets PAWS and waits for a retransmission (as behind any
-  # destination NAT, IPVS included).
+  # Direct connections go to another port of w1 (7001): w1 holds the
+  # TIME_WAIT of thousands of connections under c1's ports, and c1's TCP
+  # timestamps for w1's own address start elsewhere than for the VIP's,
+  # so a SYN of one kind reusing a port the other left in TIME_WAIT on the
+  # same server port meets PAWS and waits for a retransmission (as behind
+  # any destination NAT, IPVS included).
   echo "RESULT vip_gbps direct $(gbps vxp-c1 10.77.0.11 5201)"
   echo "RESULT vip_gbps vip $(gbps vxp-c1 "$VIP" 5201)"
-  echo "RESULT vip_cps direct $(cps vxp-c1 10.77.0.11:7000)"
+  echo "RESULT vip_cps direct $(cps vxp-c1 10.77.0.11:7001)"
   echo "RESULT vip_cps vip $(cps vxp-c1 "$VIP:7000")"
 }
 
