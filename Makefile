@@ -59,14 +59,15 @@ demo: deps build
 	bash examples/demo.sh
 
 # bench prints Go micro-benchmarks (ns/frame, allocs), the two-host
-# comparison with kernel VXLAN measured in the same run and the laptop
-# doors (SOCKS5, forward) next to socat, and records all of it in
-# bench-results/RUN.json with a chart, bench-results/RUN.svg.
+# comparison with kernel VXLAN measured in the same run, the laptop doors
+# (SOCKS5, forward) next to socat, and published ports and VIPs next to
+# nftables DNAT and socat, and records all of it in bench-results/RUN.json
+# with a chart, bench-results/RUN.svg.
 bench: SHELL := /bin/bash
 bench: deps build
 	@mkdir -p bench-results
 	set -o pipefail; { $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./encap/... ./tunnel/... && \
-	  bash tests/bench/bench.sh && bash tests/bench/laptop.sh; } 2>&1 | tee bench-results/RUN.log
+	  bash tests/bench/bench.sh && bash tests/bench/laptop.sh && bash tests/bench/publish.sh; } 2>&1 | tee bench-results/RUN.log
 	$(GO) run ./tests/bench/report -log bench-results/RUN.log -out bench-results -vxwire bin/vxwire
 
 # fuzz runs every fuzz target for FUZZTIME each.

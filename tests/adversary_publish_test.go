@@ -55,6 +55,7 @@ func TestAdversaryPublishRelayTarget(t *testing.T) {
 		return nil
 	})
 	// Attack: the same peer naming db, which no publish names.
+	before := e.mustStatus(hosts[0]).Refused["relay_target_not_published"]
 	out := e.relayRequest(hosts[1].netns, hosts[1].addr, hosts[0].addr, `\012\115\000\015`)
 	if strings.Contains(out, "db ") || !strings.HasPrefix(out, "\x01") {
 		t.Errorf("relay naming db answered %q; want the refusal byte 1 and nothing of db", out)
@@ -63,6 +64,9 @@ func TestAdversaryPublishRelayTarget(t *testing.T) {
 	out = e.relayRaw(hosts[1].netns, hosts[1].addr, hosts[0].addr, `\000\120`+web1Addr)
 	if strings.Contains(out, "web1 ") || !strings.HasPrefix(out, "\x01") {
 		t.Errorf("relay for unpublished port 80 answered %q; want the refusal byte 1", out)
+	}
+	if got := e.mustStatus(hosts[0]).Refused["relay_target_not_published"]; got != before+2 {
+		t.Errorf("refused relay_target_not_published went from %d to %d, want +2", before, got)
 	}
 }
 
@@ -87,5 +91,8 @@ func TestAdversaryPublishRelayNonPeer(t *testing.T) {
 	})
 	if out := e.relayRequest(client, "198.18.0.50", hosts[0].addr, `\012\115\000\013`); out != "" {
 		t.Errorf("relay answered a non-peer: %q", out)
+	}
+	if n := e.mustStatus(hosts[0]).Refused["relay_not_peer"]; n != 1 {
+		t.Errorf("refused relay_not_peer = %d, want 1", n)
 	}
 }

@@ -232,6 +232,17 @@ func TestPublishIngress(t *testing.T) {
 		t.Errorf("after the refusals, 8080 on h2: %q, %v", name, err)
 	}
 
+	// UDP, published through the API: answered on h3, relayed to web1.
+	e.startProc(web1, "udp", "socat", "UDP-RECVFROM:5353,fork", "SYSTEM:echo udp-from-web1")
+	e.mustVX("publish", "add", "--socket", e.socket(hosts[1]), "--network", "blue", "--proto", "udp", "5353", "web:5353")
+	e.eventually(pubTimeout, "UDP through h3", func() error {
+		out, err := e.in(client, "sh", "-c", "echo ping | socat -t 2 - UDP:"+hosts[2].addr+":5353")
+		if err == nil && !strings.Contains(out, "udp-from-web1") {
+			return fmt.Errorf("answer %q", out)
+		}
+		return err
+	})
+
 	// Removal through the API stops every host's listener.
 	e.mustVX("publish", "rm", "--socket", e.socket(hosts[2]), "9090")
 	e.eventually(pubTimeout, "9090 closed on h1", func() error {

@@ -112,6 +112,16 @@ func TestVIPService(t *testing.T) {
 		}
 	}
 
+	// Direct connections to a replica right after the VIP ones work: a
+	// direct flow on a VIP flow's ports ends the VIP flow, so its replies
+	// keep the replica's address (TestVIPRewrite in tunnel reuses the
+	// ports on purpose; here the kernel picks them, and tests/bench/
+	// publish.sh, with thousands of connections, did hit the reuse).
+	got, err = e.fetchN(v.c1, "http://10.77.0.11/", 100)
+	if err != nil || got["web1"] != 100 {
+		t.Errorf("100 direct connections to web1 after the VIP ones: %v (%v)", got, err)
+	}
+
 	// web2 detaches; once h1 knows, every new connection succeeds.
 	e.mustVX("detach", "--socket", e.socket(v.h2), "--network", "blue", "--name", "web2")
 	took, err := timed(dnsTimeout, func() error {

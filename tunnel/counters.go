@@ -28,30 +28,30 @@ const (
 	dropNoKey
 	dropTooBig
 	dropVIPFull
-	dropVIPNoBackend
+	dropVIPUnserved
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
-	dropShort:        api.DropShort,
-	dropBadFlags:     api.DropBadFlags,
-	dropUnknownVNI:   api.DropUnknownVNI,
-	dropUnknownPeer:  api.DropUnknownPeer,
-	dropMalformed:    api.DropMalformedFrame,
-	dropSpoofed:      api.DropSpoofed,
-	dropTapWrite:     api.DropTapWrite,
-	dropSend:         api.DropSend,
-	dropNoPort:       api.DropNoPort,
-	dropPlaintext:    api.DropPlaintext,
-	dropSpoofedIP:    api.DropSpoofedIP,
-	dropSpoofedARP:   api.DropSpoofedARP,
-	dropEtherType:    api.DropEtherType,
-	dropFloodLimit:   api.DropFloodLimit,
-	dropFDBFull:      api.DropFDBFull,
-	dropNoKey:        api.DropNoKey,
-	dropVIPFull:      api.DropVIPFull,
-	dropVIPNoBackend: api.DropVIPNoBackend,
-	dropTooBig:       api.DropTooBig,
+	dropShort:       api.DropShort,
+	dropBadFlags:    api.DropBadFlags,
+	dropUnknownVNI:  api.DropUnknownVNI,
+	dropUnknownPeer: api.DropUnknownPeer,
+	dropMalformed:   api.DropMalformedFrame,
+	dropSpoofed:     api.DropSpoofed,
+	dropTapWrite:    api.DropTapWrite,
+	dropSend:        api.DropSend,
+	dropNoPort:      api.DropNoPort,
+	dropPlaintext:   api.DropPlaintext,
+	dropSpoofedIP:   api.DropSpoofedIP,
+	dropSpoofedARP:  api.DropSpoofedARP,
+	dropEtherType:   api.DropEtherType,
+	dropFloodLimit:  api.DropFloodLimit,
+	dropFDBFull:     api.DropFDBFull,
+	dropNoKey:       api.DropNoKey,
+	dropVIPFull:     api.DropVIPFull,
+	dropVIPUnserved: api.DropVIPUnserved,
+	dropTooBig:      api.DropTooBig,
 }
 
 // counters are the statistics of one port, peer, network or host. Every

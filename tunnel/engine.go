@@ -206,7 +206,7 @@ func New(cfg *config.Config, opts Options) (_ *Engine, err error) {
 		died:      make(chan error, 1),
 	}
 	e.sw = newSwitch(opts.Logger)
-	e.pub = newPublisher(opts.Logger, e.Reporter())
+	e.pub = newPublisher(opts.Logger, e.Reporter(), &e.refused)
 	laddr := netip.AddrPortFrom(cfg.Host.Address, cfg.Host.Port)
 	if e.rx, err = opts.Listen(laddr, 0); err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", laddr, err)

@@ -421,3 +421,11 @@ func (e *Engine) loadPublishes(dir string) {
 		}
 	}
 }
+
+// UnderlayAddress is the host's underlay address, where publishes listen
+// by default.
+func (e *Engine) UnderlayAddress() netip.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg.Host.Address
+}

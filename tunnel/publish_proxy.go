@@ -29,6 +29,7 @@ import (
 
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/safe"
+	"github.com/vxwire/vxwire/internal/tally"
 )
 
 const (
@@ -215,9 +216,10 @@ func dialLocal(t *pubTable, network, proto string, to netip.AddrPort) (net.Conn,
 
 // publisher owns this host's published-port listeners and relay.
 type publisher struct {
-	l     *slog.Logger
-	table atomic.Pointer[pubTable]
-	crash safe.Reporter // recovers a connection's panic, closing it
+	l       *slog.Logger
+	table   atomic.Pointer[pubTable]
+	crash   safe.Reporter // recovers a connection's panic, closing it
+	refused *tally.Counts // the engine's refusals: the relay's are counted there
 
 	// guarded by Engine.mu
 	active map[string]*pubListener // by listen address and Key
@@ -226,13 +228,14 @@ type publisher struct {
 	relay  *relayServer
 }
 
-func newPublisher(l *slog.Logger, crash safe.Reporter) *publisher {
+func newPublisher(l *slog.Logger, crash safe.Reporter, refused *tally.Counts) *publisher {
 	p := &publisher{
-		l:      l,
-		crash:  crash,
-		active: make(map[string]*pubListener),
-		stats:  make(map[string]*pubCounters),
-		errs:   make(map[string]string),
+		l:       l,
+		crash:   crash,
+		refused: refused,
+		active:  make(map[string]*pubListener),
+		stats:   make(map[string]*pubCounters),
+		errs:    make(map[string]string),
 	}
 	p.table.Store(&pubTable{})
 	return p

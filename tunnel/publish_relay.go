@@ -133,11 +133,7 @@ type relayServer struct {
 	addr netip.AddrPort
 	wg   sync.WaitGroup
 
-	active                    atomic.Int64
-	accepted                  atomic.Uint64
-	refusedPeer, refusedBad   atomic.Uint64
-	refusedTarget, dialErrors atomic.Uint64
-	bytesIn, bytesOut         atomic.Uint64
+	active atomic.Int64 // relayed connections open now, for the bound
 }
 
 func (r *relayServer) close() {
@@ -158,7 +154,7 @@ func (r *relayServer) routineAccept() {
 		}
 		if r.active.Add(1) > maxRelayConns {
 			r.active.Add(-1)
-			r.refusedBad.Add(1)
+			r.pub.refused.Add(refusedRelayBusy)
 			c.Close()
 			continue
 		}
@@ -173,7 +169,7 @@ func (r *relayServer) serve(c net.Conn) {
 	t := r.pub.table.Load()
 	from, _ := netip.ParseAddrPort(c.RemoteAddr().String())
 	if !t.peerIPs[from.Addr().Unmap()] {
-		r.refusedPeer.Add(1)
+		r.pub.refused.Add(refusedRelayPeer)
 		c.Close()
 		return
 	}
@@ -181,21 +177,21 @@ func (r *relayServer) serve(c net.Conn) {
 	c.SetReadDeadline(time.Now().Add(relayHeaderWait))
 	var h relayHeader
 	if _, err := io.ReadFull(c, b[:]); err != nil || h.decode(b[:]) != nil {
-		r.refusedBad.Add(1)
+		r.pub.refused.Add(refusedRelayHeader)
 		c.Close()
 		return
 	}
 	c.SetReadDeadline(time.Time{})
 	def, ok := t.relayTarget(&h)
 	if !ok {
-		r.refusedTarget.Add(1)
+		r.pub.refused.Add(refusedRelayTarget)
 		c.Write([]byte{relayRefused})
 		c.Close()
 		return
 	}
 	up, err := dialLocal(t, def.Network, def.Proto, netip.AddrPortFrom(h.target, def.TargetPort))
 	if err != nil {
-		r.dialErrors.Add(1)
+		r.pub.refused.Add(refusedRelayUnreachable)
 		c.Write([]byte{relayNoReach})
 		c.Close()
 		return
@@ -205,15 +201,13 @@ func (r *relayServer) serve(c net.Conn) {
 		c.Close()
 		return
 	}
-	r.accepted.Add(1)
-	st := &pubCounters{}
+	// The accepting host counts the connection and its bytes.
+	var st pubCounters
 	if def.Proto == config.ProtoUDP {
-		relayDatagrams(c, up, st)
+		relayDatagrams(c, up, &st)
 	} else {
-		r.pub.proxy(c, up, st)
+		r.pub.proxy(c, up, &st)
 	}
-	r.bytesIn.Add(st.bytesIn.Load())
-	r.bytesOut.Add(st.bytesOut.Load())
 }
 
 // relayTarget returns the ingress publish h names, when h's target is an

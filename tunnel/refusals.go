@@ -15,4 +15,13 @@ const (
 	// network here (outside the subnet, the gateway, network or broadcast
 	// address).
 	refusedRecord = "record_outside_network"
+	// refusedRelay*: connections to the published-port relay refused:
+	// not from a peer, without a valid header, naming a target no ingress
+	// publish of that port forwards to, whose target could not be
+	// reached, or beyond the relay's bound of open connections.
+	refusedRelayPeer        = "relay_not_peer"
+	refusedRelayHeader      = "relay_bad_header"
+	refusedRelayTarget      = "relay_target_not_published"
+	refusedRelayUnreachable = "relay_target_unreachable"
+	refusedRelayBusy        = "relay_busy"
 )

@@ -5,6 +5,8 @@ package tunnel
 // and socket, and the flood list) and their flush, one write per group.
 
 import (
+	"time"
+
 	"github.com/vxwire/vxwire/encap"
 )
 
@@ -90,8 +92,9 @@ func (sw *Switch) deliver(p *port, frames [][]byte, bytes int) {
 		return
 	}
 	if t := p.vipt.Load(); t != nil {
+		now := time.Now().Unix()
 		for _, f := range frames {
-			vipReverse(t, f)
+			vipReverse(t, f, now)
 		}
 	}
 	w, err := p.dev.Write(frames)

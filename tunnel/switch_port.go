@@ -110,7 +110,7 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 				continue
 			}
 		}
-		if nv.vips != nil && eth.Type == ether.TypeIPv4 && !p.gateway {
+		if (nv.vips != nil || p.vipt.Load() != nil) && eth.Type == ether.TypeIPv4 && !p.gateway {
 			if now == 0 {
 				now = time.Now().Unix()
 			}

@@ -42,15 +42,18 @@ import (
 )
 
 const (
-	// vipTableSize is the number of flows one port can hold (a power of 2).
-	vipTableSize = 4096
+	// vipTableSize is the number of flows one port can hold (a power of
+	// 2): 256 KiB, made only for a port that uses a VIP.
+	vipTableSize = 8192
 	// vipProbes bounds the slots one lookup visits.
-	vipProbes = 8
+	vipProbes = 16
 	// vipIdle is how long, in seconds, an idle flow keeps its slot.
 	vipIdle = 300
 	// vipLinger is how long a flow keeps its slot after the client sent
-	// FIN or RST, for the last segments.
-	vipLinger = 10
+	// FIN or RST: long enough for the server's last segments, whose
+	// reverse NAT needs the slot; the client's last ACK finds the same
+	// endpoint without it (by hash) while the set is unchanged.
+	vipLinger = 1
 )
 
 // Offsets and values of the headers vipForward reads.
@@ -91,7 +94,6 @@ type vipFlow struct {
 	seq   atomic.Uint32
 	key   atomic.Uint64 // validBit | proto<<32 | client port<<16 | service port
 	addrs atomic.Uint64 // VIP<<32 | backend
-	mac   atomic.Uint64 // backend MAC
 	last  atomic.Int64  // unix seconds of the client's last frame; a closed flow is backdated
 }
 
@@ -107,14 +109,6 @@ func vipKey(proto byte, client, service uint16) uint64 {
 func vipHash(k uint64) uint32 { return uint32((k * 0x9e3779b97f4a7c15) >> 40) }
 
 func be32v(b [4]byte) uint64 { return uint64(binary.BigEndian.Uint32(b[:])) }
-
-func macU64(m MAC) uint64 {
-	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 | uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
-}
-
-func u64MAC(v uint64) MAC {
-	return MAC{byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
-}
 
 // l4 locates the transport header of an IPv4 frame: it returns the
 // protocol, the offset of the header, and ok for an unfragmented TCP or
@@ -146,14 +140,14 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 	}
 	svc := nv.vips[[4]byte(frame[ipOff+16:ipOff+20])]
 	if svc == nil {
+		if t := p.vipt.Load(); t != nil {
+			vipForget(t, frame)
+		}
 		return vipNotVIP
 	}
 	proto, off, ok := l4(frame)
-	if !ok {
-		return int(dropMalformed)
-	}
-	if len(svc.backends) == 0 {
-		return int(dropVIPNoBackend)
+	if !ok || len(svc.backends) == 0 {
+		return int(dropVIPUnserved)
 	}
 	client, service := binary.BigEndian.Uint16(frame[off:]), binary.BigEndian.Uint16(frame[off+2:])
 	k := vipKey(proto, client, service)
@@ -198,7 +192,6 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 		slot.seq.Add(1)
 		slot.key.Store(k)
 		slot.addrs.Store(vip<<32 | be32v(be.ip))
-		slot.mac.Store(macU64(be.mac))
 		slot.seq.Add(1)
 	}
 	last := now
@@ -211,10 +204,34 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 	return vipRewrote
 }
 
+// vipForget frees the slot of a VIP flow whose ports a new flow of the
+// client to that flow's endpoint directly now uses (a TCP SYN, or any UDP
+// datagram): the endpoint's replies to the new flow must not get the VIP
+// as their source. The kernel reuses source ports across destinations,
+// so a direct connection soon after a VIP one is common.
+func vipForget(t *vipTable, frame []byte) {
+	proto, off, ok := l4(frame)
+	if !ok || (proto == protoTCP && frame[off+13]&(tcpFlagSYN|tcpFlagACK) != tcpFlagSYN) {
+		return
+	}
+	k := vipKey(proto, binary.BigEndian.Uint16(frame[off:]), binary.BigEndian.Uint16(frame[off+2:]))
+	dst := be32v([4]byte(frame[ipOff+16 : ipOff+20]))
+	h := vipHash(k)
+	for i := range uint32(vipProbes) {
+		f := &t.flows[(h+i)&(vipTableSize-1)]
+		if f.key.Load() == k && f.addrs.Load()&0xffffffff == dst {
+			f.seq.Add(1)
+			f.key.Store(0)
+			f.seq.Add(1)
+		}
+	}
+}
+
 // vipReverse restores the VIP as the source of a backend's reply to port
-// p, in place, when frame belongs to one of p's VIP flows. It is called
-// for every frame delivered to a port that has a flow table.
-func vipReverse(t *vipTable, frame []byte) {
+// p, in place, when frame belongs to one of p's live VIP flows (now is
+// the clock in unix seconds). It is called for every frame delivered to a
+// port that has a flow table.
+func vipReverse(t *vipTable, frame []byte, now int64) {
 	if len(frame) < ipOff+20 || binary.BigEndian.Uint16(frame[ether.OffType:]) != ether.TypeIPv4 {
 		return
 	}
@@ -230,7 +247,7 @@ func vipReverse(t *vipTable, frame []byte) {
 		f := &t.flows[(h+i)&(vipTableSize-1)]
 		s := f.seq.Load()
 		key, addrs := f.key.Load(), f.addrs.Load()
-		if s&1 != 0 || f.seq.Load() != s || key != k || addrs&0xffffffff != src {
+		if s&1 != 0 || f.seq.Load() != s || key != k || addrs&0xffffffff != src || now-f.last.Load() >= vipIdle {
 			continue
 		}
 		var vip [4]byte

@@ -101,7 +101,7 @@ func TestVIPRewrite(t *testing.T) {
 			t.Errorf("proto %d: checksums wrong after forward NAT", proto)
 		}
 		reply := l4Frame(proto, "10.77.0.11", "10.77.0.10", 80, 40000, tcpFlagSYN|tcpFlagACK, 500)
-		vipReverse(p.vipt.Load(), reply)
+		vipReverse(p.vipt.Load(), reply, 1000)
 		rip := reply[ether.HeaderLen:]
 		if netip.AddrFrom4([4]byte(rip[12:16])).String() != "10.77.0.200" || MAC(reply[6:12]) != macOf("10.77.0.200") {
 			t.Errorf("proto %d: reply source %v %v, want the VIP", proto, rip[12:16], MAC(reply[6:12]))
@@ -109,9 +109,20 @@ func TestVIPRewrite(t *testing.T) {
 		if !checksumsOK(reply) {
 			t.Errorf("proto %d: checksums wrong after reverse NAT", proto)
 		}
+		// A new direct flow to the endpoint on the same ports ends the
+		// VIP flow: its replies keep the endpoint's address.
+		direct := l4Frame(proto, "10.77.0.10", "10.77.0.11", 40000, 80, tcpFlagSYN, 0)
+		if r := vipForward(p, nv, direct, 1001); r != vipNotVIP {
+			t.Fatalf("proto %d: direct frame: %d", proto, r)
+		}
+		dreply := l4Frame(proto, "10.77.0.11", "10.77.0.10", 80, 40000, tcpFlagSYN|tcpFlagACK, 0)
+		vipReverse(p.vipt.Load(), dreply, 1001)
+		if netip.AddrFrom4([4]byte(dreply[ether.HeaderLen+12:ether.HeaderLen+16])).String() != "10.77.0.11" {
+			t.Errorf("proto %d: the reply to a direct flow got the VIP as source", proto)
+		}
 		// A frame from another address with the same ports is left alone.
 		other := l4Frame(proto, "10.77.0.12", "10.77.0.10", 80, 40000, tcpFlagACK, 10)
-		vipReverse(p.vipt.Load(), other)
+		vipReverse(p.vipt.Load(), other, 1001)
 		if netip.AddrFrom4([4]byte(other[ether.HeaderLen+12:ether.HeaderLen+16])).String() != "10.77.0.12" {
 			t.Errorf("proto %d: a non-backend's frame was rewritten", proto)
 		}
@@ -172,8 +183,8 @@ func TestVIPSpreadAndLeave(t *testing.T) {
 	// No backend at all: dropped and counted.
 	svc.backends, svc.live = nil, map[[4]byte]MAC{}
 	f := l4Frame(protoTCP, "10.77.0.10", "10.77.0.200", 50000, 80, tcpFlagSYN, 0)
-	if r := vipForward(p, nv, f, 100); r != int(dropVIPNoBackend) {
-		t.Errorf("vipForward without backends = %d, want vip_no_backend", r)
+	if r := vipForward(p, nv, f, 100); r != int(dropVIPUnserved) {
+		t.Errorf("vipForward without backends = %d, want vip_unserved", r)
 	}
 }
 
@@ -208,7 +219,7 @@ func TestVIPNotForVIP(t *testing.T) {
 	// A fragment to the VIP cannot be matched to a flow: dropped.
 	f = l4Frame(protoUDP, "10.77.0.10", "10.77.0.200", 1, 53, 0, 10)
 	f[ether.HeaderLen+6] = 0x20 // MF
-	if r := vipForward(&port{}, nv, f, 1); r != int(dropMalformed) {
+	if r := vipForward(&port{}, nv, f, 1); r != int(dropVIPUnserved) {
 		t.Fatalf("vipForward of a fragment = %d", r)
 	}
 }
@@ -260,6 +271,7 @@ func BenchmarkSwitchFromPortVIP(b *testing.B) {
 	for i := range orig {
 		orig[i] = append([]byte(nil), bt.bufs[i][:encap.HeaderLen+bt.sizes[i]]...)
 	}
+	e.sw.switchFromPort(p, bt, 64) // make the port's flow table once
 	b.SetBytes(64 * 1400)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -287,7 +299,31 @@ func FuzzVIPForward(f *testing.F) {
 			t.Fatalf("forward NAT broke the checksums of %x", frame)
 		}
 		if tab := p.vipt.Load(); tab != nil {
-			vipReverse(tab, frame)
+			vipReverse(tab, frame, 1)
 		}
 	})
+}
+
+// TestVIPClosedFlowExpires: after the client's FIN a flow's reverse NAT
+// lasts vipLinger, then replies on its ports keep their own source.
+func TestVIPClosedFlowExpires(t *testing.T) {
+	nv, _ := vipView("10.77.0.11")
+	p := &port{}
+	for _, flags := range []byte{tcpFlagSYN, tcpFlagFIN | tcpFlagACK} {
+		f := l4Frame(protoTCP, "10.77.0.10", "10.77.0.200", 40000, 80, flags, 0)
+		if r := vipForward(p, nv, f, 1000); r != vipRewrote {
+			t.Fatal(r)
+		}
+	}
+	src := func(now int64) string {
+		r := l4Frame(protoTCP, "10.77.0.11", "10.77.0.10", 80, 40000, tcpFlagACK, 0)
+		vipReverse(p.vipt.Load(), r, now)
+		return netip.AddrFrom4([4]byte(r[ether.HeaderLen+12 : ether.HeaderLen+16])).String()
+	}
+	if got := src(1000); got != "10.77.0.200" {
+		t.Errorf("reply right after the FIN from %s, want the VIP", got)
+	}
+	if got := src(1000 + vipLinger); got != "10.77.0.11" {
+		t.Errorf("reply %d s after the FIN from %s, want the endpoint's own address", vipLinger, got)
+	}
 }

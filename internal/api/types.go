@@ -25,7 +25,7 @@ const (
 	DropNoKey          = "no_key"          // frame for an encrypted network on a host without a WireGuard key
 	DropTooBig         = "too_big"         // IPv4 packet with DF larger than the underlay path to its peer carries; answered with ICMP fragmentation needed
 	DropVIPFull        = "vip_table_full"  // new flow to a VIP refused: the container's flow table is full
-	DropVIPNoBackend   = "vip_no_backend"  // frame to a VIP whose service has no live endpoint
+	DropVIPUnserved    = "vip_unserved"    // frame to a VIP that no endpoint can take: none is live, or it is not unfragmented TCP or UDP
 )
 
 // Drop reasons counted by a network's gateway (GatewayStatus). Like the

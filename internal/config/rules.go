@@ -328,3 +328,126 @@ func CheckProto(p string) error {
 	}
 	return nil
 }
+// Published ports (see Publish).
+
+// ParsePublishTarget parses "NAME:PORT", the to key of a publish.
+func ParsePublishTarget(s string) (name string, port uint16, err error) {
+	name, ps, ok := strings.Cut(s, ":")
+	if !ok {
+		return "", 0, fmt.Errorf("%q is not NAME:PORT", s)
+	}
+	if msg := checkLabel(name); msg != "" {
+		return "", 0, fmt.Errorf("%q: name %s", s, msg)
+	}
+	x, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil || x == 0 {
+		return "", 0, fmt.Errorf("%q: port %q is not 1..65535", s, ps)
+	}
+	return name, uint16(x), nil
+}
+
+// NewPublish builds a publish from the fields as the API and the CLI
+// spell them (to is "NAME:PORT", listen an address or ""), fills in the
+// defaults and checks it.
+func NewPublish(network string, port uint16, proto, to, mode, listen string) (Publish, error) {
+	p := Publish{Network: network, Port: port, Proto: proto, Mode: mode}
+	var err error
+	if p.Target, p.TargetPort, err = ParsePublishTarget(to); err != nil {
+		return p, fmt.Errorf("to: %w", err)
+	}
+	if listen != "" {
+		if p.Listen, err = netip.ParseAddr(listen); err != nil {
+			return p, fmt.Errorf("listen %q is not an IPv4 address", listen)
+		}
+	}
+	SetPublishDefaults(&p)
+	return p, CheckPublish(&p)
+}
+
+// SetPublishDefaults fills in a publish's defaults: tcp and ingress.
+func SetPublishDefaults(p *Publish) {
+	if p.Proto == "" {
+		p.Proto = ProtoTCP
+	}
+	if p.Mode == "" {
+		p.Mode = ModeIngress
+	}
+}
+
+// CheckPublish reports why p, defaults filled in, cannot be a publish.
+func CheckPublish(p *Publish) error {
+	switch {
+	case checkLabel(p.Network) != "":
+		return fmt.Errorf("network %q: %s", p.Network, checkLabel(p.Network))
+	case p.Port == 0:
+		return errors.New("port must be 1..65535")
+	case p.Proto != ProtoTCP && p.Proto != ProtoUDP:
+		return fmt.Errorf("proto %q is neither %q nor %q", p.Proto, ProtoTCP, ProtoUDP)
+	case checkLabel(p.Target) != "":
+		return fmt.Errorf("to: name %q: %s", p.Target, checkLabel(p.Target))
+	case p.TargetPort == 0:
+		return errors.New("to: port must be 1..65535")
+	case p.Mode != ModeIngress && p.Mode != ModeHost:
+		return fmt.Errorf("mode %q is neither %q nor %q", p.Mode, ModeIngress, ModeHost)
+	case p.Listen.IsValid() && (!p.Listen.Is4() || p.Listen.IsMulticast()):
+		return fmt.Errorf("listen %s is not a unicast IPv4 address", p.Listen)
+	}
+	return nil
+}
+
+// PublishClash reports why p cannot be published beside o: both bind the
+// same protocol and port on an address they share (an unset listen is
+// the host's underlay address, which any other listen may be).
+func PublishClash(p, o *Publish) error {
+	if p.Proto != o.Proto || p.Port != o.Port {
+		return nil
+	}
+	if p.Listen.IsValid() && o.Listen.IsValid() && p.Listen != o.Listen {
+		return nil
+	}
+	return fmt.Errorf("%s is already published (to %s in network %s)", p.Key(), o.To(), o.Network)
+}
+
+// CheckPublishNetwork reports why p cannot forward into the network
+// named p.Network among nets.
+func CheckPublishNetwork(p *Publish, nets []Network) error {
+	for i := range nets {
+		if nets[i].Name == p.Network {
+			return nil
+		}
+	}
+	return fmt.Errorf("no network is named %q", p.Network)
+}
+
+// Services (see Service).
+
+// CheckService reports why s cannot be a service.
+func CheckService(s *Service) error {
+	if msg := checkLabel(s.Network); msg != "" {
+		return fmt.Errorf("network %q: %s", s.Network, msg)
+	}
+	if msg := checkLabel(s.Name); msg != "" {
+		return fmt.Errorf("name %q: %s", s.Name, msg)
+	}
+	return nil
+}
+
+// ServiceClash reports why s cannot be declared beside o: one name of
+// one network is one service.
+func ServiceClash(s, o *Service) error {
+	if s.Network == o.Network && s.Name == o.Name {
+		return fmt.Errorf("service %q of network %s is already declared", s.Name, s.Network)
+	}
+	return nil
+}
+
+// CheckServiceNetwork reports why s cannot live in the network named
+// s.Network among nets.
+func CheckServiceNetwork(s *Service, nets []Network) error {
+	for i := range nets {
+		if nets[i].Name == s.Network {
+			return nil
+		}
+	}
+	return fmt.Errorf("no network is named %q", s.Network)
+}

@@ -1,10 +1,8 @@
 package config
 
-import "fmt"
-
 // Services: a name of a network whose endpoints (those named or aliased
-// like it) share a virtual IP. The rules below are the one home of what a
-// service may be; the config file, the API, the CLI and the replicated log
+// like it) share a virtual IP. Its rules (CheckService, ServiceClash) are
+// in rules.go; the config file, the API, the CLI and the replicated log
 // call them.
 
 // Service is one [[service]] table.
@@ -23,37 +21,6 @@ type Service struct {
 
 // TasksPrefix is what DNS puts before a service's name for its endpoints.
 const TasksPrefix = "tasks."
-
-// CheckService reports why s cannot be a service.
-func CheckService(s *Service) error {
-	if msg := checkLabel(s.Network); msg != "" {
-		return fmt.Errorf("network %q: %s", s.Network, msg)
-	}
-	if msg := checkLabel(s.Name); msg != "" {
-		return fmt.Errorf("name %q: %s", s.Name, msg)
-	}
-	return nil
-}
-
-// ServiceClash reports why s cannot be declared beside o: one name of
-// one network is one service.
-func ServiceClash(s, o *Service) error {
-	if s.Network == o.Network && s.Name == o.Name {
-		return fmt.Errorf("service %q of network %s is already declared", s.Name, s.Network)
-	}
-	return nil
-}
-
-// CheckServiceNetwork reports why s cannot live in the network named
-// s.Network among nets.
-func CheckServiceNetwork(s *Service, nets []Network) error {
-	for i := range nets {
-		if nets[i].Name == s.Network {
-			return nil
-		}
-	}
-	return fmt.Errorf("no network is named %q", s.Network)
-}
 
 type rawService struct {
 	Network any `toml:"network"`

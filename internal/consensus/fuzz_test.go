@@ -30,6 +30,9 @@ func FuzzApply(f *testing.F) {
 		{Op: opClaim, Network: "blue", Endpoint: "web", Host: "h1", ID: 5},
 		{Op: opClaim, Network: "blue", Endpoint: "web", Host: "h2", ID: 6},
 		{Op: opUnclaim, Network: "blue", Endpoint: "web", Host: "h1", ID: 5},
+		{Op: opPubAdd, Network: "blue", Host: "h1", Pub: &config.Publish{Network: "blue", Port: 80, Proto: "tcp", Target: "web", TargetPort: 80, Mode: "host"}},
+		{Op: opPubRemove, Network: "blue", Host: "h1", Pub: &config.Publish{Network: "blue", Port: 80, Proto: "tcp"}},
+		{Op: opSvcAdd, Network: "blue", Host: "h1", Svc: &config.Service{Network: "blue", Name: "web", VIP: true}},
 	} {
 		b, _ := json.Marshal(c)
 		f.Add(b, b)

@@ -183,6 +183,9 @@ func (p *Plugin) deleteEndpoint(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	err := p.detach(ctx, req.EndpointID)
+	if uerr := p.unpublish(ctx, req.EndpointID); err == nil {
+		err = uerr
+	}
 	p.mu.Lock()
 	delete(p.eps, req.EndpointID)
 	p.unlockedSave()

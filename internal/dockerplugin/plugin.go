@@ -115,6 +115,8 @@ type dockerEp struct {
 	mac     string
 	name    string // the vxwire endpoint, once joined
 	handoff string // the TAP's name in the daemon's namespace
+	// published are the ports -p published for it (publish.go).
+	published []api.PublishRef
 }
 
 // New returns a plugin driving rt. dockerFor finds the calling dockerd's
@@ -209,8 +211,8 @@ func (p *Plugin) routes() map[string]handler {
 		"/NetworkDriver.Leave":                       p.leave,
 		"/NetworkDriver.DiscoverNew":                 empty,
 		"/NetworkDriver.DiscoverDelete":              empty,
-		"/NetworkDriver.ProgramExternalConnectivity": empty,
-		"/NetworkDriver.RevokeExternalConnectivity":  empty,
+		"/NetworkDriver.ProgramExternalConnectivity": p.programExternal,
+		"/NetworkDriver.RevokeExternalConnectivity":  p.revokeExternal,
 		"/IpamDriver.GetCapabilities": func(context.Context, []byte) (any, error) {
 			return ipamCapabilitiesResponse{}, nil
 		},
