@@ -81,7 +81,11 @@ func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
 		peerIPs: make(map[netip.Addr]bool),
 		dialers: make(map[string]gatewayDialer),
 		ingress: make(map[string]config.Publish),
+		sealed:  make(map[string]bool),
 		self:    e.cfg.Host.Address,
+	}
+	for name, n := range e.networks {
+		t.sealed[name] = n.cfg.Encrypted
 	}
 	add := func(network, name string, aliases []string, ip netip.Addr, host string) {
 		for _, n := range append([]string{name}, aliases...) {
@@ -99,6 +103,9 @@ func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
 		n := e.networks[r.Network]
 		if r.Host == e.cfg.Host.Name || n == nil || config.CheckRecord(&n.cfg, r.Name, r.Aliases, r.IP, r.MAC[:]) != nil {
 			continue
+		}
+		if n.cfg.Encrypted {
+			continue // reached only through the relay, which is not encrypted
 		}
 		add(r.Network, r.Name, r.Aliases, r.IP, r.Host)
 	}

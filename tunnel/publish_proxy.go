@@ -85,6 +85,10 @@ type pubTable struct {
 	dialers map[string]gatewayDialer
 	// ingress are the ingress publishes by Key, which the relay serves.
 	ingress map[string]config.Publish
+	// sealed are the encrypted networks: the relay is plain TCP on the
+	// underlay, so it neither carries nor serves their traffic, and their
+	// publishes reach only this host's endpoints.
+	sealed map[string]bool
 	// self is this host's underlay address, the relay dials' source.
 	self netip.Addr
 }

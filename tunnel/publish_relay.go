@@ -215,7 +215,7 @@ func (r *relayServer) serve(c net.Conn) {
 func (t *pubTable) relayTarget(h *relayHeader) (config.Publish, bool) {
 	k := (&config.Publish{Proto: protoName(h.proto), Port: h.port}).Key()
 	def, ok := t.ingress[k]
-	if !ok {
+	if !ok || t.sealed[def.Network] {
 		return config.Publish{}, false
 	}
 	return def, slices.Contains(t.local[pubNameKey{def.Network, def.Target}], h.target)

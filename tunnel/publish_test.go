@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 func TestRelayHeaderRoundTrip(t *testing.T) {
@@ -87,3 +89,32 @@ func (s fakeStream) RemoteAddr() net.Addr             { return nil }
 func (s fakeStream) SetDeadline(time.Time) error      { return nil }
 func (s fakeStream) SetReadDeadline(time.Time) error  { return nil }
 func (s fakeStream) SetWriteDeadline(time.Time) error { return nil }
+
+// TestRelayRefusesEncryptedNetworks: the relay between hosts is plain TCP
+// on the underlay, so it must not carry an encrypted network's traffic: a
+// peer's relay request for a published endpoint of an encrypted network
+// is refused, while the same request on a plain network is served.
+func TestRelayRefusesEncryptedNetworks(t *testing.T) {
+	web := netip.MustParseAddr("10.77.0.11")
+	sec := netip.MustParseAddr("10.88.0.11")
+	tab := &pubTable{
+		local: map[pubNameKey][]netip.Addr{
+			{"blue", "web"}: {web},
+			{"sec", "web"}:  {sec},
+		},
+		ingress: map[string]config.Publish{},
+		sealed:  map[string]bool{"sec": true, "blue": false},
+	}
+	for _, p := range []config.Publish{
+		{Network: "blue", Port: 8080, Proto: "tcp", Target: "web", TargetPort: 80, Mode: config.ModeIngress},
+		{Network: "sec", Port: 9090, Proto: "tcp", Target: "web", TargetPort: 80, Mode: config.ModeIngress},
+	} {
+		tab.ingress[p.Key()] = p
+	}
+	if _, ok := tab.relayTarget(&relayHeader{proto: 6, port: 8080, target: web}); !ok {
+		t.Error("a plain network's published endpoint is refused by the relay")
+	}
+	if _, ok := tab.relayTarget(&relayHeader{proto: 6, port: 9090, target: sec}); ok {
+		t.Error("the relay serves an encrypted network's endpoint in the clear")
+	}
+}
