@@ -328,6 +328,7 @@ func CheckProto(p string) error {
 	}
 	return nil
 }
+
 // Published ports (see Publish).
 
 // ParsePublishTarget parses "NAME:PORT", the to key of a publish.
