@@ -153,7 +153,7 @@ func TestChurnAttachDetach(t *testing.T) {
 	var after api.ProcessStats
 	err := poll(10*time.Second, func() error {
 		after = e.mustStatus(h1).Process
-		if !within(after.Goroutines, before.Goroutines, 2) || !within(after.FDs, before.FDs, 2) {
+		if !nearCount(after.Goroutines, before.Goroutines, 2) || !nearCount(after.FDs, before.FDs, 2) {
 			return fmt.Errorf("goroutines %d → %d, fds %d → %d", before.Goroutines, after.Goroutines, before.FDs, after.FDs)
 		}
 		return nil
@@ -169,7 +169,7 @@ func TestChurnAttachDetach(t *testing.T) {
 	if err != nil {
 		t.Errorf("after %d cycles: %v; want each within 5 %% of its start", churnCycles, err)
 	}
-	if !within(int(after.HeapBytes), int(before.HeapBytes), 0) {
+	if !nearCount(int(after.HeapBytes), int(before.HeapBytes), 0) {
 		t.Errorf("live heap went from %d to %d bytes over %d cycles, more than 5 %%", before.HeapBytes, after.HeapBytes, churnCycles)
 	}
 	// RSS is reported, not required: with the live heap flat it still
@@ -180,9 +180,9 @@ func TestChurnAttachDetach(t *testing.T) {
 	}
 }
 
-// within reports whether got is within 5 % of want, or within slack of it
+// nearCount reports whether got is within 5 % of want, or within slack of it
 // for small counts.
-func within(got, want, slack int) bool {
+func nearCount(got, want, slack int) bool {
 	d := got - want
 	if d < 0 {
 		d = -d
