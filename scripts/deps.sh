@@ -10,6 +10,7 @@ need=(
   dnsmasq:dnsmasq-base wg:wireguard-tools wireguard-go:wireguard-go
   runc:runc crun:crun podman:podman conmon:conmon catatonit:catatonit
   newuidmap:uidmap nsenter:util-linux dockerd:docker.io
+  socat:socat slirp4netns:slirp4netns pasta:passt curl:curl python3:python3
 )
 missing=()
 for pair in "${need[@]}"; do
