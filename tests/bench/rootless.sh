@@ -356,7 +356,7 @@ down_vxwire_rootless() { hook poststop 2>>"$WORK/hook.log" || log "rootless: pos
 
 # tcp MODE: the container's TCP runs against c1's iperf3 through MODE.
 tcp() {
-  local mode=$1 rep v vals="" n
+  local mode=$1 rep v vals="" n gw mtu
   container
   "up_$mode"
   for n in $(seq 100); do
@@ -366,7 +366,9 @@ tcp() {
       die "$mode: container cannot reach $DST:8000"; }
     sleep 0.2
   done
-  log "RAW mode=$mode route=\"$(ctr ip -4 route show default | head -1)\" mtu=$(ctr ip -o link | awk '!/ lo:/ {for (i = 1; i < NF; i++) if ($i == "mtu") print $(i + 1); exit}')"
+  gw=$(ctr ip -4 route show default | awk '{print $3; exit}')
+  mtu=$(ctr ip -o link | awk '!/ lo:/ {for (i = 1; i < NF; i++) if ($i == "mtu") print $(i + 1); exit}')
+  log "RAW mode=$mode metric=path gateway=${gw:-none} mtu=${mtu:-none}"
   for rep in $(seq "$REPS"); do
     v=$(timeout $((T + 30)) "${USR[@]}" nsenter --preserve-credentials --user --net --target "$CPID" iperf3 -c "$DST" -t "$T" -J --connect-timeout 3000 | tee "$WORK/iperf3-$mode-$rep.json" |
       jq -er '.end.sum_received.bits_per_second / 1e9 * 1000 | round / 1000') || { v=nan; jq -r '.error? // empty' "$WORK/iperf3-$mode-$rep.json" >&2 || true; }
