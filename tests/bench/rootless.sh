@@ -32,6 +32,8 @@
 #                     underlay address, DNATed by h1's kernel to c1's eth1
 #    slirp4netns      `slirp4netns --configure PID tap0` by the user; the
 #                     same DST as pasta
+#    Each RAW line also gives helper_cpu_pct, the % of one core used during
+#    the run by the laptop's helper (the user's daemon, pasta, slirp4netns).
 #    The server is the same process in the same container for all three;
 #    the user-mode paths reach it through h1's kernel (DNAT, forwarding),
 #    vxwire through h1's root daemon and c1's TAP. Ratios:
@@ -70,7 +72,7 @@ cd "$(dirname "$0")/../.."
 T=${T:-10} REPS=${REPS:-3} BLOB=${BLOB:-256}
 BIN=${VXWIRE:-$PWD/bin/vxwire}
 H1=vxrl-h1 C1=vxrl-c1 LAP=vxrl-lap UNAME=vxrlbench
-SERVER=10.77.0.10 UNDER_SRV=198.18.0.1
+SERVER=10.77.0.10 UNDER_SRV=198.18.0.1 HZ=$(getconf CLK_TCK)
 WORK="" PIDS=() USR=() TUNMODE="" MADEUSER="" UHOME="" URUN="" UID_="" GID_="" DPID="" D1PID="" CPID="" HPID="" DST=""
 
 log() { printf '%s\n' "$*" >&2; }
@@ -354,9 +356,14 @@ up_slirp4netns() {
 
 down_vxwire_rootless() { hook poststop 2>>"$WORK/hook.log" || log "rootless: poststop hook failed"; }
 
-# tcp MODE: the container's TCP runs against c1's iperf3 through MODE.
+# ticks PID: CPU ticks (user + system) PID has used so far.
+ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# tcp MODE: the container's TCP runs against c1's iperf3 through MODE, with
+# the % of one core used meanwhile by the laptop's helper: the user's
+# daemon, pasta or slirp4netns.
 tcp() {
-  local mode=$1 rep v vals="" n gw mtu
+  local mode=$1 rep v vals="" n gw mtu hp t0 t1 s0 s1 cpu
   container
   "up_$mode"
   for n in $(seq 100); do
@@ -369,10 +376,14 @@ tcp() {
   gw=$(ctr ip -4 route show default | awk '{print $3; exit}')
   mtu=$(ctr ip -o link | awk '!/ lo:/ {for (i = 1; i < NF; i++) if ($i == "mtu") print $(i + 1); exit}')
   log "RAW mode=$mode metric=path gateway=${gw:-none} mtu=${mtu:-none}"
+  hp=${HPID:-$DPID}
   for rep in $(seq "$REPS"); do
+    t0=$(ticks "$hp") s0=$(date +%s.%N)
     v=$(timeout $((T + 30)) "${USR[@]}" nsenter --preserve-credentials --user --net --target "$CPID" iperf3 -c "$DST" -t "$T" -J --connect-timeout 3000 | tee "$WORK/iperf3-$mode-$rep.json" |
       jq -er '.end.sum_received.bits_per_second / 1e9 * 1000 | round / 1000') || { v=nan; jq -r '.error? // empty' "$WORK/iperf3-$mode-$rep.json" >&2 || true; }
-    log "RAW mode=$mode metric=tcp1_gbps rep=$rep value=$v dst=$DST"
+    t1=$(ticks "$hp") s1=$(date +%s.%N)
+    cpu=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v s="$s0" -v e="$s1" 'BEGIN {printf "%.0f", 100 * d / hz / (e - s)}')
+    log "RAW mode=$mode metric=tcp1_gbps rep=$rep value=$v dst=$DST helper_cpu_pct=$cpu"
     vals+="$v"$'\n'
   done
   R[$mode,tcp]=$(median <<<"$vals")
@@ -383,7 +394,7 @@ tcp() {
 }
 
 [ "$(id -u)" = 0 ] || die "run as root (namespaces, useradd, /dev/net/tun)"
-for t in ip nft iperf3 jq curl python3 socat pasta slirp4netns setpriv nsenter unshare useradd userdel timeout od; do
+for t in ip nft iperf3 jq curl python3 socat pasta slirp4netns setpriv nsenter unshare useradd userdel timeout od getconf; do
   command -v "$t" >/dev/null || die "missing $t (apt-get install iproute2 nftables iperf3 jq curl python3 socat passt slirp4netns util-linux passwd)"
 done
 if [ ! -x "$BIN" ]; then
@@ -398,6 +409,9 @@ TUNMODE=$(stat -c %a /dev/net/tun)
 chmod 0666 /dev/net/tun
 setup_user
 log "### rootless: T=$T s, REPS=$REPS, BLOB=$BLOB MiB (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
+log "RAW metric=versions passt=$(dpkg-query -W -f '${Version}' passt 2>/dev/null || echo unknown)" \
+  "slirp4netns=$(slirp4netns --version | awk 'NR == 1 {print $3}')" \
+  "tcp_cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control)"
 underlay
 servers
 daemons
