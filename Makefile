@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 CI_FUZZTIME ?= 5s
 PKGS      := ./...
 
-.PHONY: all build test unit race e2e lint fmt-check vet staticcheck tidy-check demo bench fuzz deps clean
+.PHONY: all build test unit race e2e lint fmt-check vet staticcheck tidy-check demo bench bench-rootless fuzz deps clean
 
 all: build
 
@@ -69,6 +69,17 @@ bench: deps build
 	set -o pipefail; { $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./encap/... ./tunnel/... && \
 	  bash tests/bench/bench.sh && bash tests/bench/laptop.sh && bash tests/bench/publish.sh; } 2>&1 | tee bench-results/RUN.log
 	$(GO) run ./tests/bench/report -log bench-results/RUN.log -out bench-results -vxwire bin/vxwire
+
+# bench-rootless measures a laptop without root (tests/bench/rootless.sh):
+# a rootless container through the user's daemon next to pasta and
+# slirp4netns, SOCKS5 and [[forward]] next to socat, and the user's daemon's
+# memory; recorded in bench-results/rootless/RUN.json and RUN.svg. Not part
+# of `make test` or `make bench`. Env: T, REPS, BLOB (see the script).
+bench-rootless: SHELL := /bin/bash
+bench-rootless: deps build
+	@mkdir -p bench-results/rootless
+	set -o pipefail; bash tests/bench/rootless.sh 2>&1 | tee bench-results/rootless/RUN.log
+	$(GO) run ./tests/bench/report -log bench-results/rootless/RUN.log -out bench-results/rootless -vxwire bin/vxwire
 
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:

@@ -9,7 +9,8 @@ need=(
   jq:jq nft:nftables dig:dnsutils kdig:knot-dnsutils dnsperf:dnsperf
   dnsmasq:dnsmasq-base wg:wireguard-tools wireguard-go:wireguard-go
   runc:runc crun:crun podman:podman conmon:conmon catatonit:catatonit
-  newuidmap:uidmap nsenter:util-linux dockerd:docker.io curl:curl socat:socat
+  newuidmap:uidmap nsenter:util-linux dockerd:docker.io
+  socat:socat slirp4netns:slirp4netns pasta:passt curl:curl python3:python3
 )
 missing=()
 for pair in "${need[@]}"; do

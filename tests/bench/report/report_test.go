@@ -104,6 +104,16 @@ func TestRunWritesJSONAndSVG(t *testing.T) {
 	}
 }
 
+func TestLowerIsBetter(t *testing.T) {
+	for metric, want := range map[string]bool{
+		"ping_avg_ms": true, "rss_idle_mib": true, "tcp1_gbps": false, "dns_qps": false, "http_gbps": false,
+	} {
+		if got := lowerIsBetter(metric); got != want {
+			t.Errorf("lowerIsBetter(%q) = %v, want %v", metric, got, want)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add(sample)
 	f.Add("RESULT mode= metric=x value=1e309\nRAW =\n")

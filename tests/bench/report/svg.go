@@ -34,9 +34,10 @@ func groups(figs []Figure) []group {
 	return out
 }
 
-// lowerIsBetter says which way a metric reads, from its unit suffix.
+// lowerIsBetter says which way a metric reads, from its unit suffix:
+// latencies (_ms) and memory (_mib).
 func lowerIsBetter(metric string) bool {
-	return strings.HasSuffix(metric, "_ms")
+	return strings.HasSuffix(metric, "_ms") || strings.HasSuffix(metric, "_mib")
 }
 
 // writeSVG draws one horizontal bar per figure, grouped by metric; each
