@@ -17,7 +17,6 @@ import (
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
-	"golang.org/x/sys/unix"
 )
 
 // Runtime-attached endpoints and API-created networks live beside the
@@ -44,16 +43,6 @@ type dynEndpoint struct {
 	// endpoint again; it is kept (name and address reserved) and reported
 	// in the status until detached.
 	Failed string `json:"failed,omitempty"`
-}
-
-// statNetNS returns the identity of the namespace file at path, or why it
-// cannot be read.
-func statNetNS(path string) (nsID, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return nsID{}, err
-	}
-	return nsID{dev: uint64(st.Dev), ino: st.Ino}, nil
 }
 
 const (
