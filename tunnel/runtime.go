@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -319,6 +320,9 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	}
 	// The name is claimed across the cluster in unlockedApply (see
 	// claims.go), for every door alike.
+	if err := config.CheckContainerEndpointOS(runtime.GOOS); err != nil {
+		return bad("%v", err)
+	}
 	if req.Handoff {
 		if req.NetNS != "" {
 			return bad("netns %q: a handoff interface is made in the daemon's own namespace; leave netns empty", req.NetNS)

@@ -328,3 +328,28 @@ func CheckProto(p string) error {
 	}
 	return nil
 }
+
+// HasTAP reports whether a daemon built for goos (runtime.GOOS) can serve
+// container endpoints: TAP devices in network namespaces exist only on
+// Linux.
+func HasTAP(goos string) bool { return goos == "linux" }
+
+// CheckContainerEndpointOS reports why a container endpoint (a TAP in a
+// network namespace, or one handed off) cannot be served on goos: what
+// works on a laptop without Linux is a host endpoint, SOCKS5 and
+// [[forward]].
+func CheckContainerEndpointOS(goos string) error {
+	if HasTAP(goos) {
+		return nil
+	}
+	return fmt.Errorf("container endpoints (TAP in a network namespace) need Linux; on %s, use a host endpoint, SOCKS5 or [[forward]]", goos)
+}
+
+// CheckDockerPluginOS reports why the Docker plugin cannot be served on
+// goos: it creates TAPs for a Linux dockerd's containers.
+func CheckDockerPluginOS(goos string) error {
+	if HasTAP(goos) {
+		return nil
+	}
+	return fmt.Errorf("the Docker plugin makes TAPs in containers' network namespaces, which need Linux, not %s; remove the key", goos)
+}
