@@ -68,3 +68,38 @@ func TestLaptopDockerPluginNeedsLinux(t *testing.T) {
 		t.Fatalf("darwin: errors %v, want the docker_plugin line first and the netns endpoint", asError(errs))
 	}
 }
+
+// TestLaptopRuntimeDir checks that off Linux an unset XDG_RUNTIME_DIR
+// reads as the user's temporary directory, so rootless mode finds a home
+// for the API socket, while Linux keeps requiring it.
+func TestLaptopRuntimeDir(t *testing.T) {
+	env := map[string]string{"HOME": "/Users/ann"}
+	getenv := func(k string) string { return env[k] }
+	if v := laptopEnv("linux", getenv, "/tmp/ann")("XDG_RUNTIME_DIR"); v != "" {
+		t.Fatalf("linux: XDG_RUNTIME_DIR %q, want unset", v)
+	}
+	mac := laptopEnv("darwin", getenv, "/var/folders/x/T")
+	if v := mac("XDG_RUNTIME_DIR"); v != "/var/folders/x/T" {
+		t.Fatalf("darwin: XDG_RUNTIME_DIR %q, want the temporary directory", v)
+	}
+	if v := mac("HOME"); v != "/Users/ann" {
+		t.Fatalf("darwin: HOME %q, want it unchanged", v)
+	}
+	env["XDG_RUNTIME_DIR"] = "/run/user/501"
+	if v := mac("XDG_RUNTIME_DIR"); v != "/run/user/501" {
+		t.Fatalf("darwin: XDG_RUNTIME_DIR %q, want the one set", v)
+	}
+	c, err := parseRootless(t, "[host]\nname = \"lap\"\naddress = \"198.18.0.9\"\n",
+		fakeSystem(false, map[string]string{"HOME": "/Users/ann"}, "/Users/ann", "/var/folders"))
+	if err == nil || !strings.Contains(err.Error(), "XDG_RUNTIME_DIR") {
+		t.Fatalf("linux rules without XDG_RUNTIME_DIR: %v, want the api_socket error", err)
+	}
+	sys := fakeSystem(false, map[string]string{"HOME": "/Users/ann"}, "/Users/ann", "/var/folders")
+	sys.getenv = laptopEnv("darwin", sys.getenv, "/var/folders/x/T")
+	if c, err = parseRootless(t, "[host]\nname = \"lap\"\naddress = \"198.18.0.9\"\n", sys); err != nil {
+		t.Fatal(err)
+	}
+	if c.Host.APISocket != "/var/folders/x/T/vxwire/vxwire.sock" {
+		t.Fatalf("darwin api_socket %q", c.Host.APISocket)
+	}
+}
