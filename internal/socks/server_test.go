@@ -9,7 +9,6 @@ import (
 	"os"
 	"testing"
 	"time"
-
 )
 
 // newTestServer serves SOCKS on loopback with dial and returns its
