@@ -89,14 +89,15 @@ func TestLaptopRuntimeDir(t *testing.T) {
 	if v := mac("XDG_RUNTIME_DIR"); v != "/run/user/501" {
 		t.Fatalf("darwin: XDG_RUNTIME_DIR %q, want the one set", v)
 	}
-	c, err := parseRootless(t, "[host]\nname = \"lap\"\naddress = \"198.18.0.9\"\n",
+	_, err := parseRootless(t, "[host]\nname = \"lap\"\naddress = \"198.18.0.9\"\n",
 		fakeSystem(false, map[string]string{"HOME": "/Users/ann"}, "/Users/ann", "/var/folders"))
 	if err == nil || !strings.Contains(err.Error(), "XDG_RUNTIME_DIR") {
 		t.Fatalf("linux rules without XDG_RUNTIME_DIR: %v, want the api_socket error", err)
 	}
 	sys := fakeSystem(false, map[string]string{"HOME": "/Users/ann"}, "/Users/ann", "/var/folders")
 	sys.getenv = laptopEnv("darwin", sys.getenv, "/var/folders/x/T")
-	if c, err = parseRootless(t, "[host]\nname = \"lap\"\naddress = \"198.18.0.9\"\n", sys); err != nil {
+	c, err := parseRootless(t, "[host]\nname = \"lap\"\naddress = \"198.18.0.9\"\n", sys)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Host.APISocket != "/var/folders/x/T/vxwire/vxwire.sock" {
