@@ -18,8 +18,7 @@ func peerCred(net.Conn) (*Cred, error) {
 
 // restrictSocket replaces the socket file's DACL with one that grants
 // access to the daemon's user alone, not inherited from the directory.
-// host.api_group has no meaning here; Listen refuses it when it cannot
-// give the socket to the group.
+// host.api_group has no meaning here, and config validation refuses it.
 func restrictSocket(path string) error {
 	u, err := windows.GetCurrentProcessToken().GetTokenUser()
 	if err != nil {

@@ -3,13 +3,19 @@ package config
 import "path/filepath"
 
 // checkOS refuses what a daemon built for goos (runtime.GOOS) cannot
-// serve: every container endpoint and the Docker plugin off Linux. It
+// serve: every container endpoint and the Docker plugin off Linux, and
+// an API group on Windows. It
 // takes the system as a parameter so the rule is tested on any system.
 func (c *Config) checkOS(goos string) []*Error {
 	var errs []*Error
 	if c.Host.DockerPlugin != "" {
 		if err := CheckDockerPluginOS(goos); err != nil {
 			errs = append(errs, c.Errorf("host.docker_plugin", "%v", err))
+		}
+	}
+	if c.Host.APIGroup != "" {
+		if err := CheckAPIGroupOS(goos); err != nil {
+			errs = append(errs, c.Errorf("host.api_group", "%v", err))
 		}
 	}
 	for i, ep := range c.Endpoints {

@@ -104,3 +104,23 @@ func TestLaptopRuntimeDir(t *testing.T) {
 		t.Fatalf("darwin api_socket %q", c.Host.APISocket)
 	}
 }
+
+// TestLaptopAPIGroupOnWindows checks that host.api_group is refused, at
+// its line, on Windows only.
+func TestLaptopAPIGroupOnWindows(t *testing.T) {
+	text := strings.Replace(laptopText, "[[endpoint]]\nnetwork = \"blue\"\nname = \"web\"\nnetns = \"/run/netns/web\"\n", "", 1)
+	text = strings.Replace(text, `address = "198.18.0.9"`, `address = "198.18.0.9"`+"\napi_group = \"staff\"", 1)
+	c, err := Parse("lap.toml", []byte(text))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	for _, goos := range []string{"linux", "darwin"} {
+		if errs := c.checkOS(goos); len(errs) != 0 {
+			t.Fatalf("%s refused the file: %v", goos, asError(errs))
+		}
+	}
+	errs := c.checkOS("windows")
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "lap.toml:4: host.api_group") {
+		t.Fatalf("windows: errors %v, want one at host.api_group's line", asError(errs))
+	}
+}

@@ -353,3 +353,13 @@ func CheckDockerPluginOS(goos string) error {
 	}
 	return fmt.Errorf("the Docker plugin makes TAPs in containers' network namespaces, which need Linux, not %s; remove the key", goos)
 }
+
+// CheckAPIGroupOS reports why host.api_group cannot be served on goos:
+// Windows has no unix groups and no peer credentials on unix sockets, so
+// the daemon restricts its API socket to its own user by the file's ACL.
+func CheckAPIGroupOS(goos string) error {
+	if goos != "windows" {
+		return nil
+	}
+	return errors.New("windows has no groups for unix sockets: the API socket admits only the daemon's own user; remove the key")
+}
