@@ -4,8 +4,8 @@ import "path/filepath"
 
 // checkOS refuses what a daemon built for goos (runtime.GOOS) cannot
 // serve: every container endpoint and the Docker plugin off Linux, and
-// an API group on Windows. It
-// takes the system as a parameter so the rule is tested on any system.
+// an API group on Windows. It takes the system as a parameter so the
+// rule is tested on any system.
 func (c *Config) checkOS(goos string) []*Error {
 	var errs []*Error
 	if c.Host.DockerPlugin != "" {
