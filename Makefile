@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 CI_FUZZTIME ?= 5s
 PKGS      := ./...
 
-.PHONY: all build test unit race e2e lint fmt-check vet staticcheck tidy-check demo bench bench-rootless fuzz deps clean
+.PHONY: all build test unit race e2e lint fmt-check vet staticcheck tidy-check cross demo bench bench-rootless fuzz deps clean
 
 all: build
 
@@ -23,7 +23,7 @@ deps:
 # fuzz target for CI_FUZZTIME, and the end-to-end suite in tests/ (which
 # needs root and skips with a message otherwise; it runs without -race,
 # which would slow the daemons it starts several times over).
-test: deps lint race
+test: deps lint cross race
 	GO=$(GO) bash scripts/fuzz.sh $(CI_FUZZTIME)
 	$(GO) test -count=1 -timeout 25m ./tests/
 
@@ -45,6 +45,18 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# CROSS_TARGETS are the laptop systems cmd/vxwire must build for.
+CROSS_TARGETS := darwin/amd64 darwin/arm64 windows/amd64
+
+# cross builds cmd/vxwire for CROSS_TARGETS and vets every package but the
+# end-to-end suite (Linux namespaces and TAPs throughout) for darwin and
+# windows, so a Linux-only call outside a _linux.go file fails here.
+cross:
+	@set -e; for t in $(CROSS_TARGETS); do \
+	  echo "build $$t"; GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o /dev/null ./cmd/vxwire; done
+	@set -e; pkgs=$$($(GO) list $(PKGS) | grep -v '/tests$$'); for os in darwin windows; do \
+	  echo "vet $$os"; GOOS=$$os $(GO) vet $$pkgs; done
 
 # tidy-check fails when go mod tidy would change go.mod or go.sum, so a
 # dependency's direct or indirect mark never drifts.

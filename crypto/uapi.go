@@ -69,21 +69,6 @@ func listenUAPI(name, dir string, dev *device.Device, l *slog.Logger, crash safe
 	return s, nil
 }
 
-// listenWireGuardDir listens on /var/run/wireguard/NAME.sock through
-// wireguard-go's ipc package, as its own devices do.
-func listenWireGuardDir(name string) (net.Listener, error) {
-	f, err := ipc.UAPIOpen(name)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create uapi socket for %q: %w", name, err)
-	}
-	ln, err := ipc.UAPIListen(name, f)
-	f.Close() // the listener holds its own descriptor
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen on uapi socket for %q: %w", name, err)
-	}
-	return ln, nil
-}
-
 // listenDir listens on the unix socket path, made in a directory only the
 // daemon's user may enter; a socket nobody answers on is replaced, one a
 // live process serves is an error. The listener removes the file when

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -17,7 +18,6 @@ import (
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/ipam"
-	"golang.org/x/sys/unix"
 )
 
 // Runtime-attached endpoints and API-created networks live beside the
@@ -44,16 +44,6 @@ type dynEndpoint struct {
 	// endpoint again; it is kept (name and address reserved) and reported
 	// in the status until detached.
 	Failed string `json:"failed,omitempty"`
-}
-
-// statNetNS returns the identity of the namespace file at path, or why it
-// cannot be read.
-func statNetNS(path string) (nsID, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return nsID{}, err
-	}
-	return nsID{dev: uint64(st.Dev), ino: st.Ino}, nil
 }
 
 const (
@@ -330,6 +320,9 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	}
 	// The name is claimed across the cluster in unlockedApply (see
 	// claims.go), for every door alike.
+	if err := config.CheckContainerEndpointOS(runtime.GOOS); err != nil {
+		return bad("%v", err)
+	}
 	if req.Handoff {
 		if req.NetNS != "" {
 			return bad("netns %q: a handoff interface is made in the daemon's own namespace; leave netns empty", req.NetNS)

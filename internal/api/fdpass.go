@@ -1,3 +1,5 @@
+//go:build unix
+
 package api
 
 // Passing a rootless container's TAP to the daemon: the client sends the

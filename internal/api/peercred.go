@@ -12,11 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"syscall"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrPermission is what a client's error wraps when the daemon refused
@@ -61,6 +57,9 @@ func Listen(path string, gid int) (net.Listener, error) {
 	}
 	if err := os.Chmod(path, 0o660); err != nil {
 		return nil, fmt.Errorf("cannot set api socket mode: %w", err)
+	}
+	if err := restrictSocket(path); err != nil {
+		return nil, fmt.Errorf("cannot restrict api socket to the daemon's user: %w", err)
 	}
 	success = true
 	return newCredListener(ln, gid), nil
@@ -114,55 +113,6 @@ func (cl *credListener) Accept() (net.Conn, error) {
 	cc := &credConn{Conn: c}
 	cc.cred, cc.err = peerCred(c)
 	return cc, nil
-}
-
-// peerCred reads SO_PEERCRED and SO_PEERGROUPS of a unix connection.
-func peerCred(c net.Conn) (*Cred, error) {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil, fmt.Errorf("%T carries no peer credentials", c)
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var cred *Cred
-	var opErr error
-	err = rc.Control(func(fd uintptr) {
-		uc, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-		if err != nil {
-			opErr = fmt.Errorf("cannot read SO_PEERCRED: %w", err)
-			return
-		}
-		cred = &Cred{PID: uc.Pid, UID: uc.Uid, GID: uc.Gid}
-		cred.Groups, opErr = peerGroups(int(fd))
-	})
-	if err != nil {
-		return nil, err
-	}
-	if opErr != nil {
-		return nil, opErr
-	}
-	return cred, nil
-}
-
-// peerGroups reads SO_PEERGROUPS, the supplementary groups the peer had
-// when it connected. golang.org/x/sys has no wrapper for it.
-func peerGroups(fd int) ([]uint32, error) {
-	buf := make([]uint32, 16)
-	for {
-		size := uint32(len(buf) * 4)
-		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
-			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&size)), 0)
-		switch {
-		case errno == 0:
-			return buf[:size/4], nil
-		case errno == unix.ERANGE && int(size/4) > len(buf):
-			buf = make([]uint32, size/4)
-		default:
-			return nil, fmt.Errorf("cannot read SO_PEERGROUPS: %w", errno)
-		}
-	}
 }
 
 type credKey struct{}

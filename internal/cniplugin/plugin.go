@@ -21,7 +21,6 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
-	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/vxwire/vxwire/internal/api"
 )
@@ -201,11 +200,6 @@ func pluginAttached(ep api.Endpoint) bool {
 // socket: it does not exist or nobody accepts on it.
 func daemonDown(err error) bool {
 	return errors.Is(err, api.ErrUnreachable) && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED))
-}
-
-// nsExists reports whether path names a network namespace.
-func nsExists(path string) bool {
-	return path != "" && ns.IsNSorErr(path) == nil
 }
 
 // daemonError turns an API error into a CNI error: 11 (try again later)

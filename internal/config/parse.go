@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -185,6 +186,7 @@ func parse(file string, data []byte) (*Config, []*Error) {
 	}
 	v.convert(&raw)
 	v.validate()
+	v.errs = append(v.errs, v.c.checkOS(runtime.GOOS)...)
 	return v.c, v.errs
 }
 

@@ -27,6 +27,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	goos "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,7 +53,7 @@ func currentSystem() system {
 	status, _ := os.ReadFile("/proc/self/status")
 	groups, _ := os.Getgroups()
 	groups = append(groups, os.Getegid())
-	return system{netAdmin: HasCap(status, capNetAdmin), getenv: os.Getenv, uid: os.Getuid(), groups: groups, writable: writableDir}
+	return system{netAdmin: HasCap(status, capNetAdmin), getenv: laptopEnv(goos.GOOS, os.Getenv, os.TempDir()), uid: os.Getuid(), groups: groups, writable: writableDir}
 }
 
 // HasCap reports whether the CapEff line of a /proc/PID/status text holds

@@ -452,3 +452,38 @@ func CheckServiceNetwork(s *Service, nets []Network) error {
 	}
 	return fmt.Errorf("no network is named %q", s.Network)
 }
+
+// HasTAP reports whether a daemon built for goos (runtime.GOOS) can serve
+// container endpoints: TAP devices in network namespaces exist only on
+// Linux.
+func HasTAP(goos string) bool { return goos == "linux" }
+
+// CheckContainerEndpointOS reports why a container endpoint (a TAP in a
+// network namespace, or one handed off) cannot be served on goos: what
+// works on a laptop without Linux is a host endpoint, SOCKS5 and
+// [[forward]].
+func CheckContainerEndpointOS(goos string) error {
+	if HasTAP(goos) {
+		return nil
+	}
+	return fmt.Errorf("container endpoints (TAP in a network namespace) need Linux; on %s, use a host endpoint, SOCKS5 or [[forward]]", goos)
+}
+
+// CheckDockerPluginOS reports why the Docker plugin cannot be served on
+// goos: it creates TAPs for a Linux dockerd's containers.
+func CheckDockerPluginOS(goos string) error {
+	if HasTAP(goos) {
+		return nil
+	}
+	return fmt.Errorf("the Docker plugin makes TAPs in containers' network namespaces, which need Linux, not %s; remove the key", goos)
+}
+
+// CheckAPIGroupOS reports why host.api_group cannot be served on goos:
+// Windows has no unix groups and no peer credentials on unix sockets, so
+// the daemon restricts its API socket to its own user by the file's ACL.
+func CheckAPIGroupOS(goos string) error {
+	if goos != "windows" {
+		return nil
+	}
+	return errors.New("windows has no groups for unix sockets: the API socket admits only the daemon's own user; remove the key")
+}

@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // Key identifies an allocation: one endpoint on one network.
@@ -78,8 +76,8 @@ func NewFileStore(dir string) (*FileStore, error) {
 			_ = lock.Close()
 		}
 	}()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		if errors.Is(err, unix.EWOULDBLOCK) {
+	if err := lockExclusive(lock); err != nil {
+		if errors.Is(err, errLocked) {
 			return nil, fmt.Errorf("ipam: state directory %s is in use by another process", dir)
 		}
 		return nil, fmt.Errorf("ipam: cannot lock state directory %s: %w", dir, err)

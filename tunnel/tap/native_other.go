@@ -7,7 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"runtime"
 )
+
+// ErrNeedsLinux is what Create and Adopt wrap on this system: a TAP in a
+// container's network namespace exists only on Linux. It wraps
+// errors.ErrUnsupported.
+var ErrNeedsLinux = fmt.Errorf("container endpoints (TAP in a network namespace) need Linux; on %s, use a host endpoint, SOCKS5 or [[forward]]: %w",
+	runtime.GOOS, errors.ErrUnsupported)
 
 // Native is a TAP device in a container's network namespace. TAP devices
 // in namespaces exist only on Linux; elsewhere Create always fails and
@@ -16,10 +24,17 @@ type Native struct{}
 
 var _ Device = (*Native)(nil)
 
-// Create returns an error wrapping errors.ErrUnsupported on this system.
+// Create returns an error wrapping ErrNeedsLinux on this system.
 func Create(cfg Config, _ *slog.Logger) (*Native, error) {
 	cfg = cfg.withDefaults()
-	return nil, fmt.Errorf("cannot create tap %q in %s: %w", cfg.Name, cfg.NetNS, errors.ErrUnsupported)
+	return nil, fmt.Errorf("cannot create tap %q in %s: %w", cfg.Name, cfg.NetNS, ErrNeedsLinux)
+}
+
+// Adopt closes f and returns an error wrapping ErrNeedsLinux.
+func Adopt(f *os.File, cfg Config, _ *slog.Logger) (*Native, error) {
+	f.Close()
+	cfg = cfg.withDefaults()
+	return nil, fmt.Errorf("cannot adopt tap %q of %s: %w", cfg.Name, cfg.NetNS, ErrNeedsLinux)
 }
 
 // Wait returns net.ErrClosed.
