@@ -54,13 +54,18 @@ func cryptoConfig(cfg *config.Config, underlayMTU int) crypto.Config {
 		if !p.HasPublicKey {
 			continue
 		}
-		c.Peers = append(c.Peers, crypto.Peer{
+		cp := crypto.Peer{
 			PublicKey:  crypto.Key(p.PublicKey),
-			Endpoint:   netip.AddrPortFrom(p.Address, p.WGPort),
 			TunnelAddr: p.TunnelAddress,
 			Name:       p.Name,
 			ID:         p.AddrPort(),
-		})
+			Keepalive:  p.Keepalive,
+		}
+		if !p.Roaming() {
+			// A roaming peer's endpoint is learnt from its handshake.
+			cp.Endpoint = netip.AddrPortFrom(p.Address, p.WGPort)
+		}
+		c.Peers = append(c.Peers, cp)
 	}
 	return c
 }

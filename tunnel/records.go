@@ -32,7 +32,7 @@ func defaultNewCluster(c gossip.Config, l *slog.Logger) (*gossip.Cluster, error)
 func (e *Engine) openControl(cfg *config.Config) error {
 	var seeds []netip.AddrPort
 	for _, p := range cfg.Peers {
-		if !p.Kernel { // kernel VXLAN hosts run no gossip
+		if !p.Kernel && !p.Roaming() { // kernel VXLAN hosts run no gossip
 			seeds = append(seeds, netip.AddrPortFrom(p.GossipAddress, cfg.Host.GossipPort))
 		}
 	}
@@ -80,19 +80,21 @@ func (e *Engine) openControl(cfg *config.Config) error {
 func gossipPeers(cfg *config.Config) []netip.Addr {
 	addrs := make([]netip.Addr, 0, len(cfg.Peers))
 	for _, p := range cfg.Peers {
-		addrs = append(addrs, p.GossipAddress)
+		if !p.Roaming() {
+			addrs = append(addrs, p.GossipAddress)
+		}
 	}
 	return addrs
 }
 
 // openBlocks starts this host's member of the address-block log, whose
 // voters are this host and every peer that runs vxwire (peers marked
-// kernel have no vote), on their control addresses. A host without such peers returns nil: it holds
+// kernel and peers without an address have no vote), on their control addresses. A host without such peers returns nil: it holds
 // every subnet alone (ipam.Local).
 func openBlocks(cfg *config.Config, l *slog.Logger, crash safe.Reporter) (*consensus.Node, error) {
 	voters := []consensus.Voter{{Name: cfg.Host.Name, Addr: netip.AddrPortFrom(cfg.Host.GossipAddress, cfg.Host.RaftPort)}}
 	for _, p := range cfg.Peers {
-		if !p.Kernel {
+		if !p.Kernel && !p.Roaming() { // a peer behind NAT has no vote either
 			voters = append(voters, consensus.Voter{Name: p.Name, Addr: netip.AddrPortFrom(p.GossipAddress, cfg.Host.RaftPort)})
 		}
 	}

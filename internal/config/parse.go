@@ -64,6 +64,7 @@ type rawPeer struct {
 	WGPort        any `toml:"wg_port"`
 	TunnelAddress any `toml:"tunnel_address"`
 	Kernel        any `toml:"kernel"`
+	Keepalive     any `toml:"keepalive"`
 }
 
 type rawNetwork struct {

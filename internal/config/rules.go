@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vxwire/vxwire/internal/overhead"
@@ -325,6 +326,35 @@ func ParseOverlayTarget(s string) (host string, port uint16, err error) {
 func CheckProto(p string) error {
 	if p != "tcp" && p != "udp" {
 		return fmt.Errorf("proto %q is neither \"tcp\" nor \"udp\"", p)
+	}
+	return nil
+}
+
+// MaxKeepalive is the longest persistent keepalive WireGuard accepts
+// (a 16-bit number of seconds).
+const MaxKeepalive = 65535 * time.Second
+
+// CheckKeepalive reports why d cannot be a peer's WireGuard persistent
+// keepalive: whole seconds from 1s to MaxKeepalive, or 0 for none.
+func CheckKeepalive(d time.Duration) error {
+	if d < 0 || d > MaxKeepalive || d%time.Second != 0 || d > 0 && d < time.Second {
+		return fmt.Errorf("%v: must be whole seconds from 1s to %v, or 0 for none", d, MaxKeepalive)
+	}
+	return nil
+}
+
+// CheckPlainPeers reports why a network that is not encrypted cannot run
+// among peers: plain VXLAN needs the underlay address of every host both
+// ways, and a roaming peer (one without an address, behind NAT) has none.
+// Every door that defines a network calls it with the host's peers.
+func CheckPlainPeers(encrypted bool, peers []Peer) error {
+	if encrypted {
+		return nil
+	}
+	for _, p := range peers {
+		if p.Roaming() {
+			return fmt.Errorf("peer %s has no address: a network that is not encrypted needs addresses both ways (set encrypted = true, or the peer's address)", p.Name)
+		}
 	}
 	return nil
 }

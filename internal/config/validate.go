@@ -74,6 +74,7 @@ func (v *validator) peers() {
 				names[p.Name] = i
 			}
 		}
+		v.roaming(field, p)
 		addrBad := false
 		if p.Address.IsValid() {
 			if j, dup := addrs[p.Address]; dup {
@@ -97,6 +98,35 @@ func (v *validator) peers() {
 				gossips[p.GossipAddress] = i
 			}
 		}
+	}
+}
+
+// roamers returns the peers that leave their address out (not those
+// whose address is wrong, which is reported already).
+func (v *validator) roamers() []Peer {
+	var out []Peer
+	for i, p := range v.c.Peers {
+		if p.Roaming() && !v.spelled(indexPath("peer", i)+".address") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// roaming checks a peer without an address: its tunnel address cannot be
+// derived, and it runs neither gossip on the underlay nor kernel VXLAN.
+func (v *validator) roaming(field string, p Peer) {
+	if !p.Roaming() {
+		return
+	}
+	if !v.spelled(field + ".tunnel_address") {
+		v.errorf(field+".public_key", "a peer without an address needs tunnel_address: there is no address to derive it from")
+	}
+	if v.spelled(field + ".gossip_address") {
+		v.errorf(field+".gossip_address", "a peer without an address gossips inside its WireGuard tunnel; leave gossip_address out")
+	}
+	if p.Kernel {
+		v.errorf(field+".kernel", "a kernel VXLAN peer needs an address")
 	}
 }
 
@@ -169,6 +199,9 @@ func (v *validator) networks() {
 			// The first encrypted network reports what encryption lacks.
 			encrypted = true
 			v.encryption(field + ".encrypted")
+		}
+		if err := CheckPlainPeers(n.Encrypted, v.roamers()); err != nil {
+			v.errorf(field, "%v", err)
 		}
 		if n.Name != "" {
 			if j, dup := names[n.Name]; dup {
