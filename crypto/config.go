@@ -65,6 +65,11 @@ type Config struct {
 	RotateEvery time.Duration
 	// Peers are the hosts this one talks to.
 	Peers []Peer
+	// InnerPort, when not 0, starts a TCP/IP stack on TunnelAddr (see
+	// Device.Inner) that takes the inner packets that are not VXLAN: the
+	// control plane's way to a peer without an underlay address. It is
+	// the port the caller means to serve there (gossip's), for logs.
+	InnerPort uint16
 	// Crash receives panics of the device's goroutines: the key
 	// rotation loop and the UAPI accept loop report to Crash.Died; a
 	// panic while serving one UAPI client is logged, counted under

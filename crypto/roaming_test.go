@@ -1,6 +1,8 @@
 package crypto
 
 import (
+	"context"
+	"io"
 	"net/netip"
 	"strings"
 	"testing"
@@ -69,4 +71,62 @@ func (d *Device) config() Config {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.cfg
+}
+
+// The inner stacks of two devices talk TCP and UDP inside the tunnel,
+// from the laptop, whose endpoint the server learns, to the server and
+// back; VXLAN still goes to Read.
+func TestInnerStackThroughTunnel(t *testing.T) {
+	srv, laptop := newNode(t, 1), newNode(t, 2)
+	laptop.id = netip.AddrPortFrom(laptop.tunnel, laptop.id.Port())
+	inner := func(c *Config) { c.InnerPort = 7946 }
+	srv.start(t, inner)
+	laptop.start(t, inner)
+	roaming := laptop.peer()
+	roaming.Endpoint = netip.AddrPort{}
+	cfg := srv.dev.config()
+	cfg.Peers = []Peer{roaming}
+	if err := srv.dev.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg = laptop.dev.config()
+	cfg.Peers = []Peer{srv.peer()}
+	if err := laptop.dev.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	ln, err := srv.dev.Inner().ListenTCP(7946)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		b := make([]byte, 5)
+		if _, err := io.ReadFull(c, b); err == nil {
+			c.Write(append(b, '!'))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := laptop.dev.Inner().DialTCP(ctx, netip.AddrPortFrom(srv.tunnel, 7946))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte("hello"))
+	got := make([]byte, 6)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "hello!" {
+		t.Fatalf("inner tcp: %q %v", got, err)
+	}
+	// VXLAN to the roaming laptop still reaches Read.
+	sendBatch(t, srv, laptop.id, 0, 5, 200)
+	if n := checkReceived(t, laptop.collect(5, 5*time.Second), srv.id, 0, 5, 200); n != 5 {
+		t.Fatalf("vxlan beside the inner stack: %d/5", n)
+	}
 }
