@@ -181,6 +181,9 @@ func (v *validator) host(rh *rawHost) {
 			h.FloodBurst = int(n)
 		}
 	}
+	if b, ok := v.boolean("host.behind_nat", rh.BehindNAT); ok {
+		h.BehindNAT = b
+	}
 	if b, ok := v.boolean("host.rootless", rh.Rootless); ok {
 		h.Rootless = b
 	}

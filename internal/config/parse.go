@@ -51,6 +51,7 @@ type rawHost struct {
 	FloodRate      any `toml:"flood_rate"`
 	FloodBurst     any `toml:"flood_burst"`
 	Rootless       any `toml:"rootless"`
+	BehindNAT      any `toml:"behind_nat"`
 	Socks          any `toml:"socks"`
 	SocksOutside   any `toml:"socks_outside"`
 }

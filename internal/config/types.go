@@ -179,6 +179,13 @@ type Host struct {
 	// FloodBurst is how many such frames a container may send at once
 	// after a quiet spell (default 2000, 1..10000000).
 	FloodBurst int
+	// BehindNAT says the peers know this host by its WireGuard key only
+	// (they list it without an address): gossip runs inside WireGuard on
+	// the tunnel address, to every peer through its tunnel, and the host
+	// has no vote on address blocks, so it allocates addresses alone
+	// (give its endpoints explicit addresses). Every peer needs a
+	// public_key and an address.
+	BehindNAT bool
 	// Rootless runs the daemon without privileges (see rootless.go): the
 	// file's host.rootless when set; otherwise Load sets it when the
 	// process lacks CAP_NET_ADMIN. In rootless mode the defaults of

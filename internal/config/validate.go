@@ -16,6 +16,27 @@ func (v *validator) validate() {
 	v.publishes()
 	v.services()
 	v.laptopRules()
+	v.behindNAT()
+}
+
+// behindNAT checks a host behind NAT: it reaches every peer through
+// WireGuard, so it needs its key and every peer's, and their addresses.
+func (v *validator) behindNAT() {
+	if !v.c.Host.BehindNAT {
+		return
+	}
+	if !v.spelled("host.private_key_file") {
+		v.errorf("host.behind_nat", "a host behind NAT reaches its peers through WireGuard: set host.private_key_file")
+	}
+	for i, p := range v.c.Peers {
+		field := indexPath("peer", i)
+		if !p.HasPublicKey && !v.spelled(field+".public_key") {
+			v.errorf(field+".name", "the host is behind NAT and reaches its peers through WireGuard: peer %s needs a public_key", p.Name)
+		}
+		if p.Roaming() {
+			v.errorf(field+".public_key", "the host is behind NAT: peer %s needs an address", p.Name)
+		}
+	}
 }
 
 // spelled reports whether the file sets field, even to a value that failed
