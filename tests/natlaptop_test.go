@@ -24,6 +24,7 @@ import (
 type natLaptop struct {
 	h1, lap       *encHost
 	c1, c2        *netns
+	nat           *netns
 	n0            string // the NAT's interface towards h1
 	d1, dl        *daemon
 	laptopTunnel  string
@@ -52,7 +53,7 @@ func (e *env) natLaptop() *natLaptop {
 	e.sysctl(nat, "net/ipv4/ip_forward", "1")
 	e.mustIn(nat, "nft", "add table ip nat; add chain ip nat post { type nat hook postrouting priority 100 ; }; add rule ip nat post oifname "+n0+" masquerade")
 
-	t := &natLaptop{h1: e.withKey(h1), lap: e.withKey(lap), n0: n0, natUnderlayIP: natAddr}
+	t := &natLaptop{h1: e.withKey(h1), lap: e.withKey(lap), n0: n0, nat: nat, natUnderlayIP: natAddr}
 	t.lap.tunnel = "100.82.9.2"
 	t.laptopTunnel, t.serverTunnel = t.lap.tunnel, t.h1.tunnel
 	t.c1, t.c2 = e.container("c1"), e.container("c2")
