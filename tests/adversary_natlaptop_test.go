@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,4 +49,64 @@ func TestAdversaryNATGossipSpoofedTunnelAddr(t *testing.T) {
 	// still reaches the server.
 	e.resolves(n.c1, "c2.blue", "10.77.0.20")
 	e.mustIn(n.c1, "ping", "-c", "1", "-W", "2", "10.77.0.20")
+}
+
+// TestAdversaryNATImpostorLaptop: someone behind the same NAT, without the
+// laptop's private key, runs a daemon claiming to be the laptop (same
+// name, tunnel address and servers). The server knows the laptop only by
+// its key and no address, so nothing else could tell them apart: its
+// handshakes are answered by nothing, its names never reach the server,
+// and the server learns no endpoint for the laptop. The real laptop, on
+// the same path, then joins.
+func TestAdversaryNATImpostorLaptop(t *testing.T) {
+	e := newNetEnv(t, "dig", "tshark", "nft")
+	n := e.natLaptop()
+	server, laptop := e.natConfigs(n)
+	d1 := e.startDaemon(n.h1.host, e.file("h1.toml", server))
+	d1.waitReady("c1")
+	capt := e.startCapture(n.h1.netns, n.h1.link, "udp port "+fmt.Sprint(wgPort))
+
+	evil := e.genKey("vxwire", "evil")
+	impostor := strings.Replace(laptop, n.lap.key.file, evil.file, 1)
+	if impostor == laptop {
+		t.Fatal("the impostor's config still holds the laptop's key")
+	}
+	di := e.startDaemon(n.lap.host, e.file("impostor.toml", impostor))
+	di.waitReady("c2")
+
+	// Its handshake initiations (type 1) reach the server; none is
+	// answered (type 2), since they are not made with the laptop's key.
+	rows := capt.captureUntil("three handshake initiations from the NAT", func(rows [][]string) bool {
+		k := 0
+		for _, r := range rows {
+			if r[0] == natAddr && r[2] == "1" {
+				k++
+			}
+		}
+		return k >= 3
+	}, "ip.src", "ip.dst", "wg.type")
+	for _, r := range rows {
+		if r[0] == n.h1.addr {
+			t.Fatalf("the server answered the impostor: %q", r)
+		}
+	}
+	st := e.mustStatus(n.h1.host)
+	if p, err := wgPeer(st, "laptop"); err != nil || p.Endpoint != "" || !p.LastHandshake.IsZero() {
+		t.Fatalf("server's view of the laptop after the impostor: %+v %v", p, err)
+	}
+	if out, _ := e.in(n.c1, "dig", "+short", "+time=1", "+tries=1", "@10.77.0.1", "c2.blue"); strings.TrimSpace(out) != "" {
+		t.Fatalf("the impostor's name reached the server: %q", out)
+	}
+
+	// The same path with the laptop's key works.
+	if err := di.stop(); err != nil {
+		t.Logf("impostor stop: %v", err)
+	}
+	dl := e.startDaemon(n.lap.host, e.file("laptop.toml", laptop))
+	dl.waitReady("c2")
+	e.resolves(n.c1, "c2.blue", "10.77.0.20")
+	e.eventually(30*time.Second, "c1 pings the laptop's c2", func() error {
+		_, err := e.in(n.c1, "ping", "-c", "1", "-W", "1", "10.77.0.20")
+		return err
+	})
 }
