@@ -15,6 +15,7 @@ package tests
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -138,4 +139,44 @@ func TestNATLaptopJoinsEncrypted(t *testing.T) {
 		}
 	}
 	t.Logf("%d packets between the server and the NAT, all WireGuard on port %d", len(rows), wgPort)
+}
+
+// TestNATLaptopRootless: the same laptop behind NAT, its daemon run by an
+// ordinary user without any capability, joins with a host endpoint: the
+// laptop lists c1 from gossip, and c1 resolves and pings the laptop's
+// endpoint by name.
+func TestNATLaptopRootless(t *testing.T) {
+	e := newNetEnv(t, "dig", "nft", "setpriv", "useradd")
+	u := e.newUser()
+	n := e.natLaptop()
+	lapPriv, err := runStdin("", vxwireBin, "genkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lapPub, err := runStdin(lapPriv+"\n", vxwireBin, "pubkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.lap.key = wgKey{pub: strings.TrimSpace(lapPub), file: u.file(e, "lap.key", lapPriv+"\n")}
+	server, _ := e.natConfigs(n)
+	d1 := e.startDaemon(n.h1.host, e.file("h1.toml", server))
+	d1.waitReady("c1")
+
+	secret, err := os.ReadFile(e.clusterSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptop := fmt.Sprintf("[host]\nname = %q\naddress = %q\nprivate_key_file = %q\nwg_name = %q\ntunnel_address = %q\nsecret_file = %q\nbehind_nat = true\n",
+		n.lap.id, n.lap.addr, n.lap.key.file, e.prefix+"wl", n.lap.tunnel, u.file(e, "cluster.secret", string(secret))) +
+		fmt.Sprintf("\n[[peer]]\nname = %q\naddress = %q\npublic_key = %q\ntunnel_address = %q\nkeepalive = \"25s\"\n", n.h1.id, n.h1.addr, n.h1.key.pub, n.h1.tunnel) +
+		"\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/24\"\nencrypted = true\n" +
+		"\n[[endpoint]]\nnetwork = \"blue\"\nname = \"lapep\"\naddress = \"10.77.0.20\"\n"
+	e.startRootless(u, n.lap.host, u.file(e, "laptop.toml", laptop))
+
+	e.waitLapSees(u, n.lap.host, "blue", "c1", "h1", "10.77.0.10")
+	e.resolves(n.c1, "lapep.blue", "10.77.0.20")
+	e.eventually(30*time.Second, "c1 pings the laptop's endpoint", func() error {
+		_, err := e.in(n.c1, "ping", "-c", "1", "-W", "1", "10.77.0.20")
+		return err
+	})
 }
