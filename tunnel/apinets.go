@@ -156,7 +156,7 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 	if n.Encrypted && e.enc == nil {
 		return bad("encrypted networks need [host] private_key_file on this host")
 	}
-	if err := config.CheckPlainPeers(n.Encrypted, e.cfg.Peers); err != nil {
+	if err := config.CheckPlainPeers(n.Encrypted, e.cfg.Host.BehindNAT, e.cfg.Peers); err != nil {
 		return bad("%v", err)
 	}
 	// The networks this host carries, those of the log it does not, and

@@ -41,6 +41,8 @@ func TestParseRoamingErrors(t *testing.T) {
 			`h1.toml:9: peer[0].gossip_address: a peer without an address gossips inside its WireGuard tunnel; leave gossip_address out`}},
 		{"keepalive fraction", roamingDoc(enc, `tunnel_address = "100.82.9.2"`, `keepalive = "1500ms"`), []string{
 			`h1.toml:9: peer[0].keepalive: 1.5s: must be whole seconds from 1s to 18h12m15s, or 0 for none`}},
+		{"plain behind nat", doc(hostBlock, []string{`private_key_file = "/k"`, `behind_nat = true`, `[[peer]]`, `name = "h2"`, `address = "198.18.0.2"`, `public_key = "` + testPubAlice + `"`}, blueBlock), []string{
+			`h1.toml:10: network[0]: this host is behind NAT: a network that is not encrypted needs addresses both ways (set encrypted = true)`}},
 		{"no key, no address", doc(hostBlock, []string{`[[peer]]`, `name = "h2"`}), []string{
 			`h1.toml:4: peer[0].address: required key is missing`}},
 	} {
@@ -55,16 +57,19 @@ func TestParseRoamingErrors(t *testing.T) {
 
 func TestCheckPlainPeers(t *testing.T) {
 	peers := []Peer{{Name: "h2", Address: netip.MustParseAddr("198.18.0.2")}, {Name: "laptop", HasPublicKey: true}}
-	if err := CheckPlainPeers(false, []Peer{{Name: "bad"}}); err != nil {
+	if err := CheckPlainPeers(false, false, []Peer{{Name: "bad"}}); err != nil {
 		t.Errorf("a peer without a key is not roaming: %v", err)
 	}
-	if err := CheckPlainPeers(true, peers); err != nil {
+	if err := CheckPlainPeers(true, false, peers); err != nil {
 		t.Errorf("encrypted: %v", err)
 	}
-	if err := CheckPlainPeers(false, peers[:1]); err != nil {
+	if err := CheckPlainPeers(false, false, peers[:1]); err != nil {
 		t.Errorf("plain with addresses: %v", err)
 	}
-	if err := CheckPlainPeers(false, peers); err == nil {
+	if err := CheckPlainPeers(false, false, peers); err == nil {
 		t.Error("plain with a roaming peer: no error")
+	}
+	if err := CheckPlainPeers(false, true, peers[:1]); err == nil {
+		t.Error("plain on a host behind NAT: no error")
 	}
 }

@@ -346,10 +346,14 @@ func CheckKeepalive(d time.Duration) error {
 // CheckPlainPeers reports why a network that is not encrypted cannot run
 // among peers: plain VXLAN needs the underlay address of every host both
 // ways, and a roaming peer (one without an address, behind NAT) has none.
-// Every door that defines a network calls it with the host's peers.
-func CheckPlainPeers(encrypted bool, peers []Peer) error {
+// Nor can a host behind NAT, whose peers do not know its address. Every
+// door that defines a network calls it with the host's setting and peers.
+func CheckPlainPeers(encrypted, behindNAT bool, peers []Peer) error {
 	if encrypted {
 		return nil
+	}
+	if behindNAT {
+		return errors.New("this host is behind NAT: a network that is not encrypted needs addresses both ways (set encrypted = true)")
 	}
 	for _, p := range peers {
 		if p.Roaming() {

@@ -221,7 +221,7 @@ func (v *validator) networks() {
 			encrypted = true
 			v.encryption(field + ".encrypted")
 		}
-		if err := CheckPlainPeers(n.Encrypted, v.roamers()); err != nil {
+		if err := CheckPlainPeers(n.Encrypted, v.c.Host.BehindNAT, v.roamers()); err != nil {
 			v.errorf(field, "%v", err)
 		}
 		if n.Name != "" {
