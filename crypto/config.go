@@ -22,6 +22,8 @@ const (
 	MaxMTU = device.MaxContentSize
 
 	maxNameLen = 15 // IFNAMSIZ-1, what wg(8) accepts as an interface name
+
+	maxKeepalive = 65535 * time.Second // a 16-bit count of seconds in UAPI
 )
 
 // ErrRestartRequired is returned (wrapped, naming the field) by
@@ -63,6 +65,11 @@ type Config struct {
 	RotateEvery time.Duration
 	// Peers are the hosts this one talks to.
 	Peers []Peer
+	// InnerPort, when not 0, starts a TCP/IP stack on TunnelAddr (see
+	// Device.Inner) that takes the inner packets that are not VXLAN: the
+	// control plane's way to a peer without an underlay address. It is
+	// the port the caller means to serve there (gossip's), for logs.
+	InnerPort uint16
 	// Crash receives panics of the device's goroutines: the key
 	// rotation loop and the UAPI accept loop report to Crash.Died; a
 	// panic while serving one UAPI client is logged, counted under
@@ -91,8 +98,12 @@ type Peer struct {
 	Name string
 	// ID is how the caller names this peer (required, unique): Write
 	// sends to the peer whose ID is dst and Read reports the ID of the
-	// sender. vxwire uses the peer's VXLAN underlay address and port.
+	// sender. vxwire uses the peer's VXLAN underlay address and port,
+	// or for a peer without one its tunnel address.
 	ID netip.AddrPort
+	// Keepalive is the persistent keepalive interval towards the peer
+	// (0: none), whole seconds up to 65535; it keeps a NAT mapping open.
+	Keepalive time.Duration
 }
 
 // normalized returns a validated copy of c with defaults filled in and
@@ -155,6 +166,8 @@ func normalizePeers(in []Peer, self Key, selfTunnel netip.Addr) ([]Peer, error) 
 			return nil, fmt.Errorf("peer %d: id is required", i)
 		case ids[p.ID]:
 			return nil, fmt.Errorf("peer %d: id %v listed twice", i, p.ID)
+		case p.Keepalive < 0 || p.Keepalive > maxKeepalive || p.Keepalive%time.Second != 0:
+			return nil, fmt.Errorf("peer %d: keepalive %v: must be whole seconds up to %v", i, p.Keepalive, maxKeepalive)
 		}
 		keys[p.PublicKey], tunnels[p.TunnelAddr], ids[p.ID] = true, true, true
 		out[i] = p
@@ -191,8 +204,14 @@ func uapiPeer(b *strings.Builder, p Peer, psk Key) {
 	if p.Endpoint.IsValid() {
 		b.WriteString("endpoint=" + p.Endpoint.String() + "\n")
 	}
+	b.WriteString("persistent_keepalive_interval=" + keepaliveSecs(p.Keepalive) + "\n")
 	b.WriteString("replace_allowed_ips=true\n")
 	b.WriteString("allowed_ip=" + netip.PrefixFrom(p.TunnelAddr, 32).String() + "\n")
+}
+
+// keepaliveSecs is d as the UAPI's persistent_keepalive_interval.
+func keepaliveSecs(d time.Duration) string {
+	return strconv.Itoa(int(d / time.Second))
 }
 
 // uapiDiff appends the lines that turn peer old into peer p without
@@ -204,6 +223,9 @@ func uapiDiff(b *strings.Builder, old, p Peer, psk Key, setPSK bool) {
 	}
 	if p.Endpoint != old.Endpoint && p.Endpoint.IsValid() {
 		lines.WriteString("endpoint=" + p.Endpoint.String() + "\n")
+	}
+	if p.Keepalive != old.Keepalive {
+		lines.WriteString("persistent_keepalive_interval=" + keepaliveSecs(p.Keepalive) + "\n")
 	}
 	if p.TunnelAddr != old.TunnelAddr {
 		lines.WriteString("replace_allowed_ips=true\n")

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/netstack"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 )
@@ -86,6 +87,10 @@ type Device struct {
 	// greeting holds the peers routineGreet is forcing handshakes with.
 	greeting map[Key]bool
 
+	// inner is the stack on the tunnel address (Config.InnerPort), nil
+	// when off; fixed at New.
+	inner *netstack.InnerStack
+
 	uapi     *uapiServer
 	kick     chan struct{} // wakes routineRotate after a Reconfigure
 	closed   chan struct{} // closed when Close starts
@@ -129,6 +134,7 @@ func New(cfg Config, l *slog.Logger) (_ *Device, err error) {
 	if l == nil {
 		l = slog.Default()
 	}
+	success := false
 	d := &Device{
 		l:      l,
 		name:   cfg.Name,
@@ -146,13 +152,22 @@ func New(cfg Config, l *slog.Logger) (_ *Device, err error) {
 	d.rxq = newQueue(queueLen, cfg.MTU-InnerOverhead, d.closed)
 	d.table.Store(newTable(cfg))
 	d.tun = newMemTUN(d)
+	if cfg.InnerPort != 0 {
+		if d.inner, err = netstack.NewInnerStack(cfg.TunnelAddr, cfg.MTU, d.sendInner, l.With("component", "inner")); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if !success {
+				d.inner.Close()
+			}
+		}()
+	}
 
 	bind := conn.NewDefaultBind()
 	if cfg.ListenAddr.IsValid() && !cfg.ListenAddr.IsUnspecified() {
 		bind = &addrBind{Bind: bind, local: cfg.ListenAddr}
 	}
 	d.wg = device.NewDevice(d.tun, bind, wgLogger(l))
-	success := false
 	defer func() {
 		if !success {
 			d.closing.Do(func() { close(d.closed) })
@@ -294,6 +309,32 @@ func (d *Device) Read(bufs [][]byte, sizes []int, eps []netip.AddrPort) (int, er
 	return n, nil
 }
 
+// Inner returns the stack on the tunnel address, or nil when
+// Config.InnerPort is 0. Its packets cross the tunnel like VXLAN's, to
+// whichever peer's tunnel address they are sent; WireGuard drops the
+// others. Inbound, it gets only what a peer's key authenticated and whose
+// source is that peer's tunnel address.
+func (d *Device) Inner() *netstack.InnerStack { return d.inner }
+
+// sendInner queues an IPv4 packet of the inner stack for encryption,
+// dropping it (counted) when the queue stays full: TCP retransmits.
+func (d *Device) sendInner(b []byte) {
+	q := d.txq
+	if len(b) > q.size {
+		d.stats.drop(DropTooBig, 1)
+		return
+	}
+	w := waiter{q: q}
+	defer w.release()
+	p := q.get(&w)
+	if p == nil {
+		d.stats.drop(DropQueueFull, 1)
+		return
+	}
+	p.n = copy(p.buf, b)
+	q.push(p)
+}
+
 // BatchSize is the number of datagrams wireguard-go moves per call, the
 // batch callers should pass to Read and Write.
 func (d *Device) BatchSize() int { return d.wg.BatchSize() }
@@ -337,6 +378,9 @@ func (d *Device) Close() error {
 		d.uapi.close()
 	}
 	d.routines.Wait()
+	if d.inner != nil {
+		d.inner.Close()
+	}
 	d.wg.Close()
 	d.l.Info("wireguard device closed")
 	return nil

@@ -84,6 +84,12 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 	defer w.release()
 	for _, b := range bufs {
 		payload, src, why := unwrap(b[offset:], tab.local)
+		if (why == DropNotUDP || why == DropWrongPort) && d.inner != nil {
+			// A well-formed IPv4 packet that is not VXLAN: the inner
+			// stack's (it drops what is not to its address).
+			d.inner.Deliver(b[offset:])
+			continue
+		}
 		if why != DropNone {
 			d.stats.drop(why, 1)
 			continue

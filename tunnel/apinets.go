@@ -156,6 +156,9 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 	if n.Encrypted && e.enc == nil {
 		return bad("encrypted networks need [host] private_key_file on this host")
 	}
+	if err := config.CheckPlainPeers(n.Encrypted, e.cfg.Host.BehindNAT, e.cfg.Peers); err != nil {
+		return bad("%v", err)
+	}
 	// The networks this host carries, those of the log it does not, and
 	// every host's config-file networks, as they announce them. The log
 	// checks its own networks again when it applies the create.

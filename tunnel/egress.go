@@ -71,7 +71,11 @@ func egressRules(cfg *config.Config, local []netip.Prefix) []netstack.EgressRule
 			rules = append(rules, r)
 		}
 	}
-	host := func(a netip.Addr) { add(netstack.EgressRule{Prefix: netip.PrefixFrom(a, 32)}) }
+	host := func(a netip.Addr) {
+		if a.IsValid() { // a peer without an address has none to block
+			add(netstack.EgressRule{Prefix: netip.PrefixFrom(a, 32)})
+		}
+	}
 	udpPort := func(port uint16) {
 		add(netstack.EgressRule{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Port: port, Proto: netstack.ProtoUDP})
 	}

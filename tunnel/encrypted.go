@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 
 	"github.com/vxwire/vxwire/crypto"
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/overhead"
+	"github.com/vxwire/vxwire/netstack"
 )
 
 // CryptoConn is the encrypted underlay: VXLAN datagrams to a peer carried
@@ -23,6 +25,9 @@ type CryptoConn interface {
 	Status() []crypto.PeerStatus
 	// Stats reports the data-path counters.
 	Stats() crypto.Stats
+	// Inner is the stack on the tunnel address that gossip runs on with
+	// peers without an address (crypto.Config.InnerPort), or nil.
+	Inner() *netstack.InnerStack
 	// PeerAlive hears that the peer with this host name joined the
 	// cluster, so that a first handshake need not wait on a timer. It
 	// must not block.
@@ -50,19 +55,36 @@ func cryptoConfig(cfg *config.Config, underlayMTU int) crypto.Config {
 		Secret:      cfg.Host.Secret,
 		RotateEvery: cfg.Host.RotateEvery,
 	}
+	if gossipInTunnel(cfg) {
+		c.InnerPort = cfg.Host.GossipPort
+	}
 	for _, p := range cfg.Peers {
 		if !p.HasPublicKey {
 			continue
 		}
-		c.Peers = append(c.Peers, crypto.Peer{
+		cp := crypto.Peer{
 			PublicKey:  crypto.Key(p.PublicKey),
-			Endpoint:   netip.AddrPortFrom(p.Address, p.WGPort),
 			TunnelAddr: p.TunnelAddress,
 			Name:       p.Name,
 			ID:         p.AddrPort(),
-		})
+			Keepalive:  p.Keepalive,
+		}
+		if !p.Roaming() {
+			// A roaming peer's endpoint is learnt from its handshake.
+			cp.Endpoint = netip.AddrPortFrom(p.Address, p.WGPort)
+		}
+		c.Peers = append(c.Peers, cp)
 	}
 	return c
+}
+
+// gossipInTunnel reports whether some gossip of this host runs inside
+// WireGuard: the host is behind NAT, or a peer has no address.
+func gossipInTunnel(cfg *config.Config) bool {
+	if !cfg.Host.HasPrivateKey {
+		return false
+	}
+	return cfg.Host.BehindNAT || slices.ContainsFunc(cfg.Peers, config.Peer.Roaming)
 }
 
 // openCrypto starts the WireGuard device when the host has a key.

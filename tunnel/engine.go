@@ -95,9 +95,13 @@ type Options struct {
 // peer is a remote VTEP. Peers persist across reloads while their address
 // is unchanged, so their counters and FDB entries survive a reload.
 type peer struct {
-	name    string
-	addr    netip.AddrPort
-	key     [32]byte // WireGuard public key; zero when the peer has none
+	name string
+	addr netip.AddrPort
+	key  [32]byte // WireGuard public key; zero when the peer has none
+	// roaming marks a peer without an underlay address (config
+	// Peer.Roaming): addr is its tunnel address, and only the encrypted
+	// path reaches it or hears from it.
+	roaming bool
 	removed atomic.Bool
 	stats   counters
 	// pmtu is the underlay path MTU to the peer as the kernel knows it,

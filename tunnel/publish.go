@@ -113,7 +113,7 @@ func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
 		sort.Slice(k, func(i, j int) bool { return k[i].ip.Less(k[j].ip) })
 	}
 	for _, pc := range e.cfg.Peers {
-		if !pc.Kernel {
+		if !pc.Kernel && !pc.Roaming() {
 			t.relays[pc.Name] = netip.AddrPortFrom(pc.Address, pc.Port)
 			t.peerIPs[pc.Address] = true
 		}

@@ -32,11 +32,11 @@ func defaultNewCluster(c gossip.Config, l *slog.Logger) (*gossip.Cluster, error)
 func (e *Engine) openControl(cfg *config.Config) error {
 	var seeds []netip.AddrPort
 	for _, p := range cfg.Peers {
-		if !p.Kernel { // kernel VXLAN hosts run no gossip
+		if !p.Kernel && !p.Roaming() { // kernel VXLAN hosts run no gossip
 			seeds = append(seeds, netip.AddrPortFrom(p.GossipAddress, cfg.Host.GossipPort))
 		}
 	}
-	c, err := e.opts.NewCluster(gossip.Config{
+	gc := gossip.Config{
 		NodeName:  cfg.Host.Name,
 		BindAddr:  cfg.Host.GossipAddress,
 		Port:      int(cfg.Host.GossipPort),
@@ -46,7 +46,9 @@ func (e *Engine) openControl(cfg *config.Config) error {
 		DeadAfter: cfg.Host.PeerTimeout,
 		OnJoin:    e.peerJoined,
 		Crash:     e.Reporter().With("component", "gossip"),
-	}, e.l.With("component", "gossip"))
+	}
+	e.tunnelGossip(cfg, &gc)
+	c, err := e.opts.NewCluster(gc, e.l.With("component", "gossip"))
 	if err != nil {
 		return fmt.Errorf("cannot start gossip on %s:%d: %w", cfg.Host.GossipAddress, cfg.Host.GossipPort, err)
 	}
@@ -55,6 +57,8 @@ func (e *Engine) openControl(cfg *config.Config) error {
 	var records ipam.Records
 	if c != nil {
 		records = c
+	}
+	if c != nil && !cfg.Host.BehindNAT { // a host behind NAT has no vote
 		if e.blocks, err = openBlocks(cfg, e.l.With("component", "raft"), e.Reporter().With("component", "raft")); err != nil {
 			return err
 		}
@@ -76,23 +80,53 @@ func (e *Engine) openControl(cfg *config.Config) error {
 
 // gossipPeers returns the addresses gossip accepts: every peer's control
 // address (host.gossip_address and [[peer]] gossip_address, which default
-// to the data addresses).
+// to the data addresses), and the tunnel addresses of the peers gossip
+// reaches inside WireGuard, which only an authenticated tunnel can carry.
 func gossipPeers(cfg *config.Config) []netip.Addr {
 	addrs := make([]netip.Addr, 0, len(cfg.Peers))
 	for _, p := range cfg.Peers {
-		addrs = append(addrs, p.GossipAddress)
+		if !p.Roaming() {
+			addrs = append(addrs, p.GossipAddress)
+		}
+		if p.Roaming() || cfg.Host.BehindNAT {
+			addrs = append(addrs, p.TunnelAddress)
+		}
 	}
 	return addrs
 }
 
+// tunnelGossip puts gossip inside WireGuard where it must run there: to
+// peers without an address, and on a host behind NAT to every peer, whose
+// gossip addresses then map to their tunnel addresses.
+func (e *Engine) tunnelGossip(cfg *config.Config, gc *gossip.Config) {
+	if e.enc == nil || e.enc.Inner() == nil {
+		return
+	}
+	gc.Tunnel = e.enc.Inner()
+	gc.ViaTunnel = make(map[netip.Addr]netip.Addr)
+	for _, p := range cfg.Peers {
+		switch {
+		case p.Roaming():
+			gc.ViaTunnel[p.TunnelAddress] = p.TunnelAddress
+		case cfg.Host.BehindNAT:
+			gc.ViaTunnel[p.GossipAddress] = p.TunnelAddress
+			// A seed at the gossip address is reached through the tunnel.
+		}
+	}
+	if cfg.Host.BehindNAT {
+		gc.NoUnderlay = true
+		gc.BindAddr = cfg.Host.TunnelAddress
+	}
+}
+
 // openBlocks starts this host's member of the address-block log, whose
 // voters are this host and every peer that runs vxwire (peers marked
-// kernel have no vote), on their control addresses. A host without such peers returns nil: it holds
+// kernel and peers without an address have no vote), on their control addresses. A host without such peers returns nil: it holds
 // every subnet alone (ipam.Local).
 func openBlocks(cfg *config.Config, l *slog.Logger, crash safe.Reporter) (*consensus.Node, error) {
 	voters := []consensus.Voter{{Name: cfg.Host.Name, Addr: netip.AddrPortFrom(cfg.Host.GossipAddress, cfg.Host.RaftPort)}}
 	for _, p := range cfg.Peers {
-		if !p.Kernel {
+		if !p.Kernel && !p.Roaming() { // a peer behind NAT has no vote either
 			voters = append(voters, consensus.Voter{Name: p.Name, Addr: netip.AddrPortFrom(p.GossipAddress, cfg.Host.RaftPort)})
 		}
 	}

@@ -115,11 +115,11 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 	// Peers: keep those whose address is unchanged.
 	peers := make(map[string]*peer, len(cfg.Peers))
 	for _, pc := range cfg.Peers {
-		if old := e.peers[pc.Name]; old != nil && old.addr == pc.AddrPort() && old.key == pc.PublicKey {
+		if old := e.peers[pc.Name]; old != nil && old.addr == pc.AddrPort() && old.key == pc.PublicKey && old.roaming == pc.Roaming() {
 			peers[pc.Name] = old
 			continue
 		}
-		peers[pc.Name] = &peer{name: pc.Name, addr: pc.AddrPort(), key: pc.PublicKey}
+		peers[pc.Name] = &peer{name: pc.Name, addr: pc.AddrPort(), key: pc.PublicKey, roaming: pc.Roaming()}
 	}
 
 	// Ports: close those that go or change before opening new ones, since

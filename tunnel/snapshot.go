@@ -23,12 +23,14 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 	for _, nc := range e.cfg.Networks {
 		n := e.networks[nc.Name]
 		nv := &netView{net: n, peers: s.peers, neigh: make(map[netip.Addr]MAC), encrypted: nc.Encrypted}
-		if nc.Encrypted {
-			nv.peers = nil
-			for _, r := range s.peers {
-				if r.key != ([32]byte{}) && e.enc != nil {
-					nv.peers = append(nv.peers, r)
-				}
+		nv.peers = nil
+		for _, r := range s.peers {
+			switch {
+			case nc.Encrypted && r.key != ([32]byte{}) && e.enc != nil:
+				nv.peers = append(nv.peers, r)
+			case !nc.Encrypted && !r.roaming:
+				// Plain VXLAN needs the peer's underlay address.
+				nv.peers = append(nv.peers, r)
 			}
 		}
 		nv.ports = append(nv.ports, n.gw)

@@ -93,6 +93,13 @@ func (sw *Switch) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps
 			sw.host.drop(dropUnknownPeer, 1)
 			continue
 		}
+		if r.roaming && !encrypted {
+			// A peer without an address is known by its tunnel address,
+			// which only WireGuard can vouch for: plain VXLAN from it is
+			// forged.
+			sw.dropFrom(r, dropPlaintext)
+			continue
+		}
 		if err := hdr.Decode(d); err != nil {
 			if errors.Is(err, encap.ErrNoIFlag) {
 				sw.dropFrom(r, dropBadFlags)

@@ -43,7 +43,7 @@ func (h Host) Equal(o Host) bool {
 		h.PrivateKeyFile == o.PrivateKeyFile && h.PrivateKey == o.PrivateKey &&
 		h.HasPrivateKey == o.HasPrivateKey && h.SecretFile == o.SecretFile &&
 		bytes.Equal(h.Secret, o.Secret) && h.WGPort == o.WGPort && h.WGName == o.WGName &&
-		h.TunnelAddress == o.TunnelAddress && h.RotateEvery == o.RotateEvery &&
+		h.TunnelAddress == o.TunnelAddress && h.RotateEvery == o.RotateEvery && h.BehindNAT == o.BehindNAT &&
 		h.GossipPort == o.GossipPort && h.RaftPort == o.RaftPort && h.PeerTimeout == o.PeerTimeout &&
 		slices.Equal(h.DNSUpstream, o.DNSUpstream) && h.Metrics == o.Metrics &&
 		h.APIGroup == o.APIGroup && h.APIGID == o.APIGID && h.DockerPlugin == o.DockerPlugin &&

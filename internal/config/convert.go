@@ -181,6 +181,9 @@ func (v *validator) host(rh *rawHost) {
 			h.FloodBurst = int(n)
 		}
 	}
+	if b, ok := v.boolean("host.behind_nat", rh.BehindNAT); ok {
+		h.BehindNAT = b
+	}
 	if b, ok := v.boolean("host.rootless", rh.Rootless); ok {
 		h.Rootless = b
 	}
@@ -284,7 +287,11 @@ func (v *validator) hostName(field string, x any) (string, bool) {
 
 func (v *validator) peer(field string, rp *rawPeer, p *Peer) {
 	p.Name, _ = v.hostName(field+".name", rp.Name)
-	p.Address, _ = v.underlay(field+".address", rp.Address)
+	if rp.Address != nil || rp.PublicKey == nil {
+		// Only a peer with a public key may leave its address out: the
+		// servers learn it from its WireGuard handshake.
+		p.Address, _ = v.underlay(field+".address", rp.Address)
+	}
 	p.GossipAddress = p.Address
 	if rp.GossipAddress != nil {
 		p.GossipAddress, _ = v.underlay(field+".gossip_address", rp.GossipAddress)
@@ -313,6 +320,13 @@ func (v *validator) peer(field string, rp *rawPeer, p *Peer) {
 	}
 	if b, ok := v.boolean(field+".kernel", rp.Kernel); ok {
 		p.Kernel = b
+	}
+	if d, ok := v.duration(field+".keepalive", rp.Keepalive); ok {
+		if err := CheckKeepalive(d); err != nil {
+			v.errorf(field+".keepalive", "%v", err)
+		} else {
+			p.Keepalive = d
+		}
 	}
 }
 

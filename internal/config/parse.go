@@ -52,6 +52,7 @@ type rawHost struct {
 	FloodRate      any `toml:"flood_rate"`
 	FloodBurst     any `toml:"flood_burst"`
 	Rootless       any `toml:"rootless"`
+	BehindNAT      any `toml:"behind_nat"`
 	Socks          any `toml:"socks"`
 	SocksOutside   any `toml:"socks_outside"`
 }
@@ -65,6 +66,7 @@ type rawPeer struct {
 	WGPort        any `toml:"wg_port"`
 	TunnelAddress any `toml:"tunnel_address"`
 	Kernel        any `toml:"kernel"`
+	Keepalive     any `toml:"keepalive"`
 }
 
 type rawNetwork struct {

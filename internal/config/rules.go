@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vxwire/vxwire/internal/overhead"
@@ -396,6 +397,19 @@ func CheckPublish(p *Publish) error {
 	return nil
 }
 
+// MaxKeepalive is the longest persistent keepalive WireGuard accepts
+// (a 16-bit number of seconds).
+const MaxKeepalive = 65535 * time.Second
+
+// CheckKeepalive reports why d cannot be a peer's WireGuard persistent
+// keepalive: whole seconds from 1s to MaxKeepalive, or 0 for none.
+func CheckKeepalive(d time.Duration) error {
+	if d < 0 || d > MaxKeepalive || d%time.Second != 0 || d > 0 && d < time.Second {
+		return fmt.Errorf("%v: must be whole seconds from 1s to %v, or 0 for none", d, MaxKeepalive)
+	}
+	return nil
+}
+
 // PublishClash reports why p cannot be published beside o: both bind the
 // same protocol and port on an address they share (an unset listen is
 // the host's underlay address, which any other listen may be).
@@ -486,4 +500,24 @@ func CheckAPIGroupOS(goos string) error {
 		return nil
 	}
 	return errors.New("windows has no groups for unix sockets: the API socket admits only the daemon's own user; remove the key")
+}
+
+// CheckPlainPeers reports why a network that is not encrypted cannot run
+// among peers: plain VXLAN needs the underlay address of every host both
+// ways, and a roaming peer (one without an address, behind NAT) has none.
+// Nor can a host behind NAT, whose peers do not know its address. Every
+// door that defines a network calls it with the host's setting and peers.
+func CheckPlainPeers(encrypted, behindNAT bool, peers []Peer) error {
+	if encrypted {
+		return nil
+	}
+	if behindNAT {
+		return errors.New("this host is behind NAT: a network that is not encrypted needs addresses both ways (set encrypted = true)")
+	}
+	for _, p := range peers {
+		if p.Roaming() {
+			return fmt.Errorf("peer %s has no address: a network that is not encrypted needs addresses both ways (set encrypted = true, or the peer's address)", p.Name)
+		}
+	}
+	return nil
 }

@@ -179,6 +179,13 @@ type Host struct {
 	// FloodBurst is how many such frames a container may send at once
 	// after a quiet spell (default 2000, 1..10000000).
 	FloodBurst int
+	// BehindNAT says the peers know this host by its WireGuard key only
+	// (they list it without an address): gossip runs inside WireGuard on
+	// the tunnel address, to every peer through its tunnel, and the host
+	// has no vote on address blocks, so it allocates addresses alone
+	// (give its endpoints explicit addresses). Every peer needs a
+	// public_key and an address.
+	BehindNAT bool
 	// Rootless runs the daemon without privileges (see rootless.go): the
 	// file's host.rootless when set; otherwise Load sets it when the
 	// process lacks CAP_NET_ADMIN. In rootless mode the defaults of
@@ -205,8 +212,12 @@ type Host struct {
 type Peer struct {
 	// Name identifies the peer (required, unique).
 	Name string
-	// Address is the peer's underlay IPv4 address (required, unique, not
-	// the host's own).
+	// Address is the peer's underlay IPv4 address (unique, not the host's
+	// own). It is required unless the peer has a public key: a peer
+	// without an address (a laptop behind NAT) is reached at the endpoint
+	// of its last authenticated WireGuard packet, carries only encrypted
+	// networks, runs gossip inside its tunnel and has no vote on address
+	// blocks. The zero value means no address; see Roaming.
 	Address netip.Addr
 	// GossipAddress is where the peer's gossip and replicated log listen
 	// (default: Address); gossip accepts only peers' gossip addresses.
@@ -231,10 +242,25 @@ type Peer struct {
 	// (default false): it has no gossip and no vote on address blocks, so
 	// it does not count towards the quorum.
 	Kernel bool
+	// Keepalive is the WireGuard persistent keepalive towards this peer
+	// (0: none). A host behind NAT sets it on its servers, "25s" as
+	// wg(8) advises, so that its NAT mapping stays open.
+	Keepalive time.Duration
 }
 
-// AddrPort is the peer's VXLAN endpoint.
-func (p Peer) AddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Address, p.Port) }
+// Roaming reports whether the peer has a public key and no underlay
+// address: it is known by its WireGuard key alone.
+func (p Peer) Roaming() bool { return p.HasPublicKey && !p.Address.IsValid() }
+
+// AddrPort is the peer's VXLAN endpoint, the name the switch knows it by.
+// A roaming peer has none on the underlay; it is known by its tunnel
+// address, which only the encrypted path sends to.
+func (p Peer) AddrPort() netip.AddrPort {
+	if p.Roaming() {
+		return netip.AddrPortFrom(p.TunnelAddress, p.Port)
+	}
+	return netip.AddrPortFrom(p.Address, p.Port)
+}
 
 // Network is one [[network]] table: an isolated L2 segment with its own VNI.
 type Network struct {

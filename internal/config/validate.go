@@ -16,6 +16,27 @@ func (v *validator) validate() {
 	v.publishes()
 	v.services()
 	v.laptopRules()
+	v.behindNAT()
+}
+
+// behindNAT checks a host behind NAT: it reaches every peer through
+// WireGuard, so it needs its key and every peer's, and their addresses.
+func (v *validator) behindNAT() {
+	if !v.c.Host.BehindNAT {
+		return
+	}
+	if !v.spelled("host.private_key_file") {
+		v.errorf("host.behind_nat", "a host behind NAT reaches its peers through WireGuard: set host.private_key_file")
+	}
+	for i, p := range v.c.Peers {
+		field := indexPath("peer", i)
+		if !p.HasPublicKey && !v.spelled(field+".public_key") {
+			v.errorf(field+".name", "the host is behind NAT and reaches its peers through WireGuard: peer %s needs a public_key", p.Name)
+		}
+		if p.Roaming() {
+			v.errorf(field+".public_key", "the host is behind NAT: peer %s needs an address", p.Name)
+		}
+	}
 }
 
 // spelled reports whether the file sets field, even to a value that failed
@@ -74,6 +95,7 @@ func (v *validator) peers() {
 				names[p.Name] = i
 			}
 		}
+		v.roaming(field, p)
 		addrBad := false
 		if p.Address.IsValid() {
 			if j, dup := addrs[p.Address]; dup {
@@ -97,6 +119,35 @@ func (v *validator) peers() {
 				gossips[p.GossipAddress] = i
 			}
 		}
+	}
+}
+
+// roamers returns the peers that leave their address out (not those
+// whose address is wrong, which is reported already).
+func (v *validator) roamers() []Peer {
+	var out []Peer
+	for i, p := range v.c.Peers {
+		if p.Roaming() && !v.spelled(indexPath("peer", i)+".address") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// roaming checks a peer without an address: its tunnel address cannot be
+// derived, and it runs neither gossip on the underlay nor kernel VXLAN.
+func (v *validator) roaming(field string, p Peer) {
+	if !p.Roaming() {
+		return
+	}
+	if !v.spelled(field + ".tunnel_address") {
+		v.errorf(field+".public_key", "a peer without an address needs tunnel_address: there is no address to derive it from")
+	}
+	if v.spelled(field + ".gossip_address") {
+		v.errorf(field+".gossip_address", "a peer without an address gossips inside its WireGuard tunnel; leave gossip_address out")
+	}
+	if p.Kernel {
+		v.errorf(field+".kernel", "a kernel VXLAN peer needs an address")
 	}
 }
 
@@ -169,6 +220,9 @@ func (v *validator) networks() {
 			// The first encrypted network reports what encryption lacks.
 			encrypted = true
 			v.encryption(field + ".encrypted")
+		}
+		if err := CheckPlainPeers(n.Encrypted, v.c.Host.BehindNAT, v.roamers()); err != nil {
+			v.errorf(field, "%v", err)
 		}
 		if n.Name != "" {
 			if j, dup := names[n.Name]; dup {

@@ -106,20 +106,15 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 		return nil, err
 	}
 	mc.Logger = newStdLogger(l, func() { c.refused.Add(RefusedUnauthenticated) })
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-		BindAddrs: []string{mc.BindAddr},
-		BindPort:  mc.BindPort,
-		Logger:    mc.Logger,
-	})
+	inner, err := c.openTransport(mc)
 	if err != nil {
-		return nil, fmt.Errorf("gossip: cannot listen on %s: %w", cfg.BindAddr, err)
+		return nil, err
 	}
-	if mc.BindPort == 0 {
-		mc.BindPort = nt.GetAutoBindPort()
-		mc.AdvertisePort = mc.BindPort
-	}
-	c.transport = newFilterTransport(nt, func() { c.refused.Add(RefusedStranger) }, c.cfg.Crash)
+	c.transport = newFilterTransport(inner, func() { c.refused.Add(RefusedStranger) }, c.cfg.Crash)
 	c.transport.local = cfg.BindAddr
+	if tt, ok := inner.(*tunnelTransport); ok {
+		c.transport.tunneled = tt.tunneled
+	}
 	c.transport.setAllowed(cfg.Peers)
 	mc.Transport = c.transport
 	mc.Delegate = (*delegate)(c)
@@ -140,6 +135,39 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	c.cfg.Crash.Go("gossip join", c.routineJoin)
 	c.cfg.Crash.Go("gossip maintain", c.routineMaintain)
 	return c, nil
+}
+
+// openTransport opens memberlist's network transport on the underlay and,
+// with a Tunnel, puts the tunnel path beside it (tunnel.go).
+func (c *Cluster) openTransport(mc *memberlist.Config) (memberlist.NodeAwareTransport, error) {
+	cfg := c.cfg
+	var under memberlist.NodeAwareTransport
+	if !cfg.NoUnderlay {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{mc.BindAddr},
+			BindPort:  mc.BindPort,
+			Logger:    mc.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gossip: cannot listen on %s: %w", cfg.BindAddr, err)
+		}
+		if mc.BindPort == 0 {
+			mc.BindPort = nt.GetAutoBindPort()
+			mc.AdvertisePort = mc.BindPort
+		}
+		if cfg.Tunnel == nil {
+			return nt, nil
+		}
+		under = nt
+	}
+	tt, err := newTunnelTransport(under, cfg.Tunnel, mc.BindPort, cfg.ViaTunnel, func() { c.refused.Add(RefusedStranger) }, cfg.Crash)
+	if err != nil {
+		if under != nil {
+			under.Shutdown()
+		}
+		return nil, fmt.Errorf("gossip: cannot listen in the tunnel: %w", err)
+	}
+	return tt, nil
 }
 
 // SetPeers replaces the addresses gossip accepts packets and connections

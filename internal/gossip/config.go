@@ -38,8 +38,21 @@ type Config struct {
 	// NodeName is this host's name; it must be unique in the cluster and
 	// is the Host of every record this host announces.
 	NodeName string
-	// BindAddr is the underlay address gossip binds to and advertises.
+	// BindAddr is the underlay address gossip binds to and advertises;
+	// with NoUnderlay, the Tunnel's address.
 	BindAddr netip.Addr
+	// Tunnel, when set, is the stack on this host's WireGuard tunnel
+	// address: gossip also listens there, and reaches the peers named in
+	// ViaTunnel through it (see tunnel.go).
+	Tunnel Tunnel
+	// ViaTunnel maps a peer's gossip address to its tunnel address, for
+	// the peers gossip reaches only inside WireGuard. Underlay packets
+	// and connections from those tunnel addresses are refused.
+	ViaTunnel map[netip.Addr]netip.Addr
+	// NoUnderlay runs gossip inside the Tunnel only (a host behind NAT):
+	// nothing binds on the underlay, BindAddr must be the tunnel address,
+	// and ViaTunnel must name every peer.
+	NoUnderlay bool
 	// Port is the gossip port for TCP and UDP. Zero selects DefaultPort; a
 	// negative value lets the kernel pick a free port (see Cluster.Addr).
 	Port int
@@ -155,6 +168,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Port == 0 {
 		c.Port = DefaultPort
+	}
+	if (c.NoUnderlay || len(c.ViaTunnel) > 0) && c.Tunnel == nil {
+		return c, errors.New("gossip: gossip inside the tunnel needs a tunnel")
+	}
+	if c.NoUnderlay && c.BindAddr != c.Tunnel.Addr() {
+		return c, fmt.Errorf("gossip: behind nat, bind address %v must be the tunnel address %v", c.BindAddr, c.Tunnel.Addr())
 	}
 	if c.Port > 65535 {
 		return c, fmt.Errorf("gossip: port %d out of range 1-65535", c.Port)

@@ -26,6 +26,9 @@ type filterTransport struct {
 	// local is the address streams are dialled from (Config.BindAddr);
 	// invalid: the kernel picks, as memberlist does.
 	local netip.Addr
+	// tunneled, when set, reports the addresses the inner transport
+	// reaches inside WireGuard, which are dialled through it.
+	tunneled func(addr string) bool
 
 	packets chan *memberlist.Packet
 	streams chan net.Conn
@@ -64,7 +67,7 @@ func (t *filterTransport) DialTimeout(addr string, timeout time.Duration) (net.C
 // with several addresses reaches its peers' gates from the address they
 // know (its gossip_address), not from whichever one routing picks.
 func (t *filterTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	if !t.local.IsValid() {
+	if !t.local.IsValid() || t.tunneled != nil && t.tunneled(a.Addr) {
 		return t.NodeAwareTransport.DialAddressTimeout(a, timeout)
 	}
 	d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: t.local.AsSlice()}}

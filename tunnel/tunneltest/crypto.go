@@ -18,6 +18,7 @@ import (
 
 	"github.com/vxwire/vxwire/crypto"
 	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/netstack"
 )
 
 // cryptoQueueLen is how many datagrams a CryptoConn queues for its reader
@@ -382,3 +383,7 @@ func (c *CryptoConn) Stats() crypto.Stats {
 }
 
 var _ encap.Conn = (*CryptoConn)(nil)
+
+// Inner returns nil: the fake carries no inner stack, so gossip never
+// runs inside its tunnels.
+func (c *CryptoConn) Inner() *netstack.InnerStack { return nil }

@@ -1,0 +1,132 @@
+package crypto
+
+import (
+	"context"
+	"io"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// A host behind NAT: the server knows its key and tunnel address but not
+// its endpoint, and learns it from the host's first handshake, which the
+// host's persistent keepalive starts without any traffic.
+func TestRoamingPeerLearntFromKeepalive(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	srv, laptop := newNode(t, 1), newNode(t, 2)
+	laptop.id = netip.AddrPortFrom(laptop.tunnel, laptop.id.Port()) // known by its tunnel address
+	srv.start(t, nil)
+	laptop.start(t, nil)
+
+	roaming := laptop.peer()
+	roaming.Endpoint = netip.AddrPort{}
+	cfg := srv.dev.config()
+	cfg.Peers = []Peer{roaming}
+	if err := srv.dev.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	server := srv.peer()
+	server.Keepalive = time.Second
+	cfg = laptop.dev.config()
+	cfg.Peers = []Peer{server}
+	if err := laptop.dev.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := laptop.dev.wg.IpcGet(); !strings.Contains(s, "persistent_keepalive_interval=1\n") {
+		t.Fatalf("keepalive not installed:\n%s", s)
+	}
+
+	// The server knows no endpoint yet; the keepalive's handshake teaches it.
+	eventually(t, 15*time.Second, "the server to learn the laptop's endpoint", func() bool {
+		st := srv.dev.Status()
+		return len(st) == 1 && st[0].Endpoint == laptop.peer().Endpoint
+	})
+	sendBatch(t, srv, laptop.id, 0, 10, 200)
+	if n := checkReceived(t, laptop.collect(10, 5*time.Second), srv.id, 0, 10, 200); n != 10 {
+		t.Fatalf("server → roaming laptop: %d/10 arrived", n)
+	}
+	sendBatch(t, laptop, srv.id, 0, 10, 200)
+	if n := checkReceived(t, srv.collect(10, 5*time.Second), laptop.id, 0, 10, 200); n != 10 {
+		t.Fatalf("roaming laptop → server: %d/10 arrived", n)
+	}
+}
+
+func TestKeepaliveValidation(t *testing.T) {
+	n := newNode(t, 1)
+	o := newNode(t, 2)
+	for _, d := range []time.Duration{-time.Second, 1500 * time.Millisecond, maxKeepalive + time.Second} {
+		p := Peer{PublicKey: o.key.Public(), TunnelAddr: o.tunnel, ID: o.id, Keepalive: d}
+		cfg := Config{PrivateKey: n.key, TunnelAddr: n.tunnel, Peers: []Peer{p}}
+		if _, err := cfg.normalized(); err == nil {
+			t.Errorf("keepalive %v accepted", d)
+		}
+	}
+}
+
+// config returns a copy of d's configuration.
+func (d *Device) config() Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// The inner stacks of two devices talk TCP and UDP inside the tunnel,
+// from the laptop, whose endpoint the server learns, to the server and
+// back; VXLAN still goes to Read.
+func TestInnerStackThroughTunnel(t *testing.T) {
+	srv, laptop := newNode(t, 1), newNode(t, 2)
+	laptop.id = netip.AddrPortFrom(laptop.tunnel, laptop.id.Port())
+	inner := func(c *Config) { c.InnerPort = 7946 }
+	srv.start(t, inner)
+	laptop.start(t, inner)
+	roaming := laptop.peer()
+	roaming.Endpoint = netip.AddrPort{}
+	cfg := srv.dev.config()
+	cfg.Peers = []Peer{roaming}
+	if err := srv.dev.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg = laptop.dev.config()
+	cfg.Peers = []Peer{srv.peer()}
+	if err := laptop.dev.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	ln, err := srv.dev.Inner().ListenTCP(7946)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		b := make([]byte, 5)
+		if _, err := io.ReadFull(c, b); err == nil {
+			c.Write(append(b, '!'))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := laptop.dev.Inner().DialTCP(ctx, netip.AddrPortFrom(srv.tunnel, 7946))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte("hello"))
+	got := make([]byte, 6)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "hello!" {
+		t.Fatalf("inner tcp: %q %v", got, err)
+	}
+	// VXLAN to the roaming laptop still reaches Read.
+	sendBatch(t, srv, laptop.id, 0, 5, 200)
+	if n := checkReceived(t, laptop.collect(5, 5*time.Second), srv.id, 0, 5, 200); n != 5 {
+		t.Fatalf("vxlan beside the inner stack: %d/5", n)
+	}
+}
