@@ -94,9 +94,18 @@ func TestIPAMConflict(t *testing.T) {
 		return nil
 	})
 	t.Logf("vxwire up reported the conflict after %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(conflictLine(out, x)))
-	if ls, err := command(cmdTimeout, vxwireBin, "endpoint", "ls", "--socket", e.socket(h2)); err != nil || !strings.Contains(ls, "not attached") {
-		t.Errorf("endpoint ls on B (%v) does not list b3 as not attached:\n%s", err, ls)
-	}
+	// The conflict is logged while the daemon starts, before its API
+	// socket exists: ask until the socket answers.
+	e.eventually(readyTimeout, "endpoint ls on B lists b3 as not attached", func() error {
+		ls, err := command(cmdTimeout, vxwireBin, "endpoint", "ls", "--socket", e.socket(h2))
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(ls, "not attached") {
+			return permanent(fmt.Errorf("endpoint ls on B does not list b3 as not attached:\n%s", ls))
+		}
+		return nil
+	})
 	if w := grepLine(out, "no quorum"); w != "" {
 		t.Errorf("the restarted B waited for the block log for b1's saved address: %s", strings.TrimSpace(w))
 	}

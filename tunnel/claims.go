@@ -28,19 +28,19 @@ import (
 // An endpoint whose name the log gives to another host meanwhile is taken
 // down once this host learns it, and listed as failed naming the holder
 // (unlockedNameLost): after a split heals, one holder remains. A
-// host that knows a leader commits the claim first: an attach
-// through the API (the CLI, the hook, CNI, Docker) is refused unless the
-// claim commits within networkTimeout, since a runtime can retry while a
-// name attached twice would split its DNS answers; an endpoint of the
-// config file or restored from state_dir waits claimWait and is then
-// honoured as above, so that a slow log never keeps a host's own
-// endpoints down. Without a log the gossip check is all there is.
+// host that knows a leader commits the claim first, waiting up to
+// claimWait: a name the log gives to another host is refused; a claim
+// the log cannot commit in that time (a cut the host has not noticed
+// yet) is honoured as above, so that the two sides of a partition keep
+// attaching, whichever moment the cut began. Without a log the gossip
+// check is all there is.
 
 // Bounds of claims: how long an attach waits for its claim to commit
-// while a leader is known, one background attempt, and the pause between
-// background attempts.
+// while a leader is known (about the log's heartbeat timeout: a cut that
+// lasts longer leaves no leader known, and attaches stop waiting), one
+// background attempt, and the pause between background attempts.
 const (
-	claimWait      = 5 * time.Second
+	claimWait      = 2 * time.Second
 	claimAttempt   = 10 * time.Second
 	claimRetryWait = time.Second
 	// sweepWait bounds how long the start-up sweep of stale claims waits
@@ -67,7 +67,6 @@ func (e *Engine) unlockedClaimName(ep config.Endpoint) error {
 	// which a late release of the old one cannot drop.
 	c, held := e.blocks.Claimed(ep.Network, ep.Name)
 	held = held && c.Host != self.Host
-	strict := k == e.attaching
 	if !e.blocks.HasLeader() {
 		if held {
 			return config.CheckNameClaim(self, config.NameHolder{Network: c.Network, Name: c.Name, Host: c.Host})
@@ -78,19 +77,12 @@ func (e *Engine) unlockedClaimName(ep config.Endpoint) error {
 		return nil
 	}
 	id := consensus.NewClaimID()
-	wait := claimWait
-	if strict {
-		wait = networkTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), claimWait)
 	err := e.blocks.Claim(ctx, ep.Network, ep.Name, id)
 	cancel()
 	var refused *config.NameHeldError
-	switch {
-	case errors.As(err, &refused):
+	if errors.As(err, &refused) {
 		return err
-	case err != nil && strict:
-		return fmt.Errorf("name %q on network %q could not be claimed across the cluster: %w", ep.Name, ep.Network, err)
 	}
 	e.claims[k] = id
 	if err != nil {

@@ -165,7 +165,6 @@ type Engine struct {
 	kept      map[epKey]tapRecord // TAPs a previous daemon left, until the first apply reopens them; see persist.go
 	failedCfg map[epKey]error     // config file endpoints that could not attach
 	claims    map[epKey]uint64    // IDs of the name claims of this host's ports; see claims.go
-	attaching epKey               // the endpoint an API attach is applying, if any; see claims.go
 	stopped   bool
 	// unapplied are the API networks this host does not carry, by name;
 	// failed the definitions whose gateway could not be opened.

@@ -152,14 +152,22 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 			continue
 		}
 		n := nets[ep.Network]
-		if err := e.unlockedClaimName(ep); err != nil {
+		// The address first: a refusal that this host can decide alone
+		// (an address in another host's block) is given as such, not as
+		// a claim the log could not commit.
+		addr, err := e.allocate(n.cfg, ep)
+		if err != nil {
 			epErrs[k] = err
 			continue
 		}
-		addr, err := e.allocate(n.cfg, ep)
-		if err == nil {
-			err = e.unlockedCheckInUse(n, ep.Name, endpointMAC(ep, addr), addr)
+		if err := e.unlockedClaimName(ep); err != nil {
+			epErrs[k] = err
+			if rerr := e.alloc.Release(k.network, k.name); rerr != nil {
+				e.l.Warn("cannot release address", "error", rerr, "network", k.network, "endpoint", k.name)
+			}
+			continue
 		}
+		err = e.unlockedCheckInUse(n, ep.Name, endpointMAC(ep, addr), addr)
 		var p *port
 		if err == nil {
 			p, err = e.openPort(ep, n, addr)

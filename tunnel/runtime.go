@@ -266,9 +266,7 @@ func (e *Engine) unlockedAttach(req api.AttachRequest) (api.Endpoint, error) {
 		e.alloc.Release(k.network, k.name)
 	}
 	e.dynEps[k] = dynEndpoint{Endpoint: ep, ContainerID: req.ContainerID, NetNSDev: id.dev, NetNSIno: id.ino}
-	e.attaching = k
 	epErrs, err := e.unlockedApply(e.unlockedEffective(), true)
-	e.attaching = epKey{}
 	if err == nil {
 		err = epErrs[k]
 	}
