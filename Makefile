@@ -31,11 +31,13 @@ unit:
 	$(GO) test -count=1 -short $(PKGS)
 
 # race runs every package's tests but the end-to-end suite under -race,
-# then, without it, the one that skips itself there (100 gossip members,
-# too slow under the detector to keep their timings).
+# then, without it, those that cannot hold there: 100 gossip members, too
+# slow under the detector to keep their timings, and the allocation
+# counts of the hot paths (the detector's sync.Pool drops items).
 race:
 	$(GO) test -count=1 -race -timeout 20m $$($(GO) list $(PKGS) | grep -v '/tests$$')
 	$(GO) test -count=1 -run '^TestConvergence100$$' ./internal/gossip/
+	$(GO) test -count=1 -run 'Allocs' $$($(GO) list $(PKGS) | grep -v '/tests$$')
 
 lint: fmt-check vet staticcheck tidy-check
 
