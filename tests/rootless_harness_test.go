@@ -113,7 +113,9 @@ func (u *testUser) setpriv(bounding bool, args ...string) []string {
 	if bounding {
 		cmd = append(cmd, "--bounding-set=-all")
 	}
-	cmd = append(cmd, "env", "-i", "HOME="+u.home, "XDG_RUNTIME_DIR="+u.runtime, "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+	// -C: start in the user's home; the caller's directory (the checkout)
+	// may be one the user cannot enter, which podman refuses.
+	cmd = append(cmd, "env", "-i", "-C", u.home, "HOME="+u.home, "XDG_RUNTIME_DIR="+u.runtime, "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
 	return append(cmd, args...)
 }
 
