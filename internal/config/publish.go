@@ -77,14 +77,20 @@ func (v *validator) publish(field string, rp *rawPublish, p *Publish) {
 		}
 	}
 	if rp.Listen != nil {
-		p.Listen, _ = v.ipv4(field+".listen", rp.Listen, false)
+		if a, ok := v.ipv4(field+".listen", rp.Listen, false); ok {
+			if err := CheckPublishListen(a); err != nil {
+				v.errorf(field+".listen", "%v", err)
+			} else {
+				p.Listen = a
+			}
+		}
 	}
 	SetPublishDefaults(p)
-	if p.Proto != ProtoTCP && p.Proto != ProtoUDP {
-		v.errorf(field+".proto", "proto %q is neither %q nor %q", p.Proto, ProtoTCP, ProtoUDP)
+	if err := CheckProto(p.Proto); err != nil {
+		v.errorf(field+".proto", "%v", err)
 	}
-	if p.Mode != ModeIngress && p.Mode != ModeHost {
-		v.errorf(field+".mode", "mode %q is neither %q nor %q", p.Mode, ModeIngress, ModeHost)
+	if err := CheckPublishMode(p.Mode); err != nil {
+		v.errorf(field+".mode", "%v", err)
 	}
 }
 

@@ -322,10 +322,11 @@ func ParseOverlayTarget(s string) (host string, port uint16, err error) {
 	return host, uint16(n), nil
 }
 
-// CheckProto reports why p is not a forward's or expose's protocol.
+// CheckProto reports why p is not the protocol of a forward, an expose
+// or a publish.
 func CheckProto(p string) error {
-	if p != "tcp" && p != "udp" {
-		return fmt.Errorf("proto %q is neither \"tcp\" nor \"udp\"", p)
+	if p != ProtoTCP && p != ProtoUDP {
+		return fmt.Errorf("proto %q is neither %q nor %q", p, ProtoTCP, ProtoUDP)
 	}
 	return nil
 }
@@ -377,22 +378,42 @@ func SetPublishDefaults(p *Publish) {
 }
 
 // CheckPublish reports why p, defaults filled in, cannot be a publish.
+// The config file checks the same fields one by one (publish.go).
 func CheckPublish(p *Publish) error {
-	switch {
-	case checkLabel(p.Network) != "":
-		return fmt.Errorf("network %q: %s", p.Network, checkLabel(p.Network))
-	case p.Port == 0:
+	if msg := checkLabel(p.Network); msg != "" {
+		return fmt.Errorf("network %q: %s", p.Network, msg)
+	}
+	if p.Port == 0 {
 		return errors.New("port must be 1..65535")
-	case p.Proto != ProtoTCP && p.Proto != ProtoUDP:
-		return fmt.Errorf("proto %q is neither %q nor %q", p.Proto, ProtoTCP, ProtoUDP)
-	case checkLabel(p.Target) != "":
-		return fmt.Errorf("to: name %q: %s", p.Target, checkLabel(p.Target))
-	case p.TargetPort == 0:
+	}
+	if err := CheckProto(p.Proto); err != nil {
+		return err
+	}
+	if msg := checkLabel(p.Target); msg != "" {
+		return fmt.Errorf("to: name %q: %s", p.Target, msg)
+	}
+	if p.TargetPort == 0 {
 		return errors.New("to: port must be 1..65535")
-	case p.Mode != ModeIngress && p.Mode != ModeHost:
-		return fmt.Errorf("mode %q is neither %q nor %q", p.Mode, ModeIngress, ModeHost)
-	case p.Listen.IsValid() && (!p.Listen.Is4() || p.Listen.IsMulticast()):
-		return fmt.Errorf("listen %s is not a unicast IPv4 address", p.Listen)
+	}
+	if err := CheckPublishMode(p.Mode); err != nil {
+		return err
+	}
+	return CheckPublishListen(p.Listen)
+}
+
+// CheckPublishMode reports why m is not a publish's mode.
+func CheckPublishMode(m string) error {
+	if m != ModeIngress && m != ModeHost {
+		return fmt.Errorf("mode %q is neither %q nor %q", m, ModeIngress, ModeHost)
+	}
+	return nil
+}
+
+// CheckPublishListen reports why a cannot be a publish's listen address:
+// the zero Addr (the host's underlay address) or a unicast IPv4 address.
+func CheckPublishListen(a netip.Addr) error {
+	if a.IsValid() && (!a.Is4() || a.IsMulticast()) {
+		return fmt.Errorf("listen %s is not a unicast IPv4 address", a)
 	}
 	return nil
 }
