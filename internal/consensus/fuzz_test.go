@@ -60,6 +60,21 @@ func FuzzApply(f *testing.F) {
 				}
 			}
 		}
+		for i := range fs.pubs {
+			if err := config.CheckPublish(&fs.pubs[i].Def); err != nil {
+				t.Fatalf("invalid publish applied: %v", err)
+			}
+			for j := range i {
+				if config.PublishClash(&fs.pubs[i].Def, &fs.pubs[j].Def) != nil {
+					t.Fatalf("publishes %+v and %+v clash", fs.pubs[i].Def, fs.pubs[j].Def)
+				}
+			}
+		}
+		for i := range fs.svcs {
+			if err := config.CheckService(&fs.svcs[i].Def); err != nil {
+				t.Fatalf("invalid service applied: %v", err)
+			}
+		}
 		for k, c := range fs.claims {
 			if k != claimKeyOf(c.Network, c.Name) || config.CheckLabel(c.Name) != nil || c.ID == 0 {
 				t.Fatalf("claim %+v under key %+v", c, k)

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"bytes"
+	"net/netip"
 	"path/filepath"
 	"testing"
 
@@ -63,5 +64,45 @@ func TestApplyPublishesAndServices(t *testing.T) {
 	}
 	if r := a.apply(command{Op: opSvcRemove, Network: "blue", Host: "h2", Svc: &s2}); r.Err != "" || len(f.services()) != 0 {
 		t.Fatalf("service removal: %+v, %v", r, f.services())
+	}
+}
+
+// TestLogChecksWithConfigRules: a publish or a service arriving through
+// the replicated log is applied exactly when the config rules take it
+// (config.CheckPublish, config.CheckService): what any replica proposes
+// or a leader replays passes the validator of the config file and the API.
+func TestLogChecksWithConfigRules(t *testing.T) {
+	a := &applier{f: &fsm{pins: make(map[pinKey]Pin)}}
+	pubs := []func(p *config.Publish){
+		func(p *config.Publish) {}, // valid
+		func(p *config.Publish) { p.Listen = netip.MustParseAddr("198.18.0.1") }, // valid
+		func(p *config.Publish) { p.Listen = netip.MustParseAddr("224.0.0.1") },
+		func(p *config.Publish) { p.Listen = netip.MustParseAddr("fe80::1") },
+		func(p *config.Publish) { p.Proto = "sctp" },
+		func(p *config.Publish) { p.Mode = "global" },
+		func(p *config.Publish) { p.Target = "Web_1" },
+		func(p *config.Publish) { p.TargetPort = 0 },
+	}
+	for i, mod := range pubs {
+		p := testPub(uint16(9000+i), "web")
+		mod(&p)
+		want := config.CheckPublish(&p)
+		r := a.apply(command{Op: opPubAdd, Network: "blue", Host: "h1", Pub: &p})
+		if (r.Err == "") != (want == nil) {
+			t.Errorf("publish %+v: log says %q, config rules %v", p, r.Err, want)
+		}
+	}
+	if got := len(a.f.publishes()); got != 2 {
+		t.Errorf("the log holds %d publishes, want the 2 valid ones", got)
+	}
+	for _, s := range []config.Service{{Network: "blue", Name: "web"}, {Network: "blue", Name: "Web_1"}, {Network: "-blue", Name: "db"}} {
+		want := config.CheckService(&s)
+		r := a.apply(command{Op: opSvcAdd, Network: s.Network, Host: "h1", Svc: &s})
+		if (r.Err == "") != (want == nil) {
+			t.Errorf("service %+v: log says %q, config rules %v", s, r.Err, want)
+		}
+	}
+	if got := len(a.f.services()); got != 1 {
+		t.Errorf("the log holds %d services, want the valid one", got)
 	}
 }
