@@ -301,16 +301,26 @@ func ParseLoopback(s string) (netip.AddrPort, error) {
 // "IPV4:PORT", where NAME is an endpoint name or alias of the forward's
 // network (a DNS label), and a port 1..65535.
 func ParseOverlayTarget(s string) (host string, port uint16, err error) {
+	return parseTarget(s, true)
+}
+
+// parseTarget parses "NAME:PORT", or also "IPV4:PORT" when ipOK: a DNS
+// label or an IPv4 address, and a port 1..65535.
+func parseTarget(s string, ipOK bool) (host string, port uint16, err error) {
+	form := "NAME:PORT"
+	if ipOK {
+		form = "NAME:PORT or IPV4:PORT"
+	}
 	i := strings.LastIndexByte(s, ':')
 	if i <= 0 {
-		return "", 0, fmt.Errorf("%q is not NAME:PORT or IPV4:PORT", s)
+		return "", 0, fmt.Errorf("%q is not %s", s, form)
 	}
 	host, ps := s[:i], s[i+1:]
 	n, perr := strconv.ParseUint(ps, 10, 16)
 	if perr != nil || n == 0 {
-		return "", 0, fmt.Errorf("%q: port %q is not in 1..65535", s, ps)
+		return "", 0, fmt.Errorf("%q: port %q is not 1..65535", s, ps)
 	}
-	if a, aerr := netip.ParseAddr(host); aerr == nil {
+	if a, aerr := netip.ParseAddr(host); aerr == nil && ipOK {
 		if !a.Is4() {
 			return "", 0, fmt.Errorf("%q: %s is not an IPv4 address", s, a)
 		}
@@ -333,20 +343,10 @@ func CheckProto(p string) error {
 
 // Published ports (see Publish).
 
-// ParsePublishTarget parses "NAME:PORT", the to key of a publish.
+// ParsePublishTarget parses "NAME:PORT", the to key of a publish: the
+// destination of a forward (ParseOverlayTarget) without the IPv4 form.
 func ParsePublishTarget(s string) (name string, port uint16, err error) {
-	name, ps, ok := strings.Cut(s, ":")
-	if !ok {
-		return "", 0, fmt.Errorf("%q is not NAME:PORT", s)
-	}
-	if msg := checkLabel(name); msg != "" {
-		return "", 0, fmt.Errorf("%q: name %s", s, msg)
-	}
-	x, err := strconv.ParseUint(ps, 10, 16)
-	if err != nil || x == 0 {
-		return "", 0, fmt.Errorf("%q: port %q is not 1..65535", s, ps)
-	}
-	return name, uint16(x), nil
+	return parseTarget(s, false)
 }
 
 // NewPublish builds a publish from the fields as the API and the CLI
