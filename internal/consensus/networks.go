@@ -124,24 +124,14 @@ func (f *fsm) networks() []Network {
 // before ctx ends. On success this host's replica holds the network (or
 // ctx ended while waiting for it).
 func (n *Node) CreateNetwork(ctx context.Context, def config.Network) error {
-	r, err := n.propose(ctx, command{Op: opNetCreate, Network: def.Name, Host: n.cfg.Name, Net: &def, ID: rand.Uint64() | 1})
-	if err != nil {
-		return err
-	}
-	n.waitApplied(ctx, r.Index)
-	return nil
+	return n.commit(ctx, command{Op: opNetCreate, Network: def.Name, Host: n.cfg.Name, Net: &def, ID: rand.Uint64() | 1})
 }
 
 // RemoveNetwork commits the removal of network name to the log. It fails
 // with an error matching ErrUnknownNetwork when the log has no such
 // network, and like CreateNetwork without a quorum.
 func (n *Node) RemoveNetwork(ctx context.Context, name string) error {
-	r, err := n.propose(ctx, command{Op: opNetRemove, Network: name, Host: n.cfg.Name})
-	if err != nil {
-		return err
-	}
-	n.waitApplied(ctx, r.Index)
-	return nil
+	return n.commit(ctx, command{Op: opNetRemove, Network: name, Host: n.cfg.Name})
 }
 
 // Networks returns the networks of the log as applied here, sorted by
@@ -151,6 +141,17 @@ func (n *Node) Networks() []Network { return n.fsm.networks() }
 // NetworkChanges returns a channel that receives a value, coalesced, after
 // the log's networks changed here.
 func (n *Node) NetworkChanges() <-chan struct{} { return n.fsm.changed }
+
+// commit proposes c like propose and then waits until this host's replica
+// has applied it, so that the caller reads its own change.
+func (n *Node) commit(ctx context.Context, c command) error {
+	r, err := n.propose(ctx, c)
+	if err != nil {
+		return err
+	}
+	n.waitApplied(ctx, r.Index)
+	return nil
+}
 
 // waitApplied waits until this host's replica has applied entry index, or
 // ctx ends: an answer forwarded from the leader can come before this

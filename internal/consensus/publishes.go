@@ -55,7 +55,7 @@ func samePub(a, b *config.Publish) bool {
 
 func (f *fsm) unlockedAddPub(c command) result {
 	for _, o := range f.pubs {
-		if samePub(&o.Def, c.Pub) && o.Def == *c.Pub && o.Host == c.Host {
+		if o.Def == *c.Pub && o.Host == c.Host {
 			return result{} // a retry of a committed add
 		}
 		if err := config.PublishClash(c.Pub, &o.Def); err != nil {
@@ -115,24 +115,14 @@ func validPubs(in []Publish) []Publish {
 // binds the same protocol and port, and like CreateNetwork without a
 // quorum.
 func (n *Node) AddPublish(ctx context.Context, p config.Publish) error {
-	r, err := n.propose(ctx, command{Op: opPubAdd, Network: p.Network, Host: n.cfg.Name, Pub: &p})
-	if err != nil {
-		return err
-	}
-	n.waitApplied(ctx, r.Index)
-	return nil
+	return n.commit(ctx, command{Op: opPubAdd, Network: p.Network, Host: n.cfg.Name, Pub: &p})
 }
 
 // RemovePublish commits the removal of the publish binding p's protocol,
 // port and listen address. It fails with an error matching
 // ErrUnknownPublish when the log has none.
 func (n *Node) RemovePublish(ctx context.Context, p config.Publish) error {
-	r, err := n.propose(ctx, command{Op: opPubRemove, Network: p.Network, Host: n.cfg.Name, Pub: &p})
-	if err != nil {
-		return err
-	}
-	n.waitApplied(ctx, r.Index)
-	return nil
+	return n.commit(ctx, command{Op: opPubRemove, Network: p.Network, Host: n.cfg.Name, Pub: &p})
 }
 
 // Publishes returns the publishes of the log as applied here. Changes

@@ -99,24 +99,14 @@ func validSvcs(in []Service) []Service {
 // with an error matching ErrServiceConflict when the log holds a service
 // of that name in that network, and like CreateNetwork without a quorum.
 func (n *Node) AddService(ctx context.Context, s config.Service) error {
-	r, err := n.propose(ctx, command{Op: opSvcAdd, Network: s.Network, Host: n.cfg.Name, Svc: &s})
-	if err != nil {
-		return err
-	}
-	n.waitApplied(ctx, r.Index)
-	return nil
+	return n.commit(ctx, command{Op: opSvcAdd, Network: s.Network, Host: n.cfg.Name, Svc: &s})
 }
 
 // RemoveService commits the removal of the service of s's network and
 // name. It fails with an error matching ErrUnknownService when the log
 // has none.
 func (n *Node) RemoveService(ctx context.Context, s config.Service) error {
-	r, err := n.propose(ctx, command{Op: opSvcRemove, Network: s.Network, Host: n.cfg.Name, Svc: &s})
-	if err != nil {
-		return err
-	}
-	n.waitApplied(ctx, r.Index)
-	return nil
+	return n.commit(ctx, command{Op: opSvcRemove, Network: s.Network, Host: n.cfg.Name, Svc: &s})
 }
 
 // Services returns the services of the log as applied here. Changes are
