@@ -2,39 +2,20 @@ package api
 
 import (
 	"fmt"
-	"net"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// peerCred reads SO_PEERCRED and SO_PEERGROUPS of a unix connection.
-func peerCred(c net.Conn) (*Cred, error) {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil, fmt.Errorf("%T carries no peer credentials", c)
-	}
-	rc, err := sc.SyscallConn()
+// sockCred reads SO_PEERCRED and SO_PEERGROUPS of unix socket fd.
+func sockCred(fd int) (*Cred, error) {
+	uc, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot read SO_PEERCRED: %w", err)
 	}
-	var cred *Cred
-	var opErr error
-	err = rc.Control(func(fd uintptr) {
-		uc, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-		if err != nil {
-			opErr = fmt.Errorf("cannot read SO_PEERCRED: %w", err)
-			return
-		}
-		cred = &Cred{PID: uc.Pid, UID: uc.Uid, GID: uc.Gid}
-		cred.Groups, opErr = peerGroups(int(fd))
-	})
-	if err != nil {
+	cred := &Cred{PID: uc.Pid, UID: uc.Uid, GID: uc.Gid}
+	if cred.Groups, err = peerGroups(fd); err != nil {
 		return nil, err
-	}
-	if opErr != nil {
-		return nil, opErr
 	}
 	return cred, nil
 }
@@ -57,7 +38,3 @@ func peerGroups(fd int) ([]uint32, error) {
 		}
 	}
 }
-
-// restrictSocket does nothing on Linux: the socket's mode and group, and
-// the peer credentials Serve checks, restrict the callers.
-func restrictSocket(string) error { return nil }
