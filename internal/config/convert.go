@@ -42,27 +42,22 @@ func (v *validator) errorf(field, format string, args ...any) {
 
 func (v *validator) convert(raw *rawFile) {
 	v.host(raw.Host)
-	v.c.Peers = make([]Peer, len(raw.Peer))
-	for i := range raw.Peer {
-		v.peer(indexPath("peer", i), &raw.Peer[i], &v.c.Peers[i])
+	v.c.Peers = convertAll("peer", raw.Peer, v.peer)
+	v.c.Networks = convertAll("network", raw.Network, v.network)
+	v.c.Endpoints = convertAll("endpoint", raw.Endpoint, v.endpoint)
+	v.c.Publishes = convertAll("publish", raw.Publish, v.publish)
+	v.c.Services = convertAll("service", raw.Service, v.service)
+	v.c.Forwards = convertAll("forward", raw.Forward, v.forward)
+	v.c.Exposes = convertAll("expose", raw.Expose, v.expose)
+}
+
+// convertAll converts each table of the array name with conv.
+func convertAll[R, T any](name string, raw []R, conv func(field string, r *R, t *T)) []T {
+	out := make([]T, len(raw))
+	for i := range raw {
+		conv(indexPath(name, i), &raw[i], &out[i])
 	}
-	v.c.Networks = make([]Network, len(raw.Network))
-	for i := range raw.Network {
-		v.network(indexPath("network", i), &raw.Network[i], &v.c.Networks[i])
-	}
-	v.c.Endpoints = make([]Endpoint, len(raw.Endpoint))
-	for i := range raw.Endpoint {
-		v.endpoint(indexPath("endpoint", i), &raw.Endpoint[i], &v.c.Endpoints[i])
-	}
-	v.c.Publishes = make([]Publish, len(raw.Publish))
-	for i := range raw.Publish {
-		v.publish(indexPath("publish", i), &raw.Publish[i], &v.c.Publishes[i])
-	}
-	v.c.Services = make([]Service, len(raw.Service))
-	for i := range raw.Service {
-		v.service(indexPath("service", i), &raw.Service[i], &v.c.Services[i])
-	}
-	v.laptop(raw)
+	return out
 }
 
 func (v *validator) host(rh *rawHost) {
@@ -331,13 +326,7 @@ func (v *validator) peer(field string, rp *rawPeer, p *Peer) {
 }
 
 func (v *validator) network(field string, rn *rawNetwork, n *Network) {
-	if s, ok := v.str(field+".name", rn.Name, true); ok {
-		if msg := checkLabel(s); msg != "" {
-			v.errorf(field+".name", "%s", msg)
-		} else {
-			n.Name = s
-		}
-	}
+	n.Name, _ = v.label(field+".name", rn.Name)
 	if x, ok := v.integer(field+".vni", rn.VNI, true); ok {
 		if err := CheckVNI(x); err != nil {
 			v.errorf(field+".vni", "%v", err)
@@ -398,13 +387,7 @@ func (v *validator) gateway(field string, x any, n *Network) {
 
 func (v *validator) endpoint(field string, re *rawEndpoint, ep *Endpoint) {
 	ep.Network, _ = v.str(field+".network", re.Network, true)
-	if s, ok := v.str(field+".name", re.Name, true); ok {
-		if msg := checkLabel(s); msg != "" {
-			v.errorf(field+".name", "%s", msg)
-		} else {
-			ep.Name = s
-		}
-	}
+	ep.Name, _ = v.label(field+".name", re.Name)
 	ep.NetNS, _ = v.path(field+".netns", re.NetNS, false)
 	if re.NetNS == nil {
 		// A host endpoint: served by the daemon's own stack, no TAP.
@@ -614,6 +597,19 @@ func (v *validator) underlay(field string, x any) (netip.Addr, bool) {
 		return a, true
 	}
 	return netip.Addr{}, false
+}
+
+// label reads a required DNS label (a network, endpoint or service name).
+func (v *validator) label(field string, x any) (string, bool) {
+	s, ok := v.str(field, x, true)
+	if !ok {
+		return "", false
+	}
+	if msg := checkLabel(s); msg != "" {
+		v.errorf(field, "%s", msg)
+		return "", false
+	}
+	return s, true
 }
 
 // checkLabel returns why s is not a DNS label, or "".

@@ -21,19 +21,6 @@ func (v *validator) socks(rh *rawHost) {
 	}
 }
 
-// laptop converts the [[forward]] and [[expose]] tables and checks them
-// against the networks and host endpoints.
-func (v *validator) laptop(raw *rawFile) {
-	v.c.Forwards = make([]Forward, len(raw.Forward))
-	for i := range raw.Forward {
-		v.forward(indexPath("forward", i), &raw.Forward[i], &v.c.Forwards[i])
-	}
-	v.c.Exposes = make([]Expose, len(raw.Expose))
-	for i := range raw.Expose {
-		v.expose(indexPath("expose", i), &raw.Expose[i], &v.c.Exposes[i])
-	}
-}
-
 func (v *validator) proto(field string, x any) string {
 	s, ok := v.str(field, x, false)
 	if !ok {

@@ -30,13 +30,7 @@ type rawService struct {
 
 func (v *validator) service(field string, rs *rawService, s *Service) {
 	s.Network, _ = v.str(field+".network", rs.Network, true)
-	if x, ok := v.str(field+".name", rs.Name, true); ok {
-		if msg := checkLabel(x); msg != "" {
-			v.errorf(field+".name", "%s", msg)
-		} else {
-			s.Name = x
-		}
-	}
+	s.Name, _ = v.label(field+".name", rs.Name)
 	s.VIP = true
 	if b, ok := v.boolean(field+".vip", rs.VIP); ok {
 		s.VIP = b
