@@ -127,11 +127,32 @@ func FuzzParseUDP(f *testing.F) {
 	})
 }
 
-// FuzzReadGreeting checks that the greeting parser never panics.
+// FuzzReadGreeting checks that the greeting parser never panics, reads
+// exactly the greeting, and accepts it only when it is version 5 with at
+// least one method, naming "no authentication" exactly when one of its
+// methods is MethodNoAuth.
 func FuzzReadGreeting(f *testing.F) {
 	f.Add([]byte{5, 1, 0})
 	f.Add([]byte{5, 2, 2, 0})
+	f.Add([]byte{5, 1, 2, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ReadGreeting(bytes.NewReader(b))
+		r := bytes.NewReader(b)
+		noAuth, err := ReadGreeting(r)
+		if err != nil {
+			if noAuth {
+				t.Fatalf("%x: refused (%v) yet no authentication chosen", b, err)
+			}
+			return
+		}
+		if len(b) < 2 || b[0] != Version || b[1] == 0 || len(b) < 2+int(b[1]) {
+			t.Fatalf("%x: accepted a malformed greeting", b)
+		}
+		methods := b[2 : 2+int(b[1])]
+		if used := len(b) - r.Len(); used != len(methods)+2 {
+			t.Fatalf("%x: read %d bytes of a %d-byte greeting", b, used, len(methods)+2)
+		}
+		if want := bytes.IndexByte(methods, MethodNoAuth) >= 0; noAuth != want {
+			t.Fatalf("%x: no authentication %v, want %v", b, noAuth, want)
+		}
 	})
 }
