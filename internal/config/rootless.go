@@ -33,8 +33,8 @@ import (
 	"strings"
 )
 
-// capNetAdmin is CAP_NET_ADMIN's bit in the capability sets.
-const capNetAdmin = 12
+// CapNetAdmin is CAP_NET_ADMIN's bit in the capability sets (HasCap).
+const CapNetAdmin = 12
 
 // system is what rootless mode reads from the process: its capabilities,
 // its environment and its user.
@@ -53,7 +53,7 @@ func currentSystem() system {
 	status, _ := os.ReadFile("/proc/self/status")
 	groups, _ := os.Getgroups()
 	groups = append(groups, os.Getegid())
-	return system{netAdmin: HasCap(status, capNetAdmin), getenv: laptopEnv(goos.GOOS, os.Getenv, os.TempDir()), uid: os.Getuid(), groups: groups, writable: writableDir}
+	return system{netAdmin: HasCap(status, CapNetAdmin), getenv: laptopEnv(goos.GOOS, os.Getenv, os.TempDir()), uid: os.Getuid(), groups: groups, writable: writableDir}
 }
 
 // HasCap reports whether the CapEff line of a /proc/PID/status text holds

@@ -155,7 +155,7 @@ func TestHasCap(t *testing.T) {
 		{"CapEff:\tzz\n", false},
 		{"", false},
 	} {
-		if got := HasCap([]byte(tc.status), capNetAdmin); got != tc.want {
+		if got := HasCap([]byte(tc.status), CapNetAdmin); got != tc.want {
 			t.Errorf("HasCap(%q) = %v, want %v", tc.status, got, tc.want)
 		}
 	}

@@ -55,7 +55,7 @@ func (h *Hook) attachOne(ctx context.Context, req api.AttachRequest) (api.Endpoi
 	}
 	ifname := req.IfName
 	if ifname == "" {
-		ifname = "eth0"
+		ifname = config.DefaultIfName
 	}
 	f, err := h.TAP.Open(req.NetNS, ifname)
 	if err != nil {
@@ -89,8 +89,5 @@ func rootlessRuntime() bool {
 		return true
 	}
 	status, err := os.ReadFile("/proc/self/status")
-	return err == nil && !config.HasCap(status, capNetAdmin)
+	return err == nil && !config.HasCap(status, config.CapNetAdmin)
 }
-
-// capNetAdmin is CAP_NET_ADMIN's bit in the capability sets.
-const capNetAdmin = 12
