@@ -99,7 +99,8 @@ type result struct {
 // is held.
 var ErrExhausted = errors.New("no free address block")
 
-// maxName bounds network, host and endpoint names in commands.
+// maxName bounds the endpoint of a pin (networks and hosts are bounded by
+// their config rules).
 const maxName = 255
 
 // maxBlockBits bounds how many blocks a subnet is cut into (2^20), and so
@@ -109,9 +110,15 @@ const maxBlockBits = 20
 // check validates a command before it is proposed or applied; the same
 // check runs on every replica, so a bad entry is refused deterministically.
 func (c *command) check() error {
+	if err := config.CheckLabel(c.Network); err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	if err := config.CheckHostName(c.Host); err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
 	switch {
-	case c.Network == "" || len(c.Network) > maxName || c.Host == "" || len(c.Host) > maxName || len(c.Endpoint) > maxName:
-		return errors.New("network and host are required, names at most 255 bytes")
+	case len(c.Endpoint) > maxName:
+		return errors.New("endpoint names are at most 255 bytes")
 	case c.Op == opTake && (!c.Subnet.IsValid() || c.Subnet.Masked() != c.Subnet || !c.Subnet.Addr().Is4() ||
 		c.Bits < c.Subnet.Bits() || c.Bits > 32 || c.Bits-c.Subnet.Bits() > maxBlockBits):
 		return fmt.Errorf("bad block request %s /%d", c.Subnet, c.Bits)

@@ -3,9 +3,11 @@ package consensus
 import (
 	"encoding/json"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 // TestTakeRetryIsIdempotent: a Take applied twice with the same ID (a
@@ -74,5 +76,42 @@ func TestPinPassesWithinHost(t *testing.T) {
 	}
 	if r := apply(pin(opPin, "h2", "db")); r.Err == "" {
 		t.Fatal("another host pinned an address h1 holds")
+	}
+}
+
+// TestApplyChecksNamesWithConfigRules: every command names its network
+// and host by the config rules (config.CheckLabel, config.CheckHostName),
+// whatever its operation; the same pin with valid names applies.
+func TestApplyChecksNamesWithConfigRules(t *testing.T) {
+	a := &applier{f: &fsm{pins: make(map[pinKey]Pin)}}
+	ip := netip.MustParseAddr("10.77.0.9")
+	for _, tc := range []struct {
+		network, host string
+		ok            bool
+	}{
+		{"blue", "h1", true},
+		{"blue", "host 1.example", true},
+		{"Blue", "h1", false},
+		{"blue_1", "h1", false},
+		{"-blue", "h1", false},
+		{"", "h1", false},
+		{"blue", "", false},
+		{"blue", "h1\n", false},
+		{"blue", "h\x001", false},
+		{"blue", strings.Repeat("h", config.MaxHostNameLen+1), false},
+	} {
+		for _, c := range []command{
+			{Op: opPin, Network: tc.network, IP: ip, Host: tc.host, Endpoint: "web"},
+			{Op: opClaim, Network: tc.network, Endpoint: "web", Host: tc.host, ID: 1},
+		} {
+			r := a.apply(c)
+			if (r.Err == "") != tc.ok {
+				t.Errorf("%s on network %q by host %q: %q, want applied %v", c.Op, tc.network, tc.host, r.Err, tc.ok)
+			}
+			if tc.ok { // free the address and the name for the next host
+				a.apply(command{Op: opUnpin, Network: tc.network, IP: ip, Host: tc.host, Endpoint: "web"})
+				a.apply(command{Op: opUnclaim, Network: tc.network, Endpoint: "web", Host: tc.host})
+			}
+		}
 	}
 }
