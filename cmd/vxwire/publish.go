@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -27,13 +26,13 @@ func cmdPublish(args []string, stdout io.Writer) error {
 	return usageError("unknown command \"publish %s\" (see vxwire help)", args[0])
 }
 
-// parsePort parses a port argument, 1..65535.
+// parsePort parses a port argument of cmd with the config rules.
 func parsePort(cmd, s string) (uint16, error) {
-	x, err := strconv.ParseUint(s, 10, 16)
-	if err != nil || x == 0 {
-		return 0, usageError("%s: port %q is not 1..65535", cmd, s)
+	p, err := config.ParsePort(s)
+	if err != nil {
+		return 0, usageError("%s: %v", cmd, err)
 	}
-	return uint16(x), nil
+	return p, nil
 }
 
 func cmdPublishAdd(args []string, stdout io.Writer) error {

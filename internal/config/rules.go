@@ -315,21 +315,30 @@ func parseTarget(s string, ipOK bool) (host string, port uint16, err error) {
 	if i <= 0 {
 		return "", 0, fmt.Errorf("%q is not %s", s, form)
 	}
-	host, ps := s[:i], s[i+1:]
-	n, perr := strconv.ParseUint(ps, 10, 16)
-	if perr != nil || n == 0 {
-		return "", 0, fmt.Errorf("%q: port %q is not 1..65535", s, ps)
+	host = s[:i]
+	if port, err = ParsePort(s[i+1:]); err != nil {
+		return "", 0, fmt.Errorf("%q: %w", s, err)
 	}
 	if a, aerr := netip.ParseAddr(host); aerr == nil && ipOK {
 		if !a.Is4() {
 			return "", 0, fmt.Errorf("%q: %s is not an IPv4 address", s, a)
 		}
-		return host, uint16(n), nil
+		return host, port, nil
 	}
 	if err := CheckLabel(host); err != nil {
 		return "", 0, fmt.Errorf("%q: name: %w", s, err)
 	}
-	return host, uint16(n), nil
+	return host, port, nil
+}
+
+// ParsePort parses a port number written as text (a target's, a
+// command line's): decimal, 1..65535.
+func ParsePort(s string) (uint16, error) {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("port %q is not 1..65535", s)
+	}
+	return uint16(n), nil
 }
 
 // CheckProto reports why p is not the protocol of a forward, an expose
