@@ -89,8 +89,8 @@ func (v *validator) laptopRules() {
 		if network == "" {
 			return
 		}
-		if _, ok := v.c.Network(network); !ok {
-			v.errorf(field+".network", "no network is named %q", network)
+		if err := CheckNetworkNamed(network, v.c.Networks); err != nil {
+			v.errorf(field+".network", "%v", err)
 			return
 		}
 		if _, ok := hostEP[network]; !ok {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -456,12 +457,17 @@ func PublishClash(p, o *Publish) error {
 // CheckPublishNetwork reports why p cannot forward into the network
 // named p.Network among nets.
 func CheckPublishNetwork(p *Publish, nets []Network) error {
-	for i := range nets {
-		if nets[i].Name == p.Network {
-			return nil
-		}
+	return CheckNetworkNamed(p.Network, nets)
+}
+
+// CheckNetworkNamed reports why nothing that lives in the network named
+// name (a publish, a service, a forward, an expose) can: no network of
+// nets has that name.
+func CheckNetworkNamed(name string, nets []Network) error {
+	if slices.ContainsFunc(nets, func(n Network) bool { return n.Name == name }) {
+		return nil
 	}
-	return fmt.Errorf("no network is named %q", p.Network)
+	return fmt.Errorf("no network is named %q", name)
 }
 
 // Services (see Service).
@@ -489,12 +495,7 @@ func ServiceClash(s, o *Service) error {
 // CheckServiceNetwork reports why s cannot live in the network named
 // s.Network among nets.
 func CheckServiceNetwork(s *Service, nets []Network) error {
-	for i := range nets {
-		if nets[i].Name == s.Network {
-			return nil
-		}
-	}
-	return fmt.Errorf("no network is named %q", s.Network)
+	return CheckNetworkNamed(s.Network, nets)
 }
 
 // HasTAP reports whether a daemon built for goos (runtime.GOOS) can serve
