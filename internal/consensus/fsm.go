@@ -144,7 +144,7 @@ func (c *command) check() error {
 	case c.Op != opTake && c.Op != opPin && c.Op != opUnpin:
 		return fmt.Errorf("unknown operation %q", c.Op)
 	case c.Net != nil || c.Pub != nil || c.Svc != nil:
-		return errors.New("only a network create or a publish carries a definition")
+		return errors.New("only network, publish and service commands carry a definition")
 	}
 	return nil
 }
