@@ -39,6 +39,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vxwire/vxwire/internal/ether"
+	"github.com/vxwire/vxwire/internal/ipv4"
 )
 
 const (
@@ -281,13 +282,7 @@ func rewriteAddr(frame []byte, l4off int, proto byte, at int, old, new [4]byte) 
 }
 
 // csumReplace updates the checksum in c[0:2] for a 32-bit field changed
-// from old to new: HC' = ~(~HC + ~m + m').
+// from old to new.
 func csumReplace(c []byte, old, new [4]byte) {
-	sum := uint32(^binary.BigEndian.Uint16(c))
-	sum += uint32(^binary.BigEndian.Uint16(old[0:])) + uint32(^binary.BigEndian.Uint16(old[2:]))
-	sum += uint32(binary.BigEndian.Uint16(new[0:])) + uint32(binary.BigEndian.Uint16(new[2:]))
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(c, ^uint16(sum))
+	binary.BigEndian.PutUint16(c, ipv4.UpdateChecksumAddr(binary.BigEndian.Uint16(c), old, new))
 }
