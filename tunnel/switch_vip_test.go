@@ -421,3 +421,28 @@ func TestVIPFlowFoundPastFreedSlot(t *testing.T) {
 		t.Fatalf("reply past a freed slot from %s, want the VIP", got)
 	}
 }
+
+// TestVIPTableFullIsPerPort: a container that fills its flow table (many
+// flows at once, say) refuses only its own new flows; another container's
+// flows to the same VIP still go through.
+func TestVIPTableFullIsPerPort(t *testing.T) {
+	nv, _ := vipView("10.77.0.11")
+	greedy, other := &port{}, &port{}
+	now := int64(1000)
+	refused := 0
+	for c := range 1 << 16 {
+		f := l4Frame(protoUDP, "10.77.0.10", "10.77.0.200", uint16(c), 53, 0, 0)
+		if vipForward(greedy, nv, f, now) == int(dropVIPFull) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("65536 flows from one port never filled its table")
+	}
+	for c := range uint16(1000) {
+		f := l4Frame(protoUDP, "10.77.0.12", "10.77.0.200", 20000+c, 53, 0, 0)
+		if r := vipForward(other, nv, f, now); r != vipRewrote {
+			t.Fatalf("flow %d of another port after one port filled its table: %d", c, r)
+		}
+	}
+}
