@@ -188,6 +188,38 @@ func TestPathMTUFragNeeded(t *testing.T) {
 	}
 }
 
+// TestPathMTUForgedSmall: the path MTU comes from the kernel only, but
+// the kernel learns it from ICMP "fragmentation needed" that anyone on
+// the underlay can forge, down to net.ipv4.route.min_pmtu (552 by
+// default, lower where that is changed). Such a path slows the peer's
+// flows down; it must not make the switch announce an MTU below IPv4's
+// minimum or stop sending frames without DF.
+func TestPathMTUForgedSmall(t *testing.T) {
+	for _, tc := range []struct {
+		pmtu, want int
+	}{{552, 502}, {100, minIPv4MTU}, {1, minIPv4MTU}} {
+		e, dev, conns := mtuEngine(t, tc.pmtu)
+		p, remote := mtuSender(e)
+		nv := e.sw.snap.Load().byVNI[256]
+		if got := pathLimit(e.peers["h2"], nv); got != tc.want {
+			t.Fatalf("path %d: limit %d, want %d", tc.pmtu, got, tc.want)
+		}
+		b := e.sw.poolFor(p.net.mtu).get()
+		ipFrame(b, 0, remote, p.mac, 1400, ipv4.ProtoUDP, true)
+		ipFrame(b, 1, remote, p.mac, 1400, ipv4.ProtoUDP, false)
+		e.sw.switchFromPort(p, b, 2)
+		if sent := sentTo(conns); len(sent) != 1 {
+			t.Fatalf("path %d: sent %d datagrams, want the one without DF", tc.pmtu, len(sent))
+		}
+		if len(dev.frames) != 1 {
+			t.Fatalf("path %d: %d frames back, want the ICMP", tc.pmtu, len(dev.frames))
+		}
+		if got := int(binary.BigEndian.Uint16(dev.frames[0][ether.HeaderLen+20+6:])); got != tc.want {
+			t.Fatalf("path %d: announced mtu %d, want %d", tc.pmtu, got, tc.want)
+		}
+	}
+}
+
 func TestPathMTUEncryptedLimit(t *testing.T) {
 	e, _, _ := mtuEngine(t, 1300)
 	nv := e.sw.snap.Load().byVNI[256]
