@@ -13,7 +13,7 @@ import (
 // smallPathNS creates a network namespace whose route to 198.18.9.2 has
 // MTU 1300 (through lo, where such datagrams are dropped unanswered), and
 // returns its path. It skips when not root.
-func smallPathNS(t *testing.T) string {
+func smallPathNS(t testing.TB) string {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create a network namespace")
 	}
@@ -75,9 +75,46 @@ func TestGSOAbovePathMTU(t *testing.T) {
 		if _, gso := c.Offload(); !gso {
 			return fmt.Errorf("gso turned off by one small path")
 		}
+		// The next Writes there are built to fit the path: no failed
+		// send, no route lookup, no allocation.
+		if p := c.pathSeg.Load(); p == nil || p.maxSeg != 1300-ipv4UDPHeaders {
+			return fmt.Errorf("path limit remembered %+v, want %d", p, 1300-ipv4UDPHeaders)
+		}
+		bufs, dst := payloads(repeat(40, 1400)...), netip.MustParseAddrPort("198.18.9.2:4789")
+		var werr error
+		if n := testing.AllocsPerRun(20, func() { werr = c.Write(bufs, dst) }); n != 0 || werr != nil {
+			return fmt.Errorf("write to a known small path: %.1f allocations, error %v", n, werr)
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkWriteAbovePathMTU sends batches of 64 datagrams too large for
+// the path to their destination for GSO, as a container's UDP without DF
+// to a peer behind a smaller link produces.
+func BenchmarkWriteAbovePathMTU(b *testing.B) {
+	path := smallPathNS(b)
+	err := ns.WithNetNSPath(path, func(ns.NetNS) error {
+		c, err := Listen(netip.MustParseAddrPort("198.18.9.1:0"), 64)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		bufs := payloads(repeat(64, 1400)...)
+		dst := netip.MustParseAddrPort("198.18.9.2:4789")
+		b.ReportAllocs()
+		b.SetBytes(64 * 1400)
+		for b.Loop() {
+			if err := c.Write(bufs, dst); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 }

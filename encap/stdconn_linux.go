@@ -40,6 +40,12 @@ type StdConn struct {
 	// down: an EINVAL for a segment larger than the path MTU lowers it
 	// below that size rather than turning GSO off for every size.
 	gsoMaxSeg atomic.Int32
+	// pathSeg is the last destination whose path MTU is below the GSO
+	// segments sent to it, with the largest segment that fits (see
+	// stdconn_tx_linux.go). One destination is kept: the common case is
+	// one peer behind a smaller link, and another such peer only costs
+	// the failed send and route lookup every Write paid before.
+	pathSeg atomic.Pointer[pathSeg]
 
 	// closed is set by the first Close, so that later Closes return nil
 	// and Read and Write fail fast with net.ErrClosed.

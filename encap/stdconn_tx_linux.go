@@ -26,9 +26,12 @@ import (
 //	      ─▶ on error for msghdr i:
 //	           segments above this destination's path MTU (EINVAL or
 //	           EMSGSIZE, and the kernel's path MTU to dst is smaller than
-//	           them) → rebuild the rest of this Write without GSO; the
-//	           kernel fragments those datagrams, and other destinations
-//	           keep GSO at full size
+//	           them) → rebuild the rest of this Write with GSO only for
+//	           datagrams that fit the path; the kernel fragments the
+//	           others, and other destinations keep GSO at full size. The
+//	           destination and its limit are remembered (StdConn.pathSeg)
+//	           for pathSegTTL, so the next Writes to it are built to fit
+//	           rather than failing and reading the path MTU again
 //	           GSO refused (EIO: no checksum offload on the egress device;
 //	           EOPNOTSUPP; EINVAL: segment above the path MTU or GSO not
 //	           allowed on this route) → turn GSO off (or lower gsoMaxSeg) and
@@ -49,14 +52,27 @@ const (
 	// the kernel refused GSO; at the bound GSO is turned off for the conn,
 	// which ends the rebuilding.
 	maxGSOFallbacks = 8
+	// pathSegTTL is how long a Write trusts a destination's path MTU
+	// found after a failed GSO send (StdConn.pathSeg) before it tries
+	// full-size GSO there again: a path MTU learnt from ICMP expires.
+	pathSegTTL = 10 * time.Second
 )
 
 // errGSORefused tells write to rebuild the rest of the batch without GSO.
 var errGSORefused = errors.New("udp gso refused")
 
-// errGSOPath tells write to send the rest of this batch without GSO: its
-// segments are too large for the path to this destination only.
+// errGSOPath tells write to rebuild the rest of this batch with GSO only
+// for datagrams of at most txScratch.pathMaxSeg bytes: its segments are
+// too large for the path to this destination only.
 var errGSOPath = errors.New("udp gso segment above the path mtu")
+
+// pathSeg is a destination whose path carries GSO segments of at most
+// maxSeg bytes, until the unix time in nanoseconds.
+type pathSeg struct {
+	dst    netip.AddrPort
+	maxSeg int
+	until  int64
+}
 
 // txScratch is the send scratch of one Write call: the msghdrs, iovecs and
 // UDP_SEGMENT cmsgs built over the caller's buffers. It is owned by one
@@ -74,6 +90,7 @@ type txScratch struct {
 	sent       int // msghdrs sent (or dropped) so far
 	errno      syscall.Errno
 	skipErr    error // first per-datagram error of this Write
+	pathMaxSeg int   // with errGSOPath: the largest segment the path carries
 
 	writeFn func(fd uintptr) bool // s.write, bound once
 }
@@ -138,20 +155,21 @@ func (c *StdConn) Write(bufs [][]byte, dst netip.AddrPort) error {
 	}
 	s := c.getScratch()
 	setSockaddr(&s.name, a, dst.Port())
-	err := c.write(s, bufs)
+	err := c.write(s, bufs, netip.AddrPortFrom(a, dst.Port()))
 	c.putScratch(s)
 	return err
 }
 
-// write sends bufs in chunks of at most one scratch's capacity.
-func (c *StdConn) write(s *txScratch, bufs [][]byte) error {
+// write sends bufs to dst in chunks of at most one scratch's capacity.
+func (c *StdConn) write(s *txScratch, bufs [][]byte, dst netip.AddrPort) error {
 	fallbacks := 0
-	noGSO := false
+	pathMax := c.pathMaxSeg(dst)
 	for len(bufs) > 0 {
-		n := s.build(bufs, !noGSO && !c.gsoOff.Load(), int(c.gsoMaxSeg.Load()))
+		n := s.build(bufs, !c.gsoOff.Load(), min(int(c.gsoMaxSeg.Load()), pathMax))
 		done, err := c.send(s)
 		if err == errGSOPath {
-			noGSO = true
+			// Smaller than every segment that failed: no loop.
+			pathMax = min(pathMax, s.pathMaxSeg)
 			bufs = bufs[done:]
 			continue
 		}
@@ -251,7 +269,7 @@ func (c *StdConn) send(s *txScratch) (int, error) {
 		}
 		e, i := s.errno, s.sent
 		switch {
-		case s.seg[i] > 0 && (e == unix.EINVAL || e == unix.EMSGSIZE) && s.aboveDstPath(s.seg[i]):
+		case s.seg[i] > 0 && (e == unix.EINVAL || e == unix.EMSGSIZE) && c.aboveDstPath(s, s.seg[i]):
 			return s.first[i], errGSOPath
 		case s.seg[i] > 0 && c.refuseGSO(e, s.seg[i]):
 			return s.first[i], errGSORefused
@@ -272,12 +290,29 @@ func (c *StdConn) send(s *txScratch) (int, error) {
 
 // aboveDstPath reports whether UDP payloads of size bytes do not fit the
 // kernel's path MTU to the scratch's destination, which makes a GSO send
-// of them fail for that destination only. It costs a route lookup, and
-// only runs after such a failure.
-func (s *txScratch) aboveDstPath(size int) bool {
+// of them fail for that destination only. If so it sets s.pathMaxSeg to
+// what the path carries and remembers that for later Writes (pathSeg).
+// It costs a route lookup, and only runs after such a failure.
+func (c *StdConn) aboveDstPath(s *txScratch, size int) bool {
 	dst := netip.AddrPortFrom(netip.AddrFrom4(s.name.Addr), sockaddrPort(&s.name))
 	mtu, err := PathMTU(dst)
-	return err == nil && size+ipv4UDPHeaders > mtu
+	if err != nil || size+ipv4UDPHeaders <= mtu {
+		return false
+	}
+	s.pathMaxSeg = mtu - ipv4UDPHeaders
+	c.pathSeg.Store(&pathSeg{dst: dst, maxSeg: s.pathMaxSeg, until: time.Now().Add(pathSegTTL).UnixNano()})
+	return true
+}
+
+// pathMaxSeg returns the largest GSO segment the path to dst is known to
+// carry: the remembered one when dst is the destination of c.pathSeg and
+// it has not expired, else no limit. The clock is read only for that
+// destination.
+func (c *StdConn) pathMaxSeg(dst netip.AddrPort) int {
+	if p := c.pathSeg.Load(); p != nil && p.dst == dst && time.Now().UnixNano() < p.until {
+		return p.maxSeg
+	}
+	return maxUDPPayload4
 }
 
 // ipv4UDPHeaders is what IPv4 and UDP add to a UDP payload.

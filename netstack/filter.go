@@ -37,48 +37,49 @@ const (
 	offIPDst   = ether.HeaderLen + ipv4.OffDst
 )
 
-// admit reports whether frame f goes to the stack, counting it if not.
-func (g *Gateway) admit(f []byte) bool {
+// admit returns where frame f goes: verdictPass (the stack) or
+// verdictEcho (the echo relay); any other verdict is a drop, counted here.
+func (g *Gateway) admit(f []byte) verdict {
 	if len(f) < ether.HeaderLen {
 		g.st.dropMalformed.Add(1)
-		return false
+		return verdictFiltered
 	}
 	toUs := [6]byte(f[0:6]) == g.mac
 	if !toUs && f[0]&1 == 0 {
 		g.st.dropFiltered.Add(1)
-		return false
+		return verdictFiltered
 	}
 	switch uint16(f[ether.OffType])<<8 | uint16(f[ether.OffType+1]) {
 	case ether.TypeARP:
 		if len(f) < ether.HeaderLen+ether.ARPLen {
 			g.st.dropMalformed.Add(1)
-			return false
+			return verdictFiltered
 		}
 		if [4]byte(f[offARPTPA:offARPTPA+4]) != g.gw {
 			g.st.dropFiltered.Add(1)
-			return false
+			return verdictFiltered
 		}
-		return true
+		return verdictPass
 	case ether.TypeIPv4:
 		if len(f) < ether.HeaderLen+ipv4.MinHeaderLen || f[ether.HeaderLen]>>4 != 4 {
 			g.st.dropMalformed.Add(1)
-			return false
+			return verdictFiltered
 		}
-		switch g.admitIPv4(f, toUs) {
-		case verdictPass:
-			return true
+		v := g.admitIPv4(f, toUs)
+		switch v {
+		case verdictPass, verdictEcho:
 		case verdictDenied:
 			g.st.dropDenied.Add(1)
 		default:
 			g.st.dropFiltered.Add(1)
 		}
-		return false
+		return v
 	case ether.TypeIPv6:
 		g.st.dropIPv6.Add(1)
-		return false
+		return verdictFiltered
 	default:
 		g.st.dropMalformed.Add(1)
-		return false
+		return verdictFiltered
 	}
 }
 
@@ -89,6 +90,7 @@ const (
 	verdictFiltered verdict = iota // not for the gateway
 	verdictPass                    // to the stack
 	verdictDenied                  // egress to a destination never forwarded
+	verdictEcho                    // an ICMP echo request to relay (ping.go)
 )
 
 // admitIPv4 applies the address rules to an IPv4 frame of at least a
@@ -100,8 +102,12 @@ func (g *Gateway) admitIPv4(f []byte, toUs bool) verdict {
 	if !g.cfg.Egress || !toUs {
 		return verdictFiltered
 	}
-	if p := f[offIPProto]; p != ipv4.ProtoTCP && p != ipv4.ProtoUDP && !g.isEcho(f) {
-		return verdictFiltered
+	pass := verdictPass
+	if p := f[offIPProto]; p != ipv4.ProtoTCP && p != ipv4.ProtoUDP {
+		if !g.isEcho(f) {
+			return verdictFiltered
+		}
+		pass = verdictEcho
 	}
 	src, dst := be32(f[offIPSrc:]), be32(f[offIPDst:])
 	switch {
@@ -110,12 +116,12 @@ func (g *Gateway) admitIPv4(f []byte, toUs bool) verdict {
 	case !forwardable(dst):
 		return verdictDenied
 	}
-	return verdictPass
+	return pass
 }
 
-// isEcho reports whether f, an admitted IPv4 frame, is an ICMP echo
-// request to an address other than the gateway's: the echo relay's, not
-// the stack's.
+// isEcho reports whether f, an IPv4 frame of at least a minimal header,
+// is an ICMP echo request to an address other than the gateway's: the
+// echo relay's, not the stack's.
 func (g *Gateway) isEcho(f []byte) bool {
 	ihl := int(f[ether.HeaderLen]&0x0f) * 4
 	return f[offIPProto] == ipv4.ProtoICMP && len(f) > ether.HeaderLen+ihl &&

@@ -338,12 +338,13 @@ func (g *Gateway) Write(frames [][]byte) (int, error) {
 	}
 	in := 0
 	for _, f := range frames {
-		if !g.admit(f) {
-			continue
-		}
-		if g.isEcho(f) {
+		switch g.admit(f) {
+		case verdictPass:
+		case verdictEcho:
 			g.handleEcho(f)
 			in++
+			continue
+		default:
 			continue
 		}
 		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(f)})

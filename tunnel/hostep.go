@@ -43,18 +43,8 @@ func defaultOpenHost(c netstack.HostEndpointConfig, l *slog.Logger) (HostDevice,
 
 // openHostPort creates the stack of host endpoint ep on network n at addr.
 func (e *Engine) openHostPort(ep config.Endpoint, n *network, addr netip.Addr) (*port, error) {
-	mac := endpointMAC(ep, addr)
-	p := &port{
-		key:  epKey{ep.Network, ep.Name},
-		cfg:  ep,
-		net:  n,
-		mac:  mac,
-		addr: netip.PrefixFrom(addr, n.cfg.Subnet.Bits()),
-		ip4:  addr.As4(),
-	}
-	p.flood = newFloodBucket(e.file.Host.FloodRate, e.file.Host.FloodBurst)
-	e.portSeq++
-	p.seq = e.portSeq
+	p := e.unlockedNewPort(ep, n, addr)
+	mac := p.mac
 	dev, err := e.opts.OpenHost(netstack.HostEndpointConfig{
 		MAC:   net.HardwareAddr(mac[:]),
 		Addr:  p.addr,

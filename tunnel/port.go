@@ -72,27 +72,35 @@ func endpointMAC(ep config.Endpoint, addr netip.Addr) MAC {
 	return deriveMAC(addr)
 }
 
+// unlockedNewPort returns the port of endpoint ep on network n at addr,
+// with its MAC, flood bucket and attach order, before its device is
+// opened: what a container's port and a host endpoint's have alike.
+func (e *Engine) unlockedNewPort(ep config.Endpoint, n *network, addr netip.Addr) *port {
+	p := &port{
+		key:  epKey{ep.Network, ep.Name},
+		cfg:  ep,
+		net:  n,
+		mac:  endpointMAC(ep, addr),
+		addr: netip.PrefixFrom(addr, n.cfg.Subnet.Bits()),
+		ip4:  addr.As4(),
+	}
+	p.flood = newFloodBucket(e.file.Host.FloodRate, e.file.Host.FloodBurst)
+	e.portSeq++
+	p.seq = e.portSeq
+	return p
+}
+
 // openPort creates the TAP device of ep in its namespace.
 func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*port, error) {
 	if ep.IsHost() {
 		return e.openHostPort(ep, n, addr)
 	}
-	mac := endpointMAC(ep, addr)
-	p := &port{
-		key:  epKey{ep.Network, ep.Name},
-		cfg:  ep,
-		net:  n,
-		mac:  mac,
-		addr: netip.PrefixFrom(addr, n.cfg.Subnet.Bits()),
-		ip4:  addr.As4(),
-	}
-	p.flood = newFloodBucket(e.file.Host.FloodRate, e.file.Host.FloodBurst)
+	p := e.unlockedNewPort(ep, n, addr)
+	mac := p.mac
 	ifname := ep.IfName
 	if ifname == "" {
 		ifname = config.DefaultIfName
 	}
-	e.portSeq++
-	p.seq = e.portSeq
 	if !ep.Handoff { // the runtime that takes the TAP configures it
 		p.ns = netnsID(ep.NetNS)
 		p.defaultRoute = e.unlockedOwnsDefaultRoute(p.ns)

@@ -156,3 +156,46 @@ func TestAnswerDNSForAnotherServer(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswerDNSForAnotherServerKeepsIsolation: a container cannot use a
+// query to an outside server to make the switch answer for another
+// network's names, which its own gateway refuses it: such a query is left
+// for the server it was sent to.
+func TestAnswerDNSForAnotherServerKeepsIsolation(t *testing.T) {
+	e, _ := hotPathEngine(t, func(c *config.Config) {
+		c.Host.DNSUpstream = []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")}
+		c.Endpoints = append(c.Endpoints, config.Endpoint{Network: "red", Name: "c", NetNS: "/nonexistent/h1-c", Address: netip.MustParseAddr("10.78.0.10")})
+	})
+	snap := e.sw.snap.Load()
+	blue, red := snap.byVNI[256], snap.byVNI[257]
+	server := netip.MustParseAddr("198.51.100.53")
+	ask := func(nv *netView, src string, dst netip.Addr, name string) *dns.Msg {
+		t.Helper()
+		srcIP := netip.MustParseAddr(src)
+		f := dnsQueryFrame(t, macOf(src), srcIP, dst, nv.net.gw.mac, name)
+		buf := make([]byte, smallFrameBuf)
+		copy(buf[8:], f)
+		var s scratch
+		r := answerDNS(&s, nv, buf, len(f))
+		if r == nil {
+			return nil
+		}
+		var m dns.Msg
+		if err := m.Unpack(r[ether.HeaderLen+ipv4HeaderLen+udpHeaderLen:]); err != nil {
+			t.Fatal(err)
+		}
+		return &m
+	}
+	// The name exists: red's own container finds it through any server.
+	if m := ask(red, "10.78.0.10", server, "c"); m == nil || len(m.Answer) != 1 {
+		t.Fatalf("red's own name through an outside server: %v", m)
+	}
+	for _, name := range []string{"c", "c.red"} {
+		if m := ask(blue, "10.77.0.10", server, name); m != nil {
+			t.Errorf("%s: blue's container got an answer in the name of %s: %v", name, server, m.Answer)
+		}
+		if m := ask(blue, "10.77.0.10", blue.net.cfg.Gateway, name); m != nil && len(m.Answer) != 0 {
+			t.Errorf("%s: blue's gateway answered red's name: %v", name, m.Answer)
+		}
+	}
+}

@@ -78,6 +78,21 @@ func mtuEngine(t testing.TB, pmtu int, mutate ...func(*config.Config)) (*Engine,
 	return e, dev, conns
 }
 
+// mtuSender returns port a of e, the sender of the path MTU tests, and the
+// MAC of a container it reaches behind peer h2.
+func mtuSender(e *Engine) (*port, MAC) {
+	remote := MAC{2, 0, 0, 0, 0, 0x20}
+	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
+	return e.ports[epKey{"blue", "a"}], remote
+}
+
+// discardSends replaces e's sending sockets with ones that keep nothing.
+func discardSends(e *Engine) {
+	for i := range e.sw.tx {
+		e.sw.tx[i] = &discardConn{closed: make(chan struct{})}
+	}
+}
+
 // ipFrame writes into b's slot i an Ethernet frame from src to dst
 // carrying an IPv4 packet of ipLen bytes with protocol proto and DF as
 // given, from 10.77.0.10 to 10.77.0.20, and returns it.
@@ -131,9 +146,7 @@ func TestPathMTUFragNeeded(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, dev, conns := mtuEngine(t, tc.pmtu)
-			p := e.ports[epKey{"blue", "a"}]
-			remote := MAC{2, 0, 0, 0, 0, 0x20}
-			e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
+			p, remote := mtuSender(e)
 			b := e.sw.poolFor(p.net.mtu).get()
 			big := ipFrame(b, 0, remote, p.mac, 1400, ipv4.ProtoUDP, true)
 			orig := append([]byte(nil), big[ether.HeaderLen:ether.HeaderLen+28]...)
@@ -175,6 +188,38 @@ func TestPathMTUFragNeeded(t *testing.T) {
 	}
 }
 
+// TestPathMTUForgedSmall: the path MTU comes from the kernel only, but
+// the kernel learns it from ICMP "fragmentation needed" that anyone on
+// the underlay can forge, down to net.ipv4.route.min_pmtu (552 by
+// default, lower where that is changed). Such a path slows the peer's
+// flows down; it must not make the switch announce an MTU below IPv4's
+// minimum or stop sending frames without DF.
+func TestPathMTUForgedSmall(t *testing.T) {
+	for _, tc := range []struct {
+		pmtu, want int
+	}{{552, 502}, {100, minIPv4MTU}, {1, minIPv4MTU}} {
+		e, dev, conns := mtuEngine(t, tc.pmtu)
+		p, remote := mtuSender(e)
+		nv := e.sw.snap.Load().byVNI[256]
+		if got := pathLimit(e.peers["h2"], nv); got != tc.want {
+			t.Fatalf("path %d: limit %d, want %d", tc.pmtu, got, tc.want)
+		}
+		b := e.sw.poolFor(p.net.mtu).get()
+		ipFrame(b, 0, remote, p.mac, 1400, ipv4.ProtoUDP, true)
+		ipFrame(b, 1, remote, p.mac, 1400, ipv4.ProtoUDP, false)
+		e.sw.switchFromPort(p, b, 2)
+		if sent := sentTo(conns); len(sent) != 1 {
+			t.Fatalf("path %d: sent %d datagrams, want the one without DF", tc.pmtu, len(sent))
+		}
+		if len(dev.frames) != 1 {
+			t.Fatalf("path %d: %d frames back, want the ICMP", tc.pmtu, len(dev.frames))
+		}
+		if got := int(binary.BigEndian.Uint16(dev.frames[0][ether.HeaderLen+20+6:])); got != tc.want {
+			t.Fatalf("path %d: announced mtu %d, want %d", tc.pmtu, got, tc.want)
+		}
+	}
+}
+
 func TestPathMTUEncryptedLimit(t *testing.T) {
 	e, _, _ := mtuEngine(t, 1300)
 	nv := e.sw.snap.Load().byVNI[256]
@@ -191,9 +236,7 @@ func TestPathMTUEncryptedLimit(t *testing.T) {
 
 func TestPathMTUClampsSYN(t *testing.T) {
 	e, dev, conns := mtuEngine(t, 1300)
-	p := e.ports[epKey{"blue", "a"}]
-	remote := MAC{2, 0, 0, 0, 0, 0x20}
-	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
+	p, remote := mtuSender(e)
 	b := e.sw.poolFor(p.net.mtu).get()
 	synFrame(b, 0, remote, p.mac, 1410)
 	e.sw.switchFromPort(p, b, 1)
@@ -235,12 +278,8 @@ func TestPathMTUShownInStatus(t *testing.T) {
 
 func TestSwitchFromPortPathMTUAllocs(t *testing.T) {
 	e, _, _ := mtuEngine(t, 1300)
-	p := e.ports[epKey{"blue", "a"}]
-	remote := MAC{2, 0, 0, 0, 0, 0x20}
-	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
-	for i := range e.sw.tx { // the recording conns copy; the switch must not
-		e.sw.tx[i] = &discardConn{closed: make(chan struct{})}
-	}
+	p, remote := mtuSender(e)
+	discardSends(e) // the recording conns copy; the switch must not
 	b := e.sw.poolFor(p.net.mtu).get()
 	fill := func() {
 		for i := 0; i < 64; i++ {
@@ -258,12 +297,8 @@ func TestSwitchFromPortPathMTUAllocs(t *testing.T) {
 // path is smaller than the network's MTU: every frame's MSS is clamped.
 func BenchmarkSwitchFromPortClamp(b *testing.B) {
 	e, _, _ := mtuEngine(b, 1300)
-	p := e.ports[epKey{"blue", "a"}]
-	remote := MAC{2, 0, 0, 0, 0, 0x20}
-	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
-	for i := range e.sw.tx {
-		e.sw.tx[i] = &discardConn{closed: make(chan struct{})}
-	}
+	p, remote := mtuSender(e)
+	discardSends(e)
 	bt := e.sw.poolFor(p.net.mtu).get()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -283,9 +318,7 @@ func BenchmarkSwitchFromPortClamp(b *testing.B) {
 // never larger than the frame was.
 func FuzzSwitchFromPortPathMTU(f *testing.F) {
 	e, dev, conns := mtuEngine(f, 1300)
-	p := e.ports[epKey{"blue", "a"}]
-	remote := MAC{2, 0, 0, 0, 0, 0x20}
-	e.networks["blue"].fdb.learn(remote, nil, e.peers["h2"], 1)
+	p, remote := mtuSender(e)
 	pool := e.sw.poolFor(p.net.mtu)
 	b := pool.get()
 	f.Add(append([]byte(nil), synFrame(b, 0, remote, p.mac, 1460)[ether.HeaderLen:]...), uint16(0))

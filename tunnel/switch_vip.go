@@ -31,7 +31,10 @@ package tunnel
 // replies read it, each slot guarded by a sequence counter (a seqlock),
 // so nothing is locked and nothing is allocated per frame. A slot is free
 // when invalid or idle for vipIdle; a flow that finds its probe window
-// full is refused and counted (vip_table_full).
+// full is refused and counted (vip_table_full). A new flow takes the
+// first free slot of its window and a freed slot keeps a nonzero key
+// (vipGone), so a slot never written ends every lookup: a frame of no
+// VIP flow costs a probe or two, not the whole window.
 
 import (
 	"encoding/binary"
@@ -39,6 +42,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vxwire/vxwire/internal/ether"
+	"github.com/vxwire/vxwire/internal/ipv4"
 )
 
 const (
@@ -66,9 +70,10 @@ const (
 	tcpFlagRST  = 0x04
 	tcpFlagACK  = 0x10
 	validBit    = uint64(1) << 63
-	vipNotVIP   = -1 // vipForward: not for a VIP, switch as usual
-	vipRewrote  = -2 // vipForward: rewritten to a backend
-	minL4Header = 8  // UDP header; TCP needs 20 for its flags and checksum
+	vipGone     = uint64(1) // key of a freed slot: invalid, but not never written
+	vipNotVIP   = -1        // vipForward: not for a VIP, switch as usual
+	vipRewrote  = -2        // vipForward: rewritten to a backend
+	minL4Header = 8         // UDP header; TCP needs 20 for its flags and checksum
 )
 
 // vipService is a service as the data path sees it: its VIP and the live
@@ -166,7 +171,15 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 	var be vipBackend
 	for i := range uint32(vipProbes) {
 		f := &t.flows[(h+i)&(vipTableSize-1)]
-		if f.key.Load() == k && f.addrs.Load()>>32 == vip && now-f.last.Load() < vipIdle {
+		fk := f.key.Load()
+		if fk == 0 {
+			// Never written: no flow lies further on.
+			if slot == nil {
+				slot = f
+			}
+			break
+		}
+		if fk == k && f.addrs.Load()>>32 == vip && now-f.last.Load() < vipIdle {
 			var b [4]byte
 			binary.BigEndian.PutUint32(b[:], uint32(f.addrs.Load()))
 			if mac, live := svc.live[b]; live {
@@ -175,7 +188,7 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 			slot = f
 			break
 		}
-		if slot == nil && (f.key.Load()&validBit == 0 || now-f.last.Load() >= vipIdle) {
+		if slot == nil && (fk&validBit == 0 || now-f.last.Load() >= vipIdle) {
 			slot = f
 		}
 	}
@@ -219,9 +232,13 @@ func vipForget(t *vipTable, frame []byte) {
 	h := vipHash(k)
 	for i := range uint32(vipProbes) {
 		f := &t.flows[(h+i)&(vipTableSize-1)]
-		if f.key.Load() == k && f.addrs.Load()&0xffffffff == dst {
+		fk := f.key.Load()
+		if fk == 0 {
+			return
+		}
+		if fk == k && f.addrs.Load()&0xffffffff == dst {
 			f.seq.Add(1)
-			f.key.Store(0)
+			f.key.Store(vipGone)
 			f.seq.Add(1)
 		}
 	}
@@ -247,6 +264,9 @@ func vipReverse(t *vipTable, frame []byte, now int64) {
 		f := &t.flows[(h+i)&(vipTableSize-1)]
 		s := f.seq.Load()
 		key, addrs := f.key.Load(), f.addrs.Load()
+		if key == 0 {
+			return // never written: no flow lies further on
+		}
 		if s&1 != 0 || f.seq.Load() != s || key != k || addrs&0xffffffff != src || now-f.last.Load() >= vipIdle {
 			continue
 		}
@@ -281,13 +301,7 @@ func rewriteAddr(frame []byte, l4off int, proto byte, at int, old, new [4]byte) 
 }
 
 // csumReplace updates the checksum in c[0:2] for a 32-bit field changed
-// from old to new: HC' = ~(~HC + ~m + m').
+// from old to new.
 func csumReplace(c []byte, old, new [4]byte) {
-	sum := uint32(^binary.BigEndian.Uint16(c))
-	sum += uint32(^binary.BigEndian.Uint16(old[0:])) + uint32(^binary.BigEndian.Uint16(old[2:]))
-	sum += uint32(binary.BigEndian.Uint16(new[0:])) + uint32(binary.BigEndian.Uint16(new[2:]))
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(c, ^uint16(sum))
+	binary.BigEndian.PutUint16(c, ipv4.UpdateChecksumAddr(binary.BigEndian.Uint16(c), old, new))
 }

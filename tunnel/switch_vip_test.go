@@ -327,3 +327,122 @@ func TestVIPClosedFlowExpires(t *testing.T) {
 		t.Errorf("reply %d s after the FIN from %s, want the endpoint's own address", vipLinger, got)
 	}
 }
+
+// vipBusyPort returns vipEngine's port a with a flow table holding 1000
+// live flows, as a container using a VIP has, and batch frames(src, dst)
+// of 64 UDP frames that belong to none of them.
+func vipBusyPort(tb testing.TB) (*Engine, *port, func(src, dst string) [][]byte) {
+	e, p, _ := vipEngine(tb)
+	nv := e.sw.snap.Load().byVNI[256]
+	for i := range 1000 {
+		f := l4Frame(protoTCP, "10.77.0.10", "10.77.0.200", uint16(10000+i), 80, tcpFlagSYN, 0)
+		if r := vipForward(p, nv, f, 1); r != vipRewrote {
+			tb.Fatal(r)
+		}
+	}
+	frames := func(src, dst string) [][]byte {
+		fs := make([][]byte, 64)
+		for i := range fs {
+			fs[i] = l4Frame(protoUDP, src, dst, uint16(50000+i), 5000, 0, 1400-42)
+		}
+		return fs
+	}
+	return e, p, frames
+}
+
+// BenchmarkVIPReverseMiss measures delivering 64 frames that are not
+// replies of a VIP flow to a port that has a flow table: every frame is
+// looked up and left alone.
+func BenchmarkVIPReverseMiss(b *testing.B) {
+	e, p, frames := vipBusyPort(b)
+	fs := frames("10.77.0.11", "10.77.0.10")
+	b.SetBytes(64 * 1400)
+	b.ReportAllocs()
+	for b.Loop() {
+		e.sw.deliver(p, fs, 0)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/frame")
+}
+
+// BenchmarkSwitchFromPortVIPDirectUDP measures switching 64 UDP frames to
+// a plain address from a port that has a flow table: each datagram may
+// start a direct flow that ends a VIP flow on its ports (vipForget).
+func BenchmarkSwitchFromPortVIPDirectUDP(b *testing.B) {
+	e, p, frames := vipBusyPort(b)
+	for i := range e.sw.tx {
+		e.sw.tx[i] = &discardConn{closed: make(chan struct{})}
+	}
+	bt := e.sw.poolFor(p.net.mtu).get()
+	for i, f := range frames("10.77.0.10", "10.77.0.11") {
+		copy(bt.bufs[i][encap.HeaderLen:], f)
+		bt.sizes[i] = len(f)
+	}
+	b.SetBytes(64 * 1400)
+	b.ReportAllocs()
+	for b.Loop() {
+		e.sw.switchFromPort(p, bt, 64)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/frame")
+}
+
+// TestVIPFlowFoundPastFreedSlot: a lookup stops at a slot never written,
+// so a freed slot must not look like one: a flow placed after it, in the
+// same probe window, keeps its reverse NAT.
+func TestVIPFlowFoundPastFreedSlot(t *testing.T) {
+	nv, _ := vipView("10.77.0.11")
+	p := &port{}
+	if r := vipForward(p, nv, l4Frame(protoUDP, "10.77.0.10", "10.77.0.200", 7, 53, 0, 0), 100); r != vipRewrote {
+		t.Fatal(r)
+	}
+	first := vipHash(vipKey(protoUDP, 7, 53)) & (vipTableSize - 1)
+	client := uint16(0)
+	for c := uint16(1024); c != 0; c++ {
+		if vipHash(vipKey(protoTCP, c, 80))&(vipTableSize-1) == first {
+			client = c
+			break
+		}
+	}
+	if client == 0 {
+		t.Skip("no TCP client port shares the UDP flow's slot")
+	}
+	if r := vipForward(p, nv, l4Frame(protoTCP, "10.77.0.10", "10.77.0.200", client, 80, tcpFlagSYN, 0), 100); r != vipRewrote {
+		t.Fatal(r)
+	}
+	// A direct datagram on the UDP flow's ports frees its slot.
+	if r := vipForward(p, nv, l4Frame(protoUDP, "10.77.0.10", "10.77.0.11", 7, 53, 0, 0), 101); r != vipNotVIP {
+		t.Fatal(r)
+	}
+	if k := p.vipt.Load().flows[first].key.Load(); k&validBit != 0 {
+		t.Fatalf("the UDP flow's slot is still in use (key %#x)", k)
+	}
+	reply := l4Frame(protoTCP, "10.77.0.11", "10.77.0.10", 80, client, tcpFlagSYN|tcpFlagACK, 0)
+	vipReverse(p.vipt.Load(), reply, 101)
+	if got := netip.AddrFrom4([4]byte(reply[ether.HeaderLen+12 : ether.HeaderLen+16])).String(); got != "10.77.0.200" {
+		t.Fatalf("reply past a freed slot from %s, want the VIP", got)
+	}
+}
+
+// TestVIPTableFullIsPerPort: a container that fills its flow table (many
+// flows at once, say) refuses only its own new flows; another container's
+// flows to the same VIP still go through.
+func TestVIPTableFullIsPerPort(t *testing.T) {
+	nv, _ := vipView("10.77.0.11")
+	greedy, other := &port{}, &port{}
+	now := int64(1000)
+	refused := 0
+	for c := range 1 << 16 {
+		f := l4Frame(protoUDP, "10.77.0.10", "10.77.0.200", uint16(c), 53, 0, 0)
+		if vipForward(greedy, nv, f, now) == int(dropVIPFull) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("65536 flows from one port never filled its table")
+	}
+	for c := range uint16(1000) {
+		f := l4Frame(protoUDP, "10.77.0.12", "10.77.0.200", 20000+c, 53, 0, 0)
+		if r := vipForward(other, nv, f, now); r != vipRewrote {
+			t.Fatalf("flow %d of another port after one port filled its table: %d", c, r)
+		}
+	}
+}

@@ -65,3 +65,28 @@ func fold64(acc uint64) uint16 {
 	acc = (acc >> 16) + (acc & 0xffff)
 	return uint16(acc)
 }
+
+// UpdateChecksum returns checksum c (as stored: complemented) after one
+// 16-bit word of the data it covers changed from old to new, following
+// RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
+func UpdateChecksum(c, old, new uint16) uint16 {
+	return ^fold32(uint32(^c) + uint32(^old) + uint32(new))
+}
+
+// UpdateChecksumAddr is UpdateChecksum for a 32-bit field, such as an IPv4
+// address in the header or in a TCP/UDP pseudo-header, that changed from
+// old to new: the two words are updated at once.
+func UpdateChecksumAddr(c uint16, old, new [4]byte) uint16 {
+	sum := uint32(^c)
+	sum += uint32(^binary.BigEndian.Uint16(old[0:])) + uint32(^binary.BigEndian.Uint16(old[2:]))
+	sum += uint32(binary.BigEndian.Uint16(new[0:])) + uint32(binary.BigEndian.Uint16(new[2:]))
+	return ^fold32(sum)
+}
+
+// fold32 folds a sum of at most a few 16-bit words to 16 bits with
+// end-around carry: two folds bring any sum below 2^20 down to 16 bits.
+func fold32(sum uint32) uint16 {
+	sum = sum>>16 + sum&0xffff
+	sum = sum>>16 + sum&0xffff
+	return uint16(sum)
+}

@@ -89,3 +89,16 @@ func BenchmarkChecksumReference(b *testing.B) {
 		refChecksum(buf)
 	}
 }
+
+func TestUpdateChecksumAddrMatchesFull(t *testing.T) {
+	b := []byte{0x45, 0x00, 0x12, 0x34, 10, 77, 0, 10, 0xab, 0xcd, 0xff, 0xff}
+	c := ^Checksum(b, 0)
+	for _, a := range [][4]byte{{10, 77, 0, 200}, {0, 0, 0, 0}, {255, 255, 255, 255}, {10, 77, 0, 11}, {192, 0, 2, 1}} {
+		old := [4]byte(b[4:8])
+		c = UpdateChecksumAddr(c, old, a)
+		copy(b[4:8], a[:])
+		if Checksum(b, c) != 0xffff {
+			t.Fatalf("after %v: incremental checksum %#04x does not verify", a, c)
+		}
+	}
+}

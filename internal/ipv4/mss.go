@@ -96,13 +96,3 @@ func findMSS(opts []byte) int {
 	}
 	return -1
 }
-
-// UpdateChecksum returns checksum c (as stored: complemented) after one
-// 16-bit word of the data it covers changed from old to new, following
-// RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
-func UpdateChecksum(c, old, new uint16) uint16 {
-	sum := uint32(^c) + uint32(^old) + uint32(new)
-	sum = (sum >> 16) + (sum & 0xffff)
-	sum = (sum >> 16) + (sum & 0xffff)
-	return ^uint16(sum)
-}
