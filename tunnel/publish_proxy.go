@@ -13,8 +13,8 @@ package tunnel
 //
 // The endpoint sees its host's gateway address as the source, as Docker's
 // routing mesh shows its ingress address. Each connection borrows one
-// pooled buffer, split between the two directions, and the number of
-// connections a publish carries at once is bounded.
+// pooled buffer per direction (internal/relay, as the laptop's doors),
+// and the number of connections a publish carries at once is bounded.
 
 import (
 	"context"
@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/relay"
 	"github.com/vxwire/vxwire/internal/safe"
 	"github.com/vxwire/vxwire/internal/tally"
 )
@@ -40,11 +41,12 @@ const (
 	pubDialTimeout = 3 * time.Second
 	// pubDialTries bounds the targets one connection tries.
 	pubDialTries = 3
-	// pubCopyBuf is the size of a connection's buffer, half per direction.
+	// pubCopyBuf is the size of a UDP listener's and flow's buffer: the
+	// largest datagram.
 	pubCopyBuf = 64 << 10
 )
 
-// copyBufs holds the proxies' buffers; see pubCopyBuf.
+// copyBufs holds the UDP listeners' and flows' buffers; see pubCopyBuf.
 var copyBufs = sync.Pool{New: func() any { return new([pubCopyBuf]byte) }}
 
 // pubCounters are one publish's counters on this host.
@@ -170,7 +172,9 @@ func (pl *pubListener) serveTCP(c net.Conn) {
 		c.Close()
 		return
 	}
-	pl.pub.proxy(c, up, pl.stats)
+	in, out := relay.Pipe(c, up, 0)
+	pl.stats.bytesIn.Add(uint64(in))
+	pl.stats.bytesOut.Add(uint64(out))
 }
 
 // dialTarget connects to one of the publish's targets, trying the next
@@ -247,45 +251,3 @@ func newPublisher(l *slog.Logger, crash safe.Reporter, refused *tally.Counts) *p
 
 // closer returns c's Close as a func, for safe.Reporter.Recover.
 func closer(c io.Closer) func() { return func() { c.Close() } }
-
-// proxy copies between a and b until both directions end, then closes
-// both. It borrows one pooled buffer for the two directions.
-func (p *publisher) proxy(a, b net.Conn, st *pubCounters) {
-	buf := copyBufs.Get().(*[pubCopyBuf]byte)
-	defer copyBufs.Put(buf)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer p.crash.Recover("publish", closer(b))
-		n, _ := io.CopyBuffer(onlyWriter{b}, onlyReader{a}, buf[:pubCopyBuf/2])
-		st.bytesIn.Add(uint64(n))
-		closeWrite(b)
-	}()
-	n, _ := io.CopyBuffer(onlyWriter{a}, onlyReader{b}, buf[pubCopyBuf/2:])
-	st.bytesOut.Add(uint64(n))
-	closeWrite(a)
-	<-done
-	a.Close()
-	b.Close()
-}
-
-// onlyReader and onlyWriter hide ReadFrom and WriteTo, so that
-// io.CopyBuffer uses the buffer it is given rather than allocating one.
-type onlyReader struct{ r io.Reader }
-
-func (o onlyReader) Read(b []byte) (int, error) { return o.r.Read(b) }
-
-type onlyWriter struct{ w io.Writer }
-
-func (o onlyWriter) Write(b []byte) (int, error) { return o.w.Write(b) }
-
-// closeWrite half-closes c where it can, so that the other side sees the
-// end of this direction; otherwise it closes c.
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		if cw.CloseWrite() == nil {
-			return
-		}
-	}
-	c.Close()
-}
