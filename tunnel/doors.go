@@ -27,11 +27,10 @@ import (
 
 // Bounds of one door.
 const (
-	doorMaxConns   = 512              // TCP connections or UDP flows at once
-	doorDialTime   = 15 * time.Second // one dial
-	doorUDPIdle    = 60 * time.Second // a UDP flow without datagrams
-	doorTCPIdle    = 2 * time.Hour    // a TCP connection without data
-	maxUDPDatagram = 65535
+	doorMaxConns = 512              // TCP connections or UDP flows at once
+	doorDialTime = 15 * time.Second // one dial
+	doorUDPIdle  = 60 * time.Second // a UDP flow without datagrams
+	doorTCPIdle  = 2 * time.Hour    // a TCP connection without data
 )
 
 // doorKey identifies a running door: its table and, for an expose, the

@@ -275,9 +275,9 @@ func (e *Engine) Publishes() []api.Publish {
 			p.Targets = len(pl.candidates(t))
 		}
 		if st := e.pub.stats[d.Key()]; st != nil {
-			p.Accepted, p.Active, p.Refused = st.accepted.Load(), st.active.Load(), st.refused.Load()
+			p.Accepted, p.Active, p.Refused = st.Accepted.Load(), st.Active.Load(), st.Refused.Load()
 			p.DialErrors, p.Relayed = st.dialErrors.Load(), st.relayed.Load()
-			p.BytesIn, p.BytesOut = st.bytesIn.Load(), st.bytesOut.Load()
+			p.BytesIn, p.BytesOut = st.BytesIn.Load(), st.BytesOut.Load()
 		}
 		out = append(out, p)
 	}

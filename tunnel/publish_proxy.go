@@ -41,20 +41,14 @@ const (
 	pubDialTimeout = 3 * time.Second
 	// pubDialTries bounds the targets one connection tries.
 	pubDialTries = 3
-	// pubCopyBuf is the size of a UDP listener's and flow's buffer: the
-	// largest datagram.
-	pubCopyBuf = 64 << 10
 )
 
-// copyBufs holds the UDP listeners' and flows' buffers; see pubCopyBuf.
-var copyBufs = sync.Pool{New: func() any { return new([pubCopyBuf]byte) }}
-
-// pubCounters are one publish's counters on this host.
+// pubCounters are one publish's counters on this host: its connections
+// and flows (relay.Counters, which a UDP listener counts itself), failed
+// dials and relayed connections.
 type pubCounters struct {
-	accepted, refused, dialErrors atomic.Uint64
-	active                        atomic.Int64
-	bytesIn, bytesOut             atomic.Uint64
-	relayed                       atomic.Uint64
+	relay.Counters
+	dialErrors, relayed atomic.Uint64
 }
 
 // gatewayDialer is the part of a gateway that published ports use:
@@ -152,20 +146,20 @@ func (pl *pubListener) routineAcceptTCP() {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		if pl.stats.active.Add(1) > maxPubConns {
-			pl.stats.active.Add(-1)
-			pl.stats.refused.Add(1)
+		if pl.stats.Active.Add(1) > maxPubConns {
+			pl.stats.Active.Add(-1)
+			pl.stats.Refused.Add(1)
 			c.Close()
 			continue
 		}
-		pl.stats.accepted.Add(1)
+		pl.stats.Accepted.Add(1)
 		go pl.serveTCP(c)
 	}
 }
 
 // serveTCP connects c to a target and proxies until both sides end.
 func (pl *pubListener) serveTCP(c net.Conn) {
-	defer pl.stats.active.Add(-1)
+	defer pl.stats.Active.Add(-1)
 	defer pl.pub.crash.Recover("publish", closer(c))
 	up := pl.dialTarget(config.ProtoTCP)
 	if up == nil {
@@ -173,8 +167,8 @@ func (pl *pubListener) serveTCP(c net.Conn) {
 		return
 	}
 	in, out := relay.Pipe(c, up, 0)
-	pl.stats.bytesIn.Add(uint64(in))
-	pl.stats.bytesOut.Add(uint64(out))
+	pl.stats.BytesIn.Add(uint64(in))
+	pl.stats.BytesOut.Add(uint64(out))
 }
 
 // dialTarget connects to one of the publish's targets, trying the next
