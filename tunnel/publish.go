@@ -279,7 +279,7 @@ func (e *Engine) Publishes() []api.Publish {
 		}
 		if pl := e.pub.active[listenKey(e.pubListenAddr(&d), &d)]; pl != nil {
 			p.Address = pl.addr.String()
-			p.Targets = len(pl.candidates(t))
+			p.Targets = len(pl.live(t)) // candidates would take a turn
 		}
 		if st := e.pub.stats[d.Key()]; st != nil {
 			p.Accepted, p.Active, p.Refused = st.Accepted.Load(), st.Active.Load(), st.Refused.Load()

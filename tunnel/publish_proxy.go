@@ -113,12 +113,10 @@ func (pl *pubListener) close() {
 	pl.wg.Wait()
 }
 
-// candidates returns the targets a new connection may go to, starting at
-// the next in round-robin order.
-func (pl *pubListener) candidates(t *pubTable) []pubTarget {
-	all := t.targets[pubNameKey{pl.def.Network, pl.def.Target}]
+// live returns the targets a new connection may go to, in address order.
+func (pl *pubListener) live(t *pubTable) []pubTarget {
 	var out []pubTarget
-	for _, x := range all {
+	for _, x := range t.targets[pubNameKey{pl.def.Network, pl.def.Target}] {
 		if pl.def.Mode == config.ModeHost && x.host != "" {
 			continue
 		}
@@ -127,6 +125,13 @@ func (pl *pubListener) candidates(t *pubTable) []pubTarget {
 		}
 		out = append(out, x)
 	}
+	return out
+}
+
+// candidates returns the live targets, starting at the next in
+// round-robin order: each call takes a turn.
+func (pl *pubListener) candidates(t *pubTable) []pubTarget {
+	out := pl.live(t)
 	if len(out) == 0 {
 		return nil
 	}

@@ -153,3 +153,21 @@ func TestPublishSkipsEncryptedRemotes(t *testing.T) {
 		t.Errorf("remote records became local targets: %v", tab.local)
 	}
 }
+
+// TestCandidatesRoundRobin: connections take turns over the live targets,
+// and counting them (Publishes, through live) takes no turn.
+func TestCandidatesRoundRobin(t *testing.T) {
+	a, b := netip.MustParseAddr("10.77.0.11"), netip.MustParseAddr("10.77.0.12")
+	tab := &pubTable{targets: map[pubNameKey][]pubTarget{{"blue", "web"}: {{ip: a}, {ip: b}}}}
+	pl := &pubListener{def: config.Publish{Network: "blue", Target: "web", Mode: config.ModeIngress}}
+	var got []netip.Addr
+	for range 4 {
+		got = append(got, pl.candidates(tab)[0].ip)
+		if n := len(pl.live(tab)); n != 2 {
+			t.Fatalf("live targets = %d, want 2", n)
+		}
+	}
+	if got[0] == got[1] || got[0] != got[2] || got[1] != got[3] {
+		t.Errorf("first choices %v do not alternate", got)
+	}
+}
