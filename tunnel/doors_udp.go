@@ -25,14 +25,13 @@ func (d *door) relayUDP(e *Engine, dial func(context.Context) (net.Conn, error))
 			if err != nil {
 				return nil, err
 			}
-			if !d.track(up) {
+			if !d.track(up, true) { // Go below runs its goroutine
 				up.Close()
 				return nil, errDoorStopping
 			}
 			return up, nil
 		},
 		Go: func(up net.Conn, fn func()) {
-			d.wg.Add(1)
 			go func() {
 				defer d.wg.Done()
 				defer d.untrack(up)

@@ -29,7 +29,8 @@ type Datagrams struct {
 	Dial func() (net.Conn, error)
 	// Go runs fn, which relays the answers of the flow whose upstream is
 	// up until the flow ends, in a new goroutine; nil uses the go
-	// statement. fn closes up on return, panic or not.
+	// statement. It is called once for every conn Dial returns. fn
+	// closes up on return, panic or not.
 	Go func(up net.Conn, fn func())
 	// Done, when closed, tells a read error of the listener that it was
 	// closed on purpose (a userspace stack's socket reports no
