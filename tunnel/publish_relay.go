@@ -204,7 +204,7 @@ func (r *relayServer) serve(c net.Conn) {
 	}
 	// The accepting host counts the connection and its bytes.
 	if def.Proto == config.ProtoUDP {
-		relay.Pipe(&framedConn{Conn: c}, up, pubUDPIdle)
+		relay.PipeDatagrams(&framedConn{Conn: c}, up, pubUDPIdle)
 	} else {
 		relay.Pipe(c, up, 0)
 	}

@@ -66,8 +66,8 @@ func ServeDatagrams(pc net.PacketConn, o Datagrams) {
 		}
 		mu.Unlock()
 	}()
-	buf := bufPool.Get().(*[bufSize]byte)
-	defer bufPool.Put(buf)
+	buf := datagramBufs.Get().(*[datagramBuf]byte)
+	defer datagramBufs.Put(buf)
 	for {
 		n, from, err := pc.ReadFrom(buf[:])
 		if err != nil {
@@ -123,8 +123,8 @@ func ServeDatagrams(pc net.PacketConn, o Datagrams) {
 // answers relays f's answers to its source until the flow idles out or
 // its upstream fails.
 func answers(pc net.PacketConn, f *flow, to net.Addr, o *Datagrams) {
-	buf := bufPool.Get().(*[bufSize]byte)
-	defer bufPool.Put(buf)
+	buf := datagramBufs.Get().(*[datagramBuf]byte)
+	defer datagramBufs.Put(buf)
 	for {
 		f.up.SetReadDeadline(time.Now().Add(o.Idle))
 		n, err := f.up.Read(buf[:])

@@ -9,7 +9,7 @@ import (
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+func tcpPair(t testing.TB) (client, server *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -74,11 +74,11 @@ func TestPipeIdle(t *testing.T) {
 }
 
 // TestPipeKeepsDatagrams: over datagram conns each datagram crosses
-// whole, the empty one included.
+// whole, the empty one and one larger than a stream's buffer included.
 func TestPipeKeepsDatagrams(t *testing.T) {
 	a, peerA := net.Pipe()
 	b, peerB := net.Pipe()
-	go Pipe(a, b, 0)
+	go PipeDatagrams(a, b, 0)
 	defer peerA.Close()
 	defer peerB.Close()
 	for _, d := range []string{"one", "", strings.Repeat("x", 60000)} {
@@ -115,5 +115,21 @@ func TestPipePanicReachesCaller(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Pipe did not return after its goroutine panicked")
+	}
+}
+
+// BenchmarkPipe relays a loopback TCP stream.
+func BenchmarkPipe(b *testing.B) {
+	client, a := tcpPair(b)
+	up, server := tcpPair(b)
+	go Pipe(a, up, 0)
+	go io.Copy(io.Discard, server)
+	buf := make([]byte, 256<<10)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := client.Write(buf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
