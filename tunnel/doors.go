@@ -27,11 +27,10 @@ import (
 
 // Bounds of one door.
 const (
-	doorMaxConns   = 512              // TCP connections or UDP flows at once
-	doorDialTime   = 15 * time.Second // one dial
-	doorUDPIdle    = 60 * time.Second // a UDP flow without datagrams
-	doorTCPIdle    = 2 * time.Hour    // a TCP connection without data
-	maxUDPDatagram = 65535
+	doorMaxConns = 512              // TCP connections or UDP flows at once
+	doorDialTime = 15 * time.Second // one dial
+	doorUDPIdle  = 60 * time.Second // a UDP flow without datagrams
+	doorTCPIdle  = 2 * time.Hour    // a TCP connection without data
 )
 
 // doorKey identifies a running door: its table and, for an expose, the
@@ -176,14 +175,20 @@ func (d *door) stop() {
 	d.wg.Wait()
 }
 
-// track registers c so that stop closes it; false once stopping.
-func (d *door) track(c net.Conn) bool {
+// track registers c so that stop closes it and, if flow is set, adds the
+// goroutine about to serve it to wg, for stop to wait for; false once
+// stopping. Both happen under mu, which stop takes after it cancels and
+// before it waits, so no wg.Add can follow stop's Wait.
+func (d *door) track(c net.Conn, flow bool) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ctx.Err() != nil || len(d.conns) >= 2*doorMaxConns {
 		return false
 	}
 	d.conns[c] = struct{}{}
+	if flow {
+		d.wg.Add(1)
+	}
 	return true
 }
 
@@ -213,12 +218,11 @@ func (d *door) relayTCP(e *Engine, dial func(context.Context) (net.Conn, error))
 			c.Close() // at the bound: refuse rather than queue
 			continue
 		}
-		if !d.track(c) {
+		if !d.track(c, true) {
 			<-sem
 			c.Close()
 			continue
 		}
-		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
 			defer func() { <-sem }()
@@ -226,7 +230,7 @@ func (d *door) relayTCP(e *Engine, dial func(context.Context) (net.Conn, error))
 			ctx, cancel := context.WithTimeout(d.ctx, doorDialTime)
 			up, err := dial(ctx)
 			cancel()
-			if err != nil || !d.track(up) {
+			if err != nil || !d.track(up, false) {
 				if up != nil {
 					up.Close()
 				}

@@ -22,6 +22,7 @@ import (
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/consensus"
+	"github.com/vxwire/vxwire/internal/gossip"
 )
 
 // publishesFile holds a host's API publishes when it has no log.
@@ -87,28 +88,10 @@ func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
 	for name, n := range e.networks {
 		t.sealed[name] = n.cfg.Encrypted
 	}
-	add := func(network, name string, aliases []string, ip netip.Addr, host string) {
-		for _, n := range append([]string{name}, aliases...) {
-			k := pubNameKey{network, strings.ToLower(n)}
-			t.targets[k] = append(t.targets[k], pubTarget{ip: ip, host: host})
-			if host == "" {
-				t.local[k] = append(t.local[k], ip)
-			}
-		}
-	}
 	for _, p := range e.ports {
-		add(p.key.network, p.key.name, p.cfg.Aliases, p.addr.Addr(), "")
+		t.add(p.key.network, p.key.name, p.cfg.Aliases, p.addr.Addr(), "")
 	}
-	for _, r := range e.unlockedRecords() {
-		n := e.networks[r.Network]
-		if r.Host == e.cfg.Host.Name || n == nil || config.CheckRecord(&n.cfg, r.Name, r.Aliases, r.IP, r.MAC[:]) != nil {
-			continue
-		}
-		if n.cfg.Encrypted {
-			continue // reached only through the relay, which is not encrypted
-		}
-		add(r.Network, r.Name, r.Aliases, r.IP, r.Host)
-	}
+	t.addRemote(e.unlockedRecords(), e.cfg.Host.Name, e.networks)
 	for _, k := range t.targets {
 		sort.Slice(k, func(i, j int) bool { return k[i].ip.Less(k[j].ip) })
 	}
@@ -129,6 +112,30 @@ func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
 		}
 	}
 	return t
+}
+
+// add makes ip, an endpoint on host ("" for this one), a target of its
+// name and aliases in network.
+func (t *pubTable) add(network, name string, aliases []string, ip netip.Addr, host string) {
+	for _, n := range append([]string{name}, aliases...) {
+		k := pubNameKey{network, strings.ToLower(n)}
+		t.targets[k] = append(t.targets[k], pubTarget{ip: ip, host: host})
+		if host == "" {
+			t.local[k] = append(t.local[k], ip)
+		}
+	}
+}
+
+// addRemote makes the other hosts' endpoints of recs targets, those of
+// the networks nets this host carries that pass the network's rules, but
+// none of an encrypted network (t.sealed): only the relay reaches them,
+// and it is not encrypted.
+func (t *pubTable) addRemote(recs []gossip.Record, self string, nets map[string]*network) {
+	for _, r := range recs {
+		if remoteRecordNet(&r, self, nets) != nil && !t.sealed[r.Network] {
+			t.add(r.Network, r.Name, r.Aliases, r.IP, r.Host)
+		}
+	}
 }
 
 // unlockedSyncPublishes makes the listeners match the publishes and the
@@ -272,12 +279,12 @@ func (e *Engine) Publishes() []api.Publish {
 		}
 		if pl := e.pub.active[listenKey(e.pubListenAddr(&d), &d)]; pl != nil {
 			p.Address = pl.addr.String()
-			p.Targets = len(pl.candidates(t))
+			p.Targets = len(pl.live(t)) // candidates would take a turn
 		}
 		if st := e.pub.stats[d.Key()]; st != nil {
-			p.Accepted, p.Active, p.Refused = st.accepted.Load(), st.active.Load(), st.refused.Load()
+			p.Accepted, p.Active, p.Refused = st.Accepted.Load(), st.Active.Load(), st.Refused.Load()
 			p.DialErrors, p.Relayed = st.dialErrors.Load(), st.relayed.Load()
-			p.BytesIn, p.BytesOut = st.bytesIn.Load(), st.bytesOut.Load()
+			p.BytesIn, p.BytesOut = st.BytesIn.Load(), st.BytesOut.Load()
 		}
 		out = append(out, p)
 	}

@@ -13,8 +13,8 @@ package tunnel
 //
 // The endpoint sees its host's gateway address as the source, as Docker's
 // routing mesh shows its ingress address. Each connection borrows one
-// pooled buffer, split between the two directions, and the number of
-// connections a publish carries at once is bounded.
+// pooled buffer per direction (internal/relay, as the laptop's doors),
+// and the number of connections a publish carries at once is bounded.
 
 import (
 	"context"
@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/relay"
 	"github.com/vxwire/vxwire/internal/safe"
 	"github.com/vxwire/vxwire/internal/tally"
 )
@@ -40,19 +41,14 @@ const (
 	pubDialTimeout = 3 * time.Second
 	// pubDialTries bounds the targets one connection tries.
 	pubDialTries = 3
-	// pubCopyBuf is the size of a connection's buffer, half per direction.
-	pubCopyBuf = 64 << 10
 )
 
-// copyBufs holds the proxies' buffers; see pubCopyBuf.
-var copyBufs = sync.Pool{New: func() any { return new([pubCopyBuf]byte) }}
-
-// pubCounters are one publish's counters on this host.
+// pubCounters are one publish's counters on this host: its connections
+// and flows (relay.Counters, which a UDP listener counts itself), failed
+// dials and relayed connections.
 type pubCounters struct {
-	accepted, refused, dialErrors atomic.Uint64
-	active                        atomic.Int64
-	bytesIn, bytesOut             atomic.Uint64
-	relayed                       atomic.Uint64
+	relay.Counters
+	dialErrors, relayed atomic.Uint64
 }
 
 // gatewayDialer is the part of a gateway that published ports use:
@@ -117,12 +113,10 @@ func (pl *pubListener) close() {
 	pl.wg.Wait()
 }
 
-// candidates returns the targets a new connection may go to, starting at
-// the next in round-robin order.
-func (pl *pubListener) candidates(t *pubTable) []pubTarget {
-	all := t.targets[pubNameKey{pl.def.Network, pl.def.Target}]
+// live returns the targets a new connection may go to, in address order.
+func (pl *pubListener) live(t *pubTable) []pubTarget {
 	var out []pubTarget
-	for _, x := range all {
+	for _, x := range t.targets[pubNameKey{pl.def.Network, pl.def.Target}] {
 		if pl.def.Mode == config.ModeHost && x.host != "" {
 			continue
 		}
@@ -131,6 +125,13 @@ func (pl *pubListener) candidates(t *pubTable) []pubTarget {
 		}
 		out = append(out, x)
 	}
+	return out
+}
+
+// candidates returns the live targets, starting at the next in
+// round-robin order: each call takes a turn.
+func (pl *pubListener) candidates(t *pubTable) []pubTarget {
+	out := pl.live(t)
 	if len(out) == 0 {
 		return nil
 	}
@@ -150,27 +151,29 @@ func (pl *pubListener) routineAcceptTCP() {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		if pl.stats.active.Add(1) > maxPubConns {
-			pl.stats.active.Add(-1)
-			pl.stats.refused.Add(1)
+		if pl.stats.Active.Add(1) > maxPubConns {
+			pl.stats.Active.Add(-1)
+			pl.stats.Refused.Add(1)
 			c.Close()
 			continue
 		}
-		pl.stats.accepted.Add(1)
+		pl.stats.Accepted.Add(1)
 		go pl.serveTCP(c)
 	}
 }
 
 // serveTCP connects c to a target and proxies until both sides end.
 func (pl *pubListener) serveTCP(c net.Conn) {
-	defer pl.stats.active.Add(-1)
+	defer pl.stats.Active.Add(-1)
 	defer pl.pub.crash.Recover("publish", closer(c))
 	up := pl.dialTarget(config.ProtoTCP)
 	if up == nil {
 		c.Close()
 		return
 	}
-	pl.pub.proxy(c, up, pl.stats)
+	in, out := relay.Pipe(c, up, 0)
+	pl.stats.BytesIn.Add(uint64(in))
+	pl.stats.BytesOut.Add(uint64(out))
 }
 
 // dialTarget connects to one of the publish's targets, trying the next
@@ -247,45 +250,3 @@ func newPublisher(l *slog.Logger, crash safe.Reporter, refused *tally.Counts) *p
 
 // closer returns c's Close as a func, for safe.Reporter.Recover.
 func closer(c io.Closer) func() { return func() { c.Close() } }
-
-// proxy copies between a and b until both directions end, then closes
-// both. It borrows one pooled buffer for the two directions.
-func (p *publisher) proxy(a, b net.Conn, st *pubCounters) {
-	buf := copyBufs.Get().(*[pubCopyBuf]byte)
-	defer copyBufs.Put(buf)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer p.crash.Recover("publish", closer(b))
-		n, _ := io.CopyBuffer(onlyWriter{b}, onlyReader{a}, buf[:pubCopyBuf/2])
-		st.bytesIn.Add(uint64(n))
-		closeWrite(b)
-	}()
-	n, _ := io.CopyBuffer(onlyWriter{a}, onlyReader{b}, buf[pubCopyBuf/2:])
-	st.bytesOut.Add(uint64(n))
-	closeWrite(a)
-	<-done
-	a.Close()
-	b.Close()
-}
-
-// onlyReader and onlyWriter hide ReadFrom and WriteTo, so that
-// io.CopyBuffer uses the buffer it is given rather than allocating one.
-type onlyReader struct{ r io.Reader }
-
-func (o onlyReader) Read(b []byte) (int, error) { return o.r.Read(b) }
-
-type onlyWriter struct{ w io.Writer }
-
-func (o onlyWriter) Write(b []byte) (int, error) { return o.w.Write(b) }
-
-// closeWrite half-closes c where it can, so that the other side sees the
-// end of this direction; otherwise it closes c.
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		if cw.CloseWrite() == nil {
-			return
-		}
-	}
-	c.Close()
-}

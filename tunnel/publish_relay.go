@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/relay"
 )
 
 const (
@@ -202,11 +203,10 @@ func (r *relayServer) serve(c net.Conn) {
 		return
 	}
 	// The accepting host counts the connection and its bytes.
-	var st pubCounters
 	if def.Proto == config.ProtoUDP {
-		relayDatagrams(c, up, &st)
+		relay.PipeDatagrams(&framedConn{Conn: c}, up, pubUDPIdle)
 	} else {
-		r.pub.proxy(c, up, &st)
+		relay.Pipe(c, up, 0)
 	}
 }
 

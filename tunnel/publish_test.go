@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/gossip"
 )
 
 func TestRelayHeaderRoundTrip(t *testing.T) {
@@ -116,5 +117,57 @@ func TestRelayRefusesEncryptedNetworks(t *testing.T) {
 	}
 	if _, ok := tab.relayTarget(&relayHeader{proto: 6, port: 9090, target: sec}); ok {
 		t.Error("the relay serves an encrypted network's endpoint in the clear")
+	}
+}
+
+// TestPublishSkipsEncryptedRemotes: the accepting host never relays to
+// another host's endpoint of an encrypted network (the relay is plain
+// TCP on the underlay), while it does for a plain network's; records of
+// this host, of networks it does not carry or that break the rules are
+// no targets either.
+func TestPublishSkipsEncryptedRemotes(t *testing.T) {
+	mk := func(name string, vni uint32, subnet string, encrypted bool) *network {
+		p := netip.MustParsePrefix(subnet)
+		return &network{cfg: config.Network{Name: name, VNI: vni, Subnet: p, Gateway: p.Addr().Next(), Encrypted: encrypted}}
+	}
+	nets := map[string]*network{"blue": mk("blue", 256, "10.77.0.0/24", false), "sec": mk("sec", 257, "10.88.0.0/24", true)}
+	tab := &pubTable{targets: map[pubNameKey][]pubTarget{}, local: map[pubNameKey][]netip.Addr{},
+		sealed: map[string]bool{"blue": false, "sec": true}}
+	tab.addRemote([]gossip.Record{
+		testRecord("h2", "blue", "web", "10.77.0.20", 0x20, "www"),
+		testRecord("h2", "sec", "web", "10.88.0.20", 0x21),
+		testRecord("h1", "blue", "web", "10.77.0.10", 0x10), // this host's own
+		testRecord("h3", "red", "web", "10.99.0.5", 0x05),   // a network h1 does not carry
+		testRecord("h3", "blue", "web", "10.66.0.5", 0x06),  // outside the subnet
+	}, "h1", nets)
+	want := []pubTarget{{ip: netip.MustParseAddr("10.77.0.20"), host: "h2"}}
+	for _, k := range []pubNameKey{{"blue", "web"}, {"blue", "www"}} {
+		if got := tab.targets[k]; len(got) != 1 || got[0] != want[0] {
+			t.Errorf("targets of %v = %v, want %v", k, got, want)
+		}
+	}
+	if got := tab.targets[pubNameKey{"sec", "web"}]; len(got) != 0 {
+		t.Errorf("an encrypted network's remote endpoint is a target, reached through the plain relay: %v", got)
+	}
+	if len(tab.local) != 0 {
+		t.Errorf("remote records became local targets: %v", tab.local)
+	}
+}
+
+// TestCandidatesRoundRobin: connections take turns over the live targets,
+// and counting them (Publishes, through live) takes no turn.
+func TestCandidatesRoundRobin(t *testing.T) {
+	a, b := netip.MustParseAddr("10.77.0.11"), netip.MustParseAddr("10.77.0.12")
+	tab := &pubTable{targets: map[pubNameKey][]pubTarget{{"blue", "web"}: {{ip: a}, {ip: b}}}}
+	pl := &pubListener{def: config.Publish{Network: "blue", Target: "web", Mode: config.ModeIngress}}
+	var got []netip.Addr
+	for range 4 {
+		got = append(got, pl.candidates(tab)[0].ip)
+		if n := len(pl.live(tab)); n != 2 {
+			t.Fatalf("live targets = %d, want 2", n)
+		}
+	}
+	if got[0] == got[1] || got[0] != got[2] || got[1] != got[3] {
+		t.Errorf("first choices %v do not alternate", got)
 	}
 }

@@ -11,109 +11,42 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/internal/relay"
 )
 
 // pubUDPIdle is how long a UDP flow lives without a datagram.
 const pubUDPIdle = 30 * time.Second
 
-// pubUDPFlow is one client's flow through a UDP publish.
-type pubUDPFlow struct {
-	up   net.Conn
-	last atomic.Int64 // unix nanoseconds of the last datagram either way
-}
-
+// routineServeUDP relays the publish's datagrams (relay.ServeDatagrams)
+// until the listener closes.
 func (pl *pubListener) routineServeUDP() {
 	defer pl.wg.Done()
-	var mu sync.Mutex
-	flows := make(map[netip.AddrPort]*pubUDPFlow)
-	defer func() {
-		mu.Lock()
-		for _, f := range flows {
-			f.up.Close()
-		}
-		mu.Unlock()
-	}()
-	buf := copyBufs.Get().(*[pubCopyBuf]byte)
-	defer copyBufs.Put(buf)
-	for {
-		n, from, err := pl.pc.ReadFrom(buf[:])
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+	relay.ServeDatagrams(pl.pc, relay.Datagrams{
+		Idle:     pubUDPIdle,
+		MaxFlows: maxPubConns,
+		Counters: &pl.stats.Counters,
+		Dial: func() (net.Conn, error) {
+			if up := pl.dialTarget(config.ProtoUDP); up != nil {
+				return up, nil
 			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		ua, ok := from.(*net.UDPAddr)
-		if !ok {
-			continue
-		}
-		client := ua.AddrPort()
-		mu.Lock()
-		f := flows[client]
-		if f == nil {
-			if len(flows) >= maxPubConns {
-				mu.Unlock()
-				pl.stats.refused.Add(1)
-				continue
-			}
-			up := pl.dialTarget(config.ProtoUDP)
-			if up == nil {
-				mu.Unlock()
-				continue
-			}
-			f = &pubUDPFlow{up: up}
-			flows[client] = f
-			pl.stats.accepted.Add(1)
-			pl.stats.active.Add(1)
-			go pl.routineUDPReturn(f, client, func() {
-				mu.Lock()
-				if flows[client] == f {
-					delete(flows, client)
-				}
-				mu.Unlock()
-			})
-		}
-		mu.Unlock()
-		f.last.Store(time.Now().UnixNano())
-		if _, err := f.up.Write(buf[:n]); err == nil {
-			pl.stats.bytesIn.Add(uint64(n))
-		}
-	}
+			return nil, errNoTarget
+		},
+		Go: func(up net.Conn, fn func()) {
+			go func() {
+				defer pl.pub.crash.Recover("publish", closer(up))
+				fn()
+			}()
+		},
+	})
 }
 
-// routineUDPReturn sends the flow's replies to client until the flow
-// idles out or its upstream fails, then calls gone.
-func (pl *pubListener) routineUDPReturn(f *pubUDPFlow, client netip.AddrPort, gone func()) {
-	defer pl.stats.active.Add(-1)
-	defer gone()
-	defer f.up.Close()
-	defer pl.pub.crash.Recover("publish", closer(f.up))
-	buf := copyBufs.Get().(*[pubCopyBuf]byte)
-	defer copyBufs.Put(buf)
-	to := net.UDPAddrFromAddrPort(client)
-	for {
-		f.up.SetReadDeadline(time.Now().Add(pubUDPIdle))
-		n, err := f.up.Read(buf[:])
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, f.last.Load())) < pubUDPIdle {
-				continue
-			}
-			return
-		}
-		f.last.Store(time.Now().UnixNano())
-		if _, err := pl.pc.WriteTo(buf[:n], to); err == nil {
-			pl.stats.bytesOut.Add(uint64(n))
-		}
-	}
-}
+// errNoTarget is why a UDP flow of a publish did not open: dialTarget
+// counted the reason.
+var errNoTarget = errors.New("no target reachable")
 
 // framedConn carries datagrams over a stream, each behind its length.
 type framedConn struct {
@@ -156,50 +89,4 @@ func (c *framedConn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
-}
-
-// relayDatagrams joins a relayed stream of datagrams c to the UDP socket
-// up until either fails or the flow idles out.
-func relayDatagrams(c, up net.Conn, st *pubCounters) {
-	fc := &framedConn{Conn: c}
-	var last atomic.Int64
-	last.Store(time.Now().UnixNano())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := copyBufs.Get().(*[pubCopyBuf]byte)
-		defer copyBufs.Put(buf)
-		for {
-			n, err := fc.Read(buf[:])
-			if err != nil {
-				up.Close()
-				return
-			}
-			last.Store(time.Now().UnixNano())
-			if _, err := up.Write(buf[:n]); err == nil {
-				st.bytesIn.Add(uint64(n))
-			}
-		}
-	}()
-	buf := copyBufs.Get().(*[pubCopyBuf]byte)
-	defer copyBufs.Put(buf)
-	for {
-		up.SetReadDeadline(time.Now().Add(pubUDPIdle))
-		n, err := up.Read(buf[:])
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, last.Load())) < pubUDPIdle {
-				continue
-			}
-			break
-		}
-		last.Store(time.Now().UnixNano())
-		if _, err := fc.Write(buf[:n]); err != nil {
-			break
-		}
-		st.bytesOut.Add(uint64(n))
-	}
-	c.Close()
-	up.Close()
-	<-done
 }

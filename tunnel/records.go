@@ -315,8 +315,8 @@ func (e *Engine) unlockedNetworksChanged() bool {
 func remoteEndpoints(recs []gossip.Record, self string, nets map[string]*network) []api.Endpoint {
 	var out []api.Endpoint
 	for _, r := range recs {
-		n := nets[r.Network]
-		if r.Host == self || n == nil || config.CheckRecord(&n.cfg, r.Name, r.Aliases, r.IP, r.MAC[:]) != nil {
+		n := remoteRecordNet(&r, self, nets)
+		if n == nil {
 			continue
 		}
 		out = append(out, api.Endpoint{
@@ -325,6 +325,17 @@ func remoteEndpoints(recs []gossip.Record, self string, nets map[string]*network
 		})
 	}
 	return out
+}
+
+// remoteRecordNet returns the network of r when the data path takes r:
+// another host's record on a network of nets that passes the network's
+// rules; else nil.
+func remoteRecordNet(r *gossip.Record, self string, nets map[string]*network) *network {
+	n := nets[r.Network]
+	if r.Host == self || n == nil || config.CheckRecord(&n.cfg, r.Name, r.Aliases, r.IP, r.MAC[:]) != nil {
+		return nil
+	}
+	return n
 }
 
 // nameHolder returns the other host whose record holds name on network,
