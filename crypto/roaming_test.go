@@ -45,11 +45,11 @@ func TestRoamingPeerLearntFromKeepalive(t *testing.T) {
 		return len(st) == 1 && st[0].Endpoint == laptop.peer().Endpoint
 	})
 	sendBatch(t, srv, laptop.id, 0, 10, 200)
-	if n := checkReceived(t, laptop.collect(10, 5*time.Second), srv.id, 0, 10, 200); n != 10 {
+	if n := laptop.receive(t, srv.id, 0, 10, 200, 5*time.Second); n != 10 {
 		t.Fatalf("server → roaming laptop: %d/10 arrived", n)
 	}
 	sendBatch(t, laptop, srv.id, 0, 10, 200)
-	if n := checkReceived(t, srv.collect(10, 5*time.Second), laptop.id, 0, 10, 200); n != 10 {
+	if n := srv.receive(t, laptop.id, 0, 10, 200, 5*time.Second); n != 10 {
 		t.Fatalf("roaming laptop → server: %d/10 arrived", n)
 	}
 }
@@ -126,7 +126,7 @@ func TestInnerStackThroughTunnel(t *testing.T) {
 	}
 	// VXLAN to the roaming laptop still reaches Read.
 	sendBatch(t, srv, laptop.id, 0, 5, 200)
-	if n := checkReceived(t, laptop.collect(5, 5*time.Second), srv.id, 0, 5, 200); n != 5 {
+	if n := laptop.receive(t, srv.id, 0, 5, 200, 5*time.Second); n != 5 {
 		t.Fatalf("vxlan beside the inner stack: %d/5", n)
 	}
 }
