@@ -2,7 +2,9 @@ package crypto
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -73,7 +75,8 @@ func (d *Device) config() Config {
 	return d.cfg
 }
 
-// The inner stacks of two devices talk TCP and UDP inside the tunnel,
+// The inner stacks of two devices talk TCP inside the tunnel (UDP:
+// TestInnerForgedSourceDropped),
 // from the laptop, whose endpoint the server learns, to the server and
 // back; VXLAN still goes to Read.
 func TestInnerStackThroughTunnel(t *testing.T) {
@@ -128,5 +131,61 @@ func TestInnerStackThroughTunnel(t *testing.T) {
 	sendBatch(t, srv, laptop.id, 0, 5, 200)
 	if n := laptop.receive(t, srv.id, 0, 5, 200, 5*time.Second); n != 5 {
 		t.Fatalf("vxlan beside the inner stack: %d/5", n)
+	}
+}
+
+// innerUDP returns the IPv4/UDP packet from src to dst:port carrying
+// payload, as a peer's inner stack would send it.
+func innerUDP(src, dst netip.Addr, port uint16, payload []byte) []byte {
+	b := make([]byte, InnerOverhead+len(payload))
+	wrap(b, payload, src.As4(), dst.As4())
+	binary.BigEndian.PutUint16(b[ipv4HeaderLen+2:], port)
+	return b
+}
+
+// TestInnerForgedSourceDropped: peer m sends the server inner packets
+// that claim peer a's tunnel address, the address the server gossips
+// with a by. WireGuard's allowed-ips bind an inner source to the key that
+// sent it, so none reaches the server's inner stack, while m's packets
+// from its own tunnel address, sent after each forged one on the same
+// session, arrive and are counted.
+func TestInnerForgedSourceDropped(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	srv, a, m := newNode(t, 1), newNode(t, 2), newNode(t, 3)
+	inner := func(c *Config) { c.InnerPort = 7946 }
+	srv.start(t, inner)
+	a.start(t, inner)
+	m.start(t, nil)
+	connect(t, srv, a, m)
+	u, err := srv.dev.Inner().ListenUDP(7946)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+
+	forged := innerUDP(a.tunnel, srv.tunnel, 7946, []byte("forged"))
+	genuine := innerUDP(m.tunnel, srv.tunnel, 7946, []byte("genuine"))
+	b := make([]byte, 100)
+	got := 0
+	for deadline := time.Now().Add(15 * time.Second); got < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d genuine inner packets arrived, want 3", got)
+		}
+		m.dev.sendInner(forged)
+		m.dev.sendInner(genuine)
+		u.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		for {
+			n, from, err := u.ReadFrom(b)
+			if err != nil {
+				break
+			}
+			if string(b[:n]) != "genuine" || from.(*net.UDPAddr).AddrPort().Addr().Unmap() != m.tunnel {
+				t.Fatalf("the server's inner stack took %q from %v", b[:n], from)
+			}
+			got++
+		}
+	}
+	if s := srv.dev.Stats(); s.InnerRxPackets < uint64(got) || s.InnerRxPackets > m.dev.Stats().InnerTxPackets/2 {
+		t.Fatalf("server counted %d inner packets in, %d genuine arrived, m sent %d", s.InnerRxPackets, got, m.dev.Stats().InnerTxPackets)
 	}
 }
