@@ -18,25 +18,7 @@ import (
 // host's persistent keepalive starts without any traffic.
 func TestRoamingPeerLearntFromKeepalive(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	srv, laptop := newNode(t, 1), newNode(t, 2)
-	laptop.id = netip.AddrPortFrom(laptop.tunnel, laptop.id.Port()) // known by its tunnel address
-	srv.start(t, nil)
-	laptop.start(t, nil)
-
-	roaming := laptop.peer()
-	roaming.Endpoint = netip.AddrPort{}
-	cfg := srv.dev.config()
-	cfg.Peers = []Peer{roaming}
-	if err := srv.dev.Reconfigure(cfg); err != nil {
-		t.Fatal(err)
-	}
-	server := srv.peer()
-	server.Keepalive = time.Second
-	cfg = laptop.dev.config()
-	cfg.Peers = []Peer{server}
-	if err := laptop.dev.Reconfigure(cfg); err != nil {
-		t.Fatal(err)
-	}
+	srv, laptop := roamingPair(t, nil, time.Second)
 	if s, _ := laptop.dev.wg.IpcGet(); !strings.Contains(s, "persistent_keepalive_interval=1\n") {
 		t.Fatalf("keepalive not installed:\n%s", s)
 	}
@@ -68,6 +50,33 @@ func TestKeepaliveValidation(t *testing.T) {
 	}
 }
 
+// roamingPair starts a server and a laptop, both with mod, where the
+// server knows the laptop by key and tunnel address only (its ID is the
+// tunnel address, no endpoint) and the laptop knows the server's endpoint
+// and keeps it alive every keepalive.
+func roamingPair(t *testing.T, mod func(*Config), keepalive time.Duration) (srv, laptop *node) {
+	t.Helper()
+	srv, laptop = newNode(t, 1), newNode(t, 2)
+	laptop.id = netip.AddrPortFrom(laptop.tunnel, laptop.id.Port()) // known by its tunnel address
+	srv.start(t, mod)
+	laptop.start(t, mod)
+	roaming := laptop.peer()
+	roaming.Endpoint = netip.AddrPort{}
+	cfg := srv.dev.config()
+	cfg.Peers = []Peer{roaming}
+	if err := srv.dev.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	server := srv.peer()
+	server.Keepalive = keepalive
+	cfg = laptop.dev.config()
+	cfg.Peers = []Peer{server}
+	if err := laptop.dev.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return srv, laptop
+}
+
 // config returns a copy of d's configuration.
 func (d *Device) config() Config {
 	d.mu.Lock()
@@ -76,27 +85,10 @@ func (d *Device) config() Config {
 }
 
 // The inner stacks of two devices talk TCP inside the tunnel (UDP:
-// TestInnerForgedSourceDropped),
-// from the laptop, whose endpoint the server learns, to the server and
-// back; VXLAN still goes to Read.
+// TestInnerForgedSourceDropped), from the laptop, whose endpoint the
+// server learns, to the server and back; VXLAN still goes to Read.
 func TestInnerStackThroughTunnel(t *testing.T) {
-	srv, laptop := newNode(t, 1), newNode(t, 2)
-	laptop.id = netip.AddrPortFrom(laptop.tunnel, laptop.id.Port())
-	inner := func(c *Config) { c.InnerPort = 7946 }
-	srv.start(t, inner)
-	laptop.start(t, inner)
-	roaming := laptop.peer()
-	roaming.Endpoint = netip.AddrPort{}
-	cfg := srv.dev.config()
-	cfg.Peers = []Peer{roaming}
-	if err := srv.dev.Reconfigure(cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg = laptop.dev.config()
-	cfg.Peers = []Peer{srv.peer()}
-	if err := laptop.dev.Reconfigure(cfg); err != nil {
-		t.Fatal(err)
-	}
+	srv, laptop := roamingPair(t, func(c *Config) { c.InnerPort = 7946 }, 0)
 
 	ln, err := srv.dev.Inner().ListenTCP(7946)
 	if err != nil {
