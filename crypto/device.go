@@ -333,6 +333,7 @@ func (d *Device) sendInner(b []byte) {
 	}
 	p.n = copy(p.buf, b)
 	q.push(p)
+	d.stats.innerTx.Add(1)
 }
 
 // BatchSize is the number of datagrams wireguard-go moves per call, the

@@ -1,10 +1,7 @@
 package crypto
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -29,86 +26,6 @@ func sendBatch(tb testing.TB, from *node, dst netip.AddrPort, first, count, size
 			batch = batch[:0]
 		}
 	}
-}
-
-// checkReceived verifies contents and sender of datagrams first..first+count-1
-// and returns how many distinct ones arrived.
-func checkReceived(tb testing.TB, got []dgram, from netip.AddrPort, first, count, size int) int {
-	tb.Helper()
-	seen := make(map[uint32]bool)
-	for _, g := range got {
-		if g.from != from {
-			tb.Fatalf("datagram from %v, want %v", g.from, from)
-		}
-		if len(g.data) < encap.HeaderLen+4 {
-			tb.Fatalf("datagram of %d bytes", len(g.data))
-		}
-		seq := binary.BigEndian.Uint32(g.data[encap.HeaderLen:])
-		if !bytes.Equal(g.data, vxlanDatagram(size, seq)) {
-			tb.Fatalf("datagram %d corrupted (%d bytes, want %d)", seq, len(g.data), size)
-		}
-		if int(seq) >= first && int(seq) < first+count {
-			seen[seq] = true
-		}
-	}
-	return len(seen)
-}
-
-// checkDatagram tells what data is: datagram seq of first..first+count-1,
-// exactly as sendBatch made it with size bytes, or a probe of establish
-// (probe true). Anything else is an error: a datagram of another range
-// (one the test did not send now), or one whose bytes differ from what was
-// sent.
-func checkDatagram(data []byte, first, count, size int) (seq uint32, probe bool, err error) {
-	if len(data) < encap.HeaderLen+4 {
-		return 0, false, fmt.Errorf("datagram of %d bytes", len(data))
-	}
-	seq = binary.BigEndian.Uint32(data[encap.HeaderLen:])
-	if seq == probeSeq && isProbe(data) {
-		return seq, true, nil
-	}
-	if int64(seq) < int64(first) || int64(seq) >= int64(first+count) {
-		return seq, false, fmt.Errorf("datagram %d (%d bytes) is not one of %d..%d", seq, len(data), first, first+count-1)
-	}
-	if !bytes.Equal(data, vxlanDatagram(size, seq)) {
-		return seq, false, fmt.Errorf("datagram %d corrupted (%d bytes, want %d)", seq, len(data), size)
-	}
-	return seq, false, nil
-}
-
-// receive reads n.rx until datagrams first..first+count-1 of size bytes
-// from the peer with ID from all arrived, or within passed, and returns
-// how many did. Every datagram read must be from that peer and pass
-// checkDatagram; late probes of establish are skipped. One that arrives
-// twice fails the test: WireGuard's replay window never delivers a
-// datagram twice.
-func (n *node) receive(tb testing.TB, from netip.AddrPort, first, count, size int, within time.Duration) int {
-	tb.Helper()
-	seen := make(map[uint32]bool, count)
-	deadline := time.After(within)
-	for len(seen) < count {
-		var g dgram
-		select {
-		case g = <-n.rx:
-		case <-deadline:
-			return len(seen)
-		}
-		if g.from != from {
-			tb.Fatalf("datagram from %v, want %v", g.from, from)
-		}
-		seq, probe, err := checkDatagram(g.data, first, count, size)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if probe {
-			continue
-		}
-		if seen[seq] {
-			tb.Fatalf("datagram %d delivered twice", seq)
-		}
-		seen[seq] = true
-	}
-	return len(seen)
 }
 
 // exchange sends datagrams first..first+count-1 of size bytes from a to b
@@ -309,7 +226,7 @@ func TestUnknownKeyGetsNothing(t *testing.T) {
 	}
 	// a and b are unaffected.
 	sendBatch(t, a, b.id, 0, 10, 300)
-	if n := checkReceived(t, b.collect(10, 5*time.Second), a.id, 0, 10, 300); n != 10 {
+	if n := b.receive(t, a.id, 0, 10, 300, 5*time.Second); n != 10 {
 		t.Fatalf("a→b %d/10", n)
 	}
 }
@@ -358,7 +275,7 @@ func TestReconfigurePeers(t *testing.T) {
 	c.start(t, nil)
 	connect(t, a, b)
 	sendBatch(t, a, b.id, 0, 5, 100)
-	if n := checkReceived(t, b.collect(5, 5*time.Second), a.id, 0, 5, 100); n == 0 {
+	if n := b.receive(t, a.id, 0, 5, 100, 5*time.Second); n == 0 {
 		t.Fatal("a→b before")
 	}
 	hsBefore := a.dev.Status()[0].LastHandshake
@@ -367,10 +284,10 @@ func TestReconfigurePeers(t *testing.T) {
 	connect(t, a, b, c)
 	sendBatch(t, a, c.id, 0, 5, 100)
 	sendBatch(t, c, b.id, 0, 5, 100)
-	if n := checkReceived(t, c.collect(5, 5*time.Second), a.id, 0, 5, 100); n == 0 {
+	if n := c.receive(t, a.id, 0, 5, 100, 5*time.Second); n == 0 {
 		t.Fatal("a→c after add")
 	}
-	if n := checkReceived(t, b.collect(5, 5*time.Second), c.id, 0, 5, 100); n == 0 {
+	if n := b.receive(t, c.id, 0, 5, 100, 5*time.Second); n == 0 {
 		t.Fatal("c→b after add")
 	}
 	for _, s := range a.dev.Status() {

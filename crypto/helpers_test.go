@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -153,22 +154,77 @@ func vxlanDatagram(size int, seq uint32) []byte {
 	return b
 }
 
-// collect reads from n until want datagrams arrived or the deadline.
+// collect reads from n until want datagrams arrived or the deadline,
+// whatever they are; receive checks them.
 func (n *node) collect(want int, within time.Duration) []dgram {
 	var got []dgram
 	deadline := time.After(within)
 	for len(got) < want {
 		select {
 		case d := <-n.rx:
-			if want > 1 && isProbe(d.data) {
-				continue // a late probe of establish, not what the caller waits for
-			}
 			got = append(got, d)
 		case <-deadline:
 			return got
 		}
 	}
 	return got
+}
+
+// checkDatagram tells what data is: datagram seq of first..first+count-1,
+// exactly as sendBatch made it with size bytes, or a probe of establish
+// (probe true). Anything else is an error: a datagram of another range
+// (one the test did not send now), or one whose bytes differ from what was
+// sent.
+func checkDatagram(data []byte, first, count, size int) (seq uint32, probe bool, err error) {
+	if len(data) < encap.HeaderLen+4 {
+		return 0, false, fmt.Errorf("datagram of %d bytes", len(data))
+	}
+	seq = binary.BigEndian.Uint32(data[encap.HeaderLen:])
+	if seq == probeSeq && isProbe(data) {
+		return seq, true, nil
+	}
+	if int64(seq) < int64(first) || int64(seq) >= int64(first+count) {
+		return seq, false, fmt.Errorf("datagram %d (%d bytes) is not one of %d..%d", seq, len(data), first, first+count-1)
+	}
+	if !bytes.Equal(data, vxlanDatagram(size, seq)) {
+		return seq, false, fmt.Errorf("datagram %d corrupted (%d bytes, want %d)", seq, len(data), size)
+	}
+	return seq, false, nil
+}
+
+// receive reads n.rx until datagrams first..first+count-1 of size bytes
+// from the peer with ID from all arrived, or within passed, and returns
+// how many did. Every datagram read must be from that peer and pass
+// checkDatagram; late probes of establish are skipped. One that arrives
+// twice fails the test: WireGuard's replay window never delivers a
+// datagram twice.
+func (n *node) receive(tb testing.TB, from netip.AddrPort, first, count, size int, within time.Duration) int {
+	tb.Helper()
+	seen := make(map[uint32]bool, count)
+	deadline := time.After(within)
+	for len(seen) < count {
+		var g dgram
+		select {
+		case g = <-n.rx:
+		case <-deadline:
+			return len(seen)
+		}
+		if g.from != from {
+			tb.Fatalf("datagram from %v, want %v", g.from, from)
+		}
+		seq, probe, err := checkDatagram(g.data, first, count, size)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if probe {
+			continue
+		}
+		if seen[seq] {
+			tb.Fatalf("datagram %d delivered twice", seq)
+		}
+		seen[seq] = true
+	}
+	return len(seen)
 }
 
 // expectNothing fails if n receives anything within d.

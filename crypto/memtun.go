@@ -82,12 +82,18 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 	tab := d.table.Load()
 	w := waiter{q: q}
 	defer w.release()
+	inner := 0 // packets given to the inner stack
 	for _, b := range bufs {
 		payload, src, why := unwrap(b[offset:], tab.local)
 		if (why == DropNotUDP || why == DropWrongPort) && d.inner != nil {
 			// A well-formed IPv4 packet that is not VXLAN: the inner
-			// stack's (it drops what is not to its address).
+			// stack's (it drops what is not to its address). Its
+			// source is the peer's tunnel address: wireguard-go drops
+			// what the peer's allowed-ips do not cover. Deliver
+			// demultiplexes it on this goroutine into a socket, whose
+			// receive buffer bounds what a peer can queue there.
 			d.inner.Deliver(b[offset:])
+			inner++
 			continue
 		}
 		if why != DropNone {
@@ -113,6 +119,9 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 		p.n = copy(p.buf, payload)
 		p.from = id
 		q.push(p)
+	}
+	if inner > 0 {
+		d.stats.innerRx.Add(uint64(inner))
 	}
 	return len(bufs), nil
 }

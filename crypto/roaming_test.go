@@ -2,7 +2,9 @@ package crypto
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -16,25 +18,7 @@ import (
 // host's persistent keepalive starts without any traffic.
 func TestRoamingPeerLearntFromKeepalive(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	srv, laptop := newNode(t, 1), newNode(t, 2)
-	laptop.id = netip.AddrPortFrom(laptop.tunnel, laptop.id.Port()) // known by its tunnel address
-	srv.start(t, nil)
-	laptop.start(t, nil)
-
-	roaming := laptop.peer()
-	roaming.Endpoint = netip.AddrPort{}
-	cfg := srv.dev.config()
-	cfg.Peers = []Peer{roaming}
-	if err := srv.dev.Reconfigure(cfg); err != nil {
-		t.Fatal(err)
-	}
-	server := srv.peer()
-	server.Keepalive = time.Second
-	cfg = laptop.dev.config()
-	cfg.Peers = []Peer{server}
-	if err := laptop.dev.Reconfigure(cfg); err != nil {
-		t.Fatal(err)
-	}
+	srv, laptop := roamingPair(t, nil, time.Second)
 	if s, _ := laptop.dev.wg.IpcGet(); !strings.Contains(s, "persistent_keepalive_interval=1\n") {
 		t.Fatalf("keepalive not installed:\n%s", s)
 	}
@@ -45,11 +29,11 @@ func TestRoamingPeerLearntFromKeepalive(t *testing.T) {
 		return len(st) == 1 && st[0].Endpoint == laptop.peer().Endpoint
 	})
 	sendBatch(t, srv, laptop.id, 0, 10, 200)
-	if n := checkReceived(t, laptop.collect(10, 5*time.Second), srv.id, 0, 10, 200); n != 10 {
+	if n := laptop.receive(t, srv.id, 0, 10, 200, 5*time.Second); n != 10 {
 		t.Fatalf("server → roaming laptop: %d/10 arrived", n)
 	}
 	sendBatch(t, laptop, srv.id, 0, 10, 200)
-	if n := checkReceived(t, srv.collect(10, 5*time.Second), laptop.id, 0, 10, 200); n != 10 {
+	if n := srv.receive(t, laptop.id, 0, 10, 200, 5*time.Second); n != 10 {
 		t.Fatalf("roaming laptop → server: %d/10 arrived", n)
 	}
 }
@@ -66,22 +50,16 @@ func TestKeepaliveValidation(t *testing.T) {
 	}
 }
 
-// config returns a copy of d's configuration.
-func (d *Device) config() Config {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cfg
-}
-
-// The inner stacks of two devices talk TCP and UDP inside the tunnel,
-// from the laptop, whose endpoint the server learns, to the server and
-// back; VXLAN still goes to Read.
-func TestInnerStackThroughTunnel(t *testing.T) {
-	srv, laptop := newNode(t, 1), newNode(t, 2)
-	laptop.id = netip.AddrPortFrom(laptop.tunnel, laptop.id.Port())
-	inner := func(c *Config) { c.InnerPort = 7946 }
-	srv.start(t, inner)
-	laptop.start(t, inner)
+// roamingPair starts a server and a laptop, both with mod, where the
+// server knows the laptop by key and tunnel address only (its ID is the
+// tunnel address, no endpoint) and the laptop knows the server's endpoint
+// and keeps it alive every keepalive.
+func roamingPair(t *testing.T, mod func(*Config), keepalive time.Duration) (srv, laptop *node) {
+	t.Helper()
+	srv, laptop = newNode(t, 1), newNode(t, 2)
+	laptop.id = netip.AddrPortFrom(laptop.tunnel, laptop.id.Port()) // known by its tunnel address
+	srv.start(t, mod)
+	laptop.start(t, mod)
 	roaming := laptop.peer()
 	roaming.Endpoint = netip.AddrPort{}
 	cfg := srv.dev.config()
@@ -89,11 +67,28 @@ func TestInnerStackThroughTunnel(t *testing.T) {
 	if err := srv.dev.Reconfigure(cfg); err != nil {
 		t.Fatal(err)
 	}
+	server := srv.peer()
+	server.Keepalive = keepalive
 	cfg = laptop.dev.config()
-	cfg.Peers = []Peer{srv.peer()}
+	cfg.Peers = []Peer{server}
 	if err := laptop.dev.Reconfigure(cfg); err != nil {
 		t.Fatal(err)
 	}
+	return srv, laptop
+}
+
+// config returns a copy of d's configuration.
+func (d *Device) config() Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// The inner stacks of two devices talk TCP inside the tunnel (UDP:
+// TestInnerForgedSourceDropped), from the laptop, whose endpoint the
+// server learns, to the server and back; VXLAN still goes to Read.
+func TestInnerStackThroughTunnel(t *testing.T) {
+	srv, laptop := roamingPair(t, func(c *Config) { c.InnerPort = 7946 }, 0)
 
 	ln, err := srv.dev.Inner().ListenTCP(7946)
 	if err != nil {
@@ -126,7 +121,63 @@ func TestInnerStackThroughTunnel(t *testing.T) {
 	}
 	// VXLAN to the roaming laptop still reaches Read.
 	sendBatch(t, srv, laptop.id, 0, 5, 200)
-	if n := checkReceived(t, laptop.collect(5, 5*time.Second), srv.id, 0, 5, 200); n != 5 {
+	if n := laptop.receive(t, srv.id, 0, 5, 200, 5*time.Second); n != 5 {
 		t.Fatalf("vxlan beside the inner stack: %d/5", n)
+	}
+}
+
+// innerUDP returns the IPv4/UDP packet from src to dst:port carrying
+// payload, as a peer's inner stack would send it.
+func innerUDP(src, dst netip.Addr, port uint16, payload []byte) []byte {
+	b := make([]byte, InnerOverhead+len(payload))
+	wrap(b, payload, src.As4(), dst.As4())
+	binary.BigEndian.PutUint16(b[ipv4HeaderLen+2:], port)
+	return b
+}
+
+// TestInnerForgedSourceDropped: peer m sends the server inner packets
+// that claim peer a's tunnel address, the address the server gossips
+// with a by. WireGuard's allowed-ips bind an inner source to the key that
+// sent it, so none reaches the server's inner stack, while m's packets
+// from its own tunnel address, sent after each forged one on the same
+// session, arrive and are counted.
+func TestInnerForgedSourceDropped(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	srv, a, m := newNode(t, 1), newNode(t, 2), newNode(t, 3)
+	inner := func(c *Config) { c.InnerPort = 7946 }
+	srv.start(t, inner)
+	a.start(t, inner)
+	m.start(t, nil)
+	connect(t, srv, a, m)
+	u, err := srv.dev.Inner().ListenUDP(7946)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+
+	forged := innerUDP(a.tunnel, srv.tunnel, 7946, []byte("forged"))
+	genuine := innerUDP(m.tunnel, srv.tunnel, 7946, []byte("genuine"))
+	b := make([]byte, 100)
+	got := 0
+	for deadline := time.Now().Add(15 * time.Second); got < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d genuine inner packets arrived, want 3", got)
+		}
+		m.dev.sendInner(forged)
+		m.dev.sendInner(genuine)
+		u.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		for {
+			n, from, err := u.ReadFrom(b)
+			if err != nil {
+				break
+			}
+			if string(b[:n]) != "genuine" || from.(*net.UDPAddr).AddrPort().Addr().Unmap() != m.tunnel {
+				t.Fatalf("the server's inner stack took %q from %v", b[:n], from)
+			}
+			got++
+		}
+	}
+	if s := srv.dev.Stats(); s.InnerRxPackets < uint64(got) || s.InnerRxPackets > m.dev.Stats().InnerTxPackets/2 {
+		t.Fatalf("server counted %d inner packets in, %d genuine arrived, m sent %d", s.InnerRxPackets, got, m.dev.Stats().InnerTxPackets)
 	}
 }

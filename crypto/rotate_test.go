@@ -60,7 +60,7 @@ func TestRotationUnderTraffic(t *testing.T) {
 	}
 	// The session carries on after the last switch.
 	sendBatch(t, a, b.id, 1<<29, 10, 100)
-	if n := len(b.collect(10, 5*time.Second)); n != 10 {
+	if n := b.receive(t, a.id, 1<<29, 10, 100, 5*time.Second); n != 10 {
 		t.Fatalf("after rotation: %d/10", n)
 	}
 	// Both ends are in the same epoch and the peer status shows it.

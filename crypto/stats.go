@@ -74,6 +74,10 @@ type Stats struct {
 	TxPackets, TxBytes uint64
 	// RxPackets and RxBytes count datagrams returned by Read.
 	RxPackets, RxBytes uint64
+	// InnerRxPackets counts the inner packets that are not VXLAN handed
+	// to the inner stack (Config.InnerPort), InnerTxPackets the packets
+	// it sent that were queued for encryption.
+	InnerRxPackets, InnerTxPackets uint64
 	// Drops counts dropped datagrams and inner packets by reason.
 	Drops [NumDropReasons]uint64
 }
@@ -84,6 +88,7 @@ type Stats struct {
 type counters struct {
 	txPackets, txBytes atomic.Uint64
 	rxPackets, rxBytes atomic.Uint64
+	innerRx, innerTx   atomic.Uint64
 	drops              [NumDropReasons]atomic.Uint64
 }
 
@@ -97,6 +102,7 @@ func (c *counters) snapshot() Stats {
 	s := Stats{
 		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(),
 		RxPackets: c.rxPackets.Load(), RxBytes: c.rxBytes.Load(),
+		InnerRxPackets: c.innerRx.Load(), InnerTxPackets: c.innerTx.Load(),
 	}
 	for i := range c.drops {
 		s.Drops[i] = c.drops[i].Load()

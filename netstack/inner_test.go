@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"net"
 	"net/netip"
@@ -83,5 +84,22 @@ func TestInnerStackPair(t *testing.T) {
 	n, from, err := u2.ReadFrom(b)
 	if err != nil || string(b[:n]) != "ping" || from.(*net.UDPAddr).AddrPort().Addr().Unmap() != a1 {
 		t.Fatalf("udp: %q from %v: %v", b[:n], from, err)
+	}
+
+	// A datagram to another address is not taken; the same one to a2,
+	// delivered after it, is the first u2 reads.
+	datagram := func(dst netip.Addr, payload string) []byte {
+		u := make([]byte, 8+len(payload))
+		binary.BigEndian.PutUint16(u[0:], 7946)
+		binary.BigEndian.PutUint16(u[2:], 7946)
+		binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
+		copy(u[8:], payload)
+		return ipv4Packet(a1, dst, 17, u)
+	}
+	s2.Deliver(datagram(netip.MustParseAddr("100.82.9.3"), "stray"))
+	s2.Deliver(datagram(a2, "mine"))
+	u2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _, err := u2.ReadFrom(b); err != nil || string(b[:n]) != "mine" {
+		t.Fatalf("after a datagram to another address: read %q: %v", b[:n], err)
 	}
 }

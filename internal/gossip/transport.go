@@ -20,6 +20,7 @@ import (
 // memberlist's own CIDRsAllowed cannot.
 type filterTransport struct {
 	memberlist.NodeAwareTransport
+	relay
 	// allowed is the set of addresses let in; nil lets everyone in.
 	allowed atomic.Pointer[map[netip.Addr]bool]
 	refused func()
@@ -29,14 +30,6 @@ type filterTransport struct {
 	// tunneled, when set, reports the addresses the inner transport
 	// reaches inside WireGuard, which are dialled through it.
 	tunneled func(addr string) bool
-
-	packets chan *memberlist.Packet
-	streams chan net.Conn
-	done    chan struct{} // closed when Shutdown begins
-	stopped chan struct{} // closed when the inner transport has stopped
-	wg      sync.WaitGroup
-	stop    sync.Once
-	stopErr error
 }
 
 var _ memberlist.NodeAwareTransport = (*filterTransport)(nil)
@@ -44,17 +37,8 @@ var _ memberlist.NodeAwareTransport = (*filterTransport)(nil)
 // newFilterTransport wraps inner and starts forwarding what passes the
 // gate. refused is called once per packet or connection turned away.
 func newFilterTransport(inner memberlist.NodeAwareTransport, refused func(), crash safe.Reporter) *filterTransport {
-	t := &filterTransport{
-		NodeAwareTransport: inner,
-		refused:            refused,
-		packets:            make(chan *memberlist.Packet),
-		streams:            make(chan net.Conn),
-		done:               make(chan struct{}),
-		stopped:            make(chan struct{}),
-	}
-	t.wg.Add(2)
-	crash.Go("gossip packets", func() { t.routinePackets(inner.PacketCh()) })
-	crash.Go("gossip streams", func() { t.routineStreams(inner.StreamCh()) })
+	t := &filterTransport{NodeAwareTransport: inner, relay: newRelay(), refused: refused}
+	t.gate(inner, "gossip", t.admits, refused, crash)
 	return t
 }
 
@@ -89,26 +73,14 @@ func (t *filterTransport) setAllowed(addrs []netip.Addr) {
 
 // admits reports whether a may talk to this host.
 func (t *filterTransport) admits(a net.Addr) bool {
-	var ip net.IP
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		ip = a.IP
-	case *net.TCPAddr:
-		ip = a.IP
-	default:
-		return t.allowed.Load() == nil
-	}
-	return t.admitsIP(ip)
+	addr, _ := addrOf(a)
+	return t.admitsAddr(addr)
 }
 
-// admitsIP reports whether ip is let in.
-func (t *filterTransport) admitsIP(ip net.IP) bool {
+// admitsAddr reports whether a is let in.
+func (t *filterTransport) admitsAddr(a netip.Addr) bool {
 	m := t.allowed.Load()
-	if m == nil {
-		return true
-	}
-	addr, ok := netip.AddrFromSlice(ip)
-	return ok && (*m)[addr.Unmap()]
+	return m == nil || a.IsValid() && (*m)[a]
 }
 
 // aliveGate is the Cluster seen as memberlist's AliveDelegate: a member
@@ -121,54 +93,11 @@ var _ memberlist.AliveDelegate = (*aliveGate)(nil)
 // NotifyAlive implements memberlist.AliveDelegate.
 func (g *aliveGate) NotifyAlive(n *memberlist.Node) error {
 	c := (*Cluster)(g)
-	if c.transport.admitsIP(n.Addr) {
+	if a, _ := netip.AddrFromSlice(n.Addr); c.transport.admitsAddr(a.Unmap()) {
 		return nil
 	}
 	c.refused.Add(RefusedStranger)
 	return fmt.Errorf("gossip: node %s at %s is not a configured peer", n.Name, n.Addr)
-}
-
-// routinePackets forwards admitted packets until Shutdown. After done it
-// keeps draining in, so that the inner transport's listeners never block
-// while it shuts down, until stopped.
-func (t *filterTransport) routinePackets(in <-chan *memberlist.Packet) {
-	defer t.wg.Done()
-	for {
-		select {
-		case <-t.stopped:
-			return
-		case p := <-in:
-			if !t.admits(p.From) {
-				t.refused()
-				continue
-			}
-			select {
-			case t.packets <- p:
-			case <-t.done:
-			}
-		}
-	}
-}
-
-func (t *filterTransport) routineStreams(in <-chan net.Conn) {
-	defer t.wg.Done()
-	for {
-		select {
-		case <-t.stopped:
-			return
-		case c := <-in:
-			if !t.admits(c.RemoteAddr()) {
-				t.refused()
-				c.Close()
-				continue
-			}
-			select {
-			case t.streams <- c:
-			case <-t.done:
-				c.Close()
-			}
-		}
-	}
 }
 
 // PacketCh implements memberlist.Transport.
@@ -179,11 +108,106 @@ func (t *filterTransport) StreamCh() <-chan net.Conn { return t.streams }
 
 // Shutdown implements memberlist.Transport. It is idempotent.
 func (t *filterTransport) Shutdown() error {
-	t.stop.Do(func() {
-		close(t.done)
-		t.stopErr = t.NodeAwareTransport.Shutdown()
-		close(t.stopped)
-		t.wg.Wait()
+	return t.shutdown(t.NodeAwareTransport.Shutdown)
+}
+
+// addrOf returns the IP address of a UDP or TCP address, unmapped.
+func addrOf(a net.Addr) (netip.Addr, bool) {
+	var ip net.IP
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	}
+	addr, ok := netip.AddrFromSlice(ip)
+	return addr.Unmap(), ok
+}
+
+// relay is the half of a transport that hands memberlist what other
+// transports received, through a gate: what fails keep is counted
+// (refused) and dropped, a connection closed. filterTransport relays its
+// inner transport, tunnelTransport the underlay and the tunnel.
+type relay struct {
+	packets chan *memberlist.Packet
+	streams chan net.Conn
+	done    chan struct{} // closed when shutdown begins
+	stopped chan struct{} // closed when the relayed transports have stopped
+	wg      sync.WaitGroup
+	stop    sync.Once
+	stopErr error
+}
+
+func newRelay() relay {
+	return relay{
+		packets: make(chan *memberlist.Packet),
+		streams: make(chan net.Conn),
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+}
+
+// gate starts relaying from's packets and streams that pass keep, in two
+// goroutines named after name, until shutdown.
+func (r *relay) gate(from memberlist.Transport, name string, keep func(net.Addr) bool, refused func(), crash safe.Reporter) {
+	r.wg.Add(2)
+	crash.Go(name+" packets", func() { r.routinePackets(from.PacketCh(), keep, refused) })
+	crash.Go(name+" streams", func() { r.routineStreams(from.StreamCh(), keep, refused) })
+}
+
+// routinePackets relays the packets that pass keep until shutdown. After
+// done it keeps draining in, so that the relayed transport's listeners
+// never block while it shuts down, until stopped.
+func (r *relay) routinePackets(in <-chan *memberlist.Packet, keep func(net.Addr) bool, refused func()) {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.stopped:
+			return
+		case p := <-in:
+			if !keep(p.From) {
+				refused()
+				continue
+			}
+			select {
+			case r.packets <- p:
+			case <-r.done:
+			}
+		}
+	}
+}
+
+// routineStreams is routinePackets for connections.
+func (r *relay) routineStreams(in <-chan net.Conn, keep func(net.Addr) bool, refused func()) {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.stopped:
+			return
+		case c := <-in:
+			if !keep(c.RemoteAddr()) {
+				refused()
+				c.Close()
+				continue
+			}
+			select {
+			case r.streams <- c:
+			case <-r.done:
+				c.Close()
+			}
+		}
+	}
+}
+
+// shutdown stops the relay: it closes done, calls stop (which shuts the
+// relayed transports down), closes stopped and waits for the relay's
+// goroutines. It is idempotent; every call returns stop's error.
+func (r *relay) shutdown(stop func() error) error {
+	r.stop.Do(func() {
+		close(r.done)
+		r.stopErr = stop()
+		close(r.stopped)
+		r.wg.Wait()
 	})
-	return t.stopErr
+	return r.stopErr
 }

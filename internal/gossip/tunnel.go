@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -48,22 +47,16 @@ type Tunnel interface {
 // tunnelTransport is memberlist's transport over the underlay and a
 // Tunnel; see the top of this file.
 type tunnelTransport struct {
+	relay
 	under memberlist.NodeAwareTransport // nil: everything goes through the tunnel
 	tun   Tunnel
 	port  int
 	// via maps a peer's gossip address to its tunnel address.
 	via     map[netip.Addr]netip.Addr
 	tunnels map[netip.Addr]bool // the values of via
-	refused func()
 
-	pc      net.PacketConn
-	ln      net.Listener
-	packets chan *memberlist.Packet
-	streams chan net.Conn
-	done    chan struct{} // closed when Shutdown begins
-	stopped chan struct{} // closed when the underlay transport has stopped
-	wg      sync.WaitGroup
-	stop    sync.Once
+	pc net.PacketConn
+	ln net.Listener
 }
 
 var _ memberlist.NodeAwareTransport = (*tunnelTransport)(nil)
@@ -71,15 +64,13 @@ var _ memberlist.NodeAwareTransport = (*tunnelTransport)(nil)
 // newTunnelTransport listens on the tunnel's port and starts forwarding.
 // under may be nil (a host behind NAT). via maps peers' gossip addresses
 // to their tunnel addresses; on a host behind NAT it must name every
-// peer.
+// peer. refused is called once per underlay packet or connection turned
+// away for claiming a tunnel address.
 func newTunnelTransport(under memberlist.NodeAwareTransport, tun Tunnel, port int, via map[netip.Addr]netip.Addr, refused func(), crash safe.Reporter) (*tunnelTransport, error) {
 	t := &tunnelTransport{
-		under: under, tun: tun, port: port, via: via, refused: refused,
+		relay: newRelay(),
+		under: under, tun: tun, port: port, via: via,
 		tunnels: make(map[netip.Addr]bool, len(via)),
-		packets: make(chan *memberlist.Packet),
-		streams: make(chan net.Conn),
-		done:    make(chan struct{}),
-		stopped: make(chan struct{}),
 	}
 	for _, a := range via {
 		t.tunnels[a] = true
@@ -96,9 +87,7 @@ func newTunnelTransport(under memberlist.NodeAwareTransport, tun Tunnel, port in
 	crash.Go("gossip tunnel packets", t.routineTunnelPackets)
 	crash.Go("gossip tunnel streams", t.routineTunnelStreams)
 	if under != nil {
-		t.wg.Add(2)
-		crash.Go("gossip underlay packets", t.routineUnderPackets)
-		crash.Go("gossip underlay streams", t.routineUnderStreams)
+		t.gate(under, "gossip underlay", func(a net.Addr) bool { return !t.spoofed(a) }, refused, crash)
 	}
 	return t, nil
 }
@@ -182,18 +171,14 @@ func (t *tunnelTransport) StreamCh() <-chan net.Conn { return t.streams }
 
 // Shutdown implements memberlist.Transport. It is idempotent.
 func (t *tunnelTransport) Shutdown() error {
-	var err error
-	t.stop.Do(func() {
-		close(t.done)
+	return t.shutdown(func() error {
 		t.pc.Close()
 		t.ln.Close()
 		if t.under != nil {
-			err = t.under.Shutdown()
+			return t.under.Shutdown()
 		}
-		close(t.stopped)
-		t.wg.Wait()
+		return nil
 	})
-	return err
 }
 
 func (t *tunnelTransport) routineTunnelPackets() {
@@ -246,58 +231,6 @@ func (t *tunnelTransport) routineTunnelStreams() {
 // spoofed reports whether a came over the underlay claiming a tunnel
 // address, which only WireGuard may vouch for.
 func (t *tunnelTransport) spoofed(a net.Addr) bool {
-	var ip net.IP
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		ip = a.IP
-	case *net.TCPAddr:
-		ip = a.IP
-	}
-	addr, ok := netip.AddrFromSlice(ip)
-	return ok && t.tunnels[addr.Unmap()]
-}
-
-// routineUnderPackets forwards the underlay's packets until Shutdown.
-// After done it keeps draining, so that the underlay's listeners never
-// block while it shuts down, until stopped.
-func (t *tunnelTransport) routineUnderPackets() {
-	defer t.wg.Done()
-	in := t.under.PacketCh()
-	for {
-		select {
-		case <-t.stopped:
-			return
-		case p := <-in:
-			if t.spoofed(p.From) {
-				t.refused()
-				continue
-			}
-			select {
-			case t.packets <- p:
-			case <-t.done:
-			}
-		}
-	}
-}
-
-func (t *tunnelTransport) routineUnderStreams() {
-	defer t.wg.Done()
-	in := t.under.StreamCh()
-	for {
-		select {
-		case <-t.stopped:
-			return
-		case c := <-in:
-			if t.spoofed(c.RemoteAddr()) {
-				t.refused()
-				c.Close()
-				continue
-			}
-			select {
-			case t.streams <- c:
-			case <-t.done:
-				c.Close()
-			}
-		}
-	}
+	addr, ok := addrOf(a)
+	return ok && t.tunnels[addr]
 }

@@ -1,11 +1,17 @@
 package gossip
 
 import (
+	"errors"
+	"io"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
+	"github.com/vxwire/vxwire/internal/safe"
 	"github.com/vxwire/vxwire/netstack"
 )
 
@@ -74,5 +80,86 @@ func TestGossipInsideTunnel(t *testing.T) {
 	}
 	if tt.spoofed(&net.TCPAddr{IP: loopback.AsSlice(), Port: 17946}) {
 		t.Fatal("an underlay connection from a peer's address is refused")
+	}
+}
+
+// fakeUnderlay is an underlay transport whose packets and connections a
+// test sends in by hand.
+type fakeUnderlay struct {
+	memberlist.NodeAwareTransport // nil: only the methods below are called
+	packets                       chan *memberlist.Packet
+	streams                       chan net.Conn
+}
+
+func (f *fakeUnderlay) PacketCh() <-chan *memberlist.Packet { return f.packets }
+func (f *fakeUnderlay) StreamCh() <-chan net.Conn           { return f.streams }
+func (f *fakeUnderlay) Shutdown() error                     { return nil }
+
+// remoteConn is one end of a pipe that says it comes from addr.
+type remoteConn struct {
+	net.Conn
+	addr net.Addr
+}
+
+func (c remoteConn) RemoteAddr() net.Addr { return c.addr }
+
+// sendIn hands v to the transport under test, failing when it is not
+// taken: a forwarded packet that memberlist never reads blocks the next.
+func sendIn[T any](tb testing.TB, ch chan<- T, v T) {
+	tb.Helper()
+	select {
+	case ch <- v:
+	case <-time.After(2 * time.Second):
+		tb.Fatal("the transport stopped taking packets: an earlier one was forwarded")
+	}
+}
+
+// TestTunnelTransportRefusesSpoofedUnderlay sends a tunnelTransport's
+// underlay side a packet and a connection from the laptop's tunnel
+// address: both are refused (counted, the connection closed) and never
+// reach memberlist, while the same from a peer's underlay address pass.
+func TestTunnelTransportRefusesSpoofedUnderlay(t *testing.T) {
+	ts, _ := tunnelPair(t)
+	under := &fakeUnderlay{packets: make(chan *memberlist.Packet), streams: make(chan net.Conn)}
+	var refused atomic.Int32
+	tt, err := newTunnelTransport(under, ts, 17947, map[netip.Addr]netip.Addr{laptopTunnel: laptopTunnel}, func() { refused.Add(1) }, safe.Reporter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tt.Shutdown()
+
+	spoofed, peer := netip.AddrPortFrom(laptopTunnel, 17946), netip.AddrPortFrom(loopback, 17946)
+	sendIn(t, under.packets, &memberlist.Packet{Buf: []byte("forged"), From: net.UDPAddrFromAddrPort(spoofed)})
+	sendIn(t, under.packets, &memberlist.Packet{Buf: []byte("genuine"), From: net.UDPAddrFromAddrPort(peer)})
+	select {
+	case p := <-tt.PacketCh():
+		if string(p.Buf) != "genuine" {
+			t.Fatalf("memberlist got %q from %v", p.Buf, p.From)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer's packet did not pass")
+	}
+
+	forged, attacker := net.Pipe()
+	defer attacker.Close()
+	sendIn(t, under.streams, net.Conn(remoteConn{forged, net.TCPAddrFromAddrPort(spoofed)}))
+	attacker.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := attacker.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("the spoofed connection was not closed: %v", err)
+	}
+	genuine, other := net.Pipe()
+	defer other.Close()
+	sendIn(t, under.streams, net.Conn(remoteConn{genuine, net.TCPAddrFromAddrPort(peer)}))
+	select {
+	case c := <-tt.StreamCh():
+		if c.RemoteAddr().String() != peer.String() {
+			t.Fatalf("memberlist got a connection from %v", c.RemoteAddr())
+		}
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer's connection did not pass")
+	}
+	if got := refused.Load(); got != 2 {
+		t.Fatalf("refused %d, want 2 (a packet and a connection)", got)
 	}
 }

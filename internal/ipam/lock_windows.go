@@ -8,12 +8,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// errLocked is what lockExclusive returns when another process holds
-// the lock.
-var errLocked = errors.New("locked by another process")
-
 // lockExclusive locks all of f exclusively without waiting; the lock
-// lasts until f is closed.
+// lasts until f is closed. It returns errLocked when another process
+// holds it.
 func lockExclusive(f *os.File) error {
 	var ol windows.Overlapped
 	err := windows.LockFileEx(windows.Handle(f.Fd()),

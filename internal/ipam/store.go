@@ -16,6 +16,10 @@ import (
 	"sync"
 )
 
+// errLocked is what lockExclusive (lock_*.go) returns when another
+// process holds the lock.
+var errLocked = errors.New("locked by another process")
+
 // Key identifies an allocation: one endpoint on one network.
 type Key struct {
 	Network  string
