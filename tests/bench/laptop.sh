@@ -30,19 +30,8 @@ BIN=${VXWIRE:-$PWD/bin/vxwire}
 NS=(vxl-h1 vxl-h2 vxl-c1)
 WORK="" PIDS=()
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "laptop bench: $*"; exit 1; }
-
-# stop PID...: SIGTERM, up to 5 s, then SIGKILL; only processes this script started.
-stop() {
-  local pid i
-  for pid in "$@"; do
-    kill -TERM "$pid" 2>/dev/null || continue
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-}
+NAME="laptop bench"
+. tests/bench/lib.sh
 
 cleanup() {
   local rc=$? n
@@ -112,7 +101,6 @@ fetch() {
   ip netns exec vxl-h2 curl -s -o /dev/null --max-time 300 -w '%{speed_download}\n' "$@" |
     awk '{printf "%.2f\n", $1 * 8 / 1e9}'
 }
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 declare -A R
 for mode in direct socat forward socks; do
   case $mode in
@@ -128,6 +116,6 @@ RSS_AFTER=$(rss)
 echo "RESULT rss_idle_kib=$RSS_IDLE rss_after_kib=$RSS_AFTER"
 printf '\n%-8s %10s %12s\n' mode Gbit/s "vs socat"
 for mode in direct socat forward socks; do
-  printf '%-8s %10s %12s\n' "$mode" "${R[$mode]}" "$(awk -v a="${R[$mode]}" -v b="${R[socat]}" 'BEGIN {printf "%.2fx", a / b}')"
+  printf '%-8s %10s %12s\n' "$mode" "${R[$mode]}" "$(ratio "${R[$mode]}" "${R[socat]}")x"
 done
 printf 'laptop daemon RSS: %s KiB once up, %s KiB after the transfers\n' "$RSS_IDLE" "$RSS_AFTER"

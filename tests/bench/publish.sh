@@ -33,19 +33,8 @@ BIN=${VXWIRE:-$PWD/bin/vxwire}
 NS=(vxp-sw vxp-h1 vxp-h2 vxp-cl vxp-c1 vxp-w1 vxp-k1)
 WORK="" PIDS=()
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "publish bench: $*"; exit 1; }
-
-# stop PID...: SIGTERM, up to 5 s, then SIGKILL; only processes this script started.
-stop() {
-  local pid i
-  for pid in "$@"; do
-    kill -TERM "$pid" 2>/dev/null || continue
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-}
+NAME="publish bench"
+. tests/bench/lib.sh
 
 cleanup() {
   local rc=$? n
@@ -173,11 +162,6 @@ servers() {
     sleep 0.2
   done
   die "servers not reachable"
-}
-
-median() {
-  sort -g | awk 'NF && $1 != "nan" {v[n++] = $1}
-    END {if (!n) print "nan"; else if (n % 2) print v[(n - 1) / 2]; else print (v[n / 2 - 1] + v[n / 2]) / 2}'
 }
 
 # gbps NS HOST PORT: median receiver Gbit/s of REPS iperf3 runs.
