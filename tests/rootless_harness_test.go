@@ -20,8 +20,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/vxwire/vxwire/internal/api"
 )
@@ -130,35 +128,9 @@ func (u *testUser) run(n *netns, args ...string) (stdout, stderr string, err err
 // rest is startDaemon's (cleanup stops it by its pid).
 func (e *env) startRootless(u *testUser, h *host, cfg string) *daemon {
 	e.t.Helper()
-	logPath := filepath.Join(e.dir, fmt.Sprintf("%s-daemon-%d.log", h.id, time.Now().UnixNano()))
-	f, err := os.Create(logPath)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer f.Close()
 	// ip netns exec, setpriv and env each exec the next, so cmd.Process
 	// is the daemon itself.
-	args := u.as(h.netns, vxwireBin, "up", "-c", cfg)
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start rootless vxwire up on %s: %v", h.id, err)
-	}
-	d := &daemon{e: e, h: h, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
-	e.t.Cleanup(func() {
-		if err := d.stop(); err != nil {
-			e.t.Errorf("daemon %s: %v", h.id, err)
-		}
-		if e.t.Failed() {
-			e.t.Logf("log of rootless daemon %s (pid %d):\n%s", h.id, cmd.Process.Pid, tail(d.logText(), 150))
-		}
-	})
-	return d
+	return e.startDaemonCmd(h, "rootless daemon", u.as(h.netns, vxwireBin, "up", "-c", cfg))
 }
 
 // userStatus runs `vxwire status --json` as the user, with the default
