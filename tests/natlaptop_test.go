@@ -149,15 +149,7 @@ func TestNATLaptopRootless(t *testing.T) {
 	e := newNetEnv(t, "dig", "nft", "setpriv", "useradd")
 	u := e.newUser()
 	n := e.natLaptop()
-	lapPriv, err := runStdin("", vxwireBin, "genkey")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lapPub, err := runStdin(lapPriv+"\n", vxwireBin, "pubkey")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.lap.key = wgKey{pub: strings.TrimSpace(lapPub), file: u.file(e, "lap.key", lapPriv+"\n")}
+	n.lap.key = u.genKey(e, "lap")
 	server, _ := e.natConfigs(n)
 	d1 := e.startDaemon(n.h1.host, e.file("h1.toml", server))
 	d1.waitReady("c1")

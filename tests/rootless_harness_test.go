@@ -91,6 +91,18 @@ func (u *testUser) file(e *env, name, content string) string {
 	return p
 }
 
+// genKey makes a key pair as env.genKey("vxwire", name) does, with the
+// private key in the user's home as NAME.key, owned by the user.
+func (u *testUser) genKey(e *env, name string) wgKey {
+	e.t.Helper()
+	k := e.genKey("vxwire", name)
+	priv, err := os.ReadFile(k.file)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return wgKey{pub: k.pub, file: u.file(e, name+".key", string(priv))}
+}
+
 // as returns the command line that runs args as the user inside namespace
 // n (none when nil): no capabilities in any set, no supplementary groups,
 // and an environment of the user's own.

@@ -170,24 +170,16 @@ func TestRootlessLaptopJoins(t *testing.T) {
 func TestRootlessLaptopEncrypted(t *testing.T) {
 	e := newEnv(t, "setpriv", "useradd", "tshark")
 	u := e.newUser()
-	lapPriv, err := runStdin("", vxwireBin, "genkey")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lapPub, err := runStdin(lapPriv+"\n", vxwireBin, "pubkey")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lapKey := u.file(e, "lap.key", lapPriv+"\n")
+	lapKey := u.genKey(e, "lap")
 	var h1e *encHost
 	sec := "\n[[network]]\nname = \"sec\"\nvni = 4000\nsubnet = \"10.79.0.0/24\"\nencrypted = true\n"
 	var h1addr string
 	_, lap, c1, _, _ := e.rootlessPair(u, func(h1, lap *host) lapConf {
 		h1addr = h1.addr
-		return lapConf{peer: h1, peerKey: h1e.key.pub, key: lapKey, net: sec}
+		return lapConf{peer: h1, peerKey: h1e.key.pub, key: lapKey.file, net: sec}
 	}, func(h1, lap *host, c1 *netns) string {
 		h1e = e.withKey(h1)
-		lapE := &encHost{host: lap, key: wgKey{pub: lapPub}, tunnel: derivedTunnel(lap.addr)}
+		lapE := &encHost{host: lap, key: wgKey{pub: lapKey.pub}, tunnel: derivedTunnel(lap.addr)}
 		return e.renderEnc(h1e, encConf{peers: []*encHost{lapE}, networks: []encNetwork{{netConf: secNet, encrypted: true}},
 			endpoints: []epConf{{network: "sec", name: "c1", ns: c1, addr: "10.79.0.10"}}})
 	})
