@@ -81,12 +81,7 @@ func TestRootlessRunc(t *testing.T) {
 	e := newEnv(t, "setpriv", "useradd", "runc", "nsenter")
 	u := e.newUser()
 	e.openTun()
-	_, lap, _, _, dl := e.rootlessPair(u, func(h1, lap *host) lapConf {
-		return lapConf{peer: h1, net: "\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/24\"\n"}
-	}, func(h1, lap *host, c1 *netns) string {
-		return e.render(h1, hostConf{peers: []*host{lap}, networks: []netConf{blue},
-			endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"}}})
-	})
+	_, lap, _, dl := e.rootlessBlue(u, "")
 	e.waitLapSees(u, lap, "blue", "c1", "h1", "10.77.0.10")
 	bundle := e.rootlessBundle(u, "rc1", "sh", "-c", "ip -o -4 addr show eth0 && ip route && ping -c 2 -W 2 10.77.0.10 && nslookup c1")
 
