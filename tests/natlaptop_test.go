@@ -97,11 +97,7 @@ func (e *env) startNATLaptop() *natLaptop {
 func (e *env) resolves(ns *netns, name, want string) {
 	e.t.Helper()
 	e.eventually(60*time.Second, name+" in "+ns.name, func() error {
-		out, err := e.in(ns, "dig", "+short", "+time=1", "+tries=1", "@10.77.0.1", name)
-		if err != nil || strings.TrimSpace(out) != want {
-			return fmt.Errorf("dig %s: %q %v", name, out, err)
-		}
-		return nil
+		return e.resolvesTo(ns, blue.gateway, name, want)
 	})
 }
 
