@@ -17,8 +17,12 @@
 #   socat    from 127.0.0.1:9080: socat relays to the underlay server
 #   forward  from 127.0.0.1:8080: vxwire forward, host endpoint, overlay, c1
 #   socks    curl --socks5-hostname 127.0.0.1:1080 http://web.blue:8000/f
-#   rss_idle_kib, rss_after_kib: VmRSS of the laptop daemon once up, and
+#   rss_idle_mib, rss_after_mib: VmRSS of the laptop daemon once up, and
 #            after the transfers
+#
+# Output: RESULT mode=MODE metric=fetch_gbps value=GBIT_S per mode, and
+# RESULT mode=laptop metric=rss_{idle,after}_mib (tests/bench/report reads
+# them), then a table.
 #
 # Run as root: bash tests/bench/laptop.sh. Needs ip, curl, socat, busybox.
 # Env: SIZE=1G, REPS=3, VXWIRE=bin/vxwire (built when missing).
@@ -110,10 +114,13 @@ for mode in direct socat forward socks; do
     socks) args=(--socks5-hostname 127.0.0.1:1080 http://web.blue:8000/f) ;;
   esac
   R[$mode]=$(for r in $(seq "$REPS"); do fetch "${args[@]}"; done | median)
-  echo "RESULT $mode gbit_s=${R[$mode]}"
+  echo "RESULT mode=$mode metric=fetch_gbps value=${R[$mode]}"
 done
 RSS_AFTER=$(rss)
-echo "RESULT rss_idle_kib=$RSS_IDLE rss_after_kib=$RSS_AFTER"
+for w in idle after; do
+  kib=RSS_${w^^}
+  echo "RESULT mode=laptop metric=rss_${w}_mib value=$(awk -v k="${!kib}" 'BEGIN {printf "%.1f", k / 1024}')"
+done
 printf '\n%-8s %10s %12s\n' mode Gbit/s "vs socat"
 for mode in direct socat forward socks; do
   printf '%-8s %10s %12s\n' "$mode" "${R[$mode]}" "$(ratio "${R[$mode]}" "${R[socat]}")x"
