@@ -169,18 +169,7 @@ func TestAdversaryNamePartition(t *testing.T) {
 	p := e.bluePair()
 	e.waitLog(p, "ready", "10.79.0.0/24")
 	h1, h2 := p.h1, p.h2
-	nft := func(args ...string) { e.must("ip", append([]string{"netns", "exec", h1.name, "nft"}, args...)...) }
-	nft("add", "table", "inet", "cut")
-	nft("add", "chain", "inet", "cut", "in", "{ type filter hook input priority 0; }")
-	nft("add", "chain", "inet", "cut", "out", "{ type filter hook output priority 0; }")
-	nft("add", "rule", "inet", "cut", "in", "ip", "saddr", h2.addr, "drop")
-	nft("add", "rule", "inet", "cut", "out", "ip", "daddr", h2.addr, "drop")
-	healed := false
-	defer func() {
-		if !healed {
-			_, _ = command(cmdTimeout, "ip", "netns", "exec", h1.name, "nft", "delete", "table", "inet", "cut")
-		}
-	}()
+	e.cutUnderlay(h1)
 	addrs := map[string]string{}
 	for i, h := range []*host{h1, h2} {
 		c := e.container("w" + h.id)
@@ -206,8 +195,7 @@ func TestAdversaryNamePartition(t *testing.T) {
 			}
 		}
 	}
-	nft("delete", "table", "inet", "cut")
-	healed = true
+	e.healUnderlay(h1)
 
 	var winner, loser *host
 	e.eventually(90*time.Second, "one host keeps web, the other lists it as failed", func() error {

@@ -155,18 +155,7 @@ func TestAdversaryNetworkCreatePartition(t *testing.T) {
 	e.mustPing(c1a, a2a)
 
 	// The cut.
-	nft := func(args ...string) { e.must("ip", append([]string{"netns", "exec", h1.name, "nft"}, args...)...) }
-	nft("add", "table", "inet", "cut")
-	nft("add", "chain", "inet", "cut", "in", "{ type filter hook input priority 0; }")
-	nft("add", "chain", "inet", "cut", "out", "{ type filter hook output priority 0; }")
-	nft("add", "rule", "inet", "cut", "in", "ip", "saddr", h2.addr, "drop")
-	nft("add", "rule", "inet", "cut", "out", "ip", "daddr", h2.addr, "drop")
-	healed := false
-	defer func() {
-		if !healed {
-			_, _ = command(cmdTimeout, "ip", "netns", "exec", h1.name, "nft", "delete", "table", "inet", "cut")
-		}
-	}()
+	e.cutUnderlay(h1)
 	e.mustNotPing(c1a, a2a)
 
 	for i, h := range []*host{h1, h2} {
@@ -192,8 +181,7 @@ func TestAdversaryNetworkCreatePartition(t *testing.T) {
 
 	// Healing: a create goes through (the first tries may meet an
 	// election) and both hosts carry it.
-	nft("delete", "table", "inet", "cut")
-	healed = true
+	e.healUnderlay(h1)
 	e.eventually(60*time.Second, "network create blue after healing", func() error {
 		so, se, code := vx("network", "create", "--socket", e.socket(h2), "--subnet", "10.92.0.0/24", "blue")
 		switch {

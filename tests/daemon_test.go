@@ -47,19 +47,27 @@ func (e *env) startDaemon(h *host, cfg string) *daemon {
 // startDaemonBin is startDaemon with the binary at bin.
 func (e *env) startDaemonBin(bin string, h *host, cfg string) *daemon {
 	e.t.Helper()
+	// ip netns exec execs the binary, so cmd.Process is the daemon itself.
+	return e.startDaemonCmd(h, "daemon", []string{"ip", "netns", "exec", h.name, bin, "up", "-c", cfg})
+}
+
+// startDaemonCmd starts the daemon of h as args, whose process must be
+// the daemon itself (each wrapper execs the next), and does the rest of
+// startDaemon's work; kind names the daemon in failures and the log.
+func (e *env) startDaemonCmd(h *host, kind string, args []string) *daemon {
+	e.t.Helper()
 	logPath := filepath.Join(e.dir, fmt.Sprintf("%s-daemon-%d.log", h.id, time.Now().UnixNano()))
 	f, err := os.Create(logPath)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer f.Close()
-	// ip netns exec execs the binary, so cmd.Process is the daemon itself.
-	cmd := exec.Command("ip", "netns", "exec", h.name, bin, "up", "-c", cfg)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// If the test binary dies, the daemon must not outlive it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start vxwire up on %s: %v", h.id, err)
+		e.t.Fatalf("start %s on %s: %v", kind, h.id, err)
 	}
 	d := &daemon{e: e, h: h, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
@@ -68,10 +76,10 @@ func (e *env) startDaemonBin(bin string, h *host, cfg string) *daemon {
 	}()
 	e.t.Cleanup(func() {
 		if err := d.stop(); err != nil {
-			e.t.Errorf("daemon %s: %v", h.id, err)
+			e.t.Errorf("%s %s: %v", kind, h.id, err)
 		}
 		if e.t.Failed() {
-			e.t.Logf("log of daemon %s (pid %d):\n%s", h.id, cmd.Process.Pid, tail(d.logText(), 150))
+			e.t.Logf("log of %s %s (pid %d):\n%s", kind, h.id, cmd.Process.Pid, tail(d.logText(), 150))
 		}
 	})
 	return d

@@ -57,9 +57,15 @@ func TestDockerAcrossRestart(t *testing.T) {
 	}
 	d1 = e.startDaemon(h1, cfg1)
 	d1.waitReady()
-	if links, err := k1.docker("exec", "web1", "ip", "-o", "link"); err == nil {
-		t.Logf("web1's links after the restart (its TAP lasts only as long as TAPs outlive the daemon):\n%s", links)
+	// web1's TAP is persistent: its eth0 outlived the daemon, and the new
+	// daemon reopened it.
+	if links, err := k1.docker("exec", "web1", "ip", "-o", "link", "show", "eth0"); err != nil {
+		t.Fatalf("web1 lost eth0 across the restart: %v\n%s", err, links)
 	}
+	e.eventually(45*time.Second, "web1 pings web2 after the restart", func() error {
+		_, err := k1.docker("exec", "web1", "ping", "-c", "1", "-W", "1", a2)
+		return err
+	})
 
 	// docker run on red, created before the restart, reaching h2.
 	k2.mustDocker("run", "-d", "--name", "db2", "--network", "red", "bb:1", "sleep", "600")

@@ -49,9 +49,11 @@ func (e *env) lossCounts(h *host) (sent, dropped uint64) {
 	return sent, dropped
 }
 
-// cutUnderlay drops every packet in and out of h's underlay link.
+// cutUnderlay drops every packet in and out of h's underlay link, until
+// healUnderlay or the end of the test.
 func (e *env) cutUnderlay(h *host) {
 	e.t.Helper()
+	e.t.Cleanup(func() { _, _ = e.in(h.netns, "nft", "delete", "table", "inet", faultTable) })
 	e.mustIn(h.netns, "nft", "add", "table", "inet", faultTable)
 	e.mustIn(h.netns, "nft", "add", "chain", "inet", faultTable, "in", "{ type filter hook input priority 0; }")
 	e.mustIn(h.netns, "nft", "add", "chain", "inet", faultTable, "out", "{ type filter hook output priority 0; }")

@@ -97,11 +97,7 @@ func (e *env) startNATLaptop() *natLaptop {
 func (e *env) resolves(ns *netns, name, want string) {
 	e.t.Helper()
 	e.eventually(60*time.Second, name+" in "+ns.name, func() error {
-		out, err := e.in(ns, "dig", "+short", "+time=1", "+tries=1", "@10.77.0.1", name)
-		if err != nil || strings.TrimSpace(out) != want {
-			return fmt.Errorf("dig %s: %q %v", name, out, err)
-		}
-		return nil
+		return e.resolvesTo(ns, blue.gateway, name, want)
 	})
 }
 
@@ -149,15 +145,7 @@ func TestNATLaptopRootless(t *testing.T) {
 	e := newNetEnv(t, "dig", "nft", "setpriv", "useradd")
 	u := e.newUser()
 	n := e.natLaptop()
-	lapPriv, err := runStdin("", vxwireBin, "genkey")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lapPub, err := runStdin(lapPriv+"\n", vxwireBin, "pubkey")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.lap.key = wgKey{pub: strings.TrimSpace(lapPub), file: u.file(e, "lap.key", lapPriv+"\n")}
+	n.lap.key = u.genKey(e, "lap")
 	server, _ := e.natConfigs(n)
 	d1 := e.startDaemon(n.h1.host, e.file("h1.toml", server))
 	d1.waitReady("c1")

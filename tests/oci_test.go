@@ -48,7 +48,28 @@ func (e *env) ociContainer(h *host, runtime, name string) *ociContainer {
 	}
 	rootfs := e.busyboxRootfs("rootfs-" + name)
 	e.must("runc", "spec", "--bundle", c.bundle)
-	path := filepath.Join(c.bundle, "config.json")
+	e.editSpec(c.bundle, func(spec map[string]any) {
+		specProcess(spec, []string{"sleep", "120"}, "CAP_NET_RAW", "CAP_NET_ADMIN")
+		spec["hostname"] = name
+		spec["root"] = map[string]any{"path": rootfs, "readonly": false}
+		spec["annotations"] = map[string]string{"vxwire.network": blue.name}
+		hook := func(stage string) []any {
+			return []any{map[string]any{
+				"path":    vxwireBin,
+				"args":    []string{"vxwire", "oci-hook", "--socket", e.socket(h), stage},
+				"timeout": 60,
+			}}
+		}
+		spec["hooks"] = map[string]any{"createRuntime": hook("createRuntime"), "poststop": hook("poststop")}
+	})
+	return c
+}
+
+// editSpec rewrites the OCI runtime spec of bundle, its config.json,
+// through edit.
+func (e *env) editSpec(bundle string, edit func(spec map[string]any)) {
+	e.t.Helper()
+	path := filepath.Join(bundle, "config.json")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		e.t.Fatal(err)
@@ -57,33 +78,29 @@ func (e *env) ociContainer(h *host, runtime, name string) *ociContainer {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		e.t.Fatal(err)
 	}
+	edit(spec)
+	if b, err = json.MarshalIndent(spec, "", "  "); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// specProcess makes the spec's process run args without a terminal, with
+// caps added to its bounding, effective and permitted sets.
+func specProcess(spec map[string]any, args []string, caps ...string) {
 	proc := spec["process"].(map[string]any)
 	proc["terminal"] = false
-	proc["args"] = []string{"sleep", "120"}
-	caps := proc["capabilities"].(map[string]any)
+	proc["args"] = args
+	sets := proc["capabilities"].(map[string]any)
 	for _, set := range []string{"bounding", "effective", "permitted"} {
-		l, _ := caps[set].([]any)
-		caps[set] = append(l, "CAP_NET_RAW", "CAP_NET_ADMIN")
+		l, _ := sets[set].([]any)
+		for _, c := range caps {
+			l = append(l, c)
+		}
+		sets[set] = l
 	}
-	spec["hostname"] = name
-	spec["root"] = map[string]any{"path": rootfs, "readonly": false}
-	spec["annotations"] = map[string]string{"vxwire.network": blue.name}
-	hook := func(stage string) []any {
-		return []any{map[string]any{
-			"path":    vxwireBin,
-			"args":    []string{"vxwire", "oci-hook", "--socket", e.socket(h), stage},
-			"timeout": 60,
-		}}
-	}
-	spec["hooks"] = map[string]any{"createRuntime": hook("createRuntime"), "poststop": hook("poststop")}
-	out, err := json.MarshalIndent(spec, "", "  ")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.WriteFile(path, out, 0o644); err != nil {
-		e.t.Fatal(err)
-	}
-	return c
 }
 
 // readOnlyResolvConf bind-mounts a file of the test read-only over the
@@ -92,24 +109,11 @@ func (c *ociContainer) readOnlyResolvConf() string {
 	c.e.t.Helper()
 	const content = "nameserver 192.0.2.53\n"
 	src := c.e.file("resolv-"+c.name+".conf", content)
-	path := filepath.Join(c.bundle, "config.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		c.e.t.Fatal(err)
-	}
-	var spec map[string]any
-	if err := json.Unmarshal(b, &spec); err != nil {
-		c.e.t.Fatal(err)
-	}
-	mounts, _ := spec["mounts"].([]any)
-	spec["mounts"] = append(mounts, map[string]any{"destination": "/etc/resolv.conf", "type": "bind",
-		"source": src, "options": []string{"bind", "ro"}})
-	if b, err = json.Marshal(spec); err != nil {
-		c.e.t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		c.e.t.Fatal(err)
-	}
+	c.e.editSpec(c.bundle, func(spec map[string]any) {
+		mounts, _ := spec["mounts"].([]any)
+		spec["mounts"] = append(mounts, map[string]any{"destination": "/etc/resolv.conf", "type": "bind",
+			"source": src, "options": []string{"bind", "ro"}})
+	})
 	return content
 }
 

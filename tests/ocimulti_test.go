@@ -8,10 +8,7 @@ package tests
 //     runc m1: eth0 blue, eth1 red                     runc m2: eth0 blue, eth1 red
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,27 +17,14 @@ import (
 // setAnnotation sets annotation k to v in the bundle's config.json.
 func (c *ociContainer) setAnnotation(k, v string) {
 	c.e.t.Helper()
-	path := filepath.Join(c.bundle, "config.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		c.e.t.Fatal(err)
-	}
-	var spec map[string]any
-	if err := json.Unmarshal(b, &spec); err != nil {
-		c.e.t.Fatal(err)
-	}
-	ann, _ := spec["annotations"].(map[string]any)
-	if ann == nil {
-		ann = map[string]any{}
-	}
-	ann[k] = v
-	spec["annotations"] = ann
-	if b, err = json.Marshal(spec); err != nil {
-		c.e.t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		c.e.t.Fatal(err)
-	}
+	c.e.editSpec(c.bundle, func(spec map[string]any) {
+		ann, _ := spec["annotations"].(map[string]any)
+		if ann == nil {
+			ann = map[string]any{}
+		}
+		ann[k] = v
+		spec["annotations"] = ann
+	})
 }
 
 // TestOCIHookSeveralNetworks checks that runc containers annotated

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -29,7 +28,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vxwire/vxwire/internal/api"
 )
 
@@ -213,29 +211,9 @@ type flowResult struct {
 // and come back while it runs.
 func (e *env) startFlow(from, to *netns, addr string) *flow {
 	e.t.Helper()
-	deadline := time.Now().Add(flowTimeout)
-	var ln *net.TCPListener
-	err := ns.WithNetNSPath(to.path(), func(ns.NetNS) error {
-		a, err := net.ResolveTCPAddr("tcp4", net.JoinHostPort(addr, "0"))
-		if err == nil {
-			ln, err = net.ListenTCP("tcp4", a)
-		}
-		return err
-	})
-	if err != nil {
-		e.t.Fatalf("listen in %s: %v", to.name, err)
-	}
-	e.t.Cleanup(func() { ln.Close() })
-	_ = ln.SetDeadline(deadline)
+	conn, c := e.tcpPair(from, to, addr, time.Now().Add(flowTimeout))
 	f := &flow{sendErr: make(chan error, 1), recv: make(chan flowResult, 1)}
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			f.recv <- flowResult{err: err}
-			return
-		}
-		defer c.Close()
-		_ = c.SetDeadline(deadline)
 		h := sha256.New()
 		n, err := io.Copy(io.MultiWriter(h, counter{&f.received}), c)
 		if err != nil {
@@ -243,20 +221,6 @@ func (e *env) startFlow(from, to *netns, addr string) *flow {
 		}
 		f.recv <- flowResult{hex.EncodeToString(h.Sum(nil)), n, err}
 	}()
-	var conn *net.TCPConn
-	err = ns.WithNetNSPath(from.path(), func(ns.NetNS) error {
-		d := net.Dialer{Deadline: deadline}
-		c, err := d.Dial("tcp4", ln.Addr().String())
-		if err == nil {
-			conn = c.(*net.TCPConn)
-		}
-		return err
-	})
-	if err != nil {
-		e.t.Fatalf("connect from %s: %v", from.name, err)
-	}
-	e.t.Cleanup(func() { conn.Close() })
-	_ = conn.SetDeadline(deadline)
 	go func() {
 		h := sha256.New()
 		src := rand.NewChaCha8([32]byte{'r', 's', 't'})

@@ -20,8 +20,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/vxwire/vxwire/internal/api"
 )
@@ -93,6 +91,18 @@ func (u *testUser) file(e *env, name, content string) string {
 	return p
 }
 
+// genKey makes a key pair as env.genKey("vxwire", name) does, with the
+// private key in the user's home as NAME.key, owned by the user.
+func (u *testUser) genKey(e *env, name string) wgKey {
+	e.t.Helper()
+	k := e.genKey("vxwire", name)
+	priv, err := os.ReadFile(k.file)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return wgKey{pub: k.pub, file: u.file(e, name+".key", string(priv))}
+}
+
 // as returns the command line that runs args as the user inside namespace
 // n (none when nil): no capabilities in any set, no supplementary groups,
 // and an environment of the user's own.
@@ -130,35 +140,9 @@ func (u *testUser) run(n *netns, args ...string) (stdout, stderr string, err err
 // rest is startDaemon's (cleanup stops it by its pid).
 func (e *env) startRootless(u *testUser, h *host, cfg string) *daemon {
 	e.t.Helper()
-	logPath := filepath.Join(e.dir, fmt.Sprintf("%s-daemon-%d.log", h.id, time.Now().UnixNano()))
-	f, err := os.Create(logPath)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer f.Close()
 	// ip netns exec, setpriv and env each exec the next, so cmd.Process
 	// is the daemon itself.
-	args := u.as(h.netns, vxwireBin, "up", "-c", cfg)
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start rootless vxwire up on %s: %v", h.id, err)
-	}
-	d := &daemon{e: e, h: h, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
-	e.t.Cleanup(func() {
-		if err := d.stop(); err != nil {
-			e.t.Errorf("daemon %s: %v", h.id, err)
-		}
-		if e.t.Failed() {
-			e.t.Logf("log of rootless daemon %s (pid %d):\n%s", h.id, cmd.Process.Pid, tail(d.logText(), 150))
-		}
-	})
-	return d
+	return e.startDaemonCmd(h, "rootless daemon", u.as(h.netns, vxwireBin, "up", "-c", cfg))
 }
 
 // userStatus runs `vxwire status --json` as the user, with the default

@@ -186,13 +186,7 @@ func TestRootlessPodman(t *testing.T) {
 	u.subIDs(e)
 	e.openTun()
 	cx := e.container("cx") // root's namespace: the user's daemon may not enter it
-	_, lap, _, _, dl := e.rootlessPair(u, func(h1, lap *host) lapConf {
-		return lapConf{peer: h1, net: "\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/24\"\n" +
-			fmt.Sprintf("\n[[endpoint]]\nnetwork = \"blue\"\nname = \"cx\"\nnetns = %q\n", cx.path())}
-	}, func(h1, lap *host, c1 *netns) string {
-		return e.render(h1, hostConf{peers: []*host{lap}, networks: []netConf{blue},
-			endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"}}})
-	})
+	_, lap, _, dl := e.rootlessBlue(u, fmt.Sprintf("\n[[endpoint]]\nnetwork = \"blue\"\nname = \"cx\"\nnetns = %q\n", cx.path()))
 	e.waitLapSees(u, lap, "blue", "c1", "h1", "10.77.0.10")
 	p := e.userPodman(u)
 

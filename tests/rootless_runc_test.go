@@ -13,7 +13,6 @@ package tests
 //                                                  hook → helper: eth0 = TAP
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,38 +32,19 @@ func (e *env) rootlessBundle(u *testUser, name string, args ...string) string {
 		e.t.Fatal(err)
 	}
 	e.must("runc", "spec", "--rootless", "--bundle", bundle)
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var spec map[string]any
-	if err := json.Unmarshal(b, &spec); err != nil {
-		e.t.Fatal(err)
-	}
-	proc := spec["process"].(map[string]any)
-	proc["terminal"] = false
-	proc["args"] = args
-	caps := proc["capabilities"].(map[string]any)
-	for _, set := range []string{"bounding", "effective", "permitted"} {
-		caps[set] = append(caps[set].([]any), "CAP_NET_RAW")
-	}
 	rootfs := e.busyboxRootfs("rootfs-" + name)
-	spec["root"] = map[string]any{"path": rootfs, "readonly": false}
-	spec["hostname"] = name
-	spec["annotations"] = map[string]string{"vxwire.network": blue.name, "vxwire.name": name}
-	linux := spec["linux"].(map[string]any)
-	linux["uidMappings"] = []map[string]int{{"containerID": 0, "hostID": u.uid, "size": 1}}
-	linux["gidMappings"] = []map[string]int{{"containerID": 0, "hostID": u.gid, "size": 1}}
-	linux["namespaces"] = append(linux["namespaces"].([]any), map[string]string{"type": "network"})
-	hook := []map[string]any{{"path": vxwireBin, "args": []string{"vxwire", "oci-hook", "--socket", filepath.Join(u.runtime, "vxwire", "vxwire.sock")}}}
-	spec["hooks"] = map[string]any{"createRuntime": hook, "poststop": hook}
-	out, err := json.MarshalIndent(spec, "", "  ")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), out, 0o600); err != nil {
-		e.t.Fatal(err)
-	}
+	e.editSpec(bundle, func(spec map[string]any) {
+		specProcess(spec, args, "CAP_NET_RAW")
+		spec["root"] = map[string]any{"path": rootfs, "readonly": false}
+		spec["hostname"] = name
+		spec["annotations"] = map[string]string{"vxwire.network": blue.name, "vxwire.name": name}
+		linux := spec["linux"].(map[string]any)
+		linux["uidMappings"] = []map[string]int{{"containerID": 0, "hostID": u.uid, "size": 1}}
+		linux["gidMappings"] = []map[string]int{{"containerID": 0, "hostID": u.gid, "size": 1}}
+		linux["namespaces"] = append(linux["namespaces"].([]any), map[string]string{"type": "network"})
+		hook := []map[string]any{{"path": vxwireBin, "args": []string{"vxwire", "oci-hook", "--socket", filepath.Join(u.runtime, "vxwire", "vxwire.sock")}}}
+		spec["hooks"] = map[string]any{"createRuntime": hook, "poststop": hook}
+	})
 	for _, tree := range []string{bundle, rootfs} {
 		if err := chownTree(tree, u.uid, u.gid); err != nil {
 			e.t.Fatal(err)
@@ -81,12 +61,7 @@ func TestRootlessRunc(t *testing.T) {
 	e := newEnv(t, "setpriv", "useradd", "runc", "nsenter")
 	u := e.newUser()
 	e.openTun()
-	_, lap, _, _, dl := e.rootlessPair(u, func(h1, lap *host) lapConf {
-		return lapConf{peer: h1, net: "\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/24\"\n"}
-	}, func(h1, lap *host, c1 *netns) string {
-		return e.render(h1, hostConf{peers: []*host{lap}, networks: []netConf{blue},
-			endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"}}})
-	})
+	_, lap, _, dl := e.rootlessBlue(u, "")
 	e.waitLapSees(u, lap, "blue", "c1", "h1", "10.77.0.10")
 	bundle := e.rootlessBundle(u, "rc1", "sh", "-c", "ip -o -4 addr show eth0 && ip route && ping -c 2 -W 2 10.77.0.10 && nslookup c1")
 

@@ -49,6 +49,22 @@ func (e *env) renderLap(u *testUser, lap *host, c lapConf) string {
 	return b.String()
 }
 
+// lapBlue is network blue in the laptop's config.
+const lapBlue = "\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/24\"\n"
+
+// rootlessBlue is rootlessPair on network blue: h1 runs c1 at 10.77.0.10,
+// and the laptop's config has blue followed by extra.
+func (e *env) rootlessBlue(u *testUser, extra string) (h1, lap *host, c1 *netns, dl *daemon) {
+	e.t.Helper()
+	h1, lap, c1, _, dl = e.rootlessPair(u, func(h1, _ *host) lapConf {
+		return lapConf{peer: h1, net: lapBlue + extra}
+	}, func(h1, lap *host, c1 *netns) string {
+		return e.render(h1, hostConf{peers: []*host{lap}, networks: []netConf{blue},
+			endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"}}})
+	})
+	return h1, lap, c1, dl
+}
+
 // rootlessPair starts h1 as root with container c1 on network n, and the
 // laptop's rootless daemon with lc; it waits until the laptop answers and
 // checks that it holds no capability and uses the user's directories.
@@ -140,12 +156,7 @@ func (e *env) waitPeerRx(u *testUser, lap *host, c1 *netns, absent string, wg bo
 func TestRootlessLaptopJoins(t *testing.T) {
 	e := newEnv(t, "setpriv", "useradd")
 	u := e.newUser()
-	h1, lap, c1, _, _ := e.rootlessPair(u, func(h1, lap *host) lapConf {
-		return lapConf{peer: h1, net: "\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/24\"\n"}
-	}, func(h1, lap *host, c1 *netns) string {
-		return e.render(h1, hostConf{peers: []*host{lap}, networks: []netConf{blue},
-			endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"}}})
-	})
+	h1, lap, c1, _ := e.rootlessBlue(u, "")
 	e.waitLapSees(u, lap, "blue", "c1", "h1", "10.77.0.10")
 
 	// The user creates a network; it commits with h1's vote and reaches h1.
@@ -170,24 +181,16 @@ func TestRootlessLaptopJoins(t *testing.T) {
 func TestRootlessLaptopEncrypted(t *testing.T) {
 	e := newEnv(t, "setpriv", "useradd", "tshark")
 	u := e.newUser()
-	lapPriv, err := runStdin("", vxwireBin, "genkey")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lapPub, err := runStdin(lapPriv+"\n", vxwireBin, "pubkey")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lapKey := u.file(e, "lap.key", lapPriv+"\n")
+	lapKey := u.genKey(e, "lap")
 	var h1e *encHost
 	sec := "\n[[network]]\nname = \"sec\"\nvni = 4000\nsubnet = \"10.79.0.0/24\"\nencrypted = true\n"
 	var h1addr string
 	_, lap, c1, _, _ := e.rootlessPair(u, func(h1, lap *host) lapConf {
 		h1addr = h1.addr
-		return lapConf{peer: h1, peerKey: h1e.key.pub, key: lapKey, net: sec}
+		return lapConf{peer: h1, peerKey: h1e.key.pub, key: lapKey.file, net: sec}
 	}, func(h1, lap *host, c1 *netns) string {
 		h1e = e.withKey(h1)
-		lapE := &encHost{host: lap, key: wgKey{pub: lapPub}, tunnel: derivedTunnel(lap.addr)}
+		lapE := &encHost{host: lap, key: wgKey{pub: lapKey.pub}, tunnel: derivedTunnel(lap.addr)}
 		return e.renderEnc(h1e, encConf{peers: []*encHost{lapE}, networks: []encNetwork{{netConf: secNet, encrypted: true}},
 			endpoints: []epConf{{network: "sec", name: "c1", ns: c1, addr: "10.79.0.10"}}})
 	})
@@ -227,14 +230,8 @@ func TestRootlessBadInput(t *testing.T) {
 	e := newEnv(t, "setpriv", "useradd")
 	u := e.newUser()
 	cx := e.container("cx") // root's namespace, not the user's
-	plain := "\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/24\"\n"
-	withCx := plain + fmt.Sprintf("\n[[endpoint]]\nnetwork = \"blue\"\nname = \"cx\"\nnetns = %q\n", cx.path())
-	h1, lap, _, _, dl := e.rootlessPair(u, func(h1, lap *host) lapConf {
-		return lapConf{peer: h1, net: withCx}
-	}, func(h1, lap *host, c1 *netns) string {
-		return e.render(h1, hostConf{peers: []*host{lap}, networks: []netConf{blue},
-			endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"}}})
-	})
+	cxConf := fmt.Sprintf("\n[[endpoint]]\nnetwork = \"blue\"\nname = \"cx\"\nnetns = %q\n", cx.path())
+	h1, lap, _, dl := e.rootlessBlue(u, cxConf)
 
 	// The namespace the user does not own: not attached, with the line
 	// of its netns key and the missing capability; the daemon runs.
@@ -263,7 +260,7 @@ func TestRootlessBadInput(t *testing.T) {
 			[]string{"host.state_dir: rootless mode (uid", "cannot write /var/lib/" + e.prefix + "x"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := u.file(e, "bad.toml", e.renderLap(u, lap, lapConf{peer: h1, net: plain, extraHost: tc.extra}))
+			cfg := u.file(e, "bad.toml", e.renderLap(u, lap, lapConf{peer: h1, net: lapBlue, extraHost: tc.extra}))
 			_, se, err := u.run(lap.netns, vxwireBin, "config", "check", "-c", cfg)
 			if err == nil {
 				t.Fatalf("config check accepted %q", tc.extra)
@@ -303,7 +300,7 @@ func TestRootlessBadInput(t *testing.T) {
 	}
 	// /var/run and the privileged port are still refused when the user
 	// starts a daemon with them: it exits with the error, nothing left.
-	cfg := u.file(e, "bad.toml", e.renderLap(u, lap, lapConf{peer: h1, net: plain,
+	cfg := u.file(e, "bad.toml", e.renderLap(u, lap, lapConf{peer: h1, net: lapBlue,
 		extraHost: "api_socket = \"/var/run/" + e.prefix + "y.sock\"\ngossip_port = 946\n"}))
 	out, se, err = u.run(lap.netns, vxwireBin, "up", "-c", cfg)
 	if err == nil || !strings.Contains(se, "host.gossip_port: port 946 is privileged") || !strings.Contains(se, "cannot write /var/run") {

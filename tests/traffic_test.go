@@ -66,21 +66,7 @@ func (e *env) transfer(from, to *netns, ip string, size int64, timeout time.Dura
 func (e *env) transferFrom(from, to *netns, ip string, src io.Reader, timeout time.Duration) (int64, time.Duration) {
 	e.t.Helper()
 	deadline := time.Now().Add(timeout)
-	var ln *net.TCPListener
-	err := ns.WithNetNSPath(to.path(), func(ns.NetNS) error {
-		addr, err := net.ResolveTCPAddr("tcp4", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			return err
-		}
-		ln, err = net.ListenTCP("tcp4", addr)
-		return err
-	})
-	if err != nil {
-		e.t.Fatalf("listen on %s in %s: %v", ip, to.name, err)
-	}
-	defer ln.Close()
-	_ = ln.SetDeadline(deadline)
-
+	conn, c := e.tcpPair(from, to, ip, deadline)
 	type result struct {
 		sum string
 		n   int64
@@ -88,32 +74,10 @@ func (e *env) transferFrom(from, to *netns, ip string, src io.Reader, timeout ti
 	}
 	received := make(chan result, 1)
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			received <- result{err: err}
-			return
-		}
-		defer c.Close()
-		_ = c.SetDeadline(deadline)
 		h := sha256.New()
 		n, err := io.Copy(h, c)
 		received <- result{hex.EncodeToString(h.Sum(nil)), n, err}
 	}()
-
-	var conn *net.TCPConn
-	err = ns.WithNetNSPath(from.path(), func(ns.NetNS) error {
-		d := net.Dialer{Deadline: deadline}
-		c, err := d.Dial("tcp4", ln.Addr().String())
-		if err == nil {
-			conn = c.(*net.TCPConn)
-		}
-		return err
-	})
-	if err != nil {
-		e.t.Fatalf("connect from %s to %s: %v", from.name, ln.Addr(), err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(deadline)
 
 	start := time.Now()
 	h := sha256.New()
@@ -122,7 +86,7 @@ func (e *env) transferFrom(from, to *netns, ip string, src io.Reader, timeout ti
 		err = conn.CloseWrite()
 	}
 	if err != nil {
-		e.t.Fatalf("send from %s to %s: failed after %d bytes: %v", from.name, ln.Addr(), sent, err)
+		e.t.Fatalf("send from %s to %s: failed after %d bytes: %v", from.name, conn.RemoteAddr(), sent, err)
 	}
 	r := <-received
 	elapsed := time.Since(start)
@@ -136,6 +100,46 @@ func (e *env) transferFrom(from, to *netns, ip string, src io.Reader, timeout ti
 	e.t.Logf("%d MiB from %s to %s in %v (%.0f Mbit/s), SHA-256 equal",
 		sent>>20, from.name, to.name, elapsed.Round(time.Millisecond), float64(sent)*8/elapsed.Seconds()/1e6)
 	return sent, elapsed
+}
+
+// tcpPair listens on ip (a port chosen by the kernel) in namespace to,
+// connects to it from namespace from, and returns both ends of the one
+// connection, each with deadline set; the test's cleanup closes them.
+func (e *env) tcpPair(from, to *netns, ip string, deadline time.Time) (dialled *net.TCPConn, accepted net.Conn) {
+	e.t.Helper()
+	var ln *net.TCPListener
+	err := ns.WithNetNSPath(to.path(), func(ns.NetNS) error {
+		addr, err := net.ResolveTCPAddr("tcp4", net.JoinHostPort(ip, "0"))
+		if err == nil {
+			ln, err = net.ListenTCP("tcp4", addr)
+		}
+		return err
+	})
+	if err != nil {
+		e.t.Fatalf("listen on %s in %s: %v", ip, to.name, err)
+	}
+	defer ln.Close()
+	_ = ln.SetDeadline(deadline)
+	err = ns.WithNetNSPath(from.path(), func(ns.NetNS) error {
+		d := net.Dialer{Deadline: deadline}
+		c, err := d.Dial("tcp4", ln.Addr().String())
+		if err == nil {
+			dialled = c.(*net.TCPConn)
+		}
+		return err
+	})
+	if err != nil {
+		e.t.Fatalf("connect from %s to %s: %v", from.name, ln.Addr(), err)
+	}
+	e.t.Cleanup(func() { dialled.Close() })
+	// The kernel completed the handshake: Accept returns at once.
+	if accepted, err = ln.Accept(); err != nil {
+		e.t.Fatalf("accept in %s: %v", to.name, err)
+	}
+	e.t.Cleanup(func() { accepted.Close() })
+	_ = dialled.SetDeadline(deadline)
+	_ = accepted.SetDeadline(deadline)
+	return dialled, accepted
 }
 
 // sendUDP sends each payload as one datagram from src (an address of

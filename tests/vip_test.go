@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vxwire/vxwire/internal/api"
 )
@@ -65,6 +66,28 @@ func (e *env) vipCluster() vipTopo {
 		return fmt.Errorf("service ls on h1: %+v", ss)
 	})
 	return v
+}
+
+// waitServiceEndpoints waits until h lists service name with n endpoints,
+// and returns how long that took.
+func (e *env) waitServiceEndpoints(h *host, name string, n int) time.Duration {
+	e.t.Helper()
+	took, err := timed(dnsTimeout, func() error {
+		ss, err := e.cliServices(h)
+		if err != nil {
+			return err
+		}
+		for _, s := range ss {
+			if s.Name == name && s.Endpoints == n {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s does not list %d endpoints of %s: %+v", h.id, n, name, ss)
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return took
 }
 
 // cliServices returns `vxwire service ls --json` on h.
@@ -124,21 +147,7 @@ func TestVIPService(t *testing.T) {
 
 	// web2 detaches; once h1 knows, every new connection succeeds.
 	e.mustVX("detach", "--socket", e.socket(v.h2), "--network", "blue", "--name", "web2")
-	took, err := timed(dnsTimeout, func() error {
-		ss, err := e.cliServices(v.h1)
-		if err != nil {
-			return err
-		}
-		for _, s := range ss {
-			if s.Name == "web" && s.Endpoints == 1 {
-				return nil
-			}
-		}
-		return fmt.Errorf("h1 still lists two endpoints of web: %+v", ss)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	took := e.waitServiceEndpoints(v.h1, "web", 1)
 	t.Logf("h1 dropped web2 from the service %v after the detach", took)
 	got, err = e.fetchN(v.c1, "http://web/", 50)
 	if err != nil || got["web1"] != 50 {

@@ -63,19 +63,8 @@ DST=${OVERLAY[1]}
 HZ=$(getconf CLK_TCK)
 WORK="" PIDS=() DAEMONS=()
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench: $*"; exit 1; }
-
-# stop PID...: SIGTERM, up to 5 s, then SIGKILL; only processes this script started.
-stop() {
-  local pid i
-  for pid in "$@"; do
-    kill -TERM "$pid" 2>/dev/null || continue
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-}
+NAME="bench"
+. tests/bench/lib.sh
 
 teardown() {
   [ ${#PIDS[@]} -eq 0 ] || stop "${PIDS[@]}"
@@ -175,30 +164,14 @@ start_vxwire() {
   done
 }
 
-# ticks: CPU ticks (user + system) used so far by the vxwire daemons.
-ticks() {
-  local pid sum=0 t
-  for pid in "${DAEMONS[@]}"; do
-    t=$(awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$pid/stat" 2>/dev/null || echo 0)
-    sum=$((sum + t))
-  done
-  echo "$sum"
-}
-
-# median: the median of the numbers on stdin ("nan" if none).
-median() {
-  sort -g | awk 'NF && $1 != "nan" {v[n++] = $1}
-    END {if (!n) print "nan"; else if (n % 2) print v[(n - 1) / 2]; else print (v[n / 2 - 1] + v[n / 2]) / 2}'
-}
-
 # tcp STREAMS: "GBPS DCPU" of one iperf3 run: receiver Gbit/s, and the % of
 # one core the daemons used meanwhile.
 tcp() {
   local t0 t1 s0 s1 out
-  t0=$(ticks) s0=$(date +%s.%N)
+  t0=$(ticks "${DAEMONS[@]}") s0=$(date +%s.%N)
   out=$(timeout $((T + 30)) ip netns exec vxb-c1 iperf3 -c "$DST" -t "$T" -P "$1" -J --connect-timeout 3000 |
     jq -er '.end.sum_received.bits_per_second / 1e9 * 1000 | round / 1000') || out=nan
-  t1=$(ticks) s1=$(date +%s.%N)
+  t1=$(ticks "${DAEMONS[@]}") s1=$(date +%s.%N)
   awk -v g="$out" -v d=$((t1 - t0)) -v hz="$HZ" -v s="$s0" -v e="$s1" 'BEGIN {printf "%s %.0f\n", g, 100 * d / hz / (e - s)}'
 }
 
@@ -453,7 +426,7 @@ enc_table() {
   echo
   for metric in tcp1_gbps tcp4_gbps ping_avg_ms ping_p99_ms; do
     k=${R[kvx_wg,$metric]:-nan} v=${R[vxwire_enc,$metric]:-nan}
-    ratio[$metric]=$(awk -v k="$k" -v v="$v" 'BEGIN {if (k + 0 > 0 && v != "nan") printf "%.2f", v / k; else print "n/a"}')
+    ratio[$metric]=$(ratio "$v" "$k")
     echo "RESULT mode=vxwire_enc metric=${metric}_vs_kvx_wg value=${ratio[$metric]}"
   done
   printf '%-14s %12s %12s %12s %20s\n' metric vxwire_enc kvx_wg wg_go vxwire_enc/kvx_wg
@@ -505,7 +478,7 @@ echo
 printf '%-14s %12s %12s %16s\n' metric kernel vxwire vxwire/kernel
 for metric in tcp1_gbps tcp4_gbps ping_avg_ms ping_p99_ms; do
   k=${R[kernel,$metric]} v=${R[vxwire,$metric]}
-  ratio=$(awk -v k="$k" -v v="$v" 'BEGIN {if (k + 0 > 0 && v != "nan") printf "%.2f", v / k; else print "n/a"}')
+  ratio=$(ratio "$v" "$k")
   printf '%-14s %12s %12s %16s\n' "$metric" "$k" "$v" "$ratio"
 done
 printf '%-14s %12s %12s\n' daemon_cpu_pct - "${R[vxwire,tcp1_gbps_dcpu]}/${R[vxwire,tcp4_gbps_dcpu]}"
@@ -515,7 +488,7 @@ if [ "$DNS" = 1 ]; then
   printf '%-18s %12s %12s %16s\n' metric dnsmasq vxwire vxwire/dnsmasq
   for metric in dns_qps dns_avg_ms; do
     k=${R[dnsmasq,$metric]:-nan} v=${R[vxwire,$metric]:-nan}
-    ratio=$(awk -v k="$k" -v v="$v" 'BEGIN {if (k + 0 > 0 && v != "nan") printf "%.2f", v / k; else print "n/a"}')
+    ratio=$(ratio "$v" "$k")
     printf '%-18s %12s %12s %16s\n' "$metric" "$k" "$v" "$ratio"
   done
   printf '%-18s %12s %12s\n' dns_propagation_ms - "${R[vxwire,dns_propagation_ms]:-nan}"

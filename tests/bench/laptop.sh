@@ -17,8 +17,12 @@
 #   socat    from 127.0.0.1:9080: socat relays to the underlay server
 #   forward  from 127.0.0.1:8080: vxwire forward, host endpoint, overlay, c1
 #   socks    curl --socks5-hostname 127.0.0.1:1080 http://web.blue:8000/f
-#   rss_idle_kib, rss_after_kib: VmRSS of the laptop daemon once up, and
+#   rss_idle_mib, rss_after_mib: VmRSS of the laptop daemon once up, and
 #            after the transfers
+#
+# Output: RESULT mode=MODE metric=fetch_gbps value=GBIT_S per mode, and
+# RESULT mode=laptop metric=rss_{idle,after}_mib (tests/bench/report reads
+# them), then a table.
 #
 # Run as root: bash tests/bench/laptop.sh. Needs ip, curl, socat, busybox.
 # Env: SIZE=1G, REPS=3, VXWIRE=bin/vxwire (built when missing).
@@ -30,19 +34,8 @@ BIN=${VXWIRE:-$PWD/bin/vxwire}
 NS=(vxl-h1 vxl-h2 vxl-c1)
 WORK="" PIDS=()
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "laptop bench: $*"; exit 1; }
-
-# stop PID...: SIGTERM, up to 5 s, then SIGKILL; only processes this script started.
-stop() {
-  local pid i
-  for pid in "$@"; do
-    kill -TERM "$pid" 2>/dev/null || continue
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-}
+NAME="laptop bench"
+. tests/bench/lib.sh
 
 cleanup() {
   local rc=$? n
@@ -112,7 +105,6 @@ fetch() {
   ip netns exec vxl-h2 curl -s -o /dev/null --max-time 300 -w '%{speed_download}\n' "$@" |
     awk '{printf "%.2f\n", $1 * 8 / 1e9}'
 }
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 declare -A R
 for mode in direct socat forward socks; do
   case $mode in
@@ -122,12 +114,15 @@ for mode in direct socat forward socks; do
     socks) args=(--socks5-hostname 127.0.0.1:1080 http://web.blue:8000/f) ;;
   esac
   R[$mode]=$(for r in $(seq "$REPS"); do fetch "${args[@]}"; done | median)
-  echo "RESULT $mode gbit_s=${R[$mode]}"
+  echo "RESULT mode=$mode metric=fetch_gbps value=${R[$mode]}"
 done
 RSS_AFTER=$(rss)
-echo "RESULT rss_idle_kib=$RSS_IDLE rss_after_kib=$RSS_AFTER"
+for w in idle after; do
+  kib=RSS_${w^^}
+  echo "RESULT mode=laptop metric=rss_${w}_mib value=$(awk -v k="${!kib}" 'BEGIN {printf "%.1f", k / 1024}')"
+done
 printf '\n%-8s %10s %12s\n' mode Gbit/s "vs socat"
 for mode in direct socat forward socks; do
-  printf '%-8s %10s %12s\n' "$mode" "${R[$mode]}" "$(awk -v a="${R[$mode]}" -v b="${R[socat]}" 'BEGIN {printf "%.2fx", a / b}')"
+  printf '%-8s %10s %12s\n' "$mode" "${R[$mode]}" "$(ratio "${R[$mode]}" "${R[socat]}")x"
 done
 printf 'laptop daemon RSS: %s KiB once up, %s KiB after the transfers\n' "$RSS_IDLE" "$RSS_AFTER"

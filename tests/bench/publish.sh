@@ -18,9 +18,12 @@
 # Figures, each REPS times, median kept:
 #   pub_gbps    iperf3 -c HOST -p PORT -t T from vxp-cl, receiver Gbit/s
 #   pub_cps     connrate dial HOST:PORT N C from vxp-cl: connections/s, each
-#               connect + 1 byte each way + close (failures printed too)
+#               connect + 1 byte each way + close (failed=: the failures of
+#               the last run)
 #   vip_gbps, vip_cps   the same from c1 to web's VIP, and to w1's own
 #               address (direct; connections to port 7001, see main)
+# Each as RESULT mode=MODE metric=METRIC value=V (tests/bench/report reads
+# them).
 #
 # Run as root: bash tests/bench/publish.sh (make bench builds bin/vxwire).
 # Needs ip, nft, iperf3, socat, jq, go. Env: T=5, REPS=3, N=3000, C=8,
@@ -33,19 +36,8 @@ BIN=${VXWIRE:-$PWD/bin/vxwire}
 NS=(vxp-sw vxp-h1 vxp-h2 vxp-cl vxp-c1 vxp-w1 vxp-k1)
 WORK="" PIDS=()
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "publish bench: $*"; exit 1; }
-
-# stop PID...: SIGTERM, up to 5 s, then SIGKILL; only processes this script started.
-stop() {
-  local pid i
-  for pid in "$@"; do
-    kill -TERM "$pid" 2>/dev/null || continue
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-}
+NAME="publish bench"
+. tests/bench/lib.sh
 
 cleanup() {
   local rc=$? n
@@ -175,11 +167,6 @@ servers() {
   die "servers not reachable"
 }
 
-median() {
-  sort -g | awk 'NF && $1 != "nan" {v[n++] = $1}
-    END {if (!n) print "nan"; else if (n % 2) print v[(n - 1) / 2]; else print (v[n / 2 - 1] + v[n / 2]) / 2}'
-}
-
 # gbps NS HOST PORT: median receiver Gbit/s of REPS iperf3 runs.
 gbps() {
   local r
@@ -198,7 +185,7 @@ cps() {
     fail=${out#* }
     echo "${out%% *}"
   done | median | tr -d '\n'
-  echo " (failed $fail)"
+  echo " failed=$fail"
 }
 
 main() {
@@ -212,24 +199,24 @@ main() {
   up_vxwire
   servers
   log "VIP of web on h1: $VIP"
-  echo "RESULT pub_gbps vxwire $(gbps vxp-cl 198.18.0.1 5201)"
-  echo "RESULT pub_gbps relay $(gbps vxp-cl 198.18.0.2 5201)"
-  echo "RESULT pub_gbps dnat $(gbps vxp-cl 198.18.0.1 15201)"
-  echo "RESULT pub_gbps socat $(gbps vxp-cl 198.18.0.1 25201)"
-  echo "RESULT pub_cps vxwire $(cps vxp-cl 198.18.0.1:7000)"
-  echo "RESULT pub_cps relay $(cps vxp-cl 198.18.0.2:7000)"
-  echo "RESULT pub_cps dnat $(cps vxp-cl 198.18.0.1:17000)"
-  echo "RESULT pub_cps socat $(cps vxp-cl 198.18.0.1:27000)"
+  echo "RESULT mode=vxwire metric=pub_gbps value=$(gbps vxp-cl 198.18.0.1 5201)"
+  echo "RESULT mode=relay metric=pub_gbps value=$(gbps vxp-cl 198.18.0.2 5201)"
+  echo "RESULT mode=dnat metric=pub_gbps value=$(gbps vxp-cl 198.18.0.1 15201)"
+  echo "RESULT mode=socat metric=pub_gbps value=$(gbps vxp-cl 198.18.0.1 25201)"
+  echo "RESULT mode=vxwire metric=pub_cps value=$(cps vxp-cl 198.18.0.1:7000)"
+  echo "RESULT mode=relay metric=pub_cps value=$(cps vxp-cl 198.18.0.2:7000)"
+  echo "RESULT mode=dnat metric=pub_cps value=$(cps vxp-cl 198.18.0.1:17000)"
+  echo "RESULT mode=socat metric=pub_cps value=$(cps vxp-cl 198.18.0.1:27000)"
   # Direct connections go to another port of w1 (7001): w1 holds the
   # TIME_WAIT of thousands of connections under c1's ports, and c1's TCP
   # timestamps for w1's own address start elsewhere than for the VIP's,
   # so a SYN of one kind reusing a port the other left in TIME_WAIT on the
   # same server port meets PAWS and waits for a retransmission (as behind
   # any destination NAT, IPVS included).
-  echo "RESULT vip_gbps direct $(gbps vxp-c1 10.77.0.11 5201)"
-  echo "RESULT vip_gbps vip $(gbps vxp-c1 "$VIP" 5201)"
-  echo "RESULT vip_cps direct $(cps vxp-c1 10.77.0.11:7001)"
-  echo "RESULT vip_cps vip $(cps vxp-c1 "$VIP:7000")"
+  echo "RESULT mode=direct metric=vip_gbps value=$(gbps vxp-c1 10.77.0.11 5201)"
+  echo "RESULT mode=vip metric=vip_gbps value=$(gbps vxp-c1 "$VIP" 5201)"
+  echo "RESULT mode=direct metric=vip_cps value=$(cps vxp-c1 10.77.0.11:7001)"
+  echo "RESULT mode=vip metric=vip_cps value=$(cps vxp-c1 "$VIP:7000")"
 }
 
 main "$@"

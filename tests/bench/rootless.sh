@@ -75,19 +75,8 @@ H1=vxrl-h1 C1=vxrl-c1 LAP=vxrl-lap UNAME=vxrlbench
 SERVER=10.77.0.10 UNDER_SRV=198.18.0.1 HZ=$(getconf CLK_TCK)
 WORK="" PIDS=() USR=() TUNMODE="" MADEUSER="" UHOME="" URUN="" UID_="" GID_="" DPID="" D1PID="" CPID="" HPID="" DST=""
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "rootless: $*"; exit 1; }
-
-# stop PID...: SIGTERM, up to 5 s, then SIGKILL; only processes this script started.
-stop() {
-  local pid i
-  for pid in "$@"; do
-    kill -TERM "$pid" 2>/dev/null || continue
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-}
+NAME="rootless"
+. tests/bench/lib.sh
 
 teardown() {
   [ ${#PIDS[@]} -eq 0 ] || stop "${PIDS[@]}"
@@ -274,15 +263,6 @@ rss() {
   echo "RESULT mode=vxwire_rootless metric=rss_${1}_mib value=$r vmhwm_mib=$h"
 }
 
-# median: the median of the numbers on stdin ("nan" if none).
-median() {
-  sort -g | awk 'NF && $1 != "nan" {v[n++] = $1}
-    END {if (!n) print "nan"; else if (n % 2) print v[(n - 1) / 2]; else print (v[n / 2 - 1] + v[n / 2]) / 2}'
-}
-
-# ratio A B: A/B with two decimals, or n/a.
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 > 0 && a != "nan") printf "%.2f", a / b; else print "n/a"}'; }
-
 declare -A R
 
 # download MODE CURLARGS...: the BLOB MiB download REPS times, as the user
@@ -355,9 +335,6 @@ up_slirp4netns() {
 }
 
 down_vxwire_rootless() { hook poststop 2>>"$WORK/hook.log" || log "rootless: poststop hook failed"; }
-
-# ticks PID: CPU ticks (user + system) PID has used so far.
-ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # tcp MODE: the container's TCP runs against c1's iperf3 through MODE, with
 # the % of one core used meanwhile by the laptop's helper: the user's

@@ -131,3 +131,58 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestBenchScriptsWriteKeyValue reads the RESULT lines that the bench
+// scripts echo and checks that each word is key=value once command
+// substitutions are taken out, as parse requires: laptop.sh and
+// publish.sh once wrote "RESULT socat gbit_s=…", which stopped make
+// bench at this report after every figure had been measured.
+func TestBenchScriptsWriteKeyValue(t *testing.T) {
+	scripts, err := filepath.Glob("../*.sh")
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no bench scripts beside the report: %v", err)
+	}
+	n := 0
+	for _, s := range scripts {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			_, rest, ok := strings.Cut(line, `echo "RESULT `)
+			if !ok {
+				continue
+			}
+			n++
+			rest, _, _ = strings.Cut(withoutSubst(rest), `"`)
+			for _, w := range strings.Fields(rest) {
+				if k, _, ok := strings.Cut(w, "="); !ok || k == "" {
+					t.Errorf("%s:%d: %q is not key=value in %s", filepath.Base(s), i+1, w, strings.TrimSpace(line))
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no RESULT line found in the bench scripts")
+	}
+}
+
+// withoutSubst returns s without its $(…) command substitutions.
+func withoutSubst(s string) string {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case strings.HasPrefix(s[i:], "$("):
+			depth++
+			i++
+		case depth > 0 && s[i] == '(':
+			depth++
+		case depth > 0 && s[i] == ')':
+			depth--
+		case depth == 0:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
