@@ -108,6 +108,10 @@ type peer struct {
 	// 0 until known; written by routinePathMTU, read by the switch per
 	// frame (switch_mtu.go).
 	pmtu atomic.Int32
+	// probe is set by routinePathMTU and taken by the next plain batch
+	// to the peer with a large datagram, which then goes out alone so
+	// that it carries DF (writeProbing).
+	probe atomic.Bool
 }
 
 // network is one VNI's switch state. It persists across reloads while its

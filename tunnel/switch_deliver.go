@@ -26,7 +26,7 @@ type lookupCache struct {
 func (sw *Switch) flush(s *scratch, nv *netView, from *port) {
 	for i := 0; i < s.nRem; i++ {
 		g := &s.remote[i]
-		sw.send(g.r, sw.conn(nv, g.sock), g.dgrams, g.bytes, nv.net)
+		sw.send(g.r, sw.conn(nv, g.sock), g.dgrams, g.bytes, nv)
 	}
 	if len(s.flood) > 0 {
 		if !from.gateway {
@@ -35,7 +35,7 @@ func (sw *Switch) flush(s *scratch, nv *netView, from *port) {
 				fb += len(d) - encap.HeaderLen
 			}
 			for _, r := range nv.peers {
-				sw.send(r, sw.conn(nv, 0), s.flood, fb, nv.net)
+				sw.send(r, sw.conn(nv, 0), s.flood, fb, nv)
 			}
 		}
 		for _, lp := range nv.ports {
@@ -66,8 +66,9 @@ func (sw *Switch) conn(nv *netView, sock int) encap.Conn {
 	return sw.tx[sock]
 }
 
-// send writes dgrams to peer r through c and accounts for them.
-func (sw *Switch) send(r *peer, c encap.Conn, dgrams [][]byte, bytes int, n *network) {
+// send writes dgrams of network nv to peer r through c and accounts for
+// them.
+func (sw *Switch) send(r *peer, c encap.Conn, dgrams [][]byte, bytes int, nv *netView) {
 	if c == nil {
 		// An encrypted network on a host without a key: before, this
 		// was a nil interface call that took the daemon down.
@@ -75,13 +76,19 @@ func (sw *Switch) send(r *peer, c encap.Conn, dgrams [][]byte, bytes int, n *net
 		sw.host.drop(dropNoKey, len(dgrams))
 		return
 	}
-	if err := c.Write(dgrams, r.addr); err != nil {
+	var err error
+	if nv.encrypted {
+		err = c.Write(dgrams, r.addr) // wireguard-go batches on its own
+	} else {
+		err = writeProbing(r, c, dgrams)
+	}
+	if err != nil {
 		r.stats.drop(dropSend, len(dgrams))
 		sw.host.drop(dropSend, len(dgrams))
 		return
 	}
 	r.stats.tx(len(dgrams), bytes)
-	n.stats.tx(len(dgrams), bytes)
+	nv.net.stats.tx(len(dgrams), bytes)
 	sw.host.tx(len(dgrams), bytes)
 }
 

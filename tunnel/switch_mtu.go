@@ -8,6 +8,12 @@ package tunnel
 //	  encap.PathMTU per peer: the kernel's path MTU to it, which the
 //	  underlay sockets' DF datagrams and the routers' ICMP "fragmentation
 //	  needed" taught it ─▶ peer.pmtu (atomic; 0 until known)
+//	  peer.probe set ─▶ the next plain batch to the peer sends its largest
+//	      datagram alone (writeProbing). Only a lone datagram carries DF:
+//	      the kernel decides DF by the length it is given, which for a
+//	      GSO send is the whole batch, so bulk traffic sent with GSO
+//	      crosses a smaller link fragmented by the router, and the kernel
+//	      would never learn the path from it
 //	port → peer (switchFromPort, per frame, when the path is smaller)
 //	  IPv4 with DF, larger than the path carries ─▶ dropped (too_big), and
 //	      ICMP "fragmentation needed" with the usable MTU goes back to the
@@ -34,6 +40,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/ether"
 	"github.com/vxwire/vxwire/internal/ipv4"
 	"github.com/vxwire/vxwire/internal/overhead"
@@ -132,5 +139,42 @@ func (e *Engine) checkPathMTU() {
 		if old := r.pmtu.Swap(int32(mtu)); old != int32(mtu) && old != 0 {
 			e.l.Info("path mtu changed", "peer", r.name, "from", old, "to", mtu)
 		}
+		r.probe.Store(true)
 	}
+}
+
+// probeMin is the smallest UDP payload worth sending alone as a path
+// probe: every IPv4 path carries 576-byte datagrams.
+const probeMin = 576 - ipv4.MinHeaderLen - 8
+
+// writeProbing writes dgrams to peer r through c, a plain underlay
+// socket. When r's probe is due and the batch holds a datagram of at
+// least probeMin bytes, the largest one is written alone, between the
+// datagrams before and after it, so that it leaves with DF: a router
+// whose link is smaller drops it and tells the kernel the path MTU,
+// which routinePathMTU then reads. That costs one frame once, on a path
+// that is smaller than anyone knew; the sender's transport repeats it.
+func writeProbing(r *peer, c encap.Conn, dgrams [][]byte) error {
+	if !r.probe.Load() {
+		return c.Write(dgrams, r.addr)
+	}
+	big := 0
+	for i, d := range dgrams {
+		if len(d) > len(dgrams[big]) {
+			big = i
+		}
+	}
+	if len(dgrams) == 0 || len(dgrams[big]) < probeMin || !r.probe.CompareAndSwap(true, false) {
+		return c.Write(dgrams, r.addr)
+	}
+	var err error
+	for _, part := range [...][][]byte{dgrams[:big], dgrams[big : big+1], dgrams[big+1:]} {
+		if len(part) == 0 {
+			continue
+		}
+		if werr := c.Write(part, r.addr); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
 }

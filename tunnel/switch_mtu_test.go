@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 
@@ -16,19 +17,24 @@ import (
 	"github.com/vxwire/vxwire/tunnel/tap"
 )
 
-// recordConn is an encap.Conn that keeps copies of what it sends.
+// recordConn is an encap.Conn that keeps copies of what it sends, and
+// the length of each datagram in each Write.
 type recordConn struct {
 	discardConn
-	mu    sync.Mutex
-	dgram [][]byte
+	mu     sync.Mutex
+	dgram  [][]byte
+	writes [][]int
 }
 
 func (c *recordConn) Write(bufs [][]byte, _ netip.AddrPort) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var w []int
 	for _, b := range bufs {
+		w = append(w, len(b))
 		c.dgram = append(c.dgram, append([]byte(nil), b...))
 	}
+	c.writes = append(c.writes, w)
 	return nil
 }
 
@@ -273,6 +279,60 @@ func TestPathMTUShownInStatus(t *testing.T) {
 		if ps.Name == "h2" && ps.PathMTU != 1300 {
 			t.Fatalf("status path mtu %d", ps.PathMTU)
 		}
+	}
+}
+
+// writesTo returns the datagram lengths of every Write to conns since
+// the last call, and forgets them.
+func writesTo(conns []*recordConn) [][]int {
+	var all [][]int
+	for _, c := range conns {
+		c.mu.Lock()
+		all = append(all, c.writes...)
+		c.writes = nil
+		c.mu.Unlock()
+	}
+	return all
+}
+
+// TestPathProbeSendsLargestAlone: once per PathMTUCheck, the largest
+// datagram of a batch to a peer leaves in a Write of its own, between
+// those before and after it, so that the kernel sends it with DF (a GSO
+// send has none) and a smaller router on the way can teach the path.
+// Before this, bulk traffic went out only as GSO sends, which routers
+// fragmented without a word: the path MTU stayed unknown.
+func TestPathProbeSendsLargestAlone(t *testing.T) {
+	e, _, conns := mtuEngine(t, 1500) // the path fits: nothing is clamped
+	p, remote := mtuSender(e)
+	b := e.sw.poolFor(p.net.mtu).get()
+	batch := func(sizes ...int) {
+		for i, n := range sizes {
+			ipFrame(b, i, remote, p.mac, n, ipv4.ProtoUDP, true)
+		}
+		e.sw.switchFromPort(p, b, len(sizes))
+	}
+	dgram := func(ipLen int) int { return encap.HeaderLen + ether.HeaderLen + ipLen }
+	writesTo(conns)
+
+	// Small datagrams only: nothing to learn from, the probe stays due.
+	batch(100, 100)
+	if w := writesTo(conns); len(w) != 1 || len(w[0]) != 2 {
+		t.Fatalf("small batch written as %v, want one write of 2", w)
+	}
+	batch(300, 1400, 1400, 200)
+	want := [][]int{{dgram(300)}, {dgram(1400)}, {dgram(1400), dgram(200)}}
+	if w := writesTo(conns); !slices.EqualFunc(w, want, slices.Equal) {
+		t.Fatalf("probing batch written as %v, want %v", w, want)
+	}
+	// Taken: the next batch goes in one write until the next check.
+	batch(1400, 1400)
+	if w := writesTo(conns); len(w) != 1 {
+		t.Fatalf("batch after the probe written as %v, want one write", w)
+	}
+	e.checkPathMTU()
+	batch(1400, 1400)
+	if w := writesTo(conns); len(w) != 2 {
+		t.Fatalf("batch after the next check written as %v, want the probe alone and the rest", w)
 	}
 }
 
