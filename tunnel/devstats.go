@@ -45,7 +45,8 @@ func (e *Engine) wireguardStats() *api.WireGuardStats {
 		return nil
 	}
 	s := e.enc.Stats()
-	out := &api.WireGuardStats{TxPackets: s.TxPackets, TxBytes: s.TxBytes, RxPackets: s.RxPackets, RxBytes: s.RxBytes}
+	out := &api.WireGuardStats{TxPackets: s.TxPackets, TxBytes: s.TxBytes, RxPackets: s.RxPackets, RxBytes: s.RxBytes,
+		InnerRxPackets: s.InnerRxPackets, InnerTxPackets: s.InnerTxPackets}
 	for r, n := range s.Drops {
 		if n == 0 {
 			continue

@@ -24,6 +24,12 @@ type WireGuardStats struct {
 	TxBytes   uint64 `json:"tx_bytes"` // bytes of VXLAN datagram, without inner headers
 	RxPackets uint64 `json:"rx_packets"`
 	RxBytes   uint64 `json:"rx_bytes"`
+	// InnerRxPackets counts the packets between tunnel addresses that are
+	// not VXLAN (the control plane's way to a peer without an underlay
+	// address) handed to the daemon's inner stack; InnerTxPackets those it
+	// sent.
+	InnerRxPackets uint64 `json:"inner_rx_packets"`
+	InnerTxPackets uint64 `json:"inner_tx_packets"`
 	// Drops counts drops by reason: short, not_ipv4, bad_header,
 	// bad_checksum, fragment, not_udp, wrong_dst, wrong_port,
 	// unknown_source, too_big, queue_full, unknown_peer, closed.

@@ -20,6 +20,7 @@ var (
 
 	descWGPackets = desc("vxwire_wireguard_packets_total", "VXLAN datagrams handed to WireGuard (tx) or returned by it (rx).", "direction")
 	descWGPayload = desc("vxwire_wireguard_payload_bytes_total", "Bytes of the datagrams in vxwire_wireguard_packets_total, without inner headers.", "direction")
+	descWGInner   = desc("vxwire_wireguard_inner_packets_total", "Packets between tunnel addresses that are not VXLAN (the control plane to a peer without an underlay address) received by (rx) or sent from (tx) the daemon's inner stack.", "direction")
 	descWGDrops   = desc("vxwire_wireguard_drops_total", "Datagrams and inner packets the encrypted connection dropped, by reason.", "reason")
 
 	descDNSTransport = desc("vxwire_dns_transport_total", "DNS queries a network's resolver received, by transport (udp, tcp).", "network", "transport")
@@ -31,7 +32,7 @@ var (
 	descTxSockets  = desc("vxwire_udp_tx_sockets", "Sending sockets of the underlay.")
 
 	deviceDescs = []*prometheus.Desc{descTAPCalls, descTAPFrames, descTAPDrops, descTAPSplit, descTAPCoalesced, descTAPBadCsum,
-		descWGPackets, descWGPayload, descWGDrops, descDNSTransport, descDNSTrunc, descDNSRejected,
+		descWGPackets, descWGPayload, descWGInner, descWGDrops, descDNSTransport, descDNSTrunc, descDNSRejected,
 		descGRO, descGSOSockets, descTxSockets}
 )
 
@@ -49,6 +50,8 @@ func (e emitter) devices(st api.Status) {
 		e.counter(descWGPackets, wg.TxPackets, tx)
 		e.counter(descWGPayload, wg.RxBytes, rx)
 		e.counter(descWGPayload, wg.TxBytes, tx)
+		e.counter(descWGInner, wg.InnerRxPackets, rx)
+		e.counter(descWGInner, wg.InnerTxPackets, tx)
 		for reason, n := range wg.Drops {
 			e.counter(descWGDrops, n, reason)
 		}
