@@ -107,6 +107,9 @@ func (e *env) cliServices(h *host) ([]api.Service, error) {
 // virtual IP and tasks.web to both replicas; a container's 100
 // connections to web reach both, and the servers log the container's own
 // address; after one replica detaches, every new connection succeeds.
+// The VIP answers ping while a replica is attached (before, no ping to a
+// VIP was ever answered; TestVIPEcho in tunnel checks that a VIP without
+// replicas stays silent).
 func TestVIPService(t *testing.T) {
 	e := newEnv(t, "socat", "curl", "dig")
 	v := e.vipCluster()
@@ -116,6 +119,7 @@ func TestVIPService(t *testing.T) {
 	e.eventually(dnsTimeout, "tasks.web lists both replicas", func() error {
 		return e.resolvesTo(v.c1, blue.gateway, "tasks.web", "10.77.0.11", "10.77.0.100")
 	})
+	e.mustPing(v.c1, v.vip)
 
 	got, err := e.fetchN(v.c1, "http://web/", 100)
 	if err != nil {
@@ -153,4 +157,5 @@ func TestVIPService(t *testing.T) {
 	if err != nil || got["web1"] != 50 {
 		t.Errorf("50 connections after web2 left: %v (%v), want all to web1", got, err)
 	}
+	e.mustPing(v.c1, v.vip)
 }

@@ -120,6 +120,9 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 			case vipNotVIP:
 			case vipRewrote:
 				eth.Dst = MAC(frame[ether.OffDst : ether.OffDst+6])
+			case vipEchoed:
+				s.addLocal(p, frame)
+				continue
 			default:
 				drops[r]++
 				dropped++

@@ -15,6 +15,9 @@ package tunnel
 //	      destination → backend MAC, IPv4 and TCP/UDP checksums updated
 //	      incrementally (RFC 1624)
 //	    then the FDB decides as for any frame: a local port or a peer
+//	ICMP echo request to VIP, while it has a live backend
+//	    vipEcho: answered in place from the VIP, back to the client, as a
+//	      host answers ping (anything else of ICMP to a VIP is dropped)
 //	backend's reply ──▶ deliver to the client's port
 //	    vipReverse: the same key from the reply's ports, backend = the
 //	      reply's source → source address back to the VIP, source MAC to
@@ -73,6 +76,7 @@ const (
 	vipGone     = uint64(1) // key of a freed slot: invalid, but not never written
 	vipNotVIP   = -1        // vipForward: not for a VIP, switch as usual
 	vipRewrote  = -2        // vipForward: rewritten to a backend
+	vipEchoed   = -3        // vipForward: answered in place, back to the sender
 	minL4Header = 8         // UDP header; TCP needs 20 for its flags and checksum
 )
 
@@ -149,6 +153,9 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 			vipForget(t, frame)
 		}
 		return vipNotVIP
+	}
+	if frame[ipOff+9] == ipv4.ProtoICMP && len(svc.backends) > 0 && vipEcho(frame, svc) {
+		return vipEchoed
 	}
 	proto, off, ok := l4(frame)
 	if !ok || len(svc.backends) == 0 {
@@ -304,4 +311,26 @@ func rewriteAddr(frame []byte, l4off int, proto byte, at int, old, new [4]byte) 
 // from old to new.
 func csumReplace(c []byte, old, new [4]byte) {
 	binary.BigEndian.PutUint16(c, ipv4.UpdateChecksumAddr(binary.BigEndian.Uint16(c), old, new))
+}
+
+// vipEcho turns frame, when it is an ICMP echo request to svc's VIP, into
+// the echo reply from the VIP to its sender, in place, and reports
+// whether it did. Swapping the addresses leaves the IPv4 checksum as it
+// was; the ICMP checksum follows the type's change (RFC 1624). So `ping
+// web` says that the service is there, as it does for a container.
+func vipEcho(frame []byte, svc *vipService) bool {
+	ip := frame[ipOff:]
+	e, ok := ipv4.ParseEcho(ip)
+	if !ok || e.Type != ipv4.ICMPEchoRequest {
+		return false
+	}
+	copy(ip[ipv4.OffDst:ipv4.OffDst+4], e.Src[:])
+	copy(ip[ipv4.OffSrc:ipv4.OffSrc+4], svc.vip[:])
+	m := ip[int(ip[0]&0x0f)*4:]
+	m[0] = ipv4.ICMPEchoReply
+	c := ipv4.UpdateChecksum(binary.BigEndian.Uint16(m[2:]), uint16(ipv4.ICMPEchoRequest)<<8, uint16(ipv4.ICMPEchoReply)<<8)
+	binary.BigEndian.PutUint16(m[2:], c)
+	copy(frame[ether.OffDst:ether.OffDst+6], frame[ether.OffSrc:ether.OffSrc+6])
+	copy(frame[ether.OffSrc:ether.OffSrc+6], svc.mac[:])
+	return true
 }

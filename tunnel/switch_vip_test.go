@@ -224,6 +224,52 @@ func TestVIPNotForVIP(t *testing.T) {
 	}
 }
 
+// echoFrame builds an Ethernet frame holding an ICMP echo of type typ
+// from src to dst with payload bytes of data.
+func echoFrame(typ uint8, src, dst string, payload int) []byte {
+	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	e := ipv4.Echo{Src: s.As4(), Dst: d.As4(), Type: typ, ID: 7, Seq: 1, TTL: 64, Data: make([]byte, payload)}
+	for i := range e.Data {
+		e.Data[i] = byte(i)
+	}
+	f := make([]byte, ether.HeaderLen+ipv4.EchoLen(&e))
+	(&EthHeader{Dst: deriveMAC(d), Src: deriveMAC(s), Type: ether.TypeIPv4}).Encode(f)
+	ipv4.PutEcho(f[ether.HeaderLen:], &e)
+	return f
+}
+
+// TestVIPEcho: a ping to a VIP with a live endpoint is answered from the
+// VIP's address and MAC, with valid checksums; without one, and for ICMP
+// other than an echo request, it is dropped as unserved. Before, every
+// ping to a VIP was dropped, so `ping web` said the service was down.
+func TestVIPEcho(t *testing.T) {
+	nv, svc := vipView("10.77.0.11")
+	f := echoFrame(ipv4.ICMPEchoRequest, "10.77.0.10", "10.77.0.200", 56)
+	if r := vipForward(&port{}, nv, f, 1); r != vipEchoed {
+		t.Fatalf("vipForward of a ping to the VIP = %d, want vipEchoed", r)
+	}
+	e, ok := ipv4.ParseEcho(f[ether.HeaderLen:])
+	switch {
+	case !ok || e.Type != ipv4.ICMPEchoReply:
+		t.Fatalf("answer is not a valid echo reply: % x", f)
+	case netip.AddrFrom4(e.Src).String() != "10.77.0.200" || netip.AddrFrom4(e.Dst).String() != "10.77.0.10":
+		t.Fatalf("answer from %v to %v", e.Src, e.Dst)
+	case ipv4.Checksum(f[ether.HeaderLen:ether.HeaderLen+20], 0) != 0xffff:
+		t.Fatal("IPv4 checksum wrong in the answer")
+	case MAC(f[0:6]) != macOf("10.77.0.10") || MAC(f[6:12]) != svc.mac:
+		t.Fatalf("answer from MAC %v to %v", MAC(f[6:12]), MAC(f[0:6]))
+	}
+	reply := echoFrame(ipv4.ICMPEchoReply, "10.77.0.10", "10.77.0.200", 8)
+	if r := vipForward(&port{}, nv, reply, 1); r != int(dropVIPUnserved) {
+		t.Fatalf("vipForward of an echo reply to the VIP = %d, want unserved", r)
+	}
+	svc.backends = nil
+	f = echoFrame(ipv4.ICMPEchoRequest, "10.77.0.10", "10.77.0.200", 56)
+	if r := vipForward(&port{}, nv, f, 1); r != int(dropVIPUnserved) {
+		t.Fatalf("vipForward of a ping to a VIP without endpoints = %d, want unserved", r)
+	}
+}
+
 // vipEngine is hotPathEngine with service VIP 10.77.0.200 over b
 // (10.77.0.11) in the current snapshot, and a batch of 64 TCP frames from
 // a to the VIP, each its own flow.
@@ -290,6 +336,7 @@ func FuzzVIPForward(f *testing.F) {
 	f.Add(l4Frame(protoTCP, "10.77.0.10", "10.77.0.200", 40000, 80, tcpFlagSYN, 10))
 	f.Add(l4Frame(protoUDP, "10.77.0.10", "10.77.0.200", 5353, 53, 0, 3))
 	f.Add(l4Frame(protoTCP, "10.77.0.11", "10.77.0.10", 80, 40000, tcpFlagACK, 0))
+	f.Add(echoFrame(ipv4.ICMPEchoRequest, "10.77.0.10", "10.77.0.200", 56))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		nv, _ := vipView("10.77.0.11", "10.77.0.12")
 		p := &port{}
@@ -297,6 +344,12 @@ func FuzzVIPForward(f *testing.F) {
 		r := vipForward(p, nv, frame, 1)
 		if r == vipRewrote && valid && !checksumsOK(frame) {
 			t.Fatalf("forward NAT broke the checksums of %x", frame)
+		}
+		if r == vipEchoed {
+			e, ok := ipv4.ParseEcho(frame[ether.HeaderLen:])
+			if !ok || e.Type != ipv4.ICMPEchoReply || e.Src != [4]byte{10, 77, 0, 200} {
+				t.Fatalf("echo answer is not a valid reply from the VIP: %x", frame)
+			}
 		}
 		if tab := p.vipt.Load(); tab != nil {
 			vipReverse(tab, frame, 1)
