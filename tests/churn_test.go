@@ -7,13 +7,15 @@ package tests
 //  PFX-u1 198.18.0.1/24 ============ veth ============ PFX-u2 198.18.0.2/24
 //
 //  TestChurnAttachDetach uses h1 alone: container PFX-cx is attached to
-//  blue and detached again through the API, 1100 times.
+//  blue and detached again through the API, 2000 times.
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,9 +31,10 @@ const (
 	// reloadWait bounds the wait for one reload to be applied.
 	reloadWait = 10 * time.Second
 	// churnCycles is how many attach/detach cycles TestChurnAttachDetach
-	// measures, after churnWarmup cycles that let caches and pools fill.
+	// measures, after churnWarmup cycles that let caches and pools fill
+	// and the resident set reach its plateau (see the test).
 	churnCycles = 1000
-	churnWarmup = 100
+	churnWarmup = 1000
 )
 
 // stopReader yields pseudo-random bytes until stop is closed or its
@@ -119,10 +122,32 @@ func TestChurnReloads(t *testing.T) {
 }
 
 // TestChurnAttachDetach attaches and detaches one container through the
-// API churnCycles times after a warm-up: goroutines, open descriptors and
-// the live Go heap of the daemon must be back at their level after the
-// warm-up, within 5 % (and, for the small counts, within 2). Resident
-// memory is logged beside them.
+// API churnCycles times after churnWarmup cycles: goroutines, OS threads,
+// open descriptors, the live Go heap and the resident set of the daemon
+// must be back at their level after the warm-up, within 5 % (and, for the
+// small counts, within 2).
+//
+// The warm-up is long because a fresh daemon's resident set first grows
+// to a plateau that does not depend on the number of cycles. Each cycle
+// leaves about 100 KiB of garbage (netlink replies, snapshots), so the
+// Go heap runs up to its goal, twice the live heap, between collections,
+// and the runtime keeps up to 10 % more than that goal resident rather
+// than returning freed pages to the kernel at once; binary pages of code
+// run for the first time are mapped in too. Measured on a daemon with a
+// 9.5 MiB live heap, its resident set was 27.4 MiB after 100 cycles, 30.4
+// after 600, 31.0 after 1100, 31.1 after 2100 and 31.3 after 3100, while
+// the heap the runtime holds from the kernel (HeapSys) stayed at 23.3 MiB
+// from cycle 100 on and the daemon kept 9 OS threads; returning free
+// pages to the kernel (debug.FreeOSMemory) at the end brought it down to
+// 23.0 MiB. Measured from cycle 100, as this test did before, the climb
+// to the plateau looked like a leak of 0.6 KiB a cycle.
+//
+// Measured from the plateau, a leak of more than about 1.6 KiB a cycle
+// (5 % of the resident set over churnCycles) fails the resident-set
+// check, one of more than about 0.5 KiB in the Go heap fails the heap
+// check, and a goroutine, thread or descriptor left by each cycle fails
+// the count checks. One 4 KiB page leaked outside the Go heap on each
+// attach made the resident set grow by 11.7 % here, a failure.
 func TestChurnAttachDetach(t *testing.T) {
 	e := newEnv(t)
 	h1, _ := e.twoHosts()
@@ -140,31 +165,40 @@ func TestChurnAttachDetach(t *testing.T) {
 			t.Fatalf("cycle %d: detach: %v", i, err)
 		}
 	}
+	start := time.Now()
 	for i := range churnWarmup {
 		cycle(i)
 	}
+	warm := time.Since(start)
 	before := e.mustStatus(h1).Process
-	start := time.Now()
+	procBefore := procStatus(t, d.cmd.Process.Pid)
+	start = time.Now()
 	for i := range churnCycles {
 		cycle(churnWarmup + i)
 	}
 	took := time.Since(start)
 	// Goroutines of the last detach may still be ending.
 	var after api.ProcessStats
+	var procAfter map[string]int
 	err := poll(10*time.Second, func() error {
 		after = e.mustStatus(h1).Process
-		if !nearCount(after.Goroutines, before.Goroutines, 2) || !nearCount(after.FDs, before.FDs, 2) {
-			return fmt.Errorf("goroutines %d → %d, fds %d → %d", before.Goroutines, after.Goroutines, before.FDs, after.FDs)
+		procAfter = procStatus(t, d.cmd.Process.Pid)
+		if !nearCount(after.Goroutines, before.Goroutines, 2) || !nearCount(after.FDs, before.FDs, 2) ||
+			!nearCount(procAfter["Threads"], procBefore["Threads"], 2) {
+			return fmt.Errorf("goroutines %d → %d, threads %d → %d, fds %d → %d", before.Goroutines, after.Goroutines,
+				procBefore["Threads"], procAfter["Threads"], before.FDs, after.FDs)
 		}
 		return nil
 	})
-	t.Logf("%d attach/detach cycles in %v (%v each): goroutines %d → %d, fds %d → %d, live heap %.1f → %.1f MiB, rss %.1f → %.1f MiB",
-		churnCycles, took.Round(time.Millisecond), (took / churnCycles).Round(time.Microsecond),
-		before.Goroutines, after.Goroutines, before.FDs, after.FDs,
+	t.Logf("%d warm-up cycles in %v; %d attach/detach cycles in %v (%v each): goroutines %d → %d, threads %d → %d, fds %d → %d, live heap %.1f → %.1f MiB, rss %.1f → %.1f MiB (anonymous %.1f → %.1f, file %.1f → %.1f)",
+		churnWarmup, warm.Round(time.Millisecond), churnCycles, took.Round(time.Millisecond), (took / churnCycles).Round(time.Microsecond),
+		before.Goroutines, after.Goroutines, procBefore["Threads"], procAfter["Threads"], before.FDs, after.FDs,
 		float64(before.HeapBytes)/(1<<20), float64(after.HeapBytes)/(1<<20),
-		float64(before.RSSBytes)/(1<<20), float64(after.RSSBytes)/(1<<20))
-	if before.Goroutines == 0 || before.FDs == 0 || before.HeapBytes == 0 || before.RSSBytes == 0 {
-		t.Fatalf("status reports no process figures: %+v", before)
+		float64(before.RSSBytes)/(1<<20), float64(after.RSSBytes)/(1<<20),
+		float64(procBefore["RssAnon"])/(1<<10), float64(procAfter["RssAnon"])/(1<<10),
+		float64(procBefore["RssFile"])/(1<<10), float64(procAfter["RssFile"])/(1<<10))
+	if before.Goroutines == 0 || before.FDs == 0 || before.HeapBytes == 0 || before.RSSBytes == 0 || procBefore["Threads"] == 0 {
+		t.Fatalf("no process figures: status %+v, /proc %v", before, procBefore)
 	}
 	if err != nil {
 		t.Errorf("after %d cycles: %v; want each within 5 %% of its start", churnCycles, err)
@@ -172,12 +206,38 @@ func TestChurnAttachDetach(t *testing.T) {
 	if !nearCount(int(after.HeapBytes), int(before.HeapBytes), 0) {
 		t.Errorf("live heap went from %d to %d bytes over %d cycles, more than 5 %%", before.HeapBytes, after.HeapBytes, churnCycles)
 	}
-	// RSS is reported, not required: with the live heap flat it still
-	// creeps by about 0.6 KiB a cycle (measured over 2000 cycles), which
-	// is memory the Go runtime keeps rather than data the daemon holds.
-	if float64(after.RSSBytes) > 1.05*float64(before.RSSBytes) {
-		t.Logf("note: rss grew %.1f %% over %d cycles", 100*(float64(after.RSSBytes)/float64(before.RSSBytes)-1), churnCycles)
+	// Only growth is a failure: the runtime may return free pages to the
+	// kernel at any time, which shrinks the resident set.
+	if grew := float64(after.RSSBytes)/float64(before.RSSBytes) - 1; grew > 0.05 {
+		t.Errorf("rss went from %d to %d bytes over %d cycles, %.1f %% more; want at most 5 %%", before.RSSBytes, after.RSSBytes, churnCycles, 100*grew)
 	}
+}
+
+// procStatus returns the numeric fields of /proc/PID/status that
+// TestChurnAttachDetach reads: Threads, and RssAnon and RssFile in KiB.
+func procStatus(t *testing.T, pid int) map[string]int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]int{}
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, k := range []string{"Threads", "RssAnon", "RssFile"} {
+			if v, ok := strings.CutPrefix(line, k+":"); ok {
+				f := strings.Fields(v)
+				if len(f) == 0 {
+					t.Fatalf("/proc/%d/status: empty %s", pid, k)
+				}
+				n, err := strconv.Atoi(f[0])
+				if err != nil {
+					t.Fatalf("/proc/%d/status: %s: %v", pid, k, err)
+				}
+				fields[k] = n
+			}
+		}
+	}
+	return fields
 }
 
 // nearCount reports whether got is within 5 % of want, or within slack of it
