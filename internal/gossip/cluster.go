@@ -48,7 +48,7 @@ type Cluster struct {
 	// ml is set once memberlist.Create returns; delegates that fire
 	// earlier find it nil and skip network sends.
 	ml    atomic.Pointer[memberlist.Memberlist]
-	queue *memberlist.TransmitLimitedQueue
+	queue *sendQueue
 	// numLive feeds the queue's retransmit scaling without taking mu.
 	numLive atomic.Int32
 	// refused counts input refused, by reason.
@@ -120,9 +120,9 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	mc.Delegate = (*delegate)(c)
 	mc.Alive = (*aliveGate)(c)
 	mc.Events = (*events)(c)
-	c.queue = &memberlist.TransmitLimitedQueue{
-		NumNodes:       func() int { return int(c.numLive.Load()) },
-		RetransmitMult: mc.RetransmitMult,
+	c.queue = &sendQueue{
+		numNodes: func() int { return int(c.numLive.Load()) },
+		mult:     mc.RetransmitMult,
 	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -302,7 +302,7 @@ func (c *Cluster) queueState(s *hostState) {
 	if len(b) > maxBroadcast {
 		b = encode(nil, &message{Type: msgNotice, State: hostState{Host: s.Host, Version: s.Version}})
 	}
-	c.queue.QueueBroadcast(&broadcast{name: s.Host, msg: b})
+	c.queue.queue(s.Host, b)
 }
 
 // unlockedApply takes in a state received from a peer. rebroadcast passes

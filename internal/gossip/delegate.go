@@ -48,7 +48,7 @@ func (d *delegate) NotifyMsg(b []byte) {
 			return
 		}
 		if s.Host != c.cfg.NodeName && c.tab.wants(s.Host, s.Version) {
-			c.queue.QueueBroadcast(&broadcast{name: s.Host, msg: bytes.Clone(b)})
+			c.queue.queue(s.Host, bytes.Clone(b))
 			c.unlockedRequestPull(s.Host, s.Version)
 		}
 	case msgPull:
@@ -63,7 +63,7 @@ func (d *delegate) NotifyMsg(b []byte) {
 
 // GetBroadcasts implements memberlist.Delegate.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
-	return d.queue.GetBroadcasts(overhead, limit)
+	return d.queue.get(overhead, limit)
 }
 
 // LocalState implements memberlist.Delegate: every live host's state.
@@ -169,30 +169,6 @@ func (e *events) NotifyUpdate(n *memberlist.Node) {
 func nodeCopy(n *memberlist.Node) *memberlist.Node {
 	return &memberlist.Node{Name: n.Name, Addr: slices.Clone(n.Addr), Port: n.Port}
 }
-
-// broadcast is one queued gossip message. Messages about the same host
-// share a name, so a newer one replaces an older one still in the queue.
-type broadcast struct {
-	name string
-	msg  []byte
-}
-
-var _ memberlist.NamedBroadcast = (*broadcast)(nil)
-
-// Invalidates implements memberlist.Broadcast.
-func (b *broadcast) Invalidates(o memberlist.Broadcast) bool {
-	ob, ok := o.(*broadcast)
-	return ok && ob.name == b.name
-}
-
-// Name implements memberlist.NamedBroadcast.
-func (b *broadcast) Name() string { return b.name }
-
-// Message implements memberlist.Broadcast.
-func (b *broadcast) Message() []byte { return b.msg }
-
-// Finished implements memberlist.Broadcast.
-func (b *broadcast) Finished() {}
 
 // slogWriter turns memberlist's "[LEVEL] memberlist: text" log lines into
 // slog records at Debug. memberlist reports a packet or stream that fails

@@ -30,7 +30,7 @@ func bareCluster(tb testing.TB, name string) *Cluster {
 	}
 	c.local = hostState{Host: name, Version: version{Epoch: uint64(time.Now().UnixNano())}}
 	c.tab.hosts[name] = &entry{state: c.local, seen: time.Now()}
-	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return 1 }, RetransmitMult: 4}
+	c.queue = &sendQueue{numNodes: func() int { return 1 }, mult: 4}
 	tb.Cleanup(func() {
 		c.mu.Lock()
 		c.closed = true
