@@ -17,7 +17,7 @@
 #     all REPS x (H-1) samples, and the median of each attach's slowest
 #     host), checked by DNS from containers on two other hosts;
 #   - PINGS random cross-host container pairs, which must all answer;
-#   - per daemon: RSS, and the bytes it sends on the gossip port (UDP and
+#   - per daemon: RSS, CPU while idle, and the bytes it sends on the gossip port (UDP and
 #     TCP 7946) and the Raft port (TCP 7948) per second while idle (IDLE
 #     seconds) and while the new endpoints come, counted by nftables in
 #     its namespace (the daemon exports no such counter).
@@ -145,9 +145,14 @@ rates() { paste -d ' ' "$1" "$2" | awk -v s="$3" -v c="$4" '{printf "%.0f\n", ($
 pmax() { sort -g | tail -n 1; }
 pct() { sort -g | awk -v p="$1" '{v[NR] = $1} END {i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; print v[i]}'; }
 
-sent >"$WORK/idle0"; ti=$(now)
+# cpu: one line per daemon, the CPU ticks it has used so far.
+cpu() { local pid; for pid in "${PIDS[@]}"; do ticks "$pid"; done; }
+sent >"$WORK/idle0"; cpu >"$WORK/cpu0"; ti=$(now)
 sleep "$IDLE"
-sent >"$WORK/idle1"; secs=$(awk -v d=$(( $(now) - ti )) 'BEGIN {print d / 1e9}')
+sent >"$WORK/idle1"; cpu >"$WORK/cpu1"; secs=$(awk -v d=$(( $(now) - ti )) 'BEGIN {print d / 1e9}')
+# CPU % of one core per daemon while idle (ticks are 1/CLK_TCK s).
+paste -d ' ' "$WORK/cpu0" "$WORK/cpu1" | awk -v s="$secs" -v hz="$(getconf CLK_TCK)" '{printf "%.1f\n", ($2 - $1) * 100 / hz / s}' >"$WORK/cpu"
+echo "RESULT metric=cpu_idle_pct_per_daemon hosts=$H median=$(median <"$WORK/cpu") max=$(sort -g "$WORK/cpu" | tail -n 1)"
 echo "RESULT metric=gossip_idle_bytes_per_s_per_host hosts=$H median=$(rates "$WORK/idle0" "$WORK/idle1" "$secs" 1 | median) max=$(rates "$WORK/idle0" "$WORK/idle1" "$secs" 1 | pmax)"
 echo "RESULT metric=raft_idle_bytes_per_s_per_host hosts=$H median=$(rates "$WORK/idle0" "$WORK/idle1" "$secs" 2 | median) max=$(rates "$WORK/idle0" "$WORK/idle1" "$secs" 2 | pmax)"
 

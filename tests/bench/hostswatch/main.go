@@ -3,7 +3,8 @@
 //
 //	hostswatch wait [-timeout D] -want N SOCK...
 //	    poll every daemon until each lists at least N endpoints across the
-//	    cluster (GET /v1/endpoints?all=1); prints the milliseconds taken.
+//	    cluster (GET /v1/endpoints?all=1); prints the milliseconds taken,
+//	    and names the last daemon to get there on stderr.
 //	hostswatch attach [-timeout D] [-every D] -network NET -name NAME -netns PATH SOCK WATCH...
 //	    poll the daemons at WATCH every D, attach NAME to NET on the daemon
 //	    at SOCK, and print "attach_ms MS ADDRESS", then "seen_ms I MS" for
@@ -115,6 +116,13 @@ func wait(args []string) error {
 		return err
 	}
 	fmt.Println(time.Since(t0).Milliseconds())
+	last := 0
+	for i, t := range seen {
+		if t.After(seen[last]) {
+			last = i
+		}
+	}
+	fmt.Fprintf(os.Stderr, "hostswatch: the last to list %d endpoints: %s, after %d ms\n", *want, socks[last], seen[last].Sub(t0).Milliseconds())
 	return nil
 }
 
