@@ -15,8 +15,10 @@
 #     every other daemon's API is polled every EVERY; the time from the
 #     attach's answer until each lists the name (median, p90 and max over
 #     all REPS x (H-1) samples, and the median of each attach's slowest
-#     host), checked by DNS from containers on two other hosts;
-#   - PINGS random cross-host container pairs, which must all answer;
+#     host), checked by DNS from containers on two other hosts (up to 3
+#     tries of 1 s each; tries that time out are counted);
+#   - PINGS random cross-host container pairs, which must all answer
+#     (echoes lost and the slowest round trip of each pair reported);
 #   - per daemon: RSS, CPU while idle, and the bytes it sends on the gossip port (UDP and
 #     TCP 7946) and the Raft port (TCP 7948) per second while idle (IDLE
 #     seconds) and while the new endpoints come, counted by nftables in
@@ -156,11 +158,15 @@ echo "RESULT metric=cpu_idle_pct_per_daemon hosts=$H median=$(median <"$WORK/cpu
 echo "RESULT metric=gossip_idle_bytes_per_s_per_host hosts=$H median=$(rates "$WORK/idle0" "$WORK/idle1" "$secs" 1 | median) max=$(rates "$WORK/idle0" "$WORK/idle1" "$secs" 1 | pmax)"
 echo "RESULT metric=raft_idle_bytes_per_s_per_host hosts=$H median=$(rates "$WORK/idle0" "$WORK/idle1" "$secs" 2 | median) max=$(rates "$WORK/idle0" "$WORK/idle1" "$secs" 2 | pmax)"
 
+# drops I, dnsstat I: host I's drop counters, its DNS server's counters.
+drops() { "$BIN" status --json --socket "$WORK/h$1.sock" 2>/dev/null | jq -c '.counters.drops // {}' || echo '?'; }
+dnsstat() { "$BIN" status --json --socket "$WORK/h$1.sock" 2>/dev/null | jq -c '.networks[0].dns' || echo '?'; }
+
 # New endpoints: REPS times on another host (spread over the cluster).
 RANDOM=$SEED
 log "$NAME: seed $SEED"
 : >"$WORK/seen"; : >"$WORK/slowest"; : >"$WORK/attach"
-dnsfail=0 tr=$(now)
+dnsfail=0 dnslost=0 tr=$(now)
 for k in $(seq "$REPS"); do
   a=$(( (k - 1) * H / REPS + 1 ))
   mkns "vxh-n$k"
@@ -174,8 +180,16 @@ for k in $(seq "$REPS"); do
   log "$NAME: n$k on h$a ($addr): attach $ams ms, slowest host $(tail -n 1 "$WORK/slowest") ms"
   # The name resolves on two other hosts.
   for b in $(( a % H + 1 )) $(( (a + H / 2 - 1) % H + 1 )); do
-    got=$(ip netns exec "vxh-c$b" dig +short +time=1 +tries=3 @10.98.0.1 "n$k" 2>/dev/null || true)
-    [ "$got" = "$addr" ] || { log "$NAME: n$k resolved on h$b to '$got', want $addr"; dnsfail=$((dnsfail + 1)); }
+    out=$(ip netns exec "vxh-c$b" dig +short +time=1 +tries=3 @10.98.0.1 "n$k" 2>/dev/null || true)
+    # dig +short reports each try that timed out on a line of its own.
+    lost=$(grep -c '^;;' <<<"$out" || true)
+    dnslost=$((dnslost + lost))
+    got=$(grep -v '^;;' <<<"$out" || true)
+    [ "$lost" = 0 ] || log "$NAME: n$k on h$b: $lost DNS tries of 1 s timed out"
+    [ "$got" = "$addr" ] || {
+      log "$NAME: n$k resolved on h$b to '$got', want $addr; h$b's DNS counters $(dnsstat "$b")"
+      dnsfail=$((dnsfail + 1))
+    }
   done
 done
 sent >"$WORK/reps1"; secs=$(awk -v d=$(( $(now) - tr )) 'BEGIN {print d / 1e9}')
@@ -184,17 +198,27 @@ echo "RESULT metric=gossip_converge_ms hosts=$H reps=$REPS samples=$(wc -l <"$WO
 echo "RESULT metric=gossip_converge_slowest_host_ms hosts=$H reps=$REPS value=$(median <"$WORK/slowest") max=$(pmax <"$WORK/slowest")"
 echo "RESULT metric=new_endpoints_everywhere_within_2s hosts=$H reps=$REPS value=$(awk '$1 <= 2000 {n++} END {print n + 0}' "$WORK/slowest")"
 echo "RESULT metric=dns_checks_failed hosts=$H checks=$((2 * REPS)) value=$dnsfail"
+echo "RESULT metric=dns_tries_timed_out hosts=$H checks=$((2 * REPS)) value=$dnslost"
 echo "RESULT metric=gossip_churn_bytes_per_s_per_host hosts=$H median=$(rates "$WORK/idle1" "$WORK/reps1" "$secs" 1 | median) max=$(rates "$WORK/idle1" "$WORK/reps1" "$secs" 1 | pmax)"
 
 # Cross-host pings between random container pairs.
-pingfail=0
+# Each pair sends 5 echoes 0.2 s apart and waits up to 10 s in all; a
+# pair fails when none is answered.
+pingfail=0 pinglost=0
+: >"$WORK/rtt"
 for _ in $(seq "$PINGS"); do
   a=$(( RANDOM % H + 1 )) b=$(( RANDOM % (H - 1) + 1 ))
   [ "$b" -lt "$a" ] || b=$((b + 1))
-  ip netns exec "vxh-c$a" ping -c 3 -i 0.2 -W 1 -q "10.98.$b.10" >/dev/null 2>&1 ||
-    { log "$NAME: c$a (h$a) -> c$b (h$b) did not answer"; pingfail=$((pingfail + 1)); }
+  out=$(ip netns exec "vxh-c$a" ping -c 5 -i 0.2 -w 10 -q "10.98.$b.10" 2>&1 || true)
+  rx=$(awk '/received/ {print $4 + 0}' <<<"$out")
+  pinglost=$((pinglost + 5 - ${rx:-0}))
+  awk -F / '/^rtt/ {print $6}' <<<"$out" >>"$WORK/rtt"
+  [ "${rx:-0}" -gt 0 ] ||
+    { log "$NAME: c$a (h$a) -> c$b (h$b) did not answer; drops h$a $(drops "$a") h$b $(drops "$b")"; pingfail=$((pingfail + 1)); }
 done
 echo "RESULT metric=cross_host_pings_failed hosts=$H pairs=$PINGS value=$pingfail"
+echo "RESULT metric=cross_host_echoes_lost hosts=$H echoes=$((5 * PINGS)) value=$pinglost"
+echo "RESULT metric=cross_host_ping_max_ms hosts=$H pairs=$PINGS median=$(median <"$WORK/rtt") max=$(pmax <"$WORK/rtt")"
 
 : >"$WORK/rss"
 for pid in "${PIDS[@]}"; do awk '/VmRSS/ {print $2}' "/proc/$pid/status" >>"$WORK/rss"; done
