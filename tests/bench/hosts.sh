@@ -13,16 +13,19 @@
 #     H containers of the cluster;
 #   - convergence: REPS times, a new endpoint is attached on one host while
 #     every other daemon's API is polled every EVERY; the time from the
-#     attach's answer until each lists the name (median, p90 and max over
+#     attach's answer (the attach itself, which commits the name in the
+#     Raft log, is reported apart) until each lists the name, found up to
+#     EVERY late (median, p90 and max over
 #     all REPS x (H-1) samples, and the median of each attach's slowest
 #     host), checked by DNS from containers on two other hosts (up to 3
 #     tries of 1 s each; tries that time out are counted);
 #   - PINGS random cross-host container pairs, which must all answer
 #     (echoes lost and the slowest round trip of each pair reported);
-#   - per daemon: RSS, CPU while idle, and the bytes it sends on the gossip port (UDP and
-#     TCP 7946) and the Raft port (TCP 7948) per second while idle (IDLE
-#     seconds) and while the new endpoints come, counted by nftables in
-#     its namespace (the daemon exports no such counter).
+#   - per daemon: RSS, CPU while idle, and the bytes per second it sends
+#     on the gossip port (UDP and TCP 7946) and the Raft port (TCP 7948)
+#     while idle (IDLE seconds), gossip also while the new endpoints come;
+#     counted by nftables in its namespace (the daemon exports no such
+#     counter).
 # Prints RESULT lines; exits 1 when a ping or DNS check fails. Cleans up
 # on exit, even on failure; stops the daemons by their pids.
 # Env: H (hosts, 2..250), REPS (new endpoints, default 5), PINGS (default
