@@ -15,10 +15,10 @@
 #     every other daemon's API is polled every EVERY; the time from the
 #     attach's answer (the attach itself, which commits the name in the
 #     Raft log, is reported apart) until each lists the name, found up to
-#     EVERY late (median, p90 and max over
-#     all REPS x (H-1) samples, and the median of each attach's slowest
-#     host), checked by DNS from containers on two other hosts (up to 3
-#     tries of 1 s each; tries that time out are counted);
+#     EVERY late (median, p90 and max over all REPS x (H-1) samples, and
+#     the median of each attach's slowest host), checked by DNS from
+#     containers on two other hosts (up to 3 tries of 1 s each; tries
+#     that time out are counted);
 #   - PINGS random cross-host container pairs, which must all answer
 #     (echoes lost and the slowest round trip of each pair reported);
 #   - per daemon: RSS, CPU while idle, and the bytes per second it sends
