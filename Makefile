@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 CI_FUZZTIME ?= 5s
 PKGS      := ./...
 
-.PHONY: all build test unit race e2e lint fmt-check vet staticcheck tidy-check cross demo bench bench-rootless fuzz deps clean
+.PHONY: all build test unit race e2e lint fmt-check vet staticcheck tidy-check cross demo bench bench-rootless bench-hosts fuzz deps clean
 
 all: build
 
@@ -94,6 +94,18 @@ bench-rootless: deps build
 	@mkdir -p bench-results/rootless
 	set -o pipefail; bash tests/bench/rootless.sh 2>&1 | tee bench-results/rootless/RUN.log
 	$(GO) run ./tests/bench/report -log bench-results/rootless/RUN.log -out bench-results/rootless -vxwire bin/vxwire
+
+# bench-hosts runs H (default 32) hosts, one daemon each in its own
+# network namespace (tests/bench/hosts.sh): start-up, how fast a new
+# endpoint reaches every host by gossip, cross-host pings, and each
+# daemon's RSS and gossip and Raft bytes; recorded in
+# bench-results/hosts/RUN.json and RUN.svg. Needs root. Not part of
+# `make test` or `make bench`. Env: H, REPS, PINGS, EVERY, IDLE (see the script).
+bench-hosts: SHELL := /bin/bash
+bench-hosts: deps build
+	@mkdir -p bench-results/hosts
+	set -o pipefail; timeout 20m bash tests/bench/hosts.sh 2>&1 | tee bench-results/hosts/RUN.log
+	$(GO) run ./tests/bench/report -log bench-results/hosts/RUN.log -out bench-results/hosts -vxwire bin/vxwire
 
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:

@@ -83,7 +83,9 @@ func (cc *credConn) Read(b []byte) (int, error) {
 	if oobn > 0 {
 		cc.fds.add(parseRights(oob[:oobn]))
 	}
-	return n, err
+	// ReadMsgUnix returns -1 with its error (a deadline passed, say),
+	// where Read returns 0; net/http's bufio panics on a negative count.
+	return max(n, 0), err
 }
 
 // Close closes the connection and any descriptor no handler took.
