@@ -17,7 +17,8 @@
 # first attaches), then the start figures are taken with the hosts quiet.
 # For DURATION seconds, at once:
 #   streams  iperf3 --bidir at RATE each way: pa <-> pb (plain), eb <-> ea
-#            (secret); broken if iperf3 fails or reports no end
+#            (secret); broken if iperf3 fails or reports no end; Mbit/s
+#            each way and the seconds in which either way moved nothing
 #   pings    pa -> pb and ea -> eb once a second each, 2 s to answer
 #   lookups  dig @gateway for the other host's container by name, once a
 #            second on each network (name and name.network alternately)
@@ -74,7 +75,7 @@ cleanup() {
   [ ${#all[@]} -eq 0 ] || stop "${all[@]}"
   if [ "$rc" != 0 ] && [ -n "$WORK" ]; then
     for n in 1 2; do
-      [ ! -s "$WORK/daemon$n.log" ] || { log "soak: h$n's warnings and errors:"; grep -E 'level=(WARN|ERROR)' "$WORK/daemon$n.log" | tail -20 >&2 || true; }
+      [ ! -s "$WORK/daemon$n.log" ] || { log "soak: h$n's warnings and errors:"; grep -E 'level=(WARN|ERROR)' "$WORK/daemon$n.log" | grep -v component=raft | tail -10 >&2 || true; }
     done
   fi
   for n in "${CTRS[@]}" "${HOSTS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
@@ -196,7 +197,7 @@ lookups() {
     for q in pa:10.201.0.1:pb:plain:10.201.0.20 eb:10.202.0.1:ea:secret:10.202.0.10; do
       IFS=: read -r src gw name net want <<<"$q"
       [ $((n % 2)) = 0 ] || name=$name.$net
-      got=$(timeout 5 ip netns exec "vxsk-$src" dig @"$gw" "$name" +short +tries=1 +time=2 2>/dev/null || true)
+      got=$(timeout 5 ip netns exec "vxsk-$src" dig @"$gw" "$name" +short +tries=1 +time=2 2>/dev/null | paste -sd' ' || true)
       if [ "$got" = "$want" ]; then
         ok=$((ok + 1))
       else
@@ -208,21 +209,23 @@ lookups() {
   count lookups "$ok" "$fail"
 }
 
-# cycle N: one attach, ping, detach of x<N>; fails with a message.
+# cycle N: one attach, ping, detach of x<N>; fails with a message. It
+# detaches even when the ping failed, so one failure does not block the
+# namespace for the cycles after it.
 cycle() {
-  local n=$1 h=$(($1 % 2)) ns=vxsk-x$(($1 % 2 + 1)) net=plain sub=10.201.0 dst i
+  local n=$1 h=$(($1 % 2)) ns=vxsk-x$(($1 % 2 + 1)) net=plain sub=10.201.0 dst i reached=0
   [ $((n / 2 % 2)) = 0 ] || net=secret sub=10.202.0
   dst=$sub.$((20 - 10 * h)) # the other host's container: .20 on h2, .10 on h1
   timeout 20 "$BIN" attach --socket "$(sock "$h")" --network "$net" --netns "/var/run/netns/$ns" \
     --name "x$n" >/dev/null || { log "soak: attach x$n to $net on h$((h + 1)) failed"; return 1; }
   for i in $(seq 10); do
-    timeout 5 ip netns exec "$ns" ping -c 1 -W 1 -q "$dst" >/dev/null 2>&1 && break
-    [ "$i" -lt 10 ] || { log "soak: x$n on h$((h + 1)) cannot reach $dst on $net"; return 1; }
+    timeout 5 ip netns exec "$ns" ping -c 1 -W 1 -q "$dst" >/dev/null 2>&1 && { reached=1 && break; }
   done
+  [ "$reached" = 1 ] || log "soak: x$n on h$((h + 1)) cannot reach $dst on $net"
   timeout 20 "$BIN" detach --socket "$(sock "$h")" --network "$net" --name "x$n" >/dev/null ||
     { log "soak: detach x$n failed"; return 1; }
   for i in $(seq 100); do
-    ip -n "$ns" link show eth0 >/dev/null 2>&1 || return 0
+    ip -n "$ns" link show eth0 >/dev/null 2>&1 || return $((1 - reached))
     sleep 0.05
   done
   log "soak: x$n's eth0 still in $ns after detach"
@@ -263,7 +266,9 @@ reloads() {
 }
 
 # stream NAME CLIENT SERVER ADDR SECONDS: iperf3 --bidir at RATE; writes
-# NAME.count "1 0" when it ended with a summary, "0 1" when it broke.
+# NAME.count "1 0" when it ended with a summary, "0 1" when it broke, and
+# NAME.figs: Mbit/s received each way and the 1 s intervals in which
+# either way moved nothing.
 stream() {
   local out=$WORK/$1.json srv
   timeout $(($5 + 60)) ip netns exec "vxsk-$3" iperf3 -s -1 -B "$4" >"$WORK/$1-server.log" 2>&1 &
@@ -275,6 +280,8 @@ stream() {
   if timeout $(($5 + 30)) ip netns exec "vxsk-$2" iperf3 -c "$4" --bidir -b "$RATE" -t "$5" -J \
     --connect-timeout 3000 >"$out" 2>&1 && jq -e '.end.sum_received.bytes > 0' "$out" >/dev/null; then
     count "$1" 1 0
+    jq -r '[.end.sum_received.bits_per_second, .end.sum_received_bidir_reverse.bits_per_second | . / 1e6 * 10 | round / 10]
+      + [[.intervals[] | select(.sum.bytes == 0 or .sum_bidir_reverse.bytes == 0)] | length] | @tsv' "$out" >"$WORK/$1.figs"
   else
     count "$1" 0 1 && log "soak: stream $1 broke: $(jq -r '.error // empty' "$out" 2>/dev/null)"
   fi
@@ -350,7 +357,7 @@ figures() {
 }
 
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, veth, TAP)"
-for t in ip iperf3 ping dig jq timeout od ss; do
+for t in ip iperf3 ping dig jq timeout od ss paste; do
   command -v "$t" >/dev/null || die "missing $t (apt-get install iproute2 iperf3 iputils-ping dnsutils jq)"
 done
 [ "$DURATION" -ge 30 ] || die "DURATION must be at least 30 s"
@@ -389,6 +396,11 @@ for c in "${checks[@]}"; do
   case $c in plain | secret) what=broken_streams ;; churn) what=failed_attaches ;; *) what=failed_$c ;; esac
   echo "RESULT mode=soak metric=$what value=$fail of=$((ok + fail)) check=$c"
   failed=$((failed + fail))
+done
+for c in plain secret; do
+  [ -s "$WORK/$c.figs" ] || continue
+  read -r fwd rev stalls <"$WORK/$c.figs"
+  echo "RESULT mode=$c metric=stream_mbps value=$fwd reverse_mbps=$rev stalled_s=$stalls"
 done
 for h in h1 h2; do
   rot=$((R[$h,end,rot] - R[$h,start,rot])) want=$((DURATION / ROTATE - 1))
