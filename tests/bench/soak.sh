@@ -221,7 +221,7 @@ cycle() {
   for i in $(seq 10); do
     timeout 5 ip netns exec "$ns" ping -c 1 -W 1 -q "$dst" >/dev/null 2>&1 && { reached=1 && break; }
   done
-  [ "$reached" = 1 ] || log "soak: x$n on h$((h + 1)) cannot reach $dst on $net"
+  [ "$reached" = 1 ] || unreached "$n" "$h" "$ns" "$net" "$dst"
   timeout 20 "$BIN" detach --socket "$(sock "$h")" --network "$net" --name "x$n" >/dev/null ||
     { log "soak: detach x$n failed"; return 1; }
   for i in $(seq 100); do
@@ -230,6 +230,21 @@ cycle() {
   done
   log "soak: x$n's eth0 still in $ns after detach"
   return 1
+}
+
+# unreached N H NS NETWORK DST: say that x<N> could not reach DST, with
+# the neighbour entries on both sides and both hosts' drop counters.
+unreached() {
+  local peer=p i
+  [ "$4" = plain ] || peer=e
+  [ "$2" = 1 ] && peer+=a || peer+=b
+  log "soak: x$1 on h$(($2 + 1)) cannot reach $5 on $4;" \
+    "x$1: $(ip -n "$3" -4 -br addr show eth0 2>&1 | paste -sd' '), neighbours: $(ip -n "$3" neigh 2>&1 | paste -sd';');" \
+    "$peer neighbours: $(ip -n "vxsk-$peer" neigh 2>&1 | paste -sd';')"
+  for i in 0 1; do
+    log "soak: h$((i + 1)) drops: $(timeout 5 "$BIN" status --socket "$(sock "$i")" --json 2>/dev/null |
+      jq -c '{host: .counters.drops, networks: [.networks[] | {(.name): .counters.drops}] | add}')"
+  done
 }
 
 # churn SECONDS FIRST: cycles numbered from FIRST until SECONDS are up.
@@ -382,7 +397,7 @@ quiet
 figures start
 RELOADS=$RELOADS_MAIN SAMPLE=$SAMPLE_MAIN
 log "### soak: $DURATION s, RATE=$RATE, ROTATE=${ROTATE}s, RELOADS=$RELOADS (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
-rm -f "$WORK"/*.count
+rm -f "$WORK"/*.count "$WORK"/*.figs
 phase "$DURATION" 1
 quiet
 figures end
