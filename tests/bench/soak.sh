@@ -181,7 +181,7 @@ pings() {
       if timeout 5 ip netns exec "vxsk-$src" ping -c 1 -W 2 -q "$dst" >/dev/null 2>&1; then
         ok=$((ok + 1))
       else
-        fail=$((fail + 1)) && log "soak: ping $src -> $dst failed at ${SECONDS}s"
+        fail=$((fail + 1)) && log "soak: $(date -u +%T) ping $src -> $dst failed$(wgstate "$src")"
       fi
     done
     sleep 1
@@ -201,7 +201,7 @@ lookups() {
       if [ "$got" = "$want" ]; then
         ok=$((ok + 1))
       else
-        fail=$((fail + 1)) && log "soak: lookup of $name from $src got '$got' at ${SECONDS}s"
+        fail=$((fail + 1)) && log "soak: $(date -u +%T) lookup of $name from $src got '$got'"
       fi
     done
     sleep 1
@@ -232,13 +232,25 @@ cycle() {
   return 1
 }
 
+# wgstate NAME: for the encrypted network (NAME secret or one of its
+# containers, e*), each host's seconds since its last WireGuard handshake.
+wgstate() {
+  local i t
+  case $1 in secret | e*) ;; *) return 0 ;; esac
+  printf '; last handshake'
+  for i in 0 1; do
+    t=$(timeout 5 ip netns exec "${HOSTS[i]}" wg show "vxsk-wg$((i + 1))" latest-handshakes 2>/dev/null | awk '{print $2}')
+    printf ' h%d %ss ago' $((i + 1)) "$([ -n "$t" ] && [ "$t" != 0 ] && echo $(($(date +%s) - t)) || echo "?")"
+  done
+}
+
 # unreached N H NS NETWORK DST: say that x<N> could not reach DST, with
 # the neighbour entries on both sides and both hosts' drop counters.
 unreached() {
   local peer=p i
   [ "$4" = plain ] || peer=e
   [ "$2" = 1 ] && peer+=a || peer+=b
-  log "soak: x$1 on h$(($2 + 1)) cannot reach $5 on $4;" \
+  log "soak: $(date -u +%T) x$1 on h$(($2 + 1)) cannot reach $5 on $4$(wgstate "$4");" \
     "x$1: $(ip -n "$3" -4 -br addr show eth0 2>&1 | paste -sd' '), neighbours: $(ip -n "$3" neigh 2>&1 | paste -sd';');" \
     "$peer neighbours: $(ip -n "vxsk-$peer" neigh 2>&1 | paste -sd';')"
   for i in 0 1; do
