@@ -141,10 +141,6 @@ type scratch struct {
 	dns    []byte   // DNS replies built by the fast path, allocated on first use
 }
 
-func (s *scratch) init(batchSize int) {
-	s.flood = make([][]byte, 0, batchSize)
-}
-
 func (s *scratch) reset() {
 	for i := 0; i < s.nLocal; i++ {
 		s.local[i].frames = s.local[i].frames[:0]

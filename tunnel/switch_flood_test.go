@@ -38,10 +38,14 @@ func TestGatewayARPGoesToItsTarget(t *testing.T) {
 // reaches every other port and the peer, without leaving a frame group per
 // destination port in the sender's scratch: with thousands of ports, those
 // groups made each flood quadratic and stayed allocated for every port
-// that ever flooded.
+// that ever flooded. Nor does a port hold a flood list before its first
+// flood: most containers never flood.
 func TestFloodKeepsNoGroupPerPort(t *testing.T) {
 	e, devs := hotPathEngine(t, func(c *config.Config) { c.Host.FloodRate, c.Host.FloodBurst = 1000, 1000 })
 	p := e.ports[epKey{"blue", "a"}]
+	if p.sc.flood != nil {
+		t.Fatal("a port that never flooded holds a flood list")
+	}
 	b := e.sw.poolFor(p.net.mtu).get()
 	fillBatch(b, 3, Broadcast, p.mac)
 	e.sw.switchFromPort(p, b, 3)

@@ -177,6 +177,11 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 				rxBytes -= len(frame)
 				continue
 			}
+			if s.flood == nil {
+				// Made on the port's first flood, not at attach: most
+				// containers never flood, and a host has thousands.
+				s.flood = make([][]byte, 0, len(b.bufs))
+			}
 			s.flood = append(s.flood, dgram)
 		}
 	}
