@@ -27,9 +27,11 @@ BIN=${BIN:-bin/vxwire}
 [ "$(id -u)" = 0 ] || { echo "scale.sh: needs root" >&2; exit 1; }
 [ "$N" -ge $((2 * LAT)) ] || { echo "scale.sh: N must be at least 2*LAT" >&2; exit 1; }
 [ -x "$BIN" ] || go build -o "$BIN" ./cmd/vxwire
+# Cleanup deletes the vxs-* namespaces by name: never run beside another run.
+if ip netns list | grep -q '^vxs-'; then echo "scale.sh: vxs-* namespaces exist (another run?)" >&2; exit 1; fi
 WORK=$(mktemp -d) PID="" MADE=()
 # mkns NAME: create a namespace and remember it for cleanup.
-mkns() { MADE+=("$1"); ip netns add "$1"; }
+mkns() { ip netns add "$1"; MADE+=("$1"); }
 # mkns_range A B: create vxs-cA … vxs-cB in one ip process (much faster than
 # one `ip netns add` each).
 mkns_range() {
