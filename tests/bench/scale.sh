@@ -9,7 +9,7 @@
 #   - attach latency: from starting `vxwire attach` to the first ping from the
 #     container to its gateway answered, over the FIRST LAT containers and
 #     over the LAST LAT ones (attached when N-LAT are already there), and the
-#     time of the `vxwire attach` call alone over all N;
+#     time of the `vxwire attach` call alone over the last LAT and over all N;
 #   - detach latency: `vxwire detach` until the TAP is gone from the namespace;
 #   - daemon memory with 0, 100 and N endpoints attached: RSS, the live Go
 #     heap and goroutines from `vxwire status --json`, and per endpoint
@@ -121,6 +121,8 @@ mkns_range "$first" "$N"
 lat=()
 for i in $(seq "$first" "$N"); do attach_ping "$i"; done
 latline attach_to_ping_last_ms "$first"
+lat=("${cli[@]: -$LAT}")
+latline attach_call_last_ms "$first"
 lat=("${cli[@]}")
 latline attach_call_ms 1
 echo "RESULT metric=attach_all_s endpoints=$N value=$(( ($(now) - T0) / 1000000000 ))"
