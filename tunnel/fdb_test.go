@@ -232,7 +232,6 @@ func TestUnderlayLearningBounded(t *testing.T) {
 		bufs[i][encap.HeaderLen+11] = byte(i) // source MAC 02:00:00:00:00:0i
 	}
 	var s scratch
-	s.init(3)
 	e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 3, false)
 	if got := e.networks["blue"].stats.drops[dropFDBFull].Load(); got != 2 {
 		t.Errorf("fdb_full = %d, want 2", got)
@@ -251,7 +250,6 @@ func TestUnderlayForgedSourceMAC(t *testing.T) {
 	recMAC := MAC{2, 0, 0, 0, 0, 0x33}
 	e.networks["blue"].fdb.setPins(map[MAC]*peer{recMAC: {name: "h3"}}, 1)
 	var s scratch
-	s.init(1)
 	for _, tc := range []struct {
 		name    string
 		src     MAC

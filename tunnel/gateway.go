@@ -60,7 +60,6 @@ func (e *Engine) openGateway(n *network) (*port, error) {
 		addr:    addr,
 		gateway: true,
 	}
-	p.sc.init(portBatch)
 	n.fdb.addStatic(mac, p)
 	return p, nil
 }

@@ -55,7 +55,6 @@ func (e *Engine) openHostPort(ep config.Endpoint, n *network, addr netip.Addr) (
 		return nil, fmt.Errorf("host endpoint %q of network %q: %w", ep.Name, ep.Network, err)
 	}
 	p.dev, p.host = dev, dev
-	p.sc.init(portBatch)
 	n.fdb.addStatic(mac, p)
 	return p, nil
 }

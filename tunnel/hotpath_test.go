@@ -133,7 +133,6 @@ func TestSwitchFromUnderlayAllocs(t *testing.T) {
 	src := netip.MustParseAddrPort("198.18.0.2:4789")
 	bufs, sizes, eps := underlayBatch(64, macOf("10.77.0.10"), src)
 	var s scratch
-	s.init(64)
 	e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 64, false)
 	if n := testing.AllocsPerRun(100, func() { e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 64, false) }); n != 0 {
 		t.Fatalf("switchFromUnderlay allocates %.1f times per batch", n)
@@ -180,7 +179,6 @@ func BenchmarkSwitchFromUnderlay(b *testing.B) {
 	e, _ := hotPathEngine(b)
 	bufs, sizes, eps := underlayBatch(64, macOf("10.77.0.10"), netip.MustParseAddrPort("198.18.0.2:4789"))
 	var s scratch
-	s.init(64)
 	b.SetBytes(64 * 1400)
 	b.ReportAllocs()
 	for b.Loop() {

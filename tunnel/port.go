@@ -158,7 +158,6 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 		e.l.Info("endpoint's interface reopened", "network", ep.Network, "endpoint", ep.Name, "netns", ep.NetNS)
 	}
 	p.dev = dev
-	p.sc.init(portBatch)
 	switch {
 	case rec != nil && rec.Moved:
 		// Its record stays as it is.

@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/vxwire/vxwire/internal/api"
@@ -76,8 +75,8 @@ func (e *Engine) unlockedPublishEntries() []pubEntry {
 // overlay's records and the peers.
 func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
 	t := &pubTable{
-		targets: make(map[pubNameKey][]pubTarget),
-		local:   make(map[pubNameKey][]netip.Addr),
+		targets: make(map[pubNameKey][]pubTarget, len(e.ports)),
+		local:   make(map[pubNameKey][]netip.Addr, len(e.ports)),
 		relays:  make(map[string]netip.AddrPort),
 		peerIPs: make(map[netip.Addr]bool),
 		dialers: make(map[string]gatewayDialer),
@@ -93,7 +92,9 @@ func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
 	}
 	t.addRemote(e.unlockedRecords(), e.cfg.Host.Name, e.networks)
 	for _, k := range t.targets {
-		sort.Slice(k, func(i, j int) bool { return k[i].ip.Less(k[j].ip) })
+		if len(k) > 1 { // most names have one target: skip the sort's set-up
+			slices.SortFunc(k, func(a, b pubTarget) int { return a.ip.Compare(b.ip) })
+		}
 	}
 	for _, pc := range e.cfg.Peers {
 		if !pc.Kernel && !pc.Roaming() {
@@ -117,12 +118,17 @@ func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
 // add makes ip, an endpoint on host ("" for this one), a target of its
 // name and aliases in network.
 func (t *pubTable) add(network, name string, aliases []string, ip netip.Addr, host string) {
-	for _, n := range append([]string{name}, aliases...) {
-		k := pubNameKey{network, strings.ToLower(n)}
-		t.targets[k] = append(t.targets[k], pubTarget{ip: ip, host: host})
-		if host == "" {
-			t.local[k] = append(t.local[k], ip)
-		}
+	t.addName(network, name, ip, host)
+	for _, a := range aliases {
+		t.addName(network, a, ip, host)
+	}
+}
+
+func (t *pubTable) addName(network, name string, ip netip.Addr, host string) {
+	k := pubNameKey{network, strings.ToLower(name)}
+	t.targets[k] = append(t.targets[k], pubTarget{ip: ip, host: host})
+	if host == "" {
+		t.local[k] = append(t.local[k], ip)
 	}
 }
 

@@ -209,8 +209,16 @@ func (e *Engine) routineRecords() {
 // publish makes FDB entries that learning from the underlay cannot move),
 // every address into the proxy-ARP table, every name into DNS. The only
 // state it changes is the control plane's count of refused records.
-func (e *Engine) unlockedAddRecords(s *snapshot) {
+// portCounts is the number of local ports per network, to size the
+// tables.
+func (e *Engine) unlockedAddRecords(s *snapshot, portCounts map[string]int) {
 	s.names = newNameTable()
+	for name, c := range portCounts {
+		// Sized for the local endpoints up front: a table of thousands
+		// is rebuilt on every attach.
+		s.names.fwd[name] = make(map[string][]netip.Addr, c)
+		s.names.rev[name] = make(map[netip.Addr][]string, c)
+	}
 	for _, p := range e.ports {
 		s.names.add(p.key.network, p.key.name, p.cfg.Aliases, p.addr.Addr())
 	}
@@ -278,14 +286,19 @@ func (t *nameTable) add(network, name string, aliases []string, ip netip.Addr) {
 		t.fwd[network] = map[string][]netip.Addr{}
 		t.rev[network] = map[netip.Addr][]string{}
 	}
-	for _, n := range append([]string{name}, aliases...) {
-		n = strings.ToLower(n)
-		if !slices.Contains(t.fwd[network][n], ip) {
-			t.fwd[network][n] = append(t.fwd[network][n], ip)
-		}
+	t.addFwd(network, name, ip)
+	for _, a := range aliases {
+		t.addFwd(network, a, ip)
 	}
 	if !slices.Contains(t.rev[network][ip], name) {
 		t.rev[network][ip] = append(t.rev[network][ip], name)
+	}
+}
+
+func (t *nameTable) addFwd(network, name string, ip netip.Addr) {
+	name = strings.ToLower(name)
+	if !slices.Contains(t.fwd[network][name], ip) {
+		t.fwd[network][name] = append(t.fwd[network][name], ip)
 	}
 }
 

@@ -124,8 +124,9 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 
 	// Ports: close those that go or change before opening new ones, since
 	// a changed endpoint reuses its interface name in its namespace.
-	want := make(map[epKey]config.Endpoint, len(cfg.Endpoints))
-	for _, ep := range cfg.Endpoints {
+	want := make(map[epKey]*config.Endpoint, len(cfg.Endpoints))
+	for i := range cfg.Endpoints {
+		ep := &cfg.Endpoints[i]
 		want[epKey{ep.Network, ep.Name}] = ep
 	}
 	for k, p := range e.ports {

@@ -33,7 +33,6 @@ func TestRoamingPeerNeverPlain(t *testing.T) {
 	}
 	bufs, sizes, eps := underlayBatch(1, macOf("10.77.0.10"), netip.MustParseAddrPort("100.82.9.2:4789"))
 	var s scratch
-	s.init(1)
 	e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 1, false)
 	if got := e.peers["h2"].stats.drops[dropPlaintext].Load(); got != 1 {
 		t.Errorf("plaintext drops from the roaming peer = %d, want 1", got)

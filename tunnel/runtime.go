@@ -88,9 +88,13 @@ func (e *Engine) unlockedEffective() *config.Config {
 	for k := range e.dynEps {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].network < keys[j].network || keys[i].network == keys[j].network && keys[i].name < keys[j].name
+	slices.SortFunc(keys, func(a, b epKey) int {
+		if c := strings.Compare(a.network, b.network); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
 	})
+	eff.Endpoints = slices.Grow(eff.Endpoints, len(keys))
 	for _, k := range keys {
 		if names[k.network] {
 			eff.Endpoints = append(eff.Endpoints, e.dynEps[k].Endpoint)

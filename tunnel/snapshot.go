@@ -20,9 +20,16 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 		s.peers = append(s.peers, r)
 		s.byAddr[r.addr.Addr()] = r
 	}
+	// Sizes known up front: with thousands of endpoints, growing the maps
+	// is most of the work of a rebuild, which every attach does.
+	portCounts := make(map[string]int, len(e.networks))
+	for k := range e.ports {
+		portCounts[k.network]++
+	}
 	for _, nc := range e.cfg.Networks {
 		n := e.networks[nc.Name]
-		nv := &netView{net: n, peers: s.peers, neigh: make(map[netip.Addr]MAC), encrypted: nc.Encrypted}
+		c := portCounts[nc.Name] + 1 // and the gateway
+		nv := &netView{net: n, peers: s.peers, neigh: make(map[netip.Addr]MAC, c), ports: make([]*port, 0, c), encrypted: nc.Encrypted}
 		nv.peers = nil
 		for _, r := range s.peers {
 			switch {
@@ -46,7 +53,7 @@ func (e *Engine) unlockedBuildSnapshot() *snapshot {
 		nv.ports = append(nv.ports, p)
 		nv.neigh[p.addr.Addr()] = p.mac
 	}
-	e.unlockedAddRecords(s)
+	e.unlockedAddRecords(s, portCounts)
 	e.unlockedAddShared(s)
 	e.unlockedAddServices(s)
 	e.unlockedAddHosts(s)

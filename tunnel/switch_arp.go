@@ -33,3 +33,28 @@ func answerARP(frame []byte, neigh map[netip.Addr]MAC, asker MAC) bool {
 	(&EthHeader{Dst: asker, Src: mac, Type: ether.TypeARP}).Encode(frame)
 	return true
 }
+
+// arpTargetPort returns the local port, other than asker, that an ARP
+// request in frame asks for: one whose address the network knows and
+// whose MAC the FDB places on this host. The gateway's requests go to
+// that port alone rather than to every port of the network: the container
+// answers as it would to the broadcast, and a host of thousands of
+// containers does not write each of them whenever the gateway resolves
+// one. Nil sends the request the usual way.
+func arpTargetPort(frame []byte, neigh map[netip.Addr]MAC, f *fdb, asker *port) *port {
+	if len(frame) < ether.HeaderLen+ether.ARPLen {
+		return nil
+	}
+	var a ARP
+	if a.Decode(frame[ether.HeaderLen:]) != nil || a.Op != ether.ARPRequest {
+		return nil
+	}
+	mac, ok := neigh[a.TPA]
+	if !ok {
+		return nil
+	}
+	if lp, _ := f.lookup(mac); lp != nil && lp != asker {
+		return lp
+	}
+	return nil
+}

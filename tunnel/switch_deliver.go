@@ -28,27 +28,32 @@ func (sw *Switch) flush(s *scratch, nv *netView, from *port) {
 		g := &s.remote[i]
 		sw.send(g.r, sw.conn(nv, g.sock), g.dgrams, g.bytes, nv)
 	}
+	for i := 0; i < s.nLocal; i++ {
+		g := &s.local[i]
+		sw.deliver(g.p, g.frames, g.bytes)
+	}
 	if len(s.flood) > 0 {
+		fb := 0
+		for _, d := range s.flood {
+			fb += len(d) - encap.HeaderLen
+		}
 		if !from.gateway {
-			fb := 0
-			for _, d := range s.flood {
-				fb += len(d) - encap.HeaderLen
-			}
 			for _, r := range nv.peers {
 				sw.send(r, sw.conn(nv, 0), s.flood, fb, nv)
 			}
 		}
+		// The local copies go straight to each port, after the frames
+		// grouped for it above, not through a group per port: with
+		// thousands of ports, finding each one's group made a flood
+		// quadratic, and the groups stayed in the reader's scratch.
+		for i, d := range s.flood {
+			s.flood[i] = d[encap.HeaderLen:]
+		}
 		for _, lp := range nv.ports {
 			if lp != from {
-				for _, d := range s.flood {
-					s.addLocal(lp, d[encap.HeaderLen:])
-				}
+				sw.deliver(lp, s.flood, fb)
 			}
 		}
-	}
-	for i := 0; i < s.nLocal; i++ {
-		g := &s.local[i]
-		sw.deliver(g.p, g.frames, g.bytes)
 	}
 }
 
@@ -141,10 +146,6 @@ type scratch struct {
 	nRem   int
 	flood  [][]byte // datagrams (VXLAN header included) to replicate
 	dns    []byte   // DNS replies built by the fast path, allocated on first use
-}
-
-func (s *scratch) init(batchSize int) {
-	s.flood = make([][]byte, 0, batchSize)
 }
 
 func (s *scratch) reset() {

@@ -72,7 +72,6 @@ func FuzzSwitchFromUnderlay(f *testing.F) {
 	e.networks["blue"].fdb.max = 64
 	peer, stranger := netip.MustParseAddrPort("198.18.0.2:4789"), netip.MustParseAddrPort("198.18.0.9:4789")
 	var s scratch
-	s.init(1)
 	bb := [][]byte{make([]byte, encap.MaxDatagram)}
 	sizes := []int{0}
 	eps := []netip.AddrPort{{}}

@@ -263,7 +263,6 @@ func TestPathMTUClampsSYN(t *testing.T) {
 	sizes[0] = encap.HeaderLen + len(f)
 	binary.BigEndian.PutUint16(f[ether.HeaderLen+20+22:], 1460)
 	var s scratch
-	s.init(1)
 	e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 1, false)
 	if len(dev.frames) != 1 {
 		t.Fatalf("%d frames delivered", len(dev.frames))
@@ -425,7 +424,6 @@ func TestSwitchFromUnderlayPathMTUAllocs(t *testing.T) {
 	p.dev = &discardDevice{closed: make(chan struct{})} // the recorder copies
 	bufs, sizes, eps := underlayBatch(64, p.mac, netip.MustParseAddrPort("198.18.0.2:4789"))
 	var s scratch
-	s.init(64)
 	e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 64, false)
 	if n := testing.AllocsPerRun(100, func() { e.sw.switchFromUnderlay(&s, bufs, sizes, eps, 64, false) }); n != 0 {
 		t.Fatalf("switchFromUnderlay with a known path allocates %.1f times per batch", n)

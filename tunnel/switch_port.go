@@ -104,6 +104,12 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 			s.addLocal(p, frame)
 			continue
 		}
+		if eth.Type == ether.TypeARP && p.gateway {
+			if lp := arpTargetPort(frame, nv.neigh, p.net.fdb, p); lp != nil {
+				s.addLocal(lp, frame)
+				continue
+			}
+		}
 		if eth.Type == ether.TypeIPv4 && eth.Dst == nv.net.gw.mac && !p.gateway && nv.net.dns != nil {
 			if reply := answerDNS(s, nv, b.bufs[i], b.sizes[i]); reply != nil {
 				s.addLocal(p, reply)
@@ -173,6 +179,11 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 				dropped++
 				rxBytes -= len(frame)
 				continue
+			}
+			if s.flood == nil {
+				// Made on the port's first flood, not at attach: most
+				// containers never flood, and a host has thousands.
+				s.flood = make([][]byte, 0, len(b.bufs))
 			}
 			s.flood = append(s.flood, dgram)
 		}

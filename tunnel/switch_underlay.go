@@ -36,7 +36,6 @@ func (sw *Switch) routineReadUnderlay(c encap.Conn, encrypted bool) {
 	sizes := make([]int, size)
 	eps := make([]netip.AddrPort, size)
 	var s scratch
-	s.init(size)
 	errs := 0
 	for {
 		n, err := c.Read(bufs, sizes, eps)

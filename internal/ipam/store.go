@@ -187,9 +187,14 @@ func encodeState(m map[Key]netip.Addr) []byte {
 		st.Allocations = append(st.Allocations, fileAlloc{k.Network, k.Endpoint, v})
 	}
 	slices.SortFunc(st.Allocations, func(a, b fileAlloc) int {
-		return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Endpoint, b.Endpoint))
+		if c := cmp.Compare(a.Network, b.Network); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Endpoint, b.Endpoint)
 	})
-	b, _ := json.MarshalIndent(st, "", "  ") // cannot fail for these types
+	// Compact, not indented: the whole file is written and synced on
+	// every allocation, so its size is paid once per attach.
+	b, _ := json.Marshal(st) // cannot fail for these types
 	return append(b, '\n')
 }
 
