@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,10 +27,15 @@ type simConfig struct {
 	transport string        // "mem" (memNet) or "udp" (loopback sockets)
 	records   int           // records each member announces
 	window    time.Duration // steady-state measurement
+	// dilation stretches every gossip timing by this factor, so that
+	// the members' CPU demand fits a small machine; times are divided by
+	// it and rates multiplied before they are reported, so the figures
+	// are in the cluster's own (production) time.
+	dilation int
 }
 
 func simConfigFromEnv(t *testing.T) simConfig {
-	sc := simConfig{transport: "mem", records: 10, window: 20 * time.Second}
+	sc := simConfig{transport: "mem", records: 10, window: 20 * time.Second, dilation: 1}
 	for _, f := range strings.Split(os.Getenv(simEnv), ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 2 || n >= MaxHosts {
@@ -57,6 +63,13 @@ func simConfigFromEnv(t *testing.T) simConfig {
 		}
 		sc.window = d
 	}
+	if v := os.Getenv(simEnv + "_DILATION"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 1 || k > 50 {
+			t.Fatalf("%s_DILATION: %q is not 1 to 50", simEnv, v)
+		}
+		sc.dilation = k
+	}
 	return sc
 }
 
@@ -71,6 +84,12 @@ func TestGossipSim(t *testing.T) {
 		t.Skip(simEnv + " is not set; run `make scale-sim`")
 	}
 	sc := simConfigFromEnv(t)
+	// memberlist allocates an LZW table for every packet it compresses;
+	// collected in one heap for a thousand members, that garbage takes
+	// most of two cores. The figures measured here are bytes and times,
+	// not CPU, so collect only when the heap nears a generous limit.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(8 << 30))
 	for _, n := range sc.sizes {
 		t.Run(fmt.Sprintf("members=%d", n), func(t *testing.T) { runSim(t, sc, n) })
 	}
@@ -96,8 +115,10 @@ func (s *sim) start(i int, seeds []netip.AddrPort) (*Cluster, *traffic) {
 		Port:      DefaultPort,
 		Seeds:     seeds,
 		Secret:    simSecret,
-		DeadAfter: DefaultDeadAfter,
+		DeadAfter: DefaultDeadAfter * time.Duration(s.sc.dilation),
 	}
+	prod := Config{DeadAfter: DefaultDeadAfter}
+	cfg.GossipInterval = deriveTimings(&prod).gossipInterval * time.Duration(s.sc.dilation)
 	if s.sc.transport == "mem" {
 		cfg.BindAddr = netip.AddrFrom4([4]byte{198, 18, byte(i / 250), byte(i%250 + 1)})
 		cfg.transport = func(*memberlist.Config) (memberlist.NodeAwareTransport, error) {
@@ -146,6 +167,14 @@ func simRecords(i, n int) []Record {
 	return out
 }
 
+// wall turns a duration of the cluster's time into wall-clock time.
+func (s *sim) wall(d time.Duration) time.Duration { return d * time.Duration(s.sc.dilation) }
+
+// since returns the cluster's time elapsed since t.
+func (s *sim) since(t time.Time) time.Duration {
+	return time.Since(t) / time.Duration(s.sc.dilation)
+}
+
 // result prints one RESULT line in the format of tests/bench.
 func (s *sim) result(metric string, value any, extra ...string) {
 	fmt.Printf("RESULT mode=gossip_sim metric=%s value=%v %s %s\n", metric, value, s.tags, strings.Join(extra, " "))
@@ -161,7 +190,7 @@ func (s *sim) snaps() []trafficSnap {
 }
 
 // rates reports the mean and largest per-member bytes per second out and
-// in between two snapshots d apart, and the packets out per member and s.
+// in between two snapshots d apart in the cluster's time, and the packets out per member and s.
 func (s *sim) rates(name string, before, after []trafficSnap, d time.Duration) (meanOut, meanIn float64) {
 	var sumOut, sumIn, maxOut, maxIn, pkts, streams int64
 	for i := range after {
@@ -183,7 +212,7 @@ func (s *sim) rates(name string, before, after []trafficSnap, d time.Duration) (
 }
 
 func runSim(t *testing.T, sc simConfig, n int) {
-	s := &sim{t: t, sc: sc, net: newMemNet(), tags: fmt.Sprintf("members=%d transport=%s records=%d", n, sc.transport, sc.records)}
+	s := &sim{t: t, sc: sc, net: newMemNet(), tags: fmt.Sprintf("members=%d transport=%s records=%d dilation=%d load1=%s", n, sc.transport, sc.records, sc.dilation, load1())}
 	runtime.GC()
 	var m0 runtime.MemStats
 	runtime.ReadMemStats(&m0)
@@ -196,15 +225,19 @@ func runSim(t *testing.T, sc simConfig, n int) {
 	// Start in batches, as hosts of a real cluster do not all boot in
 	// the same millisecond, and so that joins do not all time out on a
 	// loaded machine.
+	// Each batch starts once the seed sees the previous one.
 	const batch = 50
+	deadline := begin.Add(s.wall(time.Duration(n)*300*time.Millisecond + time.Minute))
 	for lo := 1; lo < n; lo += batch {
 		var wg sync.WaitGroup
 		for i := lo; i < min(lo+batch, n); i++ {
 			wg.Go(func() { s.members[i], s.traffic[i] = s.start(i, seeds) })
 		}
 		wg.Wait()
+		for int(s.members[0].numLive.Load()) < min(lo+batch, n) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
-	deadline := begin.Add(time.Duration(n) * 300 * time.Millisecond).Add(time.Minute)
 	for last := time.Now(); ; {
 		lo, recs := s.spread(n * sc.records)
 		if lo == n && recs == n {
@@ -213,28 +246,28 @@ func runSim(t *testing.T, sc simConfig, n int) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after %v: fewest members seen %d of %d, %d of %d members hold every record", time.Since(begin), lo, n, recs, n)
 		}
-		if time.Since(last) > 10*time.Second {
+		if time.Since(last) > 20*time.Second {
 			t.Logf("%v: fewest members seen %d of %d, %d hold every record", time.Since(begin).Round(time.Second), lo, n, recs)
 			last = time.Now()
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.result("join_all_s", fmt.Sprintf("%.1f", time.Since(begin).Seconds()))
+	s.result("join_all_s", fmt.Sprintf("%.1f", s.since(begin).Seconds()))
 
 	runtime.GC()
 	var m1 runtime.MemStats
 	runtime.ReadMemStats(&m1)
-	s.result("heap_kib_per_member", (int64(m1.HeapInuse)-int64(m0.HeapInuse))/1024/int64(n))
+	s.result("heap_kib_per_member", (int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/1024/int64(n))
 	s.result("goroutines_per_member", fmt.Sprintf("%.1f", float64(runtime.NumGoroutine()-g0)/float64(n)))
 	s.result("pushpull_state_bytes", len((*delegate)(s.members[n/2]).LocalState(false)))
 	s.result("record_state_bytes", len(encode(nil, &message{Type: msgState, State: s.members[n/2].local})))
 
 	// Let the joins' traffic settle, then measure steady state.
-	time.Sleep(5 * time.Second)
+	time.Sleep(s.wall(5 * time.Second))
 	before := s.snaps()
 	t0 := time.Now()
-	time.Sleep(sc.window)
-	steadyOut, steadyIn := s.rates("steady", before, s.snaps(), time.Since(t0))
+	time.Sleep(s.wall(sc.window))
+	steadyOut, steadyIn := s.rates("steady", before, s.snaps(), s.since(t0))
 
 	// A new endpoint on one member, three times from different members.
 	for trial, src := range []int{0, n / 3, n - 1} {
@@ -245,7 +278,7 @@ func runSim(t *testing.T, sc simConfig, n int) {
 		s.members[src].SetLocal(recs)
 		pending := slices.Clone(s.members)
 		for len(pending) > 0 {
-			if time.Since(t0) > 30*time.Second {
+			if s.since(t0) > 30*time.Second {
 				t.Fatalf("record reached only %d of %d members", n-len(pending), n)
 			}
 			pending = slices.DeleteFunc(pending, func(c *Cluster) bool {
@@ -254,12 +287,12 @@ func runSim(t *testing.T, sc simConfig, n int) {
 			})
 			time.Sleep(2 * time.Millisecond)
 		}
-		d := time.Since(t0)
+		d := s.since(t0)
 		s.result("convergence_ms", d.Milliseconds(), fmt.Sprintf("trial=%d", trial))
 		after := s.snaps()
 		out, in := s.rates("update", before, after, d)
 		s.result("update_extra_bytes_per_member", fmt.Sprintf("%.0f", (out-steadyOut+in-steadyIn)/2*d.Seconds()), fmt.Sprintf("trial=%d", trial))
-		time.Sleep(2 * time.Second) // let the retransmissions end
+		time.Sleep(s.wall(2 * time.Second)) // let the retransmissions end
 	}
 
 	// One more host joins a settled cluster.
@@ -273,12 +306,12 @@ func runSim(t *testing.T, sc simConfig, n int) {
 		if lo == n+1 && recs == n+1 {
 			break
 		}
-		if time.Since(t0) > time.Minute {
+		if s.since(t0) > time.Minute {
 			t.Fatalf("a joining host: fewest members seen %d of %d, %d hold every record", lo, n+1, recs)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	d := time.Since(t0)
+	d := s.since(t0)
 	s.result("join_one_ms", d.Milliseconds())
 	after := s.snaps()
 	var cluster int64
@@ -303,4 +336,14 @@ func (s *sim) spread(want int) (fewest, complete int) {
 		c.mu.Unlock()
 	}
 	return fewest, complete
+}
+
+// load1 is the machine's one-minute load average when the run starts
+// (Linux), which tells how much of the CPU the simulation had.
+func load1() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "n/a"
 }
