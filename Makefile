@@ -99,8 +99,9 @@ bench-rootless: deps build
 # at each of SIM_MEMBERS members in one process over SIM_TRANSPORT (mem:
 # in-memory; udp: loopback sockets), with every gossip timing stretched
 # SIM_DILATION times where the CPU is short (figures are scaled back), and
-# records its RESULT lines in bench-results/scale-sim.log; docs/scaling.md
-# reads them. Not part of `make test`: 1000 members take 15 minutes or more.
+# records its RESULT lines in bench-results/scale-sim.log (and RUN.json in
+# bench-results/scale-sim); docs/scaling.md reads them. Not part of
+# `make test`: 1000 members need an idle machine of four or more cores.
 SIM_MEMBERS   ?= 100,300,1000
 SIM_TRANSPORT ?= mem
 SIM_DILATION  ?= 1
@@ -110,6 +111,7 @@ scale-sim:
 	set -o pipefail; VXWIRE_GOSSIP_SIM=$(SIM_MEMBERS) VXWIRE_GOSSIP_SIM_TRANSPORT=$(SIM_TRANSPORT) \
 	  VXWIRE_GOSSIP_SIM_DILATION=$(SIM_DILATION) \
 	  $(GO) test -count=1 -timeout 40m -run '^TestGossipSim$$' -v ./internal/gossip/ 2>&1 | tee bench-results/scale-sim.log
+	$(GO) run ./tests/bench/report -log bench-results/scale-sim.log -out bench-results/scale-sim -vxwire $(BIN)
 
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:
