@@ -224,9 +224,8 @@ func runSim(t *testing.T, sc simConfig, n int) {
 	seeds := []netip.AddrPort{s.members[0].Addr()}
 	// Start in batches, as hosts of a real cluster do not all boot in
 	// the same millisecond, and so that joins do not all time out on a
-	// loaded machine.
-	// Each batch starts once the seed sees the previous one, or after
-	// 15 s; the wait below checks that everyone sees everyone.
+	// loaded machine: each batch starts once the seed sees the previous
+	// one, or after 15 s; the wait below checks that all see all.
 	const batch = 50
 	deadline := begin.Add(s.wall(time.Duration(n)*300*time.Millisecond + time.Minute))
 	for lo := 1; lo < n; lo += batch {
@@ -275,7 +274,10 @@ func runSim(t *testing.T, sc simConfig, n int) {
 	s.result("heap_kib_per_member", (int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/1024/int64(n))
 	s.result("goroutines_per_member", fmt.Sprintf("%.1f", float64(runtime.NumGoroutine()-g0)/float64(n)))
 	s.result("pushpull_state_bytes", len((*delegate)(s.members[n/2]).LocalState(false)))
-	s.result("record_state_bytes", len(encode(nil, &message{Type: msgState, State: s.members[n/2].local})))
+	mid := s.members[n/2]
+	mid.mu.Lock()
+	s.result("record_state_bytes", len(encode(nil, &message{Type: msgState, State: mid.local})))
+	mid.mu.Unlock()
 
 	// Let the joins' traffic settle, then measure steady state.
 	time.Sleep(s.wall(5 * time.Second))
