@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 CI_FUZZTIME ?= 5s
 PKGS      := ./...
 
-.PHONY: all build test unit race e2e lint fmt-check vet staticcheck tidy-check cross demo bench bench-rootless bench-hosts soak fuzz deps clean
+.PHONY: all build test unit race e2e lint fmt-check vet staticcheck tidy-check cross demo bench bench-rootless bench-hosts soak scale-sim fuzz deps clean
 
 all: build
 
@@ -118,6 +118,24 @@ soak: deps build
 	@mkdir -p bench-results/soak
 	set -o pipefail; bash tests/bench/soak.sh 2>&1 | tee bench-results/soak/RUN.log
 	$(GO) run ./tests/bench/report -log bench-results/soak/RUN.log -out bench-results/soak -vxwire bin/vxwire
+
+# scale-sim runs the gossip simulation (TestGossipSim in internal/gossip)
+# at each of SIM_MEMBERS members in one process over SIM_TRANSPORT (mem:
+# in-memory; udp: loopback sockets), with every gossip timing stretched
+# SIM_DILATION times where the CPU is short (figures are scaled back), and
+# records its RESULT lines in bench-results/scale-sim.log (and RUN.json in
+# bench-results/scale-sim); docs/scaling.md reads them. Not part of
+# `make test`: 1000 members need an idle machine of four or more cores.
+SIM_MEMBERS   ?= 100,300,1000
+SIM_TRANSPORT ?= mem
+SIM_DILATION  ?= 1
+scale-sim: SHELL := /bin/bash
+scale-sim:
+	@mkdir -p bench-results
+	set -o pipefail; VXWIRE_GOSSIP_SIM=$(SIM_MEMBERS) VXWIRE_GOSSIP_SIM_TRANSPORT=$(SIM_TRANSPORT) \
+	  VXWIRE_GOSSIP_SIM_DILATION=$(SIM_DILATION) \
+	  $(GO) test -count=1 -timeout 40m -run '^TestGossipSim$$' -v ./internal/gossip/ 2>&1 | tee bench-results/scale-sim.log
+	$(GO) run ./tests/bench/report -log bench-results/scale-sim.log -out bench-results/scale-sim -vxwire $(BIN)
 
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:

@@ -111,7 +111,9 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 		return nil, err
 	}
 	c.transport = newFilterTransport(inner, func() { c.refused.Add(RefusedStranger) }, c.cfg.Crash)
-	c.transport.local = cfg.BindAddr
+	if cfg.transport == nil {
+		c.transport.local = cfg.BindAddr
+	}
 	if tt, ok := inner.(*tunnelTransport); ok {
 		c.transport.tunneled = tt.tunneled
 	}
@@ -141,6 +143,9 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 // with a Tunnel, puts the tunnel path beside it (tunnel.go).
 func (c *Cluster) openTransport(mc *memberlist.Config) (memberlist.NodeAwareTransport, error) {
 	cfg := c.cfg
+	if cfg.transport != nil {
+		return cfg.transport(mc)
+	}
 	var under memberlist.NodeAwareTransport
 	if !cfg.NoUnderlay {
 		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{

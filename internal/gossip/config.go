@@ -91,6 +91,11 @@ type Config struct {
 	// listeners, probes, gossip ticker) cannot be wrapped; the handlers
 	// they call here recover.
 	Crash safe.Reporter
+
+	// transport, when set, opens the transport in place of memberlist's
+	// network transport (simulations in this package's tests). Streams
+	// are then dialled through it, not from BindAddr.
+	transport func(*memberlist.Config) (memberlist.NodeAwareTransport, error)
 }
 
 // Kinds under which Config.Crash counts recovered panics.
