@@ -2,9 +2,13 @@ package crypto
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
+	"syscall"
+	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -15,11 +19,94 @@ import (
 // another address (known from IP_PKTINFO, which StdNetBind asks for) are
 // given size 0, which wireguard-go skips as too short. Sending is left to
 // the kernel's route choice, or to the sticky source of the peer's last
-// packet. Only used when Config.ListenAddr is set: wrapping the bind turns
-// off wireguard-go's route listener, which only watches a bare StdNetBind.
+// packet, and keeps path MTU discovery going (pathProbe). Only used when
+// Config.ListenAddr is set: wrapping the bind turns off wireguard-go's
+// route listener, which only watches a bare StdNetBind.
 type addrBind struct {
 	conn.Bind
 	local netip.Addr
+	probe pathProbe
+}
+
+// Send implements conn.Bind.
+func (b *addrBind) Send(bufs [][]byte, ep conn.Endpoint) error {
+	return b.probe.send(b.Bind, bufs, ep, time.Now().UnixNano())
+}
+
+// probeMin is the smallest datagram worth sending alone as a path probe:
+// every IPv4 path carries 576-byte packets.
+const probeMin = 576 - 28
+
+// pathProbe sends, once a second per destination, the largest datagram of
+// a batch alone. StdNetBind coalesces a batch into UDP GSO sends, and the
+// kernel sets DF only when the length it is given fits the path MTU it
+// knows: the whole batch, for a GSO send. Without a lone full-size
+// datagram now and then, a router with a smaller link fragments all of
+// the tunnel's traffic without a word, and the kernel never learns the
+// path that the engine reads to answer containers with "fragmentation
+// needed" (tunnel/switch_mtu.go does the same for plain networks).
+type pathProbe struct {
+	mu   sync.Mutex
+	last map[netip.Addr]int64 // unix nanoseconds of the last probe
+}
+
+// send sends bufs to ep through inner, now being the time in unix
+// nanoseconds.
+func (p *pathProbe) send(inner conn.Bind, bufs [][]byte, ep conn.Endpoint, now int64) error {
+	big := 0
+	for i, b := range bufs {
+		if len(b) > len(bufs[big]) {
+			big = i
+		}
+	}
+	if len(bufs) < 2 || len(bufs[big]) < probeMin || !p.due(ep.DstIP(), now) {
+		return sendFitting(inner, bufs, ep)
+	}
+	var err error
+	for _, part := range [...][][]byte{bufs[:big], bufs[big : big+1], bufs[big+1:]} {
+		if len(part) == 0 {
+			continue
+		}
+		if serr := sendFitting(inner, part, ep); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
+}
+
+// sendFitting sends bufs to ep through inner. When the kernel refuses the
+// batch because a datagram is larger than the path MTU it has learnt
+// (EMSGSIZE, or EINVAL for a GSO segment), the datagrams go again one by
+// one, which the kernel fragments: without that, wireguard-go lost the
+// whole batch, and every batch after it, until the containers sent less,
+// and a TCP stream that lost its retransmissions too stalled for 20 s.
+func sendFitting(inner conn.Bind, bufs [][]byte, ep conn.Endpoint) error {
+	err := inner.Send(bufs, ep)
+	if err == nil || len(bufs) < 2 || !(errors.Is(err, syscall.EMSGSIZE) || errors.Is(err, syscall.EINVAL)) {
+		return err
+	}
+	err = nil
+	for i := range bufs {
+		if serr := inner.Send(bufs[i:i+1], ep); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
+}
+
+// due reports whether a probe to dst is due at now, and if so counts it
+// as sent.
+func (p *pathProbe) due(dst netip.Addr, now int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if last, ok := p.last[dst]; ok && now-last < int64(time.Second) {
+		return false
+	}
+	if p.last == nil {
+		p.last = make(map[netip.Addr]int64)
+	}
+	p.last[dst] = now
+	return true
 }
 
 func (b *addrBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
