@@ -204,8 +204,57 @@ func (p *Plugin) deleteNetwork(ctx context.Context, body []byte) (any, error) {
 	}
 	if err := p.rt.RemoveNetwork(ctx, n.name); err != nil && !errors.Is(err, api.ErrNotFound) {
 		p.l.Info("vxwire network kept after docker network rm", "network", n.name, "error", err)
+		if errors.Is(err, api.ErrConflict) {
+			go p.removeLater(n.name)
+		}
 	}
 	return struct{}{}, nil
+}
+
+// removeFor bounds how long removeLater keeps trying, and removeEvery is
+// its pause between tries.
+const (
+	removeFor   = 30 * time.Second
+	removeEvery = 500 * time.Millisecond
+)
+
+// removeLater removes the vxwire network name once no host has endpoints
+// on it, for removeFor at most, unless a Docker network of that name is
+// made here again meanwhile. When two hosts run docker network rm at
+// once, each may still see the other's last container, which the other
+// has just removed: without this, both kept the network for good.
+func (p *Plugin) removeLater(name string) {
+	defer p.rep.Recover(RecoveredCall, nil)
+	deadline := time.Now().Add(removeFor)
+	for time.Now().Before(deadline) {
+		time.Sleep(removeEvery)
+		if p.usedHere(name) {
+			return
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := p.rt.RemoveNetwork(ctx, name)
+		cancel()
+		switch {
+		case err == nil:
+			p.l.Info("vxwire network removed once no host used it", "network", name)
+			return
+		case !errors.Is(err, api.ErrConflict):
+			return // gone already, or not ours to remove
+		}
+	}
+}
+
+// usedHere reports whether a Docker network of this host is the vxwire
+// network name.
+func (p *Plugin) usedHere(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, n := range p.nets {
+		if n.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // network returns the Docker network id, or an error naming it.
