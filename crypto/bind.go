@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vxwire/vxwire/encap"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 )
@@ -33,18 +34,11 @@ func (b *addrBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	return b.probe.send(b.Bind, bufs, ep, time.Now().UnixNano())
 }
 
-// probeMin is the smallest datagram worth sending alone as a path probe:
-// every IPv4 path carries 576-byte packets.
-const probeMin = 576 - 28
-
 // pathProbe sends, once a second per destination, the largest datagram of
-// a batch alone. StdNetBind coalesces a batch into UDP GSO sends, and the
-// kernel sets DF only when the length it is given fits the path MTU it
-// knows: the whole batch, for a GSO send. Without a lone full-size
-// datagram now and then, a router with a smaller link fragments all of
-// the tunnel's traffic without a word, and the kernel never learns the
-// path that the engine reads to answer containers with "fragmentation
-// needed" (tunnel/switch_mtu.go does the same for plain networks).
+// a batch alone (encap.SplitProbe), since StdNetBind coalesces a batch
+// into UDP GSO sends, which carry no DF: the kernel then learns the path
+// that the engine reads to answer containers with "fragmentation needed",
+// as tunnel/switch_mtu.go does for plain networks.
 type pathProbe struct {
 	mu   sync.Mutex
 	last map[netip.Addr]int64 // unix nanoseconds of the last probe
@@ -53,17 +47,12 @@ type pathProbe struct {
 // send sends bufs to ep through inner, now being the time in unix
 // nanoseconds.
 func (p *pathProbe) send(inner conn.Bind, bufs [][]byte, ep conn.Endpoint, now int64) error {
-	big := 0
-	for i, b := range bufs {
-		if len(b) > len(bufs[big]) {
-			big = i
-		}
-	}
-	if len(bufs) < 2 || len(bufs[big]) < probeMin || !p.due(ep.DstIP(), now) {
+	parts, ok := encap.SplitProbe(bufs)
+	if !ok || !p.due(ep.DstIP(), now) {
 		return sendFitting(inner, bufs, ep)
 	}
 	var err error
-	for _, part := range [...][][]byte{bufs[:big], bufs[big : big+1], bufs[big+1:]} {
+	for _, part := range parts {
 		if len(part) == 0 {
 			continue
 		}

@@ -143,32 +143,23 @@ func (e *Engine) checkPathMTU() {
 	}
 }
 
-// probeMin is the smallest UDP payload worth sending alone as a path
-// probe: every IPv4 path carries 576-byte datagrams.
-const probeMin = 576 - ipv4.MinHeaderLen - 8
-
 // writeProbing writes dgrams to peer r through c, a plain underlay
-// socket. When r's probe is due and the batch holds a datagram of at
-// least probeMin bytes, the largest one is written alone, between the
-// datagrams before and after it, so that it leaves with DF: a router
-// whose link is smaller drops it and tells the kernel the path MTU,
-// which routinePathMTU then reads. That costs one frame once, on a path
-// that is smaller than anyone knew; the sender's transport repeats it.
+// socket. When r's probe is due and the batch can be split
+// (encap.SplitProbe), its largest datagram is written alone, so that it
+// leaves with DF: a router whose link is smaller drops it and tells the
+// kernel the path MTU, which routinePathMTU then reads. That costs one
+// frame once, on a path that is smaller than anyone knew; the sender's
+// transport repeats it.
 func writeProbing(r *peer, c encap.Conn, dgrams [][]byte) error {
 	if !r.probe.Load() {
 		return c.Write(dgrams, r.addr)
 	}
-	big := 0
-	for i, d := range dgrams {
-		if len(d) > len(dgrams[big]) {
-			big = i
-		}
-	}
-	if len(dgrams) == 0 || len(dgrams[big]) < probeMin || !r.probe.CompareAndSwap(true, false) {
+	parts, ok := encap.SplitProbe(dgrams)
+	if !ok || !r.probe.CompareAndSwap(true, false) {
 		return c.Write(dgrams, r.addr)
 	}
 	var err error
-	for _, part := range [...][][]byte{dgrams[:big], dgrams[big : big+1], dgrams[big+1:]} {
+	for _, part := range parts {
 		if len(part) == 0 {
 			continue
 		}
