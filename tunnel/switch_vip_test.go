@@ -422,9 +422,7 @@ func BenchmarkVIPReverseMiss(b *testing.B) {
 // start a direct flow that ends a VIP flow on its ports (vipForget).
 func BenchmarkSwitchFromPortVIPDirectUDP(b *testing.B) {
 	e, p, frames := vipBusyPort(b)
-	for i := range e.sw.tx {
-		e.sw.tx[i] = &discardConn{closed: make(chan struct{})}
-	}
+	discardSends(e)
 	bt := e.sw.poolFor(p.net.mtu).get()
 	for i, f := range frames("10.77.0.10", "10.77.0.11") {
 		copy(bt.bufs[i][encap.HeaderLen:], f)
