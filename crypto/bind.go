@@ -34,6 +34,9 @@ func (b *addrBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	return b.probe.send(b.Bind, bufs, ep, time.Now().UnixNano())
 }
 
+// maxProbed bounds the destinations a pathProbe remembers.
+const maxProbed = 1024
+
 // pathProbe sends, once a second per destination, the largest datagram of
 // a batch alone (encap.SplitProbe), since StdNetBind coalesces a batch
 // into UDP GSO sends, which carry no DF: the kernel then learns the path
@@ -91,7 +94,9 @@ func (p *pathProbe) due(dst netip.Addr, now int64) bool {
 	if last, ok := p.last[dst]; ok && now-last < int64(time.Second) {
 		return false
 	}
-	if p.last == nil {
+	if p.last == nil || len(p.last) >= maxProbed {
+		// Peers that roam leave old addresses behind: start afresh
+		// rather than grow.
 		p.last = make(map[netip.Addr]int64)
 	}
 	p.last[dst] = now

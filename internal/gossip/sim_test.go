@@ -49,13 +49,16 @@ func simConfigFromEnv(t *testing.T) simConfig {
 		}
 		sc.transport = v
 	}
-	if v := os.Getenv(simEnv + "_RECORDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 200 {
-			t.Fatalf("%s_RECORDS: %q is not 1 to 200", simEnv, v)
+	envInt := func(suffix string, lo, hi int, into *int) {
+		if v := os.Getenv(simEnv + suffix); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < lo || n > hi {
+				t.Fatalf("%s%s: %q is not %d to %d", simEnv, suffix, v, lo, hi)
+			}
+			*into = n
 		}
-		sc.records = n
 	}
+	envInt("_RECORDS", 1, 200, &sc.records)
 	if v := os.Getenv(simEnv + "_WINDOW"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second || d > 5*time.Minute {
@@ -63,13 +66,7 @@ func simConfigFromEnv(t *testing.T) simConfig {
 		}
 		sc.window = d
 	}
-	if v := os.Getenv(simEnv + "_DILATION"); v != "" {
-		k, err := strconv.Atoi(v)
-		if err != nil || k < 1 || k > 50 {
-			t.Fatalf("%s_DILATION: %q is not 1 to 50", simEnv, v)
-		}
-		sc.dilation = k
-	}
+	envInt("_DILATION", 1, 50, &sc.dilation)
 	return sc
 }
 
