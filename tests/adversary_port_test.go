@@ -365,7 +365,8 @@ func TestAdversaryBroadcastFlood(t *testing.T) {
 
 // TestAdversaryAttachInUse attaches a new container with a MAC already in
 // use: the attacker's on the same host, c2's on the other host (known
-// from its gossip record), the gateway's, and with the gateway's address.
+// from its gossip record), the gateway's; and with an address in use:
+// the gateway's, the victim's on the same host and c2's on the other.
 // Before this fix the first three attached, and the new port took frames
 // meant for the MAC's owner (or answered for the gateway). Each is now
 // refused as a conflict (exit code 5), and the same attach with a free
@@ -387,9 +388,12 @@ func TestAdversaryAttachInUse(t *testing.T) {
 		{[]string{"--mac", mc2}, `is already used by endpoint "c2" on host h2`},
 		{[]string{"--mac", "02:76:0a:4d:00:01"}, "is the gateway's"},
 		{[]string{"--ip", "10.77.0.1"}, "is the gateway's"},
+		{[]string{"--ip", "10.77.0.11"}, "address 10.77.0.11 of network blue is in use by v on h1"},
+		{[]string{"--ip", "10.77.0.20"}, "address 10.77.0.20 of network blue is in use by c2 on h2"},
 	} {
 		args := append([]string{"attach", "--socket", s1, "--network", "blue", "--netns", n.path(), "--name", "n"}, bad.args...)
 		so, se, code := vx(args...)
+		t.Logf("vxwire %s: %s", strings.Join(bad.args, " "), strings.TrimSpace(se))
 		if code != exitConflict || !strings.Contains(se, bad.want) {
 			t.Errorf("vxwire %s: exit code %d, want %d saying %q\n%s%s", strings.Join(args, " "), code, exitConflict, bad.want, so, se)
 		}
