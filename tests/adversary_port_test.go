@@ -32,18 +32,23 @@ type portTopo struct {
 	d1, d2   *daemon
 }
 
-func (e *env) portTopo() portTopo {
+func (e *env) portTopo() portTopo { return e.portTopoWith("") }
+
+// portTopoWith builds the topology drawn above, with h1Extra added to
+// h1's [host] table.
+func (e *env) portTopoWith(h1Extra string) portTopo {
 	e.t.Helper()
 	var p portTopo
 	p.h1, p.h2 = e.twoHosts()
 	p.a, p.v, p.c2 = e.container("a"), e.container("v"), e.container("c2")
-	p.d1 = e.startDaemon(p.h1, e.writeConfig(p.h1, hostConf{
+	c1 := e.render(p.h1, hostConf{
 		peers: []*host{p.h2}, networks: []netConf{blue},
 		endpoints: []epConf{
 			{network: "blue", name: "a", ns: p.a, addr: "10.77.0.10"},
 			{network: "blue", name: "v", ns: p.v, addr: "10.77.0.11"},
 		},
-	}))
+	})
+	p.d1 = e.startDaemon(p.h1, e.file(p.h1.id+".toml", strings.Replace(c1, "[host]\n", "[host]\n"+h1Extra, 1)))
 	p.d2 = e.startDaemon(p.h2, e.writeConfig(p.h2, hostConf{
 		peers: []*host{p.h1}, networks: []netConf{blue},
 		endpoints: []epConf{{network: "blue", name: "c2", ns: p.c2, addr: "10.77.0.20"}},
@@ -321,39 +326,10 @@ func TestAdversaryBroadcastFlood(t *testing.T) {
 	// The TAP itself drops what the daemon does not read in time, so the
 	// switch sees fewer frames than were sent: it is judged on those.
 	allowed := uint64(2000 + 1000*(r.elapsed.Seconds()+1) + 100)
-	epRx := func(st api.Status) uint64 {
-		for _, ep := range st.Endpoints {
-			if ep.Name == "a" {
-				return ep.Counters.RxFrames
-			}
-		}
-		return 0
-	}
-	txTo := func(st api.Status) uint64 {
-		for _, pe := range st.Peers {
-			if pe.Name == "h2" {
-				return pe.Counters.TxFrames
-			}
-		}
-		return 0
-	}
-	var after api.Status
-	seen, polled := uint64(0), false
-	e.eventually(readyTimeout, "the switch has read the whole flood", func() error {
-		st, err := e.status(p.h1)
-		if err != nil {
-			return err
-		}
-		now := epRx(st) + drops(st, api.DropFloodLimit)
-		if now != seen || !polled {
-			seen, after, polled = now, st, true
-			return fmt.Errorf("still counting: %d", now)
-		}
-		return nil
-	})
-	passed := epRx(after) - epRx(before)
+	after := e.floodSettled(p.h1, "a")
+	passed := endpointRx(after, "a") - endpointRx(before, "a")
 	limited := drops(after, api.DropFloodLimit) - drops(before, api.DropFloodLimit)
-	toH2 := txTo(after) - txTo(before)
+	toH2 := peerTx(after, "h2") - peerTx(before, "h2")
 	t.Logf("flood of %d frames in %v: the switch read %d, passed %d, sent %d to h2, counted %d as flood_limit",
 		r.sent, r.elapsed, passed+limited, passed, toH2, limited)
 	if limited == 0 || passed > allowed || toH2 > allowed {
