@@ -222,11 +222,13 @@ func (e *Engine) openPubListener(def config.Publish) (*pubListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("port %s on %s is in use or cannot be bound: %w", def.Key(), addr.Addr(), err)
 	}
+	// A panic in the listener's own loop stops the daemon (Died), like
+	// any long-lived goroutine's; one in a connection closes only that.
 	pl.wg.Add(1)
 	if def.Proto == config.ProtoUDP {
-		go pl.routineServeUDP()
+		pl.pub.crash.Go("publish "+def.Key(), pl.routineServeUDP)
 	} else {
-		go pl.routineAcceptTCP()
+		pl.pub.crash.Go("publish "+def.Key(), pl.routineAcceptTCP)
 	}
 	return pl, nil
 }
@@ -244,7 +246,7 @@ func (e *Engine) unlockedSyncRelay(need bool) {
 		}
 		r := &relayServer{pub: e.pub, ln: ln, addr: addr}
 		r.wg.Add(1)
-		go r.routineAccept()
+		e.pub.crash.Go("published-port relay", r.routineAccept)
 		e.pub.relay = r
 	case !need && e.pub.relay != nil:
 		e.pub.relay.close()
