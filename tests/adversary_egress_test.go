@@ -307,10 +307,20 @@ func TestAdversaryEgressVXLANInjection(t *testing.T) {
 
 	// The attack, to host 2 and (UDP 4789 is refused to any address) to
 	// the outside namespace.
+	// Whether it landed is checked first, what the container was told
+	// after.
 	before := gatewayDrops(e.mustStatus(tp.h1), "blue", api.DropEgressDenied)
-	e.mustRefuseUDP(tp.c1, "198.18.0.2:4789", forged("10.78.0.99"))
-	e.mustRefuseUDP(tp.c1, "198.18.0.9:4789", forged("10.78.0.99"))
-	e.waitGatewayDrops(tp.h1, "blue", api.DropEgressDenied, before+2)
+	type answer struct {
+		dst  string
+		got  []byte
+		took time.Duration
+		err  error
+	}
+	var answers []answer
+	for _, dst := range []string{"198.18.0.2:4789", "198.18.0.9:4789"} {
+		got, took, err := udpExchange(tp.c1, dst, forged("10.78.0.99"), 5*time.Second)
+		answers = append(answers, answer{dst, got, took, err})
+	}
 
 	// A later control datagram reaches red, so anything the attack had
 	// got through would be there by now.
@@ -324,12 +334,20 @@ func TestAdversaryEgressVXLANInjection(t *testing.T) {
 	if n := e.neighbour(tp.r2, "10.78.0.99"); n != "" {
 		t.Fatalf("the red container on h2 learnt the injected sender: %s", n)
 	}
+	for _, a := range answers {
+		if !errors.Is(a.err, syscall.ECONNREFUSED) || a.took > refuseWithin {
+			t.Fatalf("udp from c1 to %s: answer %q, %v after %v; want ICMP unreachable (connection refused) within %v",
+				a.dst, a.got, a.err, a.took, refuseWithin)
+		}
+	}
+	e.waitGatewayDrops(tp.h1, "blue", api.DropEgressDenied, before+2)
 }
 
 // TestAdversaryEgressReachesHosts: a container connects through its
-// gateway to host 2's gossip port and to host 1's own address (its
-// metrics listener). Before this fix both connected, from host 1's
-// address. Now each is refused (RST) within a second, while the hosts
+// gateway to host 2's gossip and raft ports and to host 1's own address
+// (its metrics listener), and sends UDP to both gossip ports. Before this
+// fix both connected, from host 1's address. Now each is refused (RST or
+// ICMP port unreachable) within a second and counted, while the hosts
 // themselves reach those listeners and the container reaches an outside
 // server; so is an address host 1 gains while running.
 func TestAdversaryEgressReachesHosts(t *testing.T) {
@@ -350,10 +368,14 @@ func TestAdversaryEgressReachesHosts(t *testing.T) {
 	e.mustEchoTCP(tp.c1, "198.18.0.9:8080")
 
 	before := gatewayDrops(e.mustStatus(tp.h1), "blue", api.DropEgressDenied)
-	for _, dst := range []string{"198.18.0.2:7946", "198.18.0.1:9100", "198.18.0.1:7946", "198.18.0.2:22"} {
+	for _, dst := range []string{"198.18.0.2:7946", "198.18.0.1:9100", "198.18.0.1:7946", "198.18.0.2:7948", "198.18.0.2:22"} {
 		e.mustRefuseTCP(tp.c1, dst)
 	}
-	e.waitGatewayDrops(tp.h1, "blue", api.DropEgressDenied, before+4)
+	// Gossip over UDP (memberlist's probes and broadcasts), to both hosts.
+	for _, dst := range []string{"198.18.0.2:7946", "198.18.0.1:7946"} {
+		e.mustRefuseUDP(tp.c1, dst, []byte("\x00forged gossip"))
+	}
+	e.waitGatewayDrops(tp.h1, "blue", api.DropEgressDenied, before+7)
 	if g := gatewayOf(e.mustStatus(tp.h1), "blue"); g.EgressTCPTotal == 0 {
 		t.Fatalf("blue's gateway stats %+v, want the probe's flow counted", g)
 	}

@@ -175,7 +175,6 @@ func TestAdversarySpoofedIPv4Source(t *testing.T) {
 			e.mustSend(raw, udpFrame(mc2, ma, src, "10.77.0.20", 4444, 7002, forged))
 		}
 	}
-	e.dropDelta(p.h1, before, api.DropSpoofedIP, 15)
 	// The control datagram is sent after the forged ones: once it is in,
 	// a forged one would have been in before it.
 	e.mustSend(raw, udpFrame(mc2, ma, "10.77.0.10", "10.77.0.20", 4444, 7002, own))
@@ -191,6 +190,7 @@ func TestAdversarySpoofedIPv4Source(t *testing.T) {
 			break
 		}
 	}
+	e.dropDelta(p.h1, before, api.DropSpoofedIP, 15)
 }
 
 // TestAdversaryARPPoisoning answers ARP from the attacker's container for
@@ -235,12 +235,12 @@ func TestAdversaryARPPoisoning(t *testing.T) {
 		}
 		return nil
 	})
-	e.dropDelta(p.h1, before, api.DropSpoofedARP, uint64(5*len(attacks)))
 	for _, ip := range []string{"10.77.0.1", "10.77.0.20"} {
 		if out := neigh(ip); strings.Contains(out, ma) {
 			t.Fatalf("victim's neighbour table is poisoned: %s", out)
 		}
 	}
+	e.dropDelta(p.h1, before, api.DropSpoofedARP, uint64(5*len(attacks)))
 	e.mustPing(p.v, "10.77.0.20")
 	e.mustPing(p.v, "10.77.0.1")
 }
