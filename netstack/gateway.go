@@ -35,6 +35,22 @@ import (
 // 2048 × (MTU+14) bytes.
 const outQueueLen = 2048
 
+// TCPBufferSize bounds the receive and the send buffer of each TCP
+// connection of a gateway's stack (egress flows, published ports, DNS),
+// which gVisor would otherwise start at 1 MiB and grow to 4 MiB each by
+// auto-tuning. With the per-container cap of egress flows it bounds what
+// one container can make the daemon hold: data it sends faster than the
+// destination takes waits on the receive side (up to about twice this,
+// with the segments queued ahead of the buffer), data the destination
+// sends faster than the container reads waits in the send buffer; each
+// flow adds its two copy buffers. That is under 1 MiB a flow, so about
+// 208 MiB for a container's 256 TCP flows, where auto-tuning allowed
+// gigabytes. 256 KiB covers the bandwidth times the delay of the
+// gateway's only TCP leg, to a container of this host (well under a
+// millisecond; egress throughput measured the same as with the
+// defaults); the long leg is the host kernel's.
+const TCPBufferSize = 256 << 10
+
 const (
 	nicID        = tcpip.NICID(1)
 	defaultBatch = 64
@@ -268,6 +284,14 @@ func (g *Gateway) buildStack() (err error) {
 	sack := tcpip.TCPSACKEnabled(true)
 	if e := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); e != nil {
 		return fmt.Errorf("cannot enable tcp sack: %s", e)
+	}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: TCPBufferSize, Max: TCPBufferSize}
+	if e := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); e != nil {
+		return fmt.Errorf("cannot bound tcp receive buffers: %s", e)
+	}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: TCPBufferSize, Max: TCPBufferSize}
+	if e := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); e != nil {
+		return fmt.Errorf("cannot bound tcp send buffers: %s", e)
 	}
 	g.link = newLink(uint32(g.cfg.MTU), g.cfg.MAC, outQueueLen)
 	if e := s.CreateNICWithOptions(nicID, ethernet.New(g.link), stack.NICOptions{Name: "gateway", QDisc: g.link}); e != nil {
