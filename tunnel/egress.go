@@ -19,7 +19,8 @@ package tunnel
 // container needs to send to another overlay's VTEP through this one.
 // The list is rebuilt, with the host's addresses read again, on every
 // apply (start-up, reload, API changes) and whenever the addresses change
-// (checked every Options.AddressCheck), and swapped atomically.
+// (on the kernel's notification, and every Options.AddressCheck), and
+// swapped atomically.
 
 import (
 	"fmt"
@@ -137,16 +138,27 @@ type egressList struct {
 	rules []netstack.EgressRule
 }
 
-// routineHostAddresses reads the host's addresses every AddressCheck and
-// rebuilds the deny list when they changed.
+// routineHostAddresses reads the host's addresses every AddressCheck, and
+// at once when the kernel says they changed, and rebuilds the deny list
+// when they did. Until it has, an address the host just gained would be
+// reachable from containers.
 func (e *Engine) routineHostAddresses() {
 	t := time.NewTicker(e.opts.AddressCheck)
 	defer t.Stop()
+	var changed chan struct{}
+	if w, err := newAddrWatch(); err != nil {
+		e.l.Debug("no address notifications; reading the host's addresses on a timer only", "error", err)
+	} else {
+		changed = w.C
+		defer w.Close() // ends w.run
+		e.goSafe("host address notifications", w.run)
+	}
 	for {
 		select {
 		case <-e.done:
 			return
 		case <-t.C:
+		case <-changed:
 		}
 		local, err := e.opts.HostAddresses()
 		if err != nil {
