@@ -387,7 +387,9 @@ func TestAdversaryEgressReachesHosts(t *testing.T) {
 	added := time.Now()
 	e.must("ip", "-n", tp.h1.name, "addr", "add", "198.18.0.50/24", "dev", tp.h1.link)
 	e.echoServers(tp.h1.netns, "198.18.0.50", 8080)
-	defer func() { t.Logf("h1's new address refused %v after it was added", time.Since(added).Round(time.Millisecond)) }()
+	defer func() {
+		t.Logf("h1's new address refused %v after it was added", time.Since(added).Round(time.Millisecond))
+	}()
 	e.eventually(time.Second, "h1's new address refused", func() error {
 		c, _, err := dialTCP(tp.c1, "198.18.0.50:8080")
 		if err == nil {
