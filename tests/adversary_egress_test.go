@@ -278,7 +278,8 @@ func (e *env) neighbour(n *netns, ip string) string {
 // host 2's VXLAN port. Before this fix the NAT sent it from host 1's
 // underlay address, host 2 took it as its peer's, and the red container
 // on host 2 learnt the forged sender (the class of CVE-2023-28840/41/42).
-// Now the container gets an ICMP unreachable at once and red sees nothing;
+// Now the container gets an ICMP unreachable at once (to the VXLAN and the
+// WireGuard port of any address) and red sees nothing;
 // the same datagram from host 1's own address (the control) does reach
 // red, and the same UDP socket reaches an outside echo server.
 func TestAdversaryEgressVXLANInjection(t *testing.T) {
@@ -317,7 +318,9 @@ func TestAdversaryEgressVXLANInjection(t *testing.T) {
 		err  error
 	}
 	var answers []answer
-	for _, dst := range []string{"198.18.0.2:4789", "198.18.0.9:4789"} {
+	// The WireGuard port, where encrypted networks' traffic arrives, is
+	// refused the same way.
+	for _, dst := range []string{"198.18.0.2:4789", "198.18.0.9:4789", "198.18.0.2:51820", "198.18.0.9:51820"} {
 		got, took, err := udpExchange(tp.c1, dst, forged("10.78.0.99"), 5*time.Second)
 		answers = append(answers, answer{dst, got, took, err})
 	}
@@ -340,7 +343,7 @@ func TestAdversaryEgressVXLANInjection(t *testing.T) {
 				a.dst, a.got, a.err, a.took, refuseWithin)
 		}
 	}
-	e.waitGatewayDrops(tp.h1, "blue", api.DropEgressDenied, before+2)
+	e.waitGatewayDrops(tp.h1, "blue", api.DropEgressDenied, before+uint64(len(answers)))
 }
 
 // TestAdversaryEgressReachesHosts: a container connects through its
