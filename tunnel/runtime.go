@@ -103,13 +103,9 @@ func (e *Engine) unlockedEffective() *config.Config {
 	return &eff
 }
 
+// collides reports whether n clashes with one of nets (config.NetworkClash).
 func collides(nets []config.Network, n config.Network) bool {
-	for _, o := range nets {
-		if o.Name == n.Name || o.VNI == n.VNI || o.Subnet.Overlaps(n.Subnet) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(nets, func(o config.Network) bool { return config.NetworkClash(&n, &o) != nil })
 }
 
 func (e *Engine) isFileNetwork(name string) bool {

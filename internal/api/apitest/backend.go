@@ -150,37 +150,23 @@ func (b *Backend) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.
 	if _, ok := b.networks[spec.Name]; ok {
 		return api.Network{}, fmt.Errorf("network %q already exists: %w", spec.Name, api.ErrConflict)
 	}
-	pfx, err := config.ParseSubnet(spec.Subnet)
+	// The daemon's rules and defaults.
+	cn, err := config.NewNetwork(spec.Name, spec.VNI, spec.Subnet, spec.Gateway, spec.MTU, spec.Encrypted,
+		spec.Egress == nil || *spec.Egress)
 	if err != nil {
-		return api.Network{}, fmt.Errorf("%w: subnet: %v", api.ErrInvalid, err)
-	}
-	gw := pfx.Addr().Next()
-	if spec.Gateway != "" {
-		if gw, err = netip.ParseAddr(spec.Gateway); err != nil {
-			return api.Network{}, fmt.Errorf("%w: gateway %q is not an IPv4 address", api.ErrInvalid, spec.Gateway)
-		}
-	}
-	// The daemon's rules, with a placeholder VNI until one is chosen.
-	check := config.Network{Name: spec.Name, VNI: max(spec.VNI, config.MinVNI), Subnet: pfx, Gateway: gw, MTU: spec.MTU, Encrypted: spec.Encrypted}
-	if err := config.CheckNetwork(&check); err != nil {
 		return api.Network{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
 	}
-	if spec.VNI != 0 {
-		if err := config.CheckVNI(int64(spec.VNI)); err != nil {
-			return api.Network{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	n := api.Network{Name: cn.Name, VNI: cn.VNI, Subnet: cn.Subnet.String(), Gateway: cn.Gateway.String(),
+		MTU: cn.MTU, Encrypted: cn.Encrypted, Egress: cn.Egress, Source: "api"}
+	for _, o := range b.networks {
+		sub, _ := netip.ParsePrefix(o.Subnet)
+		if err := config.NetworkClash(&cn, &config.Network{Name: o.Name, VNI: o.VNI, Subnet: sub}); err != nil {
+			return api.Network{}, fmt.Errorf("%w: %v", api.ErrConflict, err)
 		}
 	}
-	n := api.Network{Name: spec.Name, VNI: spec.VNI, Subnet: pfx.String(), Gateway: spec.Gateway,
-		MTU: spec.MTU, Encrypted: spec.Encrypted, Egress: spec.Egress == nil || *spec.Egress, Source: "api"}
-	switch {
-	case n.VNI == 0:
-		for n.VNI = 256; b.unlockedVNIUsed(n.VNI); n.VNI++ {
+	if n.VNI == 0 {
+		for n.VNI = config.MinVNI; b.unlockedVNIUsed(n.VNI); n.VNI++ {
 		}
-	case b.unlockedVNIUsed(n.VNI):
-		return api.Network{}, fmt.Errorf("vni %d is in use: %w", n.VNI, api.ErrConflict)
-	}
-	if n.Gateway == "" {
-		n.Gateway = pfx.Masked().Addr().Next().String()
 	}
 	if n.MTU == 0 {
 		n.MTU = 1450
