@@ -8,11 +8,22 @@ const (
 	tcpOffDataOff   = 12 // data offset in the high nibble
 	tcpOffFlags     = 13
 	tcpOffChecksum  = 16
-	tcpFlagSYN      = 0x02
 	tcpOptEnd       = 0
 	tcpOptNOP       = 1
 	tcpOptMSS       = 2
 	tcpOptMSSLen    = 4
+)
+
+// TCP flags (RFC 9293 §3.1, RFC 3168 §6.1 for CWR), in the byte at
+// TCPOffFlags of the TCP header.
+const (
+	TCPOffFlags = tcpOffFlags
+	TCPFlagFIN  = 0x01
+	TCPFlagSYN  = 0x02
+	TCPFlagRST  = 0x04
+	TCPFlagPSH  = 0x08
+	TCPFlagACK  = 0x10
+	TCPFlagCWR  = 0x80
 )
 
 // TCPIPHeaderLen is what an IPv4 packet of MTU bytes spends on minimal IPv4
@@ -38,7 +49,7 @@ func ClampMSS(pkt []byte, max uint16) bool {
 		return false
 	}
 	tcp := pkt[ihl:]
-	if tcp[tcpOffFlags]&tcpFlagSYN == 0 {
+	if tcp[tcpOffFlags]&TCPFlagSYN == 0 {
 		return false
 	}
 	doff := int(tcp[tcpOffDataOff]>>4) * 4
