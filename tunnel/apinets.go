@@ -146,10 +146,7 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 	// The networks this host carries, those of the log it does not, and
 	// every host's config-file networks, as they announce them. The log
 	// checks its own networks again when it applies the create.
-	known := slices.Clone(e.cfg.Networks)
-	for _, u := range e.unapplied {
-		known = append(known, u.def)
-	}
+	known := e.unlockedKnownNetworks()
 	for _, o := range known {
 		if err := config.NetworkClash(&n, &o); err != nil {
 			if o.Name == n.Name && e.unapplied[o.Name].def == o {
@@ -180,6 +177,17 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 		}
 	}
 	return n, nil
+}
+
+// unlockedKnownNetworks returns the networks this host carries and those
+// of the log it does not (e.unapplied): what a new network must not clash
+// with, and what a publish or a service may name.
+func (e *Engine) unlockedKnownNetworks() []config.Network {
+	known := slices.Clone(e.cfg.Networks)
+	for _, u := range e.unapplied {
+		known = append(known, u.def)
+	}
+	return known
 }
 
 // RemoveNetwork removes an API-created network everywhere.

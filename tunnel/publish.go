@@ -318,10 +318,7 @@ func (e *Engine) AddPublish(ctx context.Context, spec api.PublishSpec) (api.Publ
 	if e.stopped {
 		return api.Publish{}, errStopped
 	}
-	nets := slices.Clone(e.cfg.Networks)
-	for _, u := range e.unapplied {
-		nets = append(nets, u.def)
-	}
+	nets := e.unlockedKnownNetworks()
 	if err := config.CheckPublishNetwork(&p, nets); err != nil {
 		return api.Publish{}, fmt.Errorf("%w: %v", api.ErrNotFound, err)
 	}
