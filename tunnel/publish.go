@@ -271,6 +271,11 @@ func (e *Engine) unlockedClosePublishes() {
 func (e *Engine) Publishes() []api.Publish {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.unlockedPublishes()
+}
+
+// unlockedPublishes lists the published ports with this host's counters.
+func (e *Engine) unlockedPublishes() []api.Publish {
 	t := e.pub.table.Load()
 	var out []api.Publish
 	for _, en := range e.unlockedPublishEntries() {
