@@ -79,7 +79,7 @@ func fitPath(frame []byte, typ uint16, nv *netView, lim int) []byte {
 		}
 		return nil
 	}
-	if binary.BigEndian.Uint16(ip[ipv4.OffFlags:])&0x4000 == 0 {
+	if binary.BigEndian.Uint16(ip[ipv4.OffFlags:])&ipv4.FlagDF == 0 {
 		return nil // no DF: the outer datagram is fragmented instead
 	}
 	out := frame[:cap(frame)]

@@ -134,7 +134,7 @@ func l4(frame []byte) (proto byte, off int, ok bool) {
 	if proto == protoTCP {
 		need = ipv4.TCPMinHeaderLen
 	}
-	if ihl < ipv4.MinHeaderLen || frag&0x3fff != 0 || (proto != protoTCP && proto != protoUDP) || len(frame) < off+need {
+	if ihl < ipv4.MinHeaderLen || frag&ipv4.FragMask != 0 || (proto != protoTCP && proto != protoUDP) || len(frame) < off+need {
 		return 0, 0, false
 	}
 	return proto, off, true

@@ -17,6 +17,15 @@ const (
 	OffDst      = 16 // destination address
 )
 
+// Bits of the flags and fragment offset field, at OffFlags.
+const (
+	FlagDF         = 0x4000 // don't fragment
+	FlagMF         = 0x2000 // more fragments
+	FragOffsetMask = 0x1fff // fragment offset, in 8-byte units
+	// FragMask is non-zero in any fragment: MF or an offset.
+	FragMask = FlagMF | FragOffsetMask
+)
+
 // Protocol numbers (IANA) the overlay looks at.
 const (
 	ProtoICMP    = 1

@@ -41,7 +41,7 @@ func ClampMSS(pkt []byte, max uint16) bool {
 	if len(pkt) < MinHeaderLen || pkt[0]>>4 != 4 || pkt[OffProto] != ProtoTCP {
 		return false
 	}
-	if binary.BigEndian.Uint16(pkt[OffFlags:])&0x1fff != 0 { // not the first fragment
+	if binary.BigEndian.Uint16(pkt[OffFlags:])&FragOffsetMask != 0 { // not the first fragment
 		return false
 	}
 	ihl := int(pkt[0]&0x0f) * 4

@@ -36,6 +36,9 @@ const (
 	etherTypeIPv4 = ether.TypeIPv4
 	etherTypeIPv6 = ether.TypeIPv6
 	ipv4MinHdr    = ipv4.MinHeaderLen
+	ipv4OffFlags  = ipv4.OffFlags
+	ipv4FlagDF    = ipv4.FlagDF
+	ipv4FragMask  = ipv4.FragMask
 	ipv6HdrLen    = 40
 	tcpMinHdr     = ipv4.TCPMinHeaderLen
 	protoTCP      = ipv4.ProtoTCP
