@@ -159,7 +159,7 @@ func TestUsageErrors(t *testing.T) {
 		{"attach without network", []string{"attach", "--netns", "/run/netns/a"}, "attach needs --network NAME"},
 		{"attach without netns", []string{"attach", "--network", "blue"}, "attach needs --netns PATH"},
 		{"attach netns without base", []string{"attach", "--network", "blue", "--netns", "/"}, "give --name"},
-		{"attach bad ip", []string{"attach", "--network", "blue", "--netns", "/n/a", "--ip", "10.0.0.1/24"}, `--ip "10.0.0.1/24"`},
+		{"attach bad ip", []string{"attach", "--network", "blue", "--netns", "/n/a", "--ip", "10.0.0.1/24"}, `--ip: "10.0.0.1/24" is not an IPv4 address without a prefix length`},
 		{"attach bad mac", []string{"attach", "--network", "blue", "--netns", "/n/a", "--mac", "01:00:5e:00:00:01"}, `--mac: 01:00:5e:00:00:01 is a multicast address`},
 		{"attach bad ifname", []string{"attach", "--network", "blue", "--netns", "/n/a", "--ifname", "a-very-long-ifname"}, "--ifname"},
 		{"attach empty alias", []string{"attach", "--network", "blue", "--netns", "/n/a", "--alias", ""}, "-alias"},

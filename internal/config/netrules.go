@@ -5,8 +5,8 @@ import (
 	"net/netip"
 )
 
-// The rules of a network defined outside the file, by the API or the
-// CLI, and the rule that keeps networks apart. They sit beside rules.go
+// The rules of a network and an endpoint defined outside the file, by the
+// API or the CLI, and the rule that keeps networks apart. They sit beside rules.go
 // and use its checks; the file's validator reports the same rules field
 // by field with FILE:LINE (validate.go).
 
@@ -77,4 +77,42 @@ func NetworkClash(n, o *Network) error {
 		return fmt.Errorf("subnet %s overlaps %s of network %q", n.Subnet, o.Subnet, o.Name)
 	}
 	return nil
+}
+
+// NewEndpoint builds a container endpoint of network from the fields as
+// the API and the CLI spell them and checks each: name and aliases DNS
+// labels, ifname an interface name (DefaultIfName when ""), address an
+// IPv4 address ("" lets the daemon allocate one) and mac a unicast MAC
+// ("" lets the daemon derive one). Whether the address fits the network
+// is CheckEndpointAddr's, once the network is known; the namespace is
+// the caller's. An error is a *FieldError.
+func NewEndpoint(network, name string, aliases []string, ifname, address, mac string) (Endpoint, error) {
+	ep := Endpoint{Network: network, Name: name, IfName: ifname, Aliases: aliases}
+	if err := CheckLabel(name); err != nil {
+		return ep, &FieldError{"name", err}
+	}
+	if err := CheckAliases(name, aliases); err != nil {
+		return ep, &FieldError{"aliases", err}
+	}
+	if ep.IfName == "" {
+		ep.IfName = DefaultIfName
+	}
+	if err := CheckIfName(ep.IfName); err != nil {
+		return ep, &FieldError{"ifname", err}
+	}
+	if address != "" {
+		a, err := netip.ParseAddr(address)
+		if err != nil || !a.Is4() {
+			return ep, &FieldError{"address", fmt.Errorf("%q is not an IPv4 address without a prefix length, such as 10.0.0.5", address)}
+		}
+		ep.Address = a
+	}
+	if mac != "" {
+		hw, err := ParseMAC(mac)
+		if err != nil {
+			return ep, &FieldError{"mac", err}
+		}
+		ep.MAC = hw
+	}
+	return ep, nil
 }

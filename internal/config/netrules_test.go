@@ -64,3 +64,37 @@ func TestNetworkClash(t *testing.T) {
 		}
 	}
 }
+
+// TestNewEndpoint: the API's and the CLI's endpoint gets the file's
+// default interface, and each refusal names the field.
+func TestNewEndpoint(t *testing.T) {
+	ep, err := NewEndpoint("blue", "web", []string{"www"}, "", "", "")
+	if err != nil || ep.IfName != DefaultIfName || ep.Address.IsValid() || ep.MAC != nil {
+		t.Fatalf("defaults: %+v, %v", ep, err)
+	}
+	ep, err = NewEndpoint("blue", "web", nil, "eth1", "10.87.0.5", "02:00:00:00:00:05")
+	if err != nil || ep.IfName != "eth1" || ep.Address != netip.MustParseAddr("10.87.0.5") || ep.MAC.String() != "02:00:00:00:00:05" {
+		t.Fatalf("explicit fields: %+v, %v", ep, err)
+	}
+	for _, tc := range []struct {
+		name              string
+		aliases           []string
+		ifname, addr, mac string
+		field, msg        string
+	}{
+		{"Web", nil, "", "", "", "name", "name:"},
+		{"web", []string{"web"}, "", "", "", "aliases", "the endpoint's name"},
+		{"web", []string{"a", "a"}, "", "", "", "aliases", "listed twice"},
+		{"web", nil, "eth0/x", "", "", "ifname", "ifname:"},
+		{"web", nil, "", "10.87.0.5/24", "", "address", "not an IPv4 address"},
+		{"web", nil, "", "fd00::5", "", "address", "not an IPv4 address"},
+		{"web", nil, "", "", "01:00:5e:00:00:01", "mac", "multicast"},
+		{"web", nil, "", "", "00:00:00:00:00:00", "mac", "all-zero"},
+	} {
+		_, err := NewEndpoint("blue", tc.name, tc.aliases, tc.ifname, tc.addr, tc.mac)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%+v: %v, want a refusal of %s saying %q", tc, err, tc.field, tc.msg)
+		}
+	}
+}

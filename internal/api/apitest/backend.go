@@ -234,30 +234,22 @@ func (b *Backend) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoi
 			return api.Endpoint{}, fmt.Errorf("%w: %v", api.ErrConflict, err)
 		}
 	}
-	if err := config.CheckLabel(req.Name); err != nil {
-		return api.Endpoint{}, fmt.Errorf("%w: endpoint name: %v", api.ErrInvalid, err)
-	}
-	if err := config.CheckAliases(req.Name, req.Aliases); err != nil {
-		return api.Endpoint{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
-	}
-	if req.MAC != "" {
-		if _, err := config.ParseMAC(req.MAC); err != nil {
-			return api.Endpoint{}, fmt.Errorf("%w: mac: %v", api.ErrInvalid, err)
-		}
+	ce, err := config.NewEndpoint(req.Network, req.Name, req.Aliases, req.IfName, req.Address, req.MAC)
+	if err != nil {
+		return api.Endpoint{}, fmt.Errorf("%w: endpoint %v", api.ErrInvalid, err)
 	}
 	pfx := netip.MustParsePrefix(n.Subnet)
-	addr, err := b.unlockedAddress(n, pfx, req.Address)
+	addr, err := b.unlockedAddress(n, pfx, ce.Address)
 	if err != nil {
 		return api.Endpoint{}, err
 	}
-	ep := api.Endpoint{Network: req.Network, Name: req.Name, NetNS: req.NetNS, IfName: req.IfName,
-		Address: netip.PrefixFrom(addr, pfx.Bits()).String(), Gateway: n.Gateway, MAC: req.MAC, MTU: n.MTU,
+	ep := api.Endpoint{Network: req.Network, Name: req.Name, NetNS: req.NetNS, IfName: ce.IfName,
+		Address: netip.PrefixFrom(addr, pfx.Bits()).String(), Gateway: n.Gateway, MTU: n.MTU,
 		Aliases: req.Aliases, ContainerID: req.ContainerID, Source: "api",
 		DNS: api.DNS{Nameservers: []string{n.Gateway}, Search: []string{n.Name}}}
-	if ep.IfName == "" {
-		ep.IfName = "eth0"
-	}
-	if ep.MAC == "" {
+	if ce.MAC != nil {
+		ep.MAC = ce.MAC.String()
+	} else {
 		a := addr.As4()
 		ep.MAC = net.HardwareAddr{0x02, 0x42, a[0], a[1], a[2], a[3]}.String()
 	}
@@ -275,18 +267,14 @@ func (b *Backend) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoi
 	return ep, nil
 }
 
-func (b *Backend) unlockedAddress(n api.Network, pfx netip.Prefix, want string) (netip.Addr, error) {
+func (b *Backend) unlockedAddress(n api.Network, pfx netip.Prefix, want netip.Addr) (netip.Addr, error) {
 	used := map[string]bool{n.Gateway: true}
 	for _, ep := range b.endpoints {
 		if ep.Network == n.Name {
 			used[netip.MustParsePrefix(ep.Address).Addr().String()] = true
 		}
 	}
-	if want != "" {
-		a, err := netip.ParseAddr(want)
-		if err != nil {
-			return a, fmt.Errorf("%w: address %q is not an IPv4 address", api.ErrInvalid, want)
-		}
+	if a := want; a.IsValid() {
 		cn := config.Network{Name: n.Name, Subnet: pfx, Gateway: netip.MustParseAddr(n.Gateway)}
 		if err := config.CheckEndpointAddr(a, &cn); err != nil {
 			return a, fmt.Errorf("%w: address: %v", api.ErrInvalid, err)
