@@ -6,6 +6,10 @@ package ipv4
 // MinHeaderLen is the length of an IPv4 header without options (IHL 5).
 const MinHeaderLen = 20
 
+// MinDatagramLen is the size of datagram every IPv4 host must accept
+// (RFC 791): the smallest MTU the overlay accepts anywhere.
+const MinDatagramLen = 576
+
 // Offsets into an IPv4 header.
 const (
 	OffTotalLen = 2  // total length, big-endian
