@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/vxwire/vxwire/internal/api"
@@ -26,24 +25,16 @@ func TestDoorCountersExported(t *testing.T) {
 	src.st.Failed = []api.FailedEndpoint{{Network: "blue", Name: "x"}}
 	got := scrape(t, handlerFor(newCollector(src)))
 
-	seen := func(prefix, labels string, v uint64) bool {
-		for k, x := range got {
-			if strings.HasPrefix(k, prefix) && strings.Contains(k, labels) && x == float64(v) {
-				return true
-			}
-		}
-		return false
-	}
 	if n := reflect.TypeFor[api.SocksStatus]().NumField() - 1; len(socksVals) != n { // all but Listen
 		t.Fatalf("filled %d SOCKS5 counters, the type has %d", len(socksVals), n)
 	}
 	for _, v := range pubVals {
-		if !seen("vxwire_publish_", "listen=198.18.0.1,network=blue,port=8080,proto=tcp", v) {
+		if !seen(got, "vxwire_publish_", "listen=198.18.0.1,network=blue,port=8080,proto=tcp", v) {
 			t.Errorf("publish counter with value %d reaches no vxwire_publish_ metric of blue tcp/8080", v)
 		}
 	}
 	for _, v := range socksVals {
-		if !seen("vxwire_socks_", "", v) {
+		if !seen(got, "vxwire_socks_", "", v) {
 			t.Errorf("SOCKS5 counter with value %d reaches no vxwire_socks_ metric", v)
 		}
 	}
