@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vxwire/vxwire/internal/safe"
 	"golang.zx2c4.com/wireguard/device"
+
+	"github.com/vxwire/vxwire/internal/ipv4"
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 const (
@@ -18,7 +20,7 @@ const (
 	DefaultMTU = device.DefaultMTU
 
 	// MinMTU and MaxMTU bound Config.MTU.
-	MinMTU = 576
+	MinMTU = ipv4.MinDatagramLen
 	MaxMTU = device.MaxContentSize
 
 	maxNameLen = 15 // IFNAMSIZ-1, what wg(8) accepts as an interface name

@@ -51,8 +51,6 @@ const (
 
 	innerTTL  = 64
 	protoUDP  = ipv4.ProtoUDP
-	flagDF    = 0x4000
-	fragMask  = 0x3fff // MF flag and fragment offset
 	vxlanPort = encap.DefaultPort
 )
 
@@ -66,7 +64,7 @@ func wrap(b, payload []byte, src, dst [4]byte) int {
 	h[0] = 4<<4 | ipv4HeaderLen/4
 	h[1] = 0
 	binary.BigEndian.PutUint16(h[2:], uint16(total))
-	binary.BigEndian.PutUint32(h[4:], flagDF) // identification 0, DF
+	binary.BigEndian.PutUint32(h[4:], ipv4.FlagDF) // identification 0, DF
 	h[8] = innerTTL
 	h[9] = protoUDP
 	h[10], h[11] = 0, 0
@@ -102,7 +100,7 @@ func unwrap(pkt []byte, local [4]byte) (payload []byte, src [4]byte, why DropRea
 	if ipv4.Checksum(pkt[:hl], 0) != 0xffff {
 		return nil, src, DropBadChecksum
 	}
-	if binary.BigEndian.Uint16(pkt[6:])&fragMask != 0 {
+	if binary.BigEndian.Uint16(pkt[6:])&ipv4.FragMask != 0 {
 		return nil, src, DropFragment
 	}
 	if pkt[9] != protoUDP {

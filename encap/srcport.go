@@ -120,7 +120,7 @@ func hashIPv4(h uint64, f []byte, off int) uint64 {
 	proto := ip[ipv4.OffProto]
 	h = mix(h, uint64(proto))
 	h = mix(h, binary.BigEndian.Uint64(ip[ipv4.OffSrc:ipv4.OffDst+4]))
-	if binary.BigEndian.Uint16(ip[ipv4.OffFlags:ipv4.OffFlags+2])&0x3fff != 0 {
+	if binary.BigEndian.Uint16(ip[ipv4.OffFlags:ipv4.OffFlags+2])&ipv4.FragMask != 0 {
 		return h // a fragment: only the first one would have ports
 	}
 	return hashPorts(h, f, off+ihl, proto)

@@ -60,7 +60,7 @@ const (
 	defaultSourceFlows = 256
 	defaultUDPTTL      = 30 * time.Second
 	defaultTCPTTL      = 2 * time.Hour
-	minMTU             = 576
+	minMTU             = vxip.MinDatagramLen
 	maxMTU             = 65535 - ether.HeaderLen
 )
 

@@ -130,6 +130,12 @@ func (e *env) fetch(n *netns, want []byte, args ...string) {
 	})
 }
 
+// socksHello is what a SOCKS5 client sends first: its greeting offering
+// no authentication, then its request for cmd to dst (RFC 1928 §3, §4).
+func socksHello(cmd byte, dst socks.Addr) []byte {
+	return socks.AppendAddr([]byte{socks.Version, 1, socks.MethodNoAuth, socks.Version, cmd, 0}, dst)
+}
+
 // socksRequest connects to the SOCKS server at 127.0.0.1:1080 inside n,
 // sends a CONNECT for dst and returns the reply code (and the open
 // connection, which the caller closes).
@@ -144,7 +150,7 @@ func (e *env) socksRequest(n *netns, dst socks.Addr) (byte, net.Conn, error) {
 		return 0, nil, err
 	}
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := c.Write(socks.AppendRequest([]byte{socks.Version, 1, socks.MethodNoAuth}, socks.Request{Cmd: socks.CmdConnect, Dst: dst})); err != nil {
+	if _, err := c.Write(socksHello(socks.CmdConnect, dst)); err != nil {
 		c.Close()
 		return 0, nil, err
 	}
@@ -288,7 +294,7 @@ func (e *env) socksUDP(n *netns) (udpRelay, net.Conn, error) {
 		return udpRelay{}, nil, err
 	}
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	c.Write(socks.AppendRequest([]byte{socks.Version, 1, socks.MethodNoAuth}, socks.Request{Cmd: socks.CmdUDPAssociate, Dst: socks.Addr{IP: netip.IPv4Unspecified()}}))
+	c.Write(socksHello(socks.CmdUDPAssociate, socks.Addr{IP: netip.IPv4Unspecified()}))
 	var rep [2 + 10]byte
 	if _, err := io.ReadFull(c, rep[:]); err != nil || rep[3] != socks.RepSucceeded {
 		c.Close()

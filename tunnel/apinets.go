@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -133,24 +132,9 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 	bad := func(format string, args ...any) (config.Network, error) {
 		return config.Network{}, fmt.Errorf("%w: %s", api.ErrInvalid, fmt.Sprintf(format, args...))
 	}
-	subnet, err := config.ParseSubnet(spec.Subnet)
+	n, err := config.NewNetwork(spec.Name, spec.VNI, spec.Subnet, spec.Gateway, spec.MTU, spec.Encrypted,
+		spec.Egress == nil || *spec.Egress)
 	if err != nil {
-		return bad("subnet: %v", err)
-	}
-	n := config.Network{Name: spec.Name, VNI: spec.VNI, Subnet: subnet, Gateway: subnet.Addr().Next(),
-		MTU: spec.MTU, Encrypted: spec.Encrypted, Egress: true}
-	if spec.Egress != nil {
-		n.Egress = *spec.Egress
-	}
-	if spec.Gateway != "" {
-		if n.Gateway, err = netip.ParseAddr(spec.Gateway); err != nil {
-			return bad("gateway %q is not an IPv4 address", spec.Gateway)
-		}
-	}
-	// The VNI is checked below, once a free one is chosen.
-	check := n
-	check.VNI = config.MinVNI
-	if err := config.CheckNetwork(&check); err != nil {
 		return bad("%v", err)
 	}
 	if n.Encrypted && e.enc == nil {
@@ -162,20 +146,13 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 	// The networks this host carries, those of the log it does not, and
 	// every host's config-file networks, as they announce them. The log
 	// checks its own networks again when it applies the create.
-	known := slices.Clone(e.cfg.Networks)
-	for _, u := range e.unapplied {
-		known = append(known, u.def)
-	}
+	known := e.unlockedKnownNetworks()
 	for _, o := range known {
-		switch {
-		case o.Name == n.Name && e.unapplied[o.Name].def == o:
-			return config.Network{}, fmt.Errorf("%w: network %q exists (not applied on this host)", api.ErrConflict, n.Name)
-		case o.Name == n.Name:
-			return config.Network{}, fmt.Errorf("%w: network %q exists", api.ErrConflict, n.Name)
-		case n.VNI != 0 && o.VNI == n.VNI:
-			return config.Network{}, fmt.Errorf("%w: vni %d is used by network %q", api.ErrConflict, n.VNI, o.Name)
-		case o.Subnet.Overlaps(n.Subnet):
-			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q", api.ErrConflict, n.Subnet, o.Subnet, o.Name)
+		if err := config.NetworkClash(&n, &o); err != nil {
+			if o.Name == n.Name && e.unapplied[o.Name].def == o {
+				return config.Network{}, fmt.Errorf("%w: %v (not applied on this host)", api.ErrConflict, err)
+			}
+			return config.Network{}, fmt.Errorf("%w: %v", api.ErrConflict, err)
 		}
 	}
 	var remote []gossip.HostNetwork
@@ -187,13 +164,9 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 		}
 	}
 	for _, o := range remote {
-		switch {
-		case o.Name == n.Name:
-			return config.Network{}, fmt.Errorf("%w: network %q exists in the config file of host %s", api.ErrConflict, n.Name, o.Host)
-		case n.VNI != 0 && o.VNI == n.VNI:
-			return config.Network{}, fmt.Errorf("%w: vni %d is used by network %q of host %s", api.ErrConflict, n.VNI, o.Name, o.Host)
-		case o.Subnet.Overlaps(n.Subnet):
-			return config.Network{}, fmt.Errorf("%w: subnet %s overlaps %s of network %q of host %s", api.ErrConflict, n.Subnet, o.Subnet, o.Name, o.Host)
+		on := config.Network{Name: o.Name, VNI: o.VNI, Subnet: o.Subnet}
+		if err := config.NetworkClash(&n, &on); err != nil {
+			return config.Network{}, fmt.Errorf("%w: %v (in the config file of host %s)", api.ErrConflict, err, o.Host)
 		}
 	}
 	if n.VNI == 0 {
@@ -202,10 +175,19 @@ func (e *Engine) unlockedCheckSpec(spec api.NetworkSpec) (config.Network, error)
 			slices.ContainsFunc(remote, func(o gossip.HostNetwork) bool { return o.VNI == n.VNI }) {
 			n.VNI++
 		}
-	} else if err := config.CheckVNI(int64(n.VNI)); err != nil {
-		return bad("%v", err)
 	}
 	return n, nil
+}
+
+// unlockedKnownNetworks returns the networks this host carries and those
+// of the log it does not (e.unapplied): what a new network must not clash
+// with, and what a publish or a service may name.
+func (e *Engine) unlockedKnownNetworks() []config.Network {
+	known := slices.Clone(e.cfg.Networks)
+	for _, u := range e.unapplied {
+		known = append(known, u.def)
+	}
+	return known
 }
 
 // RemoveNetwork removes an API-created network everywhere.

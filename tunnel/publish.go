@@ -273,6 +273,11 @@ func (e *Engine) unlockedClosePublishes() {
 func (e *Engine) Publishes() []api.Publish {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.unlockedPublishes()
+}
+
+// unlockedPublishes lists the published ports with this host's counters.
+func (e *Engine) unlockedPublishes() []api.Publish {
 	t := e.pub.table.Load()
 	var out []api.Publish
 	for _, en := range e.unlockedPublishEntries() {
@@ -320,10 +325,7 @@ func (e *Engine) AddPublish(ctx context.Context, spec api.PublishSpec) (api.Publ
 	if e.stopped {
 		return api.Publish{}, errStopped
 	}
-	nets := slices.Clone(e.cfg.Networks)
-	for _, u := range e.unapplied {
-		nets = append(nets, u.def)
-	}
+	nets := e.unlockedKnownNetworks()
 	if err := config.CheckPublishNetwork(&p, nets); err != nil {
 		return api.Publish{}, fmt.Errorf("%w: %v", api.ErrNotFound, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -103,13 +102,9 @@ func (e *Engine) unlockedEffective() *config.Config {
 	return &eff
 }
 
+// collides reports whether n clashes with one of nets (config.NetworkClash).
 func collides(nets []config.Network, n config.Network) bool {
-	for _, o := range nets {
-		if o.Name == n.Name || o.VNI == n.VNI || o.Subnet.Overlaps(n.Subnet) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(nets, func(o config.Network) bool { return config.NetworkClash(&n, &o) != nil })
 }
 
 func (e *Engine) isFileNetwork(name string) bool {
@@ -314,8 +309,9 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	if e.removing[req.Network] {
 		return config.Endpoint{}, fmt.Errorf("%w: network %q is being removed", api.ErrConflict, req.Network)
 	}
-	if err := config.CheckLabel(req.Name); err != nil {
-		return bad("endpoint name: %v", err)
+	ep, err := config.NewEndpoint(req.Network, req.Name, req.Aliases, req.IfName, req.Address, req.MAC)
+	if err != nil {
+		return bad("endpoint %v", err)
 	}
 	if _, ok := e.ports[epKey{req.Network, req.Name}]; ok {
 		return config.Endpoint{}, fmt.Errorf("%w: network %q already has an endpoint %q on this host", api.ErrConflict, req.Network, req.Name)
@@ -340,35 +336,14 @@ func (e *Engine) unlockedCheckAttach(req api.AttachRequest) (config.Endpoint, er
 	if _, err := os.Stat(req.NetNS); err != nil {
 		return bad("netns %s does not exist", req.NetNS)
 	}
-	ep := config.Endpoint{Network: req.Network, Name: req.Name, NetNS: req.NetNS, IfName: req.IfName, Aliases: req.Aliases, Handoff: req.Handoff}
-	if ep.IfName == "" {
-		ep.IfName = config.DefaultIfName
-	}
-	if err := config.CheckIfName(ep.IfName); err != nil {
-		return bad("ifname: %v", err)
-	}
-	if err := config.CheckAliases(req.Name, req.Aliases); err != nil {
-		return bad("%v", err)
-	}
-	if req.Address != "" {
-		a, err := netip.ParseAddr(req.Address)
-		if err != nil {
-			return bad("address %q is not an IPv4 address", req.Address)
-		}
+	ep.NetNS, ep.Handoff = req.NetNS, req.Handoff
+	if a := ep.Address; a.IsValid() {
 		if a == n.Gateway {
 			return config.Endpoint{}, fmt.Errorf("%w: address %s is the gateway's of network %s", api.ErrConflict, a, n.Name)
 		}
 		if err := config.CheckEndpointAddr(a, n); err != nil {
 			return bad("address: %v", err)
 		}
-		ep.Address = a
-	}
-	if req.MAC != "" {
-		m, err := config.ParseMAC(req.MAC)
-		if err != nil {
-			return bad("mac: %v", err)
-		}
-		ep.MAC = m
 	}
 	return ep, nil
 }

@@ -187,10 +187,7 @@ func (e *Engine) AddService(ctx context.Context, spec api.ServiceSpec) (api.Serv
 	if e.stopped {
 		return api.Service{}, errStopped
 	}
-	nets := slices.Clone(e.cfg.Networks)
-	for _, u := range e.unapplied {
-		nets = append(nets, u.def)
-	}
+	nets := e.unlockedKnownNetworks()
 	if err := config.CheckServiceNetwork(&s, nets); err != nil {
 		return api.Service{}, fmt.Errorf("%w: %v", api.ErrNotFound, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"reflect"
 	"testing"
 
 	"github.com/vxwire/vxwire/internal/api"
@@ -83,6 +84,9 @@ func TestPublishThroughRuntime(t *testing.T) {
 	ps := e.Publishes()
 	if len(ps) != 1 || ps[0].Address != netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port).String() || ps[0].Targets != 1 {
 		t.Fatalf("publishes: %+v", ps)
+	}
+	if st := e.Status().Publishes; !reflect.DeepEqual(st, ps) {
+		t.Errorf("status carries publishes %+v, want %+v", st, ps)
 	}
 	if _, err := e.AddPublish(ctx, spec); !errors.Is(err, api.ErrConflict) {
 		t.Errorf("publishing twice: %v, want a conflict", err)

@@ -60,6 +60,7 @@ func (e *Engine) Status() api.Status {
 			Connects: ss.ConnectsOK, Associations: ss.AssociationsOK,
 		}
 	}
+	st.Publishes = e.unlockedPublishes()
 	for _, p := range e.ports {
 		ifname := p.cfg.IfName
 		if ifname == "" && p.host == nil { // a host endpoint has none

@@ -44,7 +44,7 @@ func answerDNS(s *scratch, nv *netView, buf []byte, size int) []byte {
 	toGateway := dst == nv.net.cfg.Gateway
 	if (!toGateway && nv.net.cfg.Subnet.Contains(dst)) ||
 		binary.BigEndian.Uint16(frame[udpOff+2:]) != dnsPortNum ||
-		binary.BigEndian.Uint16(frame[ipOff+6:])&0x3fff != 0 { // MF or fragment offset
+		binary.BigEndian.Uint16(frame[ipOff+ipv4.OffFlags:])&ipv4.FragMask != 0 {
 		return nil
 	}
 	ipLen := int(binary.BigEndian.Uint16(frame[ipOff+2:]))
@@ -79,8 +79,8 @@ func answerDNS(s *scratch, nv *netView, buf []byte, size int) []byte {
 	copy(out[ipOff+12:ipOff+16], out[ipOff+16:ipOff+20])
 	copy(out[ipOff+16:ipOff+20], a[:])
 	binary.BigEndian.PutUint16(out[ipOff+2:], uint16(ipv4HeaderLen+udpHeaderLen+len(resp)))
-	binary.BigEndian.PutUint16(out[ipOff+4:], 0)      // id
-	binary.BigEndian.PutUint16(out[ipOff+6:], 0x4000) // DF
+	binary.BigEndian.PutUint16(out[ipOff+4:], 0) // id
+	binary.BigEndian.PutUint16(out[ipOff+ipv4.OffFlags:], ipv4.FlagDF)
 	out[ipOff+8] = 64
 	binary.BigEndian.PutUint16(out[ipOff+10:], 0)
 	binary.BigEndian.PutUint16(out[ipOff+10:], ^ipv4.Checksum(out[ipOff:udpOff], 0))

@@ -4,7 +4,7 @@ package tunnel
 // is smaller than the network's MTU (a router with a 1300-byte link on
 // the way).
 //
-//	routinePathMTU (engine, every PathMTUCheck)
+//	routinePathMTU (the control plane, every PathMTUCheck; pathmtu.go)
 //	  encap.PathMTU per peer: the kernel's path MTU to it, which the
 //	  underlay sockets' DF datagrams and the routers' ICMP "fragmentation
 //	  needed" taught it ─▶ peer.pmtu (atomic; 0 until known)
@@ -38,17 +38,12 @@ package tunnel
 
 import (
 	"encoding/binary"
-	"time"
 
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/ether"
 	"github.com/vxwire/vxwire/internal/ipv4"
 	"github.com/vxwire/vxwire/internal/overhead"
 )
-
-// DefaultPathMTUCheck is how often the engine reads every peer's path MTU
-// from the kernel.
-const DefaultPathMTUCheck = time.Second
 
 // minIPv4MTU is the smallest MTU every IPv4 link must carry (RFC 791).
 const minIPv4MTU = 68
@@ -84,7 +79,7 @@ func fitPath(frame []byte, typ uint16, nv *netView, lim int) []byte {
 		}
 		return nil
 	}
-	if binary.BigEndian.Uint16(ip[ipv4.OffFlags:])&0x4000 == 0 {
+	if binary.BigEndian.Uint16(ip[ipv4.OffFlags:])&ipv4.FlagDF == 0 {
 		return nil // no DF: the outer datagram is fragmented instead
 	}
 	out := frame[:cap(frame)]
@@ -109,37 +104,6 @@ func clampFromPeer(frame []byte, typ uint16, r *peer, nv *netView) {
 	}
 	if lim := pathLimit(r, nv); lim > ipv4.TCPIPHeaderLen {
 		ipv4.ClampMSS(frame[ether.HeaderLen:], uint16(lim-ipv4.TCPIPHeaderLen))
-	}
-}
-
-// routinePathMTU reads every peer's path MTU from the kernel every
-// PathMTUCheck, until the engine stops. A peer whose path cannot be read
-// gets 0 (unknown), which leaves its frames alone.
-func (e *Engine) routinePathMTU() {
-	t := time.NewTicker(e.opts.PathMTUCheck)
-	defer t.Stop()
-	for {
-		e.checkPathMTU()
-		select {
-		case <-e.done:
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// checkPathMTU reads the path MTU of the peers of the current snapshot
-// once, logging changes.
-func (e *Engine) checkPathMTU() {
-	for _, r := range e.sw.snap.Load().peers {
-		mtu, err := e.opts.PathMTU(r.addr)
-		if err != nil {
-			mtu = 0
-		}
-		if old := r.pmtu.Swap(int32(mtu)); old != int32(mtu) && old != 0 {
-			e.l.Info("path mtu changed", "peer", r.name, "from", old, "to", mtu)
-		}
-		r.probe.Store(true)
 	}
 }
 

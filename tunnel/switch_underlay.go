@@ -81,7 +81,7 @@ func (sw *Switch) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps
 	var lastEP netip.AddrPort
 	var r *peer
 	var nv *netView
-	lastVNI := uint32(1 << 24) // no VNI is this large
+	lastVNI := uint32(encap.MaxVNI + 1) // no VNI is this large
 	hostFrames, hostBytes := 0, 0
 	for i := 0; i < n; i++ {
 		d := bufs[i][:sizes[i]]

@@ -66,18 +66,18 @@ const (
 // Offsets and values of the headers vipForward reads.
 const (
 	ipOff       = ether.HeaderLen
-	protoTCP    = 6
-	protoUDP    = 17
-	tcpFlagFIN  = 0x01
-	tcpFlagSYN  = 0x02
-	tcpFlagRST  = 0x04
-	tcpFlagACK  = 0x10
+	protoTCP    = ipv4.ProtoTCP
+	protoUDP    = ipv4.ProtoUDP
+	tcpFlagFIN  = ipv4.TCPFlagFIN
+	tcpFlagSYN  = ipv4.TCPFlagSYN
+	tcpFlagRST  = ipv4.TCPFlagRST
+	tcpFlagACK  = ipv4.TCPFlagACK
 	validBit    = uint64(1) << 63
-	vipGone     = uint64(1) // key of a freed slot: invalid, but not never written
-	vipNotVIP   = -1        // vipForward: not for a VIP, switch as usual
-	vipRewrote  = -2        // vipForward: rewritten to a backend
-	vipEchoed   = -3        // vipForward: answered in place, back to the sender
-	minL4Header = 8         // UDP header; TCP needs 20 for its flags and checksum
+	vipGone     = uint64(1)         // key of a freed slot: invalid, but not never written
+	vipNotVIP   = -1                // vipForward: not for a VIP, switch as usual
+	vipRewrote  = -2                // vipForward: rewritten to a backend
+	vipEchoed   = -3                // vipForward: answered in place, back to the sender
+	minL4Header = ipv4.UDPHeaderLen // UDP header; TCP needs its whole minimal header for its flags and checksum
 )
 
 // vipService is a service as the data path sees it: its VIP and the live
@@ -123,7 +123,7 @@ func be32v(b [4]byte) uint64 { return uint64(binary.BigEndian.Uint32(b[:])) }
 // protocol, the offset of the header, and ok for an unfragmented TCP or
 // UDP packet whose headers fit in the frame.
 func l4(frame []byte) (proto byte, off int, ok bool) {
-	if len(frame) < ipOff+20 || frame[ipOff]>>4 != 4 {
+	if len(frame) < ipOff+ipv4.MinHeaderLen || frame[ipOff]>>4 != 4 {
 		return 0, 0, false
 	}
 	ihl := int(frame[ipOff]&0x0f) * 4
@@ -132,9 +132,9 @@ func l4(frame []byte) (proto byte, off int, ok bool) {
 	frag := binary.BigEndian.Uint16(frame[ipOff+6:])
 	need := minL4Header
 	if proto == protoTCP {
-		need = 20
+		need = ipv4.TCPMinHeaderLen
 	}
-	if ihl < 20 || frag&0x3fff != 0 || (proto != protoTCP && proto != protoUDP) || len(frame) < off+need {
+	if ihl < ipv4.MinHeaderLen || frag&ipv4.FragMask != 0 || (proto != protoTCP && proto != protoUDP) || len(frame) < off+need {
 		return 0, 0, false
 	}
 	return proto, off, true

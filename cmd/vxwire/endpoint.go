@@ -2,15 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/vxwire/vxwire/internal/config"
 	"io"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 func cmdAttach(args []string, stdout io.Writer) error {
@@ -59,27 +59,19 @@ func checkAttachFlags(req *api.AttachRequest) error {
 		}
 		req.Name = base
 	}
-	if req.Address != "" {
-		a, err := netip.ParseAddr(req.Address)
-		if err != nil || !a.Is4() {
-			return usageError("--ip %q: want an IPv4 address without a prefix length", req.Address)
+	ep, err := config.NewEndpoint(req.Network, req.Name, req.Aliases, req.IfName, req.Address, req.MAC)
+	var fe *config.FieldError
+	if errors.As(err, &fe) {
+		flag := map[string]string{"name": "attach: name", "aliases": "--alias", "ifname": "--ifname", "address": "--ip", "mac": "--mac"}[fe.Field]
+		if flag == "" {
+			flag = "attach: " + fe.Field
 		}
+		return usageError("%s: %v", flag, fe.Err)
+	} else if err != nil {
+		return usageError("attach: %v", err)
 	}
-	if err := config.CheckLabel(req.Name); err != nil {
-		return usageError("attach: name: %v", err)
-	}
-	if err := config.CheckAliases(req.Name, req.Aliases); err != nil {
-		return usageError("--alias: %v", err)
-	}
-	if req.MAC != "" {
-		hw, err := config.ParseMAC(req.MAC)
-		if err != nil {
-			return usageError("--mac: %v", err)
-		}
-		req.MAC = hw.String()
-	}
-	if req.IfName != "" && config.CheckIfName(req.IfName) != nil {
-		return usageError("--ifname: %v", config.CheckIfName(req.IfName))
+	if ep.MAC != nil {
+		req.MAC = ep.MAC.String()
 	}
 	return nil
 }

@@ -2,16 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"github.com/vxwire/vxwire/internal/config"
 	"io"
-	"net/netip"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 func cmdNetwork(args []string, stdout io.Writer) error {
@@ -67,35 +68,10 @@ func cmdNetworkCreate(args []string, stdout io.Writer) error {
 	})
 }
 
-// checkCreateFlags checks the flags of network create and fills spec
-// from them; errors are usage errors naming the flag.
+// checkCreateFlags checks the flags of network create with the config
+// rules (config.NewNetwork) and fills spec from them; errors are usage
+// errors naming the flag.
 func checkCreateFlags(spec *api.NetworkSpec, subnet, gateway string, vni uint64, opts []string) error {
-	if err := config.CheckLabel(spec.Name); err != nil {
-		return usageError("network create: NAME: %v", err)
-	}
-	if subnet == "" {
-		return usageError("network create needs --subnet CIDR")
-	}
-	pfx, err := config.ParseSubnet(subnet)
-	if err != nil {
-		return usageError("--subnet: %v", err)
-	}
-	spec.Subnet = pfx.String()
-	if gateway != "" {
-		gw, err := netip.ParseAddr(gateway)
-		if err != nil || !gw.Is4() {
-			return usageError("--gateway %q: want an IPv4 address", gateway)
-		}
-		if err := config.CheckGateway(gw, pfx); err != nil {
-			return usageError("--gateway: %v", err)
-		}
-		spec.Gateway = gw.String()
-	}
-	if vni != 0 {
-		if err := config.CheckVNI(int64(min(vni, 1<<32))); err != nil {
-			return usageError("--vni: %v", err)
-		}
-	}
 	for _, o := range opts {
 		k, v, hasValue := strings.Cut(o, "=")
 		if k != "encrypted" {
@@ -110,8 +86,22 @@ func checkCreateFlags(spec *api.NetworkSpec, subnet, gateway string, vni uint64,
 			spec.Encrypted = b
 		}
 	}
-	if err := config.CheckNetworkMTU(int64(spec.MTU), spec.Encrypted); err != nil {
-		return usageError("--mtu: %v", err)
+	if subnet == "" && config.CheckLabel(spec.Name) == nil {
+		return usageError("network create needs --subnet CIDR")
+	}
+	n, err := config.NewNetwork(spec.Name, uint32(min(vni, math.MaxUint32)), subnet, gateway, spec.MTU, spec.Encrypted, true)
+	var fe *config.FieldError
+	if errors.As(err, &fe) {
+		if fe.Field == "name" {
+			return usageError("network create: NAME: %v", fe.Err)
+		}
+		return usageError("--%s: %v", fe.Field, fe.Err)
+	} else if err != nil {
+		return usageError("network create: %v", err)
+	}
+	spec.Subnet = n.Subnet.String()
+	if gateway != "" {
+		spec.Gateway = n.Gateway.String()
 	}
 	return nil
 }

@@ -66,6 +66,9 @@ type Status struct {
 	Offload Offload `json:"offload"`
 	// Socks is the SOCKS5 proxy's state (host.socks); nil when it is off.
 	Socks *SocksStatus `json:"socks,omitempty"`
+	// Publishes are the published ports with this host's counters, as
+	// GET /v1/publishes lists them.
+	Publishes []Publish `json:"publishes,omitempty"`
 	// WireGuard is the encrypted connection's counters; nil when the host
 	// has no key.
 	WireGuard *WireGuardStats `json:"wireguard,omitempty"`

@@ -3,12 +3,14 @@ package cniplugin
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/vxwire/vxwire/internal/api"
 	"net/netip"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 // NetConf is the plugin's entry in a network configuration list:
@@ -47,6 +49,9 @@ func ParseConf(b []byte) (*NetConf, error) {
 	}
 	if conf.Network == "" {
 		return nil, invalidConf(`the vxwire plugin needs "network": the vxwire network to attach to`)
+	}
+	if err := config.CheckLabel(conf.Network); err != nil {
+		return nil, invalidConf(fmt.Sprintf(`"network": %v`, err))
 	}
 	if conf.IP != "" {
 		if _, err := parseIPv4(conf.IP); err != nil {

@@ -29,6 +29,7 @@ func TestParseConf(t *testing.T) {
 		{name: "gc attachments", in: `{"cniVersion":"1.1.0","name":"n","network":"blue","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]}`,
 			check: func(c *NetConf) bool { return len(c.ValidAttachments) == 1 }},
 		{name: "no network", in: `{"name":"n","type":"vxwire"}`, code: types.ErrInvalidNetworkConfig},
+		{name: "network not a label", in: `{"name":"n","network":"Blue_1"}`, code: types.ErrInvalidNetworkConfig},
 		{name: "ipv6", in: `{"name":"n","network":"blue","ip":"fd00::1"}`, code: types.ErrInvalidNetworkConfig},
 		{name: "bad ip", in: `{"name":"n","network":"blue","ip":"10.77.0"}`, code: types.ErrInvalidNetworkConfig},
 		{name: "bad runtime ip", in: `{"name":"n","network":"blue","runtimeConfig":{"ips":["x"]}}`, code: types.ErrInvalidNetworkConfig},

@@ -14,7 +14,7 @@ import (
 const (
 	// MinMTU is the smallest MTU accepted anywhere: the IPv4 minimum
 	// datagram size every host must accept (RFC 791).
-	MinMTU = 576
+	MinMTU = ipv4.MinDatagramLen
 	// MaxHostMTU is the largest underlay MTU accepted.
 	MaxHostMTU = 65535
 	// MaxNetworkMTU is the largest container MTU accepted (jumbo frames).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -40,8 +39,8 @@ func (p *Plugin) createEndpoint(_ context.Context, body []byte) (any, error) {
 		return nil, fmt.Errorf("address %q is not in subnet %s", req.Interface.Address, n.subnet)
 	}
 	if m := req.Interface.MacAddress; m != "" {
-		if hw, err := net.ParseMAC(m); err != nil || len(hw) != 6 || hw[0]&1 == 1 {
-			return nil, fmt.Errorf("--mac-address %q is not a unicast Ethernet address", m)
+		if _, err := config.ParseMAC(m); err != nil {
+			return nil, fmt.Errorf("--mac-address: %v", err)
 		}
 	}
 	p.mu.Lock()

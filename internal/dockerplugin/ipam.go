@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/vxwire/vxwire/internal/ipv4"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 // requestPool accepts the subnet given with --subnet; vxwire does not pick
@@ -24,16 +24,9 @@ func (p *Plugin) requestPool(_ context.Context, body []byte) (any, error) {
 	case req.SubPool != "":
 		return nil, errors.New("--ip-range is not supported: vxwire allocates from the whole subnet")
 	}
-	pool, err := netip.ParsePrefix(req.Pool)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("subnet %q: %v", req.Pool, err)
-	case !pool.Addr().Is4():
-		return nil, fmt.Errorf("subnet %s: vxwire networks carry IPv4 only", pool)
-	case pool != pool.Masked():
-		return nil, fmt.Errorf("subnet %s is not a network address; did you mean %s?", pool, pool.Masked())
-	case pool.Bits() > 30:
-		return nil, fmt.Errorf("subnet %s is too small: at most /30", pool)
+	pool, err := config.ParseSubnet(req.Pool)
+	if err != nil {
+		return nil, fmt.Errorf("--subnet: %v", err)
 	}
 	return requestPoolResponse{PoolID: pool.String(), Pool: pool.String(), Data: map[string]string{}}, nil
 }
@@ -68,8 +61,8 @@ func (p *Plugin) requestAddress(ctx context.Context, body []byte) (any, error) {
 		if !want.IsValid() {
 			want = pool.Addr().Next()
 		}
-		if want == pool.Addr() || want == ipv4.Broadcast(pool) {
-			return nil, fmt.Errorf("gateway %s is not a host address of %s", want, pool)
+		if err := config.CheckGateway(want, pool); err != nil {
+			return nil, fmt.Errorf("--gateway: %v", err)
 		}
 		return requestAddressResponse{Address: netip.PrefixFrom(want, pool.Bits()).String(), Data: map[string]string{}}, nil
 	}

@@ -214,6 +214,12 @@ func TestDockerLifecycle(t *testing.T) {
 	if err != nil || n.Subnet != "10.99.0.0/24" || n.Egress || n.MTU != 1400 {
 		t.Fatalf("vxwire network blue: %+v, %v; want 10.99.0.0/24, no egress (--internal), mtu 1400", n, err)
 	}
+	// --mac-address goes through the config's MAC rule: a group address
+	// is refused, and nothing of the endpoint is kept.
+	if _, out := post("/NetworkDriver.CreateEndpoint", map[string]any{"NetworkID": netID, "EndpointID": epID,
+		"Interface": map[string]string{"Address": addr, "MacAddress": "03:00:00:00:00:01"}}); !strings.Contains(fmt.Sprint(out["Err"]), "multicast") {
+		t.Fatalf("CreateEndpoint with a multicast MAC answered %v; want a refusal naming it", out)
+	}
 	if _, out := post("/NetworkDriver.CreateEndpoint", map[string]any{"NetworkID": netID, "EndpointID": epID,
 		"Interface": map[string]string{"Address": addr}}); len(out) != 0 {
 		t.Fatalf("CreateEndpoint answered %v; an interface was given, so none may come back", out)
@@ -284,6 +290,8 @@ func TestDockerRefusals(t *testing.T) {
 		{"/IpamDriver.RequestPool", `{"AddressSpace":"vxwire","Pool":"10.99.0.0/24","SubPool":"10.99.0.0/25"}`, "--ip-range"},
 		{"/IpamDriver.RequestPool", `{"AddressSpace":"vxwire","Pool":"10.99.0.1/24"}`, "10.99.0.0/24"},
 		{"/IpamDriver.RequestPool", `{"AddressSpace":"vxwire","V6":true}`, "IPv4 only"},
+		{"/IpamDriver.RequestPool", `{"AddressSpace":"vxwire","Pool":"10.99.0.0/31"}`, "prefix length must be at most 30"},
+		{"/IpamDriver.RequestAddress", `{"PoolID":"10.99.0.0/24","Address":"10.99.0.255","Options":{"RequestAddressType":"com.docker.network.gateway"}}`, "broadcast address"},
 		{"/NetworkDriver.CreateNetwork", `{"NetworkID":"n1","IPv4Data":[{"AddressSpace":"LocalDefault","Pool":"10.99.0.0/24"}]}`, "--ipam-driver vxwire"},
 		{"/NetworkDriver.CreateNetwork", `{"NetworkID":"n1","Options":{"com.docker.network.generic":{"foo":"bar"}},"IPv4Data":[{"AddressSpace":"vxwire","Pool":"10.99.0.0/24"}]}`, "--opt foo"},
 		{"/NetworkDriver.CreateNetwork", `{"NetworkID":"n1","Options":{"com.docker.network.generic":{"com.docker.network.driver.mtu":"big"}},"IPv4Data":[{"AddressSpace":"vxwire","Pool":"10.99.0.0/24"}]}`, "mtu=big"},

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 // Wire format. Every message starts with a one-byte type; integers are
@@ -506,7 +508,7 @@ func (r *reader) netEntries() []netEntry {
 }
 
 func (r *reader) netEntry() netEntry {
-	e := netEntry{Def: networkDef{Name: r.string()}}
+	e := netEntry{Def: config.Network{Name: r.string()}}
 	e.Version = netVersion{Clock: r.uint64(), Origin: r.string()}
 	f := r.byte()
 	if f&^(flagDeleted|flagEncrypted|flagEgress) != 0 || (f&flagDeleted != 0 && f != flagDeleted) {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 func sampleMessages() []*message {
@@ -23,15 +25,15 @@ func sampleMessages() []*message {
 		},
 	}
 	blue := netEntry{
-		Def: networkDef{Name: "blue", VNI: 300, Subnet: netip.MustParsePrefix("10.80.0.0/24"), Gateway: netip.MustParseAddr("10.80.0.1"),
+		Def: config.Network{Name: "blue", VNI: 300, Subnet: netip.MustParsePrefix("10.80.0.0/24"), Gateway: netip.MustParseAddr("10.80.0.1"),
 			MTU: 1450, Encrypted: true, Egress: true},
 		Version: netVersion{Clock: 9, Origin: "h2"},
 		Created: netVersion{Clock: 3, Origin: "h1"},
 	}
 	nets := []netEntry{
 		blue,
-		{Def: networkDef{Name: "v6", VNI: maxVNI, Subnet: netip.MustParsePrefix("fd00:80::/64")}, Version: netVersion{1, "h3"}, Created: netVersion{1, "h3"}},
-		{Def: networkDef{Name: "gone"}, Version: netVersion{Clock: 1 << 63, Origin: "h1"}, Deleted: true},
+		{Def: config.Network{Name: "v6", VNI: maxVNI, Subnet: netip.MustParsePrefix("fd00:80::/64")}, Version: netVersion{1, "h3"}, Created: netVersion{1, "h3"}},
+		{Def: config.Network{Name: "gone"}, Version: netVersion{Clock: 1 << 63, Origin: "h1"}, Deleted: true},
 	}
 	claim := claimMsg{ID: 42, From: "h2", Network: "blue", IP: netip.MustParseAddr("10.77.0.12"), Endpoint: "cache"}
 	return []*message{

@@ -42,11 +42,8 @@ func DecodeNetworkState(b []byte) ([]config.Network, error) {
 	}
 	var out []config.Network
 	for _, e := range es {
-		d := e.Def
-		n := config.Network{Name: d.Name, VNI: d.VNI, Subnet: d.Subnet, Gateway: d.Gateway, MTU: d.MTU,
-			Encrypted: d.Encrypted, Egress: d.Egress}
-		if !e.Deleted && config.CheckNetwork(&n) == nil {
-			out = append(out, n)
+		if !e.Deleted && config.CheckNetwork(&e.Def) == nil {
+			out = append(out, e.Def)
 		}
 	}
 	return out, nil

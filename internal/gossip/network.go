@@ -1,6 +1,6 @@
 package gossip
 
-import "net/netip"
+import "github.com/vxwire/vxwire/internal/config"
 
 // Network definitions created through the API are kept in the daemon's
 // Raft log, not here. Hosts of earlier versions replicated them by
@@ -12,21 +12,10 @@ import "net/netip"
 const (
 	// maxVNI is the largest 24-bit VXLAN network identifier the wire
 	// format carries.
-	maxVNI = 1<<24 - 1
+	maxVNI = config.MaxVNI
 	// maxMTU is the largest MTU the wire format carries.
 	maxMTU = 65535
 )
-
-// networkDef is a network definition as earlier versions gossiped it.
-type networkDef struct {
-	Name      string
-	VNI       uint32
-	Subnet    netip.Prefix
-	Gateway   netip.Addr
-	MTU       int
-	Encrypted bool
-	Egress    bool
-}
 
 // netVersion ordered the writes of network definitions in earlier
 // versions: a Lamport clock, then the name of the host that wrote.
@@ -38,7 +27,7 @@ type netVersion struct {
 // netEntry is one network name's entry of earlier versions: a definition
 // or a tombstone (Deleted, with only Def.Name set).
 type netEntry struct {
-	Def     networkDef
+	Def     config.Network // as earlier versions gossiped it
 	Version netVersion
 	Created netVersion
 	Deleted bool

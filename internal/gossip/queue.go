@@ -54,13 +54,6 @@ func (q *sendQueue) queue(name string, msg []byte) {
 	q.items = append(q.items, &queued{name: name, msg: msg, seq: q.seq})
 }
 
-// len returns the number of messages waiting.
-func (q *sendQueue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items)
-}
-
 // get returns messages whose lengths, each with overhead added, fit in
 // limit bytes together, and counts a send of each: those sent fewest
 // times first, and of those the newest. A message sent retransmitLimit

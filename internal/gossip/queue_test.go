@@ -52,3 +52,10 @@ func TestSendQueueLimits(t *testing.T) {
 		t.Fatalf("queue not empty after a's two sends: %d", q.len())
 	}
 }
+
+// len returns the number of messages waiting.
+func (q *sendQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/safe"
 )
 
@@ -102,7 +103,7 @@ func TestOldNetworkMessagesDropped(t *testing.T) {
 	c := newTestCluster(t, "me", nil)
 	p := netip.MustParsePrefix("10.77.0.0/24")
 	v := netVersion{1, "h2"}
-	e := netEntry{Def: networkDef{Name: "blue", VNI: 300, Subnet: p, Gateway: p.Addr().Next()}, Version: v, Created: v}
+	e := netEntry{Def: config.Network{Name: "blue", VNI: 300, Subnet: p, Gateway: p.Addr().Next()}, Version: v, Created: v}
 	(*delegate)(c).NotifyMsg(encode(nil, &message{Type: msgNets, Nets: []netEntry{e}}))
 	(*delegate)(c).MergeRemoteState(encode(nil, &message{Type: msgSync, Nets: []netEntry{e}}), false)
 	if r := c.Refused(); len(r) != 0 {

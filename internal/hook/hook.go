@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/internal/config"
 )
 
 // Annotations the hook reads from the container's config.json.
@@ -101,6 +102,11 @@ func (h *Hook) attach(ctx context.Context, networks []string, st State) error {
 	bc, err := readBundle(st.Bundle)
 	if err != nil {
 		return err
+	}
+	for _, n := range networks {
+		if err := config.CheckLabel(n); err != nil {
+			return fmt.Errorf("container %s: annotation %s: network %q: %v", st.ID, AnnotationNetwork, n, err)
+		}
 	}
 	ips := strings.Split(st.Annotations[AnnotationIP], ",")
 	if len(ips) > len(networks) {

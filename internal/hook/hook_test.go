@@ -159,6 +159,14 @@ func TestRunAttachErrors(t *testing.T) {
 	if err := h.Run(context.Background(), StageCreateRuntime, State{ID: "c1", Pid: 7, Bundle: t.TempDir(), Annotations: ann}); err == nil {
 		t.Error("attach with a bundle without config.json succeeded")
 	}
+	// A network name the config rules refuse never reaches the daemon.
+	bad := map[string]string{AnnotationNetwork: "blue,Red_1"}
+	if err := h.Run(context.Background(), StageCreateRuntime, State{ID: "c1", Pid: 7, Annotations: bad}); err == nil || !strings.Contains(err.Error(), `network "Red_1"`) {
+		t.Errorf("attach to network Red_1 = %v, want a refusal naming it", err)
+	}
+	if c := h.Client.(*fakeClient); len(c.attaches) != 0 {
+		t.Errorf("the daemon was asked to attach %v", c.attaches)
+	}
 	h.Client = &fakeClient{err: fmt.Errorf("%w: name taken", api.ErrConflict)}
 	err := h.Run(context.Background(), StageCreateRuntime, State{ID: "c1", Pid: 7, Annotations: ann})
 	if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), `network "blue"`) {

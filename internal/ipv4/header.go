@@ -6,6 +6,10 @@ package ipv4
 // MinHeaderLen is the length of an IPv4 header without options (IHL 5).
 const MinHeaderLen = 20
 
+// MinDatagramLen is the size of datagram every IPv4 host must accept
+// (RFC 791): the smallest MTU the overlay accepts anywhere.
+const MinDatagramLen = 576
+
 // Offsets into an IPv4 header.
 const (
 	OffTotalLen = 2  // total length, big-endian
@@ -15,6 +19,15 @@ const (
 	OffChecksum = 10 // header checksum
 	OffSrc      = 12 // source address
 	OffDst      = 16 // destination address
+)
+
+// Bits of the flags and fragment offset field, at OffFlags.
+const (
+	FlagDF         = 0x4000 // don't fragment
+	FlagMF         = 0x2000 // more fragments
+	FragOffsetMask = 0x1fff // fragment offset, in 8-byte units
+	// FragMask is non-zero in any fragment: MF or an offset.
+	FragMask = FlagMF | FragOffsetMask
 )
 
 // Protocol numbers (IANA) the overlay looks at.

@@ -84,7 +84,7 @@ func ParseEcho(pkt []byte) (Echo, bool) {
 	if ihl < MinHeaderLen || total < ihl+ICMPHeaderLen || total > len(pkt) {
 		return e, false
 	}
-	if binary.BigEndian.Uint16(pkt[OffFlags:])&0x3fff != 0 { // MF or an offset
+	if binary.BigEndian.Uint16(pkt[OffFlags:])&FragMask != 0 {
 		return e, false
 	}
 	m := pkt[ihl:total]
@@ -110,7 +110,7 @@ func PutEcho(out []byte, e *Echo) int {
 	h[0], h[1] = 0x45, 0
 	binary.BigEndian.PutUint16(h[OffTotalLen:], uint16(n))
 	binary.BigEndian.PutUint16(h[4:], 0)
-	binary.BigEndian.PutUint16(h[OffFlags:], 0x4000) // DF
+	binary.BigEndian.PutUint16(h[OffFlags:], FlagDF)
 	h[OffTTL], h[OffProto] = e.TTL, ProtoICMP
 	binary.BigEndian.PutUint16(h[OffChecksum:], 0)
 	copy(h[OffSrc:], e.Src[:])

@@ -8,11 +8,22 @@ const (
 	tcpOffDataOff   = 12 // data offset in the high nibble
 	tcpOffFlags     = 13
 	tcpOffChecksum  = 16
-	tcpFlagSYN      = 0x02
 	tcpOptEnd       = 0
 	tcpOptNOP       = 1
 	tcpOptMSS       = 2
 	tcpOptMSSLen    = 4
+)
+
+// TCP flags (RFC 9293 §3.1, RFC 3168 §6.1 for CWR), in the byte at
+// TCPOffFlags of the TCP header.
+const (
+	TCPOffFlags = tcpOffFlags
+	TCPFlagFIN  = 0x01
+	TCPFlagSYN  = 0x02
+	TCPFlagRST  = 0x04
+	TCPFlagPSH  = 0x08
+	TCPFlagACK  = 0x10
+	TCPFlagCWR  = 0x80
 )
 
 // TCPIPHeaderLen is what an IPv4 packet of MTU bytes spends on minimal IPv4
@@ -30,7 +41,7 @@ func ClampMSS(pkt []byte, max uint16) bool {
 	if len(pkt) < MinHeaderLen || pkt[0]>>4 != 4 || pkt[OffProto] != ProtoTCP {
 		return false
 	}
-	if binary.BigEndian.Uint16(pkt[OffFlags:])&0x1fff != 0 { // not the first fragment
+	if binary.BigEndian.Uint16(pkt[OffFlags:])&FragOffsetMask != 0 { // not the first fragment
 		return false
 	}
 	ihl := int(pkt[0]&0x0f) * 4
@@ -38,7 +49,7 @@ func ClampMSS(pkt []byte, max uint16) bool {
 		return false
 	}
 	tcp := pkt[ihl:]
-	if tcp[tcpOffFlags]&tcpFlagSYN == 0 {
+	if tcp[tcpOffFlags]&TCPFlagSYN == 0 {
 		return false
 	}
 	doff := int(tcp[tcpOffDataOff]>>4) * 4

@@ -52,19 +52,19 @@ func TestClampMSS(t *testing.T) {
 		changed bool
 		want    uint16 // MSS after, 0: no MSS option
 	}{
-		{"syn above", synPacket(tcpFlagSYN, linuxSYN), 1210, true, 1210},
-		{"syn-ack above", synPacket(tcpFlagSYN|0x10, mss(1460)), 1210, true, 1210},
-		{"syn below", synPacket(tcpFlagSYN, mss(1000)), 1210, false, 1000},
-		{"syn equal", synPacket(tcpFlagSYN, mss(1210)), 1210, false, 1210},
-		{"odd offset", synPacket(tcpFlagSYN, append([]byte{tcpOptNOP}, mss(1460)...)), 1210, true, 1210},
-		{"odd offset odd value", synPacket(tcpFlagSYN, append([]byte{tcpOptNOP}, mss(0x05ff)...)), 0x04a1, true, 0x04a1},
-		{"after sack-perm", synPacket(tcpFlagSYN, append([]byte{4, 2}, mss(1460)...)), 1200, true, 1200},
+		{"syn above", synPacket(TCPFlagSYN, linuxSYN), 1210, true, 1210},
+		{"syn-ack above", synPacket(TCPFlagSYN|0x10, mss(1460)), 1210, true, 1210},
+		{"syn below", synPacket(TCPFlagSYN, mss(1000)), 1210, false, 1000},
+		{"syn equal", synPacket(TCPFlagSYN, mss(1210)), 1210, false, 1210},
+		{"odd offset", synPacket(TCPFlagSYN, append([]byte{tcpOptNOP}, mss(1460)...)), 1210, true, 1210},
+		{"odd offset odd value", synPacket(TCPFlagSYN, append([]byte{tcpOptNOP}, mss(0x05ff)...)), 0x04a1, true, 0x04a1},
+		{"after sack-perm", synPacket(TCPFlagSYN, append([]byte{4, 2}, mss(1460)...)), 1200, true, 1200},
 		{"ack only", synPacket(0x10, mss(1460)), 1210, false, 1460},
-		{"no options", synPacket(tcpFlagSYN, nil), 1210, false, 0},
-		{"end before mss", synPacket(tcpFlagSYN, append([]byte{tcpOptEnd, 0, 0, 0}, mss(1460)...)), 1210, false, 1460},
-		{"bad mss length", synPacket(tcpFlagSYN, []byte{tcpOptMSS, 3, 5, 0}), 1210, false, 0},
-		{"option overruns", synPacket(tcpFlagSYN, []byte{8, 10, 0, 0}), 1210, false, 0},
-		{"zero length option", synPacket(tcpFlagSYN, append([]byte{8, 0, 0, 0}, mss(1460)...)), 1210, false, 1460},
+		{"no options", synPacket(TCPFlagSYN, nil), 1210, false, 0},
+		{"end before mss", synPacket(TCPFlagSYN, append([]byte{tcpOptEnd, 0, 0, 0}, mss(1460)...)), 1210, false, 1460},
+		{"bad mss length", synPacket(TCPFlagSYN, []byte{tcpOptMSS, 3, 5, 0}), 1210, false, 0},
+		{"option overruns", synPacket(TCPFlagSYN, []byte{8, 10, 0, 0}), 1210, false, 0},
+		{"zero length option", synPacket(TCPFlagSYN, append([]byte{8, 0, 0, 0}, mss(1460)...)), 1210, false, 1460},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,7 +91,7 @@ func TestClampMSS(t *testing.T) {
 }
 
 func TestClampMSSLeavesOthers(t *testing.T) {
-	syn := synPacket(tcpFlagSYN, mss(1460))
+	syn := synPacket(TCPFlagSYN, mss(1460))
 	frag := append([]byte(nil), syn...)
 	binary.BigEndian.PutUint16(frag[OffFlags:], 0x0010)
 	udp := append([]byte(nil), syn...)
@@ -126,7 +126,7 @@ func TestUpdateChecksumMatchesFull(t *testing.T) {
 }
 
 func BenchmarkClampMSS(b *testing.B) {
-	syn := synPacket(tcpFlagSYN, append(append(mss(1460), 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0), tcpOptNOP, 3, 3, 7))
+	syn := synPacket(TCPFlagSYN, append(append(mss(1460), 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0), tcpOptNOP, 3, 3, 7))
 	p := make([]byte, len(syn))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(syn)))
@@ -139,9 +139,9 @@ func BenchmarkClampMSS(b *testing.B) {
 }
 
 func FuzzClampMSS(f *testing.F) {
-	f.Add(synPacket(tcpFlagSYN, mss(1460)), uint16(1210))
-	f.Add(synPacket(tcpFlagSYN|0x10, append([]byte{tcpOptNOP}, mss(1460)...)), uint16(536))
-	f.Add(synPacket(tcpFlagSYN, []byte{8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 2, 4, 5, 180}), uint16(1000))
+	f.Add(synPacket(TCPFlagSYN, mss(1460)), uint16(1210))
+	f.Add(synPacket(TCPFlagSYN|0x10, append([]byte{tcpOptNOP}, mss(1460)...)), uint16(536))
+	f.Add(synPacket(TCPFlagSYN, []byte{8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 2, 4, 5, 180}), uint16(1000))
 	f.Fuzz(func(t *testing.T, p []byte, max uint16) {
 		valid := len(p) >= MinHeaderLen+TCPMinHeaderLen && p[0] == 0x45 &&
 			int(binary.BigEndian.Uint16(p[OffTotalLen:])) == len(p) && tcpSum(p) == 0xffff

@@ -88,6 +88,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range deviceDescs {
 		ch <- d
 	}
+	for _, d := range doorDescs {
+		ch <- d
+	}
 }
 
 // Collect reads the source once and sends its metrics.
@@ -129,6 +132,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		e.drops(scopeEndpoint, ep.Network+"/"+ep.Name, ep.Counters)
 	}
 	e.devices(st)
+	e.doors(st)
 	for reason, n := range st.Refused {
 		e.counter(descRefused, n, reason)
 	}

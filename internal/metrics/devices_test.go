@@ -22,6 +22,17 @@ func distinct(v any, base uint64) []uint64 {
 	return out
 }
 
+// seen reports whether a series of got whose name starts with prefix and
+// whose labels contain labels has the value v.
+func seen(got map[string]float64, prefix, labels string, v uint64) bool {
+	for k, x := range got {
+		if strings.HasPrefix(k, prefix) && strings.Contains(k, labels) && x == float64(v) {
+			return true
+		}
+	}
+	return false
+}
+
 // TestDeviceCountersExported fills every TAP, WireGuard and DNS counter of the
 // status with a distinct value and checks that each reaches a metric, so a
 // counter added to the API without a metric fails here.
@@ -40,26 +51,18 @@ func TestDeviceCountersExported(t *testing.T) {
 	src.st.Networks[1].DNS = &dnsStats
 	got := scrape(t, handlerFor(newCollector(src)))
 
-	seen := func(prefix, labels string, v uint64) bool {
-		for k, x := range got {
-			if strings.HasPrefix(k, prefix) && strings.Contains(k, labels) && x == float64(v) {
-				return true
-			}
-		}
-		return false
-	}
 	for _, v := range tapVals {
-		if !seen("vxwire_tap_", "endpoint=web,network=blue", v) {
+		if !seen(got, "vxwire_tap_", "endpoint=web,network=blue", v) {
 			t.Errorf("TAP counter with value %d reaches no vxwire_tap_ metric of blue/web", v)
 		}
 	}
 	for _, v := range wgVals {
-		if !seen("vxwire_wireguard_", "direction=", v) {
+		if !seen(got, "vxwire_wireguard_", "direction=", v) {
 			t.Errorf("WireGuard counter with value %d reaches no vxwire_wireguard_ metric", v)
 		}
 	}
 	for _, v := range dnsVals {
-		if !seen("vxwire_dns_", "network=red", v) {
+		if !seen(got, "vxwire_dns_", "network=red", v) {
 			t.Errorf("DNS counter with value %d reaches no vxwire_dns_ metric of red", v)
 		}
 	}

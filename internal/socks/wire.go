@@ -219,12 +219,6 @@ func AppendAddr(b []byte, a Addr) []byte {
 	return binary.BigEndian.AppendUint16(b, a.Port)
 }
 
-// AppendRequest appends a request, as a client sends it.
-func AppendRequest(b []byte, req Request) []byte {
-	b = append(b, Version, req.Cmd, 0)
-	return AppendAddr(b, req.Dst)
-}
-
 // AppendReply appends a reply with code rep and bound address bind.
 func AppendReply(b []byte, rep byte, bind netip.AddrPort) []byte {
 	b = append(b, Version, rep, 0)

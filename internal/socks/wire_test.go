@@ -156,3 +156,10 @@ func FuzzReadGreeting(f *testing.F) {
 		}
 	})
 }
+
+// AppendRequest appends a request, as a client sends it: the encoder the
+// tests check ReadRequest against.
+func AppendRequest(b []byte, req Request) []byte {
+	b = append(b, Version, req.Cmd, 0)
+	return AppendAddr(b, req.Dst)
+}

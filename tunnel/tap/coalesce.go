@@ -53,10 +53,10 @@ func parseSeg(f []byte, si *segInfo) bool {
 	switch binary.BigEndian.Uint16(f[12:]) {
 	case etherTypeIPv4:
 		frag := binary.BigEndian.Uint16(ip[6:])
-		if ip[0] != 0x45 || ip[9] != protoTCP || frag&0x3fff != 0 || checksum(ip[:ipv4MinHdr], 0) != 0xffff {
+		if ip[0] != 0x45 || ip[9] != protoTCP || frag&ipv4FragMask != 0 || checksum(ip[:ipv4MinHdr], 0) != 0xffff {
 			return false
 		}
-		si.v6, si.df, si.id = false, frag&0x4000 != 0, binary.BigEndian.Uint16(ip[4:])
+		si.v6, si.df, si.id = false, frag&ipv4FlagDF != 0, binary.BigEndian.Uint16(ip[4:])
 		si.end = ethHdrLen + int(binary.BigEndian.Uint16(ip[2:]))
 		si.tcpOff = ethHdrLen + ipv4MinHdr
 	case etherTypeIPv6:

@@ -93,7 +93,7 @@ func (s *splitter) loadGSO(h *vnetHdr, frame []byte) bool {
 		if etype != etherTypeIPv4 || len(ip) < ipv4MinHdr || ip[0]>>4 != 4 || ip[9] != protoTCP {
 			return false
 		}
-		if binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 { // MF or fragment offset
+		if binary.BigEndian.Uint16(ip[ipv4OffFlags:])&ipv4FragMask != 0 {
 			return false
 		}
 		s.v6, s.ipHL = false, int(ip[0]&0x0f)*4

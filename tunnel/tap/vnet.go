@@ -29,22 +29,25 @@ const (
 )
 
 // Ethernet, IP and TCP constants used by segmentation and coalescing. The
-// Ethernet and IPv4 numbers are short local names for those of
+// Ethernet, IPv4 and TCP numbers are short local names for those of
 // internal/ether and internal/ipv4, their one home.
 const (
 	ethHdrLen     = ether.HeaderLen
 	etherTypeIPv4 = ether.TypeIPv4
 	etherTypeIPv6 = ether.TypeIPv6
 	ipv4MinHdr    = ipv4.MinHeaderLen
+	ipv4OffFlags  = ipv4.OffFlags
+	ipv4FlagDF    = ipv4.FlagDF
+	ipv4FragMask  = ipv4.FragMask
 	ipv6HdrLen    = 40
-	tcpMinHdr     = 20
+	tcpMinHdr     = ipv4.TCPMinHeaderLen
 	protoTCP      = ipv4.ProtoTCP
 	tcpCsumOff    = 16 // offset of the checksum in the TCP header
 
-	tcpFlagFIN = 0x01
-	tcpFlagPSH = 0x08
-	tcpFlagACK = 0x10
-	tcpFlagCWR = 0x80
+	tcpFlagFIN = ipv4.TCPFlagFIN
+	tcpFlagPSH = ipv4.TCPFlagPSH
+	tcpFlagACK = ipv4.TCPFlagACK
+	tcpFlagCWR = ipv4.TCPFlagCWR
 
 	// maxIPLen is the largest IPv4 total length or IPv6 payload length
 	// plus header that a superframe may carry (no jumbograms).

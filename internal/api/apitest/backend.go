@@ -150,37 +150,23 @@ func (b *Backend) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (api.
 	if _, ok := b.networks[spec.Name]; ok {
 		return api.Network{}, fmt.Errorf("network %q already exists: %w", spec.Name, api.ErrConflict)
 	}
-	pfx, err := config.ParseSubnet(spec.Subnet)
+	// The daemon's rules and defaults.
+	cn, err := config.NewNetwork(spec.Name, spec.VNI, spec.Subnet, spec.Gateway, spec.MTU, spec.Encrypted,
+		spec.Egress == nil || *spec.Egress)
 	if err != nil {
-		return api.Network{}, fmt.Errorf("%w: subnet: %v", api.ErrInvalid, err)
-	}
-	gw := pfx.Addr().Next()
-	if spec.Gateway != "" {
-		if gw, err = netip.ParseAddr(spec.Gateway); err != nil {
-			return api.Network{}, fmt.Errorf("%w: gateway %q is not an IPv4 address", api.ErrInvalid, spec.Gateway)
-		}
-	}
-	// The daemon's rules, with a placeholder VNI until one is chosen.
-	check := config.Network{Name: spec.Name, VNI: max(spec.VNI, config.MinVNI), Subnet: pfx, Gateway: gw, MTU: spec.MTU, Encrypted: spec.Encrypted}
-	if err := config.CheckNetwork(&check); err != nil {
 		return api.Network{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
 	}
-	if spec.VNI != 0 {
-		if err := config.CheckVNI(int64(spec.VNI)); err != nil {
-			return api.Network{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	n := api.Network{Name: cn.Name, VNI: cn.VNI, Subnet: cn.Subnet.String(), Gateway: cn.Gateway.String(),
+		MTU: cn.MTU, Encrypted: cn.Encrypted, Egress: cn.Egress, Source: "api"}
+	for _, o := range b.networks {
+		sub, _ := netip.ParsePrefix(o.Subnet)
+		if err := config.NetworkClash(&cn, &config.Network{Name: o.Name, VNI: o.VNI, Subnet: sub}); err != nil {
+			return api.Network{}, fmt.Errorf("%w: %v", api.ErrConflict, err)
 		}
 	}
-	n := api.Network{Name: spec.Name, VNI: spec.VNI, Subnet: pfx.String(), Gateway: spec.Gateway,
-		MTU: spec.MTU, Encrypted: spec.Encrypted, Egress: spec.Egress == nil || *spec.Egress, Source: "api"}
-	switch {
-	case n.VNI == 0:
-		for n.VNI = 256; b.unlockedVNIUsed(n.VNI); n.VNI++ {
+	if n.VNI == 0 {
+		for n.VNI = config.MinVNI; b.unlockedVNIUsed(n.VNI); n.VNI++ {
 		}
-	case b.unlockedVNIUsed(n.VNI):
-		return api.Network{}, fmt.Errorf("vni %d is in use: %w", n.VNI, api.ErrConflict)
-	}
-	if n.Gateway == "" {
-		n.Gateway = pfx.Masked().Addr().Next().String()
 	}
 	if n.MTU == 0 {
 		n.MTU = 1450
@@ -248,30 +234,22 @@ func (b *Backend) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoi
 			return api.Endpoint{}, fmt.Errorf("%w: %v", api.ErrConflict, err)
 		}
 	}
-	if err := config.CheckLabel(req.Name); err != nil {
-		return api.Endpoint{}, fmt.Errorf("%w: endpoint name: %v", api.ErrInvalid, err)
-	}
-	if err := config.CheckAliases(req.Name, req.Aliases); err != nil {
-		return api.Endpoint{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
-	}
-	if req.MAC != "" {
-		if _, err := config.ParseMAC(req.MAC); err != nil {
-			return api.Endpoint{}, fmt.Errorf("%w: mac: %v", api.ErrInvalid, err)
-		}
+	ce, err := config.NewEndpoint(req.Network, req.Name, req.Aliases, req.IfName, req.Address, req.MAC)
+	if err != nil {
+		return api.Endpoint{}, fmt.Errorf("%w: endpoint %v", api.ErrInvalid, err)
 	}
 	pfx := netip.MustParsePrefix(n.Subnet)
-	addr, err := b.unlockedAddress(n, pfx, req.Address)
+	addr, err := b.unlockedAddress(n, pfx, ce.Address)
 	if err != nil {
 		return api.Endpoint{}, err
 	}
-	ep := api.Endpoint{Network: req.Network, Name: req.Name, NetNS: req.NetNS, IfName: req.IfName,
-		Address: netip.PrefixFrom(addr, pfx.Bits()).String(), Gateway: n.Gateway, MAC: req.MAC, MTU: n.MTU,
+	ep := api.Endpoint{Network: req.Network, Name: req.Name, NetNS: req.NetNS, IfName: ce.IfName,
+		Address: netip.PrefixFrom(addr, pfx.Bits()).String(), Gateway: n.Gateway, MTU: n.MTU,
 		Aliases: req.Aliases, ContainerID: req.ContainerID, Source: "api",
 		DNS: api.DNS{Nameservers: []string{n.Gateway}, Search: []string{n.Name}}}
-	if ep.IfName == "" {
-		ep.IfName = "eth0"
-	}
-	if ep.MAC == "" {
+	if ce.MAC != nil {
+		ep.MAC = ce.MAC.String()
+	} else {
 		a := addr.As4()
 		ep.MAC = net.HardwareAddr{0x02, 0x42, a[0], a[1], a[2], a[3]}.String()
 	}
@@ -289,18 +267,14 @@ func (b *Backend) Attach(ctx context.Context, req api.AttachRequest) (api.Endpoi
 	return ep, nil
 }
 
-func (b *Backend) unlockedAddress(n api.Network, pfx netip.Prefix, want string) (netip.Addr, error) {
+func (b *Backend) unlockedAddress(n api.Network, pfx netip.Prefix, want netip.Addr) (netip.Addr, error) {
 	used := map[string]bool{n.Gateway: true}
 	for _, ep := range b.endpoints {
 		if ep.Network == n.Name {
 			used[netip.MustParsePrefix(ep.Address).Addr().String()] = true
 		}
 	}
-	if want != "" {
-		a, err := netip.ParseAddr(want)
-		if err != nil {
-			return a, fmt.Errorf("%w: address %q is not an IPv4 address", api.ErrInvalid, want)
-		}
+	if a := want; a.IsValid() {
 		cn := config.Network{Name: n.Name, Subnet: pfx, Gateway: netip.MustParseAddr(n.Gateway)}
 		if err := config.CheckEndpointAddr(a, &cn); err != nil {
 			return a, fmt.Errorf("%w: address: %v", api.ErrInvalid, err)
