@@ -83,7 +83,7 @@ type GatewayConfig struct {
 	// Default: a net.Dialer.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Deny refuses egress destinations (TCP with a RST, UDP with an ICMP
-	// port unreachable) on top of the built-in classes (BuiltinDeny). It
+	// port unreachable) on top of the built-in classes (builtinDeny: loopback, link-local, multicast and reserved). It
 	// may be shared by several gateways and changed while they run; nil
 	// refuses only the built-in classes.
 	Deny *EgressPolicy

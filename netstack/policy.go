@@ -78,11 +78,6 @@ var builtinDeny = []netip.Prefix{
 	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, limited broadcast
 }
 
-// BuiltinDeny returns the prefixes every gateway refuses whatever its
-// policy: 0.0.0.0/8, loopback, link-local (cloud metadata), multicast and
-// 240.0.0.0/4 with the limited broadcast address.
-func BuiltinDeny() []netip.Prefix { return append([]netip.Prefix(nil), builtinDeny...) }
-
 // EgressPolicy is a deny list for egress, shared by gateways and replaced
 // as a whole with Set. Its methods are safe for concurrent use; a nil
 // policy refuses only the built-in classes.

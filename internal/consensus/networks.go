@@ -62,20 +62,12 @@ func (c *command) checkNet() error {
 func (f *fsm) unlockedCreateNet(c command) result {
 	d := *c.Net
 	for _, o := range f.nets {
-		var why string
-		switch {
-		case o.Def.Name == d.Name && o.Host == c.Host && o.ID == c.ID && c.ID != 0:
+		if o.Def.Name == d.Name && o.Host == c.Host && o.ID == c.ID && c.ID != 0 {
 			return result{} // a retry of a committed create
-		case o.Def.Name == d.Name:
-			why = fmt.Sprintf("network %q exists (created on %s)", d.Name, o.Host)
-		case o.Def.VNI == d.VNI:
-			why = fmt.Sprintf("network %s: vni %d is used by network %q (created on %s)", d.Name, d.VNI, o.Def.Name, o.Host)
-		case o.Def.Subnet.Overlaps(d.Subnet):
-			why = fmt.Sprintf("network %s: subnet %s overlaps %s of network %q (created on %s)", d.Name, d.Subnet, o.Def.Subnet, o.Def.Name, o.Host)
-		default:
-			continue
 		}
-		return result{Err: why, Conflict: true}
+		if err := config.NetworkClash(&d, &o.Def); err != nil {
+			return result{Err: fmt.Sprintf("%v (created on %s)", err, o.Host), Conflict: true}
+		}
 	}
 	n := Network{Def: d, Host: c.Host, ID: c.ID}
 	i, _ := slices.BinarySearchFunc(f.nets, n, compareNets)
