@@ -58,10 +58,9 @@ const (
 )
 
 const (
-	dialTimeout    = 15 * time.Second
-	maxTCPInFlight = 512      // TCP handshakes and dials in progress
-	tcpCopyBuf     = 32 << 10 // per direction per TCP flow
-	pendingRetry   = 20 * time.Millisecond
+	dialTimeout  = 15 * time.Second
+	tcpCopyBuf   = 32 << 10 // per direction per TCP flow
+	pendingRetry = 20 * time.Millisecond
 )
 
 // MaxUDPDatagram is the largest UDP payload egress relays, either way;
@@ -94,7 +93,12 @@ func (g *Gateway) enableEgress() error {
 	// A handler that returns false leaves the packet to the stack, which
 	// answers a TCP segment with a RST and a UDP datagram with an ICMP
 	// port unreachable, from the packet's destination (spoofing).
-	tf := tcp.NewForwarder(g.stack, 0, maxTCPInFlight, g.handleTCP)
+	// Handshakes in progress (each dialling the destination for up to
+	// dialTimeout) are bounded by MaxFlows, not by a smaller figure: every
+	// one holds a flow slot, so MaxFlowsPerSource bounds one container's
+	// share, and two containers dialling black holes cannot take every
+	// slot of the network as they could under a fixed 512.
+	tf := tcp.NewForwarder(g.stack, 0, g.cfg.MaxFlows, g.handleTCP)
 	g.stack.SetTransportProtocolHandler(tcp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
 		if !g.isEgress(id) {
 			return false

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -342,4 +343,64 @@ func tcpSYNFrame(mac net.HardwareAddr, src, dst netip.AddrPort) []byte {
 	pseudo := append(append(append([]byte{}, s[:]...), d[:]...), 0, 6, 0, byte(len(h)))
 	binary.BigEndian.PutUint16(h[16:], checksum(append(pseudo, h...)))
 	return ethFrame(gwMAC, mac, 0x0800, ipv4Packet(src.Addr(), dst.Addr(), 6, h))
+}
+
+// Two containers that dial black holes hold handshakes in progress for
+// up to dialTimeout each. Before handshakes were bounded by MaxFlows,
+// a fixed 512 of them per network let two such containers (256 each)
+// make the gateway drop every other container's SYN until their dials
+// timed out.
+func TestEgressHandshakesLeaveOthersRoom(t *testing.T) {
+	leakCheck(t)
+	o := newOutside(t)
+	var hung atomic.Int64
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		if strings.HasSuffix(address, ":81") {
+			hung.Add(1)
+			<-ctx.Done() // a black hole, until the gateway closes
+			return nil, ctx.Err()
+		}
+		return o.dial(ctx, network, address)
+	}
+	g := newTestGateway(t, func(c *GatewayConfig) { c.Egress, c.Dial, c.MaxFlowsPerSource = true, dial, 256 })
+	var frames [][]byte
+	hole := netip.AddrPortFrom(outsideIP, 81)
+	for c := range 3 {
+		ip := netip.AddrFrom4([4]byte{10, 77, 0, byte(3 + c)})
+		mac := net.HardwareAddr{0x02, 0x76, 0x0a, 0x4d, 0x00, byte(3 + c)}
+		frames = append(frames, arpRequest(mac, ip, gwPrefix.Addr()))
+		if c == 2 {
+			break
+		}
+		for i := range 256 {
+			frames = append(frames, tcpSYNFrame(mac, netip.AddrPortFrom(ip, uint16(40000+i)), hole))
+		}
+	}
+	for len(frames) > 0 {
+		n := min(len(frames), g.BatchSize())
+		g.Write(frames[:n])
+		frames = frames[n:]
+	}
+	waitFor(t, "512 dials into the black hole", 10*time.Second, func() bool {
+		readNow(t, g)
+		return hung.Load() == 512
+	})
+
+	// The third container still gets its connection answered.
+	third := netip.AddrFrom4([4]byte{10, 77, 0, 5})
+	thirdMAC := net.HardwareAddr{0x02, 0x76, 0x0a, 0x4d, 0x00, 0x05}
+	g.Write([][]byte{tcpSYNFrame(thirdMAC, netip.AddrPortFrom(third, 40000), netip.AddrPortFrom(outsideIP, 80))})
+	var rep []byte
+	waitFor(t, "an answer to the third container", 5*time.Second, func() bool {
+		for _, f := range readNow(t, g) {
+			if bytes.Equal(f[0:6], thirdMAC) && f[14+9] == 6 {
+				rep = f
+				return true
+			}
+		}
+		return false
+	})
+	if flags := rep[14+20+13]; flags != 0x12 {
+		t.Fatalf("third container: flags %#x, want SYN-ACK", flags)
+	}
 }
