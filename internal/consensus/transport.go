@@ -13,12 +13,26 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/vxwire/vxwire/internal/safe"
+	"github.com/vxwire/vxwire/internal/tally"
+)
+
+// Reasons the log's transport refuses a connection, counted by
+// Node.Refused.
+const (
+	// RefusedStranger: a connection from an address that is not a
+	// voter's. It is closed at once, before the TLS handshake, so that a
+	// stranger can neither hold a handshake slot nor probe the TLS stack.
+	RefusedStranger = "raft_stranger"
+	// RefusedUnauthenticated: a connection from a voter's address whose
+	// TLS handshake failed: no cluster key (a wrong secret or garbage).
+	RefusedUnauthenticated = "raft_unauthenticated"
 )
 
 // keyInfo is the HKDF info string that binds the transport key to its
@@ -43,14 +57,21 @@ const (
 // Both ends hold the same ed25519 key, derived from the cluster secret by
 // HKDF-SHA256, and each accepts only a peer that proves it holds that key
 // in the handshake: a stranger without the secret can neither read the
-// stream nor join it. Accepted connections other than raft's go to serve.
+// stream nor join it. In front of the handshake a gate closes connections
+// from addresses other than the voters' (allowed), as gossip's gate does,
+// and streams are dialled from this host's own raft address, so that the
+// peers' gates know them. Accepted connections other than raft's go to
+// serve.
 type streamLayer struct {
-	ln     net.Listener
-	server *tls.Config
-	client *tls.Config
-	l      *slog.Logger
-	crash  safe.Reporter
-	serve  func(kind byte, c net.Conn)
+	ln      net.Listener
+	server  *tls.Config
+	client  *tls.Config
+	l       *slog.Logger
+	crash   safe.Reporter
+	serve   func(kind byte, c net.Conn)
+	allowed map[netip.Addr]bool // nil admits every address
+	local   *net.TCPAddr        // source of dialled streams; nil: the kernel's choice
+	refused *tally.Counts
 
 	raftConns chan net.Conn
 	sem       chan struct{}
@@ -109,14 +130,35 @@ func tlsConfigs(secret []byte) (server, client *tls.Config, err error) {
 	return server, client, nil
 }
 
-func newStreamLayer(ln net.Listener, secret []byte, l *slog.Logger, crash safe.Reporter, serve func(byte, net.Conn)) (*streamLayer, error) {
+// gateOpts are the stream layer's gate: the addresses it admits (nil
+// admits all), the address it dials from (invalid: the kernel's choice)
+// and where it counts refusals.
+type gateOpts struct {
+	allowed []netip.Addr
+	local   netip.Addr
+	refused *tally.Counts
+}
+
+func newStreamLayer(ln net.Listener, secret []byte, l *slog.Logger, crash safe.Reporter, serve func(byte, net.Conn), g gateOpts) (*streamLayer, error) {
 	server, client, err := tlsConfigs(secret)
 	if err != nil {
 		return nil, err
 	}
 	s := &streamLayer{
-		ln: ln, server: server, client: client, l: l, crash: crash, serve: serve,
+		ln: ln, server: server, client: client, l: l, crash: crash, serve: serve, refused: g.refused,
 		raftConns: make(chan net.Conn), sem: make(chan struct{}, maxHandshakes), done: make(chan struct{}),
+	}
+	if s.refused == nil {
+		s.refused = new(tally.Counts)
+	}
+	if g.allowed != nil {
+		s.allowed = make(map[netip.Addr]bool, len(g.allowed))
+		for _, a := range g.allowed {
+			s.allowed[a.Unmap()] = true
+		}
+	}
+	if g.local.IsValid() && !g.local.IsUnspecified() {
+		s.local = net.TCPAddrFromAddrPort(netip.AddrPortFrom(g.local, 0))
 	}
 	crash.Go("raft accept", s.routineAccept)
 	return s, nil
@@ -133,6 +175,11 @@ func (s *streamLayer) routineAccept() {
 				continue
 			}
 			return
+		}
+		if !s.admits(c.RemoteAddr()) {
+			s.refused.Add(RefusedStranger)
+			c.Close()
+			continue
 		}
 		select {
 		case s.sem <- struct{}{}:
@@ -153,6 +200,7 @@ func (s *streamLayer) handshake(c net.Conn) {
 	_ = tc.SetDeadline(time.Now().Add(handshakeTimeout))
 	var kind [1]byte
 	if err := tc.Handshake(); err != nil {
+		s.refused.Add(RefusedUnauthenticated)
 		s.l.Debug("refused raft connection", "peer", c.RemoteAddr().String(), "error", err)
 		c.Close()
 		return
@@ -174,6 +222,18 @@ func (s *streamLayer) handshake(c net.Conn) {
 	case <-s.done:
 		tc.Close()
 	}
+}
+
+// admits reports whether the gate lets a connection from addr in.
+func (s *streamLayer) admits(addr net.Addr) bool {
+	if s.allowed == nil {
+		return true
+	}
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	return s.allowed[ta.AddrPort().Addr().Unmap()]
 }
 
 // Accept implements net.Listener: it returns authenticated raft streams.
@@ -203,6 +263,9 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 // dial connects to address, authenticates and announces kind.
 func (s *streamLayer) dial(address string, kind byte, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
+	if s.local != nil {
+		d.LocalAddr = s.local
+	}
 	c, err := d.Dial("tcp", address)
 	if err != nil {
 		return nil, err
