@@ -94,6 +94,44 @@ func TestHostTableBounded(t *testing.T) {
 	}
 }
 
+// TestNoticeRefused sends "changed, pull me" notices through the
+// delegate, as a member holding the secret could: one whose host name the
+// config rules refuse, one from the far future, and notices for more
+// invented hosts. Before notices were checked like states, each was
+// queued to be gossiped on to every host (a queue that grew by one per
+// invented name and was sorted on every gossip tick); now each is refused
+// under its reason and none is queued. The probe: a valid notice, about
+// a member, is queued.
+func TestNoticeRefused(t *testing.T) {
+	c := newTestCluster(t, "me", nil)
+	now := uint64(time.Now().UnixNano())
+	notice := func(host string, epoch uint64) []byte {
+		return encode(nil, &message{Type: msgNotice, State: hostState{Host: host, Version: version{Epoch: epoch, Counter: 1}}})
+	}
+	base := c.queue.len()
+	c.mu.Lock()
+	c.tab.live["h2"] = true // as memberlist's join event makes it
+	c.mu.Unlock()
+	(*delegate)(c).NotifyMsg(notice("h2", now))
+	if got := c.queue.len(); got != base+1 {
+		t.Fatalf("a valid notice was not queued: queue %d, want %d", got, base+1)
+	}
+	(*delegate)(c).NotifyMsg(notice("h\x003", now))
+	(*delegate)(c).NotifyMsg(notice("h4", now+uint64(time.Hour)))
+	if r := c.Refused(); r[RefusedHost] != 1 || r[RefusedVersion] != 1 {
+		t.Errorf("refused %v, want one %s and one %s", r, RefusedHost, RefusedVersion)
+	}
+	for i := range 2 * MaxHosts {
+		(*delegate)(c).NotifyMsg(notice(fmt.Sprintf("x%d", i), now))
+	}
+	if got := c.queue.len(); got != base+1 {
+		t.Errorf("queue holds %d messages after notices for %d invented hosts, want %d", got, 2*MaxHosts, base+1)
+	}
+	if c.Refused()[RefusedUnknownHost] != 2*MaxHosts {
+		t.Errorf("notices beyond the bound not counted: %v", c.Refused())
+	}
+}
+
 // TestOldNetworkMessagesDropped: network definitions gossiped by a host
 // of an earlier version (they now live in the Raft log) are decoded and
 // dropped, not counted as malformed and not taken; a malformed networks
