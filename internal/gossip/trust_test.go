@@ -44,6 +44,15 @@ func TestStateRefused(t *testing.T) {
 		{"network not a DNS label", func(s *hostState) { s.Records[0].Network = "BLUE" }, RefusedRecord},
 		{"multicast mac", func(s *hostState) { s.Records[0].MAC = [6]byte{1, 0, 0x5e, 0, 0, 1} }, RefusedRecord},
 		{"ipv6 address", func(s *hostState) { s.Records[0].IP = netip.MustParseAddr("fd00::1") }, RefusedRecord},
+		{"network vni below the range", func(s *hostState) {
+			s.Networks = []HostNetwork{{Host: "h2", Name: "red", VNI: 5, Subnet: netip.MustParsePrefix("10.78.0.0/24")}}
+		}, RefusedNetwork},
+		{"network subnet with host bits", func(s *hostState) {
+			s.Networks = []HostNetwork{{Host: "h2", Name: "red", VNI: 300, Subnet: netip.MustParsePrefix("10.78.0.5/24")}}
+		}, RefusedNetwork},
+		{"network name not a DNS label", func(s *hostState) {
+			s.Networks = []HostNetwork{{Host: "h2", Name: "Red!", VNI: 300, Subnet: netip.MustParsePrefix("10.78.0.0/24")}}
+		}, RefusedNetwork},
 		{"too many records", func(s *hostState) {
 			for i := range MaxRecordsPerHost {
 				s.Records = append(s.Records, rec("h2", "blue", fmt.Sprintf("r%d", i), "10.77.0.21"))
