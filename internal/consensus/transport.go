@@ -33,6 +33,9 @@ const (
 	// RefusedUnauthenticated: a connection from a voter's address whose
 	// TLS handshake failed: no cluster key (a wrong secret or garbage).
 	RefusedUnauthenticated = "raft_unauthenticated"
+	// RefusedBusy: a connection closed at once because its address holds
+	// its share of the handshake slots, or all are taken.
+	RefusedBusy = "raft_busy"
 )
 
 // keyInfo is the HKDF info string that binds the transport key to its
@@ -51,6 +54,9 @@ const (
 const (
 	handshakeTimeout = 5 * time.Second
 	maxHandshakes    = 64
+	// maxHandshakesPerAddr bounds the handshakes one address runs at
+	// once; a member needs a few (raft's pool, a forward, a probe).
+	maxHandshakesPerAddr = 16
 )
 
 // streamLayer is raft's StreamLayer over mutually authenticated TLS 1.3.
@@ -74,7 +80,9 @@ type streamLayer struct {
 	refused *tally.Counts
 
 	raftConns chan net.Conn
-	sem       chan struct{}
+	sem       chan struct{}      // handshake slots, maxHandshakes
+	slotMu    sync.Mutex         // guards slots
+	slots     map[netip.Addr]int // handshake slots held, by remote address
 	done      chan struct{}
 	closeOnce sync.Once
 }
@@ -147,6 +155,7 @@ func newStreamLayer(ln net.Listener, secret []byte, l *slog.Logger, crash safe.R
 	s := &streamLayer{
 		ln: ln, server: server, client: client, l: l, crash: crash, serve: serve, refused: g.refused,
 		raftConns: make(chan net.Conn), sem: make(chan struct{}, maxHandshakes), done: make(chan struct{}),
+		slots: make(map[netip.Addr]int),
 	}
 	if s.refused == nil {
 		s.refused = new(tally.Counts)
@@ -176,20 +185,20 @@ func (s *streamLayer) routineAccept() {
 			}
 			return
 		}
-		if !s.admits(c.RemoteAddr()) {
+		from := remoteIP(c.RemoteAddr())
+		if !s.admits(from) {
 			s.refused.Add(RefusedStranger)
 			c.Close()
 			continue
 		}
-		select {
-		case s.sem <- struct{}{}:
-		default:
+		if !s.takeSlot(from) {
+			s.refused.Add(RefusedBusy)
 			c.Close()
 			continue
 		}
 		go func() {
 			defer s.crash.Recover(RecoveredConn, func() { c.Close() })
-			defer func() { <-s.sem }()
+			defer s.releaseSlot(from)
 			s.handshake(c)
 		}()
 	}
@@ -224,16 +233,48 @@ func (s *streamLayer) handshake(c net.Conn) {
 	}
 }
 
-// admits reports whether the gate lets a connection from addr in.
-func (s *streamLayer) admits(addr net.Addr) bool {
-	if s.allowed == nil {
-		return true
-	}
+// remoteIP returns the IP address of a connection's remote end; the
+// zero Addr when it has none.
+func remoteIP(addr net.Addr) netip.Addr {
 	ta, ok := addr.(*net.TCPAddr)
 	if !ok {
+		return netip.Addr{}
+	}
+	return ta.AddrPort().Addr().Unmap()
+}
+
+// admits reports whether the gate lets a connection from ip in.
+func (s *streamLayer) admits(ip netip.Addr) bool {
+	return s.allowed == nil || s.allowed[ip]
+}
+
+// takeSlot takes one of the handshake slots for a connection from ip, of
+// which one address may hold at most maxHandshakesPerAddr: a process on
+// one peer's address without the secret cannot hold them all. It
+// reports false when none is free.
+func (s *streamLayer) takeSlot(ip netip.Addr) bool {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
+	if s.slots[ip] >= maxHandshakesPerAddr {
 		return false
 	}
-	return s.allowed[ta.AddrPort().Addr().Unmap()]
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return false
+	}
+	s.slots[ip]++
+	return true
+}
+
+// releaseSlot gives back a slot takeSlot took for ip.
+func (s *streamLayer) releaseSlot(ip netip.Addr) {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
+	if s.slots[ip]--; s.slots[ip] <= 0 {
+		delete(s.slots, ip)
+	}
+	<-s.sem
 }
 
 // Accept implements net.Listener: it returns authenticated raft streams.
