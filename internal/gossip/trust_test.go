@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -245,7 +246,10 @@ func TestStrangerRefused(t *testing.T) {
 // TestAliveGate: a member cannot introduce a node at an address that is
 // not a configured peer; a node at a peer's address is let in.
 func TestAliveGate(t *testing.T) {
-	c := newTestCluster(t, "me", nil, func(c *Config) { c.Peers = []netip.Addr{netip.MustParseAddr("127.0.0.3")} })
+	c := newTestCluster(t, "me", nil, func(c *Config) {
+		c.Peers = []netip.Addr{netip.MustParseAddr("127.0.0.3")}
+		c.Secret = []byte("a cluster secret of 32 bytes!!!")
+	})
 	g := (*aliveGate)(c)
 	if err := g.NotifyAlive(&memberlist.Node{Name: "evil", Addr: net.IPv4(127, 0, 0, 2)}); err == nil {
 		t.Error("node at a stranger's address let in")
@@ -291,4 +295,23 @@ func TestStreamsDialFromBindAddr(t *testing.T) {
 		s.Close()
 		c.Close()
 	}
+}
+
+// TestPeersNeedSecret: gossip with a peer gate and no secret is refused
+// at New, whatever built the config; config.Load refuses such a file
+// with a FILE:LINE error, and this keeps any other caller from running
+// gossip that takes records from anyone. The probe: the same config with
+// a secret starts.
+func TestPeersNeedSecret(t *testing.T) {
+	cfg := Config{NodeName: "me", BindAddr: loopback, Port: -1, Peers: []netip.Addr{netip.MustParseAddr("127.0.0.3")}}
+	if c, err := New(cfg, slog.New(slog.DiscardHandler)); err == nil {
+		c.Close()
+		t.Fatal("gossip with peers and no secret started")
+	}
+	cfg.Secret = []byte("a cluster secret of 32 bytes!!!")
+	c, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("with a secret: %v", err)
+	}
+	c.Close()
 }
