@@ -191,3 +191,65 @@ func TestAdversaryFDBExhaustion(t *testing.T) {
 	}
 	e.mustPing(p.c1, "10.77.0.20")
 }
+
+// TestAdversaryPeerStealsLocalMAC has peer h3 send broadcast frames to
+// h1 whose source is c1's MAC, c1 being h1's own container, while c2
+// pings c1. Local MACs have been pinned to their ports since the first
+// engine; this test pins that end to end: every forged frame is dropped
+// as spoofed and not delivered (c1 would see its own MAC come in), and
+// all 20 pings arrive, which they would not if h1 had moved c1's MAC
+// behind h3. The probe: the same broadcast from h3 with a MAC nobody
+// owns reaches c1.
+func TestAdversaryPeerStealsLocalMAC(t *testing.T) {
+	e := newEnv(t)
+	p := e.peerTopo()
+	e.mustPing(p.c2, "10.77.0.10")
+	mc1 := mac(e.linkMAC(p.c1, "eth0"))
+	bcast := mac("ff:ff:ff:ff:ff:ff")
+	to := netip.AddrPortFrom(netip.MustParseAddr(p.h1.addr), 4789)
+
+	inbox := e.listenUDP(p.c1, "10.77.0.10", 7002)
+	ctrl := e.marker("peer-frame")
+	e.eventually(reachTimeout, "a broadcast from h3 with a fresh MAC reaches c1", func() error {
+		e.sendUDP(p.h3.netns, p.h3.addr, to, forged(bcast, mac("02:00:00:00:99:03"), ctrl))
+		b, err := inbox.next(time.Second)
+		if err == nil && string(b) != string(ctrl) {
+			err = fmt.Errorf("got %q", b)
+		}
+		return err
+	})
+
+	before := e.mustStatus(p.h1)
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for ; n < 600; n++ { // bounded: 600 frames, 5 ms apart
+			select {
+			case <-stop:
+				done <- n
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			e.sendUDP(p.h3.netns, p.h3.addr, to, forged(bcast, mc1, []byte("stolen")))
+		}
+		done <- n
+	}()
+	out, err := e.in(p.c2, "ping", "-c", "20", "-i", "0.1", "-W", "1", "10.77.0.10")
+	close(stop)
+	n := <-done
+	t.Logf("%d forged frames from h3 during the pings", n)
+	if err != nil || !strings.Contains(out, " 20 received") {
+		t.Fatalf("c2's pings to c1 while h3 claims c1's MAC: want 20 of 20: %v\n%s", err, out)
+	}
+	e.dropDelta(p.h1, before, api.DropSpoofed, uint64(n))
+	for {
+		b, err := inbox.next(time.Second)
+		if err != nil {
+			break
+		}
+		if string(b) == "stolen" {
+			t.Fatal("a frame from h3 with c1's own source MAC reached c1")
+		}
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/gossip"
 )
 
@@ -219,7 +220,9 @@ func TestAdversaryGossipWithoutSecret(t *testing.T) {
 
 // TestAdversaryGossipWrongSecret runs a real vxwire member on h3 whose
 // secret differs from the cluster's: it is not admitted, and its
-// container's name never reaches h1. Before this fix a host with no
+// container's name never reaches h1; its replicated-log connections fail
+// their handshake and are counted (raft_unauthenticated, not counted
+// before that counter existed). Before this fix a host with no
 // secret_file at all ran unauthenticated gossip and was admitted. The
 // probe: the same daemon restarted with the right secret is admitted.
 func TestAdversaryGossipWrongSecret(t *testing.T) {
@@ -235,6 +238,8 @@ func TestAdversaryGossipWrongSecret(t *testing.T) {
 	d3 := e.startDaemon(g.h3, e.writeConfig(g.h3, conf))
 	d3.waitReady("c3")
 	e.waitRefused(g.h1, gossip.RefusedUnauthenticated, before[gossip.RefusedUnauthenticated])
+	// Its log member's handshakes (votes it asks for) fail too.
+	e.waitRefused(g.h1, consensus.RefusedUnauthenticated, before[consensus.RefusedUnauthenticated])
 	e.unknownTo(g.c1, "c3")
 	e.unknownTo(g.c2, "c3")
 	if err := d3.stop(); err != nil {

@@ -212,16 +212,8 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 		sort.Strings(attached)
 		return fmt.Errorf("%w: network %q has endpoints attached on this host: %v; detach them first", api.ErrConflict, name, attached)
 	}
-	if e.cluster != nil {
-		var remote []string
-		for _, r := range e.cluster.Records() {
-			if r.Network == name && r.Host != e.cfg.Host.Name {
-				remote = append(remote, r.Host+"/"+r.Name)
-			}
-		}
-		if len(remote) > 0 {
-			return fmt.Errorf("%w: network %q has endpoints attached on other hosts: %v; detach them first", api.ErrConflict, name, remote)
-		}
+	if remote := e.unlockedRemoteEndpoints(name); len(remote) > 0 {
+		return fmt.Errorf("%w: network %q has endpoints attached on other hosts: %v; detach them first", api.ErrConflict, name, remote)
 	}
 	if e.removing[name] {
 		return fmt.Errorf("%w: network %q is being removed", api.ErrConflict, name)
@@ -250,6 +242,36 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 	}
 	e.l.Info("network removed", "network", name)
 	return nil
+}
+
+// unlockedRemoteEndpoints returns the endpoints ("host/name", sorted)
+// other hosts hold on network name: those their gossip records show, and
+// with a log also the names it holds for configured peers, which stay
+// while a peer is down or cut off and its records are gone from gossip.
+// A peer releases a name when its endpoint goes, also one that went
+// while the peer was stopped, once the peer is back.
+func (e *Engine) unlockedRemoteEndpoints(name string) []string {
+	seen := make(map[string]bool)
+	if e.cluster != nil {
+		for _, r := range e.cluster.Records() {
+			if r.Network == name && r.Host != e.cfg.Host.Name {
+				seen[r.Host+"/"+r.Name] = true
+			}
+		}
+	}
+	if e.blocks != nil {
+		for _, c := range e.blocks.Claims() {
+			if c.Network == name && c.Host != e.cfg.Host.Name && slices.ContainsFunc(e.cfg.Peers, func(p config.Peer) bool { return p.Name == c.Host }) {
+				seen[c.Host+"/"+c.Name] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // unlockedSaveNetworks writes this host's own API networks to state_dir.

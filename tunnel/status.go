@@ -19,12 +19,10 @@ func (e *Engine) Status() api.Status {
 	st.Refused = e.refused.Snapshot()
 	st.Recovered = e.recovered.Snapshot()
 	if e.cluster != nil {
-		for k, v := range e.cluster.Refused() {
-			if st.Refused == nil {
-				st.Refused = make(map[string]uint64)
-			}
-			st.Refused[k] += v
-		}
+		st.Refused = addCounts(st.Refused, e.cluster.Refused())
+	}
+	if e.blocks != nil {
+		st.Refused = addCounts(st.Refused, e.blocks.Refused())
 	}
 	st.Host = e.cfg.Host.Name
 	st.Rootless = e.cfg.Host.Rootless
@@ -101,4 +99,16 @@ func (e *Engine) Metrics() metrics.Snapshot {
 		snap.DNSQueries[name] = dnsResults(n.dns.Stats())
 	}
 	return snap
+}
+
+// addCounts adds the counts of src to dst, making dst when it is nil and
+// src is not empty.
+func addCounts(dst, src map[string]uint64) map[string]uint64 {
+	for k, v := range src {
+		if dst == nil {
+			dst = make(map[string]uint64)
+		}
+		dst[k] += v
+	}
+	return dst
 }

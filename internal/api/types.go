@@ -73,7 +73,8 @@ type Status struct {
 	// has no key.
 	WireGuard *WireGuardStats `json:"wireguard,omitempty"`
 	// Refused counts control-plane input refused, by reason: gossip
-	// messages and records that fail the config rules, strangers, and
+	// messages and records that fail the config rules, strangers and
+	// failed handshakes on the gossip and replicated-log ports, and
 	// network definitions this host does not apply.
 	Refused map[string]uint64 `json:"refused,omitempty"`
 	// Recovered counts panics recovered in goroutines that serve one

@@ -13,7 +13,9 @@
 // Every host starts with the same static voter set, taken from its config
 // and bootstrapped once; the state lives under the host's state directory.
 // The raft stream is TLS 1.3, both ends authenticated by a key derived from
-// the cluster secret (see streamLayer). A command proposed on a follower is
+// the cluster secret (see streamLayer); connections from addresses other
+// than the voters' are closed before the handshake. Both refusals are
+// counted (Node.Refused). A command proposed on a follower is
 // forwarded to the leader over the same authenticated transport.
 package consensus
 
@@ -38,6 +40,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/vxwire/vxwire/internal/atomicfile"
 	"github.com/vxwire/vxwire/internal/safe"
+	"github.com/vxwire/vxwire/internal/tally"
 )
 
 // ErrNoQuorum is returned (wrapped) when a command could not be committed
@@ -101,6 +104,10 @@ type Node struct {
 	gmu     sync.Mutex
 	granted []Block
 
+	// refused counts connections the transport turned away, by reason
+	// (RefusedStranger, RefusedUnauthenticated).
+	refused tally.Counts
+
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -146,7 +153,12 @@ func New(cfg Config, l *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consensus: cannot listen on %s: %w", cfg.Bind, err)
 	}
-	if n.stream, err = newStreamLayer(ln, cfg.Secret, l, cfg.Crash, n.serve); err != nil {
+	allowed := make([]netip.Addr, 0, len(cfg.Voters))
+	for _, v := range cfg.Voters {
+		allowed = append(allowed, v.Addr.Addr())
+	}
+	gate := gateOpts{allowed: allowed, local: cfg.Bind.Addr(), refused: &n.refused}
+	if n.stream, err = newStreamLayer(ln, cfg.Secret, l, cfg.Crash, n.serve, gate); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -527,6 +539,11 @@ func (n *Node) probe(addr string) error {
 	_, err = io.ReadFull(c, b[:])
 	return err
 }
+
+// Refused returns how many connections the log's transport turned away,
+// by reason (the Refused* constants). The map is a copy; nil when none
+// were.
+func (n *Node) Refused() map[string]uint64 { return n.refused.Snapshot() }
 
 // Close stops the raft member and closes its files.
 func (n *Node) Close() error {

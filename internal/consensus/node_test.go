@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -158,6 +159,9 @@ func TestStrangerRefused(t *testing.T) {
 	if up, _ := nodes[0].Reachable(); up != 2 {
 		t.Errorf("member sees %d reachable, want 2", up)
 	}
+	if got := nodes[0].Refused()[RefusedUnauthenticated]; got == 0 {
+		t.Errorf("the stranger's failed handshake is not counted: %v", nodes[0].Refused())
+	}
 	// The stranger forwards a block request straight to both members, as
 	// a follower does to the leader; before the transport was
 	// authenticated the leader would have committed it.
@@ -209,6 +213,46 @@ func TestStrangerRefused(t *testing.T) {
 				t.Fatalf("%s gives %s to the stranger", nd.cfg.Name, o.Prefix)
 			}
 		}
+	}
+}
+
+// TestGateRefusesOtherAddresses: a connection from an address that is no
+// voter's is closed before the TLS handshake and counted, even from a
+// process that holds the secret; the same dial from a voter's address is
+// answered.
+func TestGateRefusesOtherAddresses(t *testing.T) {
+	nodes := cluster(t, 2, "a cluster secret of 32 bytes!!!")
+	_, client, err := tlsConfigs([]byte("a cluster secret of 32 bytes!!!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(from string) error {
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", nodes[0].cfg.Bind.String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		tc := tls.Client(c, client)
+		_ = tc.SetDeadline(time.Now().Add(2 * time.Second))
+		return tc.Handshake()
+	}
+	if err := dial("127.0.0.1"); err != nil {
+		t.Fatalf("handshake from a voter's address: %v", err)
+	}
+	for i := range 100 { // more than the handshake slots
+		if err := dial("127.0.0.9"); err == nil {
+			t.Fatalf("handshake #%d from 127.0.0.9 (no voter's) succeeded", i)
+		}
+	}
+	if got := nodes[0].Refused()[RefusedStranger]; got != 100 {
+		t.Errorf("refused[%s] = %d, want 100", RefusedStranger, got)
+	}
+	if got := nodes[0].Refused()[RefusedUnauthenticated]; got != 0 {
+		t.Errorf("refused[%s] = %d, want 0: strangers never reach the handshake", RefusedUnauthenticated, got)
+	}
+	if err := dial("127.0.0.1"); err != nil {
+		t.Fatalf("handshake from a voter's address after the strangers: %v", err)
 	}
 }
 

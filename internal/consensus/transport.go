@@ -13,12 +13,29 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/vxwire/vxwire/internal/safe"
+	"github.com/vxwire/vxwire/internal/tally"
+)
+
+// Reasons the log's transport refuses a connection, counted by
+// Node.Refused.
+const (
+	// RefusedStranger: a connection from an address that is not a
+	// voter's. It is closed at once, before the TLS handshake, so that a
+	// stranger can neither hold a handshake slot nor probe the TLS stack.
+	RefusedStranger = "raft_stranger"
+	// RefusedUnauthenticated: a connection from a voter's address whose
+	// TLS handshake failed: no cluster key (a wrong secret or garbage).
+	RefusedUnauthenticated = "raft_unauthenticated"
+	// RefusedBusy: a connection closed at once because its address holds
+	// its share of the handshake slots, or all are taken.
+	RefusedBusy = "raft_busy"
 )
 
 // keyInfo is the HKDF info string that binds the transport key to its
@@ -37,23 +54,35 @@ const (
 const (
 	handshakeTimeout = 5 * time.Second
 	maxHandshakes    = 64
+	// maxHandshakesPerAddr bounds the handshakes one address runs at
+	// once; a member needs a few (raft's pool, a forward, a probe).
+	maxHandshakesPerAddr = 16
 )
 
 // streamLayer is raft's StreamLayer over mutually authenticated TLS 1.3.
 // Both ends hold the same ed25519 key, derived from the cluster secret by
 // HKDF-SHA256, and each accepts only a peer that proves it holds that key
 // in the handshake: a stranger without the secret can neither read the
-// stream nor join it. Accepted connections other than raft's go to serve.
+// stream nor join it. In front of the handshake a gate closes connections
+// from addresses other than the voters' (allowed), as gossip's gate does,
+// and streams are dialled from this host's own raft address, so that the
+// peers' gates know them. Accepted connections other than raft's go to
+// serve.
 type streamLayer struct {
-	ln     net.Listener
-	server *tls.Config
-	client *tls.Config
-	l      *slog.Logger
-	crash  safe.Reporter
-	serve  func(kind byte, c net.Conn)
+	ln      net.Listener
+	server  *tls.Config
+	client  *tls.Config
+	l       *slog.Logger
+	crash   safe.Reporter
+	serve   func(kind byte, c net.Conn)
+	allowed map[netip.Addr]bool // nil admits every address
+	local   *net.TCPAddr        // source of dialled streams; nil: the kernel's choice
+	refused *tally.Counts
 
 	raftConns chan net.Conn
-	sem       chan struct{}
+	sem       chan struct{}      // handshake slots, maxHandshakes
+	slotMu    sync.Mutex         // guards slots
+	slots     map[netip.Addr]int // handshake slots held, by remote address
 	done      chan struct{}
 	closeOnce sync.Once
 }
@@ -109,14 +138,36 @@ func tlsConfigs(secret []byte) (server, client *tls.Config, err error) {
 	return server, client, nil
 }
 
-func newStreamLayer(ln net.Listener, secret []byte, l *slog.Logger, crash safe.Reporter, serve func(byte, net.Conn)) (*streamLayer, error) {
+// gateOpts are the stream layer's gate: the addresses it admits (nil
+// admits all), the address it dials from (invalid: the kernel's choice)
+// and where it counts refusals.
+type gateOpts struct {
+	allowed []netip.Addr
+	local   netip.Addr
+	refused *tally.Counts
+}
+
+func newStreamLayer(ln net.Listener, secret []byte, l *slog.Logger, crash safe.Reporter, serve func(byte, net.Conn), g gateOpts) (*streamLayer, error) {
 	server, client, err := tlsConfigs(secret)
 	if err != nil {
 		return nil, err
 	}
 	s := &streamLayer{
-		ln: ln, server: server, client: client, l: l, crash: crash, serve: serve,
+		ln: ln, server: server, client: client, l: l, crash: crash, serve: serve, refused: g.refused,
 		raftConns: make(chan net.Conn), sem: make(chan struct{}, maxHandshakes), done: make(chan struct{}),
+		slots: make(map[netip.Addr]int),
+	}
+	if s.refused == nil {
+		s.refused = new(tally.Counts)
+	}
+	if g.allowed != nil {
+		s.allowed = make(map[netip.Addr]bool, len(g.allowed))
+		for _, a := range g.allowed {
+			s.allowed[a.Unmap()] = true
+		}
+	}
+	if g.local.IsValid() && !g.local.IsUnspecified() {
+		s.local = net.TCPAddrFromAddrPort(netip.AddrPortFrom(g.local, 0))
 	}
 	crash.Go("raft accept", s.routineAccept)
 	return s, nil
@@ -134,15 +185,20 @@ func (s *streamLayer) routineAccept() {
 			}
 			return
 		}
-		select {
-		case s.sem <- struct{}{}:
-		default:
+		from := remoteIP(c.RemoteAddr())
+		if !s.admits(from) {
+			s.refused.Add(RefusedStranger)
+			c.Close()
+			continue
+		}
+		if !s.takeSlot(from) {
+			s.refused.Add(RefusedBusy)
 			c.Close()
 			continue
 		}
 		go func() {
 			defer s.crash.Recover(RecoveredConn, func() { c.Close() })
-			defer func() { <-s.sem }()
+			defer s.releaseSlot(from)
 			s.handshake(c)
 		}()
 	}
@@ -153,6 +209,7 @@ func (s *streamLayer) handshake(c net.Conn) {
 	_ = tc.SetDeadline(time.Now().Add(handshakeTimeout))
 	var kind [1]byte
 	if err := tc.Handshake(); err != nil {
+		s.refused.Add(RefusedUnauthenticated)
 		s.l.Debug("refused raft connection", "peer", c.RemoteAddr().String(), "error", err)
 		c.Close()
 		return
@@ -174,6 +231,50 @@ func (s *streamLayer) handshake(c net.Conn) {
 	case <-s.done:
 		tc.Close()
 	}
+}
+
+// remoteIP returns the IP address of a connection's remote end; the
+// zero Addr when it has none.
+func remoteIP(addr net.Addr) netip.Addr {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return netip.Addr{}
+	}
+	return ta.AddrPort().Addr().Unmap()
+}
+
+// admits reports whether the gate lets a connection from ip in.
+func (s *streamLayer) admits(ip netip.Addr) bool {
+	return s.allowed == nil || s.allowed[ip]
+}
+
+// takeSlot takes one of the handshake slots for a connection from ip, of
+// which one address may hold at most maxHandshakesPerAddr: a process on
+// one peer's address without the secret cannot hold them all. It
+// reports false when none is free.
+func (s *streamLayer) takeSlot(ip netip.Addr) bool {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
+	if s.slots[ip] >= maxHandshakesPerAddr {
+		return false
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return false
+	}
+	s.slots[ip]++
+	return true
+}
+
+// releaseSlot gives back a slot takeSlot took for ip.
+func (s *streamLayer) releaseSlot(ip netip.Addr) {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
+	if s.slots[ip]--; s.slots[ip] <= 0 {
+		delete(s.slots, ip)
+	}
+	<-s.sem
 }
 
 // Accept implements net.Listener: it returns authenticated raft streams.
@@ -203,6 +304,9 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 // dial connects to address, authenticates and announces kind.
 func (s *streamLayer) dial(address string, kind byte, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
+	if s.local != nil {
+		d.LocalAddr = s.local
+	}
 	c, err := d.Dial("tcp", address)
 	if err != nil {
 		return nil, err

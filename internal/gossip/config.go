@@ -62,7 +62,8 @@ type Config struct {
 	Seeds []netip.AddrPort
 	// Peers, when not nil, are the only addresses gossip accepts packets
 	// and connections from (besides BindAddr); others are dropped and
-	// counted as RefusedStranger. SetPeers changes them later.
+	// counted as RefusedStranger. SetPeers changes them later. Peers
+	// need a Secret: New refuses them without one.
 	Peers []netip.Addr
 	// Secret is the cluster secret. When non-nil, all gossip is encrypted
 	// (AES-256-GCM) with a key derived by HKDF-SHA256 from Secret with the
@@ -185,6 +186,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Secret != nil && len(c.Secret) == 0 {
 		return c, errors.New("gossip: secret is empty")
+	}
+	if len(c.Peers) > 0 && c.Secret == nil {
+		// The daemon's config file refuses this too (host.secret_file):
+		// with peers, gossip is always authenticated.
+		return c, errors.New("gossip: peers need a secret: unauthenticated gossip would take records from anyone who reaches the port")
 	}
 	setDefault(&c.DeadAfter, DefaultDeadAfter)
 	setDefault(&c.ForgetFailedAfter, DefaultForgetFailedAfter)

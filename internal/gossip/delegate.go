@@ -43,11 +43,14 @@ func (d *delegate) NotifyMsg(b []byte) {
 		c.unlockedApply(m.State, true)
 	case msgNotice:
 		s := m.State
-		if err := checkVersion(s.Host, s.Version, time.Now()); err != nil {
+		if s.Host == c.cfg.NodeName {
+			return
+		}
+		if err := c.unlockedCheckNotice(&s, time.Now()); err != nil {
 			c.count(err, RefusedVersion)
 			return
 		}
-		if s.Host != c.cfg.NodeName && c.tab.wants(s.Host, s.Version) {
+		if c.tab.wants(s.Host, s.Version) {
 			c.queue.queue(s.Host, bytes.Clone(b))
 			c.unlockedRequestPull(s.Host, s.Version)
 		}

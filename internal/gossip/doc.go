@@ -12,7 +12,8 @@
 // front of memberlist's transport drops packets and connections from other
 // addresses (RefusedStranger); SetPeers moves it on reload. Every state
 // and record received is checked with the rules of
-// internal/config, versions and clocks may neither lie more than ten
+// internal/config, a notice of a change only for a host that is known or
+// a member, versions and clocks may neither lie more than ten
 // minutes in the future nor come near wrapping, and the table holds at
 // most MaxHosts hosts of at most MaxRecordsPerHost records each. Each
 // refusal is counted by reason (Cluster.Refused). States also carry the

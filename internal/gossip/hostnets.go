@@ -59,16 +59,17 @@ func (c *Cluster) SetLocalNetworks(nets []HostNetwork) {
 }
 
 // HostNetworks returns the config-file networks every known host
-// announces, this host's included, sorted by host and name. The result is
-// a copy owned by the caller.
+// announces, this host's included, sorted by host and name. Hosts that
+// failed or left are included with what they last announced: their
+// config files still hold those networks when they come back, so an API
+// network must not take their VNIs or subnets meanwhile. The result is a
+// copy owned by the caller.
 func (c *Cluster) HostNetworks() []HostNetwork {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []HostNetwork
 	for _, e := range c.tab.hosts {
-		if !e.dropped {
-			out = append(out, e.state.Networks...)
-		}
+		out = append(out, e.state.Networks...)
 	}
 	slices.SortFunc(out, compareHostNetworks)
 	return out

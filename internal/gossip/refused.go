@@ -21,6 +21,9 @@ const (
 	RefusedVersion = "gossip_version"
 	// RefusedHostCap: a state of a new host beyond MaxHosts.
 	RefusedHostCap = "gossip_host_table_full"
+	// RefusedUnknownHost: a "changed, pull me" notice about a host that
+	// is neither in the table nor a member, which could not be pulled.
+	RefusedUnknownHost = "gossip_unknown_host"
 	// RefusedRecordCap: a state with more than MaxRecordsPerHost records.
 	RefusedRecordCap = "gossip_too_many_records"
 )

@@ -61,13 +61,33 @@ func checkVersion(host string, v version, now time.Time) error {
 	return nil
 }
 
-// unlockedCheckState checks a state received from a peer: host name,
-// version, bounds and every record. mu must be held.
-func (c *Cluster) unlockedCheckState(s *hostState, now time.Time) error {
+// checkHeader checks the host name and version of a state or notice.
+func checkHeader(s *hostState, now time.Time) error {
 	if err := config.CheckHostName(s.Host); err != nil {
 		return refuse(RefusedHost, "state of host %q: %v", s.Host, err)
 	}
-	if err := checkVersion(s.Host, s.Version, now); err != nil {
+	return checkVersion(s.Host, s.Version, now)
+}
+
+// unlockedCheckNotice checks a notice received from a peer, which only
+// names a host and its version: like a state's, and the host must be in
+// the table or a member, since only then can it be pulled. Otherwise
+// invented names would each be queued and gossiped on to every host.
+// mu must be held.
+func (c *Cluster) unlockedCheckNotice(s *hostState, now time.Time) error {
+	if err := checkHeader(s, now); err != nil {
+		return err
+	}
+	if _, known := c.tab.hosts[s.Host]; !known && !c.tab.live[s.Host] {
+		return refuse(RefusedUnknownHost, "notice of %s, which is neither known nor a member", s.Host)
+	}
+	return nil
+}
+
+// unlockedCheckState checks a state received from a peer: host name,
+// version, bounds and every record. mu must be held.
+func (c *Cluster) unlockedCheckState(s *hostState, now time.Time) error {
+	if err := checkHeader(s, now); err != nil {
 		return err
 	}
 	if _, known := c.tab.hosts[s.Host]; !known && len(c.tab.hosts) >= MaxHosts {

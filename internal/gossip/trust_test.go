@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -45,6 +46,15 @@ func TestStateRefused(t *testing.T) {
 		{"network not a DNS label", func(s *hostState) { s.Records[0].Network = "BLUE" }, RefusedRecord},
 		{"multicast mac", func(s *hostState) { s.Records[0].MAC = [6]byte{1, 0, 0x5e, 0, 0, 1} }, RefusedRecord},
 		{"ipv6 address", func(s *hostState) { s.Records[0].IP = netip.MustParseAddr("fd00::1") }, RefusedRecord},
+		{"network vni below the range", func(s *hostState) {
+			s.Networks = []HostNetwork{{Host: "h2", Name: "red", VNI: 5, Subnet: netip.MustParsePrefix("10.78.0.0/24")}}
+		}, RefusedNetwork},
+		{"network subnet with host bits", func(s *hostState) {
+			s.Networks = []HostNetwork{{Host: "h2", Name: "red", VNI: 300, Subnet: netip.MustParsePrefix("10.78.0.5/24")}}
+		}, RefusedNetwork},
+		{"network name not a DNS label", func(s *hostState) {
+			s.Networks = []HostNetwork{{Host: "h2", Name: "Red!", VNI: 300, Subnet: netip.MustParsePrefix("10.78.0.0/24")}}
+		}, RefusedNetwork},
 		{"too many records", func(s *hostState) {
 			for i := range MaxRecordsPerHost {
 				s.Records = append(s.Records, rec("h2", "blue", fmt.Sprintf("r%d", i), "10.77.0.21"))
@@ -92,6 +102,44 @@ func TestHostTableBounded(t *testing.T) {
 	}
 	if got := c.Refused()[RefusedHostCap]; got != 11 {
 		t.Errorf("refused[%s] = %d, want 11 (this host takes one place)", RefusedHostCap, got)
+	}
+}
+
+// TestNoticeRefused sends "changed, pull me" notices through the
+// delegate, as a member holding the secret could: one whose host name the
+// config rules refuse, one from the far future, and notices for more
+// invented hosts. Before notices were checked like states, each was
+// queued to be gossiped on to every host (a queue that grew by one per
+// invented name and was sorted on every gossip tick); now each is refused
+// under its reason and none is queued. The probe: a valid notice, about
+// a member, is queued.
+func TestNoticeRefused(t *testing.T) {
+	c := newTestCluster(t, "me", nil)
+	now := uint64(time.Now().UnixNano())
+	notice := func(host string, epoch uint64) []byte {
+		return encode(nil, &message{Type: msgNotice, State: hostState{Host: host, Version: version{Epoch: epoch, Counter: 1}}})
+	}
+	base := c.queue.len()
+	c.mu.Lock()
+	c.tab.live["h2"] = true // as memberlist's join event makes it
+	c.mu.Unlock()
+	(*delegate)(c).NotifyMsg(notice("h2", now))
+	if got := c.queue.len(); got != base+1 {
+		t.Fatalf("a valid notice was not queued: queue %d, want %d", got, base+1)
+	}
+	(*delegate)(c).NotifyMsg(notice("h\x003", now))
+	(*delegate)(c).NotifyMsg(notice("h4", now+uint64(time.Hour)))
+	if r := c.Refused(); r[RefusedHost] != 1 || r[RefusedVersion] != 1 {
+		t.Errorf("refused %v, want one %s and one %s", r, RefusedHost, RefusedVersion)
+	}
+	for i := range 2 * MaxHosts {
+		(*delegate)(c).NotifyMsg(notice(fmt.Sprintf("x%d", i), now))
+	}
+	if got := c.queue.len(); got != base+1 {
+		t.Errorf("queue holds %d messages after notices for %d invented hosts, want %d", got, 2*MaxHosts, base+1)
+	}
+	if c.Refused()[RefusedUnknownHost] != 2*MaxHosts {
+		t.Errorf("notices beyond the bound not counted: %v", c.Refused())
 	}
 }
 
@@ -199,7 +247,10 @@ func TestStrangerRefused(t *testing.T) {
 // TestAliveGate: a member cannot introduce a node at an address that is
 // not a configured peer; a node at a peer's address is let in.
 func TestAliveGate(t *testing.T) {
-	c := newTestCluster(t, "me", nil, func(c *Config) { c.Peers = []netip.Addr{netip.MustParseAddr("127.0.0.3")} })
+	c := newTestCluster(t, "me", nil, func(c *Config) {
+		c.Peers = []netip.Addr{netip.MustParseAddr("127.0.0.3")}
+		c.Secret = []byte("a cluster secret of 32 bytes!!!")
+	})
 	g := (*aliveGate)(c)
 	if err := g.NotifyAlive(&memberlist.Node{Name: "evil", Addr: net.IPv4(127, 0, 0, 2)}); err == nil {
 		t.Error("node at a stranger's address let in")
@@ -245,4 +296,23 @@ func TestStreamsDialFromBindAddr(t *testing.T) {
 		s.Close()
 		c.Close()
 	}
+}
+
+// TestPeersNeedSecret: gossip with a peer gate and no secret is refused
+// at New, whatever built the config; config.Load refuses such a file
+// with a FILE:LINE error, and this keeps any other caller from running
+// gossip that takes records from anyone. The probe: the same config with
+// a secret starts.
+func TestPeersNeedSecret(t *testing.T) {
+	cfg := Config{NodeName: "me", BindAddr: loopback, Port: -1, Peers: []netip.Addr{netip.MustParseAddr("127.0.0.3")}}
+	if c, err := New(cfg, slog.New(slog.DiscardHandler)); err == nil {
+		c.Close()
+		t.Fatal("gossip with peers and no secret started")
+	}
+	cfg.Secret = []byte("a cluster secret of 32 bytes!!!")
+	c, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("with a secret: %v", err)
+	}
+	c.Close()
 }

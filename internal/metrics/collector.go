@@ -62,7 +62,7 @@ var (
 
 	descDNS = desc("vxwire_dns_queries_total", "DNS queries the resolver of a network has handled, by result.", "network", "result")
 
-	descRefused = desc("vxwire_refused_total", "Control-plane input refused, by reason: gossip from strangers or failing the secret or the config rules, API networks not applied here.", "reason")
+	descRefused = desc("vxwire_refused_total", "Control-plane input refused, by reason: gossip and replicated-log connections from strangers or failing the secret, gossip failing the config rules, API networks not applied here.", "reason")
 
 	descRecovered = desc("vxwire_recovered_panics_total", "Panics recovered in goroutines serving one flow (API request, DNS or raft connection, egress flow), by goroutine kind; each closed only its flow.", "goroutine")
 
