@@ -153,7 +153,7 @@ func New(cfg Config, l *slog.Logger) (_ *Device, err error) {
 	d.table.Store(newTable(cfg))
 	d.tun = newMemTUN(d)
 	if cfg.InnerPort != 0 {
-		if d.inner, err = netstack.NewInnerStack(cfg.TunnelAddr, cfg.MTU, d.sendInner, l.With("component", "inner")); err != nil {
+		if d.inner, err = netstack.NewInnerStack(cfg.TunnelAddr, cfg.MTU, d.sendInner, l.With("component", "inner"), cfg.Crash); err != nil {
 			return nil, err
 		}
 		defer func() {

@@ -29,6 +29,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // innerQueueLen bounds the packets the inner stack may have waiting for
@@ -50,8 +52,10 @@ type InnerStack struct {
 
 // NewInnerStack starts a stack on addr (an IPv4 address) with the given
 // MTU. Every packet it sends goes to send, from one goroutine; send must
-// copy what it keeps. Close stops it.
-func NewInnerStack(addr netip.Addr, mtu int, send func(pkt []byte), l *slog.Logger) (*InnerStack, error) {
+// copy what it keeps. Close stops it. A panic of the sending goroutine
+// (in send, or in gVisor's queue) goes to crash, which logs its stack and
+// stops the daemon.
+func NewInnerStack(addr netip.Addr, mtu int, send func(pkt []byte), l *slog.Logger, crash safe.Reporter) (*InnerStack, error) {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
@@ -84,7 +88,7 @@ func NewInnerStack(addr netip.Addr, mtu int, send func(pkt []byte), l *slog.Logg
 	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nicID}})
 	ctx, cancel := context.WithCancel(context.Background())
 	is := &InnerStack{l: l, addr: addr, stack: s, ep: ep, cancel: cancel, done: make(chan struct{})}
-	go is.routineSend(ctx, send)
+	crash.Go("inner stack send", func() { is.routineSend(ctx, send) })
 	return is, nil
 }
 

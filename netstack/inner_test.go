@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/vxwire/vxwire/internal/safe"
 )
 
 // Two inner stacks wired back to back, as two hosts' tunnels are: TCP and
@@ -20,12 +22,12 @@ func TestInnerStackPair(t *testing.T) {
 	fwd := func(to **InnerStack) func([]byte) {
 		return func(p []byte) { <-ready; (*to).Deliver(p) }
 	}
-	s1, err := NewInnerStack(a1, 1420, fwd(&s2), nil)
+	s1, err := NewInnerStack(a1, 1420, fwd(&s2), nil, safe.Reporter{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s1.Close()
-	s2, err = NewInnerStack(a2, 1420, fwd(&s1), nil)
+	s2, err = NewInnerStack(a2, 1420, fwd(&s1), nil, safe.Reporter{})
 	if err != nil {
 		t.Fatal(err)
 	}

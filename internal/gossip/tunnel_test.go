@@ -28,11 +28,11 @@ func tunnelPair(tb testing.TB) (srv, laptop *netstack.InnerStack) {
 	fwd := func(to **netstack.InnerStack) func([]byte) {
 		return func(p []byte) { <-ready; (*to).Deliver(p) }
 	}
-	srv, err := netstack.NewInnerStack(srvTunnel, 1420, fwd(&laptop), nil)
+	srv, err := netstack.NewInnerStack(srvTunnel, 1420, fwd(&laptop), nil, safe.Reporter{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	laptop, err = netstack.NewInnerStack(laptopTunnel, 1420, fwd(&srv), nil)
+	laptop, err = netstack.NewInnerStack(laptopTunnel, 1420, fwd(&srv), nil, safe.Reporter{})
 	if err != nil {
 		tb.Fatal(err)
 	}
