@@ -94,11 +94,12 @@ func (g *Gateway) enableEgress() error {
 	// answers a TCP segment with a RST and a UDP datagram with an ICMP
 	// port unreachable, from the packet's destination (spoofing).
 	// Handshakes in progress (each dialling the destination for up to
-	// dialTimeout) are bounded by MaxFlows, not by a smaller figure: every
-	// one holds a flow slot, so MaxFlowsPerSource bounds one container's
-	// share, and two containers dialling black holes cannot take every
-	// slot of the network as they could under a fixed 512.
-	tf := tcp.NewForwarder(g.stack, 0, g.cfg.MaxFlows, g.handleTCP)
+	// dialTimeout) are bounded by the flow caps, which openFlow checks
+	// and counts: MaxFlowsPerSource bounds one container's share. The
+	// forwarder's own cap, which drops SYNs silently, is set above
+	// MaxFlows so that it never decides first; under a fixed 512, two
+	// containers dialling black holes took every slot of the network.
+	tf := tcp.NewForwarder(g.stack, 0, 2*g.cfg.MaxFlows, g.handleTCP)
 	g.stack.SetTransportProtocolHandler(tcp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
 		if !g.isEgress(id) {
 			return false
