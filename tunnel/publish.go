@@ -275,10 +275,7 @@ func (e *Engine) unlockedSyncRelay(need bool) {
 			e.l.Warn("cannot open the published-port relay", "error", err)
 			return
 		}
-		r := &relayServer{pub: e.pub, ln: ln, addr: addr}
-		r.wg.Add(1)
-		e.pub.crash.Go("published-port relay", r.routineAccept)
-		e.pub.relay = r
+		e.pub.relay = newRelayServer(e.pub, ln, addr, false, "published-port relay")
 	case !need && e.pub.relay != nil:
 		e.pub.relay.close()
 		e.pub.relay = nil
@@ -298,10 +295,7 @@ func (e *Engine) unlockedSyncTunnelRelay(need bool) {
 			return
 		}
 		addr := netip.AddrPortFrom(is.Addr(), e.cfg.Host.Port)
-		r := &relayServer{pub: e.pub, ln: ln, addr: addr, tunnel: true}
-		r.wg.Add(1)
-		e.pub.crash.Go("published-port relay in wireguard", r.routineAccept)
-		e.pub.tunnel = r
+		e.pub.tunnel = newRelayServer(e.pub, ln, addr, true, "published-port relay in wireguard")
 	case !need && e.pub.tunnel != nil:
 		e.pub.tunnel.close()
 		e.pub.tunnel = nil

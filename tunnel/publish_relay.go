@@ -179,11 +179,23 @@ type relayServer struct {
 	// accepts the peers' tunnel addresses and serves encrypted networks.
 	tunnel bool
 	wg     sync.WaitGroup
+	// done is closed by close: a closed gonet listener does not return
+	// net.ErrClosed, so the accept loop learns its end here.
+	done chan struct{}
 
 	active atomic.Int64 // relayed connections open now, for the bound
 }
 
+// newRelayServer starts serving relayed connections accepted on ln.
+func newRelayServer(pub *publisher, ln net.Listener, addr netip.AddrPort, tunnel bool, name string) *relayServer {
+	r := &relayServer{pub: pub, ln: ln, addr: addr, tunnel: tunnel, done: make(chan struct{})}
+	r.wg.Add(1)
+	pub.crash.Go(name, r.routineAccept)
+	return r
+}
+
 func (r *relayServer) close() {
+	close(r.done)
 	r.ln.Close()
 	r.wg.Wait()
 }
@@ -193,8 +205,10 @@ func (r *relayServer) routineAccept() {
 	for {
 		c, err := r.ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			select {
+			case <-r.done:
 				return
+			default:
 			}
 			time.Sleep(50 * time.Millisecond)
 			continue
