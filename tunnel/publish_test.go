@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/gossip"
 	"github.com/vxwire/vxwire/internal/safe"
+	"github.com/vxwire/vxwire/internal/tally"
 )
 
 func TestRelayHeaderRoundTrip(t *testing.T) {
@@ -245,5 +247,54 @@ func TestCandidatesRoundRobin(t *testing.T) {
 	}
 	if got[0] == got[1] || got[0] != got[2] || got[1] != got[3] {
 		t.Errorf("first choices %v do not alternate", got)
+	}
+}
+
+// TestTunnelRelayAcceptsTunnelPeersOnly: the tunnel relay accepts a
+// connection from a peer's tunnel address only, not from a peer's
+// underlay address, and the plain relay the other way round. The relay
+// listens on loopback here, the caller's address standing for the source
+// that WireGuard authenticated.
+func TestTunnelRelayAcceptsTunnelPeersOnly(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	for _, c := range []struct {
+		name         string
+		tunnel       bool
+		peers, tPeer bool // is lo in peerIPs, in tunnelPeers
+		wantRefused  string
+	}{
+		{"tunnel relay, tunnel peer", true, false, true, refusedRelayTarget},
+		{"tunnel relay, underlay peer", true, true, false, refusedRelayPeer},
+		{"plain relay, underlay peer", false, true, false, refusedRelayTarget},
+		{"plain relay, tunnel peer", false, false, true, refusedRelayPeer},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			refused := new(tally.Counts)
+			pub := newPublisher(slog.New(slog.DiscardHandler), safe.Reporter{}, refused)
+			pub.table.Store(&pubTable{
+				peerIPs:     map[netip.Addr]bool{lo: c.peers},
+				tunnelPeers: map[netip.Addr]bool{lo: c.tPeer},
+				ingress:     map[string]config.Publish{},
+			})
+			ln, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newRelayServer(pub, ln, netip.AddrPort{}, c.tunnel, "test relay")
+			defer r.close()
+			conn, err := net.Dial("tcp4", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var b [relayHeaderLen]byte
+			(&relayHeader{proto: 6, port: 8080, target: netip.MustParseAddr("10.88.0.11")}).encode(b[:])
+			conn.Write(b[:])
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			io.ReadAll(conn)
+			if got := refused.Snapshot(); got[c.wantRefused] != 1 || len(got) != 1 {
+				t.Errorf("refusals %v, want one %s", got, c.wantRefused)
+			}
+		})
 	}
 }
