@@ -9,7 +9,8 @@ package tests
 //   pweb 10.77.0.12 (blue)
 //
 //  sec: VNI 4000, encrypted; blue: VNI 256, plain. In both files:
-//  [[publish]] sec 8080 -> web:80 and blue 8081 -> pweb:80, ingress.
+//  [[publish]] sec 8080 -> web:80 and blue 8081 -> pweb:80, ingress;
+//  sec udp 5353 -> web:5353 added through the API.
 //  A connection to h2:8080 is relayed to h1 inside WireGuard (TCP on the
 //  inner stacks, 100.82.0.2 -> 100.82.0.1:4789); one to h2:8081 through
 //  the plain relay (TCP 198.18.0.2 -> 198.18.0.1:4789).
@@ -17,6 +18,7 @@ package tests
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -104,7 +106,8 @@ func relayTCP(capt *capture) ([][]string, error) {
 // WireGuard: no relay TCP (port 4789) and not the page's marker, but
 // WireGuard datagrams. Beside it, the same through blue's publish crosses
 // in the clear on the plain relay, which the same capture shows, so the
-// check can fail. Before this change an encrypted network's publish
+// check can fail. A UDP publish of sec added through the API is relayed
+// the same way. Before this change an encrypted network's publish
 // reached only the accepting host's endpoints: h2:8080 answered nothing.
 func TestPublishIngressEncrypted(t *testing.T) {
 	e := newEnv(t, "socat", "curl", "tshark")
@@ -138,6 +141,18 @@ func TestPublishIngressEncrypted(t *testing.T) {
 			t.Errorf("h2 publish 8080: relayed %d, targets %d; want at least 11 relayed to its one target", pub.Relayed, pub.Targets)
 		}
 	}
+
+	// UDP, published through the API: answered on h2, relayed to web1
+	// inside WireGuard.
+	e.startProc(p.web1, "udp", "socat", "UDP-RECVFROM:5353,fork", "SYSTEM:echo udp-from-web1")
+	e.mustVX("publish", "add", "--socket", e.socket(p.h1.host), "--network", "sec", "--proto", "udp", "5353", "web:5353")
+	e.eventually(pubTimeout, "UDP through h2", func() error {
+		out, err := e.in(p.client, "sh", "-c", "echo ping | socat -t 2 - UDP:"+p.h2.addr+":5353")
+		if err == nil && !strings.Contains(out, "udp-from-web1") {
+			return fmt.Errorf("answer %q", out)
+		}
+		return err
+	})
 
 	// The probe: blue's publish relays in the clear, and the capture
 	// sees it.
