@@ -69,8 +69,9 @@ type Config struct {
 	Peers []Peer
 	// InnerPort, when not 0, starts a TCP/IP stack on TunnelAddr (see
 	// Device.Inner) that takes the inner packets that are not VXLAN: the
-	// control plane's way to a peer without an underlay address. It is
-	// the port the caller means to serve there (gossip's), for logs.
+	// control plane's way to a peer without an underlay address, and the
+	// way of traffic that must not cross the underlay in the clear. It is
+	// the port the caller means to serve there (gossip's, the relay's).
 	InnerPort uint16
 	// Crash receives panics of the device's goroutines: the key
 	// rotation loop and the UAPI accept loop report to Crash.Died; a

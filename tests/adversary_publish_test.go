@@ -96,3 +96,37 @@ func TestAdversaryPublishRelayNonPeer(t *testing.T) {
 		t.Errorf("refused relay_not_peer = %d, want 1", n)
 	}
 }
+
+// TestAdversaryPublishRelayEncrypted plays a peer host (h2's underlay
+// address) that asks h1's plain relay, on the underlay, for web1, the
+// endpoint of the encrypted network sec that h1's ingress publish 8080
+// names. The plain relay carries its stream in the clear, so it must
+// refuse an encrypted network's endpoint even now that such publishes
+// are relayed inside WireGuard; it answers the refusal byte and nothing
+// of web1. Beside it, the same peer asking the plain relay for pweb, the
+// endpoint of the plain network's publish 8081, gets pweb's page. Before
+// the tunnel relay existed the plain relay refused this too; the test
+// keeps the door shut now that the accepting side relays sec remotely.
+func TestAdversaryPublishRelayEncrypted(t *testing.T) {
+	e := newEnv(t, "socat", "curl")
+	p := e.encPublishCluster()
+	e.fetchAs(p.client, p.secURL, p.secName) // relayed inside WireGuard
+
+	// Probe: the plain relay serves the plain network's publish.
+	e.eventually(pubTimeout, "plain relay from h2 to pweb", func() error {
+		out := e.relayRaw(p.h2.netns, p.h2.addr, p.h1.addr, `\037\221\012\115\000\014`)
+		if !strings.HasPrefix(out, "\x00") || !strings.Contains(out, p.plainName) {
+			return fmt.Errorf("relay answered %q, want 0 then pweb's page", out)
+		}
+		return nil
+	})
+	// Attack: the same peer asks the plain relay for web1 on sec.
+	before := e.mustStatus(p.h1.host).Refused["relay_target_not_published"]
+	out := e.relayRaw(p.h2.netns, p.h2.addr, p.h1.addr, `\037\220\012\117\000\013`)
+	if strings.Contains(out, p.secName) || !strings.HasPrefix(out, "\x01") {
+		t.Errorf("plain relay naming web1 of the encrypted network answered %q; want the refusal byte 1 and nothing of web1", out)
+	}
+	if got := e.mustStatus(p.h1.host).Refused["relay_target_not_published"]; got != before+1 {
+		t.Errorf("refused relay_target_not_published went from %d to %d, want +1", before, got)
+	}
+}

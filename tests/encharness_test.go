@@ -161,6 +161,7 @@ type encConf struct {
 	secret    string // host.secret_file; "": the cluster secret with peers, else left out
 	rotate    string // host.rotate_every; "": the default (12h)
 	gossip    int    // host.gossip_port; 0: the default (7946)
+	extra     string // appended to the file as is ([[publish]] tables)
 }
 
 // renderEnc returns h's config file text for c. Tunnel addresses are
@@ -198,8 +199,11 @@ func (e *env) renderEnc(h *encHost, c encConf) string {
 	for _, ep := range c.endpoints {
 		fmt.Fprintf(&b, "\n[[endpoint]]\nnetwork = %q\nname = %q\nnetns = %q\naddress = %q\n",
 			ep.network, ep.name, ep.ns.path(), ep.addr)
+		if len(ep.aliases) > 0 {
+			fmt.Fprintf(&b, "aliases = [%s]\n", quoteList(ep.aliases))
+		}
 	}
-	return b.String()
+	return b.String() + c.extra
 }
 
 // startEnc writes h's config and starts its daemon, waiting until it

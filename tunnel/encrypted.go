@@ -25,8 +25,9 @@ type CryptoConn interface {
 	Status() []crypto.PeerStatus
 	// Stats reports the data-path counters.
 	Stats() crypto.Stats
-	// Inner is the stack on the tunnel address that gossip runs on with
-	// peers without an address (crypto.Config.InnerPort), or nil.
+	// Inner is the stack on the tunnel address (crypto.Config.InnerPort),
+	// or nil: the published-port relay of encrypted networks listens and
+	// dials there, and gossip runs there with peers without an address.
 	Inner() *netstack.InnerStack
 	// PeerAlive hears that the peer with this host name joined the
 	// cluster, so that a first handshake need not wait on a timer. It
@@ -55,6 +56,11 @@ func cryptoConfig(cfg *config.Config, underlayMTU int) crypto.Config {
 		Secret:      cfg.Host.Secret,
 		RotateEvery: cfg.Host.RotateEvery,
 	}
+	// Every host with a key runs the inner stack: the relay of an
+	// encrypted network's published ports needs it on both ends, and an
+	// API publish can appear at any time, while the stack is fixed when
+	// the device starts. It costs a few goroutines and no socket.
+	c.InnerPort = cfg.Host.Port
 	if gossipInTunnel(cfg) {
 		c.InnerPort = cfg.Host.GossipPort
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/consensus"
 	"github.com/vxwire/vxwire/internal/gossip"
+	"github.com/vxwire/vxwire/netstack"
 )
 
 // publishesFile holds a host's API publishes when it has no log.
@@ -83,6 +84,12 @@ func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
 		ingress: make(map[string]config.Publish),
 		sealed:  make(map[string]bool),
 		self:    e.cfg.Host.Address,
+
+		tunnelRelays: make(map[string]netip.AddrPort),
+		tunnelPeers:  make(map[netip.Addr]bool),
+	}
+	if is := e.innerStack(); is != nil {
+		t.inner = is
 	}
 	for name, n := range e.networks {
 		t.sealed[name] = n.cfg.Encrypted
@@ -100,6 +107,10 @@ func (e *Engine) unlockedBuildPubTable(entries []pubEntry) *pubTable {
 		if !pc.Kernel && !pc.Roaming() {
 			t.relays[pc.Name] = netip.AddrPortFrom(pc.Address, pc.Port)
 			t.peerIPs[pc.Address] = true
+			if pc.HasPublicKey && t.inner != nil {
+				t.tunnelRelays[pc.Name] = netip.AddrPortFrom(pc.TunnelAddress, pc.Port)
+				t.tunnelPeers[pc.TunnelAddress] = true
+			}
 		}
 	}
 	for name, n := range e.networks {
@@ -133,12 +144,12 @@ func (t *pubTable) addName(network, name string, ip netip.Addr, host string) {
 }
 
 // addRemote makes the other hosts' endpoints of recs targets, those of
-// the networks nets this host carries that pass the network's rules, but
-// none of an encrypted network (t.sealed): only the relay reaches them,
-// and it is not encrypted.
+// the networks nets this host carries that pass the network's rules. An
+// encrypted network's are reached through the tunnel relay only, so live
+// skips them where there is none (relayOf).
 func (t *pubTable) addRemote(recs []gossip.Record, self string, nets map[string]*network) {
 	for _, r := range recs {
-		if remoteRecordNet(&r, self, nets) != nil && !t.sealed[r.Network] {
+		if remoteRecordNet(&r, self, nets) != nil {
 			t.add(r.Network, r.Name, r.Aliases, r.IP, r.Host)
 		}
 	}
@@ -194,6 +205,26 @@ func (e *Engine) unlockedSyncPublishes() {
 	}
 	e.pub.errs = errs
 	e.unlockedSyncRelay(len(t.ingress) > 0 && len(t.relays) > 0)
+	e.unlockedSyncTunnelRelay(t.sealedIngress() && len(t.tunnelRelays) > 0)
+}
+
+// sealedIngress reports whether an ingress publish is on an encrypted
+// network: only then does the tunnel relay listen.
+func (t *pubTable) sealedIngress() bool {
+	for _, def := range t.ingress {
+		if t.sealed[def.Network] {
+			return true
+		}
+	}
+	return false
+}
+
+// innerStack is the crypto device's inner stack, or nil.
+func (e *Engine) innerStack() *netstack.InnerStack {
+	if e.enc == nil {
+		return nil
+	}
+	return e.enc.Inner()
 }
 
 // pubListenAddr is where def listens on this host.
@@ -244,17 +275,34 @@ func (e *Engine) unlockedSyncRelay(need bool) {
 			e.l.Warn("cannot open the published-port relay", "error", err)
 			return
 		}
-		r := &relayServer{pub: e.pub, ln: ln, addr: addr}
-		r.wg.Add(1)
-		e.pub.crash.Go("published-port relay", r.routineAccept)
-		e.pub.relay = r
+		e.pub.relay = newRelayServer(e.pub, ln, addr, false, "published-port relay")
 	case !need && e.pub.relay != nil:
 		e.pub.relay.close()
 		e.pub.relay = nil
 	}
 }
 
-// unlockedClosePublishes closes every listener and the relay.
+// unlockedSyncTunnelRelay opens the tunnel relay on the inner stack
+// while an encrypted network's ingress publish may need it, and closes it
+// otherwise.
+func (e *Engine) unlockedSyncTunnelRelay(need bool) {
+	is := e.innerStack()
+	switch {
+	case need && e.pub.tunnel == nil && is != nil:
+		ln, err := is.ListenTCP(e.cfg.Host.Port)
+		if err != nil {
+			e.l.Warn("cannot open the published-port relay inside wireguard", "error", err)
+			return
+		}
+		addr := netip.AddrPortFrom(is.Addr(), e.cfg.Host.Port)
+		e.pub.tunnel = newRelayServer(e.pub, ln, addr, true, "published-port relay in wireguard")
+	case !need && e.pub.tunnel != nil:
+		e.pub.tunnel.close()
+		e.pub.tunnel = nil
+	}
+}
+
+// unlockedClosePublishes closes every listener and the relays.
 func (e *Engine) unlockedClosePublishes() {
 	if e.pub == nil {
 		return
@@ -263,9 +311,11 @@ func (e *Engine) unlockedClosePublishes() {
 		pl.close()
 		delete(e.pub.active, k)
 	}
-	if e.pub.relay != nil {
-		e.pub.relay.close()
-		e.pub.relay = nil
+	for _, r := range []**relayServer{&e.pub.relay, &e.pub.tunnel} {
+		if *r != nil {
+			(*r).close()
+			*r = nil
+		}
 	}
 }
 

@@ -9,7 +9,9 @@ package tunnel
 //	                  ├─ local endpoint: dial it from the network's gateway
 //	                  │   address through the gateway's netstack
 //	                  └─ endpoint on host H: relay (publish_relay.go) to H,
-//	                      which dials it through its own gateway
+//	                      which dials it through its own gateway; plain TCP
+//	                      on the underlay for a plain network, TCP inside
+//	                      WireGuard (the inner stack) for an encrypted one
 //
 // The endpoint sees its host's gateway address as the source, as Docker's
 // routing mesh shows its ingress address. Each connection borrows one
@@ -51,6 +53,13 @@ type pubCounters struct {
 	dialErrors, relayed atomic.Uint64
 }
 
+// innerDialer is the part of the inner stack (netstack.InnerStack) that
+// the relay of encrypted networks dials with: TCP from this host's tunnel
+// address, inside WireGuard.
+type innerDialer interface {
+	DialTCP(ctx context.Context, dst netip.AddrPort) (net.Conn, error)
+}
+
 // gatewayDialer is the part of a gateway that published ports use:
 // netstack.Gateway dials from the gateway address into its network.
 type gatewayDialer interface {
@@ -77,13 +86,21 @@ type pubTable struct {
 	// the addresses the relay accepts connections from.
 	relays  map[string]netip.AddrPort
 	peerIPs map[netip.Addr]bool
+	// tunnelRelays are the other hosts' relays inside WireGuard, at their
+	// tunnel addresses, by host name; tunnelPeers the tunnel addresses the
+	// tunnel relay accepts connections from. Only peers with a key.
+	tunnelRelays map[string]netip.AddrPort
+	tunnelPeers  map[netip.Addr]bool
+	// inner dials inside WireGuard (the crypto device's inner stack); nil
+	// on a host without a key.
+	inner innerDialer
 	// dialers are the gateways of the networks this host carries.
 	dialers map[string]gatewayDialer
 	// ingress are the ingress publishes by Key, which the relay serves.
 	ingress map[string]config.Publish
-	// sealed are the encrypted networks: the relay is plain TCP on the
-	// underlay, so it neither carries nor serves their traffic, and their
-	// publishes reach only this host's endpoints.
+	// sealed are the encrypted networks: the plain relay is plain TCP on
+	// the underlay, so it neither carries nor serves their traffic; they
+	// are relayed inside WireGuard only (tunnelRelays).
 	sealed map[string]bool
 	// self is this host's underlay address, the relay dials' source.
 	self netip.Addr
@@ -120,7 +137,7 @@ func (pl *pubListener) live(t *pubTable) []pubTarget {
 		if pl.def.Mode == config.ModeHost && x.host != "" {
 			continue
 		}
-		if x.host != "" && !t.relays[x.host].IsValid() {
+		if x.host != "" && !t.relayOf(pl.def.Network, x.host).IsValid() {
 			continue
 		}
 		out = append(out, x)
@@ -190,7 +207,7 @@ func (pl *pubListener) dialTarget(proto string) net.Conn {
 		if x.host == "" {
 			up, err = dialLocal(t, pl.def.Network, proto, netip.AddrPortFrom(x.ip, pl.def.TargetPort))
 		} else {
-			up, err = dialRelay(t, t.relays[x.host], &pl.def, x.ip)
+			up, err = dialRelay(t, x.host, &pl.def, x.ip)
 			if err == nil {
 				pl.stats.relayed.Add(1)
 				if proto == config.ProtoUDP {
@@ -232,7 +249,8 @@ type publisher struct {
 	active map[string]*pubListener // by listen address and Key
 	stats  map[string]*pubCounters // by Key, kept across re-listens
 	errs   map[string]string       // why a publish is not listening, by Key
-	relay  *relayServer
+	relay  *relayServer            // plain, on the underlay
+	tunnel *relayServer            // inside WireGuard, for encrypted networks
 }
 
 func newPublisher(l *slog.Logger, crash safe.Reporter, refused *tally.Counts) *publisher {

@@ -1,10 +1,20 @@
 package tunnel
 
 // The relay carries an ingress publish's connection from the host that
-// accepted it to the host that runs the chosen endpoint. It listens on TCP
-// at the host's underlay address and VXLAN port number, and accepts
-// connections from the peers' addresses only. A relayed connection opens
-// with a fixed header:
+// accepted it to the host that runs the chosen endpoint. There are two,
+// with one protocol and one set of checks:
+//
+//   - the plain relay, for plain networks: TCP at the host's underlay
+//     address and VXLAN port number, accepting connections from the
+//     peers' underlay addresses only. It carries the network's traffic in
+//     the clear, so it neither serves nor dials an encrypted network.
+//   - the tunnel relay, for encrypted networks: TCP on the inner stack
+//     (netstack.InnerStack) at the host's tunnel address and the same
+//     port number, so inside WireGuard. It accepts connections from the
+//     peers' tunnel addresses only; WireGuard's allowed-ips bind such a
+//     source to the peer's key, so the source authenticates the peer.
+//
+// A relayed connection opens with a fixed header:
 //
 //	 0                   1                   2                   3
 //	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -24,6 +34,7 @@ package tunnel
 // published port itself cannot.
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -97,16 +108,48 @@ func protoName(n byte) string {
 	return config.ProtoTCP
 }
 
-// dialRelay opens a relayed connection to target through the relay at to.
-func dialRelay(t *pubTable, to netip.AddrPort, def *config.Publish, target netip.Addr) (net.Conn, error) {
-	d := net.Dialer{Timeout: pubDialTimeout}
-	if t.self.IsValid() {
-		d.LocalAddr = &net.TCPAddr{IP: t.self.AsSlice()}
+// relayOf is the relay that carries network's connections to host: the
+// tunnel relay for an encrypted network (none without an inner stack),
+// else the plain one. Invalid when there is none.
+func (t *pubTable) relayOf(network, host string) netip.AddrPort {
+	if t.sealed[network] {
+		if t.inner == nil {
+			return netip.AddrPort{}
+		}
+		return t.tunnelRelays[host]
 	}
-	c, err := d.Dial("tcp", to.String())
+	return t.relays[host]
+}
+
+// dialRelay opens a relayed connection to target, an endpoint of def's
+// network on host, through host's relay for that network (relayOf).
+func dialRelay(t *pubTable, host string, def *config.Publish, target netip.Addr) (net.Conn, error) {
+	to := t.relayOf(def.Network, host)
+	if !to.IsValid() {
+		return nil, fmt.Errorf("no relay to %s for network %s", host, def.Network)
+	}
+	var c net.Conn
+	var err error
+	if t.sealed[def.Network] {
+		ctx, cancel := context.WithTimeout(context.Background(), pubDialTimeout)
+		c, err = t.inner.DialTCP(ctx, to)
+		cancel()
+	} else {
+		d := net.Dialer{Timeout: pubDialTimeout}
+		if t.self.IsValid() {
+			d.LocalAddr = &net.TCPAddr{IP: t.self.AsSlice()}
+		}
+		c, err = d.Dial("tcp", to.String())
+	}
 	if err != nil {
 		return nil, err
 	}
+	return relayOpen(c, to, def, target)
+}
+
+// relayOpen sends the header on c, a new connection to the relay at to,
+// and waits for the relay's answer.
+func relayOpen(c net.Conn, to netip.AddrPort, def *config.Publish, target netip.Addr) (net.Conn, error) {
 	var b [relayHeaderLen]byte
 	h := relayHeader{proto: protoNumber(def.Proto), port: def.Port, target: target}
 	h.encode(b[:])
@@ -132,12 +175,27 @@ type relayServer struct {
 	pub  *publisher
 	ln   net.Listener
 	addr netip.AddrPort
-	wg   sync.WaitGroup
+	// tunnel is set for the tunnel relay: it listens on the inner stack,
+	// accepts the peers' tunnel addresses and serves encrypted networks.
+	tunnel bool
+	wg     sync.WaitGroup
+	// done is closed by close: a closed gonet listener does not return
+	// net.ErrClosed, so the accept loop learns its end here.
+	done chan struct{}
 
 	active atomic.Int64 // relayed connections open now, for the bound
 }
 
+// newRelayServer starts serving relayed connections accepted on ln.
+func newRelayServer(pub *publisher, ln net.Listener, addr netip.AddrPort, tunnel bool, name string) *relayServer {
+	r := &relayServer{pub: pub, ln: ln, addr: addr, tunnel: tunnel, done: make(chan struct{})}
+	r.wg.Add(1)
+	pub.crash.Go(name, r.routineAccept)
+	return r
+}
+
 func (r *relayServer) close() {
+	close(r.done)
 	r.ln.Close()
 	r.wg.Wait()
 }
@@ -147,8 +205,10 @@ func (r *relayServer) routineAccept() {
 	for {
 		c, err := r.ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			select {
+			case <-r.done:
 				return
+			default:
 			}
 			time.Sleep(50 * time.Millisecond)
 			continue
@@ -169,7 +229,11 @@ func (r *relayServer) serve(c net.Conn) {
 	defer r.pub.crash.Recover("publish", closer(c))
 	t := r.pub.table.Load()
 	from, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-	if !t.peerIPs[from.Addr().Unmap()] {
+	peers := t.peerIPs
+	if r.tunnel {
+		peers = t.tunnelPeers
+	}
+	if !peers[from.Addr().Unmap()] {
 		r.pub.refused.Add(refusedRelayPeer)
 		c.Close()
 		return
@@ -183,7 +247,7 @@ func (r *relayServer) serve(c net.Conn) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
-	def, ok := t.relayTarget(&h)
+	def, ok := t.relayTarget(&h, r.tunnel)
 	if !ok {
 		r.pub.refused.Add(refusedRelayTarget)
 		c.Write([]byte{relayRefused})
@@ -211,11 +275,13 @@ func (r *relayServer) serve(c net.Conn) {
 }
 
 // relayTarget returns the ingress publish h names, when h's target is an
-// endpoint of this host that the publish forwards to.
-func (t *pubTable) relayTarget(h *relayHeader) (config.Publish, bool) {
+// endpoint of this host that the publish forwards to. An encrypted
+// network's endpoint is served only when the request came inside
+// WireGuard (viaTunnel), never on the plain relay.
+func (t *pubTable) relayTarget(h *relayHeader, viaTunnel bool) (config.Publish, bool) {
 	k := (&config.Publish{Proto: protoName(h.proto), Port: h.port}).Key()
 	def, ok := t.ingress[k]
-	if !ok || t.sealed[def.Network] {
+	if !ok || (t.sealed[def.Network] && !viaTunnel) {
 		return config.Publish{}, false
 	}
 	return def, slices.Contains(t.local[pubNameKey{def.Network, def.Target}], h.target)

@@ -2,6 +2,10 @@ package tunnel
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -9,6 +13,8 @@ import (
 
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/gossip"
+	"github.com/vxwire/vxwire/internal/safe"
+	"github.com/vxwire/vxwire/internal/tally"
 )
 
 func TestRelayHeaderRoundTrip(t *testing.T) {
@@ -91,10 +97,11 @@ func (s fakeStream) SetDeadline(time.Time) error      { return nil }
 func (s fakeStream) SetReadDeadline(time.Time) error  { return nil }
 func (s fakeStream) SetWriteDeadline(time.Time) error { return nil }
 
-// TestRelayRefusesEncryptedNetworks: the relay between hosts is plain TCP
-// on the underlay, so it must not carry an encrypted network's traffic: a
-// peer's relay request for a published endpoint of an encrypted network
-// is refused, while the same request on a plain network is served.
+// TestRelayRefusesEncryptedNetworks: the plain relay between hosts is
+// plain TCP on the underlay, so it must not carry an encrypted network's
+// traffic: a peer's request for a published endpoint of an encrypted
+// network is refused there, while the same request on a plain network is
+// served; inside WireGuard (the tunnel relay) both are served.
 func TestRelayRefusesEncryptedNetworks(t *testing.T) {
 	web := netip.MustParseAddr("10.77.0.11")
 	sec := netip.MustParseAddr("10.88.0.11")
@@ -112,27 +119,65 @@ func TestRelayRefusesEncryptedNetworks(t *testing.T) {
 	} {
 		tab.ingress[p.Key()] = p
 	}
-	if _, ok := tab.relayTarget(&relayHeader{proto: 6, port: 8080, target: web}); !ok {
-		t.Error("a plain network's published endpoint is refused by the relay")
+	plain := &relayHeader{proto: 6, port: 8080, target: web}
+	sealed := &relayHeader{proto: 6, port: 9090, target: sec}
+	if _, ok := tab.relayTarget(plain, false); !ok {
+		t.Error("a plain network's published endpoint is refused by the plain relay")
 	}
-	if _, ok := tab.relayTarget(&relayHeader{proto: 6, port: 9090, target: sec}); ok {
-		t.Error("the relay serves an encrypted network's endpoint in the clear")
+	if _, ok := tab.relayTarget(sealed, false); ok {
+		t.Error("the plain relay serves an encrypted network's endpoint in the clear")
+	}
+	if _, ok := tab.relayTarget(sealed, true); !ok {
+		t.Error("the tunnel relay refuses an encrypted network's published endpoint")
+	}
+	if _, ok := tab.relayTarget(&relayHeader{proto: 6, port: 9090, target: web}, true); ok {
+		t.Error("the tunnel relay serves an endpoint of another network than the publish's")
 	}
 }
 
-// TestPublishSkipsEncryptedRemotes: the accepting host never relays to
-// another host's endpoint of an encrypted network (the relay is plain
-// TCP on the underlay), while it does for a plain network's; records of
+// fakeInner is an innerDialer that records where it was asked to dial
+// and fails.
+type fakeInner struct{ dialed []netip.AddrPort }
+
+func (f *fakeInner) DialTCP(_ context.Context, dst netip.AddrPort) (net.Conn, error) {
+	f.dialed = append(f.dialed, dst)
+	return nil, errors.New("fake inner stack")
+}
+
+// TestPublishEncryptedRemotesViaTunnel: the accepting host relays to
+// another host's endpoint of an encrypted network only inside WireGuard:
+// without an inner stack such an endpoint is no live target, and with one
+// the dial goes to the peer's tunnel address, never to the plain relay
+// on the underlay (a real listener here, which must see no connection),
+// while a plain network's endpoint goes to the plain relay. Records of
 // this host, of networks it does not carry or that break the rules are
-// no targets either.
-func TestPublishSkipsEncryptedRemotes(t *testing.T) {
+// no targets.
+func TestPublishEncryptedRemotesViaTunnel(t *testing.T) {
 	mk := func(name string, vni uint32, subnet string, encrypted bool) *network {
 		p := netip.MustParsePrefix(subnet)
 		return &network{cfg: config.Network{Name: name, VNI: vni, Subnet: p, Gateway: p.Addr().Next(), Encrypted: encrypted}}
 	}
 	nets := map[string]*network{"blue": mk("blue", 256, "10.77.0.0/24", false), "sec": mk("sec", 257, "10.88.0.0/24", true)}
+	plainLn, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plainLn.Close()
+	plainConns := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := plainLn.Accept()
+			if err != nil {
+				return
+			}
+			plainConns <- c
+		}
+	}()
+	tunnelRelay := netip.MustParseAddrPort("100.64.0.2:4789")
 	tab := &pubTable{targets: map[pubNameKey][]pubTarget{}, local: map[pubNameKey][]netip.Addr{},
-		sealed: map[string]bool{"blue": false, "sec": true}}
+		sealed:       map[string]bool{"blue": false, "sec": true},
+		relays:       map[string]netip.AddrPort{"h2": netip.MustParseAddrPort(plainLn.Addr().String())},
+		tunnelRelays: map[string]netip.AddrPort{"h2": tunnelRelay}}
 	tab.addRemote([]gossip.Record{
 		testRecord("h2", "blue", "web", "10.77.0.20", 0x20, "www"),
 		testRecord("h2", "sec", "web", "10.88.0.20", 0x21),
@@ -146,11 +191,44 @@ func TestPublishSkipsEncryptedRemotes(t *testing.T) {
 			t.Errorf("targets of %v = %v, want %v", k, got, want)
 		}
 	}
-	if got := tab.targets[pubNameKey{"sec", "web"}]; len(got) != 0 {
-		t.Errorf("an encrypted network's remote endpoint is a target, reached through the plain relay: %v", got)
-	}
 	if len(tab.local) != 0 {
 		t.Errorf("remote records became local targets: %v", tab.local)
+	}
+	secPub := &pubListener{def: config.Publish{Network: "sec", Port: 9090, Proto: "tcp", Target: "web", TargetPort: 80, Mode: config.ModeIngress},
+		stats: new(pubCounters), pub: newPublisher(slog.New(slog.DiscardHandler), safe.Reporter{}, nil)}
+	if got := secPub.live(tab); len(got) != 0 {
+		t.Errorf("without an inner stack, an encrypted network's remote endpoint is live: %v", got)
+	}
+	inner := new(fakeInner)
+	tab.inner = inner
+	if got := secPub.live(tab); len(got) != 1 || got[0].ip != netip.MustParseAddr("10.88.0.20") {
+		t.Fatalf("with an inner stack, live targets of sec = %v, want 10.88.0.20 on h2", got)
+	}
+	secPub.pub.table.Store(tab)
+	if up := secPub.dialTarget(config.ProtoTCP); up != nil {
+		t.Fatal("the fake inner stack's dial succeeded")
+	}
+	if len(inner.dialed) != 1 || inner.dialed[0] != tunnelRelay {
+		t.Errorf("dials inside wireguard: %v, want one to %v", inner.dialed, tunnelRelay)
+	}
+	select {
+	case c := <-plainConns:
+		c.Close()
+		t.Error("an encrypted network's connection reached the plain relay on the underlay")
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The probe: a plain network's target dials the plain relay.
+	bluePub := &pubListener{def: config.Publish{Network: "blue", Port: 8080, Proto: "tcp", Target: "web", TargetPort: 80, Mode: config.ModeIngress},
+		stats: new(pubCounters), pub: secPub.pub}
+	go bluePub.dialTarget(config.ProtoTCP)
+	select {
+	case c := <-plainConns:
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Error("a plain network's connection did not reach the plain relay")
+	}
+	if len(inner.dialed) != 1 {
+		t.Errorf("a plain network's connection dialled inside wireguard: %v", inner.dialed)
 	}
 }
 
@@ -169,5 +247,54 @@ func TestCandidatesRoundRobin(t *testing.T) {
 	}
 	if got[0] == got[1] || got[0] != got[2] || got[1] != got[3] {
 		t.Errorf("first choices %v do not alternate", got)
+	}
+}
+
+// TestTunnelRelayAcceptsTunnelPeersOnly: the tunnel relay accepts a
+// connection from a peer's tunnel address only, not from a peer's
+// underlay address, and the plain relay the other way round. The relay
+// listens on loopback here, the caller's address standing for the source
+// that WireGuard authenticated.
+func TestTunnelRelayAcceptsTunnelPeersOnly(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	for _, c := range []struct {
+		name         string
+		tunnel       bool
+		peers, tPeer bool // is lo in peerIPs, in tunnelPeers
+		wantRefused  string
+	}{
+		{"tunnel relay, tunnel peer", true, false, true, refusedRelayTarget},
+		{"tunnel relay, underlay peer", true, true, false, refusedRelayPeer},
+		{"plain relay, underlay peer", false, true, false, refusedRelayTarget},
+		{"plain relay, tunnel peer", false, false, true, refusedRelayPeer},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			refused := new(tally.Counts)
+			pub := newPublisher(slog.New(slog.DiscardHandler), safe.Reporter{}, refused)
+			pub.table.Store(&pubTable{
+				peerIPs:     map[netip.Addr]bool{lo: c.peers},
+				tunnelPeers: map[netip.Addr]bool{lo: c.tPeer},
+				ingress:     map[string]config.Publish{},
+			})
+			ln, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newRelayServer(pub, ln, netip.AddrPort{}, c.tunnel, "test relay")
+			defer r.close()
+			conn, err := net.Dial("tcp4", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var b [relayHeaderLen]byte
+			(&relayHeader{proto: 6, port: 8080, target: netip.MustParseAddr("10.88.0.11")}).encode(b[:])
+			conn.Write(b[:])
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			io.ReadAll(conn)
+			if got := refused.Snapshot(); got[c.wantRefused] != 1 || len(got) != 1 {
+				t.Errorf("refusals %v, want one %s", got, c.wantRefused)
+			}
+		})
 	}
 }

@@ -99,7 +99,7 @@ func gossipPeers(cfg *config.Config) []netip.Addr {
 // peers without an address, and on a host behind NAT to every peer, whose
 // gossip addresses then map to their tunnel addresses.
 func (e *Engine) tunnelGossip(cfg *config.Config, gc *gossip.Config) {
-	if e.enc == nil || e.enc.Inner() == nil {
+	if e.enc == nil || e.enc.Inner() == nil || !gossipInTunnel(cfg) {
 		return
 	}
 	gc.Tunnel = e.enc.Inner()
