@@ -10,6 +10,9 @@ package tests
 
 import (
 	"fmt"
+	"slices"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -22,15 +25,17 @@ import (
 // web gave 10.77.0.2 in c1 and 10.77.0.16 in c2 (h2's switch knew only
 // its own VIP, so h1's address meant nothing there). After the API
 // service is removed on h2, h1 (whose config file still declares it)
-// keeps the same VIP, and c1 still reaches both replicas through it.
+// keeps the same VIP, and c1 still reaches both replicas through it; once
+// h1's file drops it too, the host that allocated the VIP releases it.
 func TestVIPClusterWide(t *testing.T) {
 	e := newEnv(t, "socat", "curl", "dig")
 	h1, h2 := e.twoHosts()
 	c1, web1, c2, web2 := e.container("c1"), e.container("web1"), e.container("c2"), e.container("web2")
-	d1 := e.startDaemon(h1, e.file("h1.toml", e.render(h1, hostConf{peers: []*host{h2}, networks: []netConf{blue}, endpoints: []epConf{
+	conf1 := hostConf{peers: []*host{h2}, networks: []netConf{blue}, endpoints: []epConf{
 		{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"},
 		{network: "blue", name: "web1", ns: web1, addr: "10.77.0.11", aliases: []string{"web"}},
-	}})+serviceConf("blue", "web")))
+	}}
+	d1 := e.startDaemon(h1, e.file("h1.toml", e.render(h1, conf1)+serviceConf("blue", "web")))
 	d2 := e.startDaemon(h2, e.file("h2.toml", e.render(h2, hostConf{peers: []*host{h1}, networks: []netConf{blue}, endpoints: []epConf{
 		{network: "blue", name: "c2", ns: c2, addr: "10.77.0.20"},
 		{network: "blue", name: "web2", ns: web2, addr: "10.77.0.21", aliases: []string{"web"}},
@@ -109,6 +114,28 @@ func TestVIPClusterWide(t *testing.T) {
 	}
 	if err := e.resolvesTo(c1, blue.gateway, "web", vip); err != nil {
 		t.Error(err)
+	}
+
+	// h1 drops the table too: no host applies the service, so the host
+	// that allocated the VIP releases it, and web is plain round robin.
+	e.writeConfig(h1, conf1)
+	d1.signal(syscall.SIGHUP)
+	e.eventually(dnsTimeout, "the VIP is released", func() error {
+		for _, d := range []*daemon{d1, d2} {
+			for l := range strings.Lines(d.logText()) {
+				if strings.Contains(l, "virtual IP released") && slices.Contains(strings.Fields(l), "vip="+vip) {
+					return e.resolvesTo(c1, blue.gateway, "web", "10.77.0.11", "10.77.0.21")
+				}
+			}
+		}
+		return fmt.Errorf("no host logged the release of %s", vip)
+	})
+	for _, d := range []*daemon{d1, d2} {
+		for l := range strings.Lines(d.logText()) {
+			if strings.Contains(l, "virtual IP") {
+				t.Logf("%s: %s", d.h.id, strings.TrimSpace(l))
+			}
+		}
 	}
 }
 
