@@ -31,8 +31,13 @@ import (
 	"github.com/vxwire/vxwire/internal/consensus"
 )
 
-// vipAttempt bounds one commit of a VIP use or drop.
-const vipAttempt = 10 * time.Second
+// Bounds of VIP commits: one attempt, and the pause after a round that
+// committed (the next one finds nothing to do once this replica applied
+// it).
+const (
+	vipAttempt    = 10 * time.Second
+	vipSettleWait = 100 * time.Millisecond
+)
 
 // unlockedSyncSharedVIPs sets e.vips from the log's VIPs and this host's
 // own allocations for the services want, starts the commits that make
@@ -107,12 +112,20 @@ func (e *Engine) unlockedVIPFor(k svcKey, n config.Network) (netip.Addr, error) 
 // the log holds no VIP for it yet, or a commit for it is running. mu
 // must be held.
 func (e *Engine) unlockedReleaseVIPs() {
+	if e.vipOwn == nil {
+		e.vipOwn = make(map[svcKey]bool)
+	}
+	// Candidates besides this run's allocations: the log's VIPs this host
+	// allocated (before a restart, too), and a VIP of its own that a
+	// service applied here kept from a version without shared VIPs.
 	for _, v := range e.blocks.ServiceVIPs() {
 		if v.Owner == e.file.Host.Name {
-			if e.vipOwn == nil {
-				e.vipOwn = make(map[svcKey]bool)
-			}
 			e.vipOwn[svcKey{v.Network, v.Service}] = true
+		}
+	}
+	for k := range e.vipWant {
+		if _, ok := e.alloc.Address(k.network, vipEndpoint(k.name)); ok {
+			e.vipOwn[k] = true
 		}
 	}
 	for k := range e.vipOwn {
@@ -156,6 +169,7 @@ func (e *Engine) unlockedVIPLater(k svcKey) {
 // of reach; after each commit it syncs again (adopting another host's
 // VIP, releasing its own).
 func (e *Engine) routineVIP(k svcKey) {
+	warned := false // one warning per run: a refusal repeats each round
 	for {
 		e.mu.Lock()
 		use, ip, done := e.unlockedVIPAction(k)
@@ -183,7 +197,8 @@ func (e *Engine) routineVIP(k svcKey) {
 			delete(e.vipBusy, k)
 			e.mu.Unlock()
 			return
-		case errors.As(err, &refused):
+		case errors.As(err, &refused) && !warned:
+			warned = true
 			e.l.Warn("service's virtual IP refused by the overlay", "network", k.network, "service", k.name, "vip", ip, "error", err)
 		case err != nil:
 			e.l.Debug("service's virtual IP not committed yet", "network", k.network, "service", k.name, "error", err)
@@ -194,11 +209,16 @@ func (e *Engine) routineVIP(k svcKey) {
 			e.unlockedSyncPublishes()
 		}
 		e.mu.Unlock()
+		// A round that committed is normally the last; one more waits a
+		// little (this replica may not have applied the entry yet), so
+		// the log is never flooded.
+		wait := vipSettleWait
 		if err != nil {
-			select {
-			case <-e.done:
-			case <-time.After(claimRetryWait):
-			}
+			wait = claimRetryWait
+		}
+		select {
+		case <-e.done:
+		case <-time.After(wait):
 		}
 	}
 }
