@@ -45,6 +45,9 @@ const (
 // It reports whether a VIP changed. mu must be held.
 func (e *Engine) unlockedSyncSharedVIPs(want map[svcKey]config.Network) bool {
 	e.vipWant = want
+	if e.vipOwn == nil {
+		e.vipOwn = make(map[svcKey]bool)
+	}
 	changed := false
 	for k := range e.vips {
 		if _, ok := want[k]; !ok {
@@ -94,14 +97,20 @@ func (e *Engine) unlockedVIPFor(k svcKey, n config.Network) (netip.Addr, error) 
 		if err := config.CheckServiceVIP(v.IP, &n); err != nil {
 			return netip.Addr{}, fmt.Errorf("the overlay's VIP (from %s): %w", v.Owner, err)
 		}
+		if have, ok := e.alloc.Address(k.network, vipEndpoint(k.name)); v.Owner == e.file.Host.Name && !ok {
+			// The allocating host holds the VIP in its block while the
+			// log has it (its IPAM state may be newer than the log's).
+			if _, err := e.allocate(n, config.Endpoint{Network: k.network, Name: vipEndpoint(k.name), Address: v.IP}); err != nil {
+				e.l.Warn("cannot hold the service's virtual IP in this host's block", "network", k.network, "service", k.name, "vip", v.IP, "error", err)
+			}
+		} else if ok && have == v.IP {
+			e.vipOwn[k] = true
+		}
 		return v.IP, nil
 	}
 	a, err := e.allocate(n, config.Endpoint{Network: k.network, Name: vipEndpoint(k.name)})
 	if err != nil {
 		return netip.Addr{}, err
-	}
-	if e.vipOwn == nil {
-		e.vipOwn = make(map[svcKey]bool)
 	}
 	e.vipOwn[k] = true
 	return a, nil
@@ -112,9 +121,6 @@ func (e *Engine) unlockedVIPFor(k svcKey, n config.Network) (netip.Addr, error) 
 // the log holds no VIP for it yet, or a commit for it is running. mu
 // must be held.
 func (e *Engine) unlockedReleaseVIPs() {
-	if e.vipOwn == nil {
-		e.vipOwn = make(map[svcKey]bool)
-	}
 	// Candidates besides this run's allocations: the log's VIPs this host
 	// allocated (before a restart, too), and a VIP of its own that a
 	// service applied here kept from a version without shared VIPs.
