@@ -25,7 +25,8 @@ import (
 // web gave 10.77.0.2 in c1 and 10.77.0.16 in c2 (h2's switch knew only
 // its own VIP, so h1's address meant nothing there). After the API
 // service is removed on h2, h1 (whose config file still declares it)
-// keeps the same VIP, and c1 still reaches both replicas through it; once
+// keeps the same VIP, and c1 still reaches both replicas through it (as
+// after a restart of h2, which finds the VIP in its replica); once
 // h1's file drops it too, the host that allocated the VIP releases it.
 func TestVIPClusterWide(t *testing.T) {
 	e := newEnv(t, "socat", "curl", "dig")
@@ -36,10 +37,11 @@ func TestVIPClusterWide(t *testing.T) {
 		{network: "blue", name: "web1", ns: web1, addr: "10.77.0.11", aliases: []string{"web"}},
 	}}
 	d1 := e.startDaemon(h1, e.file("h1.toml", e.render(h1, conf1)+serviceConf("blue", "web")))
-	d2 := e.startDaemon(h2, e.file("h2.toml", e.render(h2, hostConf{peers: []*host{h1}, networks: []netConf{blue}, endpoints: []epConf{
+	cfg2 := e.file("h2.toml", e.render(h2, hostConf{peers: []*host{h1}, networks: []netConf{blue}, endpoints: []epConf{
 		{network: "blue", name: "c2", ns: c2, addr: "10.77.0.20"},
 		{network: "blue", name: "web2", ns: web2, addr: "10.77.0.21", aliases: []string{"web"}},
-	}})))
+	}}))
+	d2 := e.startDaemon(h2, cfg2)
 	d1.waitReady("c1", "web1")
 	d2.waitReady("c2", "web2")
 	e.webServer(web1, "web1")
@@ -91,6 +93,23 @@ func TestVIPClusterWide(t *testing.T) {
 	got, err = e.fetchN(c1, "http://web/", 40)
 	if err != nil || got["web1"] < 10 || got["web2"] < 10 || got["web1"]+got["web2"] != 40 {
 		t.Errorf("40 connections from c1 (h1) to http://web/: %v (%v), want both replicas", got, err)
+	}
+
+	// h2 restarts: it knows the VIP from its replica of the log at once.
+	if err := d2.stop(); err != nil {
+		t.Fatal(err)
+	}
+	d2 = e.startDaemon(h2, cfg2)
+	d2.waitReady("c2", "web2")
+	e.eventually(dnsTimeout, "h2 has the VIP again after a restart", func() error {
+		if err := e.serviceAt(h2, "web", vip, 2); err != nil {
+			return err
+		}
+		return e.resolvesTo(c2, blue.gateway, "web", vip)
+	})
+	got, err = e.fetchN(c2, "http://web/", 40)
+	if err != nil || got["web1"] < 10 || got["web2"] < 10 || got["web1"]+got["web2"] != 40 {
+		t.Errorf("40 connections from c2 to http://web/ after h2 restarted: %v (%v), want both replicas", got, err)
 	}
 
 	// The API service goes; h1's config file still declares it, and the
