@@ -22,8 +22,8 @@ import (
 // on h2 that connects to the address h1's container resolved reaches the
 // replicas of both hosts. Before this change each host gave the service
 // a VIP of its own block, and the test failed at the first check: dig
-// web gave 10.77.0.2 in c1 and 10.77.0.16 in c2 (h2's switch knew only
-// its own VIP, so h1's address meant nothing there). After the API
+// web gave 10.77.0.2 in c1 and 10.77.0.16 in c2, and h2's switch and
+// proxy ARP knew only h2's own VIP. After the API
 // service is removed on h2, h1 (whose config file still declares it)
 // keeps the same VIP, and c1 still reaches both replicas through it (as
 // after a restart of h2, which finds the VIP in its replica); once
