@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -178,5 +179,40 @@ func TestVIPRace(t *testing.T) {
 	}
 	for _, n := range nodes {
 		waitFor(t, func() bool { _, ok := n.ServiceVIP("blue", "web"); return !ok })
+	}
+}
+
+// TestVIPForeignAddressRefused: a host proposes, through the real log, a
+// VIP at an address of another host's block (say, that host's busiest
+// endpoint, to pull its traffic to a service it names): every replica
+// refuses it and no VIP is recorded. Beside it, the same host's VIP at
+// an address of its own block is accepted.
+func TestVIPForeignAddressRefused(t *testing.T) {
+	nodes := cluster(t, 2, "a cluster secret for the VIP refusal")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	subnet := netip.MustParsePrefix("10.77.0.0/24")
+	b1, err := nodes[0].Take(ctx, "blue", subnet, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := nodes[1].Take(ctx, "blue", subnet, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := b1.Addr().Next().Next()
+	_, err = nodes[1].UseVIP(ctx, "blue", "evil", victim)
+	var refused *RefusedError
+	if !errors.As(err, &refused) {
+		t.Fatalf("h2's VIP at %s of h1's block: %v, want refused", victim, err)
+	}
+	if got, err := nodes[1].UseVIP(ctx, "blue", "fine", b2.Addr().Next()); err != nil || got != b2.Addr().Next() {
+		t.Fatalf("h2's VIP in its own block: %s, %v", got, err)
+	}
+	for _, n := range nodes {
+		waitFor(t, func() bool { _, ok := n.ServiceVIP("blue", "fine"); return ok })
+		if v, ok := n.ServiceVIP("blue", "evil"); ok {
+			t.Fatalf("%s recorded the refused VIP %+v", n.cfg.Name, v)
+		}
 	}
 }
