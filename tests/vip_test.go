@@ -116,6 +116,10 @@ func TestVIPService(t *testing.T) {
 	if v.vip == "10.77.0.11" || v.vip == "10.77.0.100" {
 		t.Fatalf("web resolves to a replica's address %s", v.vip)
 	}
+	// Both hosts declare web in their files and start together: each
+	// allocates a VIP before the log has a leader, and they settle on the
+	// one committed first (TestVIPClusterWide checks it from containers).
+	e.eventually(dnsTimeout, "h2 has the same VIP", func() error { return e.serviceAt(v.h2, "web", v.vip, 2) })
 	e.eventually(dnsTimeout, "tasks.web lists both replicas", func() error {
 		return e.resolvesTo(v.c1, blue.gateway, "tasks.web", "10.77.0.11", "10.77.0.100")
 	})

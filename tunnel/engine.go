@@ -155,13 +155,16 @@ type Engine struct {
 	removing  map[string]bool  // API networks whose removal is being proposed; see apinets.go
 	adopt     []config.Network // API networks of state_dir to carry into the log; set by New
 	dynEps    map[epKey]dynEndpoint
-	dynPubs   []config.Publish      // API publishes without a log; see publish.go
-	pub       *publisher            // published ports; see publish.go
-	dynSvcs   []config.Service      // API services without a log; see service.go
-	vips      map[svcKey]netip.Addr // this host's VIP of each service
-	svcErrs   map[svcKey]string     // why a service has no VIP here
-	failedEps map[epKey]dynEndpoint // saved endpoints not attached again; see runtime.go
-	passed    map[epKey]*os.File    // TAPs passed with an attach, until adopted; see rootless.go
+	dynPubs   []config.Publish          // API publishes without a log; see publish.go
+	pub       *publisher                // published ports; see publish.go
+	dynSvcs   []config.Service          // API services without a log; see service.go
+	vips      map[svcKey]netip.Addr     // this host's VIP of each service
+	svcErrs   map[svcKey]string         // why a service has no VIP here
+	vipWant   map[svcKey]config.Network // VIP services applied here, with a log; see service_vip.go
+	vipOwn    map[svcKey]bool           // services whose VIP this host may hold in IPAM
+	vipBusy   map[svcKey]bool           // services whose VIP commit runs
+	failedEps map[epKey]dynEndpoint     // saved endpoints not attached again; see runtime.go
+	passed    map[epKey]*os.File        // TAPs passed with an attach, until adopted; see rootless.go
 	networks  map[string]*network
 	peers     map[string]*peer
 	ports     map[epKey]*port

@@ -5,11 +5,12 @@ package tunnel
 // the virtual IP each gets on this host, and what the snapshot carries
 // for them (switch_vip.go, DNS).
 //
-// Each host gives a service a virtual IP of its own, from its own address
-// blocks, persisted like an endpoint's address: only this host's
-// containers resolve the service to it and only this host's switch
-// rewrites it, so no other host needs to know it, and the blocks keep it
-// unique across the overlay.
+// With a log, a service has one virtual IP across the overlay: the first
+// host to apply it allocates the address from its own block and commits
+// it, every other host adopts it (service_vip.go). Without a log (a
+// single host, or a config without voting peers) the host gives a
+// service a virtual IP of its own, from its own address blocks,
+// persisted like an endpoint's address.
 
 import (
 	"context"
@@ -76,7 +77,8 @@ func (e *Engine) unlockedServiceEntries() []svcEntry {
 }
 
 // unlockedSyncServices gives every applied VIP service of a carried
-// network its VIP on this host and releases the VIPs of services gone.
+// network its VIP on this host and releases the VIPs of services gone:
+// with a log, the one the log holds (service_vip.go).
 // It reports whether a VIP changed.
 func (e *Engine) unlockedSyncServices() bool {
 	want := make(map[svcKey]config.Network)
@@ -84,6 +86,9 @@ func (e *Engine) unlockedSyncServices() bool {
 		if n := e.networks[en.def.Network]; en.err == "" && en.def.VIP && n != nil {
 			want[svcKey{en.def.Network, en.def.Name}] = n.cfg
 		}
+	}
+	if e.blocks != nil {
+		return e.unlockedSyncSharedVIPs(want)
 	}
 	changed := false
 	for k := range e.vips {

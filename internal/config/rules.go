@@ -492,6 +492,21 @@ func ServiceClash(s, o *Service) error {
 	return nil
 }
 
+// CheckServiceVIP reports why a cannot be the virtual IP of a service of
+// network n: like an endpoint's address, a host address of the subnet
+// other than the gateway. With n nil (the replicated log, which does not
+// know every host's config-file networks) only what holds in any network
+// is checked: a unicast IPv4 address.
+func CheckServiceVIP(a netip.Addr, n *Network) error {
+	if n != nil {
+		return CheckEndpointAddr(a, n)
+	}
+	if !a.Is4() || a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return fmt.Errorf("%s is not a unicast IPv4 address", a)
+	}
+	return nil
+}
+
 // CheckServiceNetwork reports why s cannot live in the network named
 // s.Network among nets.
 func CheckServiceNetwork(s *Service, nets []Network) error {

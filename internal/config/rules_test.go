@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,5 +71,36 @@ func TestParseTargets(t *testing.T) {
 		if perr == nil && (ph != fh || pp != fp) {
 			t.Errorf("%q: publish parsed as %s:%d, forward as %s:%d", tc.in, ph, pp, fh, fp)
 		}
+	}
+}
+
+// TestCheckServiceVIP: a service's VIP is a host address of its network
+// other than the gateway; without the network (the log), any unicast
+// IPv4 address.
+func TestCheckServiceVIP(t *testing.T) {
+	n := &Network{Name: "blue", Subnet: netip.MustParsePrefix("10.77.0.0/24"), Gateway: netip.MustParseAddr("10.77.0.1")}
+	for _, c := range []struct {
+		ip   string
+		n    *Network
+		good bool
+	}{
+		{"10.77.0.2", n, true},
+		{"10.77.0.1", n, false},   // the gateway
+		{"10.77.0.255", n, false}, // broadcast
+		{"10.78.0.2", n, false},   // another subnet
+		{"10.78.0.2", nil, true},
+		{"0.0.0.0", nil, false},
+		{"127.0.0.1", nil, false},
+		{"224.0.0.5", nil, false},
+		{"255.255.255.255", nil, false},
+		{"fd00::1", nil, false},
+	} {
+		err := CheckServiceVIP(netip.MustParseAddr(c.ip), c.n)
+		if (err == nil) != c.good {
+			t.Errorf("CheckServiceVIP(%s, %v): %v, want good=%v", c.ip, c.n != nil, err, c.good)
+		}
+	}
+	if err := CheckServiceVIP(netip.Addr{}, nil); err == nil {
+		t.Error("the zero address passed")
 	}
 }

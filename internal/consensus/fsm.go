@@ -93,6 +93,8 @@ type result struct {
 	HeldName string `json:"held_name,omitempty"`
 	// Index is the entry's index in the log.
 	Index uint64 `json:"index,omitempty"`
+	// VIP is the service VIP a vip-use committed (see vips.go).
+	VIP netip.Addr `json:"vip,omitzero"`
 }
 
 // ErrExhausted is returned (wrapped) by Take when every block of the subnet
@@ -141,6 +143,8 @@ func (c *command) check() error {
 		return c.checkPub()
 	case c.Op == opSvcAdd || c.Op == opSvcRemove:
 		return c.checkSvc()
+	case c.Op == opVIPUse || c.Op == opVIPDrop:
+		return c.checkVIP()
 	case c.Op != opTake && c.Op != opPin && c.Op != opUnpin:
 		return fmt.Errorf("unknown operation %q", c.Op)
 	case c.Net != nil || c.Pub != nil || c.Svc != nil:
@@ -149,8 +153,8 @@ func (c *command) check() error {
 	return nil
 }
 
-// fsm is the replicated state: blocks, pins, API networks and name
-// claims. Raft calls
+// fsm is the replicated state: blocks, pins, API networks, name claims,
+// publishes, services and service VIPs. Raft calls
 // Apply, Snapshot and Restore from its own goroutines; readers take mu.
 //
 // The state is durable by itself: every applied entry rewrites the state
@@ -172,6 +176,7 @@ type fsm struct {
 	claims map[claimKey]Claim
 	pubs   []Publish // sorted by protocol, port and listen address
 	svcs   []Service // sorted by network and name
+	vips   map[vipKey]VIP
 	// changed receives a value (coalesced) when nets change; nil in
 	// tests that do not watch.
 	changed chan struct{}
@@ -254,6 +259,10 @@ func (f *fsm) apply(l *raft.Log) result {
 		return f.unlockedAddSvc(c)
 	case opSvcRemove:
 		return f.unlockedRemoveSvc(c)
+	case opVIPUse:
+		return f.unlockedUseVIP(c)
+	case opVIPDrop:
+		return f.unlockedDropVIP(c)
 	default:
 		k := pinKey{c.Network, c.IP}
 		if p, ok := f.pins[k]; ok && p.Host == c.Host && p.Endpoint == c.Endpoint {
@@ -396,12 +405,17 @@ type snapshotState struct {
 	Publishes []Publish `json:"publishes,omitempty"`
 	// Services are the API services, sorted.
 	Services []Service `json:"services,omitempty"`
+	// VIPs are the services' virtual IPs, sorted by network and service.
+	VIPs []VIP `json:"vips,omitempty"`
 }
 
 func (f *fsm) unlockedEncode() []byte {
 	st := snapshotState{Index: f.index, Blocks: slices.Clone(f.blocks), Recent: slices.Clone(f.recent), Networks: slices.Clone(f.nets), Publishes: slices.Clone(f.pubs), Services: slices.Clone(f.svcs)}
 	if len(f.claims) > 0 {
 		st.Claims = f.unlockedClaimList()
+	}
+	if len(f.vips) > 0 {
+		st.VIPs = f.unlockedVIPList()
 	}
 	for _, p := range f.pins {
 		st.Pins = append(st.Pins, p)
@@ -459,6 +473,7 @@ func (f *fsm) restore(r io.Reader) error {
 	f.claims = restoreClaims(st.Claims)
 	f.pubs = validPubs(st.Publishes)
 	f.svcs = validSvcs(st.Services)
+	f.vips = restoreVIPs(st.VIPs)
 	f.mu.Unlock()
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -17,8 +18,9 @@ import (
 // must keep its invariants (no two blocks of a network overlap; the
 // networks pass the config rules and no two share a name, a VNI or
 // overlapping subnets; every claimed name is a valid label held once,
-// and a name another host claimed first stays its) and survive a
-// snapshot round trip.
+// and a name another host claimed first stays its; every VIP passes the
+// config rules, holds its own address, and another host adopts it) and
+// survive a snapshot round trip.
 func FuzzApply(f *testing.F) {
 	for _, c := range []command{
 		{Op: opTake, Network: "blue", Subnet: netip.MustParsePrefix("10.77.0.0/24"), Bits: 28, Host: "h1", ID: 1},
@@ -33,10 +35,15 @@ func FuzzApply(f *testing.F) {
 		{Op: opPubAdd, Network: "blue", Host: "h1", Pub: &config.Publish{Network: "blue", Port: 80, Proto: "tcp", Target: "web", TargetPort: 80, Mode: "host"}},
 		{Op: opPubRemove, Network: "blue", Host: "h1", Pub: &config.Publish{Network: "blue", Port: 80, Proto: "tcp"}},
 		{Op: opSvcAdd, Network: "blue", Host: "h1", Svc: &config.Service{Network: "blue", Name: "web", VIP: true}},
+		{Op: opVIPUse, Network: "blue", Endpoint: "web", IP: netip.MustParseAddr("10.77.0.2"), Host: "h1"},
+		{Op: opVIPDrop, Network: "blue", Endpoint: "web", Host: "h1"},
 	} {
 		b, _ := json.Marshal(c)
 		f.Add(b, b)
 	}
+	// A block, then a VIP from it: the pair commits a VIP.
+	f.Add(mustJSON(command{Op: opTake, Network: "blue", Subnet: netip.MustParsePrefix("10.77.0.0/24"), Bits: 28, Host: "h1", ID: 1}),
+		mustJSON(command{Op: opVIPUse, Network: "blue", Endpoint: "web", IP: netip.MustParseAddr("10.77.0.2"), Host: "h1"}))
 	f.Add([]byte(`{"op":"take","network":"n","subnet":"0.0.0.0/0","bits":32,"host":"h"}`), []byte(`{`))
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		fs := &fsm{pins: make(map[pinKey]Pin)}
@@ -93,6 +100,7 @@ func FuzzApply(f *testing.F) {
 			}
 			break
 		}
+		checkVIPInvariants(t, fs)
 		snap := fs.unlockedEncode()
 		back := &fsm{pins: make(map[pinKey]Pin)}
 		if err := back.restore(bytes.NewReader(snap)); err != nil {
@@ -102,6 +110,33 @@ func FuzzApply(f *testing.F) {
 			t.Fatal("snapshot round trip is not a fixed point")
 		}
 	})
+}
+
+// checkVIPInvariants checks the VIPs of fs: each passes the config rules,
+// has sorted distinct users and an address no other VIP of its network
+// has; and another host's use of it adopts its address, moving nothing.
+func checkVIPInvariants(t *testing.T, fs *fsm) {
+	t.Helper()
+	for k, v := range fs.vips {
+		c := command{Op: opVIPUse, Network: v.Network, Endpoint: v.Service, IP: v.IP, Host: v.Owner}
+		if k != (vipKey{v.Network, v.Service}) || c.check() != nil || len(v.Users) == 0 ||
+			!slices.IsSorted(v.Users) || len(slices.Compact(slices.Clone(v.Users))) != len(v.Users) {
+			t.Fatalf("VIP %+v under key %+v", v, k)
+		}
+		for o, w := range fs.vips {
+			if o != k && w.Network == v.Network && w.IP == v.IP {
+				t.Fatalf("VIPs %+v and %+v share an address", v, w)
+			}
+		}
+	}
+	for _, v := range fs.vips {
+		other := netip.MustParseAddr("192.0.2.7")
+		r := fs.Apply(&raft.Log{Index: fs.index + 1, Type: raft.LogCommand, Data: mustJSON(command{Op: opVIPUse, Network: v.Network, Endpoint: v.Service, IP: other, Host: "h-other"})}).(result)
+		if r.Err != "" || r.VIP != v.IP || fs.vips[vipKey{v.Network, v.Service}].IP != v.IP {
+			t.Fatalf("a second host's use of %+v: %+v", v, r)
+		}
+		break
+	}
 }
 
 func mustJSON(v any) []byte {

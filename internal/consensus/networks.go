@@ -85,6 +85,7 @@ func (f *fsm) unlockedRemoveNet(c command) result {
 	f.nets = slices.Delete(f.nets, i, i+1)
 	// The network's names go with it.
 	f.unlockedDropClaims(c.Network)
+	f.unlockedDropVIPs(c.Network)
 	f.signal()
 	return result{}
 }
