@@ -224,13 +224,22 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 			e.removing = make(map[string]bool)
 		}
 		e.removing[name] = true
-		err := e.unlockedPropose(ctx, func(ctx context.Context) error { return e.blocks.RemoveNetwork(ctx, name) })
+		// The log checks the peers' names again when it applies the
+		// removal: a name claimed just before it, not yet applied here,
+		// refuses it there.
+		among := make([]string, 0, len(e.cfg.Peers))
+		for _, p := range e.cfg.Peers {
+			among = append(among, p.Name)
+		}
+		err := e.unlockedPropose(ctx, func(ctx context.Context) error { return e.blocks.RemoveNetwork(ctx, name, among) })
 		delete(e.removing, name)
 		switch {
 		case e.stopped:
 			return errStopped
 		case errors.Is(err, consensus.ErrUnknownNetwork):
 			return fmt.Errorf("network %q: %w", name, api.ErrNotFound)
+		case errors.Is(err, consensus.ErrNetworkConflict):
+			return fmt.Errorf("%w: %v", api.ErrConflict, err)
 		case err != nil:
 			return fmt.Errorf("network %q not removed: %w", name, err)
 		}

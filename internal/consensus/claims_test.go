@@ -93,7 +93,7 @@ func TestUnclaimFreesName(t *testing.T) {
 	}
 	must(nodes[0].Unclaim(ctx, "blue", "web", 3))
 	must(nodes[1].Claim(ctx, "blue", "web", 2))
-	must(nodes[0].RemoveNetwork(ctx, "blue"))
+	must(nodes[0].RemoveNetwork(ctx, "blue", nil))
 	waitFor(t, func() bool { _, ok := nodes[1].Claimed("blue", "web"); return !ok })
 	must(nodes[0].Claim(ctx, "blue", "web", 4))
 }

@@ -67,6 +67,11 @@ type command struct {
 	Pub *config.Publish `json:"pub,omitempty"`
 	// Svc is the service of a service add or removal (see services.go).
 	Svc *config.Service `json:"svc,omitempty"`
+	// Among, in a network removal, names the hosts whose endpoint names
+	// on the network refuse it (the proposer's configured peers). The
+	// log decides, so a name claimed just before the removal is seen.
+	// A removal without it refuses for none, as earlier versions' did.
+	Among []string `json:"among,omitempty"`
 }
 
 // recentTakes bounds how many Take IDs the log remembers per host.
@@ -119,6 +124,8 @@ func (c *command) check() error {
 		return fmt.Errorf("host: %w", err)
 	}
 	switch {
+	case len(c.Among) > 0 && c.Op != opNetRemove:
+		return errors.New("only a network removal names hosts")
 	case len(c.Endpoint) > maxName:
 		return errors.New("endpoint names are at most 255 bytes")
 	case c.Op == opTake && (!c.Subnet.IsValid() || c.Subnet.Masked() != c.Subnet || !c.Subnet.Addr().Is4() ||

@@ -44,11 +44,22 @@ type Network struct {
 	ID uint64 `json:"id,omitempty"`
 }
 
+// maxAmong bounds the hosts a network removal names.
+const maxAmong = 4096
+
 // checkNet validates the network part of a command with the config rules.
 func (c *command) checkNet() error {
 	if c.Op == opNetRemove {
 		if c.Net != nil {
 			return errors.New("network removal carries a definition")
+		}
+		if len(c.Among) > maxAmong {
+			return fmt.Errorf("a network removal names at most %d hosts", maxAmong)
+		}
+		for _, h := range c.Among {
+			if err := config.CheckHostName(h); err != nil {
+				return fmt.Errorf("among: %w", err)
+			}
 		}
 		return nil
 	}
@@ -82,12 +93,28 @@ func (f *fsm) unlockedRemoveNet(c command) result {
 	if i < 0 {
 		return result{Err: fmt.Sprintf("network %q is not in the log", c.Network), Unknown: true}
 	}
+	if held := f.unlockedHeldBy(c.Network, c.Among, c.Host); len(held) > 0 {
+		return result{Err: fmt.Sprintf("network %q has endpoints attached on other hosts: %v; detach them first", c.Network, held), Conflict: true}
+	}
 	f.nets = slices.Delete(f.nets, i, i+1)
 	// The network's names go with it.
 	f.unlockedDropClaims(c.Network)
 	f.unlockedDropVIPs(c.Network)
 	f.signal()
 	return result{}
+}
+
+// unlockedHeldBy returns the endpoint names ("host/name", sorted) that
+// the hosts among, other than self, hold on network.
+func (f *fsm) unlockedHeldBy(network string, among []string, self string) []string {
+	var held []string
+	for _, c := range f.claims {
+		if c.Network == network && c.Host != self && slices.Contains(among, c.Host) {
+			held = append(held, c.Host+"/"+c.Name)
+		}
+	}
+	slices.Sort(held)
+	return held
 }
 
 // signal tells a watcher of NetworkChanges that the networks changed.
@@ -122,9 +149,11 @@ func (n *Node) CreateNetwork(ctx context.Context, def config.Network) error {
 
 // RemoveNetwork commits the removal of network name to the log. It fails
 // with an error matching ErrUnknownNetwork when the log has no such
-// network, and like CreateNetwork without a quorum.
-func (n *Node) RemoveNetwork(ctx context.Context, name string) error {
-	return n.commit(ctx, command{Op: opNetRemove, Network: name, Host: n.cfg.Name})
+// network, with one matching ErrNetworkConflict when one of the hosts
+// among (other than this one) holds an endpoint name on it, and like
+// CreateNetwork without a quorum.
+func (n *Node) RemoveNetwork(ctx context.Context, name string, among []string) error {
+	return n.commit(ctx, command{Op: opNetRemove, Network: name, Host: n.cfg.Name, Among: among})
 }
 
 // Networks returns the networks of the log as applied here, sorted by

@@ -227,10 +227,10 @@ func TestCreateNetworkRace(t *testing.T) {
 	if n := nodes[2].Networks(); len(n) != 4 {
 		t.Fatalf("creator's replica right after create: %v", n)
 	}
-	if err := nodes[1].RemoveNetwork(ctx, "nope"); !errors.Is(err, ErrUnknownNetwork) {
+	if err := nodes[1].RemoveNetwork(ctx, "nope", nil); !errors.Is(err, ErrUnknownNetwork) {
 		t.Fatalf("remove of an unknown network: %v", err)
 	}
-	if err := nodes[1].RemoveNetwork(ctx, "gold"); err != nil {
+	if err := nodes[1].RemoveNetwork(ctx, "gold", nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := nodes[1].Networks(); len(n) != 3 {
@@ -260,5 +260,43 @@ func TestCreateNetworkNoQuorum(t *testing.T) {
 	}
 	if got := netNames(nodes[0].fsm); got != "blue" {
 		t.Fatalf("networks during the outage: %q", got)
+	}
+}
+
+// TestRemoveRefusedForPeersNames: the log refuses a network removal while
+// a host it names holds an endpoint name on the network. Before the log
+// decided, the proposer checked its own replica, which could lack a claim
+// committed a moment earlier (its holder then stopped), and the removal
+// went through under the endpoint.
+func TestRemoveRefusedForPeersNames(t *testing.T) {
+	a := &applier{f: &fsm{pins: make(map[pinKey]Pin)}}
+	if r := a.apply(netCreate(testNet("blue", 300, "10.80.0.0/24"), "h1", 5)); r.Err != "" {
+		t.Fatalf("create blue: %+v", r)
+	}
+	if r := a.apply(command{Op: opClaim, Network: "blue", Endpoint: "g2", Host: "h2", ID: 7}); r.Err != "" {
+		t.Fatalf("claim: %+v", r)
+	}
+	if r := a.apply(command{Op: opClaim, Network: "blue", Endpoint: "mine", Host: "h1", ID: 8}); r.Err != "" {
+		t.Fatalf("claim: %+v", r)
+	}
+	r := a.apply(command{Op: opNetRemove, Network: "blue", Host: "h1", Among: []string{"h2", "h3"}})
+	if !r.Conflict || !strings.Contains(r.Err, "h2/g2") || strings.Contains(r.Err, "mine") {
+		t.Fatalf("remove with h2's name held: %+v, want a conflict naming h2/g2 only", r)
+	}
+	if got := netNames(a.f); got != "blue" {
+		t.Fatalf("networks %q after a refused removal", got)
+	}
+	if r := (&command{Op: opClaim, Network: "blue", Endpoint: "x", Host: "h1", ID: 9, Among: []string{"h2"}}).check(); r == nil {
+		t.Fatal("a claim naming hosts passed the check")
+	}
+	if r := (&command{Op: opNetRemove, Network: "blue", Host: "h1", Among: []string{"bad\x00host"}}).check(); r == nil {
+		t.Fatal("a removal naming a bad host passed the check")
+	}
+	// The probe: once h2 releases its name, the same removal goes through.
+	if r := a.apply(command{Op: opUnclaim, Network: "blue", Endpoint: "g2", Host: "h2", ID: 7}); r.Err != "" {
+		t.Fatalf("unclaim: %+v", r)
+	}
+	if r := a.apply(command{Op: opNetRemove, Network: "blue", Host: "h1", Among: []string{"h2", "h3"}}); r.Err != "" {
+		t.Fatalf("remove after the release: %+v", r)
 	}
 }
