@@ -111,7 +111,18 @@ func (e *Engine) claimLater(k epKey, id uint64) {
 			cancel()
 			var refused *config.NameHeldError
 			switch {
-			case err == nil, errors.Is(err, consensus.ErrClosed):
+			case err == nil:
+				// The endpoint may have gone while the claim was on its
+				// way: its release, committed first, matched no claim of
+				// this ID, so the claim would outlive the endpoint.
+				e.mu.Lock()
+				gone := e.claims[k] != id && !e.stopped
+				e.mu.Unlock()
+				if gone {
+					e.unclaim(k, id)
+				}
+				return
+			case errors.Is(err, consensus.ErrClosed):
 				return
 			case errors.As(err, &refused):
 				e.mu.Lock()
