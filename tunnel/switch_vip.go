@@ -34,7 +34,8 @@ package tunnel
 // replies read it, each slot guarded by a sequence counter (a seqlock),
 // so nothing is locked and nothing is allocated per frame. A slot is free
 // when invalid or idle for vipIdle; a flow that finds its probe window
-// full is refused and counted (vip_table_full). A new flow takes the
+// full of live flows is refused and counted (vip_table_full); a closed
+// flow still lingering gives its slot to a new flow. A new flow takes the
 // first free slot of its window and a freed slot keeps a nonzero key
 // (vipGone), so a slot never written ends every lookup: a frame of no
 // VIP flow costs a probe or two, not the whole window.
@@ -174,7 +175,7 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 	}
 	vip := be32v(svc.vip)
 	h := vipHash(k)
-	var slot *vipFlow
+	var slot, closed *vipFlow
 	var be vipBackend
 	for i := range uint32(vipProbes) {
 		f := &t.flows[(h+i)&(vipTableSize-1)]
@@ -198,6 +199,16 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 		if slot == nil && (fk&validBit == 0 || now-f.last.Load() >= vipIdle) {
 			slot = f
 		}
+		if closed == nil && now-f.last.Load() >= vipIdle-vipLinger {
+			closed = f
+		}
+	}
+	if slot == nil && closed != nil && (proto == protoUDP || flags&(tcpFlagSYN|tcpFlagACK) == tcpFlagSYN) {
+		// A new flow takes the slot of a closed one still lingering
+		// rather than be refused: at more new connections a second than
+		// the table holds, lingering flows would fill every window. The
+		// closed flow loses only its last segments' reverse NAT.
+		slot = closed
 	}
 	if slot == nil {
 		return int(dropVIPFull)

@@ -210,6 +210,44 @@ func TestVIPTableFull(t *testing.T) {
 	}
 }
 
+// TestVIPClosedFlowsGiveWay: a table whose windows hold only closed flows
+// still lingering takes new flows. Before, a container opening more
+// connections a second than the table holds had its SYNs refused until
+// the closed flows expired (2466 connections/s through the VIP against
+// 12521 directly in tests/bench/publish.sh).
+func TestVIPClosedFlowsGiveWay(t *testing.T) {
+	nv, _ := vipView("10.77.0.11")
+	p := &port{}
+	t0 := int64(1000)
+	tab := new(vipTable)
+	vip := be32v(netip.MustParseAddr("10.77.0.200").As4())
+	for i := range tab.flows {
+		tab.flows[i].key.Store(vipKey(protoTCP, uint16(i), 80))
+		tab.flows[i].addrs.Store(vip<<32 | 1)
+		tab.flows[i].last.Store(t0 - vipIdle + vipLinger) // closed at t0
+	}
+	p.vipt.Store(tab)
+	// Not a new flow: a segment of a connection the table never held
+	// takes no closed flow's slot.
+	ack := l4Frame(protoTCP, "10.77.0.10", "10.77.0.200", 40000, 80, tcpFlagACK, 0)
+	if r := vipForward(p, nv, ack, t0); r != int(dropVIPFull) {
+		t.Fatalf("an ACK of no flow = %d, want vip_table_full", r)
+	}
+	for _, f := range [][]byte{
+		l4Frame(protoTCP, "10.77.0.10", "10.77.0.200", 40001, 80, tcpFlagSYN, 0),
+		l4Frame(protoUDP, "10.77.0.10", "10.77.0.200", 40002, 53, 0, 0),
+	} {
+		if r := vipForward(p, nv, f, t0); r != vipRewrote {
+			t.Fatalf("a new flow among closed ones = %d, want rewritten", r)
+		}
+	}
+	// The flow that took a slot keeps it: its next segment finds it.
+	next := l4Frame(protoTCP, "10.77.0.10", "10.77.0.200", 40001, 80, tcpFlagACK, 0)
+	if r := vipForward(p, nv, next, t0); r != vipRewrote {
+		t.Fatalf("the new flow's next segment = %d, want rewritten", r)
+	}
+}
+
 func TestVIPNotForVIP(t *testing.T) {
 	nv, _ := vipView("10.77.0.11")
 	f := l4Frame(protoTCP, "10.77.0.10", "10.77.0.11", 40000, 80, tcpFlagSYN, 0)
