@@ -175,6 +175,7 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 	}
 	vip := be32v(svc.vip)
 	h := vipHash(k)
+	newFlow := proto == protoUDP || flags&(tcpFlagSYN|tcpFlagACK) == tcpFlagSYN
 	var slot, closed *vipFlow
 	var be vipBackend
 	for i := range uint32(vipProbes) {
@@ -187,23 +188,24 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 			}
 			break
 		}
-		if fk == k && f.addrs.Load()>>32 == vip && now-f.last.Load() < vipIdle {
+		idle, addrs := now-f.last.Load(), f.addrs.Load()
+		if fk == k && addrs>>32 == vip && idle < vipIdle {
 			var b [4]byte
-			binary.BigEndian.PutUint32(b[:], uint32(f.addrs.Load()))
+			binary.BigEndian.PutUint32(b[:], uint32(addrs))
 			if mac, live := svc.live[b]; live {
 				be = vipBackend{ip: b, mac: mac}
 			}
 			slot = f
 			break
 		}
-		if slot == nil && (fk&validBit == 0 || now-f.last.Load() >= vipIdle) {
+		if slot == nil && (fk&validBit == 0 || idle >= vipIdle) {
 			slot = f
 		}
-		if closed == nil && now-f.last.Load() >= vipIdle-vipLinger {
+		if closed == nil && idle >= vipIdle-vipLinger {
 			closed = f
 		}
 	}
-	if slot == nil && closed != nil && (proto == protoUDP || flags&(tcpFlagSYN|tcpFlagACK) == tcpFlagSYN) {
+	if slot == nil && closed != nil && newFlow {
 		// A new flow takes the slot of a closed one still lingering
 		// rather than be refused: at more new connections a second than
 		// the table holds, lingering flows would fill every window. The
@@ -215,7 +217,7 @@ func vipForward(p *port, nv *netView, frame []byte, now int64) int {
 	}
 	if be.mac.IsZero() {
 		// A new flow, or one whose backend left.
-		if proto == protoUDP || flags&(tcpFlagSYN|tcpFlagACK) == tcpFlagSYN {
+		if newFlow {
 			be = svc.backends[svc.rr.Add(1)%uint32(len(svc.backends))]
 		} else {
 			be = svc.backends[h%uint32(len(svc.backends))]
