@@ -29,6 +29,7 @@ func FuzzApply(f *testing.F) {
 		netCreate(testNet("blue", 300, "10.77.0.0/24"), "h1", 3),
 		netCreate(testNet("red", 300, "10.78.0.0/24"), "h2", 4),
 		{Op: opNetRemove, Network: "blue", Host: "h2"},
+		{Op: opNetRemove, Network: "blue", Host: "h2", Among: []string{"h1", "h3"}},
 		{Op: opClaim, Network: "blue", Endpoint: "web", Host: "h1", ID: 5},
 		{Op: opClaim, Network: "blue", Endpoint: "web", Host: "h2", ID: 6},
 		{Op: opUnclaim, Network: "blue", Endpoint: "web", Host: "h1", ID: 5},
