@@ -27,6 +27,12 @@ import (
 // poststop with the user's socket, and the vxwire annotations.
 func (e *env) rootlessBundle(u *testUser, name string, args ...string) string {
 	e.t.Helper()
+	return e.rootlessBundleCaps(u, name, []string{"CAP_NET_RAW"}, args...)
+}
+
+// rootlessBundleCaps is rootlessBundle with caps instead of CAP_NET_RAW.
+func (e *env) rootlessBundleCaps(u *testUser, name string, caps []string, args ...string) string {
+	e.t.Helper()
 	bundle := filepath.Join(u.home, "bundle-"+name)
 	if err := os.Mkdir(bundle, 0o700); err != nil {
 		e.t.Fatal(err)
@@ -34,7 +40,7 @@ func (e *env) rootlessBundle(u *testUser, name string, args ...string) string {
 	e.must("runc", "spec", "--rootless", "--bundle", bundle)
 	rootfs := e.busyboxRootfs("rootfs-" + name)
 	e.editSpec(bundle, func(spec map[string]any) {
-		specProcess(spec, args, "CAP_NET_RAW")
+		specProcess(spec, args, caps...)
 		spec["root"] = map[string]any{"path": rootfs, "readonly": false}
 		spec["hostname"] = name
 		spec["annotations"] = map[string]string{"vxwire.network": blue.name, "vxwire.name": name}

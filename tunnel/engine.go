@@ -87,6 +87,11 @@ type Options struct {
 	// RemoveTAP removes a kept TAP a previous daemon left behind (see
 	// persist.go). Default: tap.Remove.
 	RemoveTAP func(netns, ifname string, id tap.Identity) error
+	// NSHelper reaches the namespaces of TAPs passed with an attach (a
+	// rootless container's), which the daemon may not enter: with it,
+	// they are kept across a restart like the daemon's own (see
+	// persist.go). Nil: passed TAPs go with the daemon.
+	NSHelper tap.NSHelper
 	// FDBMax bounds the learned entries of each network's forwarding
 	// table. Default DefaultFDBMax.
 	FDBMax int

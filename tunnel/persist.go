@@ -27,6 +27,15 @@ import (
 // API's state, or comes back with another address) have their TAP
 // removed, but only in the namespace and at the interface index the
 // record names: a recycled namespace path never loses or lends a link.
+//
+// A rootless container's TAP, which its runtime made and passed with the
+// attach, is kept the same way (Passed): the daemon marks it persistent,
+// and the next daemon, which may not enter the namespace, has it reopened
+// by Options.NSHelper (the TAP helper, in the container's user and
+// network namespaces) and checks what it gets against the record with
+// the kernel (tap.AdoptKept) before it serves it. A TAP in a namespace
+// the user does not own, or in another namespace than the record's, is
+// refused, reported and left where it is.
 
 // tapsDir is the folder of state_dir holding one record per kept TAP.
 const tapsDir = "taps"
@@ -47,6 +56,10 @@ type tapRecord struct {
 	// that namespace, and IfName is the new name. The namespace is found
 	// again by its identity (tap.FindNetNS).
 	Moved bool `json:"moved,omitempty"`
+	// Passed marks a TAP that a rootless container's runtime made and
+	// passed with the attach: it is reached again only through the
+	// NSHelper (tap.AdoptKept, tap.RemoveAdopted).
+	Passed bool `json:"passed,omitempty"`
 	tap.Identity
 }
 
@@ -110,6 +123,8 @@ func decodeTAPRecord(b []byte) (tapRecord, error) {
 		return tapRecord{}, errors.New("not a tap record: network or name is not a label")
 	case r.Moved && r.NetNS != "" || !r.Moved && !filepath.IsAbs(r.NetNS):
 		return tapRecord{}, errors.New("not a tap record: netns is not an absolute path (or is set for a moved tap)")
+	case r.Moved && r.Passed:
+		return tapRecord{}, errors.New("not a tap record: a passed tap is not moved")
 	case config.CheckIfName(r.IfName) != nil:
 		return tapRecord{}, errors.New("not a tap record: bad interface name")
 	case r.Index <= 0:
@@ -141,12 +156,41 @@ func (e *Engine) unlockedTakeKept(p *port, ep config.Endpoint, ifname string) (*
 
 // removeKept removes the TAP of a record no port reopened, and the record.
 func (e *Engine) removeKept(r tapRecord) {
-	if path := r.path(); path == "" {
-		// A moved TAP whose container is gone went with it.
-	} else if err := e.opts.RemoveTAP(path, r.IfName, r.Identity); err != nil {
+	var err error
+	if path := r.path(); r.Passed {
+		err = removePassed(e.opts.NSHelper, r)
+	} else if path != "" { // else a moved TAP whose container is gone went with it
+		err = e.opts.RemoveTAP(path, r.IfName, r.Identity)
+	}
+	if err != nil {
 		e.l.Warn("cannot remove kept tap", "error", err, "network", r.Network, "endpoint", r.Name)
 	}
 	e.removeTAPRecord(epKey{r.Network, r.Name})
+}
+
+// removePassed removes the kept TAP of a passed record through h: it is
+// reopened and checked as a reopen is (another namespace at the path,
+// another link under the name, or a namespace the user does not own is
+// left alone, with an error), then deleted. A namespace that is gone took
+// its TAP with it.
+func removePassed(h tap.NSHelper, r tapRecord) error {
+	if _, err := os.Stat(r.NetNS); err != nil {
+		return nil
+	}
+	if h == nil {
+		return errors.New("no helper to reach the container's namespace")
+	}
+	if err := tap.CheckOwned(r.NetNS); err != nil {
+		return err
+	}
+	f, sock, err := h.OpenKept(r.NetNS, r.IfName)
+	if errors.Is(err, tap.ErrTAPGone) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return tap.RemoveAdopted(f, sock, r.IfName, r.Identity)
 }
 
 // unlockedRemoveLeftovers removes the kept TAPs that no port of the first
@@ -160,8 +204,9 @@ func (e *Engine) unlockedRemoveLeftovers() {
 	}
 }
 
-// saveTAPRecord writes the record of p, if its TAP outlives the daemon.
-func (e *Engine) saveTAPRecord(p *port) {
+// saveTAPRecord writes the record of p, if its TAP outlives the daemon;
+// passed says its runtime made it (Passed).
+func (e *Engine) saveTAPRecord(p *port, passed bool) {
 	k, ok := p.dev.(tap.Keeper)
 	if !ok || !k.Persistent() {
 		return
@@ -172,7 +217,7 @@ func (e *Engine) saveTAPRecord(p *port) {
 	}
 	e.writeTAPRecord(p.key, tapRecord{
 		Network: p.key.network, Name: p.key.name, NetNS: p.cfg.NetNS, IfName: ifname,
-		MAC: p.mac.String(), Address: p.addr.String(), DefaultRoute: p.defaultRoute, Identity: k.Identity(),
+		MAC: p.mac.String(), Address: p.addr.String(), DefaultRoute: p.defaultRoute, Passed: passed, Identity: k.Identity(),
 	})
 }
 
@@ -222,15 +267,24 @@ func (e *Engine) unlockedKeepPort(p *port) {
 // namespace now.
 func reopenError(err error) bool { return errors.Is(err, tap.ErrNetNSChanged) }
 
+// refusedKept reports whether err, from reopening a passed TAP, refuses
+// it for good: another namespace, another link, a user namespace the
+// user does not own, or no TAP left. The record goes; the endpoint fails.
+func refusedKept(err error) bool {
+	return reopenError(err) || errors.Is(err, tap.ErrLinkChanged) || errors.Is(err, tap.ErrNotOwned) ||
+		errors.Is(err, tap.ErrTAPGone) || errors.Is(err, tap.ErrOtherNetNS)
+}
+
 // RemoveKept removes the TAPs a stopped daemon left in the containers
 // (every record in stateDir/taps), the resolv.conf vxwire wrote for them
 // and their records, and returns how many
-// TAPs it removed. It is `vxwire down`: for a host whose daemon does not
+// TAPs it removed. h reaches passed TAPs (a rootless container's); nil
+// leaves them. It is `vxwire down`: for a host whose daemon does not
 // run and whose containers should lose their vxwire interfaces, such as
 // before uninstalling. Each TAP is removed only from the namespace and at
 // the index its record names. The endpoints' other state stays: a later
 // `vxwire up` attaches them again with new TAPs.
-func RemoveKept(stateDir string, l *slog.Logger) (int, error) {
+func RemoveKept(stateDir string, h tap.NSHelper, l *slog.Logger) (int, error) {
 	var errs []error
 	n := 0
 	for k, r := range loadTAPRecords(stateDir, l) {
@@ -239,7 +293,11 @@ func RemoveKept(stateDir string, l *slog.Logger) (int, error) {
 			os.Remove(tapRecordFile(stateDir, k))
 			continue
 		}
-		if err := tap.Remove(path, r.IfName, r.Identity); err != nil {
+		remove := tap.Remove
+		if r.Passed {
+			remove = func(string, string, tap.Identity) error { return removePassed(h, r) }
+		}
+		if err := remove(path, r.IfName, r.Identity); err != nil {
 			errs = append(errs, err)
 			continue
 		}

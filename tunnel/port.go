@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -124,9 +123,12 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 			return nil, fmt.Errorf("endpoint %q of network %q: no process is left in the namespace its interface was moved to", ep.Name, ep.Network)
 		}
 	}
-	open := e.opts.OpenPort
+	open, passed := e.opts.OpenPort, false
 	if f := e.passedTAP(ep); f != nil {
-		open = func(c tap.Config, l *slog.Logger) (tap.Device, error) { return tap.Adopt(f, c, l) }
+		open, passed = e.adoptPassed(f), true
+		reopen, rec = nil, nil // a fresh TAP took the name
+	} else if rec != nil && rec.Passed {
+		open, passed = e.reopenPassed(ep), true
 	}
 	tcfg := tap.Config{
 		NetNS:   netns,
@@ -140,7 +142,12 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 	}
 	l := e.l.With("network", ep.Network, "endpoint", ep.Name)
 	dev, err := open(tcfg, l)
-	if err != nil && reopen != nil && reopenError(err) {
+	if err != nil && reopen != nil && passed && refusedKept(err) {
+		// Never adopted; the TAP stays where it is, and the
+		// endpoint is reported failed with why.
+		e.l.Warn("kept tap refused", "error", err, "network", ep.Network, "endpoint", ep.Name, "netns", ep.NetNS)
+		e.removeTAPRecord(p.key)
+	} else if err != nil && reopen != nil && reopenError(err) {
 		// The path names another namespace now. An API endpoint
 		// belongs to the namespace it was attached in (see
 		// loadRuntimeState); a config endpoint follows its path.
@@ -162,11 +169,11 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 	case rec != nil && rec.Moved:
 		// Its record stays as it is.
 	case ep.Handoff:
-		e.saveTAPRecord(p)
+		e.saveTAPRecord(p, false)
 		self := netnsID(selfNetNS)
 		e.goSafe("follow handoff "+p.key.network+"/"+p.key.name, func() { e.routineFollowHandoff(p, self) })
 	default:
-		e.saveTAPRecord(p)
+		e.saveTAPRecord(p, passed)
 	}
 	if err := e.unlockedWriteResolvConf(p); err != nil {
 		e.l.Warn("cannot write resolv.conf", "error", err, "network", ep.Network, "endpoint", ep.Name)

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
 	"syscall"
 
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/internal/config"
+	"github.com/vxwire/vxwire/tunnel/tap"
 )
 
 // ErrNoPrivilege is what an error wraps when the daemon lacked a
@@ -95,4 +97,44 @@ func (e *Engine) passedTAP(ep config.Endpoint) *os.File {
 	f := e.passed[k]
 	delete(e.passed, k)
 	return f
+}
+
+// adoptPassed returns how to open the port of the TAP f passed with an
+// attach: kept across restarts (tap.AdoptKept) when the NSHelper gives a
+// socket in its namespace, else served until the daemon stops.
+func (e *Engine) adoptPassed(f *os.File) func(tap.Config, *slog.Logger) (tap.Device, error) {
+	return func(c tap.Config, l *slog.Logger) (tap.Device, error) {
+		if e.opts.NSHelper == nil {
+			return tap.Adopt(f, c, l)
+		}
+		if err := tap.CheckOwned(c.NetNS); err != nil {
+			f.Close()
+			return nil, err
+		}
+		sock, err := e.opts.NSHelper.Socket(c.NetNS)
+		if err != nil {
+			l.Warn("cannot reach the container's namespace; its interface will not outlive the daemon", "error", err)
+			return tap.Adopt(f, c, l)
+		}
+		return tap.AdoptKept(f, sock, c, l)
+	}
+}
+
+// reopenPassed returns how to open the port of ep from the TAP its
+// runtime passed to an earlier daemon: the NSHelper reopens it, and
+// tap.AdoptKept checks it against the record (Config.Reopen).
+func (e *Engine) reopenPassed(ep config.Endpoint) func(tap.Config, *slog.Logger) (tap.Device, error) {
+	return func(c tap.Config, l *slog.Logger) (tap.Device, error) {
+		if e.opts.NSHelper == nil {
+			return nil, fmt.Errorf("%w: the interface was passed by the container's runtime, and no helper reaches its namespace", tap.ErrTAPGone)
+		}
+		if err := tap.CheckOwned(c.NetNS); err != nil {
+			return nil, err
+		}
+		f, sock, err := e.opts.NSHelper.OpenKept(c.NetNS, c.Name)
+		if err != nil {
+			return nil, fmt.Errorf("cannot reopen the interface of %s: %w", ep.NetNS, err)
+		}
+		return tap.AdoptKept(f, sock, c, l)
+	}
 }

@@ -39,7 +39,7 @@ func cmdDown(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, err := tunnel.RemoveKept(cfg.Host.StateDir, l)
+	n, err := tunnel.RemoveKept(cfg.Host.StateDir, newNSHelper(), l)
 	fmt.Fprintf(stdout, "removed %d container interfaces kept in %s\n", n, cfg.Host.StateDir)
 	return err
 }

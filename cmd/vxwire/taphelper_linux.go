@@ -11,6 +11,12 @@ package main
 //	          └─ vxwire tap-helper open NAME     TAP fd ──▶ fd 4 (SCM_RIGHTS)
 //	          └─ vxwire tap-helper configure     tap.Config as JSON on stdin
 //
+// The rootless daemon runs it the same way to keep a passed TAP across a
+// restart (tap.NSHelper, tap/kept_linux.go):
+//
+//	daemon ── nsenter ... ── vxwire tap-helper socket     socket fd ──▶ fd 4
+//	                      └─ vxwire tap-helper kept NAME  TAP fd + socket fd ──▶ fd 4
+//
 // The hidden subcommand is not part of the CLI.
 
 import (
@@ -39,8 +45,13 @@ const helperTimeout = 20 * time.Second
 // has joined it.
 const selfNetNS = "/proc/self/ns/net"
 
-// tapHelper runs `vxwire tap-helper open NAME` (fd 4: a unix socket to
-// send the TAP on) or `vxwire tap-helper configure` (stdin: tap.Config).
+// exitTAPGone is the helper's exit status when `kept NAME` finds no such
+// TAP (tap.ErrTAPGone).
+const exitTAPGone = 3
+
+// tapHelper runs `vxwire tap-helper open NAME`, `kept NAME` or `socket`
+// (fd 4: a unix socket to send the descriptors on) or `vxwire tap-helper
+// configure` (stdin: tap.Config).
 func tapHelper(args []string, stdin io.Reader, stderr io.Writer) int {
 	err := func() error {
 		switch {
@@ -50,7 +61,22 @@ func tapHelper(args []string, stdin io.Reader, stderr io.Writer) int {
 				return err
 			}
 			defer f.Close()
-			return unix.Sendmsg(4, []byte{0}, unix.UnixRights(int(f.Fd())), nil, 0)
+			return sendFiles(f)
+		case len(args) == 2 && args[0] == "kept":
+			f, sock, err := tap.OpenKeptInNetNS(selfNetNS, args[1])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			defer sock.Close()
+			return sendFiles(f, sock)
+		case len(args) == 1 && args[0] == "socket":
+			sock, err := tap.SocketInNetNS(selfNetNS)
+			if err != nil {
+				return err
+			}
+			defer sock.Close()
+			return sendFiles(sock)
 		case len(args) == 1 && args[0] == "configure":
 			var cfg tap.Config
 			if err := json.NewDecoder(io.LimitReader(stdin, 1<<16)).Decode(&cfg); err != nil {
@@ -59,13 +85,25 @@ func tapHelper(args []string, stdin io.Reader, stderr io.Writer) int {
 			cfg.NetNS = selfNetNS
 			return tap.ConfigureInNetNS(cfg)
 		}
-		return errors.New("usage: vxwire tap-helper open NAME | configure")
+		return errors.New("usage: vxwire tap-helper open NAME | kept NAME | socket | configure")
 	}()
 	if err != nil {
 		fmt.Fprintf(stderr, "vxwire tap-helper: %v\n", err)
+		if errors.Is(err, tap.ErrTAPGone) {
+			return exitTAPGone
+		}
 		return exitFail
 	}
 	return exitOK
+}
+
+// sendFiles sends files on fd 4 in one message (SCM_RIGHTS).
+func sendFiles(files ...*os.File) error {
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	return unix.Sendmsg(4, []byte{0}, unix.UnixRights(fds...), nil, 0)
 }
 
 // deniedErr reports whether err is EPERM or EACCES, wrapped or spelled
@@ -105,6 +143,10 @@ func viaHelper(netns string, stdin io.Reader, extra *os.File, args ...string) er
 	cmd.Stdin = stdin
 	cmd.WaitDelay = time.Second
 	out, err := runBounded(cmd)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == exitTAPGone {
+		err = tap.ErrTAPGone
+	}
 	if err != nil {
 		return fmt.Errorf("nsenter into %s's user namespace: %w: %s", netns, err, strings.TrimSpace(out))
 	}
@@ -127,32 +169,77 @@ func runBounded(cmd *exec.Cmd) (string, error) {
 // helperOpen opens a TAP named ifname in netns through the helper and
 // returns it.
 func helperOpen(netns, ifname string) (*os.File, error) {
+	files, err := helperFiles(netns, 1, "open", ifname)
+	if err != nil {
+		return nil, err
+	}
+	return files[0], nil
+}
+
+// helperFiles runs the helper with args in netns's namespaces and returns
+// the n descriptors it sent. Anything else it sent is closed.
+func helperFiles(netns string, n int, args ...string) ([]*os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
 	mine, theirs := os.NewFile(uintptr(fds[0]), "tap-helper"), os.NewFile(uintptr(fds[1]), "tap-helper")
 	defer mine.Close()
-	err = viaHelper(netns, nil, theirs, "open", ifname)
+	err = viaHelper(netns, nil, theirs, args...)
 	theirs.Close()
 	if err != nil {
 		return nil, err
 	}
-	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
+	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4*n))
 	// The helper has exited: its message is queued, or there is none.
-	_, oobn, _, _, err := unix.Recvmsg(int(mine.Fd()), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	_, oobn, flags, _, err := unix.Recvmsg(int(mine.Fd()), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("no tap from the helper: %w", err)
+		return nil, fmt.Errorf("nothing from the helper: %w", err)
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("no tap from the helper: %v", err)
+	var got []int
+	for i := range msgs {
+		if r, rerr := unix.ParseUnixRights(&msgs[i]); rerr == nil {
+			got = append(got, r...)
+		}
 	}
-	rights, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(rights) != 1 {
-		return nil, fmt.Errorf("no tap from the helper: %v", err)
+	if err != nil || len(got) != n || flags&unix.MSG_CTRUNC != 0 {
+		for _, fd := range got {
+			unix.Close(fd)
+		}
+		return nil, fmt.Errorf("the helper sent %d descriptors, not %d (%v)", len(got), n, err)
 	}
-	return os.NewFile(uintptr(rights[0]), "/dev/net/tun"), nil
+	files := make([]*os.File, n)
+	for i, fd := range got {
+		files[i] = os.NewFile(uintptr(fd), "passed-fd")
+	}
+	return files, nil
+}
+
+// newNSHelper returns the daemon's tap.NSHelper.
+func newNSHelper() tap.NSHelper { return nsHelper{} }
+
+// nsHelper is the rootless daemon's tap.NSHelper: the TAP helper, run
+// through nsenter in the container's user and network namespaces.
+type nsHelper struct{}
+
+// Socket returns a socket made in netns by the helper.
+func (nsHelper) Socket(netns string) (*os.File, error) {
+	files, err := helperFiles(netns, 1, "socket")
+	if err != nil {
+		return nil, err
+	}
+	return files[0], nil
+}
+
+// OpenKept returns the kept TAP ifname of netns, and a socket beside it,
+// from the helper.
+func (nsHelper) OpenKept(netns, ifname string) (*os.File, *os.File, error) {
+	files, err := helperFiles(netns, 2, "kept", ifname)
+	if err != nil {
+		return nil, nil, err
+	}
+	return files[0], files[1], nil
 }
 
 // helperConfigure configures the TAP cfg.Name in netns through the helper.

@@ -9,6 +9,7 @@ import (
 	"runtime"
 
 	"github.com/vxwire/vxwire/internal/api"
+	"github.com/vxwire/vxwire/tunnel/tap"
 )
 
 // tapHelperCmd is the hidden subcommand's name.
@@ -22,6 +23,9 @@ func tapHelper(_ []string, _ io.Reader, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "vxwire tap-helper: %v\n", errTAPNeedsLinux)
 	return exitFail
 }
+
+// newNSHelper returns nil: no namespace to reach here.
+func newNSHelper() tap.NSHelper { return nil }
 
 // hookTAP refuses to make TAPs (hook.TAPMaker).
 type hookTAP struct{}

@@ -67,7 +67,7 @@ func cmdUp(args []string, stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	eng, err := tunnel.New(cfg, tunnel.Options{Logger: l})
+	eng, err := tunnel.New(cfg, tunnel.Options{Logger: l, NSHelper: newNSHelper()})
 	if err != nil {
 		return err
 	}

@@ -63,6 +63,11 @@ type Identity struct {
 	// compared.
 	NetNSCookie uint64 `json:"netns_cookie,omitempty"`
 	Index       int    `json:"ifindex"`
+	// UserNSDev and UserNSIno identify the user namespace that owns the
+	// network namespace, for a TAP that a rootless container's runtime
+	// made and the daemon keeps (AdoptKept); zero for the daemon's own.
+	UserNSDev uint64 `json:"userns_dev,omitempty"`
+	UserNSIno uint64 `json:"userns_ino,omitempty"`
 }
 
 var (

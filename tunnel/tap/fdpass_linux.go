@@ -145,10 +145,6 @@ func checkTAP(f *os.File, name string) error {
 	return opErr
 }
 
-// ErrOtherNetNS is what Adopt's error wraps when the TAP lives in another
-// namespace than the one the attach names.
-var ErrOtherNetNS = errors.New("the tap lives in another network namespace")
-
 // checkTAPNetNS checks that TAP f lives in the namespace at path: the
 // namespace the kernel reports for the device (TUNGETDEVNETNS, which needs
 // CAP_NET_ADMIN over that namespace, as the owner of a rootless

@@ -37,6 +37,7 @@ type Native struct {
 	ifindex int
 	nsid    Identity // the namespace's identity; Index is unset
 	persist bool     // the link outlives the descriptor until Close
+	adopted bool     // made by another process in a namespace the daemon may not enter (AdoptKept)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -265,9 +266,9 @@ func (d *Native) Close() error {
 			err = d.setPersist(false)
 		}
 		err = errors.Join(err, d.file.Close())
-		// An adopted TAP (ifindex 0) is not checked: the daemon may not
-		// enter its namespace, and the link went with the descriptor.
-		if d.ifindex != 0 {
+		// An adopted TAP is not checked: the daemon may not enter its
+		// namespace, and the link went with the descriptor.
+		if d.ifindex != 0 && !d.adopted {
 			if gerr := d.ensureGone(); gerr != nil {
 				err = errors.Join(err, gerr)
 			}

@@ -75,3 +75,19 @@ func (*Native) Where() (Identity, string, error) { return Identity{}, "", errors
 
 // FindNetNS returns "".
 func FindNetNS(Identity) string { return "" }
+
+// AdoptKept returns ErrNeedsLinux, closing f and sock.
+func AdoptKept(f, sock *os.File, cfg Config, l *slog.Logger) (*Native, error) {
+	sock.Close()
+	return Adopt(f, cfg, l)
+}
+
+// RemoveAdopted closes f and sock: there is no TAP to remove here.
+func RemoveAdopted(f, sock *os.File, _ string, _ Identity) error {
+	sock.Close()
+	f.Close()
+	return ErrNeedsLinux
+}
+
+// CheckOwned returns ErrNeedsLinux.
+func CheckOwned(string) error { return ErrNeedsLinux }

@@ -1,0 +1,156 @@
+package tests
+
+// A rootless container's interface outlives its user's daemon: the TAP
+// the hook passed is persistent, and the restarted daemon has the TAP
+// helper reopen it inside the container's user and network namespaces.
+//
+//   PFX-h1 (root, vxwire)                        PFX-h2 "lap" (user PFX-u)
+//   c1 10.77.0.10 on blue  ===== underlay =====  vxwire up (rootless): kill -9, up again
+//                                                runc run -d (rootless) rk1
+//                                                  eth0 = TAP, kept throughout
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// userRunc is a detached container of runc run by the user (rootless).
+type userRunc struct {
+	e    *env
+	u    *testUser
+	lap  *host
+	id   string
+	root string // runc --root
+	pid  int    // the container's first process
+}
+
+// startUserRunc runs a detached rootless container name in lap's
+// namespace with bundle, and deletes it (poststop detaches it) in cleanup.
+func (e *env) startUserRunc(u *testUser, lap *host, name, bundle string) *userRunc {
+	e.t.Helper()
+	c := &userRunc{e: e, u: u, lap: lap, id: e.prefix + name, root: filepath.Join(u.runtime, "runc")}
+	if _, err := c.runc(2*time.Minute, "run", "-d", "--bundle", bundle, c.id); err != nil {
+		e.t.Fatalf("rootless runc run -d: %v", err)
+	}
+	e.t.Cleanup(func() {
+		if out, err := c.runc(time.Minute, "delete", "-f", c.id); err != nil {
+			e.t.Errorf("cleanup: %v %s", err, out)
+		}
+	})
+	out, err := c.runc(cmdTimeout, "state", c.id)
+	var st struct{ Pid int }
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &st)
+	}
+	if err != nil || st.Pid <= 0 {
+		e.t.Fatalf("runc state %s: %v %s", c.id, err, out)
+	}
+	c.pid = st.Pid
+	return c
+}
+
+// runc runs runc as the user, without any capability, in lap's namespace
+// (nsenter, which leaves /sys alone).
+func (c *userRunc) runc(timeout time.Duration, args ...string) (string, error) {
+	cmd := c.u.setpriv(true, append([]string{"runc", "--root", c.root}, args...)...)
+	return command(timeout, "nsenter", append([]string{"--net=" + c.lap.path()}, cmd...)...)
+}
+
+// exec runs script in the container, as its process runs.
+func (c *userRunc) exec(script string) (string, error) {
+	return c.runc(cmdTimeout, "exec", c.id, "sh", "-c", script)
+}
+
+// inNet runs args as root in the container's network namespace.
+func (c *userRunc) inNet(args ...string) (string, error) {
+	return command(cmdTimeout, "nsenter", append([]string{"--net=/proc/" + fmt.Sprint(c.pid) + "/ns/net"}, args...)...)
+}
+
+// eth0 returns the container's eth0 as the kernel shows it: its index,
+// its IPv4 addresses and its routes, whether or not it has carrier.
+func (c *userRunc) eth0() (string, error) {
+	idx, err := c.inNet("cat", "/sys/class/net/eth0/ifindex")
+	if err != nil {
+		return "", err
+	}
+	addrs, err := c.inNet("ip", "-4", "-o", "addr", "show", "dev", "eth0")
+	if err != nil {
+		return "", err
+	}
+	var kept []string
+	for _, l := range strings.Split(addrs, "\n") {
+		if f := strings.Fields(l); len(f) > 3 {
+			kept = append(kept, f[3])
+		}
+	}
+	routes, err := c.inNet("ip", "-4", "route", "show", "dev", "eth0")
+	if err != nil {
+		return "", err
+	}
+	// linkdown marks routes while no daemon holds the TAP (no carrier).
+	routes = strings.ReplaceAll(strings.TrimSpace(routes), " linkdown", "")
+	return fmt.Sprintf("index %s addrs %v routes %q", strings.TrimSpace(idx), kept, routes), nil
+}
+
+// TestRootlessRestartKeepsEth0 kills the user's rootless daemon with
+// SIGKILL while a rootless runc container is attached, then starts it
+// again as the user: the container's eth0 stays throughout, with its
+// index, the address the daemon gave it and the address and route the
+// container added itself, and it pings and resolves c1 on the root host
+// again within seconds of the restart. Before this change the TAP went
+// with the daemon's descriptor, and the restarted daemon, which may not
+// make a TAP there, reported the endpoint failed.
+func TestRootlessRestartKeepsEth0(t *testing.T) {
+	e := newEnv(t, "setpriv", "useradd", "runc", "nsenter")
+	u := e.newUser()
+	e.openTun()
+	_, lap, _, dl := e.rootlessBlue(u, "")
+	e.waitLapSees(u, lap, "blue", "c1", "h1", "10.77.0.10")
+	bundle := e.rootlessBundleCaps(u, "rk1", []string{"CAP_NET_RAW", "CAP_NET_ADMIN"},
+		"sh", "-c", "exec sleep 600 </dev/null >/dev/null 2>&1")
+	c := e.startUserRunc(u, lap, "rk1", bundle)
+
+	const reach = "ping -c 1 -W 2 10.77.0.10 && nslookup c1"
+	if out, err := c.exec("ip addr add 10.77.0.250/32 dev eth0 && ip route add 10.99.0.0/24 via 10.77.0.1 dev eth0 && " + reach); err != nil {
+		t.Fatalf("rk1 before the restart: %v %s", err, out)
+	}
+	before, err := c.eth0()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(before, "10.77.0.250/32") || !strings.Contains(before, "10.99.0.0/24 via 10.77.0.1") {
+		t.Fatalf("rk1's eth0 lacks what the container added: %s", before)
+	}
+
+	dl.kill()
+	if now, err := c.eth0(); err != nil || now != before {
+		t.Fatalf("rk1's eth0 after kill -9 of the daemon: %v\n now    %s\n before %s", err, now, before)
+	}
+	start := time.Now()
+	dl = e.startRootless(u, lap, filepath.Join(u.home, "lap.toml"))
+	e.waitUserReady(u, dl)
+	e.checkUnprivileged(u, dl)
+	e.eventually(reachTimeout, "rk1 pings and resolves c1 after the restart", func() error {
+		out, err := c.exec(reach)
+		if err != nil {
+			return fmt.Errorf("%v %s", err, out)
+		}
+		return nil
+	})
+	took := time.Since(start)
+	t.Logf("rk1 pinged and resolved c1 %v after the daemon was started again", took.Round(time.Millisecond))
+	if now, err := c.eth0(); err != nil || now != before {
+		t.Errorf("rk1's eth0 after the restart: %v\n now    %s\n before %s", err, now, before)
+	}
+	log := dl.logText()
+	if !strings.Contains(log, `msg="endpoint's interface reopened" network=blue endpoint=rk1`) {
+		t.Errorf("the restarted daemon did not reopen rk1's interface:\n%s", tail(log, 30))
+	}
+	if took > 15*time.Second {
+		t.Errorf("rk1 reached c1 only %v after the restart", took)
+	}
+}
