@@ -12,6 +12,7 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -152,5 +153,74 @@ func TestRootlessRestartKeepsEth0(t *testing.T) {
 	}
 	if took > 15*time.Second {
 		t.Errorf("rk1 reached c1 only %v after the restart", took)
+	}
+}
+
+// TestRootlessStopDownAndGone checks the rest of a rootless container's
+// kept interface: a container that exits while no daemon runs (rk3,
+// deleted after kill -9 while its poststop hook finds no daemon) leaves
+// nothing that the next `vxwire up` reports or keeps, while rk2 beside it
+// is reopened; a graceful stop (SIGTERM) leaves rk2's eth0 as kill -9
+// does; and `vxwire down`, run by the user, removes it from the running
+// container through the helper, with its record.
+func TestRootlessStopDownAndGone(t *testing.T) {
+	e := newEnv(t, "setpriv", "useradd", "runc", "nsenter")
+	u := e.newUser()
+	e.openTun()
+	_, lap, _, dl := e.rootlessBlue(u, "")
+	e.waitLapSees(u, lap, "blue", "c1", "h1", "10.77.0.10")
+	sleeper := []string{"sh", "-c", "exec sleep 600 </dev/null >/dev/null 2>&1"}
+	rk2 := e.startUserRunc(u, lap, "rk2", e.rootlessBundle(u, "rk2", sleeper...))
+	rk3 := e.startUserRunc(u, lap, "rk3", e.rootlessBundle(u, "rk3", sleeper...))
+	before, err := rk2.eth0()
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := filepath.Join(u.home, ".local/state/vxwire/taps")
+	cfg := filepath.Join(u.home, "lap.toml")
+	if _, err := os.Stat(filepath.Join(records, "blue.rk3.json")); err != nil {
+		t.Fatalf("rk3's tap has no record: %v", err)
+	}
+
+	dl.kill()
+	if out, err := rk3.runc(time.Minute, "delete", "-f", rk3.id); err != nil {
+		t.Fatalf("runc delete rk3: %v %s", err, out)
+	}
+	dl = e.startRootless(u, lap, cfg)
+	e.eventually(readyTimeout, "rk3 released and rk2 reopened", func() error {
+		st, err := e.userStatus(u, lap)
+		if err != nil {
+			return err
+		}
+		if len(st.Failed) > 0 {
+			return permanent(fmt.Errorf("failed endpoints: %+v", st.Failed))
+		}
+		if statusAddr(st, "blue", "rk3") != "" {
+			return permanent(fmt.Errorf("rk3 attached: %+v", st.Endpoints))
+		}
+		if statusAddr(st, "blue", "rk2") == "" {
+			return fmt.Errorf("rk2 not attached: %+v", st.Endpoints)
+		}
+		if _, err := os.Stat(filepath.Join(records, "blue.rk3.json")); !os.IsNotExist(err) {
+			return fmt.Errorf("rk3's record is still there: %v", err)
+		}
+		return nil
+	})
+
+	if err := dl.stop(); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	if now, err := rk2.eth0(); err != nil || now != before {
+		t.Fatalf("rk2's eth0 after SIGTERM of the daemon: %v\n now    %s\n before %s", err, now, before)
+	}
+	out, _, err := u.run(lap.netns, vxwireBin, "down", "-c", cfg)
+	if err != nil || !strings.Contains(out, "removed 1 container interfaces") {
+		t.Fatalf("vxwire down as the user: %v %s", err, out)
+	}
+	if out, err := rk2.inNet("ip", "-o", "link", "show", "eth0"); err == nil {
+		t.Errorf("rk2's eth0 outlived vxwire down: %s", out)
+	}
+	if ents, _ := os.ReadDir(records); len(ents) != 0 {
+		t.Errorf("records left after vxwire down: %v", ents)
 	}
 }
