@@ -19,8 +19,9 @@ import (
 	"time"
 )
 
-// userRunc is a detached container of runc run by the user (rootless).
-type userRunc struct {
+// rootlessCtr is a detached rootless container of the user (runc, or
+// podman with only pid and eth0 used).
+type rootlessCtr struct {
 	e    *env
 	u    *testUser
 	lap  *host
@@ -31,9 +32,9 @@ type userRunc struct {
 
 // startUserRunc runs a detached rootless container name in lap's
 // namespace with bundle, and deletes it (poststop detaches it) in cleanup.
-func (e *env) startUserRunc(u *testUser, lap *host, name, bundle string) *userRunc {
+func (e *env) startUserRunc(u *testUser, lap *host, name, bundle string) *rootlessCtr {
 	e.t.Helper()
-	c := &userRunc{e: e, u: u, lap: lap, id: e.prefix + name, root: filepath.Join(u.runtime, "runc")}
+	c := &rootlessCtr{e: e, u: u, lap: lap, id: e.prefix + name, root: filepath.Join(u.runtime, "runc")}
 	if _, err := c.runc(2*time.Minute, "run", "-d", "--bundle", bundle, c.id); err != nil {
 		e.t.Fatalf("rootless runc run -d: %v", err)
 	}
@@ -56,24 +57,24 @@ func (e *env) startUserRunc(u *testUser, lap *host, name, bundle string) *userRu
 
 // runc runs runc as the user, without any capability, in lap's namespace
 // (nsenter, which leaves /sys alone).
-func (c *userRunc) runc(timeout time.Duration, args ...string) (string, error) {
+func (c *rootlessCtr) runc(timeout time.Duration, args ...string) (string, error) {
 	cmd := c.u.setpriv(true, append([]string{"runc", "--root", c.root}, args...)...)
 	return command(timeout, "nsenter", append([]string{"--net=" + c.lap.path()}, cmd...)...)
 }
 
 // exec runs script in the container, as its process runs.
-func (c *userRunc) exec(script string) (string, error) {
+func (c *rootlessCtr) exec(script string) (string, error) {
 	return c.runc(cmdTimeout, "exec", c.id, "sh", "-c", script)
 }
 
 // inNet runs args as root in the container's network namespace.
-func (c *userRunc) inNet(args ...string) (string, error) {
+func (c *rootlessCtr) inNet(args ...string) (string, error) {
 	return command(cmdTimeout, "nsenter", append([]string{"--net=/proc/" + fmt.Sprint(c.pid) + "/ns/net"}, args...)...)
 }
 
 // eth0 returns the container's eth0 as the kernel shows it: its index,
 // its IPv4 addresses and its routes, whether or not it has carrier.
-func (c *userRunc) eth0() (string, error) {
+func (c *rootlessCtr) eth0() (string, error) {
 	idx, err := c.inNet("cat", "/sys/class/net/eth0/ifindex")
 	if err != nil {
 		return "", err
@@ -222,5 +223,65 @@ func TestRootlessStopDownAndGone(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(records); len(ents) != 0 {
 		t.Errorf("records left after vxwire down: %v", ents)
+	}
+}
+
+// TestRootlessPodmanRestartKeepsEth0 is TestRootlessRestartKeepsEth0 for
+// rootless podman, whose hook runs inside podman's user namespace: the
+// daemon's helper joins that user namespace to reopen the TAP.
+func TestRootlessPodmanRestartKeepsEth0(t *testing.T) {
+	e := newEnv(t, "setpriv", "useradd", "podman", "runc", "nsenter", "newuidmap")
+	u := e.newUser()
+	u.subIDs(e)
+	e.openTun()
+	_, lap, _, dl := e.rootlessBlue(u, "")
+	e.waitLapSees(u, lap, "blue", "c1", "h1", "10.77.0.10")
+	p := e.userPodman(u)
+	name := e.prefix + "pk1"
+	if out, err := p.run(lap.netns, 2*time.Minute, "run", "-d", "--name", name, "--network", "none", "--cap-add", "NET_ADMIN,NET_RAW",
+		"--annotation", "vxwire.network=blue", "--annotation", "vxwire.name=pk1",
+		"--rootfs", p.rootfs, "sleep", "600"); err != nil {
+		t.Fatalf("rootless podman run -d: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := p.run(lap.netns, time.Minute, "rm", "-f", "-t", "0", name); err != nil {
+			t.Errorf("cleanup: %v %s", err, out)
+		}
+	})
+	out, err := p.run(lap.netns, cmdTimeout, "inspect", "-f", "{{.State.Pid}}", name)
+	c := &rootlessCtr{e: e, u: u, lap: lap, id: name}
+	if _, serr := fmt.Sscan(strings.TrimSpace(out), &c.pid); err != nil || serr != nil {
+		t.Fatalf("podman inspect: %v %v %s", err, serr, out)
+	}
+	exec := func(script string) (string, error) {
+		return p.run(lap.netns, cmdTimeout, "exec", name, "sh", "-c", script)
+	}
+	const reach = "ping -c 1 -W 2 10.77.0.10 && nslookup c1"
+	if out, err := exec("ip addr add 10.77.0.250/32 dev eth0 && ip route add 10.99.0.0/24 via 10.77.0.1 dev eth0 && " + reach); err != nil {
+		t.Fatalf("pk1 before the restart: %v %s", err, out)
+	}
+	before, err := c.eth0()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl.kill()
+	if now, err := c.eth0(); err != nil || now != before {
+		t.Fatalf("pk1's eth0 after kill -9 of the daemon: %v\n now    %s\n before %s", err, now, before)
+	}
+	start := time.Now()
+	dl = e.startRootless(u, lap, filepath.Join(u.home, "lap.toml"))
+	e.eventually(reachTimeout, "pk1 pings and resolves c1 after the restart", func() error {
+		out, err := exec(reach)
+		if err != nil {
+			return fmt.Errorf("%v %s", err, out)
+		}
+		return nil
+	})
+	t.Logf("pk1 pinged and resolved c1 %v after the daemon was started again", time.Since(start).Round(time.Millisecond))
+	if now, err := c.eth0(); err != nil || now != before {
+		t.Errorf("pk1's eth0 after the restart: %v\n now    %s\n before %s", err, now, before)
+	}
+	if log := dl.logText(); !strings.Contains(log, `msg="endpoint's interface reopened" network=blue endpoint=pk1`) {
+		t.Errorf("the restarted daemon did not reopen pk1's interface:\n%s", tail(log, 30))
 	}
 }
