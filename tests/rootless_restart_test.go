@@ -117,9 +117,17 @@ func TestRootlessRestartKeepsEth0(t *testing.T) {
 	c := e.startUserRunc(u, lap, "rk1", bundle)
 
 	const reach = "ping -c 1 -W 2 10.77.0.10 && nslookup c1"
-	if out, err := c.exec("ip addr add 10.77.0.250/32 dev eth0 && ip route add 10.99.0.0/24 via 10.77.0.1 dev eth0 && " + reach); err != nil {
-		t.Fatalf("rk1 before the restart: %v %s", err, out)
+	if out, err := c.exec("ip addr add 10.77.0.250/32 dev eth0 && ip route add 10.99.0.0/24 via 10.77.0.1 dev eth0"); err != nil {
+		t.Fatalf("rk1 adds an address and a route: %v %s", err, out)
 	}
+	// h1 may not have rk1's record yet: the first ping can go unanswered.
+	e.eventually(reachTimeout, "rk1 pings and resolves c1 before the restart", func() error {
+		out, err := c.exec(reach)
+		if err != nil {
+			return fmt.Errorf("%v %s", err, out)
+		}
+		return nil
+	})
 	before, err := c.eth0()
 	if err != nil {
 		t.Fatal(err)
@@ -257,9 +265,16 @@ func TestRootlessPodmanRestartKeepsEth0(t *testing.T) {
 		return p.run(lap.netns, cmdTimeout, "exec", name, "sh", "-c", script)
 	}
 	const reach = "ping -c 1 -W 2 10.77.0.10 && nslookup c1"
-	if out, err := exec("ip addr add 10.77.0.250/32 dev eth0 && ip route add 10.99.0.0/24 via 10.77.0.1 dev eth0 && " + reach); err != nil {
-		t.Fatalf("pk1 before the restart: %v %s", err, out)
+	if out, err := exec("ip addr add 10.77.0.250/32 dev eth0 && ip route add 10.99.0.0/24 via 10.77.0.1 dev eth0"); err != nil {
+		t.Fatalf("pk1 adds an address and a route: %v %s", err, out)
 	}
+	e.eventually(reachTimeout, "pk1 pings and resolves c1 before the restart", func() error {
+		out, err := exec(reach)
+		if err != nil {
+			return fmt.Errorf("%v %s", err, out)
+		}
+		return nil
+	})
 	before, err := c.eth0()
 	if err != nil {
 		t.Fatal(err)
