@@ -38,8 +38,13 @@ import (
 // tapHelperCmd is the hidden subcommand's name.
 const tapHelperCmd = "tap-helper"
 
-// helperTimeout bounds one run of the helper.
-const helperTimeout = 20 * time.Second
+// helperTimeout bounds one run of the helper for the hook;
+// daemonHelperTimeout for the daemon, which holds its lock meanwhile (a
+// container could stop the helper, which runs in its namespaces).
+const (
+	helperTimeout       = 20 * time.Second
+	daemonHelperTimeout = 10 * time.Second
+)
 
 // selfNetNS is the helper's own namespace, the container's once nsenter
 // has joined it.
@@ -118,7 +123,7 @@ func deniedErr(err error) bool {
 
 // viaHelper runs the helper with args inside the user namespace that owns
 // netns, and netns itself. extra becomes the helper's fd 4.
-func viaHelper(netns string, stdin io.Reader, extra *os.File, args ...string) error {
+func viaHelper(netns string, timeout time.Duration, stdin io.Reader, extra *os.File, args ...string) error {
 	nsf, err := os.Open(netns)
 	if err != nil {
 		return err
@@ -142,7 +147,10 @@ func viaHelper(netns string, stdin io.Reader, extra *os.File, args ...string) er
 	}
 	cmd.Stdin = stdin
 	cmd.WaitDelay = time.Second
-	out, err := runBounded(cmd)
+	// Nothing of the caller's environment goes into the container's
+	// namespaces.
+	cmd.Env = []string{}
+	out, err := runBounded(cmd, timeout)
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == exitTAPGone {
 		err = tap.ErrTAPGone
@@ -153,14 +161,14 @@ func viaHelper(netns string, stdin io.Reader, extra *os.File, args ...string) er
 	return nil
 }
 
-// runBounded runs cmd for at most helperTimeout and returns its output.
-func runBounded(cmd *exec.Cmd) (string, error) {
+// runBounded runs cmd for at most timeout and returns its output.
+func runBounded(cmd *exec.Cmd, timeout time.Duration) (string, error) {
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
-	t := time.AfterFunc(helperTimeout, func() { cmd.Process.Kill() })
+	t := time.AfterFunc(timeout, func() { cmd.Process.Kill() })
 	defer t.Stop()
 	err := cmd.Wait()
 	return out.String(), err
@@ -169,7 +177,7 @@ func runBounded(cmd *exec.Cmd) (string, error) {
 // helperOpen opens a TAP named ifname in netns through the helper and
 // returns it.
 func helperOpen(netns, ifname string) (*os.File, error) {
-	files, err := helperFiles(netns, 1, "open", ifname)
+	files, err := helperFiles(netns, helperTimeout, 1, "open", ifname)
 	if err != nil {
 		return nil, err
 	}
@@ -178,14 +186,14 @@ func helperOpen(netns, ifname string) (*os.File, error) {
 
 // helperFiles runs the helper with args in netns's namespaces and returns
 // the n descriptors it sent. Anything else it sent is closed.
-func helperFiles(netns string, n int, args ...string) ([]*os.File, error) {
+func helperFiles(netns string, timeout time.Duration, n int, args ...string) ([]*os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
 	mine, theirs := os.NewFile(uintptr(fds[0]), "tap-helper"), os.NewFile(uintptr(fds[1]), "tap-helper")
 	defer mine.Close()
-	err = viaHelper(netns, nil, theirs, args...)
+	err = viaHelper(netns, timeout, nil, theirs, args...)
 	theirs.Close()
 	if err != nil {
 		return nil, err
@@ -225,7 +233,7 @@ type nsHelper struct{}
 
 // Socket returns a socket made in netns by the helper.
 func (nsHelper) Socket(netns string) (*os.File, error) {
-	files, err := helperFiles(netns, 1, "socket")
+	files, err := helperFiles(netns, daemonHelperTimeout, 1, "socket")
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +243,7 @@ func (nsHelper) Socket(netns string) (*os.File, error) {
 // OpenKept returns the kept TAP ifname of netns, and a socket beside it,
 // from the helper.
 func (nsHelper) OpenKept(netns, ifname string) (*os.File, *os.File, error) {
-	files, err := helperFiles(netns, 2, "kept", ifname)
+	files, err := helperFiles(netns, daemonHelperTimeout, 2, "kept", ifname)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -248,5 +256,5 @@ func helperConfigure(netns string, cfg tap.Config) error {
 	if err != nil {
 		return err
 	}
-	return viaHelper(netns, strings.NewReader(string(b)), nil, "configure")
+	return viaHelper(netns, helperTimeout, strings.NewReader(string(b)), nil, "configure")
 }
