@@ -129,6 +129,9 @@ func TestAdversaryRootlessRestartRecycledNetns(t *testing.T) {
 			return fmt.Errorf("rv not failed: %+v", st.Failed)
 		}
 		reason = st.Failed[i].Reason
+		if st.Refused["kept_tap_refused"] == 0 && got == oldIno {
+			return fmt.Errorf("kept_tap_refused not counted: %v", st.Refused)
+		}
 		return nil
 	})
 	t.Logf("rv: %s", reason)

@@ -146,6 +146,7 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 		// Never adopted; the TAP stays where it is, and the
 		// endpoint is reported failed with why.
 		e.l.Warn("kept tap refused", "error", err, "network", ep.Network, "endpoint", ep.Name, "netns", ep.NetNS)
+		e.refused.Add(refusedKeptTAP)
 		e.removeTAPRecord(p.key)
 	} else if err != nil && reopen != nil && reopenError(err) {
 		// The path names another namespace now. An API endpoint

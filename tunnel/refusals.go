@@ -24,4 +24,8 @@ const (
 	refusedRelayTarget      = "relay_target_not_published"
 	refusedRelayUnreachable = "relay_target_unreachable"
 	refusedRelayBusy        = "relay_busy"
+	// refusedKeptTAP: a kept TAP of a rootless container that a
+	// restarted daemon found in another namespace, under another link, or
+	// in a namespace the user does not own (see persist.go).
+	refusedKeptTAP = "kept_tap_refused"
 )
