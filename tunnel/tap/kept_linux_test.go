@@ -2,8 +2,14 @@ package tap
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestSameKept checks each part of a kept TAP's identity that a reopen
@@ -134,5 +140,82 @@ func TestAdoptKeptReopen(t *testing.T) {
 	}
 	if out, err := exec.Command("ip", "-n", nameA, "link", "show", cfg.Name).CombinedOutput(); err == nil {
 		t.Errorf("link still present after RemoveAdopted: %s", out)
+	}
+}
+
+// checkOwnedEnv names, for TestCheckOwnedChild, the namespace to check.
+const checkOwnedEnv = "VXWIRE_TAP_TEST_CHECK_OWNED"
+
+// TestCheckOwnedChild is TestCheckOwned's child, run as another user: it
+// prints what CheckOwned says of the namespace in checkOwnedEnv.
+func TestCheckOwnedChild(t *testing.T) {
+	path := os.Getenv(checkOwnedEnv)
+	if path == "" {
+		t.Skip("run by TestCheckOwned")
+	}
+	err := CheckOwned(path)
+	fmt.Printf("owned=%v notowned=%v err=%v\n", err == nil, errors.Is(err, ErrNotOwned), err)
+}
+
+// TestCheckOwned runs CheckOwned as an ordinary user (nobody) on a network
+// namespace of root's (refused with ErrNotOwned: a rootless daemon never
+// sends its helper there) and, beside it, on one of a user namespace that
+// nobody made (accepted).
+func TestCheckOwned(t *testing.T) {
+	requireRoot(t)
+	const nobody = 65534
+	_, rootNS := newNetNS(t, "root")
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // nobody runs the copy below
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "tap.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(name string, args ...string) *exec.Cmd {
+		cmd := exec.Command(name, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		return cmd
+	}
+	holder := asNobody("unshare", "--user", "--net", "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Skipf("nobody cannot make a user namespace: %v", err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	own := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
+	// Wait until unshare has moved the holder out of this namespace.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		a, errA := os.Readlink(own)
+		b, errB := os.Readlink("/proc/self/ns/net")
+		if errA == nil && errB == nil && a != b {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the holder did not leave the namespace: %s %v", a, errA)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	check := func(path string) string {
+		t.Helper()
+		cmd := asNobody(bin, "-test.run=^TestCheckOwnedChild$", "-test.v")
+		cmd.Env = append(os.Environ(), checkOwnedEnv+"="+path)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v %s", err, out)
+		}
+		return string(out)
+	}
+	if out := check(rootNS); !strings.Contains(out, "notowned=true") {
+		t.Errorf("CheckOwned(%s) as nobody: %s", rootNS, out)
+	}
+	if out := check(own); !strings.Contains(out, "owned=true") {
+		t.Errorf("CheckOwned(%s, nobody's) as nobody: %s", own, out)
 	}
 }
