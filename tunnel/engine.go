@@ -143,6 +143,11 @@ type Engine struct {
 
 	cluster *gossip.Cluster // nil without gossip
 	blocks  *consensus.Node // nil without voting peers
+	// outside is the log as a host behind NAT sees it, nil elsewhere;
+	// outsiders are the peers a host running the log serves blocks to,
+	// by tunnel address (see outside.go).
+	outside   *consensus.Outside
+	outsiders atomic.Pointer[map[netip.Addr]string]
 	store   *ipam.FileStore
 	alloc   *ipam.Allocator
 
