@@ -148,8 +148,8 @@ type Engine struct {
 	// by tunnel address (see outside.go).
 	outside   *consensus.Outside
 	outsiders atomic.Pointer[map[netip.Addr]string]
-	store   *ipam.FileStore
-	alloc   *ipam.Allocator
+	store     *ipam.FileStore
+	alloc     *ipam.Allocator
 
 	// mu serializes changes of configuration (Reload, Stop) and guards
 	// the fields below. The data path never takes it.
