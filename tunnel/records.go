@@ -106,28 +106,37 @@ func gossipPeers(cfg *config.Config) []netip.Addr {
 	return addrs
 }
 
-// tunnelGossip puts gossip inside WireGuard where it must run there: to
-// peers without an address, and on a host behind NAT to every peer, whose
-// gossip addresses then map to their tunnel addresses.
+// tunnelGossip gives gossip the tunnel path on every host with a tunnel,
+// so that a reload adding the first peer without an address routes its
+// gossip through WireGuard at once (viaTunnel, SetViaTunnel). A host
+// behind NAT gossips through the tunnel only.
 func (e *Engine) tunnelGossip(cfg *config.Config, gc *gossip.Config) {
-	if e.enc == nil || e.enc.Inner() == nil || !gossipInTunnel(cfg) {
+	if e.enc == nil || e.enc.Inner() == nil {
 		return
 	}
 	gc.Tunnel = e.enc.Inner()
-	gc.ViaTunnel = make(map[netip.Addr]netip.Addr)
-	for _, p := range cfg.Peers {
-		switch {
-		case p.Roaming():
-			gc.ViaTunnel[p.TunnelAddress] = p.TunnelAddress
-		case cfg.Host.BehindNAT:
-			gc.ViaTunnel[p.GossipAddress] = p.TunnelAddress
-			// A seed at the gossip address is reached through the tunnel.
-		}
-	}
+	gc.ViaTunnel = viaTunnel(cfg)
 	if cfg.Host.BehindNAT {
 		gc.NoUnderlay = true
 		gc.BindAddr = cfg.Host.TunnelAddress
 	}
+}
+
+// viaTunnel maps the gossip addresses of the peers gossip reaches inside
+// WireGuard to their tunnel addresses: peers without an address, and on a
+// host behind NAT every peer (a seed at its gossip address is reached
+// through its tunnel).
+func viaTunnel(cfg *config.Config) map[netip.Addr]netip.Addr {
+	via := make(map[netip.Addr]netip.Addr)
+	for _, p := range cfg.Peers {
+		switch {
+		case p.Roaming():
+			via[p.TunnelAddress] = p.TunnelAddress
+		case cfg.Host.BehindNAT:
+			via[p.GossipAddress] = p.TunnelAddress
+		}
+	}
+	return via
 }
 
 // openBlocks starts this host's member of the address-block log, whose
