@@ -124,25 +124,37 @@ func (e *env) epAddress(h *host, name string) string {
 // allocTimeoutE2E bounds an allocation that waits for a block.
 const allocTimeoutE2E = 60 * time.Second
 
-// logBlock returns the block of the log, as server h applied it, holding
-// ip, and its holder.
-func (e *env) logBlock(h *encHost, ip string) (netip.Prefix, string, error) {
+// logBlock is one address block of the log.
+type logBlock struct {
+	Network string       `json:"network"`
+	Prefix  netip.Prefix `json:"prefix"`
+	Host    string       `json:"host"`
+}
+
+// logBlocks returns the blocks of the log as server h last applied them.
+func (e *env) logBlocks(h *encHost) ([]logBlock, error) {
 	b, err := os.ReadFile(filepath.Join(e.dir, h.id+"-state", "raft", "blocks.json"))
+	if err != nil {
+		return nil, err
+	}
+	var st struct {
+		Blocks []logBlock `json:"blocks"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
+	}
+	return st.Blocks, nil
+}
+
+// logBlock returns the block of network blue holding ip in server h's
+// log, and its holder.
+func (e *env) logBlock(h *encHost, ip string) (netip.Prefix, string, error) {
+	blocks, err := e.logBlocks(h)
 	if err != nil {
 		return netip.Prefix{}, "", err
 	}
-	var st struct {
-		Blocks []struct {
-			Network string       `json:"network"`
-			Prefix  netip.Prefix `json:"prefix"`
-			Host    string       `json:"host"`
-		} `json:"blocks"`
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return netip.Prefix{}, "", err
-	}
 	a := netip.MustParseAddr(ip)
-	for _, bl := range st.Blocks {
+	for _, bl := range blocks {
 		if bl.Network == "blue" && bl.Prefix.Contains(a) {
 			return bl.Prefix, bl.Host, nil
 		}
