@@ -44,8 +44,22 @@ func (e *env) stockLaptop(n *natServers, key string, h *encHost) {
 // the connection got none).
 func (e *env) askBlocks(n *natServers, h *encHost, req string) string {
 	e.t.Helper()
-	out, _ := e.in(n.lap.netns, "sh", "-c", fmt.Sprintf("echo '%s' | timeout 25 socat -t 20 - TCP4:%s:7948,bind=%s,connect-timeout=5 2>/dev/null", req, h.tunnel, n.lap.tunnel))
+	out, _ := e.in(n.lap.netns, "sh", "-c", fmt.Sprintf("echo '%s' | timeout 25 socat -t 20 - TCP4:%s:7948,bind=%s,connect-timeout=10 2>/dev/null", req, h.tunnel, n.lap.tunnel))
 	return strings.TrimSpace(out)
+}
+
+// answered sends req as askBlocks does until a reply comes (a loaded
+// machine may lose a connection attempt), and returns it.
+func (e *env) answered(n *natServers, h *encHost, req string) string {
+	e.t.Helper()
+	var out string
+	e.eventually(60*time.Second, "an answer to "+req, func() error {
+		if out = e.askBlocks(n, h, req); out == "" {
+			return fmt.Errorf("no answer")
+		}
+		return nil
+	})
+	return out
 }
 
 // startNATServersStock starts both servers of natServers with the laptop
@@ -98,11 +112,11 @@ func TestAdversaryNATBlockForOtherHost(t *testing.T) {
 	blk := e.takeProbe(n, n.h1)
 
 	before := e.mustStatus(n.h1.host).Refused
-	out := e.askBlocks(n, n.h1, `{"op":"take","network":"blue","subnet":"10.77.0.0/24","bits":28,"id":7,"host":"h1"}`)
+	out := e.answered(n, n.h1, `{"op":"take","network":"blue","subnet":"10.77.0.0/24","bits":28,"id":7,"host":"h1"}`)
 	if !strings.Contains(out, `"failed"`) || strings.Contains(out, `"block"`) {
 		t.Fatalf("a take naming h1 got %q, want a refusal", out)
 	}
-	out = e.askBlocks(n, n.h1, fmt.Sprintf(`{"op":"pin","network":"blue","ip":%q,"endpoint":"evil"}`, a1))
+	out = e.answered(n, n.h1, fmt.Sprintf(`{"op":"pin","network":"blue","ip":%q,"endpoint":"evil"}`, a1))
 	if !strings.Contains(out, `"refused"`) || !strings.Contains(out, "h1") {
 		t.Fatalf("a pin of c1's address %s got %q, want a refusal naming h1", a1, out)
 	}
