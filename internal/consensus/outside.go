@@ -29,6 +29,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -48,7 +49,7 @@ const (
 	// for an operation or values the log does not take.
 	RefusedOutsideMalformed = "raft_outside_malformed"
 	// RefusedOutsideBusy: a connection closed at once because too many
-	// requests are being served.
+	// requests are being served, or too many of its host's.
 	RefusedOutsideBusy = "raft_outside_busy"
 )
 
@@ -56,6 +57,7 @@ const (
 // request, and how long a connection may take to send it.
 const (
 	maxOutside        = 16
+	maxOutsidePerHost = 4
 	maxOutsideRequest = 4 << 10
 	outsideReadWait   = 5 * time.Second
 	// outsideCommitWait bounds the commit of one request; a client
@@ -131,7 +133,24 @@ func parseOutsideRequest(b []byte, host string) (command, error) {
 // a vote by its tunnel address; it is called once per connection and must
 // be safe for concurrent use.
 func (n *Node) ServeOutside(ln net.Listener, hostOf func(netip.Addr) (string, bool)) {
-	sem := make(chan struct{}, maxOutside)
+	var mu sync.Mutex
+	busy := make(map[string]int) // requests in flight, by host
+	take := func(host string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if busy[host] >= maxOutsidePerHost || sum(busy) >= maxOutside {
+			return false
+		}
+		busy[host]++
+		return true
+	}
+	release := func(host string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if busy[host]--; busy[host] <= 0 {
+			delete(busy, host)
+		}
+	}
 	n.cfg.Crash.Go("raft outside accept", func() {
 		go func() {
 			<-n.done
@@ -156,16 +175,14 @@ func (n *Node) ServeOutside(ln net.Listener, hostOf func(netip.Addr) (string, bo
 				c.Close()
 				continue
 			}
-			select {
-			case sem <- struct{}{}:
-			default:
+			if !take(host) {
 				n.refused.Add(RefusedOutsideBusy)
 				c.Close()
 				continue
 			}
 			go func() {
 				defer n.cfg.Crash.Recover(RecoveredConn, func() { c.Close() })
-				defer func() { <-sem }()
+				defer release(host)
 				n.serveOutside(host, c)
 			}()
 		}
@@ -207,4 +224,13 @@ func (n *Node) serveOutside(host string, c net.Conn) {
 	}
 	_ = c.SetDeadline(time.Now().Add(outsideReadWait))
 	_ = json.NewEncoder(c).Encode(reply)
+}
+
+// sum adds the values of m.
+func sum(m map[string]int) int {
+	t := 0
+	for _, v := range m {
+		t += v
+	}
+	return t
 }

@@ -157,3 +157,46 @@ func FuzzOutsideRequest(f *testing.F) {
 		}
 	})
 }
+
+// One host holding its share of request slots with idle connections is
+// refused more (raft_outside_busy), while another host is still served.
+func TestOutsideBusyPerHost(t *testing.T) {
+	nodes := cluster(t, 1, "a cluster secret of 32 bytes!!!")
+	// Connections from 127.0.0.1 are lap's, from 127.0.0.2 lap2's.
+	hog := outsideServer(t, nodes[0], func(a netip.Addr) (string, bool) {
+		if a == netip.MustParseAddr("127.0.0.2") {
+			return "lap2", true
+		}
+		return "lap", true
+	})
+	for range maxOutsidePerHost {
+		c, err := net.Dial("tcp", hog.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	eventually(t, func() bool {
+		c, err := net.Dial("tcp", hog.String())
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err = c.Read(make([]byte, 1))
+		return err != nil && nodes[0].Refused()[RefusedOutsideBusy] > 0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	from2 := func(ctx context.Context, to netip.AddrPort) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+		return d.DialContext(ctx, "tcp", to.String())
+	}
+	o, err := NewOutside(OutsideConfig{Host: "lap2", Servers: []netip.AddrPort{hog}, Dial: from2, Dir: t.TempDir()}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Take(ctx, "blue", testSubnet, 28); err != nil {
+		t.Fatalf("another host beside the hog: %v", err)
+	}
+}
