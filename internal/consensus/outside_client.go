@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vxwire/vxwire/internal/atomicfile"
@@ -48,6 +49,9 @@ type Outside struct {
 	next    int // the server to try first: the last that answered
 	granted []Block
 	pins    map[pinKey]Pin
+	// cutOff is set when a request found no server that could commit,
+	// and cleared by the next answer (see HasLeader).
+	cutOff atomic.Bool
 }
 
 // outsideRetryWait is the pause after every server failed to answer.
@@ -72,6 +76,12 @@ func NewOutside(cfg OutsideConfig, l *slog.Logger) (*Outside, error) {
 	}
 	return o, nil
 }
+
+// HasLeader reports whether a voter committed or refused this host's
+// last request, or none was made yet: false while the servers are out of
+// reach (a laptop offline), so that an explicit address is honoured at
+// once and pinned in the background (ipam.Allocator).
+func (o *Outside) HasLeader() bool { return !o.cutOff.Load() }
 
 // SetServers replaces the voters to ask (a reload).
 func (o *Outside) SetServers(servers []netip.AddrPort) {
@@ -193,6 +203,7 @@ func (o *Outside) request(ctx context.Context, r OutsideRequest) (OutsideReply, 
 			o.mu.Lock()
 			o.next = k
 			o.mu.Unlock()
+			o.cutOff.Store(false)
 			switch {
 			case rep.Failed != "":
 				return rep, fmt.Errorf("consensus: a voter refused the request: %s", rep.Failed)
@@ -201,6 +212,7 @@ func (o *Outside) request(ctx context.Context, r OutsideRequest) (OutsideReply, 
 			}
 			return rep, nil
 		}
+		o.cutOff.Store(true)
 		select {
 		case <-ctx.Done():
 			return OutsideReply{}, qe

@@ -55,6 +55,9 @@ func TestOutsideTakesAndPins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !o.HasLeader() {
+		t.Fatal("cut off after a server answered")
+	}
 	if b.Overlaps(mine) {
 		t.Fatalf("outside host got %s, which overlaps h1's %s", b, mine)
 	}
@@ -99,9 +102,15 @@ func TestOutsideRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !o.HasLeader() {
+		t.Fatal("cut off before any request")
+	}
 	var qe *QuorumError
 	if _, err := o.Take(ctx, "blue", testSubnet, 28); !errors.As(err, &qe) {
 		t.Fatalf("take through a gate that refuses: %v, want no quorum", err)
+	}
+	if o.HasLeader() {
+		t.Fatal("not cut off after no server answered")
 	}
 	if nodes[0].Refused()[RefusedOutsideStranger] == 0 {
 		t.Fatalf("refused = %v, want %s", nodes[0].Refused(), RefusedOutsideStranger)
