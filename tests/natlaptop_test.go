@@ -138,9 +138,10 @@ func TestNATLaptopJoinsEncrypted(t *testing.T) {
 }
 
 // TestNATLaptopRootless: the same laptop behind NAT, its daemon run by an
-// ordinary user without any capability, joins with a host endpoint: the
-// laptop lists c1 from gossip, and c1 resolves and pings the laptop's
-// endpoint by name.
+// ordinary user without any capability, joins with a host endpoint
+// without a configured address: the endpoint gets one from a block the
+// server's log gives the laptop, the laptop lists c1 from gossip, and c1
+// resolves and pings the laptop's endpoint by name.
 func TestNATLaptopRootless(t *testing.T) {
 	e := newNetEnv(t, "dig", "nft", "setpriv", "useradd")
 	u := e.newUser()
@@ -158,13 +159,36 @@ func TestNATLaptopRootless(t *testing.T) {
 		n.lap.id, n.lap.addr, n.lap.key.file, e.prefix+"wl", n.lap.tunnel, u.file(e, "cluster.secret", string(secret))) +
 		fmt.Sprintf("\n[[peer]]\nname = %q\naddress = %q\npublic_key = %q\ntunnel_address = %q\nkeepalive = \"25s\"\n", n.h1.id, n.h1.addr, n.h1.key.pub, n.h1.tunnel) +
 		"\n[[network]]\nname = \"blue\"\nvni = 256\nsubnet = \"10.77.0.0/24\"\nencrypted = true\n" +
-		"\n[[endpoint]]\nnetwork = \"blue\"\nname = \"lapep\"\naddress = \"10.77.0.20\"\n"
+		"\n[[endpoint]]\nnetwork = \"blue\"\nname = \"lapep\"\n"
 	e.startRootless(u, n.lap.host, u.file(e, "laptop.toml", laptop))
 
 	e.waitLapSees(u, n.lap.host, "blue", "c1", "h1", "10.77.0.10")
-	e.resolves(n.c1, "lapep.blue", "10.77.0.20")
+	// The host endpoint has no configured address: it gets one from a
+	// block the server's log gives the laptop.
+	var lapep string
+	e.eventually(60*time.Second, "lapep has an address", func() error {
+		st, err := e.userStatus(u, n.lap.host)
+		if err != nil {
+			return err
+		}
+		for _, ep := range st.Endpoints {
+			if ep.Name == "lapep" && ep.Address != "" {
+				lapep, _, _ = strings.Cut(ep.Address, "/")
+				return nil
+			}
+		}
+		return fmt.Errorf("lapep not listed")
+	})
+	e.eventually(30*time.Second, "the server's log holds "+lapep+" for the laptop", func() error {
+		p, holder, err := e.logBlock(n.h1, lapep)
+		if err == nil && holder != "laptop" {
+			return permanent(fmt.Errorf("%s lies in block %s of %s", lapep, p, holder))
+		}
+		return err
+	})
+	e.resolves(n.c1, "lapep.blue", lapep)
 	e.eventually(30*time.Second, "c1 pings the laptop's endpoint", func() error {
-		_, err := e.in(n.c1, "ping", "-c", "1", "-W", "1", "10.77.0.20")
+		_, err := e.in(n.c1, "ping", "-c", "1", "-W", "1", lapep)
 		return err
 	})
 }

@@ -148,8 +148,13 @@ type Engine struct {
 
 	cluster *gossip.Cluster // nil without gossip
 	blocks  *consensus.Node // nil without voting peers
-	store   *ipam.FileStore
-	alloc   *ipam.Allocator
+	// outside is the log as a host behind NAT sees it, nil elsewhere;
+	// outsiders are the peers a host running the log serves blocks to,
+	// by tunnel address (see outside.go).
+	outside   *consensus.Outside
+	outsiders atomic.Pointer[map[netip.Addr]string]
+	store     *ipam.FileStore
+	alloc     *ipam.Allocator
 
 	// mu serializes changes of configuration (Reload, Stop) and guards
 	// the fields below. The data path never takes it.

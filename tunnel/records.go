@@ -58,12 +58,23 @@ func (e *Engine) openControl(cfg *config.Config) error {
 	if c != nil {
 		records = c
 	}
-	if c != nil && !cfg.Host.BehindNAT { // a host behind NAT has no vote
+	switch {
+	case c != nil && !cfg.Host.BehindNAT:
 		if e.blocks, err = openBlocks(cfg, e.l.With("component", "raft"), e.Reporter().With("component", "raft")); err != nil {
 			return err
 		}
 		if e.blocks != nil {
 			blocks = e.blocks
+		}
+		if err := e.serveOutside(cfg); err != nil {
+			return err
+		}
+	case c != nil: // a host behind NAT has no vote: its servers commit for it
+		if e.outside, err = e.openOutside(cfg); err != nil {
+			return err
+		}
+		if e.outside != nil {
+			blocks = e.outside
 		}
 	}
 	store, err := ipam.NewFileStore(filepath.Join(cfg.Host.StateDir, "ipam"))
@@ -95,34 +106,44 @@ func gossipPeers(cfg *config.Config) []netip.Addr {
 	return addrs
 }
 
-// tunnelGossip puts gossip inside WireGuard where it must run there: to
-// peers without an address, and on a host behind NAT to every peer, whose
-// gossip addresses then map to their tunnel addresses.
+// tunnelGossip gives gossip the tunnel path on every host with a tunnel,
+// so that a reload adding the first peer without an address routes its
+// gossip through WireGuard at once (viaTunnel, SetViaTunnel). A host
+// behind NAT gossips through the tunnel only.
 func (e *Engine) tunnelGossip(cfg *config.Config, gc *gossip.Config) {
-	if e.enc == nil || e.enc.Inner() == nil || !gossipInTunnel(cfg) {
+	if e.enc == nil || e.enc.Inner() == nil {
 		return
 	}
 	gc.Tunnel = e.enc.Inner()
-	gc.ViaTunnel = make(map[netip.Addr]netip.Addr)
-	for _, p := range cfg.Peers {
-		switch {
-		case p.Roaming():
-			gc.ViaTunnel[p.TunnelAddress] = p.TunnelAddress
-		case cfg.Host.BehindNAT:
-			gc.ViaTunnel[p.GossipAddress] = p.TunnelAddress
-			// A seed at the gossip address is reached through the tunnel.
-		}
-	}
+	gc.ViaTunnel = viaTunnel(cfg)
 	if cfg.Host.BehindNAT {
 		gc.NoUnderlay = true
 		gc.BindAddr = cfg.Host.TunnelAddress
 	}
 }
 
+// viaTunnel maps the gossip addresses of the peers gossip reaches inside
+// WireGuard to their tunnel addresses: peers without an address, and on a
+// host behind NAT every peer (a seed at its gossip address is reached
+// through its tunnel).
+func viaTunnel(cfg *config.Config) map[netip.Addr]netip.Addr {
+	via := make(map[netip.Addr]netip.Addr)
+	for _, p := range cfg.Peers {
+		switch {
+		case p.Roaming():
+			via[p.TunnelAddress] = p.TunnelAddress
+		case cfg.Host.BehindNAT:
+			via[p.GossipAddress] = p.TunnelAddress
+		}
+	}
+	return via
+}
+
 // openBlocks starts this host's member of the address-block log, whose
 // voters are this host and every peer that runs vxwire (peers marked
-// kernel and peers without an address have no vote), on their control addresses. A host without such peers returns nil: it holds
-// every subnet alone (ipam.Local).
+// kernel and peers without an address have no vote), on their control
+// addresses. A host without such peers, and without peers that ask it for
+// blocks, returns nil: it holds every subnet alone (ipam.Local).
 func openBlocks(cfg *config.Config, l *slog.Logger, crash safe.Reporter) (*consensus.Node, error) {
 	voters := []consensus.Voter{{Name: cfg.Host.Name, Addr: netip.AddrPortFrom(cfg.Host.GossipAddress, cfg.Host.RaftPort)}}
 	for _, p := range cfg.Peers {
@@ -130,7 +151,9 @@ func openBlocks(cfg *config.Config, l *slog.Logger, crash safe.Reporter) (*conse
 			voters = append(voters, consensus.Voter{Name: p.Name, Addr: netip.AddrPortFrom(p.GossipAddress, cfg.Host.RaftPort)})
 		}
 	}
-	if len(voters) == 1 {
+	if len(voters) == 1 && len(outsiders(cfg)) == 0 {
+		// Alone, the host holds every subnet; with peers without a
+		// vote it runs the log alone, to give them blocks.
 		return nil, nil
 	}
 	if len(cfg.Host.Secret) == 0 {

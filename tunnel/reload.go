@@ -202,6 +202,8 @@ func (e *Engine) unlockedApply(cfg *config.Config, reload bool) (map[epKey]error
 	e.unlockedSetEgress(deny)
 	if e.cluster != nil {
 		e.cluster.SetPeers(gossipPeers(cfg))
+		e.cluster.SetViaTunnel(viaTunnel(cfg))
+		e.unlockedReloadOutside(cfg)
 		// Other hosts check API networks against this host's file.
 		fileNets := make([]gossip.HostNetwork, 0, len(e.file.Networks))
 		for _, n := range e.file.Networks {

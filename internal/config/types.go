@@ -182,9 +182,9 @@ type Host struct {
 	// BehindNAT says the peers know this host by its WireGuard key only
 	// (they list it without an address): gossip runs inside WireGuard on
 	// the tunnel address, to every peer through its tunnel, and the host
-	// has no vote on address blocks, so it allocates addresses alone
-	// (give its endpoints explicit addresses). Every peer needs a
-	// public_key and an address.
+	// has no vote on address blocks: its servers take its blocks for it
+	// (internal/consensus outside.go). Every peer needs a public_key and
+	// an address.
 	BehindNAT bool
 	// Rootless runs the daemon without privileges (see rootless.go): the
 	// file's host.rootless when set; otherwise Load sets it when the

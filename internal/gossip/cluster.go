@@ -55,6 +55,8 @@ type Cluster struct {
 	refused tally.Counts
 	// transport drops packets and connections of strangers.
 	transport *filterTransport
+	// tunnel is the transport's tunnel path, nil without Config.Tunnel.
+	tunnel *tunnelTransport
 
 	mu    sync.Mutex
 	tab   *table
@@ -116,6 +118,7 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	}
 	if tt, ok := inner.(*tunnelTransport); ok {
 		c.transport.tunneled = tt.tunneled
+		c.tunnel = tt
 	}
 	c.transport.setAllowed(cfg.Peers)
 	mc.Transport = c.transport
@@ -179,6 +182,15 @@ func (c *Cluster) openTransport(mc *memberlist.Config) (memberlist.NodeAwareTran
 // from (see Config.Peers); this host's own address stays accepted.
 func (c *Cluster) SetPeers(addrs []netip.Addr) {
 	c.transport.setAllowed(append([]netip.Addr{c.cfg.BindAddr}, addrs...))
+}
+
+// SetViaTunnel replaces the peers gossip reaches inside WireGuard (see
+// Config.ViaTunnel), on a cluster started with a Tunnel; without one it
+// does nothing.
+func (c *Cluster) SetViaTunnel(via map[netip.Addr]netip.Addr) {
+	if c.tunnel != nil {
+		c.tunnel.setVia(via)
+	}
 }
 
 // Addr returns the gossip address this host listens on and advertises.

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -51,9 +52,10 @@ type tunnelTransport struct {
 	under memberlist.NodeAwareTransport // nil: everything goes through the tunnel
 	tun   Tunnel
 	port  int
-	// via maps a peer's gossip address to its tunnel address.
-	via     map[netip.Addr]netip.Addr
-	tunnels map[netip.Addr]bool // the values of via
+	// routes is the current tunnelRoutes; a reload replaces it
+	// (setVia), so that a peer without an address added then gossips
+	// through its tunnel at once.
+	routes atomic.Pointer[tunnelRoutes]
 
 	pc net.PacketConn
 	ln net.Listener
@@ -61,20 +63,31 @@ type tunnelTransport struct {
 
 var _ memberlist.NodeAwareTransport = (*tunnelTransport)(nil)
 
+// tunnelRoutes are the peers reached through the tunnel. Immutable.
+type tunnelRoutes struct {
+	// via maps a peer's gossip address to its tunnel address.
+	via     map[netip.Addr]netip.Addr
+	tunnels map[netip.Addr]bool // the values of via
+}
+
+// setVia replaces the peers reached through the tunnel (see
+// newTunnelTransport's via).
+func (t *tunnelTransport) setVia(via map[netip.Addr]netip.Addr) {
+	r := &tunnelRoutes{via: via, tunnels: make(map[netip.Addr]bool, len(via))}
+	for _, a := range via {
+		r.tunnels[a] = true
+	}
+	t.routes.Store(r)
+}
+
 // newTunnelTransport listens on the tunnel's port and starts forwarding.
 // under may be nil (a host behind NAT). via maps peers' gossip addresses
 // to their tunnel addresses; on a host behind NAT it must name every
 // peer. refused is called once per underlay packet or connection turned
 // away for claiming a tunnel address.
 func newTunnelTransport(under memberlist.NodeAwareTransport, tun Tunnel, port int, via map[netip.Addr]netip.Addr, refused func(), crash safe.Reporter) (*tunnelTransport, error) {
-	t := &tunnelTransport{
-		relay: newRelay(),
-		under: under, tun: tun, port: port, via: via,
-		tunnels: make(map[netip.Addr]bool, len(via)),
-	}
-	for _, a := range via {
-		t.tunnels[a] = true
-	}
+	t := &tunnelTransport{relay: newRelay(), under: under, tun: tun, port: port}
+	t.setVia(via)
 	var err error
 	if t.pc, err = tun.ListenUDP(uint16(port)); err != nil {
 		return nil, err
@@ -99,10 +112,11 @@ func (t *tunnelTransport) route(addr string) (netip.AddrPort, bool, error) {
 		return ap, false, fmt.Errorf("gossip: bad address %q: %w", addr, err)
 	}
 	a := ap.Addr().Unmap()
-	if t.tunnels[a] {
+	r := t.routes.Load()
+	if r.tunnels[a] {
 		return netip.AddrPortFrom(a, uint16(t.port)), true, nil
 	}
-	if a, ok := t.via[a]; ok {
+	if a, ok := r.via[a]; ok {
 		return netip.AddrPortFrom(a, uint16(t.port)), true, nil
 	}
 	if t.under == nil {
@@ -232,5 +246,5 @@ func (t *tunnelTransport) routineTunnelStreams() {
 // address, which only WireGuard may vouch for.
 func (t *tunnelTransport) spoofed(a net.Addr) bool {
 	addr, ok := addrOf(a)
-	return ok && t.tunnels[addr]
+	return ok && t.routes.Load().tunnels[addr]
 }

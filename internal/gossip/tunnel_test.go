@@ -163,3 +163,48 @@ func TestTunnelTransportRefusesSpoofedUnderlay(t *testing.T) {
 		t.Fatalf("refused %d, want 2 (a packet and a connection)", got)
 	}
 }
+
+// TestSetViaTunnelAddsPeer: a server started with a tunnel but no peer
+// behind it (ViaTunnel empty) gets the laptop by SetViaTunnel, as on a
+// reload: records then cross both ways, and the laptop's tunnel address
+// becomes one the underlay may not claim.
+func TestSetViaTunnelAddsPeer(t *testing.T) {
+	ts, tl := tunnelPair(t)
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	srv := newTestCluster(t, "h1", nil, func(c *Config) {
+		c.Port = 17948
+		c.Secret = secret
+		c.Tunnel = ts
+	})
+	tt := srv.transport.NodeAwareTransport.(*tunnelTransport)
+	if tt.spoofed(&net.UDPAddr{IP: laptopTunnel.AsSlice(), Port: 17948}) {
+		t.Fatal("the laptop's tunnel address is refused before the laptop is configured")
+	}
+	lapGossip := netip.AddrPortFrom(laptopTunnel, 17948).String()
+	if tt.tunneled(lapGossip) {
+		t.Fatal("gossip to the laptop goes through the tunnel before the laptop is configured")
+	}
+	srv.SetPeers([]netip.Addr{laptopTunnel})
+	srv.SetViaTunnel(map[netip.Addr]netip.Addr{laptopTunnel: laptopTunnel})
+	laptop := newTestCluster(t, "laptop", []netip.AddrPort{netip.AddrPortFrom(loopback, 17948)}, func(c *Config) {
+		c.BindAddr = laptopTunnel
+		c.Port = 17948
+		c.Secret = secret
+		c.Tunnel = tl
+		c.NoUnderlay = true
+		c.ViaTunnel = map[netip.Addr]netip.Addr{loopback: srvTunnel}
+		c.Peers = []netip.Addr{loopback, srvTunnel}
+	})
+	srv.SetLocal([]Record{rec("", "blue", "web", "10.77.0.10")})
+	laptop.SetLocal([]Record{rec("", "blue", "laptop", "10.77.0.20")})
+	both := []string{"laptop/laptop", "h1/web"}
+	for _, c := range []*Cluster{laptop, srv} {
+		eventually(t, 15*time.Second, func() bool { return hasExactly(c, both...) }, "%s: records %v", c.cfg.NodeName, names(c.Records()))
+	}
+	if !tt.tunneled(lapGossip) {
+		t.Fatal("after SetViaTunnel gossip to the laptop does not go through the tunnel")
+	}
+	if !tt.spoofed(&net.UDPAddr{IP: laptopTunnel.AsSlice(), Port: 17948}) {
+		t.Fatal("after SetViaTunnel an underlay packet from the laptop's tunnel address is not refused")
+	}
+}

@@ -73,6 +73,11 @@ type ConflictError struct {
 
 // Error implements error.
 func (e *ConflictError) Error() string {
+	if e.Host == "" && e.Err != nil {
+		// The holder is known only to the log that refused (a host
+		// outside it reads its own blocks and pins alone).
+		return e.Err.Error()
+	}
 	if e.Endpoint == "" {
 		return fmt.Sprintf("address %s of network %s lies in address block %s of host %s", e.IP, e.Network, e.Block, e.Host)
 	}
