@@ -99,7 +99,11 @@ func (d *Device) routineGreet(g greeting) {
 			return
 		}
 		s, ok := d.wgPeers()[g.key]
-		if !ok || s.LastHandshake.After(g.since) || g.received.Load() != g.before {
+		if !ok || s.LastHandshake.After(g.since) {
+			return
+		}
+		if g.received.Load() != g.before {
+			d.l.Info("peer alive: its session works, kept", "peer", g.key.String())
 			return
 		}
 		p := d.wg.LookupPeer(device.NoisePublicKey(g.key))
@@ -107,6 +111,7 @@ func (d *Device) routineGreet(g greeting) {
 			continue
 		}
 		if i > 0 || s.LastHandshake.IsZero() || g.since.Sub(s.LastHandshake) >= device.RejectAfterTime {
+			d.l.Info("peer alive: session expired for a handshake at once", "peer", g.key.String(), "try", i)
 			p.ExpireCurrentKeypairs()
 		}
 		if err := p.SendHandshakeInitiation(false); err != nil {
