@@ -13,6 +13,11 @@ import (
 // own timers carry on.
 var greetBackoff = []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
 
+// sessionProbe is how long PeerAlive first waits for a packet from a
+// peer that has a session young enough to work: one arriving shows it
+// does, and it is left alone. Any traffic at all sends one sooner.
+const sessionProbe = 100 * time.Millisecond
+
 // freshFor is how old a completed handshake may be at PeerAlive and still
 // count as one with the peer's new life: a peer that just started may
 // have handshaken (for its own first packet) a moment before this host
@@ -22,9 +27,10 @@ const freshFor = time.Second
 // PeerAlive tells the device that the peer named name (Peer.Name) was
 // just seen alive: it joined the cluster, or came back after it had
 // failed or left. If this host initiates to that peer (the lower public
-// key does, see initiates), a handshake starts at once, and again on a
-// short backoff until one completes or the peer's traffic shows the
-// session works.
+// key does, see initiates), a handshake starts at once (after
+// sessionProbe when a session may still work), and again on a short
+// backoff until one completes or the peer's traffic shows the session
+// works.
 //
 // This is what stops a start from stalling: a host that sent an
 // initiation while the peer's WireGuard port was not open yet (it was
@@ -89,9 +95,16 @@ func (d *Device) routineGreet(g greeting) {
 		delete(d.greeting, g.key)
 		d.mu.Unlock()
 	}()
+	// A session young enough to work gets sessionProbe to show it does,
+	// by a packet from the peer, before any handshake is forced.
+	s, ok := d.wgPeers()[g.key]
+	young := ok && !s.LastHandshake.IsZero() && time.Since(s.LastHandshake) < device.RejectAfterTime
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for i, wait := range greetBackoff {
+		if i == 0 && young {
+			wait = sessionProbe
+		}
 		timer.Reset(wait)
 		select {
 		case <-timer.C:
@@ -110,7 +123,7 @@ func (d *Device) routineGreet(g greeting) {
 		if p == nil || !s.Endpoint.IsValid() {
 			continue
 		}
-		if i > 0 || s.LastHandshake.IsZero() || g.since.Sub(s.LastHandshake) >= device.RejectAfterTime {
+		if i > 0 || !young {
 			d.l.Info("peer alive: session expired for a handshake at once", "peer", g.key.String(), "try", i)
 			p.ExpireCurrentKeypairs()
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.zx2c4.com/wireguard/device"
 )
 
 // TestPeerAliveAfterLostInitiation: a's first initiation to b is lost
@@ -108,5 +109,79 @@ func TestPeerAliveAfterPeerRestart(t *testing.T) {
 			})
 			t.Logf("first datagram %v after PeerAlive", time.Since(start).Round(time.Millisecond))
 		})
+	}
+}
+
+// TestPeerAliveKeepsWorkingSession: gossip reports a peer re-joined that
+// never went away (memberlist on a loaded host declared it dead, then
+// heard from it again), while datagrams flow both ways. PeerAlive must
+// leave the session alone: no handshake, on either side, and no gap in
+// the traffic. Before, it expired the session and forced a handshake, at
+// the cost of a round trip with nothing sent; and of an outage when that
+// handshake failed (TestRotationLatePeer).
+func TestPeerAliveKeepsWorkingSession(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	a, b := newNode(t, 1), newNode(t, 2)
+	if !initiates(a.key.Public(), b.key.Public()) {
+		a.key, b.key = b.key, a.key // a forces the handshakes
+	}
+	a.start(t, nil)
+	b.start(t, nil)
+	connect(t, a, b)
+	a.dev.mu.Lock()
+	cfg := a.dev.cfg
+	a.dev.mu.Unlock()
+	cfg.Peers = append([]Peer(nil), cfg.Peers...)
+	cfg.Peers[0].Name = "b"
+	if err := a.dev.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	establish(t, a, b)
+	// b's side of the handshake completes with a's first datagram under it.
+	eventually(t, 5*time.Second, "the handshake on both sides", func() bool {
+		return !b.dev.Status()[0].LastHandshake.IsZero()
+	})
+	hsA, hsB := a.dev.Status()[0].LastHandshake, b.dev.Status()[0].LastHandshake
+
+	stop := make(chan struct{})
+	done := make(chan struct{}, 2)
+	for _, pair := range [][2]*node{{a, b}, {b, a}} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for seq := uint32(0); ; seq++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				_ = pair[0].dev.Write([][]byte{vxlanDatagram(200, seq)}, pair[1].id)
+			}
+		}()
+	}
+	defer func() { close(stop); <-done; <-done }()
+	eventually(t, 5*time.Second, "datagrams from b", func() bool { return len(a.collect(1, 100*time.Millisecond)) > 0 })
+
+	// Once WireGuard's rate limit on initiations (RekeyTimeout after the
+	// last) no longer hides a forced handshake:
+	time.Sleep(time.Until(hsA.Add(device.RekeyTimeout + 500*time.Millisecond)))
+	a.dev.PeerAlive("b")
+	// Past every retry PeerAlive would make (greetBackoff sums to 3.75 s)
+	// is not needed: a forced handshake would complete at the first.
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if got := b.collect(1, time.Second); len(got) == 0 {
+			t.Fatal("a's datagrams stopped after PeerAlive")
+		}
+		if got := a.collect(1, time.Second); len(got) == 0 {
+			t.Fatal("b's datagrams stopped after PeerAlive")
+		}
+	}
+	if h := a.dev.Status()[0].LastHandshake; !h.Equal(hsA) {
+		t.Errorf("a handshook again at PeerAlive (%v, before %v)", h, hsA)
+	}
+	if h := b.dev.Status()[0].LastHandshake; !h.Equal(hsB) {
+		t.Errorf("b handshook again at PeerAlive (%v, before %v)", h, hsB)
 	}
 }
