@@ -79,6 +79,12 @@ type Config struct {
 	// RecoveredUAPI and closes only that client. wireguard-go's own
 	// goroutines cannot be wrapped.
 	Crash safe.Reporter
+
+	// clockOffset is how far ahead of the real time this host's clock is
+	// for key rotation: tests set it to make one host of a pair switch
+	// preshared keys late (negative) or early, as a skewed clock or a
+	// rotation timer delayed by load would. Fixed at New.
+	clockOffset time.Duration
 }
 
 // RecoveredUAPI is the kind under which Config.Crash counts panics while

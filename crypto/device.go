@@ -65,6 +65,8 @@ type Device struct {
 	tun  *memTUN
 	name string
 	mtu  int
+	// clockOffset is Config.clockOffset, fixed at New.
+	clockOffset time.Duration
 
 	// txq carries wrapped inner packets from Write to wireguard-go, rxq
 	// datagrams from wireguard-go to Read; see queue.
@@ -86,6 +88,9 @@ type Device struct {
 	epoch int64 // epoch of the installed preshared keys, if ring enabled
 	// greeting holds the peers routineGreet is forcing handshakes with.
 	greeting map[Key]bool
+	// received counts, per peer, the inner packets that peer's keys
+	// authenticated (see table.bySrc); kept across Reconfigure.
+	received map[Key]*atomic.Uint64
 
 	// inner is the stack on the tunnel address (Config.InnerPort), nil
 	// when off; fixed at New.
@@ -101,24 +106,43 @@ type Device struct {
 
 var _ encap.Conn = (*Device)(nil)
 
-// table maps between peer IDs and tunnel addresses. It is immutable.
+// table maps between peer IDs and tunnel addresses. It is immutable but
+// for the counters its sources point to.
 type table struct {
 	local [4]byte
 	byID  map[netip.AddrPort][4]byte // ID → tunnel address
-	bySrc map[[4]byte]netip.AddrPort // tunnel address → ID
+	bySrc map[[4]byte]source         // tunnel address → peer
 }
 
-func newTable(c Config) *table {
+// source is a peer as the receive path sees it: its ID, and the counter
+// of inner packets received from it, which PeerAlive reads to tell a
+// working session from a dead one.
+type source struct {
+	id       netip.AddrPort
+	received *atomic.Uint64
+}
+
+// unlockedNewTable returns the table of c, reusing the receive counters
+// of peers that stay and dropping those of peers that went. d.mu must be
+// held, or d not yet shared.
+func (d *Device) unlockedNewTable(c Config) *table {
 	t := &table{
 		local: c.TunnelAddr.As4(),
 		byID:  make(map[netip.AddrPort][4]byte, len(c.Peers)),
-		bySrc: make(map[[4]byte]netip.AddrPort, len(c.Peers)),
+		bySrc: make(map[[4]byte]source, len(c.Peers)),
 	}
+	counters := make(map[Key]*atomic.Uint64, len(c.Peers))
 	for _, p := range c.Peers {
+		r := d.received[p.PublicKey]
+		if r == nil {
+			r = new(atomic.Uint64)
+		}
+		counters[p.PublicKey] = r
 		a := p.TunnelAddr.As4()
 		t.byID[p.ID] = a
-		t.bySrc[a] = p.ID
+		t.bySrc[a] = source{id: p.ID, received: r}
 	}
+	d.received = counters
 	return t
 }
 
@@ -136,21 +160,22 @@ func New(cfg Config, l *slog.Logger) (_ *Device, err error) {
 	}
 	success := false
 	d := &Device{
-		l:      l,
-		name:   cfg.Name,
-		mtu:    cfg.MTU,
-		cfg:    cfg,
-		ring:   NewRing(cfg.Secret, cfg.RotateEvery),
-		kick:   make(chan struct{}, 1),
-		closed: make(chan struct{}),
-		done:   make(chan struct{}),
+		l:           l,
+		name:        cfg.Name,
+		mtu:         cfg.MTU,
+		clockOffset: cfg.clockOffset,
+		cfg:         cfg,
+		ring:        NewRing(cfg.Secret, cfg.RotateEvery),
+		kick:        make(chan struct{}, 1),
+		closed:      make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	if d.name == "" {
 		d.name = "vxwire"
 	}
 	d.txq = newQueue(queueLen, cfg.MTU, d.closed)
 	d.rxq = newQueue(queueLen, cfg.MTU-InnerOverhead, d.closed)
-	d.table.Store(newTable(cfg))
+	d.table.Store(d.unlockedNewTable(cfg))
 	d.tun = newMemTUN(d)
 	if cfg.InnerPort != 0 {
 		if d.inner, err = netstack.NewInnerStack(cfg.TunnelAddr, cfg.MTU, d.sendInner, l.With("component", "inner"), cfg.Crash); err != nil {
@@ -175,7 +200,7 @@ func New(cfg Config, l *slog.Logger) (_ *Device, err error) {
 		}
 	}()
 
-	d.epoch = d.ring.Primary(time.Now())
+	d.epoch = d.ring.Primary(d.now())
 	var b strings.Builder
 	b.WriteString(uapiDevice(cfg))
 	for _, p := range cfg.Peers {
@@ -207,6 +232,10 @@ func New(cfg Config, l *slog.Logger) (_ *Device, err error) {
 func (d *Device) psk(k Key) Key {
 	return d.ring.PeerPSK(d.epoch, d.cfg.PrivateKey.Public(), k)
 }
+
+// now is the time on this host's clock: the real time, or in tests a
+// clock Config.clockOffset ahead of it.
+func (d *Device) now() time.Time { return time.Now().Add(d.clockOffset) }
 
 // readPort records the port wireguard-go bound (it may have picked one).
 func (d *Device) readPort() error {

@@ -92,6 +92,9 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 			// what the peer's allowed-ips do not cover. Deliver
 			// demultiplexes it on this goroutine into a socket, whose
 			// receive buffer bounds what a peer can queue there.
+			if s, ok := tab.bySrc[[4]byte(b[offset+12:offset+16])]; ok {
+				s.received.Add(1)
+			}
 			d.inner.Deliver(b[offset:])
 			inner++
 			continue
@@ -100,11 +103,12 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 			d.stats.drop(why, 1)
 			continue
 		}
-		id, ok := tab.bySrc[src]
+		s, ok := tab.bySrc[src]
 		if !ok {
 			d.stats.drop(DropUnknownSource, 1)
 			continue
 		}
+		s.received.Add(1)
 		if len(payload) > q.size {
 			d.stats.drop(DropTooBig, 1)
 			continue
@@ -117,7 +121,7 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 			continue
 		}
 		p.n = copy(p.buf, payload)
-		p.from = id
+		p.from = s.id
 		q.push(p)
 	}
 	if inner > 0 {

@@ -53,7 +53,7 @@ func (d *Device) Reconfigure(cfg Config) error {
 	rekey := cfg.PrivateKey != old.PrivateKey || ring.every != d.ring.every || !bytes.Equal(ring.secret, d.ring.secret)
 	epoch := d.epoch
 	if rekey {
-		epoch = ring.Primary(time.Now())
+		epoch = ring.Primary(d.now())
 	}
 	var b strings.Builder
 	if cfg.PrivateKey != old.PrivateKey {
@@ -66,7 +66,7 @@ func (d *Device) Reconfigure(cfg Config) error {
 		}
 	}
 	d.cfg, d.ring, d.epoch = cfg, ring, epoch
-	d.table.Store(newTable(cfg))
+	d.table.Store(d.unlockedNewTable(cfg))
 	select {
 	case d.kick <- struct{}{}:
 	default:

@@ -59,6 +59,13 @@ package crypto
 //     routineRotate therefore rechecks the peers every 6 s for two minutes
 //     after each switch, and either side initiates again to a peer whose
 //     last handshake predates the switch.
+//  5. Nothing else may stop the session in use either: PeerAlive, which
+//     forces handshakes when gossip reports a peer (re-)joined, expires
+//     the session only when it cannot be working (none, too old, or
+//     nothing from the peer while the handshake went unanswered). Before,
+//     a re-join reported in the window expired a working session, and
+//     since every handshake then failed, nothing went to the peer until
+//     the window closed and a retry came (TestRotationLatePeer).
 //
 // So the old session covers the whole window with at least 25 s to spare,
 // and a new session under the new PSK follows within a retry interval.

@@ -25,7 +25,7 @@ func (d *Device) routineRotate() {
 	defer timer.Stop()
 	r := rotation{refreshed: math.MinInt64}
 	for {
-		wait := d.rotateStep(&r, time.Now())
+		wait := d.rotateStep(&r, d.now())
 		timer.Reset(wait)
 		select {
 		case <-timer.C:

@@ -1,7 +1,7 @@
 package tests
 
 //  PFX-ca 10.79.0.10                                   PFX-cb 10.79.0.20
-//    eth0 (TAP)  -- one TCP connection, >= 20 s -->      eth0 (TAP)
+//    eth0 (TAP)  -- one TCP connection, >= 60 s -->      eth0 (TAP)
 //        |                                                   |
 //  vxwire up (PFX-h1)                                  vxwire up (PFX-h2)
 //  rotate_every = "4s"                                 rotate_every = "4s"
@@ -20,13 +20,11 @@ import (
 )
 
 // rotateEvery is the preshared-key period of the rotation test, and
-// streamFor how long its transfer runs: at least four rotations wherever
-// it starts. (The requirement names a 60 s transfer; a third of it keeps
-// the suite short and still crosses every phase of a rotation several
-// times.)
+// streamFor how long its transfer runs: the requirement's 60 s, some 15
+// rotations wherever it starts.
 const (
 	rotateEvery = 4 * time.Second
-	streamFor   = 20 * time.Second
+	streamFor   = 60 * time.Second
 )
 
 // timedReader yields pseudo-random bytes until its deadline, then EOF.
@@ -49,8 +47,8 @@ type wgSample struct {
 	handshake time.Time
 }
 
-// TestEncryptedRotation rotates the preshared keys every 4 s under a 20 s
-// TCP stream: the stream must survive three or more rotations on one
+// TestEncryptedRotation rotates the preshared keys every 4 s under a 60 s
+// TCP stream: the stream must survive every rotation (14 or more) on one
 // connection with its data intact, the key epoch in status must advance
 // with them, and both hosts must end on the same epoch.
 func TestEncryptedRotation(t *testing.T) {
@@ -103,8 +101,8 @@ func TestEncryptedRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("one TCP connection: %d MiB in %v across key epochs %d..%d", sent>>20, elapsed.Round(time.Millisecond), w0.KeyEpoch, w1.KeyEpoch)
-	if w1.KeyEpoch < w0.KeyEpoch+3 {
-		t.Errorf("key_epoch of h1 went from %d to %d during a %v stream with rotate_every %v; want at least 3 rotations",
+	if w1.KeyEpoch < w0.KeyEpoch+14 {
+		t.Errorf("key_epoch of h1 went from %d to %d during a %v stream with rotate_every %v; want at least 14 rotations",
 			w0.KeyEpoch, w1.KeyEpoch, elapsed.Round(time.Millisecond), rotateEvery)
 	}
 	if want := uint64(time.Now().UnixNano() / int64(rotateEvery)); w1.KeyEpoch+1 < want || w1.KeyEpoch > want {

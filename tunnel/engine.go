@@ -117,6 +117,9 @@ type peer struct {
 	// to the peer with a large datagram, which then goes out alone so
 	// that it carries DF (writeProbing).
 	probe atomic.Bool
+	// heard is when (unix ns, to the second) the switch last took a plain
+	// VXLAN datagram from the peer; see heardFrom.
+	heard atomic.Int64
 }
 
 // network is one VNI's switch state. It persists across reloads while its

@@ -8,6 +8,7 @@ package tunnel
 //	      source address must be a configured peer     else drop unknown_peer
 //	      VXLAN header: length, I flag                 else drop short/bad_flags
 //	      VNI must be a configured network             else drop unknown_vni
+//	      plain VXLAN from a silent peer with a key: PeerAlive (heardFrom)
 //	      learn source MAC → peer in that network's FDB (bounded)
 //	      source MAC a local port owns or a record places behind another
 //	      peer                                         else drop spoofed
@@ -136,6 +137,9 @@ func (sw *Switch) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps
 			run.r, run.n = r, nv.net
 			last.valid = false
 			learnedFrom = nil
+			if !encrypted {
+				sw.heardFrom(r, now)
+			}
 		}
 		if eth.Src != learned || learnedFrom != r {
 			learnedRes = nv.net.fdb.learn(eth.Src, nil, r, now)
@@ -179,6 +183,29 @@ func (sw *Switch) switchFromUnderlay(s *scratch, bufs [][]byte, sizes []int, eps
 	for i := 0; i < s.nLocal; i++ {
 		g := &s.local[i]
 		sw.deliver(g.p, g.frames, g.bytes)
+	}
+}
+
+// peerSilence is how long a peer with a WireGuard key may send no plain
+// VXLAN before its next datagram counts as a sign of life.
+const peerSilence = 10 * time.Second
+
+// heardFrom notes, at now (unix ns), a valid plain VXLAN datagram from r.
+// The first one, and the first after peerSilence without any, say the peer
+// is alive (it started, restarted, or a cut healed) as gossip's join does,
+// and perhaps before it: the encrypted path then starts a handshake at
+// once (CryptoConn.PeerAlive), rather than after WireGuard's 5 s retry of
+// an initiation lost while the peer was away, and a peer that runs no
+// gossip (kernel VXLAN with WireGuard) gets the same. A working session
+// is left alone, so a forged datagram costs at most one handshake per
+// peerSilence. The time is stored at most once a second per peer.
+func (sw *Switch) heardFrom(r *peer, now int64) {
+	last := r.heard.Load()
+	if now-last < int64(time.Second) || !r.heard.CompareAndSwap(last, now) {
+		return
+	}
+	if now-last >= int64(peerSilence) && r.key != ([32]byte{}) && sw.enc != nil {
+		sw.enc.PeerAlive(r.name)
 	}
 }
 

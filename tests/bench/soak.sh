@@ -75,7 +75,7 @@ cleanup() {
   [ ${#all[@]} -eq 0 ] || stop "${all[@]}"
   if [ "$rc" != 0 ] && [ -n "$WORK" ]; then
     for n in 1 2; do
-      [ ! -s "$WORK/daemon$n.log" ] || { log "soak: h$n's warnings and errors:"; grep -E 'level=(WARN|ERROR)' "$WORK/daemon$n.log" | grep -v component=raft | tail -10 >&2 || true; }
+      [ ! -s "$WORK/daemon$n.log" ] || { log "soak: h$n's warnings, errors and peer re-joins:"; grep -E 'level=(WARN|ERROR)|msg="peer alive' "$WORK/daemon$n.log" | grep -v component=raft | tail -10 >&2 || true; }
     done
   fi
   for n in "${CTRS[@]}" "${HOSTS[@]}"; do ip netns del "$n" 2>/dev/null || true; done

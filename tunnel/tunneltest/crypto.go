@@ -133,6 +133,7 @@ type CryptoConn struct {
 	rxPackets, rxBytes atomic.Uint64
 	drops              [crypto.NumDropReasons]atomic.Uint64
 	reconfigures       atomic.Uint64
+	alive              []string // PeerAlive's names, in order; guarded by mu
 }
 
 type peerBytes struct{ rx, tx atomic.Uint64 }
@@ -354,8 +355,20 @@ func (c *CryptoConn) Status() []crypto.PeerStatus {
 	return out
 }
 
-// PeerAlive does nothing: the fake has no handshakes to start.
-func (c *CryptoConn) PeerAlive(string) {}
+// PeerAlive records name. The fake has no handshakes to start; Alive
+// lets a test see which peers the caller reported alive.
+func (c *CryptoConn) PeerAlive(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.alive = append(c.alive, name)
+}
+
+// Alive returns the names PeerAlive was called with, in order.
+func (c *CryptoConn) Alive() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.alive...)
+}
 
 // Stats returns a copy of the conn's counters, in crypto.Device's form.
 func (c *CryptoConn) Stats() crypto.Stats {
