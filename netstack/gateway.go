@@ -152,6 +152,7 @@ type Gateway struct {
 
 	stack *stack.Stack
 	link  *link
+	gro   *groLink // the NIC's endpoint: link behind ethernet.Endpoint, with GRO
 
 	// scratch receives popped packets; only Read touches it.
 	scratch []*stack.PacketBuffer
@@ -294,7 +295,8 @@ func (g *Gateway) buildStack() (err error) {
 		return fmt.Errorf("cannot bound tcp send buffers: %s", e)
 	}
 	g.link = newLink(uint32(g.cfg.MTU), g.cfg.MAC, outQueueLen)
-	if e := s.CreateNICWithOptions(nicID, ethernet.New(g.link), stack.NICOptions{Name: "gateway", QDisc: g.link}); e != nil {
+	g.gro = newGROLink(ethernet.New(g.link))
+	if e := s.CreateNICWithOptions(nicID, g.gro, stack.NICOptions{Name: "gateway", QDisc: g.link}); e != nil {
 		return fmt.Errorf("cannot create gateway nic: %s", e)
 	}
 	pa := tcpip.ProtocolAddress{
@@ -361,6 +363,8 @@ func (g *Gateway) Write(frames [][]byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	in := 0
+	g.gro.begin()
+	defer g.gro.end()
 	for _, f := range frames {
 		switch g.admit(f) {
 		case verdictPass:
@@ -372,6 +376,7 @@ func (g *Gateway) Write(frames [][]byte) (int, error) {
 			continue
 		}
 		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(f)})
+		pkt.RXChecksumValidated = validTCP(f)
 		g.link.inject(pkt)
 		pkt.DecRef()
 		in++
