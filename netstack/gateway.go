@@ -166,7 +166,6 @@ type Gateway struct {
 
 	stack *stack.Stack
 	link  *link
-	gro   *groLink // the NIC's endpoint: link behind ethernet.Endpoint, with GRO
 
 	// scratch receives popped packets; only Read touches it.
 	scratch []*stack.PacketBuffer
@@ -315,8 +314,7 @@ func (g *Gateway) buildStack() (err error) {
 		return fmt.Errorf("cannot bound tcp send buffers: %s", e)
 	}
 	g.link = newLink(uint32(g.cfg.MTU), g.cfg.MAC, outQueueLen)
-	g.gro = newGROLink(ethernet.New(g.link))
-	if e := s.CreateNICWithOptions(nicID, g.gro, stack.NICOptions{Name: "gateway", QDisc: g.link}); e != nil {
+	if e := s.CreateNICWithOptions(nicID, ethernet.New(g.link), stack.NICOptions{Name: "gateway", QDisc: g.link}); e != nil {
 		return fmt.Errorf("cannot create gateway nic: %s", e)
 	}
 	pa := tcpip.ProtocolAddress{
@@ -375,31 +373,45 @@ func (g *Gateway) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 }
 
 // Write hands frames to the stack. Frames are borrowed only for the call:
-// each is copied into a stack buffer. Frames the gateway does not serve are
-// dropped and counted (see GatewayStats). It returns len(frames), or
-// net.ErrClosed after Close. Write is safe for concurrent use.
+// each is copied into a stack buffer, and a run of consecutive segments
+// of one TCP flow into one (coalesce.go); the frames of a run after its
+// first have its Ethernet and IP addresses, so the filter's verdict on
+// the first is theirs. Frames the gateway does not serve are dropped and
+// counted (see GatewayStats). It returns len(frames), or net.ErrClosed
+// after Close. Write is safe for concurrent use.
 func (g *Gateway) Write(frames [][]byte) (int, error) {
 	if g.closing.Load() {
 		return 0, net.ErrClosed
 	}
 	in := 0
-	g.gro.begin()
-	defer g.gro.end()
-	for _, f := range frames {
+	for i := 0; i < len(frames); {
+		f := frames[i]
 		switch g.admit(f) {
 		case verdictPass:
 		case verdictEcho:
 			g.handleEcho(f)
 			in++
+			i++
 			continue
 		default:
+			i++
 			continue
 		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(f)})
-		pkt.RXChecksumValidated = validTCP(f)
+		n, payload := 1, 0
+		if validTCP(f) {
+			n, payload = tcpRun(frames[i:])
+		}
+		var buf buffer.Buffer
+		if n > 1 {
+			buf = buffer.MakeWithView(merge(frames[i:i+n], payload))
+		} else {
+			buf = buffer.MakeWithData(f)
+		}
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buf})
 		g.link.inject(pkt)
 		pkt.DecRef()
-		in++
+		in += n
+		i += n
 	}
 	g.st.framesIn.Add(uint64(in))
 	return len(frames), nil
