@@ -173,3 +173,50 @@ func BenchmarkValidTCP(b *testing.B) {
 		}
 	}
 }
+
+// FuzzCoalesce splits arbitrary batches into runs as Write does: no
+// frame may panic it, a merged frame fits one buffer chunk and both its
+// checksums hold, and its payload is the run's payloads in order.
+func FuzzCoalesce(f *testing.F) {
+	p := bytes.Repeat([]byte("0123456789"), 100)
+	run := [][]byte{tcpFrame(7, 0x10, p, false), tcpFrame(1007, 0x10, p, false), tcpFrame(2007, 0x18, p[:10], false)}
+	f.Add(bytes.Join(run, []byte{0xee, 0xee}), uint16(len(run[0])), uint16(len(run[1])))
+	f.Add(tcpFrame(1, 0x02, nil, false), uint16(54), uint16(0))
+	f.Fuzz(func(t *testing.T, data []byte, cut1, cut2 uint16) {
+		// Up to three frames, cut from data; the rest is the last one's.
+		var frames [][]byte
+		for _, c := range []int{int(cut1), int(cut2)} {
+			if c > len(data) {
+				break
+			}
+			frames, data = append(frames, data[:c]), data[c:]
+		}
+		frames = append(frames, data)
+		for i := 0; i < len(frames); {
+			n, payload := 1, 0
+			if validTCP(frames[i]) {
+				n, payload = tcpRun(frames[i:])
+			}
+			if n < 1 || i+n > len(frames) {
+				t.Fatalf("a run of %d frames at %d of %d", n, i, len(frames))
+			}
+			if n > 1 {
+				v := merge(frames[i:i+n], payload)
+				m := v.AsSlice()
+				if len(m) > maxMerged || !validTCP(m) {
+					t.Fatalf("merged frame of %d bytes is not a valid segment", len(m))
+				}
+				hdrs := len(m) - payload
+				var want []byte
+				for _, fr := range frames[i : i+n] {
+					want = append(want, fr[hdrs:]...)
+				}
+				if !bytes.Equal(m[hdrs:], want) {
+					t.Fatal("merged payload is not the run's payloads in order")
+				}
+				v.Release()
+			}
+			i += n
+		}
+	})
+}
