@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -176,6 +177,48 @@ func BenchmarkEgressTCPDownload(b *testing.B) {
 		b.Fatal(err)
 	}
 	if n, _ := io.Copy(io.Discard, conn); n != total {
+		b.Fatalf("received %d bytes, want %d", n, total)
+	}
+	b.StopTimer()
+	conn.Close()
+}
+
+// BenchmarkDialTCPDownload measures bulk TCP from a client stack into a
+// connection the gateway dialled (DialContext, as the laptop doors do):
+// the gateway's stack is the receiver, so its inbound path (Write, GRO,
+// IP and TCP receive) and its ACKs are on the path.
+func BenchmarkDialTCPDownload(b *testing.B) {
+	g := newTestGateway(b, nil)
+	c := newClient(b)
+	connect(b, g, c)
+	ln, err := gonet.ListenTCP(c.s, c.addr(clientIP, 5002), ipv4.ProtocolNumber)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	chunk := make([]byte, 64<<10)
+	total := int64(b.N) * int64(len(chunk))
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		for range b.N {
+			if _, err := s.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	conn, err := g.DialContext(context.Background(), "tcp", netip.AddrPortFrom(clientIP, 5002).String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chunk)))
+	b.ResetTimer()
+	if n, _ := io.CopyBuffer(io.Discard, struct{ io.Reader }{conn}, buf); n != total {
 		b.Fatalf("received %d bytes, want %d", n, total)
 	}
 	b.StopTimer()

@@ -51,6 +51,16 @@ const outQueueLen = 2048
 // defaults); the long leg is the host kernel's.
 const TCPBufferSize = 256 << 10
 
+// HostTCPReceiveBuffer is the largest receive buffer of a host
+// endpoint's TCP connections (GatewayConfig.TCPReceiveMax): they start at
+// TCPBufferSize and grow with what the daemon's relay reads per round
+// trip (gVisor's receive-buffer auto-tuning), so a download through
+// SOCKS5 or a forward is not held to 256 KiB per round trip, which with
+// the round trips of a loaded host capped it near 2 Gbit/s. A connection
+// whose local client reads slowly stays small; the doors' caps on
+// connections bound the rest.
+const HostTCPReceiveBuffer = 4 << 20
+
 const (
 	nicID        = tcpip.NICID(1)
 	defaultBatch = 64
@@ -105,6 +115,10 @@ type GatewayConfig struct {
 	// TCPIdle closes a TCP egress connection after this long without data
 	// in either direction; default 2 h.
 	TCPIdle time.Duration
+	// TCPReceiveMax, if above TCPBufferSize, lets each TCP connection's
+	// receive buffer grow from TCPBufferSize up to it with the rate its
+	// application reads (auto-tuning). Default: TCPBufferSize, fixed.
+	TCPReceiveMax int
 	// Crash receives panics of the egress goroutines: a panic while
 	// serving one flow is logged, counted and closes only that flow.
 	// TCP flows run on goroutines gVisor starts, which the handler
@@ -238,8 +252,8 @@ func (c *GatewayConfig) validate() error {
 	if c.MTU < minMTU || c.MTU > maxMTU {
 		return fmt.Errorf("gateway mtu %d is outside %d-%d", c.MTU, minMTU, maxMTU)
 	}
-	if c.Batch < 0 || c.MaxFlows < 0 || c.MaxFlowsPerSource < 0 || c.UDPIdle < 0 || c.TCPIdle < 0 {
-		return errors.New("gateway batch, flow caps and idle timeouts must not be negative")
+	if c.Batch < 0 || c.MaxFlows < 0 || c.MaxFlowsPerSource < 0 || c.UDPIdle < 0 || c.TCPIdle < 0 || c.TCPReceiveMax < 0 {
+		return errors.New("gateway batch, flow caps, idle timeouts and buffer sizes must not be negative")
 	}
 	return nil
 }
@@ -285,9 +299,15 @@ func (g *Gateway) buildStack() (err error) {
 	if e := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); e != nil {
 		return fmt.Errorf("cannot enable tcp sack: %s", e)
 	}
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: TCPBufferSize, Max: TCPBufferSize}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: TCPBufferSize, Max: max(TCPBufferSize, g.cfg.TCPReceiveMax)}
 	if e := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); e != nil {
 		return fmt.Errorf("cannot bound tcp receive buffers: %s", e)
+	}
+	if rcv.Max > rcv.Default {
+		tune := tcpip.TCPModerateReceiveBufferOption(true)
+		if e := s.SetTransportProtocolOption(tcp.ProtocolNumber, &tune); e != nil {
+			return fmt.Errorf("cannot auto-tune tcp receive buffers: %s", e)
+		}
 	}
 	snd := tcpip.TCPSendBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: TCPBufferSize, Max: TCPBufferSize}
 	if e := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); e != nil {
@@ -353,28 +373,45 @@ func (g *Gateway) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 }
 
 // Write hands frames to the stack. Frames are borrowed only for the call:
-// each is copied into a stack buffer. Frames the gateway does not serve are
-// dropped and counted (see GatewayStats). It returns len(frames), or
-// net.ErrClosed after Close. Write is safe for concurrent use.
+// each is copied into a stack buffer, and a run of consecutive segments
+// of one TCP flow into one (coalesce.go); the frames of a run after its
+// first have its Ethernet and IP addresses, so the filter's verdict on
+// the first is theirs. Frames the gateway does not serve are dropped and
+// counted (see GatewayStats). It returns len(frames), or net.ErrClosed
+// after Close. Write is safe for concurrent use.
 func (g *Gateway) Write(frames [][]byte) (int, error) {
 	if g.closing.Load() {
 		return 0, net.ErrClosed
 	}
 	in := 0
-	for _, f := range frames {
+	for i := 0; i < len(frames); {
+		f := frames[i]
 		switch g.admit(f) {
 		case verdictPass:
 		case verdictEcho:
 			g.handleEcho(f)
 			in++
+			i++
 			continue
 		default:
+			i++
 			continue
 		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(f)})
+		n, payload := 1, 0
+		if validTCP(f) {
+			n, payload = tcpRun(frames[i:])
+		}
+		var buf buffer.Buffer
+		if n > 1 {
+			buf = buffer.MakeWithView(merge(frames[i:i+n], payload))
+		} else {
+			buf = buffer.MakeWithData(f)
+		}
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buf})
 		g.link.inject(pkt)
 		pkt.DecRef()
-		in++
+		in += n
+		i += n
 	}
 	g.st.framesIn.Add(uint64(in))
 	return len(frames), nil

@@ -25,11 +25,15 @@ type HostEndpointConfig struct {
 // NewHostEndpoint builds the stack of a host endpoint. It is the
 // gateway's stack and link, owning the endpoint's address instead of the
 // gateway's, without egress: the frame filter passes only frames for its
-// own MAC and address (and broadcast ARP for it), and it routes only to
-// the subnet. The daemon reaches the overlay from it with DialContext
+// own MAC and address (and broadcast ARP for it), it routes only to the
+// subnet, and its TCP receive buffers grow up to HostTCPReceiveBuffer
+// (the doors relay bulk downloads through them). The daemon reaches the overlay from it with DialContext
 // (SOCKS5, forwards) and serves on it with ListenTCP and ListenUDP
 // (exposes). The switch attaches it as an ordinary, untrusted port: its
 // frames pass the same anti-spoofing checks as a container's.
 func NewHostEndpoint(cfg HostEndpointConfig, l *slog.Logger) (*Gateway, error) {
-	return NewGateway(GatewayConfig{MAC: cfg.MAC, Addr: cfg.Addr, MTU: cfg.MTU, Crash: cfg.Crash}, l)
+	return NewGateway(GatewayConfig{
+		MAC: cfg.MAC, Addr: cfg.Addr, MTU: cfg.MTU, Crash: cfg.Crash,
+		TCPReceiveMax: HostTCPReceiveBuffer,
+	}, l)
 }

@@ -94,7 +94,7 @@ ip netns exec vxl-h2 socat TCP-LISTEN:9080,bind=127.0.0.1,fork,reuseaddr TCP:198
 # Wait (bounded) until the forward reaches web.
 for i in $(seq 60); do
   ip netns exec vxl-h2 curl -s -o /dev/null -r 0-0 --max-time 2 http://127.0.0.1:8080/f && break
-  [ "$i" -lt 60 ] || { tail -20 "$WORK/h1.log" "$WORK/h2.log" >&2; die "the forward never reached web"; }
+  [ "$i" -lt 60 ] || { tail -n 20 "$WORK/h1.log" "$WORK/h2.log" >&2; die "the forward never reached web"; }
   sleep 0.2
 done
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$LAPTOP/status"; }
