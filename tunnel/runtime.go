@@ -264,9 +264,12 @@ func (e *Engine) unlockedAttach(req api.AttachRequest) (api.Endpoint, error) {
 		defer e.unlockedSaveEndpoint(k) // whether the attach succeeds or not
 	}
 	e.dynEps[k] = dynEndpoint{Endpoint: ep, ContainerID: req.ContainerID, NetNSDev: id.dev, NetNSIno: id.ino}
-	epErrs, err := e.unlockedApply(e.unlockedEffective(), true)
-	if err == nil {
-		err = epErrs[k]
+	handled, err := e.unlockedAttachOne(ep) // see incremental.go
+	if !handled {
+		var epErrs map[epKey]error
+		if epErrs, err = e.unlockedApply(e.unlockedEffective(), true); err == nil {
+			err = epErrs[k]
+		}
 	}
 	if err != nil {
 		delete(e.dynEps, k)
@@ -379,7 +382,10 @@ func (e *Engine) Detach(ctx context.Context, req api.DetachRequest) error {
 	for _, k := range keys {
 		delete(e.dynEps, k)
 	}
-	_, err := e.unlockedApply(e.unlockedEffective(), true)
+	var err error
+	if len(keys) != 1 || !e.unlockedDetachOne(keys[0]) { // see incremental.go
+		_, err = e.unlockedApply(e.unlockedEffective(), true)
+	}
 	for _, k := range keys {
 		e.unlockedSaveEndpoint(k)
 	}
