@@ -91,7 +91,7 @@ func (e *Engine) unlockedAttachOne(ep config.Endpoint) (handled bool, err error)
 	e.ports[k] = p
 	e.l.Info("endpoint attached", "network", ep.Network, "endpoint", ep.Name,
 		"address", p.addr.String(), "mac", p.mac.String(), "netns", ep.NetNS)
-	e.cfg = e.unlockedCfgWith(ep, true)
+	e.unlockedSetCfgEndpoint(ep, true)
 	e.unlockedPublishPort(p, true)
 	e.startPort(p)
 	return true, nil
@@ -111,7 +111,7 @@ func (e *Engine) unlockedDetachOne(k epKey) bool {
 	if err := e.alloc.Release(k.network, k.name); err != nil {
 		e.l.Warn("cannot release address", "error", err, "network", k.network, "endpoint", k.name)
 	}
-	e.cfg = e.unlockedCfgWith(p.cfg, false)
+	e.unlockedSetCfgEndpoint(p.cfg, false)
 	e.unlockedPublishPort(p, false)
 	return true
 }
@@ -137,26 +137,21 @@ func compareAPIEndpoints(a, b config.Endpoint) int {
 	return strings.Compare(a.Name, b.Name)
 }
 
-// unlockedCfgWith returns a copy of the applied config with the API
-// endpoint ep added in its place (add) or removed. mu must be held.
-func (e *Engine) unlockedCfgWith(ep config.Endpoint, add bool) *config.Config {
-	c := *e.cfg
+// unlockedSetCfgEndpoint adds the API endpoint ep to the applied
+// config in its place (add), or removes it. The list is changed in place:
+// every config unlockedApply is given is built afresh by
+// unlockedEffective, and only the engine reads it, under mu, so no one
+// else holds this array; shifting it costs no allocation, unlike a copy
+// of thousands of endpoints. mu must be held.
+func (e *Engine) unlockedSetCfgEndpoint(ep config.Endpoint, add bool) {
 	nf := len(e.file.Endpoints)
-	api := c.Endpoints[nf:]
-	i, found := slices.BinarySearchFunc(api, ep, compareAPIEndpoints)
-	eps := make([]config.Endpoint, 0, len(c.Endpoints)+1)
-	eps = append(eps, c.Endpoints[:nf+i]...)
+	i, found := slices.BinarySearchFunc(e.cfg.Endpoints[nf:], ep, compareAPIEndpoints)
 	switch {
 	case add:
-		eps = append(eps, ep)
-		eps = append(eps, api[i:]...)
+		e.cfg.Endpoints = slices.Insert(e.cfg.Endpoints, nf+i, ep)
 	case found:
-		eps = append(eps, api[i+1:]...)
-	default:
-		eps = append(eps, api[i:]...)
+		e.cfg.Endpoints = slices.Delete(e.cfg.Endpoints, nf+i, nf+i+1)
 	}
-	c.Endpoints = eps
-	return &c
 }
 
 // snapshotWithPort returns a copy of s with the local port p added to its

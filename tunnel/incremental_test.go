@@ -101,7 +101,8 @@ func (h *fakeHost) checkFullApplyAgrees(t *testing.T, when string) {
 	e := h.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	cfg, snap := e.cfg, describeSnapshot(e.sw.snap.Load())
+	cfg, snap := *e.cfg, describeSnapshot(e.sw.snap.Load())
+	cfg.Endpoints = slices.Clone(cfg.Endpoints)
 	var pub string
 	if e.pub != nil {
 		pub = describePubTable(e.pub.table.Load())
@@ -113,7 +114,7 @@ func (h *fakeHost) checkFullApplyAgrees(t *testing.T, when string) {
 	if len(e.ports) != ports {
 		t.Fatalf("%s: the full apply changed the ports: %d, had %d", when, len(e.ports), ports)
 	}
-	if !reflect.DeepEqual(cfg, e.cfg) {
+	if !reflect.DeepEqual(&cfg, e.cfg) {
 		t.Fatalf("%s: effective config\n%+v\nfull apply\n%+v", when, cfg.Endpoints, e.cfg.Endpoints)
 	}
 	if got := describeSnapshot(e.sw.snap.Load()); got != snap {
