@@ -59,7 +59,8 @@ const stateVersion = 1
 // 10,000. Once the journal holds more lines than the file has
 // allocations (and at open), the file is rewritten atomically
 // (temporary file, fsync, rename, fsync of the directory) and the journal
-// emptied. A crash leaves the file whole and the journal with at most a
+// emptied; so is it at Close, which leaves the file alone holding the
+// state. A crash leaves the file whole and the journal with at most a
 // torn last line, which the next open drops: the state is that of the
 // last change that returned, or of the one in progress. Replaying a
 // journal over a file that already holds its changes (a crash between the
@@ -235,7 +236,9 @@ func (s *FileStore) Delete(k Key) error {
 	return s.update(k, netip.Addr{})
 }
 
-// Close releases the lock. The store cannot be used afterwards.
+// Close folds the journal into the file, so that a store closed in order
+// is ipam.json alone, and releases the lock. The store cannot be used
+// afterwards.
 func (s *FileStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -243,6 +246,9 @@ func (s *FileStore) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.lines > 0 {
+		s.compact()
+	}
 	s.journal.Close()
 	if err := s.lock.Close(); err != nil {
 		return fmt.Errorf("ipam: cannot release lock: %w", err)

@@ -35,9 +35,9 @@ func FuzzParseState(f *testing.F) {
 	})
 }
 
-// TestFileStoreJournal checks that changes survive a reopen whether they
-// sit in the journal or were folded into the file, and that the journal
-// is folded once it outgrows the allocations.
+// TestFileStoreJournal checks that the journal is folded into the file
+// once it outgrows the allocations and at close, and that every change
+// survives a reopen. (TestFileStoreCrash opens journals a crash left.)
 func TestFileStoreJournal(t *testing.T) {
 	dir := t.TempDir()
 	s, err := NewFileStore(dir)
@@ -65,6 +65,17 @@ func TestFileStoreJournal(t *testing.T) {
 		t.Fatalf("journal holds %d changes: want some, and at most %d", s.lines, minCompact)
 	}
 	s.Close()
+	if fi, err := os.Stat(filepath.Join(dir, journalFile)); err != nil || fi.Size() != 0 {
+		t.Fatalf("journal not folded at close: %v, %v", fi, err)
+	}
+	// The file alone holds the state after a close.
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := parseState(b); err != nil || !maps.Equal(got, want) {
+		t.Fatalf("ipam.json after close holds %v, %v; want %v", got, err, want)
+	}
 	s, err = NewFileStore(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -73,9 +84,6 @@ func TestFileStoreJournal(t *testing.T) {
 	got, _ := s.Load()
 	if !maps.Equal(got, want) {
 		t.Fatalf("reopened store holds %v, want %v", got, want)
-	}
-	if fi, err := os.Stat(filepath.Join(dir, journalFile)); err != nil || fi.Size() != 0 {
-		t.Fatalf("journal not folded at open: %v, %v", fi, err)
 	}
 }
 
