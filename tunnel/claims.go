@@ -154,7 +154,7 @@ func (e *Engine) unlockedNameLost(k epKey, err error) {
 		delete(e.dynEps, k)
 		d.Failed = err.Error()
 		e.failedEps[k] = d
-		e.unlockedSaveEndpoints()
+		e.unlockedSaveEndpoint(k)
 	} else if p := e.ports[k]; p != nil {
 		e.unlockedClosePort(p)
 		delete(e.ports, k)

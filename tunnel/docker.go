@@ -87,7 +87,7 @@ func (e *Engine) SetAliases(ctx context.Context, network, name string, aliases [
 	d.Endpoint.Aliases = slices.Clone(aliases)
 	e.dynEps[k] = d
 	p.cfg.Aliases = d.Endpoint.Aliases
-	e.unlockedSaveEndpoints()
+	e.unlockedSaveEndpoint(k)
 	e.sw.publish(e.unlockedBuildSnapshot())
 	e.unlockedSyncPublishes()
 	e.unlockedPublish()

@@ -203,11 +203,21 @@ func (e *Engine) routineRecords() {
 	if e.blocks != nil {
 		netChanges = e.blocks.NetworkChanges()
 	}
+	var others uint64 // the count of OthersChanged acted on
 	for {
 		select {
 		case <-e.done:
 			return
 		case <-e.cluster.Changes():
+			// This host's own records changed with its ports, and every
+			// attach and detach publishes those itself: rebuilding here
+			// would redo, under the lock, the work the incremental path
+			// (incremental.go) saves.
+			n := e.cluster.OthersChanged()
+			if n == others {
+				continue
+			}
+			others = n
 		case <-netChanges:
 		}
 		e.mu.Lock()

@@ -46,7 +46,6 @@ func (e *Engine) apply(file *config.Config, reload bool) error {
 			e.l.Error("cannot attach endpoint", "error", e.failedCfg[k], "network", ep.Network, "endpoint", ep.Name)
 		}
 	}
-	failed := false
 	for k, err := range epErrs {
 		if d, ok := e.dynEps[k]; ok {
 			// The daemon starts anyway; the endpoint is reported as
@@ -57,11 +56,8 @@ func (e *Engine) apply(file *config.Config, reload bool) error {
 			e.alloc.Release(k.network, k.name)
 			d.Failed = err.Error()
 			e.failedEps[k] = d
-			failed = true
+			e.unlockedSaveEndpoint(k)
 		}
-	}
-	if failed {
-		e.unlockedSaveEndpoints()
 	}
 	return nil
 }

@@ -45,10 +45,8 @@ type dynEndpoint struct {
 	Failed string `json:"failed,omitempty"`
 }
 
-const (
-	endpointsFile = "endpoints.json"
-	networksFile  = "networks.json"
-)
+// networksFile holds a host's API networks when it has no log.
+const networksFile = "networks.json"
 
 // unlockedEffective returns the config file plus the API's networks and
 // endpoints. An API network that collides with one of the file (name, VNI
@@ -263,11 +261,15 @@ func (e *Engine) unlockedAttach(req api.AttachRequest) (api.Endpoint, error) {
 		// A new attach under the name of a failed endpoint replaces it.
 		delete(e.failedEps, k)
 		e.alloc.Release(k.network, k.name)
+		defer e.unlockedSaveEndpoint(k) // whether the attach succeeds or not
 	}
 	e.dynEps[k] = dynEndpoint{Endpoint: ep, ContainerID: req.ContainerID, NetNSDev: id.dev, NetNSIno: id.ino}
-	epErrs, err := e.unlockedApply(e.unlockedEffective(), true)
-	if err == nil {
-		err = epErrs[k]
+	handled, err := e.unlockedAttachOne(ep) // see incremental.go
+	if !handled {
+		var epErrs map[epKey]error
+		if epErrs, err = e.unlockedApply(e.unlockedEffective(), true); err == nil {
+			err = epErrs[k]
+		}
 	}
 	if err != nil {
 		delete(e.dynEps, k)
@@ -276,7 +278,7 @@ func (e *Engine) unlockedAttach(req api.AttachRequest) (api.Endpoint, error) {
 		}
 		return api.Endpoint{}, attachError(err)
 	}
-	e.unlockedSaveEndpoints()
+	e.unlockedSaveEndpoint(k)
 	return e.unlockedEndpointInfo(k, e.ports[k]), nil
 }
 
@@ -380,11 +382,14 @@ func (e *Engine) Detach(ctx context.Context, req api.DetachRequest) error {
 	for _, k := range keys {
 		delete(e.dynEps, k)
 	}
-	if _, err := e.unlockedApply(e.unlockedEffective(), true); err != nil {
-		return err
+	var err error
+	if len(keys) != 1 || !e.unlockedDetachOne(keys[0]) { // see incremental.go
+		_, err = e.unlockedApply(e.unlockedEffective(), true)
 	}
-	e.unlockedSaveEndpoints()
-	return nil
+	for _, k := range keys {
+		e.unlockedSaveEndpoint(k)
+	}
+	return err
 }
 
 // detachMatches reports whether req names the endpoint k, d.
@@ -394,19 +399,6 @@ func detachMatches(req api.DetachRequest, k epKey, d dynEndpoint) bool {
 			(req.IfName == "" || req.IfName == d.Endpoint.IfName)
 	}
 	return k.network == req.Network && k.name == req.Name
-}
-
-// unlockedSaveEndpoints writes the attached and the failed endpoints to
-// state_dir.
-func (e *Engine) unlockedSaveEndpoints() {
-	list := make([]dynEndpoint, 0, len(e.dynEps)+len(e.failedEps))
-	for _, d := range e.dynEps {
-		list = append(list, d)
-	}
-	for _, d := range e.failedEps {
-		list = append(list, d)
-	}
-	e.writeState(endpointsFile, list)
 }
 
 func (e *Engine) writeState(name string, v any) {
@@ -449,16 +441,7 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 	}
 	e.loadPublishes(dir)
 	e.loadServices(dir)
-	b, err := os.ReadFile(filepath.Join(dir, endpointsFile))
-	if err != nil {
-		return
-	}
-	var list []dynEndpoint
-	if err := json.Unmarshal(b, &list); err != nil {
-		e.l.Warn("cannot restore endpoints", "error", err)
-		return
-	}
-	for _, d := range list {
+	for _, d := range e.loadEndpoints(dir) {
 		k := epKey{d.Endpoint.Network, d.Endpoint.Name}
 		if d.Endpoint.Handoff {
 			// Its TAP is wherever the runtime moved it (see persist.go);
@@ -468,6 +451,7 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 				e.dynEps[k] = d
 			} else {
 				e.alloc.Release(k.network, k.name)
+				e.dropEndpointRecord(dir, k)
 			}
 			continue
 		}
@@ -475,6 +459,7 @@ func (e *Engine) loadRuntimeState(cfg *config.Config) {
 		switch {
 		case err != nil:
 			e.alloc.Release(k.network, k.name)
+			e.dropEndpointRecord(dir, k)
 			e.l.Info("container gone while stopped; address released", "network", k.network, "endpoint", k.name)
 			continue
 		case d.Failed != "":

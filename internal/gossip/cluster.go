@@ -69,7 +69,10 @@ type Cluster struct {
 	addrs  map[string]*memberlist.Node
 	closed bool
 
-	changes   chan struct{}
+	changes chan struct{}
+	// others counts the changes signalled that SetLocal did not make
+	// (see OthersChanged).
+	others    atomic.Uint64
 	done      chan struct{}
 	joined    chan struct{}
 	sends     chan struct{}
@@ -248,7 +251,7 @@ func (c *Cluster) SetLocal(recs []Record) {
 	}
 	c.local.Records = norm
 	c.unlockedPublish()
-	c.signal()
+	c.signalLocal()
 }
 
 // Records returns every known record, this host's included, sorted by
@@ -296,7 +299,22 @@ func (c *Cluster) Members() []Member {
 }
 
 // signal notes a change of Records or Networks without blocking.
+// OthersChanged returns a count that grows with every change Changes
+// signals that SetLocal did not make: another host's records, networks or
+// liveness. It grows before the signal is sent, once Records shows the
+// change, so a receiver that knows its own records (it set them) may skip
+// a signal after which the count is the one it last acted on.
+func (c *Cluster) OthersChanged() uint64 { return c.others.Load() }
+
+// signal tells Changes' receiver that the table changed, not through
+// SetLocal. mu must be held.
 func (c *Cluster) signal() {
+	c.others.Add(1)
+	c.signalLocal()
+}
+
+// signalLocal tells Changes' receiver that the table changed.
+func (c *Cluster) signalLocal() {
 	select {
 	case c.changes <- struct{}{}:
 	default:

@@ -111,9 +111,14 @@ func TestReplicateRemoveAndLeave(t *testing.T) {
 		t.Fatalf("replicated record = %+v", r)
 	}
 
+	before := cs[0].OthersChanged()
 	cs[1].SetLocal(nil)
 	for _, c := range cs {
 		eventually(t, 5*time.Second, func() bool { return hasExactly(c, "h1/web1", "h3/web3") }, "%s after removal: %v", c.cfg.NodeName, names(c.Records()))
+	}
+	// Another host's change counts as one (see OthersChanged).
+	if cs[0].OthersChanged() == before {
+		t.Fatal("h2's removal did not count as a change of another host")
 	}
 
 	// A graceful leave removes records at once, far inside DeadAfter.
@@ -156,6 +161,9 @@ func TestChangesSignal(t *testing.T) {
 	case <-c.Changes():
 		t.Fatal("signals not coalesced")
 	default:
+	}
+	if n := c.OthersChanged(); n != 0 {
+		t.Fatalf("OthersChanged is %d after changes of SetLocal alone; want 0", n)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)

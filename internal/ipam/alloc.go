@@ -334,6 +334,11 @@ func (a *Allocator) allocateAny(ctx context.Context, k Key, subnet netip.Prefix,
 		a.mu.Lock()
 		for _, b := range append(a.blocks.Held(k.Network, subnet), taken...) {
 			for ip := b.Addr(); ip.IsValid() && b.Contains(ip); ip = ip.Next() {
+				// An address of a local endpoint is skipped with one map
+				// look-up: on a full host nearly every address is one.
+				if _, local := a.used[netKey{k.Network, ip}]; local {
+					continue
+				}
 				if !usable(subnet, gateway, ip) || a.unlockedConflict(k, ip) != nil {
 					continue
 				}
