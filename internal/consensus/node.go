@@ -25,12 +25,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -38,7 +36,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	"github.com/vxwire/vxwire/internal/atomicfile"
 	"github.com/vxwire/vxwire/internal/safe"
 	"github.com/vxwire/vxwire/internal/tally"
 )
@@ -97,12 +94,8 @@ type Node struct {
 	stream *streamLayer
 	store  *Store
 
-	// granted are the blocks Take returned: committed, but perhaps not
-	// yet applied here when the answer came from the leader. They are
-	// kept in grantedFile, so that a host cut off right after taking a
-	// block allocates inside it, even after a restart.
-	gmu     sync.Mutex
-	granted []Block
+	// granted are the blocks Take returned (see grants).
+	granted *grants
 
 	// refused counts connections the transport turned away, by reason
 	// (RefusedStranger, RefusedUnauthenticated).
@@ -111,9 +104,6 @@ type Node struct {
 	closeOnce sync.Once
 	done      chan struct{}
 }
-
-// grantedFile lists the blocks granted to this host.
-const grantedFile = "granted.json"
 
 // New starts this host's raft member, bootstrapping the voter set on the
 // first start.
@@ -135,12 +125,8 @@ func New(cfg Config, l *slog.Logger) (*Node, error) {
 	if n.fsm, err = openFSM(filepath.Join(cfg.Dir, fsmFile), l); err != nil {
 		return nil, err
 	}
-	if b, err := os.ReadFile(filepath.Join(cfg.Dir, grantedFile)); err == nil {
-		if err := json.Unmarshal(b, &n.granted); err != nil {
-			return nil, fmt.Errorf("consensus: %s: malformed: %w", filepath.Join(cfg.Dir, grantedFile), err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("consensus: %w", err)
+	if n.granted, err = loadGrants(cfg.Dir, l); err != nil {
+		return nil, err
 	}
 	// Raft warns of every election it starts; its errors (an unreachable
 	// voter) are what an operator needs to see.
@@ -284,23 +270,8 @@ func (n *Node) Take(ctx context.Context, network string, subnet netip.Prefix, bi
 	if err != nil {
 		return netip.Prefix{}, err
 	}
-	n.remember(Block{Network: network, Prefix: r.Block, Host: n.cfg.Name})
+	n.granted.add(Block{Network: network, Prefix: r.Block, Host: n.cfg.Name})
 	return r.Block, nil
-}
-
-// remember records a block granted to this host.
-func (n *Node) remember(b Block) {
-	n.gmu.Lock()
-	defer n.gmu.Unlock()
-	if slices.Contains(n.granted, b) {
-		return
-	}
-	next := append(slices.Clone(n.granted), b)
-	data, _ := json.Marshal(next) // cannot fail for these types
-	if err := atomicfile.Write(filepath.Join(n.cfg.Dir, grantedFile), data, 0o600); err != nil {
-		n.l.Error("cannot save a granted address block", "error", err)
-	}
-	n.granted = next
 }
 
 // Pin records that endpoint of this host holds ip of network. It fails if
@@ -322,29 +293,13 @@ func (n *Node) Owner(network string, ip netip.Addr) (Block, bool) {
 	if b, ok := n.fsm.owner(network, ip); ok {
 		return b, true
 	}
-	n.gmu.Lock()
-	defer n.gmu.Unlock()
-	for _, b := range n.granted {
-		if b.Network == network && b.Prefix.Contains(ip) {
-			return b, true
-		}
-	}
-	return Block{}, false
+	return n.granted.owner(network, ip)
 }
 
 // Held returns the blocks of network inside subnet that this host holds,
 // as applied here or granted to it, in address order.
 func (n *Node) Held(network string, subnet netip.Prefix) []netip.Prefix {
-	out := n.fsm.held(network, subnet, n.cfg.Name)
-	n.gmu.Lock()
-	for _, b := range n.granted {
-		if b.Network == network && subnet.Contains(b.Prefix.Addr()) && !slices.Contains(out, b.Prefix) {
-			out = append(out, b.Prefix)
-		}
-	}
-	n.gmu.Unlock()
-	slices.SortFunc(out, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
-	return out
+	return n.granted.heldIn(n.fsm.held(network, subnet, n.cfg.Name), network, subnet)
 }
 
 // Pinned returns who pinned ip of network, as applied here.

@@ -3,22 +3,17 @@ package consensus
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/vxwire/vxwire/internal/atomicfile"
 )
 
 // OutsideConfig configures an Outside.
@@ -47,7 +42,7 @@ type Outside struct {
 	mu      sync.Mutex
 	servers []netip.AddrPort
 	next    int // the server to try first: the last that answered
-	granted []Block
+	granted *grants
 	pins    map[pinKey]Pin
 	// cutOff is set when a request found no server that could commit,
 	// and cleared by the next answer (see HasLeader).
@@ -64,15 +59,9 @@ func NewOutside(cfg OutsideConfig, l *slog.Logger) (*Outside, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
-	b, err := os.ReadFile(filepath.Join(cfg.Dir, grantedFile))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("consensus: %w", err)
-	default:
-		if err := json.Unmarshal(b, &o.granted); err != nil {
-			return nil, fmt.Errorf("consensus: %s: malformed: %w", filepath.Join(cfg.Dir, grantedFile), err)
-		}
+	var err error
+	if o.granted, err = loadGrants(cfg.Dir, l); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -101,50 +90,19 @@ func (o *Outside) Take(ctx context.Context, network string, subnet netip.Prefix,
 	if !r.Block.IsValid() || r.Block.Bits() != bits || !subnet.Contains(r.Block.Addr()) {
 		return netip.Prefix{}, fmt.Errorf("consensus: a voter answered block %s for subnet %s /%d", r.Block, subnet, bits)
 	}
-	o.remember(Block{Network: network, Prefix: r.Block, Host: o.cfg.Host})
+	o.granted.add(Block{Network: network, Prefix: r.Block, Host: o.cfg.Host})
 	return r.Block, nil
-}
-
-// remember records a block granted to this host, on disk first.
-func (o *Outside) remember(b Block) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if slices.Contains(o.granted, b) {
-		return
-	}
-	next := append(slices.Clone(o.granted), b)
-	data, _ := json.Marshal(next) // cannot fail for these types
-	if err := atomicfile.Write(filepath.Join(o.cfg.Dir, grantedFile), data, 0o600); err != nil {
-		o.l.Error("cannot save a granted address block", "error", err)
-	}
-	o.granted = next
 }
 
 // Held returns this host's blocks of network inside subnet, in address
 // order.
 func (o *Outside) Held(network string, subnet netip.Prefix) []netip.Prefix {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var out []netip.Prefix
-	for _, b := range o.granted {
-		if b.Network == network && subnet.Contains(b.Prefix.Addr()) {
-			out = append(out, b.Prefix)
-		}
-	}
-	slices.SortFunc(out, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
-	return out
+	return o.granted.heldIn(nil, network, subnet)
 }
 
 // Owner returns this host's block of network that holds ip, if any.
 func (o *Outside) Owner(network string, ip netip.Addr) (Block, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, b := range o.granted {
-		if b.Network == network && b.Prefix.Contains(ip) {
-			return b, true
-		}
-	}
-	return Block{}, false
+	return o.granted.owner(network, ip)
 }
 
 // Pinned returns this host's pin of ip of network, if a voter committed
