@@ -51,6 +51,9 @@ const (
 	// RefusedOutsideBusy: a connection closed at once because too many
 	// requests are being served, or too many of its host's.
 	RefusedOutsideBusy = "raft_outside_busy"
+	// RefusedOutsideBlocks: a take by a host that already holds
+	// maxOutsideBlocks blocks of that network.
+	RefusedOutsideBlocks = "raft_outside_blocks"
 )
 
 // Bounds of serving outside hosts: requests in flight, the size of one
@@ -189,6 +192,13 @@ func (n *Node) ServeOutside(ln net.Listener, hostOf func(netip.Addr) (string, bo
 	})
 }
 
+// maxOutsideBlocks bounds the blocks of one network a host outside the
+// log may hold: enough for a laptop's endpoints many times over.
+const maxOutsideBlocks = 8
+
+// anyIPv4 contains every IPv4 block.
+var anyIPv4 = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+
 // serveOutside answers one request of host on c.
 func (n *Node) serveOutside(host string, c net.Conn) {
 	defer c.Close()
@@ -204,6 +214,14 @@ func (n *Node) serveOutside(host string, c net.Conn) {
 		n.l.Debug("refused an outside host's request", "host", host, "error", err)
 		_ = c.SetDeadline(time.Now().Add(outsideReadWait))
 		_ = json.NewEncoder(c).Encode(OutsideReply{Failed: err.Error()})
+		return
+	}
+	if cmd.Op == opTake && len(n.fsm.held(cmd.Network, anyIPv4, host)) >= maxOutsideBlocks {
+		// A voter runs this daemon; a host outside the log is a laptop,
+		// and its key alone must not let it take a network's every block.
+		n.refused.Add(RefusedOutsideBlocks)
+		_ = c.SetDeadline(time.Now().Add(outsideReadWait))
+		_ = json.NewEncoder(c).Encode(OutsideReply{Refused: fmt.Sprintf("host %s holds %d blocks of network %s already", host, maxOutsideBlocks, cmd.Network)})
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), outsideCommitWait)

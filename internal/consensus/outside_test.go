@@ -209,3 +209,38 @@ func TestOutsideBusyPerHost(t *testing.T) {
 		t.Fatalf("another host beside the hog: %v", err)
 	}
 }
+
+// TestOutsideBlocksPerHost: a host outside the log that keeps taking
+// (its key alone, a stolen laptop say) gets maxOutsideBlocks blocks of a
+// network and then refusals, while the network has room and a voter
+// still takes. Before this bound it could take every block of the
+// subnet and leave none for the hosts that run the containers.
+func TestOutsideBlocksPerHost(t *testing.T) {
+	nodes := cluster(t, 1, "a cluster secret of 32 bytes!!!")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o, err := NewOutside(OutsideConfig{Host: "lap", Servers: []netip.AddrPort{outsideServer(t, nodes[0], lapOnly)}, Dial: dialer, Dir: t.TempDir()}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxOutsideBlocks {
+		if _, err := o.Take(ctx, "blue", testSubnet, 28); err != nil {
+			t.Fatalf("take %d: %v", i+1, err)
+		}
+	}
+	var re *RefusedError
+	if _, err := o.Take(ctx, "blue", testSubnet, 28); !errors.As(err, &re) || re.Exhausted {
+		t.Fatalf("take %d: %v, want a refusal that is not exhaustion", maxOutsideBlocks+1, err)
+	}
+	if got := nodes[0].Refused()[RefusedOutsideBlocks]; got != 1 {
+		t.Fatalf("refused = %v, want one %s", nodes[0].Refused(), RefusedOutsideBlocks)
+	}
+	// Probe: the network still has blocks, and a voter gets one.
+	if _, err := nodes[0].Take(ctx, "blue", testSubnet, 28); err != nil {
+		t.Fatalf("voter's take after the laptop's refusal: %v", err)
+	}
+	// Another network is counted apart.
+	if _, err := o.Take(ctx, "red", testSubnet, 28); err != nil {
+		t.Fatalf("laptop's take of another network: %v", err)
+	}
+}
