@@ -39,3 +39,19 @@ type Conn interface {
 	// Close closes the socket. It is safe to call more than once.
 	Close() error
 }
+
+// ViewReader is implemented by a Conn that can lend the datagrams it
+// receives instead of copying them: datagrams that UDP GRO delivered in one
+// message stay where the kernel put them, back to back in one buffer, and
+// the caller gets a view of each. The plain VXLAN socket implements it; the
+// underlay reader uses it when available (one copy of every received byte
+// fewer) and Read otherwise.
+type ViewReader interface {
+	// ReadViews receives like Read, into bufs (each at least MaxDatagram
+	// bytes), but stores datagram i as views[i], a slice of one of bufs or
+	// of the conn's own overflow buffer, capped at its length, so that
+	// growing a view can never reach the next datagram. The views are valid
+	// until the next ReadViews or Read. len(eps) must be at least
+	// len(views); at most len(views) datagrams are returned.
+	ReadViews(bufs, views [][]byte, eps []netip.AddrPort) (n int, err error)
+}

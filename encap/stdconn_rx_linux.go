@@ -82,17 +82,61 @@ func (c *StdConn) Read(bufs [][]byte, sizes []int, eps []netip.AddrPort) (int, e
 	if err := CheckReadArgs(bufs, sizes, eps); err != nil {
 		return 0, err
 	}
-	if c.closed.Load() {
-		return 0, net.ErrClosed
-	}
 	bufs = bufs[:min(len(bufs), c.batch)]
-	if len(bufs) == 0 {
-		return 0, nil
-	}
 	r := &c.rx
 	if r.stash.pending() {
+		if c.closed.Load() {
+			return 0, net.ErrClosed
+		}
 		return r.stash.drain(bufs, sizes, eps), nil
 	}
+	if err := c.receive(bufs); err != nil || len(bufs) == 0 {
+		return 0, err
+	}
+	return r.split(bufs, sizes, eps, c.gro), nil
+}
+
+// ReadViews receives like Read, but lends each datagram as a view of the
+// buffer it was received in (encap.ViewReader): the datagrams of one GRO
+// message are not copied apart. At most min(len(views), BatchSize())
+// datagrams are returned; a message whose datagrams do not all fit goes
+// to the stash (one copy) and is lent by the next call. It does not
+// allocate in steady state and must not be called concurrently with
+// itself or Read.
+func (c *StdConn) ReadViews(bufs, views [][]byte, eps []netip.AddrPort) (int, error) {
+	if len(eps) < len(views) {
+		return 0, ErrBatchArgs
+	}
+	for _, b := range bufs {
+		if len(b) < MaxDatagram {
+			return 0, ErrShortBuffer
+		}
+	}
+	views = views[:min(len(views), c.batch)]
+	bufs = bufs[:min(len(bufs), len(views))]
+	r := &c.rx
+	if r.stash.pending() {
+		if c.closed.Load() {
+			return 0, net.ErrClosed
+		}
+		return r.stash.lend(views, eps), nil
+	}
+	if err := c.receive(bufs); err != nil || len(bufs) == 0 {
+		return 0, err
+	}
+	return r.lendAll(bufs, views, eps, c.gro), nil
+}
+
+// receive makes one recvmmsg into up to r.want of bufs, leaving the result
+// in r.n and the messages' lengths and control data in r.msgs.
+func (c *StdConn) receive(bufs [][]byte) error {
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	if len(bufs) == 0 {
+		return nil
+	}
+	r := &c.rx
 	r.m = min(len(bufs), r.want)
 	for k := 0; k < r.m; k++ {
 		r.iovs[k].Base = &bufs[k][0]
@@ -106,12 +150,12 @@ func (c *StdConn) Read(bufs [][]byte, sizes []int, eps []netip.AddrPort) (int, e
 		r.iovs[k].Base = nil // do not keep the caller's buffers alive
 	}
 	if err != nil {
-		return 0, closedOr("recvmmsg", err)
+		return closedOr("recvmmsg", err)
 	}
 	if r.errno != 0 {
-		return 0, closedOr("recvmmsg", r.errno)
+		return closedOr("recvmmsg", r.errno)
 	}
-	return r.split(bufs, sizes, eps, c.gro), nil
+	return nil
 }
 
 // recv is the RawConn.Read callback: false asks the netpoller to wait.
@@ -137,7 +181,45 @@ func (r *rxState) recv(fd uintptr) bool {
 // split turns the r.n received messages in bufs into datagrams, see the
 // comment at the top of this file, and returns how many it stored.
 func (r *rxState) split(bufs [][]byte, sizes []int, eps []netip.AddrPort, gro bool) int {
-	total, fit, maxSegs := 0, 0, 1
+	total, fit := r.measure(bufs, len(bufs), gro)
+	pos := total
+	for k := fit - 1; k >= 0; k-- {
+		pos -= r.segs[k]
+		r.expand(k, pos, bufs, sizes, eps)
+	}
+	if total < len(bufs) && r.stash.pending() {
+		total += r.stash.drain(bufs[total:], sizes[total:], eps[total:])
+	}
+	return total
+}
+
+// lendAll is split for ReadViews: the datagrams of the messages that fit
+// are stored as views of bufs, in order, and the rest are stashed.
+func (r *rxState) lendAll(bufs, views [][]byte, eps []netip.AddrPort, gro bool) int {
+	total, fit := r.measure(bufs, len(views), gro)
+	pos := 0
+	for k := 0; k < fit; k++ {
+		src := bufs[k][:r.msgLen(k)]
+		seg, ep := r.seg[k], r.addr(k)
+		for j := 0; j < r.segs[k]; j++ {
+			lo := j * seg
+			hi := min(lo+seg, len(src))
+			views[pos], eps[pos] = src[lo:hi:hi], ep
+			pos++
+		}
+	}
+	if total < len(views) && r.stash.pending() {
+		total += r.stash.lend(views[total:], eps[total:])
+	}
+	return total
+}
+
+// measure finds each received message's segment size and count, stashes
+// the messages past the longest prefix whose datagrams number at most
+// room, and returns that number and the prefix's length. It also sizes
+// the next receive.
+func (r *rxState) measure(bufs [][]byte, room int, gro bool) (total, fit int) {
+	maxSegs := 1
 	for k := 0; k < r.n; k++ {
 		n := r.msgLen(k)
 		seg, cnt := n, 1
@@ -149,7 +231,7 @@ func (r *rxState) split(bufs [][]byte, sizes []int, eps []netip.AddrPort, gro bo
 		}
 		r.seg[k], r.segs[k] = seg, cnt
 		maxSegs = max(maxSegs, cnt)
-		if fit == k && total+cnt <= len(bufs) {
+		if fit == k && total+cnt <= room {
 			total += cnt
 			fit++
 		}
@@ -157,19 +239,11 @@ func (r *rxState) split(bufs [][]byte, sizes []int, eps []netip.AddrPort, gro bo
 	for k := fit; k < r.n; k++ {
 		r.stash.push(bufs[k][:r.msgLen(k)], r.seg[k], r.addr(k))
 	}
-	pos := total
-	for k := fit - 1; k >= 0; k-- {
-		pos -= r.segs[k]
-		r.expand(k, pos, bufs, sizes, eps)
-	}
-	if total < len(bufs) && r.stash.pending() {
-		total += r.stash.drain(bufs[total:], sizes[total:], eps[total:])
-	}
 	r.want = len(r.msgs)
 	if gro {
 		r.want = max(1, len(r.msgs)/maxSegs)
 	}
-	return total
+	return total, fit
 }
 
 // msgLen is the number of bytes received in message k.
@@ -256,6 +330,26 @@ func (s *rxStash) drain(bufs [][]byte, sizes []int, eps []netip.AddrPort) int {
 		l := min(sl.seg, sl.n-sl.off)
 		copy(bufs[i], sl.buf[sl.off:sl.off+l])
 		sizes[i], eps[i] = l, sl.src
+		sl.off += l
+		if sl.off >= sl.n {
+			s.head++
+		}
+	}
+	if s.head == s.tail {
+		s.head, s.tail = 0, 0
+	}
+	return i
+}
+
+// lend is drain for ReadViews: it stores views of the stashed datagrams,
+// which stay valid until the stash is next filled, which only happens once
+// it is empty, in a later call.
+func (s *rxStash) lend(views [][]byte, eps []netip.AddrPort) int {
+	i := 0
+	for ; i < len(views) && s.head < s.tail; i++ {
+		sl := &s.slots[s.head]
+		l := min(sl.seg, sl.n-sl.off)
+		views[i], eps[i] = sl.buf[sl.off:sl.off+l:sl.off+l], sl.src
 		sl.off += l
 		if sl.off >= sl.n {
 			s.head++

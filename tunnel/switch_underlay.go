@@ -3,7 +3,7 @@ package tunnel
 // The underlay → port path. One goroutine reads the VXLAN socket:
 //
 //	routineReadUnderlay
-//	  Read a batch (recvmmsg; UDP GRO super-datagrams split in order)
+//	  Read a batch (recvmmsg; UDP GRO super-datagrams lent as views, in order)
 //	  switchFromUnderlay: load the snapshot once, then per datagram
 //	      source address must be a configured peer     else drop unknown_peer
 //	      VXLAN header: length, I flag                 else drop short/bad_flags
@@ -36,12 +36,30 @@ func (sw *Switch) routineReadUnderlay(c encap.Conn, encrypted bool) {
 	}
 	sizes := make([]int, size)
 	eps := make([]netip.AddrPort, size)
+	// A conn that lends views of its receive buffers (the plain socket)
+	// saves a copy of every byte: the datagrams of a GRO message stay
+	// where the kernel put them. The views are valid until the next read,
+	// and switchFromUnderlay has written them out by then.
+	vr, lend := c.(encap.ViewReader)
+	frames := bufs
+	if lend {
+		frames = make([][]byte, size)
+	}
 	var s scratch
 	errs := 0
 	for {
-		n, err := c.Read(bufs, sizes, eps)
+		var n int
+		var err error
+		if lend {
+			n, err = vr.ReadViews(bufs, frames, eps)
+			for i := range n {
+				sizes[i] = len(frames[i])
+			}
+		} else {
+			n, err = c.Read(bufs, sizes, eps)
+		}
 		if n > 0 {
-			sw.switchFromUnderlay(&s, bufs, sizes, eps, n, encrypted)
+			sw.switchFromUnderlay(&s, frames, sizes, eps, n, encrypted)
 		}
 		if err == nil {
 			errs = 0
