@@ -55,3 +55,15 @@ type ViewReader interface {
 	// len(views); at most len(views) datagrams are returned.
 	ReadViews(bufs, views [][]byte, eps []netip.AddrPort) (n int, err error)
 }
+
+// GatherWriter is implemented by a Conn that can send a datagram gathered
+// from two slices, so that a sender holding a frame's headers in one
+// buffer and its payload in another (a segment of a TAP super-frame) need
+// not copy them together. The plain VXLAN socket implements it.
+type GatherWriter interface {
+	// WriteGather sends heads[i] followed by tails[i] as one datagram to
+	// dst, for every i < len(heads), as Write sends bufs[i]; len(tails)
+	// must be at least len(heads), and a tail may be empty. Both are
+	// borrowed for the call only and are not modified.
+	WriteGather(heads, tails [][]byte, dst netip.AddrPort) error
+}

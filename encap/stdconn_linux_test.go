@@ -281,7 +281,7 @@ func TestRunLen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := runLen(payloads(tt.sizes...), tt.limit); got != tt.want {
+			if got := runLen(payloads(tt.sizes...), nil, tt.limit); got != tt.want {
 				t.Fatalf("runLen = %d, want %d", got, tt.want)
 			}
 		})

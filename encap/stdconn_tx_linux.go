@@ -19,7 +19,9 @@ import (
 //	         maxUDPPayload4 bytes); each run becomes one msghdr whose iovecs
 //	         point at the caller's buffers (no copy, nothing modified) plus a
 //	         UDP_SEGMENT cmsg; a datagram without an equal neighbour gets a
-//	         msghdr of its own and no cmsg
+//	         msghdr of its own and no cmsg. WriteGather does the same with
+//	         two iovecs per datagram, its head and its tail: the kernel
+//	         gathers gso_size-byte segments across them
 //	      ─▶ send: one sendmmsg for all msghdrs, repeated from the first
 //	         unsent one until all are sent (the kernel may stop early); the
 //	         netpoller waits out EAGAIN
@@ -98,7 +100,7 @@ type txScratch struct {
 func newTxScratch(batch int) *txScratch {
 	s := &txScratch{
 		msgs:   make([]unix.Mmsghdr, batch),
-		iovs:   make([]unix.Iovec, batch),
+		iovs:   make([]unix.Iovec, 2*batch), // a head and a tail per datagram
 		first:  make([]int, batch),
 		seg:    make([]int, batch),
 		oobLen: cmsgAlign(unix.CmsgSpace(2)),
@@ -155,22 +157,50 @@ func (c *StdConn) Write(bufs [][]byte, dst netip.AddrPort) error {
 	}
 	s := c.getScratch()
 	setSockaddr(&s.name, a, dst.Port())
-	err := c.write(s, bufs, netip.AddrPortFrom(a, dst.Port()))
+	err := c.write(s, bufs, nil, netip.AddrPortFrom(a, dst.Port()))
 	c.putScratch(s)
 	return err
 }
 
-// write sends bufs to dst in chunks of at most one scratch's capacity.
-func (c *StdConn) write(s *txScratch, bufs [][]byte, dst netip.AddrPort) error {
+// WriteGather sends datagram i, heads[i] followed by tails[i], for every
+// i < len(heads), to dst, as Write sends bufs (encap.GatherWriter): the
+// kernel gathers each datagram from its two slices, so a frame's headers
+// and its payload need not be copied together first. A nil or empty tail
+// is allowed. Both are only read, and only during the call. It is safe for
+// concurrent use and does not allocate in steady state.
+func (c *StdConn) WriteGather(heads, tails [][]byte, dst netip.AddrPort) error {
+	if len(tails) < len(heads) {
+		return ErrBatchArgs
+	}
+	a := dst.Addr().Unmap()
+	if !a.Is4() {
+		return ErrNotIPv4
+	}
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	if len(heads) == 0 {
+		return nil
+	}
+	s := c.getScratch()
+	setSockaddr(&s.name, a, dst.Port())
+	err := c.write(s, heads, tails[:len(heads)], netip.AddrPortFrom(a, dst.Port()))
+	c.putScratch(s)
+	return err
+}
+
+// write sends bufs (each followed by tails[i] if tails is not nil) to dst
+// in chunks of at most one scratch's capacity.
+func (c *StdConn) write(s *txScratch, bufs, tails [][]byte, dst netip.AddrPort) error {
 	fallbacks := 0
 	pathMax := c.pathMaxSeg(dst)
 	for len(bufs) > 0 {
-		n := s.build(bufs, !c.gsoOff.Load(), min(int(c.gsoMaxSeg.Load()), pathMax))
+		n := s.build(bufs, tails, !c.gsoOff.Load(), min(int(c.gsoMaxSeg.Load()), pathMax))
 		done, err := c.send(s)
 		if err == errGSOPath {
 			// Smaller than every segment that failed: no loop.
 			pathMax = min(pathMax, s.pathMaxSeg)
-			bufs = bufs[done:]
+			bufs, tails = bufs[done:], from(tails, done)
 			continue
 		}
 		if err == errGSORefused {
@@ -178,34 +208,63 @@ func (c *StdConn) write(s *txScratch, bufs [][]byte, dst netip.AddrPort) error {
 			if fallbacks >= maxGSOFallbacks {
 				c.gsoOff.Store(true) // cannot be refused again
 			}
-			bufs = bufs[done:]
+			bufs, tails = bufs[done:], from(tails, done)
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		bufs = bufs[n:]
+		bufs, tails = bufs[n:], from(tails, n)
 	}
 	return s.skipErr
 }
 
-// build fills the scratch with msghdrs for a prefix of bufs and returns the
-// length of that prefix.
-func (s *txScratch) build(bufs [][]byte, gso bool, maxSeg int) int {
+// from is tails[i:], or nil for no tails.
+func from(tails [][]byte, i int) [][]byte {
+	if tails == nil {
+		return nil
+	}
+	return tails[i:]
+}
+
+// dgramLen is the length of datagram i: bufs[i] and its tail.
+func dgramLen(bufs, tails [][]byte, i int) int {
+	if tails == nil {
+		return len(bufs[i])
+	}
+	return len(bufs[i]) + len(tails[i])
+}
+
+// build fills the scratch with msghdrs for a prefix of bufs (and their
+// tails, if not nil) and returns the length of that prefix.
+func (s *txScratch) build(bufs, tails [][]byte, gso bool, maxSeg int) int {
+	per := 1 // iovecs a datagram may take
+	if tails != nil {
+		per = 2
+	}
 	m, iv, i := 0, 0, 0
-	for i < len(bufs) && m < len(s.msgs) && iv < len(s.iovs) {
-		size := len(bufs[i])
+	for i < len(bufs) && m < len(s.msgs) && iv+per <= len(s.iovs) {
+		size := dgramLen(bufs, tails, i)
 		run := 1
 		if gso && size > 0 && size <= maxSeg {
-			run = runLen(bufs[i:], min(maxGSOSegments, len(s.iovs)-iv))
+			run = runLen(bufs[i:], from(tails, i), min(maxGSOSegments, (len(s.iovs)-iv)/per))
 		}
 		h := &s.msgs[m].Hdr
 		h.Iov = &s.iovs[iv]
-		h.SetIovlen(run)
+		cnt := 0
 		for j, b := range bufs[i : i+run] {
-			s.iovs[iv+j].Base = unsafe.SliceData(b)
-			s.iovs[iv+j].SetLen(len(b))
+			if len(b) > 0 || tails == nil {
+				s.iovs[iv+cnt].Base = unsafe.SliceData(b)
+				s.iovs[iv+cnt].SetLen(len(b))
+				cnt++
+			}
+			if tails != nil && len(tails[i+j]) > 0 {
+				s.iovs[iv+cnt].Base = unsafe.SliceData(tails[i+j])
+				s.iovs[iv+cnt].SetLen(len(tails[i+j]))
+				cnt++
+			}
 		}
+		h.SetIovlen(cnt)
 		s.first[m], s.seg[m] = i, 0
 		if run > 1 {
 			s.seg[m] = size
@@ -214,20 +273,21 @@ func (s *txScratch) build(bufs [][]byte, gso bool, maxSeg int) int {
 			h.Control = nil
 			h.SetControllen(0)
 		}
-		m, iv, i = m+1, iv+run, i+run
+		m, iv, i = m+1, iv+cnt, i+run
 	}
 	s.m, s.iovUsed = m, iv
 	return i
 }
 
-// runLen returns how many datagrams from the start of bufs can go in one
-// GSO send: all of the size of bufs[0] except possibly a shorter last one,
-// at most limit of them and maxUDPPayload4 bytes in total.
-func runLen(bufs [][]byte, limit int) int {
-	size := len(bufs[0])
+// runLen returns how many datagrams from the start of bufs (with tails,
+// if not nil) can go in one GSO send: all of the size of the first except
+// possibly a shorter last one, at most limit of them and maxUDPPayload4
+// bytes in total.
+func runLen(bufs, tails [][]byte, limit int) int {
+	size := dgramLen(bufs, tails, 0)
 	run, total := 1, size
-	for _, b := range bufs[1:] {
-		l := len(b)
+	for k := 1; k < len(bufs); k++ {
+		l := dgramLen(bufs, tails, k)
 		if run >= limit || l == 0 || l > size || total+l > maxUDPPayload4 {
 			break
 		}
