@@ -40,6 +40,19 @@ type Device interface {
 	Close() error
 }
 
+// SplitReader is a Device that can lend the payload of each TCP segment
+// it cuts from a TSO superframe instead of copying it next to the
+// segment's headers, for a caller that sends the two from separate slices
+// (encap.GatherWriter).
+type SplitReader interface {
+	// ReadSplit is Read, except that a segment cut from a superframe has
+	// only its headers, with the checksum of the whole segment, at
+	// bufs[i][offset:offset+sizes[i]], and its payload in tails[i], valid
+	// until the next Wait, Read or ReadSplit; every other frame is stored
+	// whole, with a nil tail. len(tails) must be at least len(bufs).
+	ReadSplit(bufs [][]byte, sizes []int, tails [][]byte, offset int) (n int, err error)
+}
+
 // Keeper is a Device whose link can outlive it (a persistent TAP): Keep
 // closes the device and leaves the link, addresses and routes in the
 // container for the next daemon to reopen through Config.Reopen and the

@@ -74,6 +74,7 @@ type testPair struct {
 	pathA, pathB string
 	a, b         *Native
 	relays       sync.WaitGroup
+	split        bool // relay through ReadSplit
 }
 
 func testConfig(path string, net3 int, host byte) Config {
@@ -88,7 +89,14 @@ func testConfig(path string, net3 int, host byte) Config {
 
 func newTestPair(tb testing.TB) *testPair {
 	tb.Helper()
-	p := &testPair{}
+	return newTestPairSplit(tb, false)
+}
+
+// newTestPairSplit is newTestPair whose relays read with ReadSplit when
+// split is true.
+func newTestPairSplit(tb testing.TB, split bool) *testPair {
+	tb.Helper()
+	p := &testPair{split: split}
 	p.nsA, p.pathA = newNetNS(tb, "a")
 	p.nsB, p.pathB = newNetNS(tb, "b")
 	k := int(nsSeq.Load())%200 + 1
@@ -130,15 +138,25 @@ func (p *testPair) routineRelay(src, dst *Native) {
 	}
 	sizes := make([]int, batch)
 	frames := make([][]byte, batch)
+	tails := make([][]byte, batch)
 	for range 1 << 26 { // ends when src is closed; bounded all the same
 		if err := src.Wait(); err != nil {
 			return
 		}
-		n, err := src.Read(bufs, sizes, off)
+		var n int
+		var err error
+		if p.split {
+			n, err = src.ReadSplit(bufs, sizes, tails, off)
+		} else {
+			n, err = src.Read(bufs, sizes, off)
+		}
 		if err != nil {
 			return
 		}
 		for i := range n {
+			if p.split { // the segment is its headers and its lent payload
+				sizes[i] += copy(bufs[i][off+sizes[i]:], tails[i])
+			}
 			frames[i] = bufs[i][off : off+sizes[i]]
 		}
 		if _, err := dst.Write(frames[:n]); err != nil && !errors.Is(err, net.ErrClosed) {

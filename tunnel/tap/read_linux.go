@@ -15,6 +15,8 @@ package tap
 //	       EAGAIN ─▶ drained = true, stop
 //	     splitter.load: validate, complete a partial checksum  (bad: drop, count)
 //	     splitter.emit: copy / segment into bufs[n:]
+//	       (ReadSplit: headers only, payloads lent as tails; the buffer
+//	       joins r.held until the next Wait or Read)
 //	     superframe not fully emitted ─▶ stop, keep it for the next Read
 //	  give the buffer back to superPool unless a superframe is pending
 //
@@ -27,6 +29,7 @@ package tap
 // per Wait that finds the TAP drained.
 
 import (
+	"errors"
 	"net"
 
 	"golang.org/x/sys/unix"
@@ -34,7 +37,10 @@ import (
 
 // reader is the state of the goroutine calling Wait and Read.
 type reader struct {
-	sbuf      *[superSize]byte // superframe buffer, nil while idle
+	sbuf *[superSize]byte // superframe buffer, nil while idle
+	// held are superframe buffers whose payloads ReadSplit lent to its
+	// caller: they go back to superPool at the next Wait or Read.
+	held      []*[superSize]byte
 	sp        splitter
 	drained   bool // the last read(2) returned EAGAIN
 	n         int  // result of readOnce
@@ -56,6 +62,7 @@ func (d *Native) Wait() error {
 		return net.ErrClosed
 	}
 	r := &d.rd
+	r.releaseHeld()
 	if r.sp.active() || !r.drained {
 		return nil
 	}
@@ -105,7 +112,57 @@ func (d *Native) readOnce(fd uintptr) bool {
 // superframes are dropped and counted in Stats. It must not be called
 // concurrently with itself or Wait; frames are the caller's once returned.
 func (d *Native) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return d.read(bufs, sizes, nil, offset)
+}
+
+// ReadSplit is Read for a caller that sends a frame's headers and its
+// payload from separate slices (SplitReader): a TCP segment cut from a
+// superframe has its headers, with the checksum of the whole segment, at
+// bufs[i][offset:offset+sizes[i]] and its payload in tails[i], a view of
+// the superframe, valid until the next Wait, Read or ReadSplit. Every
+// other frame is stored whole, with a nil tail. The payloads are never
+// copied in user space. len(tails) must be at least len(bufs).
+func (d *Native) ReadSplit(bufs [][]byte, sizes []int, tails [][]byte, offset int) (int, error) {
+	if len(tails) < len(bufs) {
+		return 0, errShortTails
+	}
+	return d.read(bufs, sizes, tails[:len(bufs)], offset)
+}
+
+// errShortTails is ReadSplit's answer to fewer tails than buffers.
+var errShortTails = errors.New("tap: fewer tails than buffers")
+
+// emit emits what the splitter holds into bufs (and tails, if not nil).
+// A superframe that lent its payloads and is done joins r.held.
+func (r *reader) emit(bufs [][]byte, sizes []int, tails [][]byte, offset int) int {
+	if tails == nil {
+		k, dropped := r.sp.emit(bufs, sizes, offset)
+		r.t.rxDropped += b2u(dropped)
+		return k
+	}
+	lent := r.sp.gso
+	k, dropped := r.sp.emitHeads(bufs, sizes, tails, offset)
+	r.t.rxDropped += b2u(dropped)
+	if lent && k > 0 && !r.sp.active() {
+		r.held = append(r.held, r.sbuf)
+		r.sbuf = nil
+	}
+	return k
+}
+
+// releaseHeld gives back the superframe buffers whose payloads were lent.
+func (r *reader) releaseHeld() {
+	for i, b := range r.held {
+		superPool.Put(b)
+		r.held[i] = nil
+	}
+	r.held = r.held[:0]
+}
+
+// read is Read, and with tails not nil ReadSplit.
+func (d *Native) read(bufs [][]byte, sizes []int, tails [][]byte, offset int) (int, error) {
 	r := &d.rd
+	r.releaseHeld()
 	if d.closed.Load() {
 		d.releaseRead()
 		return 0, net.ErrClosed
@@ -113,9 +170,7 @@ func (d *Native) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	n := 0
 	r.drained = false
 	if r.sp.active() {
-		k, dropped := r.sp.emit(bufs, sizes, offset)
-		n += k
-		r.t.rxDropped += b2u(dropped)
+		n += r.emit(bufs, sizes, tails, offset)
 	}
 	var err error
 	maxReads := 2*len(bufs) + 8
@@ -143,9 +198,7 @@ func (d *Native) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		if r.sp.gso {
 			r.t.rxSuperframes++
 		}
-		k, dropped := r.sp.emit(bufs[n:], sizes[n:], offset)
-		n += k
-		r.t.rxDropped += b2u(dropped)
+		n += r.emit(bufs[n:], sizes[n:], from(tails, n), offset)
 	}
 	if !r.sp.active() && r.sbuf != nil {
 		superPool.Put(r.sbuf)
@@ -165,6 +218,7 @@ func (d *Native) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 // releaseRead drops a pending superframe and returns its buffer.
 func (d *Native) releaseRead() {
 	r := &d.rd
+	r.releaseHeld()
 	r.sp.reset()
 	if r.sbuf != nil {
 		superPool.Put(r.sbuf)
@@ -178,4 +232,12 @@ func b2u(b bool) uint64 {
 		return 1
 	}
 	return 0
+}
+
+// from is tails[i:], or nil for no tails.
+func from(tails [][]byte, i int) [][]byte {
+	if tails == nil {
+		return nil
+	}
+	return tails[i:]
 }

@@ -166,16 +166,58 @@ func (s *splitter) emit(bufs [][]byte, sizes []int, offset int) (n int, dropped 
 	return n, false
 }
 
+// emitHeads is emit for a caller that sends a segment's headers and its
+// payload from separate slices: a TCP segment's headers are stored at
+// bufs[i][offset:offset+sizes[i]], with the checksum of the whole segment,
+// and tails[i] is its payload, a view of the superframe, which the caller
+// must be done with before the superframe's buffer is reused. A frame that
+// is not cut from a superframe is copied whole, with a nil tail.
+func (s *splitter) emitHeads(bufs [][]byte, sizes []int, tails [][]byte, offset int) (n int, dropped bool) {
+	if s.frame == nil || len(bufs) == 0 {
+		return 0, false
+	}
+	if !s.gso {
+		tails[0] = nil
+		return s.emit(bufs[:1], sizes, offset)
+	}
+	for n < len(bufs) && s.next < s.end {
+		chunk := min(s.mss, s.end-s.next)
+		// The whole segment must fit the buffer, as in emit, though only
+		// its headers are written: the buffer's size is the MTU check.
+		if len(bufs[n])-offset < s.hdrLen+chunk {
+			s.reset()
+			return n, true
+		}
+		pay := s.frame[s.next : s.next+chunk : s.next+chunk]
+		s.writeHead(bufs[n][offset:offset+s.hdrLen], pay)
+		sizes[n], tails[n] = s.hdrLen, pay
+		n++
+	}
+	if s.next >= s.end {
+		s.reset()
+	}
+	return n, false
+}
+
 // writeSegment builds the next segment, carrying chunk payload bytes, in
 // out, whose length is the segment's length, and advances the state.
 func (s *splitter) writeSegment(out []byte, chunk int) {
+	pay := out[s.hdrLen : s.hdrLen+chunk]
+	copy(pay, s.frame[s.next:s.next+chunk])
+	s.writeHead(out[:s.hdrLen], pay)
+}
+
+// writeHead writes the headers of the next segment, whose payload is pay,
+// to out (s.hdrLen bytes), with the segment's TCP checksum summed over
+// the headers and pay, and advances the state. pay is only read.
+func (s *splitter) writeHead(out, pay []byte) {
 	copy(out, s.frame[:s.hdrLen])
-	copy(out[s.hdrLen:], s.frame[s.next:s.next+chunk])
+	segLen := len(out) + len(pay)
 	ip := out[ethHdrLen:]
 	if s.v6 {
-		binary.BigEndian.PutUint16(ip[4:], uint16(len(out)-ethHdrLen-ipv6HdrLen))
+		binary.BigEndian.PutUint16(ip[4:], uint16(segLen-ethHdrLen-ipv6HdrLen))
 	} else {
-		binary.BigEndian.PutUint16(ip[2:], uint16(len(out)-ethHdrLen))
+		binary.BigEndian.PutUint16(ip[2:], uint16(segLen-ethHdrLen))
 		binary.BigEndian.PutUint16(ip[4:], s.id+uint16(s.seg))
 		ip[10], ip[11] = 0, 0
 		binary.BigEndian.PutUint16(ip[10:], ^checksum(ip[:s.ipHL], 0))
@@ -183,7 +225,7 @@ func (s *splitter) writeSegment(out []byte, chunk int) {
 	tcp := out[s.tcpOff:]
 	binary.BigEndian.PutUint32(tcp[4:], s.seq+uint32(s.next-s.hdrLen))
 	flags := s.flags
-	if s.next+chunk < s.end {
+	if s.next+len(pay) < s.end {
 		flags &^= tcpFlagFIN | tcpFlagPSH
 	}
 	if s.seg > 0 {
@@ -191,9 +233,11 @@ func (s *splitter) writeSegment(out []byte, chunk int) {
 	}
 	tcp[13] = flags
 	tcp[tcpCsumOff], tcp[tcpCsumOff+1] = 0, 0
-	sum := checksum(tcp, pseudoSumFrom(s.addrSum, len(tcp)))
+	// The TCP header is a multiple of 4 bytes long, so the payload's
+	// words line up after it and the two sums add.
+	sum := checksum(pay, checksum(tcp, pseudoSumFrom(s.addrSum, len(tcp)+len(pay))))
 	binary.BigEndian.PutUint16(tcp[tcpCsumOff:], ^sum)
-	s.next += chunk
+	s.next += len(pay)
 	s.seg++
 }
 
