@@ -28,6 +28,11 @@ const portBatch = 64
 type batch struct {
 	bufs  [][]byte
 	sizes []int
+	// tails are the payloads a split read (tap.SplitReader) lent, frame
+	// i's after the headers in bufs[i], when split is true; the buffer
+	// has room to append its tail should the frame need to be whole.
+	tails [][]byte
+	split bool
 }
 
 // batchPool hands out batches to port goroutines only while they have
@@ -41,7 +46,7 @@ type batchPool struct {
 func newBatchPool(size, bufSize int) *batchPool {
 	bp := &batchPool{}
 	bp.p.New = func() any {
-		b := &batch{bufs: make([][]byte, size), sizes: make([]int, size)}
+		b := &batch{bufs: make([][]byte, size), sizes: make([]int, size), tails: make([][]byte, size)}
 		for i := range b.bufs {
 			b.bufs[i] = make([]byte, bufSize)
 		}

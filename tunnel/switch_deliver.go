@@ -26,7 +26,11 @@ type lookupCache struct {
 func (sw *Switch) flush(s *scratch, nv *netView, from *port) {
 	for i := 0; i < s.nRem; i++ {
 		g := &s.remote[i]
-		sw.send(g.r, sw.conn(nv, g.sock), g.dgrams, g.bytes, nv)
+		tails := g.tails
+		if !g.split {
+			tails = nil
+		}
+		sw.send(g.r, sw.conn(nv, g.sock), g.dgrams, tails, g.bytes, nv)
 	}
 	for i := 0; i < s.nLocal; i++ {
 		g := &s.local[i]
@@ -39,7 +43,7 @@ func (sw *Switch) flush(s *scratch, nv *netView, from *port) {
 		}
 		if !from.gateway {
 			for _, r := range nv.peers {
-				sw.send(r, sw.conn(nv, 0), s.flood, fb, nv)
+				sw.send(r, sw.conn(nv, 0), s.flood, nil, fb, nv)
 			}
 		}
 		// The local copies go straight to each port, after the frames
@@ -72,8 +76,9 @@ func (sw *Switch) conn(nv *netView, sock int) encap.Conn {
 }
 
 // send writes dgrams of network nv to peer r through c and accounts for
-// them.
-func (sw *Switch) send(r *peer, c encap.Conn, dgrams [][]byte, bytes int, nv *netView) {
+// them. If tails is not nil, datagram i is dgrams[i] followed by
+// tails[i], sent gathered when c can, else joined first.
+func (sw *Switch) send(r *peer, c encap.Conn, dgrams, tails [][]byte, bytes int, nv *netView) {
 	if c == nil {
 		// An encrypted network on a host without a key: before, this
 		// was a nil interface call that took the daemon down.
@@ -82,9 +87,15 @@ func (sw *Switch) send(r *peer, c encap.Conn, dgrams [][]byte, bytes int, nv *ne
 		return
 	}
 	var err error
-	if nv.encrypted {
+	gw, gathers := c.(encap.GatherWriter)
+	switch {
+	case tails != nil && gathers && !nv.encrypted && !r.probe.Load():
+		err = gw.WriteGather(dgrams, tails, r.addr)
+	case nv.encrypted:
+		joinAll(dgrams, tails)
 		err = c.Write(dgrams, r.addr) // wireguard-go batches on its own
-	} else {
+	default:
+		joinAll(dgrams, tails)
 		err = writeProbing(r, c, dgrams)
 	}
 	if err != nil {
@@ -129,10 +140,14 @@ type portGroup struct {
 }
 
 // peerGroup collects datagrams bound for one peer through one socket.
+// With split set, tails[i] is the payload that follows dgrams[i] (nil for
+// a whole datagram).
 type peerGroup struct {
 	r      *peer
 	sock   int
 	dgrams [][]byte
+	tails  [][]byte
+	split  bool
 	bytes  int
 }
 
@@ -155,6 +170,9 @@ func (s *scratch) reset() {
 	}
 	for i := 0; i < s.nRem; i++ {
 		s.remote[i].dgrams = s.remote[i].dgrams[:0]
+		clear(s.remote[i].tails)
+		s.remote[i].tails = s.remote[i].tails[:0]
+		s.remote[i].split = false
 		s.remote[i].bytes = 0
 	}
 	s.nLocal, s.nRem = 0, 0
@@ -187,8 +205,9 @@ func (s *scratch) localGroup(p *port) *portGroup {
 	return g
 }
 
-// addRemote queues dgram for peer r through sending socket sock.
-func (s *scratch) addRemote(r *peer, sock int, dgram []byte) {
+// addRemote queues dgram, followed by tail if not nil, for peer r through
+// sending socket sock.
+func (s *scratch) addRemote(r *peer, sock int, dgram, tail []byte) {
 	var g *peerGroup
 	if s.nRem > 0 && s.remote[s.nRem-1].r == r && s.remote[s.nRem-1].sock == sock {
 		g = &s.remote[s.nRem-1]
@@ -209,5 +228,7 @@ func (s *scratch) addRemote(r *peer, sock int, dgram []byte) {
 		g.r, g.sock = r, sock
 	}
 	g.dgrams = append(g.dgrams, dgram)
-	g.bytes += len(dgram) - encap.HeaderLen
+	g.tails = append(g.tails, tail)
+	g.split = g.split || tail != nil
+	g.bytes += len(dgram) - encap.HeaderLen + len(tail)
 }

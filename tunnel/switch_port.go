@@ -6,6 +6,10 @@ package tunnel
 //	  Wait until the TAP is readable (no buffers held while idle)
 //	  take a batch from the pool
 //	  Read: frames at bufs[i][8:], TSO super-frames already segmented
+//	      (ReadSplit when the sockets gather: a segment's headers there and
+//	      its payload lent from the super-frame, joined only by the kernel
+//	      in sendmmsg, or copied after the headers if the frame goes
+//	      anywhere else)
 //	  switchFromPort: load the snapshot once, then per frame
 //	      anti-spoofing (switch_guard.go): source MAC, EtherType (IPv4, ARP),
 //	      IPv4 source and ARP sender must be the port's own
@@ -26,6 +30,7 @@ import (
 
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/ether"
+	"github.com/vxwire/vxwire/tunnel/tap"
 )
 
 // maxPortErrors bounds consecutive read errors on a port before its
@@ -35,6 +40,8 @@ const maxPortErrors = 10
 func (sw *Switch) routineReadPort(p *port) {
 	errs := 0
 	pool := sw.poolFor(p.net.mtu)
+	sr, split := p.dev.(tap.SplitReader)
+	split = split && !p.net.cfg.Encrypted && !p.gateway && sw.gathers()
 	for {
 		if err := p.dev.Wait(); err != nil {
 			if !p.closed.Load() && !errors.Is(err, net.ErrClosed) {
@@ -43,10 +50,21 @@ func (sw *Switch) routineReadPort(p *port) {
 			return
 		}
 		b := pool.get()
-		n, err := p.dev.Read(b.bufs, b.sizes, encap.HeaderLen)
+		var n int
+		var err error
+		if split {
+			n, err = sr.ReadSplit(b.bufs, b.sizes, b.tails, encap.HeaderLen)
+		} else {
+			n, err = p.dev.Read(b.bufs, b.sizes, encap.HeaderLen)
+		}
+		b.split = split
 		if n > 0 {
 			sw.switchFromPort(p, b, n)
 		}
+		if split {
+			clear(b.tails[:n]) // hold no view of the device's buffers
+		}
+		b.split = false
 		pool.put(b)
 		if err == nil {
 			errs = 0
@@ -79,7 +97,17 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 	var drops [numDropReasons]int
 	rxBytes, dropped, refilled := 0, 0, false
 	var now int64 // unix seconds, read on the first VIP frame of the batch
+	// A lent payload may stay apart from its headers only on the way to a
+	// peer through a plain socket, with no VIP rewriting it.
+	apart := b.split && !nv.encrypted && nv.vips == nil && p.vipt.Load() == nil
 	for i := 0; i < n; i++ {
+		var tail []byte
+		if b.split {
+			tail = b.tails[i]
+			if tail != nil && !apart {
+				tail = b.join(i)
+			}
+		}
 		dgram := b.bufs[i][:encap.HeaderLen+b.sizes[i]]
 		frame := dgram[encap.HeaderLen:]
 		if eth.Decode(frame) != nil {
@@ -99,7 +127,12 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 				continue
 			}
 		}
-		rxBytes += len(frame)
+		if tail != nil && (eth.Dst.IsMulticast() || eth.Dst == nv.net.gw.mac) {
+			tail = b.join(i)
+			dgram = b.bufs[i][:encap.HeaderLen+b.sizes[i]]
+			frame = dgram[encap.HeaderLen:]
+		}
+		rxBytes += len(frame) + len(tail)
 		if eth.Type == ether.TypeARP && !p.gateway && answerARP(frame, nv.neigh, p.mac) {
 			s.addLocal(p, frame)
 			continue
@@ -148,6 +181,13 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 			}
 			lp, rp = last.lp, last.rp
 		}
+		if tail != nil && (rp == nil || pathLimit(rp, nv) > 0) {
+			// Not to a peer, or to one whose path needs the whole
+			// frame checked: make it whole.
+			tail = b.join(i)
+			dgram = b.bufs[i][:encap.HeaderLen+b.sizes[i]]
+			frame = dgram[encap.HeaderLen:]
+		}
 		switch {
 		case lp == p:
 			// Addressed to itself: nothing to do.
@@ -166,7 +206,7 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 					continue
 				}
 			}
-			s.addRemote(rp, int(encap.SourcePort(frame))%len(sw.tx), dgram)
+			s.addRemote(rp, int(encap.SourcePort(frame))%len(sw.tx), dgram, tail)
 		default:
 			// Broadcast, multicast or unknown unicast: flooded, within
 			// the port's flood rate (the clock is read once per batch).
@@ -196,4 +236,36 @@ func (sw *Switch) switchFromPort(p *port, b *batch, n int) {
 		}
 	}
 	sw.flush(s, nv, p)
+}
+
+// join copies the payload lent for frame i after its headers, in its own
+// buffer, which has room for a whole frame, and returns the frame's tail,
+// now nil.
+func (b *batch) join(i int) []byte {
+	end := encap.HeaderLen + b.sizes[i]
+	b.sizes[i] += copy(b.bufs[i][end:], b.tails[i])
+	b.tails[i] = nil
+	return nil
+}
+
+// joinAll makes every datagram whole: dgrams[i] followed by tails[i], in
+// dgrams[i]'s buffer, which has room for it. tails may be nil.
+func joinAll(dgrams, tails [][]byte) {
+	for i, t := range tails {
+		n := len(dgrams[i])
+		dgrams[i] = dgrams[i][:n+len(t)]
+		copy(dgrams[i][n:], t)
+	}
+}
+
+// gathers reports whether every sending socket can send a datagram
+// gathered from a head and a tail (encap.GatherWriter), which makes split
+// port reads worth it.
+func (sw *Switch) gathers() bool {
+	for _, c := range sw.tx {
+		if _, ok := c.(encap.GatherWriter); !ok {
+			return false
+		}
+	}
+	return len(sw.tx) > 0
 }
