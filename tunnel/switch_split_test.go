@@ -10,11 +10,10 @@ import (
 )
 
 // copyConn is a discardConn that keeps a copy of every datagram it is
-// asked to send and, when gather is set, can send datagrams gathered from
-// a head and a tail (encap.GatherWriter).
+// asked to send; gatherCopyConn adds sending datagrams gathered from a
+// head and a tail (encap.GatherWriter) and counts those.
 type copyConn struct {
 	discardConn
-	gather   bool
 	gathered int
 	dgrams   [][]byte
 }
