@@ -27,7 +27,9 @@
 #                vxb-br0, which vxb-c1 reaches over its veth vxb-k1 (added
 #                after the kernel's TCP and ping figures). Same address,
 #                same host, one hop: the pair differs only in the server.
-#                Queries/s, average latency and lost queries of each
+#                Queries/s, average latency and lost queries of each, and
+#                dns_server_cpu_us: the CPU (µs) the server used per query
+#                answered, h1's daemon or dnsmasq (ticks of /proc/PID/stat)
 #   dns_propagation_ms  endpoint c3 (vxb-c3, 10.77.0.30) added to h1 by
 #                SIGHUP until `dig @10.77.0.1 c3` in vxb-c2, on h2, answers
 #                it (gossip + h2's name table; dig polled back to back)
@@ -227,15 +229,16 @@ measure() { # measure MODE
   echo "RESULT mode=$mode metric=ping_p99_ms value=${R[$mode,ping_p99_ms]}"
 }
 
-# dnsperf_run SERVER: "QPS AVG_MS LOST_PCT" of one dnsperf run from vxb-c1.
+# dnsperf_run SERVER: "QPS AVG_MS LOST_PCT COMPLETED" of one dnsperf run from vxb-c1.
 dnsperf_run() {
   local out
   out=$(timeout $((DNST + 30)) ip netns exec vxb-c1 dnsperf -s "$1" -p 53 -d "$WORK/queries.txt" \
-    -l "$DNST" -c 4 -T 1 2>&1) || { log "$out"; echo "nan nan nan"; return; }
+    -l "$DNST" -c 4 -T 1 2>&1) || { log "$out"; echo "nan nan nan 0"; return; }
   awk '/Queries per second:/ {q = $4}
     /Average Latency \(s\):/ {l = $4 * 1000}
     /Queries lost:/ {gsub(/[()%]/, "", $4); p = $4}
-    END {if (q == "") print "nan nan nan"; else printf "%.0f %.3f %s\n", q, l, p}' <<<"$out"
+    /Queries completed:/ {c = $3}
+    END {if (q == "") print "nan nan nan 0"; else printf "%.0f %.3f %s %d\n", q, l, p, c}' <<<"$out"
 }
 
 # digs NS NAME: the answers of `dig @GW NAME +short` in NS, on one line.
@@ -260,19 +263,26 @@ dns_wait() {
   done
 }
 
-# dns_result MODE: dnsperf from vxb-c1 against GW; RESULT lines for MODE.
+# dns_result MODE PID...: dnsperf from vxb-c1 against GW; RESULT lines for
+# MODE, with the CPU the server's PIDs used per answered query (µs): on a
+# shared machine queries/s move with the load, CPU per query much less.
 dns_result() {
-  local q l p
-  read -r q l p < <(dnsperf_run "$GW")
-  R[$1,dns_qps]=$q R[$1,dns_avg_ms]=$l
+  local q l p c t0 t1 us
+  t0=$(ticks "${@:2}")
+  read -r q l p c < <(dnsperf_run "$GW")
+  t1=$(ticks "${@:2}")
+  us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v c="$c" 'BEGIN {if (c > 0) printf "%.2f", d / hz * 1e6 / c; else print "nan"}')
+  R[$1,dns_qps]=$q R[$1,dns_avg_ms]=$l R[$1,dns_cpu_us]=$us
   echo "RESULT mode=$1 metric=dns_qps value=$q avg_latency_ms=$l lost_pct=$p server=$GW:53"
   echo "RESULT mode=$1 metric=dns_avg_latency_ms value=$l"
+  echo "RESULT mode=$1 metric=dns_server_cpu_us value=$us queries=$c"
 }
 
 # measure_dnsmasq: in the kernel run, dnsmasq on vxb-h1 at GW, an address
 # of the bridge vxb-c1's veth is attached to: one hop from the container,
 # where vxwire's resolver answers in the vxwire run.
 measure_dnsmasq() {
+  local kid
   dns_files
   ip -n vxb-h1 addr add "$GW/24" dev vxb-br0
   timeout $((DNST + 120)) ip netns exec vxb-h1 dnsmasq --no-daemon --conf-file=/dev/null --no-resolv \
@@ -280,14 +290,15 @@ measure_dnsmasq() {
     --log-facility="$WORK/dnsmasq.log" &
   PIDS+=($!)
   dns_wait dnsmasq
-  dns_result dnsmasq
+  kid=$(<"/proc/$!/task/$!/children") # dnsmasq, timeout's child, answering by now
+  dns_result dnsmasq "${kid%% *}"
 }
 
 measure_dns() {
   local t0 t1
   dns_files
   dns_wait vxwire
-  dns_result vxwire
+  dns_result vxwire "${DAEMONS[0]}"
 
   # Propagation: attach c3 on h1 by SIGHUP, poll dig in h2's container.
   ip netns add vxb-c3
@@ -514,12 +525,12 @@ echo "(Gbit/s: higher is better; ms: lower is better; daemon_cpu_pct: % of one c
 if [ "$DNS" = 1 ]; then
   echo
   printf '%-18s %12s %12s %16s\n' metric dnsmasq vxwire vxwire/dnsmasq
-  for metric in dns_qps dns_avg_ms; do
+  for metric in dns_qps dns_avg_ms dns_cpu_us; do
     k=${R[dnsmasq,$metric]:-nan} v=${R[vxwire,$metric]:-nan}
     ratio=$(ratio "$v" "$k")
     printf '%-18s %12s %12s %16s\n' "$metric" "$k" "$v" "$ratio"
   done
   printf '%-18s %12s %12s\n' dns_propagation_ms - "${R[vxwire,dns_propagation_ms]:-nan}"
-  echo "(dns_qps: higher is better; dns_avg_ms, dns_propagation_ms: lower is better; both answer on 10.77.0.1 on vxb-c1's host, one hop)"
+  echo "(dns_qps: higher is better; dns_avg_ms, dns_cpu_us (server CPU per query), dns_propagation_ms: lower is better; both answer on 10.77.0.1 on vxb-c1's host, one hop)"
 fi
 [ "$ENC" != 1 ] || enc_table

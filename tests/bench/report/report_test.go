@@ -169,7 +169,7 @@ RESULT mode=vxwire metric=ping_avg_ms value=0.3 daemon_cpu_pct=10
 
 func TestLowerIsBetter(t *testing.T) {
 	for metric, want := range map[string]bool{
-		"ping_avg_ms": true, "rss_idle_mib": true, "tcp1_gbps": false, "dns_qps": false, "http_gbps": false,
+		"ping_avg_ms": true, "rss_idle_mib": true, "dns_server_cpu_us": true, "tcp1_gbps": false, "dns_qps": false, "http_gbps": false,
 	} {
 		if got := lowerIsBetter(metric); got != want {
 			t.Errorf("lowerIsBetter(%q) = %v, want %v", metric, got, want)

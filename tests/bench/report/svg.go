@@ -72,9 +72,9 @@ func groups(figs []Figure) []group {
 }
 
 // lowerIsBetter says which way a metric reads, from its unit suffix:
-// latencies (_ms) and memory (_mib).
+// latencies (_ms), CPU time per unit of work (_us) and memory (_mib).
 func lowerIsBetter(metric string) bool {
-	return strings.HasSuffix(metric, "_ms") || strings.HasSuffix(metric, "_mib")
+	return strings.HasSuffix(metric, "_ms") || strings.HasSuffix(metric, "_us") || strings.HasSuffix(metric, "_mib")
 }
 
 // writeSVG draws one horizontal bar per figure, grouped by metric; each
