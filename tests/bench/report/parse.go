@@ -62,7 +62,7 @@ func withCPU(f Figure, fields map[string]string) Figure {
 	case f.Value <= 0:
 		f.CPUNote = noteNoThroughput
 	default:
-		v := pct / f.Value
+		v := math.Round(pct/f.Value*100) / 100 // the CPU figure has no more digits
 		f.CPUPerGbps = &v
 	}
 	return f
