@@ -118,3 +118,27 @@ func TestAnswerAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestAnswerWithScratchAllocs guards the entry points the switch calls:
+// with the caller's Scratch, answering a local name, a qualified one and
+// one for another server allocates nothing, and the answers are built.
+func TestAnswerWithScratchAllocs(t *testing.T) {
+	srv := New(nil, nil, benchNames(), testConfig(), nil)
+	var sc Scratch
+	out := make([]byte, 0, maxMsgSize)
+	client := netip.MustParseAddr("10.77.0.2")
+	for _, qname := range []string{"web.", "web.net1."} {
+		msg := mustPack(t, newQuery(qname, dns.TypeA))
+		for name, f := range map[string]func() ([]byte, bool){
+			"AnswerLocalWith": func() ([]byte, bool) { return srv.AnswerLocalWith(&sc, client, msg, out) },
+			"AnswerOwnWith":   func() ([]byte, bool) { return srv.AnswerOwnWith(&sc, client, msg, out) },
+		} {
+			if resp, ok := f(); !ok || len(resp) <= len(msg) {
+				t.Fatalf("%s(%s): no answer", name, qname)
+			}
+			if n := testing.AllocsPerRun(200, func() { f() }); n != 0 {
+				t.Errorf("%s(%s) allocates %v times per query", name, qname, n)
+			}
+		}
+	}
+}
