@@ -17,9 +17,9 @@
 #   ping         ping -c PN -i 0.01: average and 99th percentile RTT (ms)
 #   dcpu         % of one core used by the two vxwire daemons during tcp1/tcp4
 # With DNS=1 (the default), also:
-#   dns_qps      dnsperf -l DNST -c 4 -T 1 (UDP) from vxb-c1, queries for the
-#                container names (c1, c2, c1.bench, c2.bench), against the
-#                gateway address 10.77.0.1:53 on vxb-c1's own host, one hop
+#   dns_qps      dnsperf -l DNST -c 4 -T 1 (UDP) from vxb-c1, REPS times,
+#                median kept, queries for the container names (c1, c2,
+#                c1.bench, c2.bench), against the gateway address 10.77.0.1:53 on vxb-c1's own host, one hop
 #                away, in both cases with the same parameters: in the vxwire
 #                run, h1's daemon answers (its switch, from vxb-c1's TAP);
 #                in the kernel run, dnsmasq in vxb-h1 serves the same names
@@ -27,7 +27,7 @@
 #                vxb-br0, which vxb-c1 reaches over its veth vxb-k1 (added
 #                after the kernel's TCP and ping figures). Same address,
 #                same host, one hop: the pair differs only in the server.
-#                Queries/s, average latency and lost queries of each, and
+#                Queries/s, average latency (lost queries on RAW lines), and
 #                dns_server_cpu_us: the CPU (µs) the server used per query
 #                answered, h1's daemon or dnsmasq (ticks of /proc/PID/stat)
 #   dns_propagation_ms  endpoint c3 (vxb-c3, 10.77.0.30) added to h1 by
@@ -263,19 +263,25 @@ dns_wait() {
   done
 }
 
-# dns_result MODE PID...: dnsperf from vxb-c1 against GW; RESULT lines for
-# MODE, with the CPU the server's PIDs used per answered query (µs): on a
-# shared machine queries/s move with the load, CPU per query much less.
+# dns_result MODE PID...: dnsperf from vxb-c1 against GW, REPS times, a RAW
+# line each; RESULT lines for MODE with the medians, and the CPU the
+# server's PIDs used per answered query (µs): on a shared machine
+# queries/s move with the load, CPU per query much less.
 dns_result() {
-  local q l p c t0 t1 us
-  t0=$(ticks "${@:2}")
-  read -r q l p c < <(dnsperf_run "$GW")
-  t1=$(ticks "${@:2}")
-  us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v c="$c" 'BEGIN {if (c > 0) printf "%.2f", d / hz * 1e6 / c; else print "nan"}')
+  local rep q l p c t0 t1 us qs="" ls="" uss=""
+  for rep in $(seq "$REPS"); do
+    t0=$(ticks "${@:2}")
+    read -r q l p c < <(dnsperf_run "$GW")
+    t1=$(ticks "${@:2}")
+    us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v c="$c" 'BEGIN {if (c > 0) printf "%.2f", d / hz * 1e6 / c; else print "nan"}')
+    log "RAW mode=$1 metric=dns_qps rep=$rep value=$q avg_latency_ms=$l lost_pct=$p queries=$c server_cpu_us=$us"
+    qs+="$q"$'\n' ls+="$l"$'\n' uss+="$us"$'\n'
+  done
+  q=$(median <<<"$qs") l=$(median <<<"$ls") us=$(median <<<"$uss")
   R[$1,dns_qps]=$q R[$1,dns_avg_ms]=$l R[$1,dns_cpu_us]=$us
-  echo "RESULT mode=$1 metric=dns_qps value=$q avg_latency_ms=$l lost_pct=$p server=$GW:53"
+  echo "RESULT mode=$1 metric=dns_qps value=$q avg_latency_ms=$l server=$GW:53"
   echo "RESULT mode=$1 metric=dns_avg_latency_ms value=$l"
-  echo "RESULT mode=$1 metric=dns_server_cpu_us value=$us queries=$c"
+  echo "RESULT mode=$1 metric=dns_server_cpu_us value=$us"
 }
 
 # measure_dnsmasq: in the kernel run, dnsmasq on vxb-h1 at GW, an address
@@ -285,7 +291,7 @@ measure_dnsmasq() {
   local kid
   dns_files
   ip -n vxb-h1 addr add "$GW/24" dev vxb-br0
-  timeout $((DNST + 120)) ip netns exec vxb-h1 dnsmasq --no-daemon --conf-file=/dev/null --no-resolv \
+  timeout $((REPS * (DNST + 30) + 120)) ip netns exec vxb-h1 dnsmasq --no-daemon --conf-file=/dev/null --no-resolv \
     --no-hosts --addn-hosts="$WORK/dns.hosts" --port=53 --listen-address="$GW" --bind-interfaces \
     --log-facility="$WORK/dnsmasq.log" &
   PIDS+=($!)
