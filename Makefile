@@ -80,7 +80,7 @@ demo: deps build
 bench: SHELL := /bin/bash
 bench: deps build
 	@mkdir -p bench-results
-	set -o pipefail; { $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./encap/... ./tunnel/... && \
+	set -o pipefail; { $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./encap/... ./tunnel/... ./resolver/... && \
 	  bash tests/bench/bench.sh && bash tests/bench/laptop.sh && bash tests/bench/publish.sh; } 2>&1 | tee bench-results/RUN.log
 	$(GO) run ./tests/bench/report -log bench-results/RUN.log -out bench-results -vxwire bin/vxwire
 

@@ -3,6 +3,7 @@ package resolver
 import (
 	"bytes"
 	"net/netip"
+	"unsafe"
 )
 
 // answer handles the query in msg, received over tr, and appends the reply
@@ -84,7 +85,7 @@ func (s *Server) lookup(q *query) ([]netip.Addr, result) {
 		return nil, resForwarded // the root
 	}
 	if q.plain {
-		if a := s.names.Lookup(s.network, string(name)); len(a) > 0 {
+		if a := s.names.Lookup(s.network, transient(name)); len(a) > 0 {
 			return a, resNoError
 		}
 	}
@@ -94,7 +95,7 @@ func (s *Server) lookup(q *query) ([]netip.Addr, result) {
 		}
 		if host, ok := cutDomain(name, s.domain); ok {
 			if q.plain {
-				if a := s.names.Lookup(s.network, string(host)); len(a) > 0 {
+				if a := s.names.Lookup(s.network, transient(host)); len(a) > 0 {
 					return a, resNoError
 				}
 			}
@@ -108,7 +109,7 @@ func (s *Server) lookup(q *query) ([]netip.Addr, result) {
 	for i, d := range iso.wire {
 		host, ok := cutDomain(name, d)
 		if ok && q.plain && s.shares(q.client, iso.names[i]) {
-			if a := s.names.Lookup(iso.names[i], string(host)); len(a) > 0 {
+			if a := s.names.Lookup(iso.names[i], transient(host)); len(a) > 0 {
 				return a, resNoError
 			}
 		}
@@ -117,6 +118,14 @@ func (s *Server) lookup(q *query) ([]netip.Addr, result) {
 		}
 	}
 	return nil, resForwarded
+}
+
+// transient returns b as a string without copying it, for a call to
+// Names.Lookup, which does not keep its name (see Names): a copy per query
+// was the one allocation of a local answer. b must not change during the
+// call.
+func transient(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // cutDomain returns name without ".domain" if name is under domain.
@@ -135,7 +144,10 @@ func (s *Server) answerA(r *reply, q *query, addrs []netip.Addr) result {
 		return resNoData
 	}
 	n := uint32(len(addrs))
-	start := s.rr.Add(1) % n
+	start := uint32(0)
+	if n > 1 {
+		start = s.rr.Add(1) % n // one address needs no turn, nor a shared atomic
+	}
 	for i := range n {
 		a := addrs[(start+i)%n].Unmap()
 		if !a.Is4() {

@@ -89,8 +89,9 @@ type countingWriter struct {
 
 func (w *countingWriter) Write(b []byte) (int, error) { w.n++; return len(b), nil }
 
-// TestAnswerAllocs guards the wire path: one allocation per local name
-// lookup (the name string handed to Names), none for the answer itself.
+// TestAnswerAllocs guards the wire path: no allocation per query, for a
+// local name, a qualified one, a reverse one or a name for the upstreams
+// (before Names got a view of the query's name, each lookup copied it).
 func TestAnswerAllocs(t *testing.T) {
 	srv := New(nil, nil, benchNames(), testConfig(), nil)
 	for _, tt := range []struct {
@@ -98,11 +99,13 @@ func TestAnswerAllocs(t *testing.T) {
 		qtype  uint16
 		allocs float64
 	}{
-		{"web.", dns.TypeA, 1},
-		{"api.", dns.TypeA, 1},
-		{"web.net1.", dns.TypeA, 2}, // the full name, then NAME
+		{"web.", dns.TypeA, 0},
+		{"api.", dns.TypeA, 0},
+		{"web.net1.", dns.TypeA, 0}, // the full name, then NAME
 		{"2.0.77.10.in-addr.arpa.", dns.TypePTR, 0},
-		{"example.com.", dns.TypeA, 1}, // looked up as a dotted alias, then refused
+		{"example.com.", dns.TypeA, 0}, // looked up as a dotted alias, then refused
+		{"nope.", dns.TypeA, 0},
+		{"web.", dns.TypeAAAA, 0},
 	} {
 		t.Run(tt.qname, func(t *testing.T) {
 			msg := mustPack(t, newQuery(tt.qname, tt.qtype))
@@ -113,5 +116,29 @@ func TestAnswerAllocs(t *testing.T) {
 				t.Errorf("%v allocs per query, want ≤ %v", got, tt.allocs)
 			}
 		})
+	}
+}
+
+// TestAnswerWithScratchAllocs guards the entry points the switch calls:
+// with the caller's Scratch, answering a local name, a qualified one and
+// one for another server allocates nothing, and the answers are built.
+func TestAnswerWithScratchAllocs(t *testing.T) {
+	srv := New(nil, nil, benchNames(), testConfig(), nil)
+	var sc Scratch
+	out := make([]byte, 0, maxMsgSize)
+	client := netip.MustParseAddr("10.77.0.2")
+	for _, qname := range []string{"web.", "web.net1."} {
+		msg := mustPack(t, newQuery(qname, dns.TypeA))
+		for name, f := range map[string]func() ([]byte, bool){
+			"AnswerLocalWith": func() ([]byte, bool) { return srv.AnswerLocalWith(&sc, client, msg, out) },
+			"AnswerOwnWith":   func() ([]byte, bool) { return srv.AnswerOwnWith(&sc, client, msg, out) },
+		} {
+			if resp, ok := f(); !ok || len(resp) <= len(msg) {
+				t.Fatalf("%s(%s): no answer", name, qname)
+			}
+			if n := testing.AllocsPerRun(200, func() { f() }); n != 0 {
+				t.Errorf("%s(%s) allocates %v times per query", name, qname, n)
+			}
+		}
 	}
 }

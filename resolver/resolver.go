@@ -46,7 +46,10 @@ type Names interface {
 	// Lookup returns the IPv4 addresses registered under name (a container
 	// name or alias, lower case, no trailing dot) in network. Several
 	// endpoints may share a name (a service): all their addresses are
-	// returned.
+	// returned. name is only valid during the call (the server passes a
+	// view of the query's buffer, so that a lookup allocates nothing): an
+	// implementation must not keep it, nor anything made from it without
+	// copying.
 	Lookup(network, name string) []netip.Addr
 	// Reverse returns the names (container names, without domain) of addr
 	// in network.

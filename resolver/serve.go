@@ -277,8 +277,22 @@ func (s *Server) AnswerLocal(msg, out []byte) (resp []byte, ok bool) {
 // IPv4 address, which lets a client attached to several networks resolve
 // the names of all of them here (see Shared).
 func (s *Server) AnswerLocalFrom(client netip.Addr, msg, out []byte) (resp []byte, ok bool) {
-	var q query
-	resp, res, fwd := s.answer(msg, out, udp, client, &q)
+	return s.AnswerLocalWith(new(Scratch), client, msg, out)
+}
+
+// Scratch is the working memory of one answer (the parsed question). A
+// caller that answers many queries, such as a switch's port reader, keeps
+// one and passes it to AnswerLocalWith and AnswerOwnWith so that an answer
+// allocates nothing. The zero value is ready for use; it keeps nothing of
+// a query once the call returns. Not safe for concurrent use.
+type Scratch struct {
+	q query
+}
+
+// AnswerLocalWith is AnswerLocalFrom with the caller's Scratch: it
+// allocates nothing.
+func (s *Server) AnswerLocalWith(sc *Scratch, client netip.Addr, msg, out []byte) (resp []byte, ok bool) {
+	resp, res, fwd := s.answer(msg, out, udp, client, &sc.q)
 	if fwd || resp == nil {
 		return nil, false
 	}
@@ -297,8 +311,13 @@ func (s *Server) AnswerLocalFrom(client netip.Addr, msg, out []byte) (resp []byt
 // names, while every other name is answered where it was asked. It never
 // blocks and is safe for concurrent use.
 func (s *Server) AnswerOwnFrom(client netip.Addr, msg, out []byte) (resp []byte, ok bool) {
-	var q query
-	resp, res, fwd := s.answer(msg, out, udp, client, &q)
+	return s.AnswerOwnWith(new(Scratch), client, msg, out)
+}
+
+// AnswerOwnWith is AnswerOwnFrom with the caller's Scratch: it allocates
+// nothing.
+func (s *Server) AnswerOwnWith(sc *Scratch, client netip.Addr, msg, out []byte) (resp []byte, ok bool) {
+	resp, res, fwd := s.answer(msg, out, udp, client, &sc.q)
 	if fwd || resp == nil || (res != resNoError && res != resNoData) {
 		return nil, false
 	}

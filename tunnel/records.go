@@ -339,7 +339,8 @@ func (t *nameTable) addFwd(network, name string, ip netip.Addr) {
 // safe for concurrent use.
 type names struct{ snap *atomic.Pointer[snapshot] }
 
-// Lookup returns the addresses of name in network.
+// Lookup returns the addresses of name in network. It keeps nothing of
+// name, which the resolver lends for the call only (resolver.Names).
 func (n names) Lookup(network, name string) []netip.Addr {
 	return n.snap.Load().names.fwd[network][name]
 }

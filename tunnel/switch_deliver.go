@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/resolver"
 )
 
 // lookupCache remembers the last FDB answer within one batch.
@@ -159,8 +160,9 @@ type scratch struct {
 	nLocal int
 	remote []peerGroup
 	nRem   int
-	flood  [][]byte // datagrams (VXLAN header included) to replicate
-	dns    []byte   // DNS replies built by the fast path, allocated on first use
+	flood  [][]byte          // datagrams (VXLAN header included) to replicate
+	dns    []byte            // DNS replies built by the fast path, allocated on first use
+	dnsq   *resolver.Scratch // the fast path's parsed query, with dns
 }
 
 func (s *scratch) reset() {

@@ -7,6 +7,7 @@ import (
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/ether"
 	"github.com/vxwire/vxwire/internal/ipv4"
+	"github.com/vxwire/vxwire/resolver"
 )
 
 // Header lengths of the DNS fast path's frames.
@@ -54,14 +55,15 @@ func answerDNS(s *scratch, nv *netView, buf []byte, size int) []byte {
 	}
 	if s.dns == nil {
 		s.dns = make([]byte, 0, 4096)
+		s.dnsq = new(resolver.Scratch)
 	}
 	client := netip.AddrFrom4([4]byte(frame[ipOff+12 : ipOff+16]))
 	var resp []byte
 	var ok bool
 	if toGateway {
-		resp, ok = nv.net.dns.AnswerLocalFrom(client, frame[dnsOff:udpOff+udpLen], s.dns[:0])
+		resp, ok = nv.net.dns.AnswerLocalWith(s.dnsq, client, frame[dnsOff:udpOff+udpLen], s.dns[:0])
 	} else {
-		resp, ok = nv.net.dns.AnswerOwnFrom(client, frame[dnsOff:udpOff+udpLen], s.dns[:0])
+		resp, ok = nv.net.dns.AnswerOwnWith(s.dnsq, client, frame[dnsOff:udpOff+udpLen], s.dns[:0])
 	}
 	if !ok || encap.HeaderLen+dnsOff+len(resp) > len(buf) {
 		return nil

@@ -17,7 +17,7 @@ import (
 )
 
 // dnsQueryFrame builds a UDP DNS query from a container to its gateway.
-func dnsQueryFrame(t *testing.T, src MAC, srcIP, gw netip.Addr, gwMAC MAC, name string) []byte {
+func dnsQueryFrame(t testing.TB, src MAC, srcIP, gw netip.Addr, gwMAC MAC, name string) []byte {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), dns.TypeA)

@@ -16,18 +16,26 @@
 #   tcp1, tcp4   iperf3 -c 10.77.0.20 -t T [-P 4] -J, receiver Gbit/s
 #   ping         ping -c PN -i 0.01: average and 99th percentile RTT (ms)
 #   dcpu         % of one core used by the two vxwire daemons during tcp1/tcp4
-# With DNS=1 (the default), in the vxwire run, also:
-#   dns_qps      dnsperf -l DNST -c 4 -T 1 (UDP) from vxb-c1, queries for the
-#                container names (c1, c2, c1.bench, c2.bench), against
-#                vxwire's gateway 10.77.0.1:53 (served by h1's daemon) and
-#                against dnsmasq serving the same names from vxb-c2 on
-#                10.77.0.20:53, whose queries cross the overlay; queries/s,
-#                average latency and lost queries of each
+# With DNS=1 (the default), also:
+#   dns_qps      dnsperf -l DNST -c 4 -T 1 (UDP) from vxb-c1, REPS times,
+#                median kept, queries for the container names (c1, c2,
+#                c1.bench, c2.bench), against the gateway address 10.77.0.1:53 on vxb-c1's own host, one hop
+#                away, in both cases with the same parameters: in the vxwire
+#                run, h1's daemon answers (its switch, from vxb-c1's TAP);
+#                in the kernel run, dnsmasq in vxb-h1 serves the same names
+#                from a hosts file on 10.77.0.1, an address of h1's bridge
+#                vxb-br0, which vxb-c1 reaches over its veth vxb-k1 (added
+#                after the kernel's TCP and ping figures). Same address,
+#                same host, one hop: the pair differs only in the server.
+#                Queries/s, average latency (lost queries on RAW lines), and
+#                dns_server_cpu_us: the CPU (µs) the server used per query
+#                answered, h1's daemon or dnsmasq (ticks of /proc/PID/stat)
 #   dns_propagation_ms  endpoint c3 (vxb-c3, 10.77.0.30) added to h1 by
 #                SIGHUP until `dig @10.77.0.1 c3` in vxb-c2, on h2, answers
 #                it (gossip + h2's name table; dig polled back to back)
 #
-#   vxb-c3 10.77.0.30 (DNS=1, attached to h1 by SIGHUP)   vxb-c2: + dnsmasq :53
+#   vxb-c3 10.77.0.30 (DNS=1, attached to h1 by SIGHUP)
+#   kernel run: vxb-h1's vxb-br0 + 10.77.0.1/24, dnsmasq :53 on it
 #
 # Output: RESULT lines, one per figure, then a table with vxwire/kernel and,
 # with DNS=1, one with vxwire/dnsmasq.
@@ -60,6 +68,7 @@ ENC=${ENC:-1} WG_GO=${WG_GO:-wireguard-go}
 HOSTS=(vxb-h1 vxb-h2) CTRS=(vxb-c1 vxb-c2) EXTRA=(vxb-c3)
 UNDERLAY=(198.18.0.1 198.18.0.2) OVERLAY=(10.77.0.10 10.77.0.20)
 DST=${OVERLAY[1]}
+GW=10.77.0.1 # the network's gateway: vxwire's resolver, or dnsmasq on h1's bridge
 HZ=$(getconf CLK_TCK)
 WORK="" PIDS=() DAEMONS=()
 
@@ -220,48 +229,82 @@ measure() { # measure MODE
   echo "RESULT mode=$mode metric=ping_p99_ms value=${R[$mode,ping_p99_ms]}"
 }
 
-# dnsperf_run SERVER: "QPS AVG_MS LOST_PCT" of one dnsperf run from vxb-c1.
+# dnsperf_run SERVER: "QPS AVG_MS LOST_PCT COMPLETED" of one dnsperf run from vxb-c1.
 dnsperf_run() {
   local out
   out=$(timeout $((DNST + 30)) ip netns exec vxb-c1 dnsperf -s "$1" -p 53 -d "$WORK/queries.txt" \
-    -l "$DNST" -c 4 -T 1 2>&1) || { log "$out"; echo "nan nan nan"; return; }
+    -l "$DNST" -c 4 -T 1 2>&1) || { log "$out"; echo "nan nan nan 0"; return; }
   awk '/Queries per second:/ {q = $4}
     /Average Latency \(s\):/ {l = $4 * 1000}
     /Queries lost:/ {gsub(/[()%]/, "", $4); p = $4}
-    END {if (q == "") print "nan nan nan"; else printf "%.0f %.3f %s\n", q, l, p}' <<<"$out"
+    /Queries completed:/ {c = $3}
+    END {if (q == "") print "nan nan nan 0"; else printf "%.0f %.3f %s %d\n", q, l, p, c}' <<<"$out"
 }
 
-# digs NS NAME: the answers of `dig @10.77.0.1 NAME +short` in NS, on one line.
+# digs NS NAME: the answers of `dig @GW NAME +short` in NS, on one line.
 digs() {
-  timeout 5 ip netns exec "$1" dig @10.77.0.1 "$2" +short +tries=1 +time=1 2>/dev/null | paste -sd' ' || true
+  timeout 5 ip netns exec "$1" dig @"$GW" "$2" +short +tries=1 +time=1 2>/dev/null | paste -sd' ' || true
+}
+
+# dns_files: the query list of dnsperf and the hosts file of dnsmasq, the
+# names vxwire serves for c1 and c2.
+dns_files() {
+  printf 'c1 A\nc2 A\nc1.bench A\nc2.bench A\n' >"$WORK/queries.txt"
+  printf '%s c1 c1.bench\n%s c2 c2.bench\n' "${OVERLAY[0]}" "${OVERLAY[1]}" >"$WORK/dns.hosts"
+}
+
+# dns_wait: until `dig @GW c2` in vxb-c1 answers c2's address.
+dns_wait() {
+  local n
+  for n in $(seq 100); do
+    [ "$(digs vxb-c1 c2)" = "${OVERLAY[1]}" ] && break
+    [ "$n" -lt 100 ] || die "dns: c2 does not resolve on $GW in vxb-c1 ($1)"
+    sleep 0.2
+  done
+}
+
+# dns_result MODE PID...: dnsperf from vxb-c1 against GW, REPS times, a RAW
+# line each; RESULT lines for MODE with the medians, and the CPU the
+# server's PIDs used per answered query (µs): on a shared machine
+# queries/s move with the load, CPU per query much less.
+dns_result() {
+  local rep q l p c t0 t1 us qs="" ls="" uss=""
+  for rep in $(seq "$REPS"); do
+    t0=$(ticks "${@:2}")
+    read -r q l p c < <(dnsperf_run "$GW")
+    t1=$(ticks "${@:2}")
+    us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v c="$c" 'BEGIN {if (c > 0) printf "%.2f", d / hz * 1e6 / c; else print "nan"}')
+    log "RAW mode=$1 metric=dns_qps rep=$rep value=$q avg_latency_ms=$l lost_pct=$p queries=$c server_cpu_us=$us"
+    qs+="$q"$'\n' ls+="$l"$'\n' uss+="$us"$'\n'
+  done
+  q=$(median <<<"$qs") l=$(median <<<"$ls") us=$(median <<<"$uss")
+  R[$1,dns_qps]=$q R[$1,dns_avg_ms]=$l R[$1,dns_cpu_us]=$us
+  echo "RESULT mode=$1 metric=dns_qps value=$q avg_latency_ms=$l server=$GW:53"
+  echo "RESULT mode=$1 metric=dns_avg_latency_ms value=$l"
+  echo "RESULT mode=$1 metric=dns_server_cpu_us value=$us"
+}
+
+# measure_dnsmasq: in the kernel run, dnsmasq on vxb-h1 at GW, an address
+# of the bridge vxb-c1's veth is attached to: one hop from the container,
+# where vxwire's resolver answers in the vxwire run.
+measure_dnsmasq() {
+  local kid
+  dns_files
+  ip -n vxb-h1 addr add "$GW/24" dev vxb-br0
+  timeout $((REPS * (DNST + 30) + 120)) ip netns exec vxb-h1 dnsmasq --no-daemon --conf-file=/dev/null --no-resolv \
+    --no-hosts --addn-hosts="$WORK/dns.hosts" --port=53 --listen-address="$GW" --bind-interfaces \
+    --log-facility="$WORK/dnsmasq.log" &
+  PIDS+=($!)
+  dns_wait dnsmasq
+  kid=$(<"/proc/$!/task/$!/children") # dnsmasq, timeout's child, answering by now
+  dns_result dnsmasq "${kid%% *}"
 }
 
 measure_dns() {
-  local mode n v q l p t0 t1
-  printf 'c1 A\nc2 A\nc1.bench A\nc2.bench A\n' >"$WORK/queries.txt"
-  printf '%s c1 c1.bench\n%s c2 c2.bench\n' "${OVERLAY[0]}" "${OVERLAY[1]}" >"$WORK/dns.hosts"
-  for n in $(seq 100); do
-    [ "$(digs vxb-c1 c2)" = "${OVERLAY[1]}" ] && break
-    [ "$n" -lt 100 ] || die "dns: c2 does not resolve on h1's gateway"
-    sleep 0.2
-  done
-  timeout $((2 * DNST + 120)) ip netns exec vxb-c2 dnsmasq --no-daemon --conf-file=/dev/null --no-resolv \
-    --no-hosts --addn-hosts="$WORK/dns.hosts" --port=53 --listen-address="$DST" --bind-interfaces \
-    --log-facility="$WORK/dnsmasq.log" &
-  PIDS+=($!)
-  for n in $(seq 100); do
-    [ "$(timeout 5 ip netns exec vxb-c1 dig @"$DST" c1 +short +tries=1 +time=1 2>/dev/null)" = "${OVERLAY[0]}" ] && break
-    [ "$n" -lt 100 ] || die "dns: dnsmasq on $DST does not answer"
-    sleep 0.2
-  done
-  for mode in vxwire dnsmasq; do
-    v=10.77.0.1
-    [ "$mode" = vxwire ] || v=$DST
-    read -r q l p < <(dnsperf_run "$v")
-    R[$mode,dns_qps]=$q R[$mode,dns_avg_ms]=$l
-    echo "RESULT mode=$mode metric=dns_qps value=$q avg_latency_ms=$l lost_pct=$p server=$v:53"
-    echo "RESULT mode=$mode metric=dns_avg_latency_ms value=$l"
-  done
+  local t0 t1
+  dns_files
+  dns_wait vxwire
+  dns_result vxwire "${DAEMONS[0]}"
 
   # Propagation: attach c3 on h1 by SIGHUP, poll dig in h2's container.
   ip netns add vxb-c3
@@ -469,7 +512,9 @@ for mode in kernel vxwire; do
   underlay
   "up_$mode"
   measure "$mode"
-  [ "$mode" != vxwire ] || [ "$DNS" != 1 ] || measure_dns
+  if [ "$DNS" = 1 ]; then
+    if [ "$mode" = kernel ]; then measure_dnsmasq; else measure_dns; fi
+  fi
   teardown
 done
 [ "$ENC" != 1 ] || run_enc
@@ -486,12 +531,12 @@ echo "(Gbit/s: higher is better; ms: lower is better; daemon_cpu_pct: % of one c
 if [ "$DNS" = 1 ]; then
   echo
   printf '%-18s %12s %12s %16s\n' metric dnsmasq vxwire vxwire/dnsmasq
-  for metric in dns_qps dns_avg_ms; do
+  for metric in dns_qps dns_avg_ms dns_cpu_us; do
     k=${R[dnsmasq,$metric]:-nan} v=${R[vxwire,$metric]:-nan}
     ratio=$(ratio "$v" "$k")
     printf '%-18s %12s %12s %16s\n' "$metric" "$k" "$v" "$ratio"
   done
   printf '%-18s %12s %12s\n' dns_propagation_ms - "${R[vxwire,dns_propagation_ms]:-nan}"
-  echo "(dns_qps: higher is better; dns_avg_ms, dns_propagation_ms: lower is better; dnsmasq answers from vxb-c2, across the overlay)"
+  echo "(dns_qps: higher is better; dns_avg_ms, dns_cpu_us (server CPU per query), dns_propagation_ms: lower is better; both answer on 10.77.0.1 on vxb-c1's host, one hop)"
 fi
 [ "$ENC" != 1 ] || enc_table

@@ -3,6 +3,10 @@
 // RUN.svg (a bar chart of every figure beside its reference, from the same
 // run).
 //
+// Every throughput figure (Gbit/s) also gets the daemon CPU it cost, in %
+// of one core per Gbit/s (Figure.CPUPerGbps), drawn in the chart and
+// printed as a table on stdout.
+//
 // Usage: report -log FILE -out DIR [-vxwire BIN]
 package main
 
@@ -11,11 +15,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -34,13 +40,15 @@ func main() {
 	out := flag.String("out", "bench-results", "directory for RUN.json and RUN.svg")
 	bin := flag.String("vxwire", "bin/vxwire", "vxwire binary whose version is recorded")
 	flag.Parse()
-	if err := run(*logPath, *out, *bin); err != nil {
+	if err := run(*logPath, *out, *bin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(logPath, out, bin string) error {
+// run writes RUN.json and RUN.svg into out from the log at logPath, and
+// the table of throughput and daemon CPU to table.
+func run(logPath, out, bin string, table io.Writer) error {
 	if logPath == "" {
 		return fmt.Errorf("-log is required")
 	}
@@ -82,7 +90,32 @@ func run(logPath, out, bin string) error {
 		svg.Close()
 		return err
 	}
-	return svg.Close()
+	if err := svg.Close(); err != nil {
+		return err
+	}
+	return writeCPUTable(table, figs)
+}
+
+// writeCPUTable prints each throughput figure with its daemon CPU per
+// Gbit/s, or why there is none; nothing when the run has no throughput.
+func writeCPUTable(w io.Writer, figs []Figure) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	n := 0
+	for _, f := range figs {
+		if !throughput(f.Metric) {
+			continue
+		}
+		if n == 0 {
+			fmt.Fprintln(tw, "metric\tmode\tGbit/s\tdaemon CPU %/(Gbit/s)")
+		}
+		n++
+		cpu := "n/a (" + f.CPUNote + ")"
+		if f.CPUPerGbps != nil {
+			cpu = fmt.Sprintf("%.1f", *f.CPUPerGbps)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Metric, f.Mode, formatValue(f.Value), cpu)
+	}
+	return tw.Flush()
 }
 
 // machine records what the figures depend on: CPU model and count, memory

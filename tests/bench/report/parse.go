@@ -22,6 +22,50 @@ type Figure struct {
 	Mode   string  `json:"mode"`
 	Metric string  `json:"metric"`
 	Value  float64 `json:"value"`
+	// CPUPerGbps is, for a throughput figure (a metric in Gbit/s, _gbps),
+	// the % of one core its daemons used per Gbit/s carried: the RESULT
+	// line's daemon_cpu_pct divided by its value. The vxwire daemons for
+	// vxwire's rows, the wireguard-go processes for theirs. Nil when it
+	// cannot be given; CPUNote then says why.
+	CPUPerGbps *float64 `json:"daemon_cpu_pct_per_gbps,omitempty"`
+	// CPUNote is set on a throughput figure without CPUPerGbps: "no
+	// daemon" (the kernel's rows, daemon_cpu_pct=-), "not measured" (no
+	// daemon_cpu_pct on the line) or "no throughput" (a value of 0).
+	CPUNote string `json:"daemon_cpu_note,omitempty"`
+}
+
+// Reasons a throughput figure has no CPUPerGbps.
+const (
+	noteNoDaemon     = "no daemon"
+	noteNotMeasured  = "not measured"
+	noteNoThroughput = "no throughput"
+)
+
+// throughput reports whether metric is a throughput in Gbit/s.
+func throughput(metric string) bool { return strings.HasSuffix(metric, "_gbps") }
+
+// withCPU sets f's CPUPerGbps or CPUNote from daemon_cpu_pct, as fields
+// holds it, when f is a throughput figure.
+func withCPU(f Figure, fields map[string]string) Figure {
+	if !throughput(f.Metric) {
+		return f
+	}
+	s, ok := fields["daemon_cpu_pct"]
+	if s == "-" {
+		f.CPUNote = noteNoDaemon
+		return f
+	}
+	pct, err := strconv.ParseFloat(s, 64)
+	switch {
+	case !ok || err != nil || math.IsNaN(pct) || math.IsInf(pct, 0) || pct < 0:
+		f.CPUNote = noteNotMeasured
+	case f.Value <= 0:
+		f.CPUNote = noteNoThroughput
+	default:
+		v := math.Round(pct/f.Value*100) / 100 // the CPU figure has no more digits
+		f.CPUPerGbps = &v
+	}
+	return f
 }
 
 // maxLine bounds one line of the log; longer lines are an error, not a
@@ -66,7 +110,7 @@ func parse(r io.Reader) (lines []Line, figs []Figure, err error) {
 		if mode == "" {
 			mode = "vxwire"
 		}
-		figs = append(figs, Figure{Mode: mode, Metric: l.Fields["metric"], Value: v})
+		figs = append(figs, withCPU(Figure{Mode: mode, Metric: l.Fields["metric"], Value: v}, l.Fields))
 	}
 	if err := sc.Err(); err != nil {
 		return nil, nil, fmt.Errorf("reading the log: %w", err)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,15 +42,15 @@ func TestParse(t *testing.T) {
 	}
 	// nan and n/a are kept as lines, not figures.
 	want := []Figure{
-		{"kernel", "tcp1_gbps", 12.1}, {"vxwire", "tcp1_gbps", 6.35},
-		{"vxwire", "ping_avg_ms", 0.466}, {"kernel", "ping_avg_ms", 0.078},
+		{Mode: "kernel", Metric: "tcp1_gbps", Value: 12.1}, {Mode: "vxwire", Metric: "tcp1_gbps", Value: 6.35},
+		{Mode: "vxwire", Metric: "ping_avg_ms", Value: 0.466}, {Mode: "kernel", Metric: "ping_avg_ms", Value: 0.078},
 	}
 	if len(figs) != len(want) {
 		t.Fatalf("figures %+v", figs)
 	}
 	for i, w := range want {
-		if figs[i] != w {
-			t.Errorf("figure %d = %+v, want %+v", i, figs[i], w)
+		if f := figs[i]; f.Mode != w.Mode || f.Metric != w.Metric || f.Value != w.Value {
+			t.Errorf("figure %d = %+v, want %+v", i, f, w)
 		}
 	}
 	gs := groups(figs)
@@ -75,7 +77,8 @@ func TestRunWritesJSONAndSVG(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	if err := run(log, out, "/nonexistent/vxwire"); err != nil {
+	var table bytes.Buffer
+	if err := run(log, out, "/nonexistent/vxwire", &table); err != nil {
 		t.Fatal(err)
 	}
 	var r Run
@@ -96,17 +99,77 @@ func TestRunWritesJSONAndSVG(t *testing.T) {
 	if err := xml.Unmarshal(svg, new(struct{})); err != nil {
 		t.Fatalf("RUN.svg is not well-formed XML: %v", err)
 	}
-	if n := bytes.Count(svg, []byte("<rect")); n != 4 {
-		t.Errorf("%d bars, want 4", n)
+	// 4 figures, and vxwire's tcp1 CPU per Gbit/s; the kernel's is n/a.
+	if n := bytes.Count(svg, []byte("<rect")); n != 5 {
+		t.Errorf("%d bars, want 5", n)
 	}
-	if err := run(filepath.Join(dir, "missing"), out, ""); err == nil {
+	if !bytes.Contains(svg, []byte("daemon CPU % per Gbit/s")) || !bytes.Contains(svg, []byte("n/a (no daemon)")) {
+		t.Errorf("RUN.svg has no daemon CPU per Gbit/s group with the kernel's n/a:\n%s", svg)
+	}
+	var tcp1 *Figure
+	for i, f := range r.Figures {
+		if f.Mode == "vxwire" && f.Metric == "tcp1_gbps" {
+			tcp1 = &r.Figures[i]
+		}
+	}
+	if tcp1 == nil || tcp1.CPUPerGbps == nil || math.Abs(*tcp1.CPUPerGbps-97/6.35) > 0.005 {
+		t.Errorf("RUN.json vxwire tcp1_gbps = %+v, want daemon_cpu_pct_per_gbps 97/6.35", tcp1)
+	}
+	if !strings.Contains(table.String(), "15.3") || !strings.Contains(table.String(), "n/a (no daemon)") {
+		t.Errorf("table:\n%s\nwant vxwire's 15.3 %%/(Gbit/s) and the kernel's n/a", &table)
+	}
+	if err := run(filepath.Join(dir, "missing"), out, "", io.Discard); err == nil {
 		t.Error("a missing log was accepted")
+	}
+}
+
+// TestCPUPerGbps checks the daemon CPU per Gbit/s of every kind of
+// throughput row: measured (vxwire, wireguard-go), the kernel's (no
+// daemon), a row without the field, a zero throughput, and that rows that
+// are not throughput get none.
+func TestCPUPerGbps(t *testing.T) {
+	_, figs, err := parse(strings.NewReader(`RESULT mode=vxwire metric=tcp4_gbps value=5 daemon_cpu_pct=150
+RESULT mode=wg_go metric=tcp1_gbps value=2.5 daemon_cpu_pct=100
+RESULT mode=kernel metric=tcp4_gbps value=19 daemon_cpu_pct=-
+RESULT mode=socat metric=pub_gbps value=3
+RESULT mode=vxwire metric=tcp1_gbps value=0 daemon_cpu_pct=50
+RESULT mode=vxwire metric=tcp1_gbps value=1 daemon_cpu_pct=nan
+RESULT mode=vxwire metric=ping_avg_ms value=0.3 daemon_cpu_pct=10
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		per  float64 // -1: none
+		note string
+	}{{30, ""}, {40, ""}, {-1, noteNoDaemon}, {-1, noteNotMeasured}, {-1, noteNoThroughput}, {-1, noteNotMeasured}, {-1, ""}}
+	if len(figs) != len(want) {
+		t.Fatalf("%d figures, want %d", len(figs), len(want))
+	}
+	for i, w := range want {
+		f := figs[i]
+		got := -1.0
+		if f.CPUPerGbps != nil {
+			got = *f.CPUPerGbps
+		}
+		if got != w.per || f.CPUNote != w.note {
+			t.Errorf("%s %s: CPU per Gbit/s %v note %q, want %v %q", f.Mode, f.Metric, got, f.CPUNote, w.per, w.note)
+		}
+	}
+	var b bytes.Buffer
+	if err := writeSVG(&b, "t", figs); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"tcp4_gbps: daemon CPU % per Gbit/s", "n/a (not measured)", ">30</text>", ">40</text>"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("chart lacks %q", s)
+		}
 	}
 }
 
 func TestLowerIsBetter(t *testing.T) {
 	for metric, want := range map[string]bool{
-		"ping_avg_ms": true, "rss_idle_mib": true, "tcp1_gbps": false, "dns_qps": false, "http_gbps": false,
+		"ping_avg_ms": true, "rss_idle_mib": true, "dns_server_cpu_us": true, "tcp1_gbps": false, "dns_qps": false, "http_gbps": false,
 	} {
 		if got := lowerIsBetter(metric); got != want {
 			t.Errorf("lowerIsBetter(%q) = %v, want %v", metric, got, want)

@@ -10,10 +10,47 @@ import (
 )
 
 // group is the figures of one metric, drawn as one row of bars scaled to
-// the largest of them.
+// the largest of them. A cpu group draws its throughput figures'
+// CPUPerGbps instead of their values.
 type group struct {
 	metric string
 	figs   []Figure
+	cpu    bool
+}
+
+// title is the group's heading in the chart.
+func (g group) title() string {
+	if g.cpu {
+		return g.metric + ": daemon CPU % per Gbit/s (lower is better)"
+	}
+	if lowerIsBetter(g.metric) {
+		return g.metric + " (lower is better)"
+	}
+	return g.metric + " (higher is better)"
+}
+
+// bar returns what f's bar shows in g, or ok false and the note that
+// replaces the bar.
+func (g group) bar(f Figure) (v float64, note string, ok bool) {
+	if !g.cpu {
+		return f.Value, "", true
+	}
+	if f.CPUPerGbps == nil {
+		return 0, "n/a (" + f.CPUNote + ")", false
+	}
+	return *f.CPUPerGbps, "", true
+}
+
+// cpuGroups returns, for each throughput group of gs, a cpu group of the
+// same figures.
+func cpuGroups(gs []group) []group {
+	var out []group
+	for _, g := range gs {
+		if throughput(g.metric) {
+			out = append(out, group{metric: g.metric, figs: g.figs, cpu: true})
+		}
+	}
+	return out
 }
 
 // groups orders figures by metric, in the order metrics first appear, and
@@ -35,9 +72,9 @@ func groups(figs []Figure) []group {
 }
 
 // lowerIsBetter says which way a metric reads, from its unit suffix:
-// latencies (_ms) and memory (_mib).
+// latencies (_ms), CPU time per unit of work (_us) and memory (_mib).
 func lowerIsBetter(metric string) bool {
-	return strings.HasSuffix(metric, "_ms") || strings.HasSuffix(metric, "_mib")
+	return strings.HasSuffix(metric, "_ms") || strings.HasSuffix(metric, "_us") || strings.HasSuffix(metric, "_mib")
 }
 
 // writeSVG draws one horizontal bar per figure, grouped by metric; each
@@ -47,6 +84,7 @@ func writeSVG(w io.Writer, title string, figs []Figure) error {
 		width, labelW, barH, gap, top = 860, 250, 18, 4, 40
 	)
 	gs := groups(figs)
+	gs = append(gs, cpuGroups(gs)...)
 	rows := 0
 	for _, g := range gs {
 		rows += len(g.figs) + 1
@@ -57,20 +95,25 @@ func writeSVG(w io.Writer, title string, figs []Figure) error {
 	fmt.Fprintf(&b, `<text x="10" y="22" font-size="15">%s</text>`+"\n", text(title))
 	y := top
 	for _, g := range gs {
-		dir := "higher is better"
-		if lowerIsBetter(g.metric) {
-			dir = "lower is better"
-		}
-		fmt.Fprintf(&b, `<text x="10" y="%d" font-weight="bold">%s (%s)</text>`+"\n", y+barH-5, text(g.metric), dir)
+		fmt.Fprintf(&b, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+barH-5, text(g.title()))
 		y += barH + gap
 		largest := 0.0
 		for _, f := range g.figs {
-			largest = max(largest, f.Value)
+			if v, _, ok := g.bar(f); ok {
+				largest = max(largest, v)
+			}
 		}
 		for _, f := range g.figs {
+			v, note, ok := g.bar(f)
+			if !ok {
+				fmt.Fprintf(&b, `<text x="20" y="%d">%s</text><text x="%d" y="%d" fill="#8a8a8a">%s</text>`+"\n",
+					y+barH-5, text(f.Mode), labelW, y+barH-5, text(note))
+				y += barH + gap
+				continue
+			}
 			w := 0.0
 			if largest > 0 {
-				w = f.Value / largest * float64(width-labelW-90)
+				w = v / largest * float64(width-labelW-90)
 			}
 			color := "#8a8a8a"
 			if strings.HasPrefix(f.Mode, "vxwire") {
@@ -78,7 +121,7 @@ func writeSVG(w io.Writer, title string, figs []Figure) error {
 			}
 			fmt.Fprintf(&b, `<text x="20" y="%d">%s</text>`, y+barH-5, text(f.Mode))
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`, labelW, y, max(w, 0), barH, color)
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(labelW)+max(w, 0)+6, y+barH-5, formatValue(f.Value))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(labelW)+max(w, 0)+6, y+barH-5, formatValue(v))
 			y += barH + gap
 		}
 	}
