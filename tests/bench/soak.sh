@@ -240,14 +240,22 @@ cycle() {
 }
 
 # wgstate NAME: for the encrypted network (NAME secret or one of its
-# containers, e*), each host's seconds since its last WireGuard handshake.
+# containers, e*), each host's seconds since its last WireGuard handshake,
+# and the bytes WireGuard received from and sent to the other host (one
+# direction dead shows as one host's received bytes standing still while
+# the other's sent bytes grow).
 wgstate() {
-  local i t
+  local i t x
   case $1 in secret | e*) ;; *) return 0 ;; esac
   printf '; last handshake'
   for i in 0 1; do
     t=$(timeout 5 ip netns exec "${HOSTS[i]}" wg show "vxsk-wg$((i + 1))" latest-handshakes 2>/dev/null | awk '{print $2}')
     printf ' h%d %ss ago' $((i + 1)) "$([ -n "$t" ] && [ "$t" != 0 ] && echo $(($(date +%s) - t)) || echo "?")"
+  done
+  printf '; wireguard bytes received/sent'
+  for i in 0 1; do
+    x=$(timeout 5 ip netns exec "${HOSTS[i]}" wg show "vxsk-wg$((i + 1))" transfer 2>/dev/null | awk '{print $2 "/" $3}')
+    printf ' h%d %s' $((i + 1)) "${x:-?}"
   done
 }
 
@@ -262,7 +270,7 @@ unreached() {
     "$peer neighbours: $(ip -n "vxsk-$peer" neigh 2>&1 | paste -sd';')"
   for i in 0 1; do
     log "soak: h$((i + 1)) drops: $(timeout 5 "$BIN" status --socket "$(sock "$i")" --json 2>/dev/null |
-      jq -c '{host: .counters.drops, networks: [.networks[] | {(.name): .counters.drops}] | add}')"
+      jq -c '{host: .counters.drops, networks: [.networks[] | {(.name): .counters.drops}] | add, wireguard: .wireguard.drops}')"
   done
 }
 
