@@ -13,7 +13,8 @@ import (
 // removed ones removed, and of the others only what changed (endpoint,
 // tunnel address, ID) is updated, so their sessions carry on. A new
 // private key, secret or period reinstalls every preshared key and asks
-// every peer for a new handshake; a new private key also ends every
+// every peer this host initiates to (see initiates) for a new handshake;
+// a new private key also ends every
 // session, as in WireGuard. A new ListenPort rebinds; if that fails the
 // old port is bound again and nothing else is changed. Changing Name, MTU
 // or ListenAddr is refused with ErrRestartRequired.
@@ -72,7 +73,12 @@ func (d *Device) Reconfigure(cfg Config) error {
 	default:
 	}
 	if rekey {
-		d.handshake(cfg.PrivateKey.Public(), time.Time{}, false)
+		// Only to the peers this host initiates to: the hosts of a
+		// cluster often reload at the same moment, and initiations that
+		// cross may leave one direction dark (see rotateStep). The
+		// initiator's WireGuard retries its initiation until the other
+		// side holds the same keys.
+		d.handshake(cfg.PrivateKey.Public(), time.Time{}, true)
 	}
 	return nil
 }

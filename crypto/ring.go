@@ -55,10 +55,15 @@ package crypto
 //     receiving until it expires, so packets in flight under it are still
 //     accepted.
 //  4. A handshake initiation is silently skipped by WireGuard when one was
-//     sent less than RekeyTimeout ago, and an initiator may be down.
-//     routineRotate therefore rechecks the peers every 6 s for two minutes
-//     after each switch, and either side initiates again to a peer whose
-//     last handshake predates the switch.
+//     sent less than RekeyTimeout ago (with a short period, the refresh
+//     of point 2 may be that recent). routineRotate therefore rechecks
+//     the peers every 6 s for two minutes after each switch, and the
+//     initiator initiates again to a peer whose last handshake predates
+//     the switch. The other side never does: the two sides' rounds fall
+//     at the same moments, and two initiations crossing in flight can
+//     leave one host dropping the new session's packets silently (see
+//     rotateStep). If the initiator is down, so is the pair's traffic,
+//     and PeerAlive starts a handshake when it returns.
 //  5. Nothing else may stop the session in use either: PeerAlive, which
 //     forces handshakes when gossip reports a peer (re-)joined, expires
 //     the session only when it cannot be working (none, too old, or

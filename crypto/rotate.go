@@ -41,15 +41,24 @@ type rotation struct {
 	refreshed   int64     // epoch whose pre-boundary refresh is done
 	switchedAt  time.Time // when the installed keys were switched to
 	nextConfirm time.Time // next confirmation round while confirming
-	rounds      int       // confirmation rounds done since the switch
 }
 
 // rotateStep does what is due at now and returns how long to sleep.
 //
-// After a switch, the first round (settle later, so that a peer whose
-// clock agrees has switched too) asks only the peers this host is the
-// initiator for; later rounds, confirmEvery apart, ask every peer still
-// without a handshake under the new key.
+// After a switch, rounds confirmEvery apart, the first settle later (so
+// that a peer whose clock agrees has switched too), ask the peers this
+// host is the initiator for and that have no handshake under the new key
+// yet. Only the initiator of each pair ever asks: the two hosts' rounds
+// fall at the same moments (both follow the epoch boundaries), so if the
+// other side asked too, their initiations would cross in flight. Crossed
+// initiations are worse than a failed handshake: wireguard-go can answer
+// both and end with the two hosts holding one keypair under different
+// receiver indexes (ConsumeMessageResponse checks the handshake state
+// under a read lock and writes the result under a new lock, and the
+// peer's initiation, answered between the two, moves the local index);
+// the host that lost its index then drops every packet of the new
+// session without a trace, until the next handshake, while the other
+// direction works (TestRotationNoCrossedInitiations).
 func (d *Device) rotateStep(r *rotation, now time.Time) time.Duration {
 	d.mu.Lock()
 	ring, self := d.ring, d.cfg.PrivateKey.Public()
@@ -58,13 +67,12 @@ func (d *Device) rotateStep(r *rotation, now time.Time) time.Duration {
 		return time.Hour // until a Reconfigure kicks
 	}
 	if d.install(now) {
-		r.switchedAt, r.rounds = now, 0
+		r.switchedAt = now
 		r.nextConfirm = now.Add(ring.settle())
 	}
 	confirming := !r.switchedAt.IsZero() && now.Sub(r.switchedAt) < confirmFor
 	if confirming && !now.Before(r.nextConfirm) {
-		d.handshake(self, r.switchedAt, r.rounds == 0)
-		r.rounds++
+		d.handshake(self, r.switchedAt, true)
 		r.nextConfirm = now.Add(confirmEvery)
 	}
 	e := ring.EpochAt(now)

@@ -45,12 +45,16 @@
 #      direction of each stream), ROTATE=30 (rotate_every, seconds),
 #      RELOADS=6, CHURN_GAP=0.5 (seconds between churn cycles),
 #      SAMPLE=60 (seconds between RAW lines of the process figures, 0: none),
-#      VXWIRE=bin/vxwire (binary; built with go build when missing).
+#      VXWIRE=bin/vxwire (binary; built with go build when missing),
+#      LOG_LEVEL=info (the daemons' --log-level; debug adds WireGuard's
+#      handshake events), KEEP= (a directory: the daemons' logs and configs
+#      are copied there at the end, pass or fail).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-600} WARMUP=${WARMUP:-20} RATE=${RATE:-20M} ROTATE=${ROTATE:-30}
 RELOADS=${RELOADS:-6} CHURN_GAP=${CHURN_GAP:-0.5} SAMPLE=${SAMPLE:-60}
+LOG_LEVEL=${LOG_LEVEL:-info} KEEP=${KEEP:-}
 BIN=${VXWIRE:-$PWD/bin/vxwire}
 HOSTS=(vxsk-h1 vxsk-h2) CTRS=(vxsk-pa vxsk-pb vxsk-ea vxsk-eb vxsk-r1 vxsk-r2 vxsk-x1 vxsk-x2)
 UNDERLAY=(198.18.1.1 198.18.1.2)
@@ -77,6 +81,9 @@ cleanup() {
     for n in 1 2; do
       [ ! -s "$WORK/daemon$n.log" ] || { log "soak: h$n's warnings, errors and peer re-joins:"; grep -E 'level=(WARN|ERROR)|msg="peer alive' "$WORK/daemon$n.log" | grep -v component=raft | tail -10 >&2 || true; }
     done
+  fi
+  if [ -n "$KEEP" ] && [ -n "$WORK" ]; then
+    mkdir -p "$KEEP" && cp "$WORK"/*.log "$WORK"/*.toml "$KEEP"/ 2>/dev/null || true
   fi
   for n in "${CTRS[@]}" "${HOSTS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
   rm -f /var/run/wireguard/vxsk-wg1.sock /var/run/wireguard/vxsk-wg2.sock
@@ -155,7 +162,7 @@ setup() {
   (umask 077 && "$BIN" gensecret >"$WORK/cluster.secret")
   for i in 0 1; do conf "$i" 0; done
   for i in 0 1; do
-    ip netns exec "${HOSTS[i]}" "$BIN" up -c "$WORK/h$((i + 1)).toml" 2>"$WORK/daemon$((i + 1)).log" &
+    ip netns exec "${HOSTS[i]}" "$BIN" up --log-level "$LOG_LEVEL" -c "$WORK/h$((i + 1)).toml" 2>"$WORK/daemon$((i + 1)).log" &
     PIDS+=($!) DAEMONS+=($!)
   done
   for i in 0 1; do
@@ -233,14 +240,22 @@ cycle() {
 }
 
 # wgstate NAME: for the encrypted network (NAME secret or one of its
-# containers, e*), each host's seconds since its last WireGuard handshake.
+# containers, e*), each host's seconds since its last WireGuard handshake,
+# and the bytes WireGuard received from and sent to the other host (one
+# direction dead shows as one host's received bytes standing still while
+# the other's sent bytes grow).
 wgstate() {
-  local i t
+  local i t x
   case $1 in secret | e*) ;; *) return 0 ;; esac
   printf '; last handshake'
   for i in 0 1; do
     t=$(timeout 5 ip netns exec "${HOSTS[i]}" wg show "vxsk-wg$((i + 1))" latest-handshakes 2>/dev/null | awk '{print $2}')
     printf ' h%d %ss ago' $((i + 1)) "$([ -n "$t" ] && [ "$t" != 0 ] && echo $(($(date +%s) - t)) || echo "?")"
+  done
+  printf '; wireguard bytes received/sent'
+  for i in 0 1; do
+    x=$(timeout 5 ip netns exec "${HOSTS[i]}" wg show "vxsk-wg$((i + 1))" transfer 2>/dev/null | awk '{print $2 "/" $3}')
+    printf ' h%d %s' $((i + 1)) "${x:-?}"
   done
 }
 
@@ -255,7 +270,7 @@ unreached() {
     "$peer neighbours: $(ip -n "vxsk-$peer" neigh 2>&1 | paste -sd';')"
   for i in 0 1; do
     log "soak: h$((i + 1)) drops: $(timeout 5 "$BIN" status --socket "$(sock "$i")" --json 2>/dev/null |
-      jq -c '{host: .counters.drops, networks: [.networks[] | {(.name): .counters.drops}] | add}')"
+      jq -c '{host: .counters.drops, networks: [.networks[] | {(.name): .counters.drops}] | add, wireguard: .wireguard.drops}')"
   done
 }
 
