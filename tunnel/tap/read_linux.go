@@ -10,6 +10,7 @@ package tap
 //	           ▼
 //	Read ──▶ emit what the splitter still holds from the last call
 //	  loop while bufs has room (and at most 2*len(bufs)+8 reads):
+//	     (woken from a park and frames in hand ─▶ stop: see below)
 //	     take a superframe buffer from superPool (only now: idle = no buffer)
 //	     RawConn.Read(readOnce): read(2) one superframe, never parks
 //	       EAGAIN ─▶ drained = true, stop
@@ -25,6 +26,15 @@ package tap
 // park with a frame queued. A zero-timeout poll(2) after the reset closes
 // that window; anything later sets readiness again. It costs one syscall
 // per Wait that finds the TAP drained.
+//
+// Why the first Read after a park stops at the first superframe: a reader
+// that had to park was idle, so the frame that woke it is most likely
+// alone (a ping, a DNS query, the first segment of a burst). Reading on
+// until EAGAIN would make that frame wait for one more read(2) before the
+// switch sends it. Returning at once leaves drained unset, so the next
+// Wait returns without parking and the next Read batches whatever came in
+// meanwhile: the EAGAIN read moves behind the send instead of before it,
+// and a busy reader, which never parks, batches as before.
 
 import (
 	"net"
@@ -37,6 +47,7 @@ type reader struct {
 	sbuf      *[superSize]byte // superframe buffer, nil while idle
 	sp        splitter
 	drained   bool // the last read(2) returned EAGAIN
+	woke      bool // Wait parked and was woken: the next Read is a lone one
 	n         int  // result of readOnce
 	err       error
 	waitCalls int // calls of waitReady within one Wait
@@ -63,7 +74,7 @@ func (d *Native) Wait() error {
 	if err := d.rc.Read(d.waitFn); err != nil {
 		return d.mapErr("wait on", err)
 	}
-	r.drained = false
+	r.drained, r.woke = false, true
 	return nil
 }
 
@@ -98,12 +109,14 @@ func (d *Native) readOnce(fd uintptr) bool {
 
 // Read stores frames from the container at bufs[i][offset:offset+sizes[i]]
 // and returns how many. It never blocks: it stops when bufs is full, when
-// the TAP is drained, or after a bounded number of reads. TSO superframes
-// are segmented into frames of at most MTU+14 bytes with complete
-// checksums; one whose frames do not all fit is continued by the next
-// Read. Each buffer must be at least offset+MTU+14 bytes long. Malformed
-// superframes are dropped and counted in Stats. It must not be called
-// concurrently with itself or Wait; frames are the caller's once returned.
+// the TAP is drained, after a bounded number of reads, or, on the first
+// Read after Wait found the TAP drained, once it holds a frame (see the
+// top of this file). TSO superframes are segmented into frames of at most
+// MTU+14 bytes with complete checksums; one whose frames do not all fit is
+// continued by the next Read. Each buffer must be at least offset+MTU+14
+// bytes long. Malformed superframes are dropped and counted in Stats. It
+// must not be called concurrently with itself or Wait; frames are the
+// caller's once returned.
 func (d *Native) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	r := &d.rd
 	if d.closed.Load() {
@@ -112,6 +125,8 @@ func (d *Native) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 	n := 0
 	r.drained = false
+	lone := r.woke
+	r.woke = false
 	if r.sp.active() {
 		k, dropped := r.sp.emit(bufs, sizes, offset)
 		n += k
@@ -146,6 +161,9 @@ func (d *Native) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		k, dropped := r.sp.emit(bufs[n:], sizes[n:], offset)
 		n += k
 		r.t.rxDropped += b2u(dropped)
+		if lone && n > 0 {
+			break // send it now; the next Read batches the rest
+		}
 	}
 	if !r.sp.active() && r.sbuf != nil {
 		superPool.Put(r.sbuf)
