@@ -27,6 +27,17 @@ package tap
 // that window; anything later sets readiness again. It costs one syscall
 // per Wait that finds the TAP drained.
 //
+// Why raw system calls (unix.RawSyscall here, in write_linux.go and in
+// encap's recvmmsg/sendmmsg): the descriptor is nonblocking, so read(2),
+// writev(2) and a zero-timeout ppoll(2) never sleep, and nothing is gained
+// by telling the scheduler about them. Entering them through Syscall
+// wakes the runtime's sysmon thread whenever it sleeps, that is on every
+// frame after an idle spell; awake, it polls every 20 µs for a millisecond
+// or more before it sleeps again. For a lone ping that was a third of the
+// daemon's context switches (see "Latency" in docs/performance.md). Every
+// descriptor a Native reads is nonblocking: Create opens it O_NONBLOCK and
+// Adopt sets it so.
+//
 // Why the first Read after a park stops at the first superframe: a reader
 // that had to park was idle, so the frame that woke it is most likely
 // alone (a ping, a DNS query, the first segment of a burst). Reading on
@@ -38,6 +49,7 @@ package tap
 
 import (
 	"net"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,6 +69,17 @@ type reader struct {
 
 // maxEINTR bounds the retries of a syscall interrupted by a signal.
 const maxEINTR = 3
+
+// zeroTimeout is the timeout of waitReady's ppoll(2): return at once.
+var zeroTimeout unix.Timespec
+
+// errnoErr is e as an error, nil for 0.
+func errnoErr(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
 
 // Wait blocks until the TAP has a frame to read, a superframe is still
 // pending from the last Read, or the device is closed (net.ErrClosed). It
@@ -88,8 +111,8 @@ func (d *Native) waitReady(fd uintptr) bool {
 		return true
 	}
 	r.pfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
-	n, err := unix.Poll(r.pfd[:], 0)
-	return err != nil || n > 0 // on error let Read find out
+	n, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&r.pfd[0])), 1, uintptr(unsafe.Pointer(&zeroTimeout)), 0, 0, 0)
+	return e != 0 || n > 0 // on error let Read find out
 }
 
 // readOnce is Read's RawConn function: one nonblocking read(2) of a
@@ -97,9 +120,9 @@ func (d *Native) waitReady(fd uintptr) bool {
 func (d *Native) readOnce(fd uintptr) bool {
 	r := &d.rd
 	for range maxEINTR {
-		n, err := unix.Read(int(fd), r.sbuf[:])
-		if err != unix.EINTR {
-			r.n, r.err = n, err
+		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&r.sbuf[0])), uintptr(len(r.sbuf)))
+		if e != unix.EINTR {
+			r.n, r.err = int(n), errnoErr(e)
 			return true
 		}
 	}
