@@ -161,7 +161,10 @@ func (c *StdConn) receive(bufs [][]byte) error {
 // recv is the RawConn.Read callback: false asks the netpoller to wait.
 func (r *rxState) recv(fd uintptr) bool {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
+		// Raw: the socket is nonblocking, so the call never sleeps, and
+		// Syscall6 would wake the runtime's sysmon thread for every lone
+		// datagram (see "Latency" in docs/performance.md).
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd,
 			uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(r.m), 0, 0, 0)
 		switch e {
 		case 0:

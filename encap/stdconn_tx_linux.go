@@ -382,7 +382,8 @@ const ipv4UDPHeaders = 20 + 8
 // until the socket is writable again.
 func (s *txScratch) write(fd uintptr) bool {
 	for s.sent < s.m {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+		// Raw, like recvmmsg in Read: nonblocking, and no sysmon wakeup.
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&s.msgs[s.sent])), uintptr(s.m-s.sent), 0, 0, 0)
 		switch {
 		case e == 0 && n > 0:

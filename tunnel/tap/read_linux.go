@@ -10,6 +10,7 @@ package tap
 //	           ▼
 //	Read ──▶ emit what the splitter still holds from the last call
 //	  loop while bufs has room (and at most 2*len(bufs)+8 reads):
+//	     (woken from a park and frames in hand ─▶ stop: see below)
 //	     take a superframe buffer from superPool (only now: idle = no buffer)
 //	     RawConn.Read(readOnce): read(2) one superframe, never parks
 //	       EAGAIN ─▶ drained = true, stop
@@ -27,10 +28,31 @@ package tap
 // park with a frame queued. A zero-timeout poll(2) after the reset closes
 // that window; anything later sets readiness again. It costs one syscall
 // per Wait that finds the TAP drained.
+//
+// Why raw system calls (unix.RawSyscall here, in write_linux.go and in
+// encap's recvmmsg/sendmmsg): the descriptor is nonblocking, so read(2),
+// writev(2) and a zero-timeout ppoll(2) never sleep, and nothing is gained
+// by telling the scheduler about them. Entering them through Syscall
+// wakes the runtime's sysmon thread whenever it sleeps, that is on every
+// frame after an idle spell; awake, it polls every 20 µs for a millisecond
+// or more before it sleeps again. For a lone ping that was a third of the
+// daemon's context switches (see "Latency" in docs/performance.md). Every
+// descriptor a Native reads is nonblocking: Create opens it O_NONBLOCK and
+// Adopt sets it so.
+//
+// Why the first Read after a park stops at the first superframe: a reader
+// that had to park was idle, so the frame that woke it is most likely
+// alone (a ping, a DNS query, the first segment of a burst). Reading on
+// until EAGAIN would make that frame wait for one more read(2) before the
+// switch sends it. Returning at once leaves drained unset, so the next
+// Wait returns without parking and the next Read batches whatever came in
+// meanwhile: the EAGAIN read moves behind the send instead of before it,
+// and a busy reader, which never parks, batches as before.
 
 import (
 	"errors"
 	"net"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,6 +65,7 @@ type reader struct {
 	held      []*[superSize]byte
 	sp        splitter
 	drained   bool // the last read(2) returned EAGAIN
+	woke      bool // Wait parked and was woken: the next Read is a lone one
 	n         int  // result of readOnce
 	err       error
 	waitCalls int // calls of waitReady within one Wait
@@ -52,6 +75,17 @@ type reader struct {
 
 // maxEINTR bounds the retries of a syscall interrupted by a signal.
 const maxEINTR = 3
+
+// zeroTimeout is the timeout of waitReady's ppoll(2): return at once.
+var zeroTimeout unix.Timespec
+
+// errnoErr is e as an error, nil for 0.
+func errnoErr(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
 
 // Wait blocks until the TAP has a frame to read, a superframe is still
 // pending from the last Read, or the device is closed (net.ErrClosed). It
@@ -70,7 +104,7 @@ func (d *Native) Wait() error {
 	if err := d.rc.Read(d.waitFn); err != nil {
 		return d.mapErr("wait on", err)
 	}
-	r.drained = false
+	r.drained, r.woke = false, true
 	return nil
 }
 
@@ -84,8 +118,8 @@ func (d *Native) waitReady(fd uintptr) bool {
 		return true
 	}
 	r.pfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
-	n, err := unix.Poll(r.pfd[:], 0)
-	return err != nil || n > 0 // on error let Read find out
+	n, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&r.pfd[0])), 1, uintptr(unsafe.Pointer(&zeroTimeout)), 0, 0, 0)
+	return e != 0 || n > 0 // on error let Read find out
 }
 
 // readOnce is Read's RawConn function: one nonblocking read(2) of a
@@ -93,9 +127,9 @@ func (d *Native) waitReady(fd uintptr) bool {
 func (d *Native) readOnce(fd uintptr) bool {
 	r := &d.rd
 	for range maxEINTR {
-		n, err := unix.Read(int(fd), r.sbuf[:])
-		if err != unix.EINTR {
-			r.n, r.err = n, err
+		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&r.sbuf[0])), uintptr(len(r.sbuf)))
+		if e != unix.EINTR {
+			r.n, r.err = int(n), errnoErr(e)
 			return true
 		}
 	}
@@ -105,12 +139,14 @@ func (d *Native) readOnce(fd uintptr) bool {
 
 // Read stores frames from the container at bufs[i][offset:offset+sizes[i]]
 // and returns how many. It never blocks: it stops when bufs is full, when
-// the TAP is drained, or after a bounded number of reads. TSO superframes
-// are segmented into frames of at most MTU+14 bytes with complete
-// checksums; one whose frames do not all fit is continued by the next
-// Read. Each buffer must be at least offset+MTU+14 bytes long. Malformed
-// superframes are dropped and counted in Stats. It must not be called
-// concurrently with itself or Wait; frames are the caller's once returned.
+// the TAP is drained, after a bounded number of reads, or, on the first
+// Read after Wait found the TAP drained, once it holds a frame (see the
+// top of this file). TSO superframes are segmented into frames of at most
+// MTU+14 bytes with complete checksums; one whose frames do not all fit is
+// continued by the next Read. Each buffer must be at least offset+MTU+14
+// bytes long. Malformed superframes are dropped and counted in Stats. It
+// must not be called concurrently with itself or Wait; frames are the
+// caller's once returned.
 func (d *Native) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return d.read(bufs, sizes, nil, offset)
 }
@@ -169,6 +205,8 @@ func (d *Native) read(bufs [][]byte, sizes []int, tails [][]byte, offset int) (i
 	}
 	n := 0
 	r.drained = false
+	lone := r.woke
+	r.woke = false
 	if r.sp.active() {
 		n += r.emit(bufs, sizes, tails, offset)
 	}
@@ -199,6 +237,9 @@ func (d *Native) read(bufs [][]byte, sizes []int, tails [][]byte, offset int) (i
 			r.t.rxSuperframes++
 		}
 		n += r.emit(bufs[n:], sizes[n:], from(tails, n), offset)
+		if lone && n > 0 {
+			break // send it now; the next Read batches the rest
+		}
 	}
 	if !r.sp.active() && r.sbuf != nil {
 		superPool.Put(r.sbuf)

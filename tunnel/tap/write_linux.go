@@ -160,7 +160,8 @@ func (d *Native) writev(cnt int) error {
 func (d *Native) writeOnce(fd uintptr) bool {
 	w := &d.wr
 	for range maxEINTR {
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.iovN))
+		// Raw, like the reads (see read_linux.go): nonblocking.
+		_, _, e := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.iovN))
 		switch e {
 		case 0:
 			w.err = nil
