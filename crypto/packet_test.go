@@ -139,39 +139,73 @@ func TestWrapUnwrapNoAllocs(t *testing.T) {
 	}
 }
 
-// TestQueueNoAllocs: once warm, a pkt's round trip through a queue
-// allocates nothing.
+// TestQueueNoAllocs: once warm, a batch's round trip through a queue
+// allocates nothing, and the queue holds no more than its limit.
 func TestQueueNoAllocs(t *testing.T) {
 	done := make(chan struct{})
 	q := newQueue(4, 1500, done)
 	payload := vxlanDatagram(1400, 3)
+	var batch, out [3]*pkt
 	cycle := func() {
-		p := q.get(nil)
-		p.n = wrap(p.buf, payload, srcAddr, dstAddr)
-		q.push(p)
-		q.put(q.pop())
+		n := q.take(batch[:], nil)
+		for _, p := range batch[:n] {
+			p.n = wrap(p.buf, payload, srcAddr, dstAddr)
+		}
+		q.push(batch[:n])
+		q.release(out[:q.pop(out[:], done)])
 	}
 	cycle()
 	if a := testing.AllocsPerRun(1000, cycle); a != 0 {
 		t.Fatalf("queue cycle allocates %v", a)
 	}
-	// Bounded: the fifth get fails without waiting.
-	var held []*pkt
-	for i := 0; i < 4; i++ {
-		if p := q.get(nil); p == nil {
-			t.Fatalf("get %d failed", i)
-		} else {
-			held = append(held, p)
-		}
+	// Bounded: four pkts, then take finds none, without waiting.
+	var held [8]*pkt
+	if n := q.take(held[:], nil); n != 4 {
+		t.Fatalf("took %d pkts of 4", n)
 	}
-	if q.get(nil) != nil {
+	if q.take(held[4:], &waiter{q: q, spent: true}) != 0 {
 		t.Fatal("queue not bounded")
 	}
+	// A waiting take gets what another goroutine releases.
+	go q.release(held[:1])
+	w := waiter{q: q}
+	if q.take(held[4:], &w) != 1 {
+		t.Fatal("waiting take missed a release")
+	}
+	w.release()
 	close(done)
-	if q.pop() != nil {
+	if q.pop(out[:], done) != 0 {
 		t.Fatal("pop after done")
 	}
-	_ = held
+}
+
+// TestQueueOrder: pkts come out in the order they were pushed, across
+// batches and the ring's wrap-around.
+func TestQueueOrder(t *testing.T) {
+	done := make(chan struct{})
+	defer close(done)
+	q := newQueue(5, 8, done)
+	var in [3]*pkt
+	var out [2]*pkt
+	next, want := 0, 0
+	for round := 0; round < 20; round++ {
+		n := q.take(in[:], nil)
+		for _, p := range in[:n] {
+			p.n = next
+			next++
+		}
+		q.push(in[:n])
+		for q.count > 2 {
+			m := q.tryPop(out[:])
+			for _, p := range out[:m] {
+				if p.n != want {
+					t.Fatalf("popped %d, want %d", p.n, want)
+				}
+				want++
+			}
+			q.release(out[:m])
+		}
+	}
 }
 
 func FuzzUnwrap(f *testing.F) {
