@@ -284,10 +284,12 @@ func (d *Device) Write(bufs [][]byte, dst netip.AddrPort) error {
 	q := d.txq
 	w := waiter{q: q}
 	defer w.release()
+	lent, bytes, full := d.writeLent(bufs, tab.local, to)
+	sent := lent
 	var local [maxBatch]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
 	got, k := 0, 0
-	sent, bytes, full := 0, 0, 0
-	for i, b := range bufs {
+	for i, b := range bufs[lent:] {
+		i += lent
 		if len(b)+InnerOverhead > q.size {
 			d.stats.drop(DropTooBig, 1)
 			continue
@@ -315,6 +317,40 @@ func (d *Device) Write(bufs [][]byte, dst netip.AddrPort) error {
 		return ErrQueueFull
 	}
 	return nil
+}
+
+// writeLent wraps the datagrams at the head of bufs straight into the
+// buffers wireguard-go's TUN reader lends while it waits on an empty
+// queue (queue.popOrLend), as many as it lent room for, and returns how
+// many it sent and their bytes (full, the queue-full drops, is 0). It
+// stops at the first datagram too big, which the queue's path counts.
+func (d *Device) writeLent(bufs [][]byte, src, dst [4]byte) (sent, bytes, full int) {
+	q := d.txq
+	q.mu.Lock()
+	l := q.lent
+	if l == nil || q.count > 0 {
+		q.mu.Unlock()
+		return 0, 0, 0
+	}
+	start := l.n
+	for _, b := range bufs {
+		if l.n == len(l.bufs) {
+			break
+		}
+		out := l.bufs[l.n][l.off:]
+		if len(b)+InnerOverhead > q.size || len(b)+InnerOverhead > len(out) {
+			break // the queue's path counts it
+		}
+		l.sizes[l.n] = wrap(out, b, src, dst)
+		l.n++
+		bytes += len(b)
+	}
+	sent = l.n - start
+	q.mu.Unlock()
+	if sent > 0 {
+		q.signal(q.wake)
+	}
+	return sent, bytes, 0
 }
 
 // Read waits for decrypted datagrams and stores up to len(bufs) of them:

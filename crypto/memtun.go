@@ -17,8 +17,10 @@ import (
 type memTUN struct {
 	d      *Device
 	events chan tun.Event
-	// batch is Read's room for the pkts it pops (one reader at a time).
+	// batch is Read's room for the pkts it pops, lend what it lends
+	// (one reader at a time).
 	batch [maxBatch]*pkt
+	lend  lend
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -36,13 +38,18 @@ func newMemTUN(d *Device) *memTUN {
 
 func (t *memTUN) File() *os.File { return nil }
 
-// Read hands wireguard-go the wrapped inner packets queued by
-// Device.Write: it waits for some, then takes what is queued, up to
-// len(bufs), in one pop.
+// Read hands wireguard-go the wrapped inner packets of Device.Write: what
+// is queued, up to len(bufs), in one pop; or, when it had to wait, what
+// Device.Write wrapped straight into bufs, which Read lends it meanwhile.
 func (t *memTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	q := t.d.txq
 	batch := t.batch[:min(len(bufs), len(t.batch))]
-	k := q.pop(batch, t.closed)
+	t.lend = lend{bufs: bufs, sizes: sizes, off: offset}
+	k, lent := q.popOrLend(batch, &t.lend, t.closed)
+	t.lend = lend{}
+	if lent > 0 {
+		return lent, nil
+	}
 	if k == 0 {
 		return 0, os.ErrClosed
 	}

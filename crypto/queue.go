@@ -60,8 +60,12 @@ type queue struct {
 	// wake holds a token when a push may have found the consumer
 	// waiting; space one when a release may have found a producer
 	// waiting (waiting > 0).
-	wake    chan struct{}
-	space   chan struct{}
+	wake  chan struct{}
+	space chan struct{}
+	// lent, when not nil, is the consumer's own buffers, offered while
+	// it waits on an empty FIFO: a producer that finds the FIFO empty
+	// fills them directly (see lend), saving a copy. Guarded by mu.
+	lent    *lend
 	waiting atomic.Int32
 	done    <-chan struct{}
 
@@ -216,6 +220,13 @@ func (q *queue) pop(dst []*pkt, stop <-chan struct{}) int {
 // tryPop moves up to len(dst) queued pkts into dst without waiting.
 func (q *queue) tryPop(dst []*pkt) int {
 	q.mu.Lock()
+	n := q.unlockedPop(dst)
+	q.mu.Unlock()
+	return n
+}
+
+// unlockedPop is tryPop with q.mu held.
+func (q *queue) unlockedPop(dst []*pkt) int {
 	n := min(len(dst), q.count)
 	for i := 0; i < n; i++ {
 		dst[i] = q.fifo[q.head]
@@ -223,6 +234,52 @@ func (q *queue) tryPop(dst []*pkt) int {
 		q.head = (q.head + 1) % q.limit
 	}
 	q.count -= n
-	q.mu.Unlock()
 	return n
+}
+
+// lend is a consumer's buffers, lent to producers while it waits: they
+// fill bufs[i][off:] in order and record each length in sizes[i] (and, on
+// the receive side, the sender in eps[i]); n is how many are filled.
+type lend struct {
+	bufs  [][]byte
+	sizes []int
+	eps   []netip.AddrPort
+	off   int
+	n     int
+}
+
+// popOrLend is pop for a consumer that lends l: it returns (k, 0) when it
+// moved k queued pkts into dst, (0, n) when producers filled n of l's
+// buffers, and (0, 0) once stop is closed. While it waits on an empty
+// FIFO, l is offered to producers; it is withdrawn before popOrLend
+// returns, so a producer never touches l's buffers after that. Filled
+// lent buffers come before anything queued after them, so order holds.
+func (q *queue) popOrLend(dst []*pkt, l *lend, stop <-chan struct{}) (popped, lent int) {
+	for {
+		q.mu.Lock()
+		if l.n > 0 {
+			n := l.n
+			l.n = 0
+			q.lent = nil
+			q.mu.Unlock()
+			return 0, n
+		}
+		if q.count > 0 {
+			q.lent = nil
+			n := q.unlockedPop(dst)
+			q.mu.Unlock()
+			return n, 0
+		}
+		q.lent = l
+		q.mu.Unlock()
+		select {
+		case <-q.wake:
+		case <-stop:
+			q.mu.Lock()
+			q.lent = nil
+			l.n = 0
+			q.mu.Unlock()
+			return 0, 0
+		}
+	}
 }
