@@ -4,25 +4,30 @@ package crypto
 //
 //	Write(dgrams, dst)                               caller's goroutine
 //	  table (atomic snapshot): dst ID → peer tunnel address
-//	  take a batch of pkts from txq's free list (bounded wait),
-//	  per datagram wrap: inner IPv4/UDP header + copy of the datagram
-//	  push the batch to txq
+//	  if the TUN reader waits on an empty txq: wrap (inner IPv4/UDP
+//	    header + copy of the datagram) straight into the buffers it lends
+//	  else take a batch of pkts from txq's free list (bounded wait),
+//	    wrap into them, push the batch to txq
 //	memTUN.Read                                      wireguard-go RoutineReadFromTUN
-//	  pop up to BatchSize pkts, copy into wireguard-go's buffers, release
+//	  return what was wrapped into its lent buffers, or pop up to BatchSize
+//	  pkts, copy into wireguard-go's buffers, release
 //	  wireguard-go: allowed-ips → peer, encrypt, StdNetBind (sendmmsg, GSO)
 //
 //	wireguard-go: StdNetBind (recvmmsg, GRO), decrypt, allowed-ips check of
 //	  the inner source against the sending peer
 //	memTUN.Write                                     wireguard-go, one goroutine per peer
 //	  unwrap: validate the inner header; source tunnel address → peer ID
-//	  copy the datagram into a pkt taken from rxq's free list (bounded wait)
-//	  push the batch to rxq
+//	  copy the datagram straight into the buffers Read lends if it waits
+//	  on an empty rxq, else into pkts taken from rxq (bounded wait), pushed
 //	Read(bufs, sizes, eps)                           caller's reader goroutine
-//	  pop up to len(bufs) pkts, copy out, eps[i] = sender's ID, release
+//	  return what was copied into its lent buffers, or pop up to len(bufs)
+//	  pkts, copy out, eps[i] = sender's ID, release
 //
-// Each queue operation moves a batch under one lock (see queue).
-// wireguard-go encrypts and decrypts in parallel, one worker per CPU,
-// between its TUN reader and its per-peer senders and receivers.
+// Each queue operation moves a batch under one lock (see queue), and
+// each datagram is copied once per direction when the consumer keeps up,
+// twice when it does not. wireguard-go encrypts and decrypts in
+// parallel, one worker per CPU, between its TUN reader and its per-peer
+// senders and receivers.
 //
 // Both queues are bounded (queueLen packets); a full queue makes the
 // producer wait up to queueWait, then drop and count. The copy in Write
@@ -75,8 +80,10 @@ type Device struct {
 	// txq carries wrapped inner packets from Write to wireguard-go, rxq
 	// datagrams from wireguard-go to Read; see queue.
 	txq, rxq *queue
-	// rxBatch is Read's room for the pkts it pops (one reader at a time).
+	// rxBatch is Read's room for the pkts it pops, rxLend what it lends
+	// (one reader at a time).
 	rxBatch [maxBatch]*pkt
+	rxLend  lend
 
 	// table is the data path's view of the peers, swapped whole by
 	// Reconfigure and loaded once per batch.
@@ -353,7 +360,8 @@ func (d *Device) writeLent(bufs [][]byte, src, dst [4]byte) (sent, bytes, full i
 	return sent, bytes, 0
 }
 
-// Read waits for decrypted datagrams and stores up to len(bufs) of them:
+// Read waits for decrypted datagrams and stores up to len(bufs) of them
+// (while it waits, wireguard-go's receivers copy them straight into bufs):
 // datagram i in bufs[i][:sizes[i]], sent by the peer whose ID is eps[i].
 // Every datagram was authenticated by WireGuard as coming from that peer.
 // Buffers must be encap.MaxDatagram long and sizes and eps at least as
@@ -373,11 +381,21 @@ func (d *Device) Read(bufs [][]byte, sizes []int, eps []netip.AddrPort) (int, er
 	}
 	q := d.rxq
 	batch := d.rxBatch[:min(len(bufs), len(d.rxBatch))]
-	n := q.pop(batch, d.closed)
+	d.rxLend = lend{bufs: bufs[:len(batch)], sizes: sizes, eps: eps}
+	n, lent := q.popOrLend(batch, &d.rxLend, d.closed)
+	d.rxLend = lend{}
+	bytes := 0
+	if lent > 0 {
+		for _, size := range sizes[:lent] {
+			bytes += size
+		}
+		d.stats.rxPackets.Add(uint64(lent))
+		d.stats.rxBytes.Add(uint64(bytes))
+		return lent, nil
+	}
 	if n == 0 {
 		return 0, net.ErrClosed
 	}
-	bytes := 0
 	for i, p := range batch[:n] {
 		sizes[i] = copy(bufs[i], p.buf[:p.n])
 		eps[i] = p.from

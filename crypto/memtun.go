@@ -68,10 +68,12 @@ func (t *memTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 }
 
 // Write receives decrypted inner packets from wireguard-go (at
-// bufs[i][offset:]), validates them, and queues the VXLAN datagrams they
-// carry for Device.Read, a batch at a time. The buffers belong to
-// wireguard-go and are copied. Invalid packets are counted and dropped,
-// never reported as an error, since wireguard-go would only log it.
+// bufs[i][offset:]), validates them, and hands the VXLAN datagrams they
+// carry to Device.Read: straight into the buffers Read lends while it
+// waits on an empty queue, else queued a batch at a time. The buffers
+// belong to wireguard-go and are copied. Invalid packets are counted and
+// dropped, never reported as an error, since wireguard-go would only log
+// it.
 func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 	d := t.d
 	q := d.rxq
@@ -81,9 +83,18 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 	var local [maxBatch]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
 	got, k := 0, 0
 	inner := 0 // packets given to the inner stack
+	// l is Read's lent buffers while this call holds q.mu; tried says
+	// whether it looked for them already (once per call: once it let go,
+	// the rest queues behind what it filled).
+	var l *lend
+	tried, lent := false, false
 	for i, b := range bufs {
 		payload, src, why := unwrap(b[offset:], tab.local)
 		if (why == DropNotUDP || why == DropWrongPort) && d.inner != nil {
+			if l != nil {
+				q.mu.Unlock()
+				l = nil
+			}
 			// A well-formed IPv4 packet that is not VXLAN: the inner
 			// stack's (it drops what is not to its address). Its
 			// source is the peer's tunnel address: wireguard-go drops
@@ -111,6 +122,25 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 			d.stats.drop(DropTooBig, 1)
 			continue
 		}
+		if !tried {
+			tried = true
+			q.mu.Lock()
+			if l = q.lent; l == nil || q.count > 0 {
+				l = nil
+				q.mu.Unlock()
+			}
+		}
+		if l != nil {
+			if l.n < len(l.bufs) && len(payload) <= len(l.bufs[l.n]) {
+				l.sizes[l.n] = copy(l.bufs[l.n], payload)
+				l.eps[l.n] = s.id
+				l.n++
+				lent = true
+				continue
+			}
+			q.mu.Unlock() // full: the rest queues
+			l = nil
+		}
 		if k == got {
 			q.push(local[:k])
 			k = 0
@@ -125,6 +155,12 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 		k++
 		p.n = copy(p.buf, payload)
 		p.from = s.id
+	}
+	if l != nil {
+		q.mu.Unlock()
+	}
+	if lent {
+		q.signal(q.wake)
 	}
 	q.push(local[:k])
 	q.release(local[k:got])
