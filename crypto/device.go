@@ -291,9 +291,17 @@ func (d *Device) Write(bufs [][]byte, dst netip.AddrPort) error {
 	q := d.txq
 	w := waiter{q: q}
 	defer w.release()
-	lent, bytes, full := d.writeLent(bufs, tab.local, to)
-	sent := lent
-	var local [maxBatch]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
+	lent, bytes := 0, 0
+	for lent < len(bufs) {
+		n, b := d.writeLent(bufs[lent:min(len(bufs), lent+handChunk)], tab.local, to)
+		if n == 0 {
+			break
+		}
+		lent += n
+		bytes += b
+	}
+	sent, full := lent, 0
+	var local [handChunk]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
 	got, k := 0, 0
 	for i, b := range bufs[lent:] {
 		i += lent
@@ -304,7 +312,7 @@ func (d *Device) Write(bufs [][]byte, dst netip.AddrPort) error {
 		if k == got {
 			q.push(local[:k])
 			k = 0
-			if got = q.take(local[:min(len(bufs)-i, maxBatch)], &w); got == 0 {
+			if got = q.take(local[:min(len(bufs)-i, handChunk)], &w); got == 0 {
 				full++ // after one wait per call, the rest drops at once
 				continue
 			}
@@ -328,16 +336,16 @@ func (d *Device) Write(bufs [][]byte, dst netip.AddrPort) error {
 
 // writeLent wraps the datagrams at the head of bufs straight into the
 // buffers wireguard-go's TUN reader lends while it waits on an empty
-// queue (queue.popOrLend), as many as it lent room for, and returns how
-// many it sent and their bytes (full, the queue-full drops, is 0). It
-// stops at the first datagram too big, which the queue's path counts.
-func (d *Device) writeLent(bufs [][]byte, src, dst [4]byte) (sent, bytes, full int) {
+// queue (queue.popOrLend), as many as it lent room for, wakes it, and
+// returns how many it sent and their bytes. It stops at the first
+// datagram too big, which the queue's path counts.
+func (d *Device) writeLent(bufs [][]byte, src, dst [4]byte) (sent, bytes int) {
 	q := d.txq
 	q.mu.Lock()
 	l := q.lent
 	if l == nil || q.count > 0 {
 		q.mu.Unlock()
-		return 0, 0, 0
+		return 0, 0
 	}
 	start := l.n
 	for _, b := range bufs {
@@ -346,7 +354,7 @@ func (d *Device) writeLent(bufs [][]byte, src, dst [4]byte) (sent, bytes, full i
 		}
 		out := l.bufs[l.n][l.off:]
 		if len(b)+InnerOverhead > q.size || len(b)+InnerOverhead > len(out) {
-			break // the queue's path counts it
+			break
 		}
 		l.sizes[l.n] = wrap(out, b, src, dst)
 		l.n++
@@ -357,7 +365,7 @@ func (d *Device) writeLent(bufs [][]byte, src, dst [4]byte) (sent, bytes, full i
 	if sent > 0 {
 		q.signal(q.wake)
 	}
-	return sent, bytes, 0
+	return sent, bytes
 }
 
 // Read waits for decrypted datagrams and stores up to len(bufs) of them

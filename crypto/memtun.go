@@ -80,20 +80,25 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 	tab := d.table.Load()
 	w := waiter{q: q}
 	defer w.release()
-	var local [maxBatch]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
+	var local [handChunk]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
 	got, k := 0, 0
 	inner := 0 // packets given to the inner stack
-	// l is Read's lent buffers while this call holds q.mu; tried says
-	// whether it looked for them already (once per call: once it let go,
-	// the rest queues behind what it filled).
+	// l is Read's lent buffers while this call holds q.mu, filled with
+	// held datagrams; tried says whether it looked for them since it last
+	// let go (it lets go every handChunk datagrams, and for good once the
+	// buffers are full).
 	var l *lend
-	tried, lent := false, false
+	tried, held := false, 0
 	for i, b := range bufs {
 		payload, src, why := unwrap(b[offset:], tab.local)
 		if (why == DropNotUDP || why == DropWrongPort) && d.inner != nil {
 			if l != nil {
 				q.mu.Unlock()
 				l = nil
+				if held > 0 {
+					q.signal(q.wake)
+					held = 0
+				}
 			}
 			// A well-formed IPv4 packet that is not VXLAN: the inner
 			// stack's (it drops what is not to its address). Its
@@ -135,16 +140,25 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 				l.sizes[l.n] = copy(l.bufs[l.n], payload)
 				l.eps[l.n] = s.id
 				l.n++
-				lent = true
+				if held++; held == handChunk {
+					// Hand these on; look again at the next one.
+					q.mu.Unlock()
+					q.signal(q.wake)
+					l, tried, held = nil, false, 0
+				}
 				continue
 			}
 			q.mu.Unlock() // full: the rest queues
 			l = nil
+			if held > 0 {
+				q.signal(q.wake)
+				held = 0
+			}
 		}
 		if k == got {
 			q.push(local[:k])
 			k = 0
-			if got = q.take(local[:min(len(bufs)-i, maxBatch)], &w); got == 0 {
+			if got = q.take(local[:min(len(bufs)-i, handChunk)], &w); got == 0 {
 				// After one wait per batch the rest drops at once,
 				// rather than stall this peer's receiver further.
 				d.stats.drop(DropQueueFull, 1)
@@ -159,7 +173,7 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 	if l != nil {
 		q.mu.Unlock()
 	}
-	if lent {
+	if held > 0 {
 		q.signal(q.wake)
 	}
 	q.push(local[:k])

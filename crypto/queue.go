@@ -21,9 +21,15 @@ const (
 	// loss; the bound keeps a stalled reader from stalling the writer.
 	queueWait = 50 * time.Millisecond
 
-	// maxBatch is the most pkts a producer takes or a consumer pops in one
-	// call: wireguard-go's batch.
+	// maxBatch is the most pkts a consumer pops in one call: wireguard-go's
+	// batch.
 	maxBatch = conn.IdealBatchSize
+
+	// handChunk is how many datagrams a producer fills before it hands
+	// them on (push, or the lent buffers) and wakes the consumer, so that
+	// the next stage starts on the head of a long batch while the tail is
+	// still being copied.
+	handChunk = 16
 )
 
 // pkt is one datagram between the caller and WireGuard. buf is owned by
