@@ -4,28 +4,24 @@ package crypto
 //
 //	Write(dgrams, dst)                               caller's goroutine
 //	  table (atomic snapshot): dst ID → peer tunnel address
-//	  if the TUN reader waits on an empty txq: wrap (inner IPv4/UDP
-//	    header + copy of the datagram) straight into the buffers it lends
-//	  else take a batch of pkts from txq's free list (bounded wait),
-//	    wrap into them, push the batch to txq
+//	  take up to 16 pkts from txq's free list (bounded wait), wrap each
+//	  (inner IPv4/UDP header + copy of the datagram), push them to txq;
+//	  again for the next 16
 //	memTUN.Read                                      wireguard-go RoutineReadFromTUN
-//	  return what was wrapped into its lent buffers, or pop up to BatchSize
-//	  pkts, copy into wireguard-go's buffers, release
+//	  pop up to BatchSize pkts, copy into wireguard-go's buffers, release
 //	  wireguard-go: allowed-ips → peer, encrypt, StdNetBind (sendmmsg, GSO)
 //
 //	wireguard-go: StdNetBind (recvmmsg, GRO), decrypt, allowed-ips check of
 //	  the inner source against the sending peer
 //	memTUN.Write                                     wireguard-go, one goroutine per peer
 //	  unwrap: validate the inner header; source tunnel address → peer ID
-//	  copy the datagram straight into the buffers Read lends if it waits
-//	  on an empty rxq, else into pkts taken from rxq (bounded wait), pushed
+//	  copy the datagram into a pkt taken from rxq (bounded wait); push
+//	  every 16
 //	Read(bufs, sizes, eps)                           caller's reader goroutine
-//	  return what was copied into its lent buffers, or pop up to len(bufs)
-//	  pkts, copy out, eps[i] = sender's ID, release
+//	  pop up to len(bufs) pkts, copy out, eps[i] = sender's ID, release
 //
-// Each queue operation moves a batch under one lock (see queue), and
-// each datagram is copied once per direction when the consumer keeps up,
-// twice when it does not. wireguard-go encrypts and decrypts in
+// Each queue operation moves a batch under one lock and wakes the
+// consumer once (see queue). wireguard-go encrypts and decrypts in
 // parallel, one worker per CPU, between its TUN reader and its per-peer
 // senders and receivers.
 //
@@ -80,10 +76,8 @@ type Device struct {
 	// txq carries wrapped inner packets from Write to wireguard-go, rxq
 	// datagrams from wireguard-go to Read; see queue.
 	txq, rxq *queue
-	// rxBatch is Read's room for the pkts it pops, rxLend what it lends
-	// (one reader at a time).
+	// rxBatch is Read's room for the pkts it pops (one reader at a time).
 	rxBatch [maxBatch]*pkt
-	rxLend  lend
 
 	// table is the data path's view of the peers, swapped whole by
 	// Reconfigure and loaded once per batch.
@@ -291,20 +285,10 @@ func (d *Device) Write(bufs [][]byte, dst netip.AddrPort) error {
 	q := d.txq
 	w := waiter{q: q}
 	defer w.release()
-	lent, bytes := 0, 0
-	for lent < len(bufs) {
-		n, b := d.writeLent(bufs[lent:min(len(bufs), lent+handChunk)], tab.local, to)
-		if n == 0 {
-			break
-		}
-		lent += n
-		bytes += b
-	}
-	sent, full := lent, 0
 	var local [handChunk]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
 	got, k := 0, 0
-	for i, b := range bufs[lent:] {
-		i += lent
+	sent, bytes, full := 0, 0, 0
+	for i, b := range bufs {
 		if len(b)+InnerOverhead > q.size {
 			d.stats.drop(DropTooBig, 1)
 			continue
@@ -334,42 +318,7 @@ func (d *Device) Write(bufs [][]byte, dst netip.AddrPort) error {
 	return nil
 }
 
-// writeLent wraps the datagrams at the head of bufs straight into the
-// buffers wireguard-go's TUN reader lends while it waits on an empty
-// queue (queue.popOrLend), as many as it lent room for, wakes it, and
-// returns how many it sent and their bytes. It stops at the first
-// datagram too big, which the queue's path counts.
-func (d *Device) writeLent(bufs [][]byte, src, dst [4]byte) (sent, bytes int) {
-	q := d.txq
-	q.mu.Lock()
-	l := q.lent
-	if l == nil || q.count > 0 {
-		q.mu.Unlock()
-		return 0, 0
-	}
-	start := l.n
-	for _, b := range bufs {
-		if l.n == len(l.bufs) {
-			break
-		}
-		out := l.bufs[l.n][l.off:]
-		if len(b)+InnerOverhead > q.size || len(b)+InnerOverhead > len(out) {
-			break
-		}
-		l.sizes[l.n] = wrap(out, b, src, dst)
-		l.n++
-		bytes += len(b)
-	}
-	sent = l.n - start
-	q.mu.Unlock()
-	if sent > 0 {
-		q.signal(q.wake)
-	}
-	return sent, bytes
-}
-
-// Read waits for decrypted datagrams and stores up to len(bufs) of them
-// (while it waits, wireguard-go's receivers copy them straight into bufs):
+// Read waits for decrypted datagrams and stores up to len(bufs) of them:
 // datagram i in bufs[i][:sizes[i]], sent by the peer whose ID is eps[i].
 // Every datagram was authenticated by WireGuard as coming from that peer.
 // Buffers must be encap.MaxDatagram long and sizes and eps at least as
@@ -389,21 +338,11 @@ func (d *Device) Read(bufs [][]byte, sizes []int, eps []netip.AddrPort) (int, er
 	}
 	q := d.rxq
 	batch := d.rxBatch[:min(len(bufs), len(d.rxBatch))]
-	d.rxLend = lend{bufs: bufs[:len(batch)], sizes: sizes, eps: eps}
-	n, lent := q.popOrLend(batch, &d.rxLend, d.closed)
-	d.rxLend = lend{}
-	bytes := 0
-	if lent > 0 {
-		for _, size := range sizes[:lent] {
-			bytes += size
-		}
-		d.stats.rxPackets.Add(uint64(lent))
-		d.stats.rxBytes.Add(uint64(bytes))
-		return lent, nil
-	}
+	n := q.pop(batch, d.closed)
 	if n == 0 {
 		return 0, net.ErrClosed
 	}
+	bytes := 0
 	for i, p := range batch[:n] {
 		sizes[i] = copy(bufs[i], p.buf[:p.n])
 		eps[i] = p.from

@@ -17,10 +17,8 @@ import (
 type memTUN struct {
 	d      *Device
 	events chan tun.Event
-	// batch is Read's room for the pkts it pops, lend what it lends
-	// (one reader at a time).
+	// batch is Read's room for the pkts it pops (one reader at a time).
 	batch [maxBatch]*pkt
-	lend  lend
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -38,18 +36,13 @@ func newMemTUN(d *Device) *memTUN {
 
 func (t *memTUN) File() *os.File { return nil }
 
-// Read hands wireguard-go the wrapped inner packets of Device.Write: what
-// is queued, up to len(bufs), in one pop; or, when it had to wait, what
-// Device.Write wrapped straight into bufs, which Read lends it meanwhile.
+// Read hands wireguard-go the wrapped inner packets queued by
+// Device.Write: it waits for some, then takes what is queued, up to
+// len(bufs), in one pop.
 func (t *memTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	q := t.d.txq
 	batch := t.batch[:min(len(bufs), len(t.batch))]
-	t.lend = lend{bufs: bufs, sizes: sizes, off: offset}
-	k, lent := q.popOrLend(batch, &t.lend, t.closed)
-	t.lend = lend{}
-	if lent > 0 {
-		return lent, nil
-	}
+	k := q.pop(batch, t.closed)
 	if k == 0 {
 		return 0, os.ErrClosed
 	}
@@ -68,12 +61,10 @@ func (t *memTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 }
 
 // Write receives decrypted inner packets from wireguard-go (at
-// bufs[i][offset:]), validates them, and hands the VXLAN datagrams they
-// carry to Device.Read: straight into the buffers Read lends while it
-// waits on an empty queue, else queued a batch at a time. The buffers
-// belong to wireguard-go and are copied. Invalid packets are counted and
-// dropped, never reported as an error, since wireguard-go would only log
-// it.
+// bufs[i][offset:]), validates them, and queues the VXLAN datagrams they
+// carry for Device.Read, handChunk at a time. The buffers belong to
+// wireguard-go and are copied. Invalid packets are counted and dropped,
+// never reported as an error, since wireguard-go would only log it.
 func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 	d := t.d
 	q := d.rxq
@@ -83,23 +74,9 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 	var local [handChunk]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
 	got, k := 0, 0
 	inner := 0 // packets given to the inner stack
-	// l is Read's lent buffers while this call holds q.mu, filled with
-	// held datagrams; tried says whether it looked for them since it last
-	// let go (it lets go every handChunk datagrams, and for good once the
-	// buffers are full).
-	var l *lend
-	tried, held := false, 0
 	for i, b := range bufs {
 		payload, src, why := unwrap(b[offset:], tab.local)
 		if (why == DropNotUDP || why == DropWrongPort) && d.inner != nil {
-			if l != nil {
-				q.mu.Unlock()
-				l = nil
-				if held > 0 {
-					q.signal(q.wake)
-					held = 0
-				}
-			}
 			// A well-formed IPv4 packet that is not VXLAN: the inner
 			// stack's (it drops what is not to its address). Its
 			// source is the peer's tunnel address: wireguard-go drops
@@ -127,34 +104,6 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 			d.stats.drop(DropTooBig, 1)
 			continue
 		}
-		if !tried {
-			tried = true
-			q.mu.Lock()
-			if l = q.lent; l == nil || q.count > 0 {
-				l = nil
-				q.mu.Unlock()
-			}
-		}
-		if l != nil {
-			if l.n < len(l.bufs) && len(payload) <= len(l.bufs[l.n]) {
-				l.sizes[l.n] = copy(l.bufs[l.n], payload)
-				l.eps[l.n] = s.id
-				l.n++
-				if held++; held == handChunk {
-					// Hand these on; look again at the next one.
-					q.mu.Unlock()
-					q.signal(q.wake)
-					l, tried, held = nil, false, 0
-				}
-				continue
-			}
-			q.mu.Unlock() // full: the rest queues
-			l = nil
-			if held > 0 {
-				q.signal(q.wake)
-				held = 0
-			}
-		}
 		if k == got {
 			q.push(local[:k])
 			k = 0
@@ -169,12 +118,6 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 		k++
 		p.n = copy(p.buf, payload)
 		p.from = s.id
-	}
-	if l != nil {
-		q.mu.Unlock()
-	}
-	if held > 0 {
-		q.signal(q.wake)
 	}
 	q.push(local[:k])
 	q.release(local[k:got])

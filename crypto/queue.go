@@ -25,8 +25,8 @@ const (
 	// batch.
 	maxBatch = conn.IdealBatchSize
 
-	// handChunk is how many datagrams a producer fills before it hands
-	// them on (push, or the lent buffers) and wakes the consumer, so that
+	// handChunk is how many datagrams a producer fills before it pushes
+	// them and wakes the consumer, so that
 	// the next stage starts on the head of a long batch while the tail is
 	// still being copied.
 	handChunk = 16
@@ -66,12 +66,8 @@ type queue struct {
 	// wake holds a token when a push may have found the consumer
 	// waiting; space one when a release may have found a producer
 	// waiting (waiting > 0).
-	wake  chan struct{}
-	space chan struct{}
-	// lent, when not nil, is the consumer's own buffers, offered while
-	// it waits on an empty FIFO: a producer that finds the FIFO empty
-	// fills them directly (see lend), saving a copy. Guarded by mu.
-	lent    *lend
+	wake    chan struct{}
+	space   chan struct{}
 	waiting atomic.Int32
 	done    <-chan struct{}
 
@@ -241,51 +237,4 @@ func (q *queue) unlockedPop(dst []*pkt) int {
 	}
 	q.count -= n
 	return n
-}
-
-// lend is a consumer's buffers, lent to producers while it waits: they
-// fill bufs[i][off:] in order and record each length in sizes[i] (and, on
-// the receive side, the sender in eps[i]); n is how many are filled.
-type lend struct {
-	bufs  [][]byte
-	sizes []int
-	eps   []netip.AddrPort
-	off   int
-	n     int
-}
-
-// popOrLend is pop for a consumer that lends l: it returns (k, 0) when it
-// moved k queued pkts into dst, (0, n) when producers filled n of l's
-// buffers, and (0, 0) once stop is closed. While it waits on an empty
-// FIFO, l is offered to producers; it is withdrawn before popOrLend
-// returns, so a producer never touches l's buffers after that. Filled
-// lent buffers come before anything queued after them, so order holds.
-func (q *queue) popOrLend(dst []*pkt, l *lend, stop <-chan struct{}) (popped, lent int) {
-	for {
-		q.mu.Lock()
-		if l.n > 0 {
-			n := l.n
-			l.n = 0
-			q.lent = nil
-			q.mu.Unlock()
-			return 0, n
-		}
-		if q.count > 0 {
-			q.lent = nil
-			n := q.unlockedPop(dst)
-			q.mu.Unlock()
-			return n, 0
-		}
-		q.lent = l
-		q.mu.Unlock()
-		select {
-		case <-q.wake:
-		case <-stop:
-			q.mu.Lock()
-			q.lent = nil
-			l.n = 0
-			q.mu.Unlock()
-			return 0, 0
-		}
-	}
 }
