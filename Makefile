@@ -72,15 +72,16 @@ staticcheck:
 demo: deps build
 	bash examples/demo.sh
 
-# bench prints Go micro-benchmarks (ns/frame, allocs), the two-host
-# comparison with kernel VXLAN measured in the same run, the laptop doors
+# bench prints Go micro-benchmarks (ns/frame, allocs: switch, TAP, UDP and
+# the encrypted path's stages), the two-host comparison with kernel VXLAN
+# and wireguard-go measured in the same run, the laptop doors
 # (SOCKS5, forward) next to socat, and published ports and VIPs next to
 # nftables DNAT and socat, and records all of it in bench-results/RUN.json
 # with a chart, bench-results/RUN.svg.
 bench: SHELL := /bin/bash
 bench: deps build
 	@mkdir -p bench-results
-	set -o pipefail; { $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./encap/... ./tunnel/... ./resolver/... && \
+	set -o pipefail; { $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./encap/... ./tunnel/... ./resolver/... ./crypto/... && \
 	  bash tests/bench/bench.sh && bash tests/bench/laptop.sh && bash tests/bench/publish.sh; } 2>&1 | tee bench-results/RUN.log
 	$(GO) run ./tests/bench/report -log bench-results/RUN.log -out bench-results -vxwire bin/vxwire
 

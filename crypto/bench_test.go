@@ -108,3 +108,139 @@ func BenchmarkWrapUnwrap(b *testing.B) {
 		}
 	}
 }
+
+// stageDevice is a Device with only what its data path between the caller
+// and wireguard-go needs: both queues, the peer table and the memTUN, no
+// WireGuard behind it. The one peer has ID id and tunnel address srcAddr;
+// the local tunnel address is dstAddr.
+func stageDevice() (d *Device, id netip.AddrPort) {
+	id = netip.MustParseAddrPort("198.18.0.1:4789")
+	d = &Device{closed: make(chan struct{}), mtu: 1500 - TunnelOverhead}
+	d.txq = newQueue(queueLen, d.mtu, d.closed)
+	d.rxq = newQueue(queueLen, d.mtu-InnerOverhead, d.closed)
+	d.table.Store(&table{
+		local: dstAddr,
+		byID:  map[netip.AddrPort][4]byte{id: srcAddr},
+		bySrc: map[[4]byte]source{srcAddr: {id: id, received: new(atomic.Uint64)}},
+	})
+	d.tun = newMemTUN(d)
+	return d, id
+}
+
+// stageBufs returns n buffers of size bytes.
+func stageBufs(n, size int) [][]byte {
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = make([]byte, size)
+	}
+	return bufs
+}
+
+// BenchmarkStageTx is the transmit side of this package's data path per
+// batch of 128 1400-byte datagrams: Device.Write (wrap into the queue)
+// then memTUN.Read (into wireguard-go's buffers), on one goroutine.
+func BenchmarkStageTx(b *testing.B) {
+	const size = 1400
+	d, id := stageDevice()
+	batch := make([][]byte, maxBatch)
+	for i := range batch {
+		batch[i] = vxlanDatagram(size, uint32(i))
+	}
+	bufs := stageBufs(maxBatch, 16+2000)
+	sizes := make([]int, maxBatch)
+	cycle := func() {
+		if err := d.Write(batch, id); err != nil {
+			b.Fatal(err)
+		}
+		if n, err := d.tun.Read(bufs, sizes, 16); err != nil || n != maxBatch {
+			b.Fatal(n, err)
+		}
+	}
+	cycle() // allocates the queue's pkts
+	b.SetBytes(size * maxBatch)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Write(batch, id); err != nil {
+			b.Fatal(err)
+		}
+		if n, err := d.tun.Read(bufs, sizes, 16); err != nil || n != maxBatch {
+			b.Fatal(n, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*maxBatch), "ns/dgram")
+}
+
+// BenchmarkStageRx is the receive side per batch of 128 inner packets:
+// memTUN.Write (unwrap into the queue) then Device.Read, on one goroutine.
+func BenchmarkStageRx(b *testing.B) {
+	const size = 1400
+	d, _ := stageDevice()
+	inner := stageBufs(maxBatch, 16+2000)
+	for i, buf := range inner {
+		n := wrap(buf[16:], vxlanDatagram(size, uint32(i)), srcAddr, dstAddr)
+		inner[i] = buf[:16+n]
+	}
+	bufs := stageBufs(maxBatch, encap.MaxDatagram)
+	sizes := make([]int, maxBatch)
+	eps := make([]netip.AddrPort, maxBatch)
+	cycle := func() {
+		if _, err := d.tun.Write(inner, 16); err != nil {
+			b.Fatal(err)
+		}
+		if n, err := d.Read(bufs, sizes, eps); err != nil || n != maxBatch {
+			b.Fatal(n, err)
+		}
+	}
+	cycle() // allocates the queue's pkts
+	b.SetBytes(size * maxBatch)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.tun.Write(inner, 16); err != nil {
+			b.Fatal(err)
+		}
+		if n, err := d.Read(bufs, sizes, eps); err != nil || n != maxBatch {
+			b.Fatal(n, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*maxBatch), "ns/dgram")
+}
+
+// BenchmarkQueueHandoff moves pkts from a producer goroutine to a
+// consumer through a queue, in batches of 32 (take, push; pop, release),
+// as Device.Write and wireguard-go's TUN reader do: the cost per pkt of
+// the hand-off between two goroutines, locks and wake-ups included.
+func BenchmarkQueueHandoff(b *testing.B) {
+	done := make(chan struct{})
+	q := newQueue(queueLen, 64, done)
+	total := b.N * 32
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var out [maxBatch]*pkt
+		for got := 0; got < total; {
+			n := q.pop(out[:], done)
+			got += n
+			q.release(out[:n])
+		}
+	}()
+	var in [32]*pkt
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w := waiter{q: q}
+		for sent := 0; sent < len(in); {
+			n := q.take(in[:len(in)-sent], &w)
+			if n == 0 {
+				w.spent = false
+				continue
+			}
+			q.push(in[:n])
+			sent += n
+		}
+		w.release()
+	}
+	<-finished
+	b.StopTimer()
+	close(done)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total), "ns/pkt")
+}

@@ -4,21 +4,26 @@ package crypto
 //
 //	Write(dgrams, dst)                               caller's goroutine
 //	  table (atomic snapshot): dst ID → peer tunnel address
-//	  per datagram: take a pkt from txq's free list (bounded wait),
-//	                wrap: inner IPv4/UDP header + copy of the datagram
-//	  push to txq
+//	  take up to 16 pkts from txq's free list (bounded wait), wrap each
+//	  (inner IPv4/UDP header + copy of the datagram), push them to txq;
+//	  again for the next 16
 //	memTUN.Read                                      wireguard-go RoutineReadFromTUN
-//	  pop up to BatchSize pkts, copy into wireguard-go's buffers
+//	  pop up to BatchSize pkts, copy into wireguard-go's buffers, release
 //	  wireguard-go: allowed-ips → peer, encrypt, StdNetBind (sendmmsg, GSO)
 //
 //	wireguard-go: StdNetBind (recvmmsg, GRO), decrypt, allowed-ips check of
 //	  the inner source against the sending peer
 //	memTUN.Write                                     wireguard-go, one goroutine per peer
 //	  unwrap: validate the inner header; source tunnel address → peer ID
-//	  copy the datagram into a pkt from rxq's free list (bounded wait)
-//	  push to rxq
+//	  copy the datagram into a pkt taken from rxq (bounded wait); push
+//	  every 16
 //	Read(bufs, sizes, eps)                           caller's reader goroutine
-//	  pop up to len(bufs) pkts, copy out, eps[i] = sender's ID
+//	  pop up to len(bufs) pkts, copy out, eps[i] = sender's ID, release
+//
+// Each queue operation moves a batch under one lock and wakes the
+// consumer once (see queue). wireguard-go encrypts and decrypts in
+// parallel, one worker per CPU, between its TUN reader and its per-peer
+// senders and receivers.
 //
 // Both queues are bounded (queueLen packets); a full queue makes the
 // producer wait up to queueWait, then drop and count. The copy in Write
@@ -71,6 +76,8 @@ type Device struct {
 	// txq carries wrapped inner packets from Write to wireguard-go, rxq
 	// datagrams from wireguard-go to Read; see queue.
 	txq, rxq *queue
+	// rxBatch is Read's room for the pkts it pops (one reader at a time).
+	rxBatch [maxBatch]*pkt
 
 	// table is the data path's view of the peers, swapped whole by
 	// Reconfigure and loaded once per batch.
@@ -278,22 +285,30 @@ func (d *Device) Write(bufs [][]byte, dst netip.AddrPort) error {
 	q := d.txq
 	w := waiter{q: q}
 	defer w.release()
+	var local [handChunk]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
+	got, k := 0, 0
 	sent, bytes, full := 0, 0, 0
-	for _, b := range bufs {
+	for i, b := range bufs {
 		if len(b)+InnerOverhead > q.size {
 			d.stats.drop(DropTooBig, 1)
 			continue
 		}
-		p := q.get(&w)
-		if p == nil {
-			full++ // after one wait per call, the rest drops at once
-			continue
+		if k == got {
+			q.push(local[:k])
+			k = 0
+			if got = q.take(local[:min(len(bufs)-i, handChunk)], &w); got == 0 {
+				full++ // after one wait per call, the rest drops at once
+				continue
+			}
 		}
+		p := local[k]
+		k++
 		p.n = wrap(p.buf, b, tab.local, to)
-		q.push(p)
 		sent++
 		bytes += len(b)
 	}
+	q.push(local[:k])
+	q.release(local[k:got])
 	d.stats.drop(DropQueueFull, full)
 	d.stats.txPackets.Add(uint64(sent))
 	d.stats.txBytes.Add(uint64(bytes))
@@ -316,23 +331,24 @@ func (d *Device) Read(bufs [][]byte, sizes []int, eps []netip.AddrPort) (int, er
 	if len(bufs) == 0 {
 		return 0, nil
 	}
+	select {
+	case <-d.closed:
+		return 0, net.ErrClosed
+	default:
+	}
 	q := d.rxq
-	p := q.pop()
-	if p == nil {
+	batch := d.rxBatch[:min(len(bufs), len(d.rxBatch))]
+	n := q.pop(batch, d.closed)
+	if n == 0 {
 		return 0, net.ErrClosed
 	}
-	n, bytes := 0, 0
-	for p != nil {
-		sizes[n] = copy(bufs[n], p.buf[:p.n])
-		eps[n] = p.from
-		bytes += sizes[n]
-		n++
-		q.put(p)
-		if n == len(bufs) {
-			break
-		}
-		p = q.tryPop()
+	bytes := 0
+	for i, p := range batch[:n] {
+		sizes[i] = copy(bufs[i], p.buf[:p.n])
+		eps[i] = p.from
+		bytes += sizes[i]
 	}
+	q.release(batch[:n])
 	d.stats.rxPackets.Add(uint64(n))
 	d.stats.rxBytes.Add(uint64(bytes))
 	return n, nil
@@ -355,13 +371,13 @@ func (d *Device) sendInner(b []byte) {
 	}
 	w := waiter{q: q}
 	defer w.release()
-	p := q.get(&w)
-	if p == nil {
+	var one [1]*pkt
+	if q.take(one[:], &w) == 0 {
 		d.stats.drop(DropQueueFull, 1)
 		return
 	}
-	p.n = copy(p.buf, b)
-	q.push(p)
+	one[0].n = copy(one[0].buf, b)
+	q.push(one[:])
 	d.stats.innerTx.Add(1)
 }
 

@@ -17,6 +17,8 @@ import (
 type memTUN struct {
 	d      *Device
 	events chan tun.Event
+	// batch is Read's room for the pkts it pops (one reader at a time).
+	batch [maxBatch]*pkt
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -35,16 +37,17 @@ func newMemTUN(d *Device) *memTUN {
 func (t *memTUN) File() *os.File { return nil }
 
 // Read hands wireguard-go the wrapped inner packets queued by
-// Device.Write: it waits for one, then takes what else is queued, up to
-// len(bufs).
+// Device.Write: it waits for some, then takes what is queued, up to
+// len(bufs), in one pop.
 func (t *memTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	q := t.d.txq
-	p := t.pop(q)
-	if p == nil {
+	batch := t.batch[:min(len(bufs), len(t.batch))]
+	k := q.pop(batch, t.closed)
+	if k == 0 {
 		return 0, os.ErrClosed
 	}
 	n := 0
-	for p != nil {
+	for _, p := range batch[:k] {
 		dst := bufs[n][offset:]
 		if len(dst) >= p.n {
 			sizes[n] = copy(dst, p.buf[:p.n])
@@ -52,38 +55,26 @@ func (t *memTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		} else {
 			t.d.stats.drop(DropTooBig, 1)
 		}
-		q.put(p)
-		if n == len(bufs) {
-			break
-		}
-		p = q.tryPop()
 	}
+	q.release(batch[:k])
 	return n, nil
-}
-
-// pop waits for a transmit packet or for the tun to be closed.
-func (t *memTUN) pop(q *queue) *pkt {
-	select {
-	case p := <-q.ready:
-		return p
-	case <-t.closed:
-		return nil
-	}
 }
 
 // Write receives decrypted inner packets from wireguard-go (at
 // bufs[i][offset:]), validates them, and queues the VXLAN datagrams they
-// carry for Device.Read. The buffers belong to wireguard-go and are
-// copied. Invalid packets are counted and dropped, never reported as an
-// error, since wireguard-go would only log it.
+// carry for Device.Read, handChunk at a time. The buffers belong to
+// wireguard-go and are copied. Invalid packets are counted and dropped,
+// never reported as an error, since wireguard-go would only log it.
 func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 	d := t.d
 	q := d.rxq
 	tab := d.table.Load()
 	w := waiter{q: q}
 	defer w.release()
+	var local [handChunk]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
+	got, k := 0, 0
 	inner := 0 // packets given to the inner stack
-	for _, b := range bufs {
+	for i, b := range bufs {
 		payload, src, why := unwrap(b[offset:], tab.local)
 		if (why == DropNotUDP || why == DropWrongPort) && d.inner != nil {
 			// A well-formed IPv4 packet that is not VXLAN: the inner
@@ -113,17 +104,23 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 			d.stats.drop(DropTooBig, 1)
 			continue
 		}
-		p := q.get(&w)
-		if p == nil {
-			// After one wait per batch the rest drops at once, rather
-			// than stall this peer's receiver further.
-			d.stats.drop(DropQueueFull, 1)
-			continue
+		if k == got {
+			q.push(local[:k])
+			k = 0
+			if got = q.take(local[:min(len(bufs)-i, handChunk)], &w); got == 0 {
+				// After one wait per batch the rest drops at once,
+				// rather than stall this peer's receiver further.
+				d.stats.drop(DropQueueFull, 1)
+				continue
+			}
 		}
+		p := local[k]
+		k++
 		p.n = copy(p.buf, payload)
 		p.from = s.id
-		q.push(p)
 	}
+	q.push(local[:k])
+	q.release(local[k:got])
 	if inner > 0 {
 		d.stats.innerRx.Add(uint64(inner))
 	}

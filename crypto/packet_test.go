@@ -3,8 +3,13 @@ package crypto
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/vxwire/vxwire/internal/ipv4"
+	"fmt"
+	"net/netip"
 	"testing"
+	"time"
+
+	"github.com/vxwire/vxwire/encap"
+	"github.com/vxwire/vxwire/internal/ipv4"
 )
 
 var (
@@ -139,39 +144,73 @@ func TestWrapUnwrapNoAllocs(t *testing.T) {
 	}
 }
 
-// TestQueueNoAllocs: once warm, a pkt's round trip through a queue
-// allocates nothing.
+// TestQueueNoAllocs: once warm, a batch's round trip through a queue
+// allocates nothing, and the queue holds no more than its limit.
 func TestQueueNoAllocs(t *testing.T) {
 	done := make(chan struct{})
 	q := newQueue(4, 1500, done)
 	payload := vxlanDatagram(1400, 3)
+	var batch, out [3]*pkt
 	cycle := func() {
-		p := q.get(nil)
-		p.n = wrap(p.buf, payload, srcAddr, dstAddr)
-		q.push(p)
-		q.put(q.pop())
+		n := q.take(batch[:], nil)
+		for _, p := range batch[:n] {
+			p.n = wrap(p.buf, payload, srcAddr, dstAddr)
+		}
+		q.push(batch[:n])
+		q.release(out[:q.pop(out[:], done)])
 	}
 	cycle()
 	if a := testing.AllocsPerRun(1000, cycle); a != 0 {
 		t.Fatalf("queue cycle allocates %v", a)
 	}
-	// Bounded: the fifth get fails without waiting.
-	var held []*pkt
-	for i := 0; i < 4; i++ {
-		if p := q.get(nil); p == nil {
-			t.Fatalf("get %d failed", i)
-		} else {
-			held = append(held, p)
-		}
+	// Bounded: four pkts, then take finds none, without waiting.
+	var held [8]*pkt
+	if n := q.take(held[:], nil); n != 4 {
+		t.Fatalf("took %d pkts of 4", n)
 	}
-	if q.get(nil) != nil {
+	if q.take(held[4:], &waiter{q: q, spent: true}) != 0 {
 		t.Fatal("queue not bounded")
 	}
+	// A waiting take gets what another goroutine releases.
+	go q.release(held[:1])
+	w := waiter{q: q}
+	if q.take(held[4:], &w) != 1 {
+		t.Fatal("waiting take missed a release")
+	}
+	w.release()
 	close(done)
-	if q.pop() != nil {
+	if q.pop(out[:], done) != 0 {
 		t.Fatal("pop after done")
 	}
-	_ = held
+}
+
+// TestQueueOrder: pkts come out in the order they were pushed, across
+// batches and the ring's wrap-around.
+func TestQueueOrder(t *testing.T) {
+	done := make(chan struct{})
+	defer close(done)
+	q := newQueue(5, 8, done)
+	var in [3]*pkt
+	var out [2]*pkt
+	next, want := 0, 0
+	for round := 0; round < 20; round++ {
+		n := q.take(in[:], nil)
+		for _, p := range in[:n] {
+			p.n = next
+			next++
+		}
+		q.push(in[:n])
+		for q.count > 2 {
+			m := q.tryPop(out[:])
+			for _, p := range out[:m] {
+				if p.n != want {
+					t.Fatalf("popped %d, want %d", p.n, want)
+				}
+				want++
+			}
+			q.release(out[:m])
+		}
+	}
 }
 
 func FuzzUnwrap(f *testing.F) {
@@ -206,5 +245,146 @@ func FuzzUnwrap(f *testing.F) {
 		if why2 != DropNone || src2 != src || !bytes.Equal(p2, p) {
 			t.Fatal("no fix point")
 		}
+	})
+}
+
+// TestHandOrder: datagrams written in batches of 1 to 64, handed on 16 at
+// a time, reach wireguard-go's TUN reader, which reads concurrently with
+// less room than a batch, all of them, intact and in order.
+func TestHandOrder(t *testing.T) {
+	d, id := stageDevice()
+	defer close(d.closed)
+	defer d.tun.Close()
+	const total, size = 2000, 200
+	out := make(chan uint32, total)
+	errc := make(chan string, 1)
+	go func() {
+		bufs := stageBufs(48, 16+2000) // fewer than a batch of 64
+		sizes := make([]int, len(bufs))
+		for n := 0; n < total; {
+			k, err := d.tun.Read(bufs, sizes, 16)
+			if err != nil {
+				errc <- err.Error()
+				return
+			}
+			for i := 0; i < k; i++ {
+				// To the peer (srcAddr), from this host (dstAddr).
+				payload, _, why := unwrap(bufs[i][16:16+sizes[i]], srcAddr)
+				if why != DropNone || len(payload) != size {
+					errc <- fmt.Sprintf("datagram %d: %v, %d bytes", n+i, why, len(payload))
+					return
+				}
+				seq := binary.BigEndian.Uint32(payload[encap.HeaderLen:])
+				if !bytes.Equal(payload, vxlanDatagram(size, seq)) {
+					errc <- fmt.Sprintf("datagram %d corrupted", seq)
+					return
+				}
+				out <- seq
+			}
+			n += k
+		}
+	}()
+	for seq := 0; seq < total; {
+		n := min(1+seq%64, total-seq)
+		batch := make([][]byte, n)
+		for i := range batch {
+			batch[i] = vxlanDatagram(size, uint32(seq+i))
+		}
+		roomFor(t, d.txq, n, errc) // no drop when the writer outruns the reader
+		if err := d.Write(batch, id); err != nil {
+			t.Fatal(err)
+		}
+		seq += n
+	}
+	for want := uint32(0); want < total; want++ {
+		select {
+		case err := <-errc:
+			t.Fatal(err)
+		case seq := <-out:
+			if seq != want {
+				t.Fatalf("got datagram %d, want %d", seq, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("datagram %d never came", want)
+		}
+	}
+	if d.Stats().TxPackets != total {
+		t.Fatalf("tx packets %d of %d", d.Stats().TxPackets, total)
+	}
+}
+
+// TestHandOrderRx: the receive side of TestHandOrder. Read gets every
+// datagram wireguard-go's receiver wrote, intact, in order, with the
+// sender's ID.
+func TestHandOrderRx(t *testing.T) {
+	d, id := stageDevice()
+	defer close(d.closed)
+	const total, size = 2000, 200
+	out := make(chan uint32, total)
+	errc := make(chan string, 1)
+	go func() {
+		bufs := stageBufs(48, encap.MaxDatagram) // fewer than a batch of 64
+		sizes := make([]int, len(bufs))
+		eps := make([]netip.AddrPort, len(bufs))
+		for n := 0; n < total; {
+			k, err := d.Read(bufs, sizes, eps)
+			if err != nil {
+				errc <- err.Error()
+				return
+			}
+			for i := 0; i < k; i++ {
+				p := bufs[i][:sizes[i]]
+				seq := binary.BigEndian.Uint32(p[encap.HeaderLen:])
+				if eps[i] != id || !bytes.Equal(p, vxlanDatagram(size, seq)) {
+					errc <- fmt.Sprintf("datagram %d corrupted, or from %v", seq, eps[i])
+					return
+				}
+				out <- seq
+			}
+			n += k
+		}
+	}()
+	for seq := 0; seq < total; {
+		n := min(1+seq%64, total-seq)
+		batch := make([][]byte, n)
+		for i := range batch {
+			b := make([]byte, 16+InnerOverhead+size)
+			wrap(b[16:], vxlanDatagram(size, uint32(seq+i)), srcAddr, dstAddr)
+			batch[i] = b
+		}
+		roomFor(t, d.rxq, n, errc)
+		d.tun.Write(batch, 16)
+		seq += n
+	}
+	for want := uint32(0); want < total; want++ {
+		select {
+		case err := <-errc:
+			t.Fatal(err)
+		case seq := <-out:
+			if seq != want {
+				t.Fatalf("got datagram %d, want %d", seq, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("datagram %d never came", want)
+		}
+	}
+	if d.Stats().RxPackets != total {
+		t.Fatalf("rx packets %d of %d", d.Stats().RxPackets, total)
+	}
+}
+
+// roomFor waits until q has room for n more pkts, failing the test if the
+// reader reported an error on errc meanwhile.
+func roomFor(t *testing.T, q *queue, n int, errc chan string) {
+	t.Helper()
+	eventually(t, 10*time.Second, "room in the queue", func() bool {
+		select {
+		case err := <-errc:
+			t.Fatal(err) // the reader stopped
+		default:
+		}
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.count+n <= q.limit
 	})
 }

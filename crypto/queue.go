@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
 )
 
 const (
@@ -18,30 +20,56 @@ const (
 	// short wait turns a momentary burst into back-pressure instead of
 	// loss; the bound keeps a stalled reader from stalling the writer.
 	queueWait = 50 * time.Millisecond
+
+	// maxBatch is the most pkts a consumer pops in one call: wireguard-go's
+	// batch.
+	maxBatch = conn.IdealBatchSize
+
+	// handChunk is how many datagrams a producer fills before it pushes
+	// them and wakes the consumer, so that
+	// the next stage starts on the head of a long batch while the tail is
+	// still being copied.
+	handChunk = 16
 )
 
 // pkt is one datagram between the caller and WireGuard. buf is owned by
 // the queue it belongs to and never changes; a pkt is owned by one
-// goroutine at a time, passed along by channel sends.
+// goroutine at a time, passed along through the queue.
 type pkt struct {
 	buf  []byte
 	n    int            // bytes of buf in use
 	from netip.AddrPort // receive direction: the sending peer's ID
 }
 
-// queue is a bounded FIFO of pkts with its own free list. Buffers are
-// allocated the first time they are needed and then reused, so memory
-// grows to the peak in-flight count (at most limit) and steady-state
-// traffic allocates nothing. Since no more than limit pkts ever exist and
-// both channels hold limit, sends on them never block. All methods are
-// safe for concurrent use.
+// queue is a bounded FIFO of pkts with its own free list, moved a batch at
+// a time: a producer takes a batch of empty pkts and pushes the filled
+// ones under one lock each, a consumer pops what is queued and releases
+// it under one lock each, and a consumer is woken once per push, not per
+// pkt. (A channel of pkts cost four channel operations per datagram, and
+// their locks were the data path's largest cost after the AEAD.)
+//
+// Buffers are allocated the first time they are needed and then reused,
+// so memory grows to the peak in-flight count (at most limit) and
+// steady-state traffic allocates nothing. No more than limit pkts ever
+// exist, so the FIFO never overflows. All methods are safe for concurrent
+// use.
 type queue struct {
-	ready chan *pkt
-	free  chan *pkt
-	made  atomic.Int32 // pkts allocated so far, ≤ limit
-	limit int32
+	mu    sync.Mutex
+	fifo  []*pkt // ring of filled pkts: count of them from head
+	head  int
+	count int
+	free  []*pkt // empty pkts (a stack: the warmest buffer first)
+	made  int    // pkts allocated so far, ≤ limit
+	limit int
 	size  int
-	done  <-chan struct{}
+
+	// wake holds a token when a push may have found the consumer
+	// waiting; space one when a release may have found a producer
+	// waiting (waiting > 0).
+	wake    chan struct{}
+	space   chan struct{}
+	waiting atomic.Int32
+	done    <-chan struct{}
 
 	// timers holds stopped *time.Timer for waiters; pointers, so Get and
 	// Put do not allocate.
@@ -50,18 +78,20 @@ type queue struct {
 
 func newQueue(limit, size int, done <-chan struct{}) *queue {
 	return &queue{
-		ready: make(chan *pkt, limit),
-		free:  make(chan *pkt, limit),
-		limit: int32(limit),
+		fifo:  make([]*pkt, limit),
+		free:  make([]*pkt, 0, limit),
+		limit: limit,
 		size:  size,
+		wake:  make(chan struct{}, 1),
+		space: make(chan struct{}, 1),
 		done:  done,
 	}
 }
 
-// waiter is one caller's permission to wait for a free pkt: a caller
-// waits at most once per batch (queueWait), then drops at once. Its timer
-// comes from the queue's pool, so waiting allocates nothing once warm;
-// release returns it.
+// waiter is one caller's permission to wait for free pkts: a caller waits
+// at most once per batch (queueWait), then drops at once. Its timer comes
+// from the queue's pool, so waiting allocates nothing once warm; release
+// returns it.
 type waiter struct {
 	q     *queue
 	timer *time.Timer
@@ -76,20 +106,13 @@ func (w *waiter) release() {
 	}
 }
 
-// get returns an empty pkt, or nil when none is free, none may be
-// allocated, and none became free while w waited (w nil: do not wait).
-func (q *queue) get(w *waiter) *pkt {
-	select {
-	case p := <-q.free:
-		return p
-	default:
-	}
-	if q.made.Add(1) <= q.limit {
-		return &pkt{buf: make([]byte, q.size)}
-	}
-	q.made.Add(-1)
-	if w == nil || w.spent {
-		return nil
+// take fills dst with empty pkts and returns how many it took: all that
+// are free or may still be allocated, up to len(dst). When there are
+// none it waits, once per w, up to queueWait for some to be released; it
+// returns 0 when none came (or at once when w is nil or spent).
+func (q *queue) take(dst []*pkt, w *waiter) int {
+	if n := q.tryTake(dst); n > 0 || w == nil || w.spent {
+		return n
 	}
 	w.spent = true
 	if w.timer == nil {
@@ -100,46 +123,118 @@ func (q *queue) get(w *waiter) *pkt {
 			w.timer = time.NewTimer(queueWait)
 		}
 	}
-	select {
-	case p := <-q.free:
-		return p
-	case <-w.timer.C:
-	case <-q.done:
+	q.waiting.Add(1)
+	defer q.waiting.Add(-1)
+	for {
+		// Again after counting as waiting: a release in between did not
+		// signal.
+		if n := q.tryTake(dst); n > 0 {
+			if q.waiting.Load() > 1 {
+				q.signal(q.space) // others may fit in what is left
+			}
+			return n
+		}
+		select {
+		case <-q.space:
+		case <-w.timer.C:
+			return 0
+		case <-q.done:
+			return 0
+		}
 	}
-	return nil
 }
 
-// put returns p to the free list.
-func (q *queue) put(p *pkt) {
-	p.n = 0
-	p.from = netip.AddrPort{}
-	q.free <- p
+func (q *queue) tryTake(dst []*pkt) int {
+	n := 0
+	q.mu.Lock()
+	for n < len(dst) && len(q.free) > 0 {
+		last := len(q.free) - 1
+		dst[n] = q.free[last]
+		q.free[last] = nil
+		q.free = q.free[:last]
+		n++
+	}
+	for n < len(dst) && q.made < q.limit {
+		q.made++
+		dst[n] = &pkt{buf: make([]byte, q.size)}
+		n++
+	}
+	q.mu.Unlock()
+	return n
 }
 
-// push appends a filled pkt to the queue.
-func (q *queue) push(p *pkt) { q.ready <- p }
+// push appends the filled pkts ps, taken from q, to the FIFO and wakes
+// the consumer.
+func (q *queue) push(ps []*pkt) {
+	if len(ps) == 0 {
+		return
+	}
+	q.mu.Lock()
+	for _, p := range ps {
+		q.fifo[(q.head+q.count)%q.limit] = p
+		q.count++
+	}
+	q.mu.Unlock()
+	q.signal(q.wake)
+}
 
-// pop waits for the next pkt; it returns nil once done is closed.
-func (q *queue) pop() *pkt {
+// release returns the pkts ps to the free list.
+func (q *queue) release(ps []*pkt) {
+	if len(ps) == 0 {
+		return
+	}
+	q.mu.Lock()
+	for _, p := range ps {
+		p.n = 0
+		p.from = netip.AddrPort{}
+		q.free = append(q.free, p)
+	}
+	q.mu.Unlock()
+	if q.waiting.Load() > 0 {
+		q.signal(q.space)
+	}
+}
+
+// signal leaves a token in c (capacity 1) unless one is there already.
+func (q *queue) signal(c chan struct{}) {
 	select {
-	case <-q.done:
-		return nil
+	case c <- struct{}{}:
 	default:
 	}
-	select {
-	case p := <-q.ready:
-		return p
-	case <-q.done:
-		return nil
+}
+
+// pop waits for queued pkts and moves up to len(dst) of them, oldest
+// first, into dst; it returns 0 once stop is closed. Only one goroutine at
+// a time may pop.
+func (q *queue) pop(dst []*pkt, stop <-chan struct{}) int {
+	for {
+		if n := q.tryPop(dst); n > 0 {
+			return n
+		}
+		select {
+		case <-q.wake:
+		case <-stop:
+			return 0
+		}
 	}
 }
 
-// tryPop returns the next pkt, or nil if none is queued.
-func (q *queue) tryPop() *pkt {
-	select {
-	case p := <-q.ready:
-		return p
-	default:
-		return nil
+// tryPop moves up to len(dst) queued pkts into dst without waiting.
+func (q *queue) tryPop(dst []*pkt) int {
+	q.mu.Lock()
+	n := q.unlockedPop(dst)
+	q.mu.Unlock()
+	return n
+}
+
+// unlockedPop is tryPop with q.mu held.
+func (q *queue) unlockedPop(dst []*pkt) int {
+	n := min(len(dst), q.count)
+	for i := 0; i < n; i++ {
+		dst[i] = q.fifo[q.head]
+		q.fifo[q.head] = nil
+		q.head = (q.head + 1) % q.limit
 	}
+	q.count -= n
+	return n
 }

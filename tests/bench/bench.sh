@@ -44,12 +44,19 @@
 #   vxwire_enc   vxwire with network "bench" encrypted: WireGuard inside the
 #                daemon, preshared keys at their default 12 h rotation;
 #                container MTU 1390 (underlay - 110)
-#   kvx_wg       kernel vxlan vxb-vx0 bound to Debian wireguard-go vxb-wg1|2
+#   kvx_wg       kernel vxlan vxb-vx0 bound to wireguard-go vxb-wg1|2
 #                (100.82.0.1|2, MTU 1440), bridge and veth; MTU 1390
-#   wg_go        Debian wireguard-go alone, containers routed over it (proxy
-#                ARP on vxb-k1|2, no VXLAN); MTU 1440
-#   dcpu counts the vxwire daemons or the wireguard-go processes. A table
-#   with vxwire_enc/kvx_wg follows the others.
+#   wg_go        wireguard-go alone, containers routed over it (proxy ARP on
+#                vxb-k1|2, no VXLAN); MTU 1440. The reference of vxwire_enc.
+#   wg_deb       (only with WG_DEB=path) wg_go with that other wireguard-go,
+#                e.g. WG_DEB=/usr/bin/wireguard-go, Debian's 2022 package
+#   wireguard-go is, unless WG_GO names one, the version go.mod pins
+#   (golang.zx2c4.com/wireguard, the code vxwire embeds), built into the
+#   work folder with `go build golang.zx2c4.com/wireguard` (module cache or
+#   proxy): its kernel TUN takes offloads (GSO/GRO, checksums), which
+#   Debian's 2022 build lacks. dcpu counts the vxwire daemons or the
+#   wireguard-go processes. A table with vxwire_enc/kvx_wg and
+#   vxwire_enc/wg_go follows the others.
 #
 # Run as root: bash tests/bench/bench.sh (make bench builds bin/vxwire first).
 # Needs ip, bridge, iperf3, ping, jq, timeout, getconf; with DNS=1 also
@@ -57,14 +64,16 @@
 # Env: T=10 (iperf3 seconds), REPS=3, PN=200 (pings per run),
 #      DNS=1 (0 leaves the DNS figures out), DNST=10 (dnsperf seconds),
 #      VXWIRE=bin/vxwire (binary; built with go build when missing),
-#      ENC=1 (0 leaves the encrypted paths out), WG_GO=wireguard-go (binary;
-#      ENC=1 also needs wg, package wireguard-tools).
+#      ENC=1 (0 leaves the encrypted paths out), WG_GO (wireguard-go binary,
+#      default: built from go.mod's version), WG_DEB (see wg_deb), PLAIN=1
+#      (0 leaves the kernel and vxwire plain modes out); ENC=1 also needs
+#      wg (package wireguard-tools) and go.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 T=${T:-10} REPS=${REPS:-3} PN=${PN:-200} DNS=${DNS:-1} DNST=${DNST:-10}
 BIN=${VXWIRE:-$PWD/bin/vxwire}
-ENC=${ENC:-1} WG_GO=${WG_GO:-wireguard-go}
+ENC=${ENC:-1} WG_GO=${WG_GO:-} WG_DEB=${WG_DEB:-} PLAIN=${PLAIN:-1}
 HOSTS=(vxb-h1 vxb-h2) CTRS=(vxb-c1 vxb-c2) EXTRA=(vxb-c3)
 UNDERLAY=(198.18.0.1 198.18.0.2) OVERLAY=(10.77.0.10 10.77.0.20)
 DST=${OVERLAY[1]}
@@ -326,9 +335,10 @@ measure_dns() {
 
 # --- Encrypted paths (ENC=1) -------------------------------------------------
 # Three encrypted data paths between the same containers, measured like the
-# others: vxwire with the network encrypted, kernel vxlan over Debian
-# wireguard-go (the nearest measurable stand-in for an encrypted kernel
-# overlay), and wireguard-go alone as a routed L3 tunnel (no L2, no VXLAN).
+# others: vxwire with the network encrypted, kernel vxlan over wireguard-go
+# (the nearest measurable stand-in for an encrypted kernel overlay), and
+# wireguard-go alone as a routed L3 tunnel (no L2, no VXLAN). wireguard-go
+# is WG_GO, by default the version vxwire embeds (wggo_build).
 
 TUNNEL=(100.82.0.1 100.82.0.2) # tunnel addresses, as vxwire derives them from UNDERLAY
 
@@ -389,16 +399,26 @@ EOF
   start_vxwire enc-
 }
 
-# wggo_up [routed]: Debian wireguard-go vxb-wg1|2 in the hosts, peered over the
-# underlay on udp/51820, tunnel addresses TUNNEL/24, MTU 1440 (1500 - 60, the
-# inner MTU vxwire uses). With "routed", each peer's allowed-ips also hold its
-# container's address.
+# wggo_build: unless WG_GO names a binary, build the wireguard-go that go.mod
+# pins into $WORK/wireguard-go (the main package of the module vxwire embeds,
+# with vxwire's versions of its dependencies) and point WG_GO at it.
+wggo_build() {
+  [ -z "$WG_GO" ] || return 0
+  log "bench: building wireguard-go $(go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard)"
+  timeout 600 go build -o "$WORK/wireguard-go" golang.zx2c4.com/wireguard || die "cannot build wireguard-go"
+  WG_GO=$WORK/wireguard-go
+}
+
+# wggo_up [routed [BINARY]]: wireguard-go (WG_GO, or BINARY) vxb-wg1|2 in the
+# hosts, peered over the underlay on udp/51820, tunnel addresses TUNNEL/24,
+# MTU 1440 (1500 - 60, the inner MTU vxwire uses). With "routed", each
+# peer's allowed-ips also hold its container's address.
 wggo_up() {
-  local i j n allowed
+  local i j n allowed bin=${2:-$WG_GO}
   enc_keys wg wgk
   for i in 0 1; do
     rm -f "/var/run/wireguard/vxb-wg$((i + 1)).sock" # this script's name, left by a killed run
-    ip netns exec "${HOSTS[i]}" "$WG_GO" -f "vxb-wg$((i + 1))" >"$WORK/wg$((i + 1)).log" 2>&1 &
+    ip netns exec "${HOSTS[i]}" "$bin" -f "vxb-wg$((i + 1))" >"$WORK/wg$((i + 1)).log" 2>&1 &
     PIDS+=($!) DAEMONS+=($!)
   done
   for i in 0 1; do
@@ -417,9 +437,7 @@ wggo_up() {
 }
 
 # Kernel vxlan bound to the wireguard-go interface: what a stock host joining
-# a vxwire encrypted network runs (docs/wireguard-interop.md). The TUN device
-# of Debian's wireguard-go takes no checksum offload, so the kernel completes
-# the inner checksums before wireguard-go reads the packets.
+# a vxwire encrypted network runs (docs/wireguard-interop.md).
 up_kvx_wg() {
   local i h
   wggo_up
@@ -439,7 +457,7 @@ up_kvx_wg() {
 # veth (answering ARP for the other one by proxy) and the other's to wg.
 up_wg_go() {
   local i h
-  wggo_up routed
+  wggo_up routed "${1:-}"
   for i in 0 1; do
     h=${HOSTS[i]}
     enc_ctr "$i" 1440
@@ -450,10 +468,15 @@ up_wg_go() {
   done
 }
 
+# wg_deb: wg_go with WG_DEB's wireguard-go.
+up_wg_deb() { up_wg_go "$WG_DEB"; }
+
 ENC_MODES=(vxwire_enc kvx_wg wg_go)
+[ -z "$WG_DEB" ] || ENC_MODES+=(wg_deb)
 
 run_enc() {
   local mode
+  wggo_build
   for mode in "${ENC_MODES[@]}"; do
     log "### $mode: T=$T s, REPS=$REPS, PN=$PN (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
     underlay
@@ -464,24 +487,32 @@ run_enc() {
 }
 
 enc_table() {
-  local metric m k v row
+  local metric m ref v row
   declare -A ratio
   echo
-  for metric in tcp1_gbps tcp4_gbps ping_avg_ms ping_p99_ms; do
-    k=${R[kvx_wg,$metric]:-nan} v=${R[vxwire_enc,$metric]:-nan}
-    ratio[$metric]=$(ratio "$v" "$k")
-    echo "RESULT mode=vxwire_enc metric=${metric}_vs_kvx_wg value=${ratio[$metric]}"
+  for ref in kvx_wg wg_go; do
+    for metric in tcp1_gbps tcp4_gbps ping_avg_ms ping_p99_ms; do
+      v=${R[vxwire_enc,$metric]:-nan}
+      ratio[$ref,$metric]=$(ratio "$v" "${R[$ref,$metric]:-nan}")
+      echo "RESULT mode=vxwire_enc metric=${metric}_vs_${ref} value=${ratio[$ref,$metric]}"
+    done
   done
-  printf '%-14s %12s %12s %12s %20s\n' metric vxwire_enc kvx_wg wg_go vxwire_enc/kvx_wg
+  printf '%-14s' metric
+  printf ' %12s' "${ENC_MODES[@]}"
+  printf ' %18s %18s\n' vxwire_enc/kvx_wg vxwire_enc/wg_go
   for metric in tcp1_gbps tcp4_gbps ping_avg_ms ping_p99_ms; do
-    printf '%-14s %12s %12s %12s %20s\n' "$metric" "${R[vxwire_enc,$metric]:-nan}" "${R[kvx_wg,$metric]:-nan}" \
-      "${R[wg_go,$metric]:-nan}" "${ratio[$metric]}"
+    printf '%-14s' "$metric"
+    for m in "${ENC_MODES[@]}"; do printf ' %12s' "${R[$m,$metric]:-nan}"; done
+    printf ' %18s %18s\n' "${ratio[kvx_wg,$metric]}" "${ratio[wg_go,$metric]}"
   done
   row=()
   for m in "${ENC_MODES[@]}"; do row+=("${R[$m,tcp1_gbps_dcpu]:-nan}/${R[$m,tcp4_gbps_dcpu]:-nan}"); done
-  printf '%-14s %12s %12s %12s\n' daemon_cpu_pct "${row[@]}"
-  echo "(vxwire_enc: vxwire, network encrypted, MTU 1390; kvx_wg: kernel vxlan over Debian wireguard-go, MTU 1390;"
-  echo " wg_go: Debian wireguard-go routed, no VXLAN, MTU 1440; daemon_cpu_pct: vxwire or wireguard-go, tcp1/tcp4)"
+  printf '%-14s' daemon_cpu_pct
+  printf ' %12s' "${row[@]}"
+  echo
+  echo "(vxwire_enc: vxwire, network encrypted, MTU 1390; kvx_wg: kernel vxlan over wireguard-go, MTU 1390;"
+  echo " wg_go: wireguard-go routed, no VXLAN, MTU 1440; wireguard-go: $("$WG_GO" --version 2>/dev/null | head -1);"
+  echo " daemon_cpu_pct: vxwire or wireguard-go, tcp1/tcp4)"
 }
 
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, veth, TAP)"
@@ -494,8 +525,8 @@ if [ "$DNS" = 1 ]; then
   done
 fi
 if [ "$ENC" = 1 ]; then
-  for t in wg "$WG_GO" od; do
-    command -v "$t" >/dev/null || die "missing $t (apt-get install wireguard-tools wireguard-go), or run with ENC=0"
+  for t in wg od ${WG_GO:-go} $WG_DEB; do
+    command -v "$t" >/dev/null || die "missing $t (apt-get install wireguard-tools; go builds wireguard-go), or run with ENC=0"
   done
 fi
 if [ ! -x "$BIN" ]; then
@@ -507,7 +538,9 @@ trap 'exit 130' INT TERM
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vxb.XXXXXX")
 teardown # namespaces left over from an interrupted run
 
-for mode in kernel vxwire; do
+PLAIN_MODES=(kernel vxwire)
+[ "$PLAIN" = 1 ] || PLAIN_MODES=()
+for mode in "${PLAIN_MODES[@]}"; do
   log "### $mode: T=$T s, REPS=$REPS, PN=$PN (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
   underlay
   "up_$mode"
@@ -519,6 +552,7 @@ for mode in kernel vxwire; do
 done
 [ "$ENC" != 1 ] || run_enc
 
+if [ "$PLAIN" = 1 ]; then
 echo
 printf '%-14s %12s %12s %16s\n' metric kernel vxwire vxwire/kernel
 for metric in tcp1_gbps tcp4_gbps ping_avg_ms ping_p99_ms; do
@@ -528,7 +562,8 @@ for metric in tcp1_gbps tcp4_gbps ping_avg_ms ping_p99_ms; do
 done
 printf '%-14s %12s %12s\n' daemon_cpu_pct - "${R[vxwire,tcp1_gbps_dcpu]}/${R[vxwire,tcp4_gbps_dcpu]}"
 echo "(Gbit/s: higher is better; ms: lower is better; daemon_cpu_pct: % of one core, tcp1/tcp4)"
-if [ "$DNS" = 1 ]; then
+fi
+if [ "$DNS" = 1 ] && [ "$PLAIN" = 1 ]; then
   echo
   printf '%-18s %12s %12s %16s\n' metric dnsmasq vxwire vxwire/dnsmasq
   for metric in dns_qps dns_avg_ms dns_cpu_us; do
