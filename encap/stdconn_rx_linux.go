@@ -324,42 +324,41 @@ func (s *rxStash) push(b []byte, seg int, src netip.AddrPort) {
 	s.tail++
 }
 
+// take returns a view of the next stashed datagram, and its source, and
+// moves past it. The stash must be pending. The view stays valid until the
+// stash is next filled, which only happens once it is empty, in a later
+// call.
+func (s *rxStash) take() ([]byte, netip.AddrPort) {
+	sl := &s.slots[s.head]
+	l := min(sl.seg, sl.n-sl.off)
+	v, src := sl.buf[sl.off:sl.off+l:sl.off+l], sl.src
+	sl.off += l
+	if sl.off >= sl.n {
+		s.head++
+	}
+	if s.head == s.tail {
+		s.head, s.tail = 0, 0
+	}
+	return v, src
+}
+
 // drain hands out stashed datagrams into bufs, in order, and returns how
 // many it stored.
 func (s *rxStash) drain(bufs [][]byte, sizes []int, eps []netip.AddrPort) int {
 	i := 0
-	for ; i < len(bufs) && s.head < s.tail; i++ {
-		sl := &s.slots[s.head]
-		l := min(sl.seg, sl.n-sl.off)
-		copy(bufs[i], sl.buf[sl.off:sl.off+l])
-		sizes[i], eps[i] = l, sl.src
-		sl.off += l
-		if sl.off >= sl.n {
-			s.head++
-		}
-	}
-	if s.head == s.tail {
-		s.head, s.tail = 0, 0
+	for ; i < len(bufs) && s.pending(); i++ {
+		v, src := s.take()
+		sizes[i], eps[i] = copy(bufs[i], v), src
 	}
 	return i
 }
 
-// lend is drain for ReadViews: it stores views of the stashed datagrams,
-// which stay valid until the stash is next filled, which only happens once
-// it is empty, in a later call.
+// lend is drain for ReadViews: it stores views of the stashed datagrams
+// (see take).
 func (s *rxStash) lend(views [][]byte, eps []netip.AddrPort) int {
 	i := 0
-	for ; i < len(views) && s.head < s.tail; i++ {
-		sl := &s.slots[s.head]
-		l := min(sl.seg, sl.n-sl.off)
-		views[i], eps[i] = sl.buf[sl.off:sl.off+l:sl.off+l], sl.src
-		sl.off += l
-		if sl.off >= sl.n {
-			s.head++
-		}
-	}
-	if s.head == s.tail {
-		s.head, s.tail = 0, 0
+	for ; i < len(views) && s.pending(); i++ {
+		views[i], eps[i] = s.take()
 	}
 	return i
 }
