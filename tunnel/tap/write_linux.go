@@ -3,7 +3,10 @@ package tap
 // Write side of a Native device: switch → container.
 //
 //	Write(frames) ── lock wmu ──▶ for each position i in frames:
+//	   frame already written with a UDP group ─▶ skip
 //	   frame shorter than Ethernet or larger than a superframe ─▶ drop, count
+//	   UDP: planUDP(frames[i:]) ─▶ that datagram and the later ones of its
+//	        flow (taken), one GSO_UDP_L4 writev, or one by one
 //	   planCoalesce(frames[i:]) ─▶ run of n segments of one TCP flow
 //	     n > 1: iov = [virtio hdr + rewritten header (scratch)] +
 //	                  [payload of segment k, straight from frames[i+k]]...
@@ -16,8 +19,8 @@ package tap
 //	     net.ErrClosed ─▶ return; other errors ─▶ drop, count, rate-limited log
 //	   clear the iovecs so the device keeps no reference to caller frames
 //
-// Nothing allocates: the iovec array, the header scratch and the bound
-// writeOnce function live in the device. Frames are never modified.
+// Nothing allocates: the iovec array, the header scratch, the taken marks
+// and the bound writeOnce function live in the device. Frames are never modified.
 
 import (
 	"errors"
@@ -32,14 +35,18 @@ import (
 
 // writer is the state of Write, guarded by Native.wmu.
 type writer struct {
-	iov     [maxCoalesceSegs + 1]unix.Iovec
-	iovN    int
-	hdr     [maxCoalesceHdr]byte // virtio + packet header of a GSO write
-	zero    [vnetHdrLen]byte     // virtio header of an ordinary frame
-	again   int                  // EAGAINs within one writev
-	err     error                // result of writeOnce
-	lastLog time.Time
-	t       tally
+	iov   [maxCoalesceSegs + 1]unix.Iovec
+	iovN  int
+	hdr   [maxCoalesceHdr]byte // virtio + packet header of a GSO write
+	taken [maxBatch]bool       // frames already written with a UDP group
+	// noUDPGSO is set once the kernel refused a UDP GSO write as invalid.
+	noUDPGSO bool
+	idx      [maxCoalesceSegs]uint16
+	zero     [vnetHdrLen]byte // virtio header of an ordinary frame
+	again    int              // EAGAINs within one writev
+	err      error            // result of writeOnce
+	lastLog  time.Time
+	t        tally
 }
 
 const (
@@ -53,7 +60,8 @@ const (
 // Write writes frames to the container and returns len(frames), or the
 // number written before the device was closed together with
 // net.ErrClosed. Runs of TCP segments of one flow go out as a single GSO
-// write; a frame the kernel refuses is dropped and counted in Stats.
+// write, and so do the datagrams of one UDP flow within frames, in their
+// order; a frame the kernel refuses is dropped and counted in Stats.
 // Frames are borrowed for the call and never modified. Write is safe for
 // concurrent use; calls are serialized.
 func (d *Native) Write(frames [][]byte) (int, error) {
@@ -61,9 +69,21 @@ func (d *Native) Write(frames [][]byte) (int, error) {
 	defer d.wmu.Unlock()
 	w := &d.wr
 	defer d.ctr.add(&w.t)
+	defer clear(w.taken[:min(len(frames), len(w.taken))])
 	for i := 0; i < len(frames); {
+		if i < len(w.taken) && w.taken[i] {
+			i++ // written with its UDP group
+			continue
+		}
 		if len(frames[i]) < ethHdrLen || len(frames[i]) > maxWriteLen {
 			w.t.txDropped++
+			i++
+			continue
+		}
+		if isUDP(frames[i]) {
+			if err := d.writeUDP(frames[i:], i); err == net.ErrClosed {
+				return i, err
+			}
 			i++
 			continue
 		}
@@ -73,7 +93,7 @@ func (d *Native) Write(frames [][]byte) (int, error) {
 			w.t.txBadChecksum++
 		}
 		if n > 1 {
-			err := d.writeGSO(frames[i:i+n], hn)
+			err := d.writeGSO(frames[i:i+n], nil, hn)
 			if err == net.ErrClosed {
 				return i, err
 			}
@@ -94,20 +114,62 @@ func (d *Native) Write(frames [][]byte) (int, error) {
 	return len(frames), nil
 }
 
-// writeGSO writes the run frames as one superframe whose header planCoalesce
-// left in w.hdr[:hn]. On a refusal the caller writes the frames one by one.
-func (d *Native) writeGSO(frames [][]byte, hn int) error {
+// writeUDP writes the UDP datagram frames[0] (at position i of Write's
+// frames) together with the later datagrams of its flow that planUDP
+// gathers, as one GSO write, or alone. If the kernel refuses the GSO
+// write, the group's datagrams are written one by one, in order.
+func (d *Native) writeUDP(frames [][]byte, i int) error {
+	w := &d.wr
+	var taken []bool
+	if i < len(w.taken) {
+		taken = w.taken[i:]
+	}
+	n, hn := 1, 0
+	w.idx[0] = 0
+	if len(taken) > 1 && !w.noUDPGSO {
+		n, hn = planUDP(frames, taken, w.idx[:], w.hdr[:])
+	}
+	if n > 1 {
+		err := d.writeGSO(frames, w.idx[:n], hn)
+		if err == nil || err == net.ErrClosed {
+			return err
+		}
+		if errors.Is(err, unix.EINVAL) {
+			w.noUDPGSO = true // a kernel without UDP GSO from a TAP: stop asking
+		}
+	}
+	for _, j := range w.idx[:n] {
+		if err := d.writeFrame(frames[j]); err == net.ErrClosed {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeGSO writes a run or group as one superframe whose header
+// planCoalesce or planUDP left in w.hdr[:hn]: frames[idx[k]] for each k,
+// or every frame of frames when idx is nil. On a refusal the caller
+// writes the frames one by one.
+func (d *Native) writeGSO(frames [][]byte, idx []uint16, hn int) error {
 	w := &d.wr
 	hdrLen := hn - vnetHdrLen
 	setIov(&w.iov[0], w.hdr[:hn])
-	for k, f := range frames {
+	n := len(frames)
+	if idx != nil {
+		n = len(idx)
+	}
+	for k := range n {
+		f := frames[k]
+		if idx != nil {
+			f = frames[idx[k]]
+		}
 		setIov(&w.iov[k+1], f[hdrLen:ipEnd(f)])
 	}
-	err := d.writev(len(frames) + 1)
+	err := d.writev(n + 1)
 	if err == nil {
 		w.t.txWrites++
-		w.t.txFrames += uint64(len(frames))
-		w.t.txCoalesced += uint64(len(frames))
+		w.t.txFrames += uint64(n)
+		w.t.txCoalesced += uint64(n)
 	} else if err != net.ErrClosed {
 		d.logLimited(&w.lastLog, "tap refused a coalesced write", err)
 	}
