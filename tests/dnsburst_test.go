@@ -26,14 +26,8 @@ import (
 // made.
 func TestDNSBurst(t *testing.T) {
 	e := newEnv(t)
-	h1, h2 := e.twoHosts()
-	c1, c2 := e.container("c1"), e.container("c2")
-	d1 := e.startDaemon(h1, e.writeConfig(h1, hostConf{peers: []*host{h2}, networks: []netConf{blue},
-		endpoints: []epConf{{network: "blue", name: "c1", ns: c1, addr: "10.77.0.10"}}}))
-	d2 := e.startDaemon(h2, e.writeConfig(h2, hostConf{peers: []*host{h1}, networks: []netConf{blue},
-		endpoints: []epConf{{network: "blue", name: "c2", ns: c2, addr: "10.77.0.20"}}}))
-	d1.waitReady("c1")
-	d2.waitReady("c2")
+	p := e.bluePair()
+	h1, c1 := p.h1, p.c1
 	e.eventually(dnsTimeout, "c2 resolves in c1", func() error { return e.resolvesTo(c1, blue.gateway, "c2", "10.77.0.20") })
 
 	// One name per socket: each socket's replies are of one size, so a
