@@ -78,7 +78,7 @@ func (d *Device) Reconfigure(cfg Config) error {
 		// cross may leave one direction dark (see rotateStep). The
 		// initiator's WireGuard retries its initiation until the other
 		// side holds the same keys.
-		d.handshake(cfg.PrivateKey.Public(), time.Time{}, true)
+		d.handshake(cfg.PrivateKey.Public(), time.Time{})
 	}
 	return nil
 }

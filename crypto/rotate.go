@@ -72,14 +72,14 @@ func (d *Device) rotateStep(r *rotation, now time.Time) time.Duration {
 	}
 	confirming := !r.switchedAt.IsZero() && now.Sub(r.switchedAt) < confirmFor
 	if confirming && !now.Before(r.nextConfirm) {
-		d.handshake(self, r.switchedAt, true)
+		d.handshake(self, r.switchedAt)
 		r.nextConfirm = now.Add(confirmEvery)
 	}
 	e := ring.EpochAt(now)
 	next := ring.Start(e + 1)
 	refreshAt := next.Add(-ring.lead())
 	if r.refreshed != e+1 && !now.Before(refreshAt) {
-		d.handshake(self, time.Time{}, true)
+		d.handshake(self, time.Time{})
 		r.refreshed = e + 1
 	}
 	wake := next
@@ -123,16 +123,17 @@ func (d *Device) install(now time.Time) bool {
 	return true
 }
 
-// handshake asks peers of the host with public key self, with a known endpoint, for a new handshake under
-// the preshared key now installed: those whose last handshake completed
-// before the given time, or all when it is zero; and, if initiatorOnly,
-// only those this host initiates to (see initiates). The current session
-// keeps carrying traffic until the handshake completes. WireGuard skips
-// the request for a peer that was sent an initiation less than
+// handshake asks the peers this host (public key self) initiates to (see
+// initiates), with a known endpoint, for a new handshake under the
+// preshared key now installed: those whose last handshake completed
+// before the given time, or all when it is zero. The other side of a pair
+// never asks, so initiations cannot cross (see rotateStep). The current
+// session keeps carrying traffic until the handshake completes. WireGuard
+// skips the request for a peer that was sent an initiation less than
 // RekeyTimeout ago; the later confirmation rounds catch those.
-func (d *Device) handshake(self Key, before time.Time, initiatorOnly bool) {
+func (d *Device) handshake(self Key, before time.Time) {
 	for k, s := range d.wgPeers() {
-		if !s.Endpoint.IsValid() || initiatorOnly && !initiates(self, k) {
+		if !s.Endpoint.IsValid() || !initiates(self, k) {
 			continue
 		}
 		if !before.IsZero() && !s.LastHandshake.Before(before) {
@@ -146,9 +147,9 @@ func (d *Device) handshake(self Key, before time.Time, initiatorOnly bool) {
 
 // initiates reports whether the host with public key self starts the
 // rotation handshakes with the host with key peer: the lower key does.
-// Two initiations that cross in flight both fail in WireGuard (each side
-// drops its own handshake state when it answers the other's), so at a
-// boundary only one side of each pair initiates.
+// Two initiations that cross in flight can leave one host dropping the new
+// session's packets (see rotateStep), so only one side of each pair
+// initiates.
 func initiates(self, peer Key) bool {
 	return bytes.Compare(self[:], peer[:]) < 0
 }
