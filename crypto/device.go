@@ -283,32 +283,23 @@ func (d *Device) Write(bufs [][]byte, dst netip.AddrPort) error {
 		return ErrUnknownPeer
 	}
 	q := d.txq
-	w := waiter{q: q}
-	defer w.release()
-	var local [handChunk]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
-	got, k := 0, 0
+	f := newFiller(q)
+	defer f.done()
 	sent, bytes, full := 0, 0, 0
 	for i, b := range bufs {
 		if len(b)+InnerOverhead > q.size {
 			d.stats.drop(DropTooBig, 1)
 			continue
 		}
-		if k == got {
-			q.push(local[:k])
-			k = 0
-			if got = q.take(local[:min(len(bufs)-i, handChunk)], &w); got == 0 {
-				full++ // after one wait per call, the rest drops at once
-				continue
-			}
+		p := f.next(len(bufs) - i)
+		if p == nil {
+			full++ // after one wait per call, the rest drops at once
+			continue
 		}
-		p := local[k]
-		k++
 		p.n = wrap(p.buf, b, tab.local, to)
 		sent++
 		bytes += len(b)
 	}
-	q.push(local[:k])
-	q.release(local[k:got])
 	d.stats.drop(DropQueueFull, full)
 	d.stats.txPackets.Add(uint64(sent))
 	d.stats.txBytes.Add(uint64(bytes))

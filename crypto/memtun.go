@@ -69,10 +69,8 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 	d := t.d
 	q := d.rxq
 	tab := d.table.Load()
-	w := waiter{q: q}
-	defer w.release()
-	var local [handChunk]*pkt // pkts taken from q: local[:k] filled, local[k:got] not yet
-	got, k := 0, 0
+	f := newFiller(q)
+	defer f.done()
 	inner := 0 // packets given to the inner stack
 	for i, b := range bufs {
 		payload, src, why := unwrap(b[offset:], tab.local)
@@ -104,23 +102,16 @@ func (t *memTUN) Write(bufs [][]byte, offset int) (int, error) {
 			d.stats.drop(DropTooBig, 1)
 			continue
 		}
-		if k == got {
-			q.push(local[:k])
-			k = 0
-			if got = q.take(local[:min(len(bufs)-i, handChunk)], &w); got == 0 {
-				// After one wait per batch the rest drops at once,
-				// rather than stall this peer's receiver further.
-				d.stats.drop(DropQueueFull, 1)
-				continue
-			}
+		p := f.next(len(bufs) - i)
+		if p == nil {
+			// After one wait per batch the rest drops at once, rather
+			// than stall this peer's receiver further.
+			d.stats.drop(DropQueueFull, 1)
+			continue
 		}
-		p := local[k]
-		k++
 		p.n = copy(p.buf, payload)
 		p.from = s.id
 	}
-	q.push(local[:k])
-	q.release(local[k:got])
 	if inner > 0 {
 		d.stats.innerRx.Add(uint64(inner))
 	}

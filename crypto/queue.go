@@ -144,6 +144,7 @@ func (q *queue) take(dst []*pkt, w *waiter) int {
 	}
 }
 
+// tryTake is take without waiting.
 func (q *queue) tryTake(dst []*pkt) int {
 	n := 0
 	q.mu.Lock()
@@ -222,13 +223,7 @@ func (q *queue) pop(dst []*pkt, stop <-chan struct{}) int {
 // tryPop moves up to len(dst) queued pkts into dst without waiting.
 func (q *queue) tryPop(dst []*pkt) int {
 	q.mu.Lock()
-	n := q.unlockedPop(dst)
-	q.mu.Unlock()
-	return n
-}
-
-// unlockedPop is tryPop with q.mu held.
-func (q *queue) unlockedPop(dst []*pkt) int {
+	defer q.mu.Unlock()
 	n := min(len(dst), q.count)
 	for i := 0; i < n; i++ {
 		dst[i] = q.fifo[q.head]
@@ -237,4 +232,43 @@ func (q *queue) unlockedPop(dst []*pkt) int {
 	}
 	q.count -= n
 	return n
+}
+
+// filler hands a producer empty pkts of q, taken handChunk at a time, and
+// pushes the filled ones a chunk at a time: one lock each way and one
+// wake-up of the consumer per chunk. Its waiter allows one wait per
+// filler; done must be called when the producer is finished.
+type filler struct {
+	w      waiter
+	local  [handChunk]*pkt // taken from q: local[:k] filled, local[k:got] not yet
+	got, k int
+}
+
+func newFiller(q *queue) filler { return filler{w: waiter{q: q}} }
+
+// next returns an empty pkt to fill, which is pushed with the next chunk.
+// When it must take a chunk it takes at most left pkts (the datagrams
+// still to come, this one included); it returns nil when none is free
+// after the filler's one wait.
+func (f *filler) next(left int) *pkt {
+	if f.k == f.got {
+		q := f.w.q
+		q.push(f.local[:f.k])
+		f.k = 0
+		if f.got = q.take(f.local[:min(left, handChunk)], &f.w); f.got == 0 {
+			return nil
+		}
+	}
+	f.k++
+	return f.local[f.k-1]
+}
+
+// done pushes the filled pkts, returns the unfilled ones to the free list
+// and the waiter's timer to its pool.
+func (f *filler) done() {
+	q := f.w.q
+	q.push(f.local[:f.k])
+	q.release(f.local[f.k:f.got])
+	f.k, f.got = 0, 0
+	f.w.release()
 }
