@@ -136,11 +136,10 @@ func stageBufs(n, size int) [][]byte {
 	return bufs
 }
 
-// BenchmarkStageTx is the transmit side of this package's data path per
-// batch of 128 1400-byte datagrams: Device.Write (wrap into the queue)
-// then memTUN.Read (into wireguard-go's buffers), on one goroutine.
-func BenchmarkStageTx(b *testing.B) {
-	const size = 1400
+// stageTx returns one transmit cycle of this package's data path, for a
+// batch of maxBatch datagrams of size bytes: Device.Write (wrap into the
+// queue) then memTUN.Read (into wireguard-go's buffers), on one goroutine.
+func stageTx(tb testing.TB, size int) func() {
 	d, id := stageDevice()
 	batch := make([][]byte, maxBatch)
 	for i := range batch {
@@ -148,32 +147,20 @@ func BenchmarkStageTx(b *testing.B) {
 	}
 	bufs := stageBufs(maxBatch, 16+2000)
 	sizes := make([]int, maxBatch)
-	cycle := func() {
+	return func() {
 		if err := d.Write(batch, id); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if n, err := d.tun.Read(bufs, sizes, 16); err != nil || n != maxBatch {
-			b.Fatal(n, err)
+			tb.Fatal(n, err)
 		}
 	}
-	cycle() // allocates the queue's pkts
-	b.SetBytes(size * maxBatch)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := d.Write(batch, id); err != nil {
-			b.Fatal(err)
-		}
-		if n, err := d.tun.Read(bufs, sizes, 16); err != nil || n != maxBatch {
-			b.Fatal(n, err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*maxBatch), "ns/dgram")
 }
 
-// BenchmarkStageRx is the receive side per batch of 128 inner packets:
-// memTUN.Write (unwrap into the queue) then Device.Read, on one goroutine.
-func BenchmarkStageRx(b *testing.B) {
-	const size = 1400
+// stageRx returns one receive cycle for a batch of maxBatch inner packets
+// of size-byte datagrams: memTUN.Write (unwrap into the queue) then
+// Device.Read, on one goroutine.
+func stageRx(tb testing.TB, size int) func() {
 	d, _ := stageDevice()
 	inner := stageBufs(maxBatch, 16+2000)
 	for i, buf := range inner {
@@ -183,24 +170,42 @@ func BenchmarkStageRx(b *testing.B) {
 	bufs := stageBufs(maxBatch, encap.MaxDatagram)
 	sizes := make([]int, maxBatch)
 	eps := make([]netip.AddrPort, maxBatch)
-	cycle := func() {
+	return func() {
 		if _, err := d.tun.Write(inner, 16); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if n, err := d.Read(bufs, sizes, eps); err != nil || n != maxBatch {
-			b.Fatal(n, err)
+			tb.Fatal(n, err)
 		}
 	}
+}
+
+// TestStageNoAllocs: once the queues' pkts exist, a batch through either
+// direction of the data path allocates nothing.
+func TestStageNoAllocs(t *testing.T) {
+	for name, stage := range map[string]func(testing.TB, int) func(){"tx": stageTx, "rx": stageRx} {
+		cycle := stage(t, 1400)
+		cycle() // allocates the queue's pkts
+		if a := testing.AllocsPerRun(100, cycle); a != 0 {
+			t.Errorf("%s: a batch of %d allocates %v times", name, maxBatch, a)
+		}
+	}
+}
+
+// BenchmarkStageTx is stageTx per batch of 128 1400-byte datagrams.
+func BenchmarkStageTx(b *testing.B) { benchStage(b, stageTx) }
+
+// BenchmarkStageRx is stageRx per batch of 128 1400-byte datagrams.
+func BenchmarkStageRx(b *testing.B) { benchStage(b, stageRx) }
+
+func benchStage(b *testing.B, stage func(testing.TB, int) func()) {
+	const size = 1400
+	cycle := stage(b, size)
 	cycle() // allocates the queue's pkts
 	b.SetBytes(size * maxBatch)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := d.tun.Write(inner, 16); err != nil {
-			b.Fatal(err)
-		}
-		if n, err := d.Read(bufs, sizes, eps); err != nil || n != maxBatch {
-			b.Fatal(n, err)
-		}
+		cycle()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*maxBatch), "ns/dgram")
 }

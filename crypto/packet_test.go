@@ -284,30 +284,17 @@ func TestHandOrder(t *testing.T) {
 			n += k
 		}
 	}()
-	for seq := 0; seq < total; {
-		n := min(1+seq%64, total-seq)
+	inBatches(total, func(first, n int) {
 		batch := make([][]byte, n)
 		for i := range batch {
-			batch[i] = vxlanDatagram(size, uint32(seq+i))
+			batch[i] = vxlanDatagram(size, uint32(first+i))
 		}
 		roomFor(t, d.txq, n, errc) // no drop when the writer outruns the reader
 		if err := d.Write(batch, id); err != nil {
 			t.Fatal(err)
 		}
-		seq += n
-	}
-	for want := uint32(0); want < total; want++ {
-		select {
-		case err := <-errc:
-			t.Fatal(err)
-		case seq := <-out:
-			if seq != want {
-				t.Fatalf("got datagram %d, want %d", seq, want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("datagram %d never came", want)
-		}
-	}
+	})
+	inOrder(t, out, errc, total)
 	if d.Stats().TxPackets != total {
 		t.Fatalf("tx packets %d of %d", d.Stats().TxPackets, total)
 	}
@@ -344,18 +331,37 @@ func TestHandOrderRx(t *testing.T) {
 			n += k
 		}
 	}()
-	for seq := 0; seq < total; {
-		n := min(1+seq%64, total-seq)
+	inBatches(total, func(first, n int) {
 		batch := make([][]byte, n)
 		for i := range batch {
 			b := make([]byte, 16+InnerOverhead+size)
-			wrap(b[16:], vxlanDatagram(size, uint32(seq+i)), srcAddr, dstAddr)
+			wrap(b[16:], vxlanDatagram(size, uint32(first+i)), srcAddr, dstAddr)
 			batch[i] = b
 		}
 		roomFor(t, d.rxq, n, errc)
 		d.tun.Write(batch, 16)
+	})
+	inOrder(t, out, errc, total)
+	if d.Stats().RxPackets != total {
+		t.Fatalf("rx packets %d of %d", d.Stats().RxPackets, total)
+	}
+}
+
+// inBatches calls write(first, n) for datagrams 0 to total-1 in batches
+// of 1, 2, … 64 datagrams, then again from 1.
+func inBatches(total int, write func(first, n int)) {
+	for seq := 0; seq < total; {
+		n := min(1+seq%64, total-seq)
+		write(seq, n)
 		seq += n
 	}
+}
+
+// inOrder waits for datagrams 0 to total-1, in that order, on out,
+// failing the test at the first one out of place, missing for 10 s, or
+// an error the reader reported on errc.
+func inOrder(t *testing.T, out <-chan uint32, errc <-chan string, total uint32) {
+	t.Helper()
 	for want := uint32(0); want < total; want++ {
 		select {
 		case err := <-errc:
@@ -367,9 +373,6 @@ func TestHandOrderRx(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("datagram %d never came", want)
 		}
-	}
-	if d.Stats().RxPackets != total {
-		t.Fatalf("rx packets %d of %d", d.Stats().RxPackets, total)
 	}
 }
 

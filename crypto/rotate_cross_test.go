@@ -103,45 +103,7 @@ func TestRotationNoCrossedInitiations(t *testing.T) {
 	connect(t, a, b)
 	establish(t, a, b)
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var arrivals [2][]time.Time // at a, at b
-	for i, pair := range [][2]*node{{b, a}, {a, b}} {
-		from, to := pair[0], pair[1]
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			for seq := uint32(0); ; seq++ {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-				_ = from.dev.Write([][]byte{vxlanDatagram(200, seq)}, to.id)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-to.rx:
-					arrivals[i] = append(arrivals[i], time.Now())
-				}
-			}
-		}()
-	}
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}()
+	flow := streamBoth(t, a, b)
 
 	e0, _ := a.dev.Epoch()
 	eventually(t, every+10*time.Second, "the first switch", func() bool {
@@ -156,12 +118,11 @@ func TestRotationNoCrossedInitiations(t *testing.T) {
 	// The rounds after the second switch, and their answers.
 	time.Sleep(every - every/4 - 500*time.Millisecond)
 	end := time.Now()
-	close(stop)
-	wg.Wait()
+	flow.stop()
 
 	for i, dir := range []string{"b→a", "a→b"} {
-		gap, at := longestGap(arrivals[i], start, end)
-		t.Logf("%s: %d datagrams, longest gap %v at %v after the first switch", dir, len(arrivals[i]),
+		gap, at := longestGap(flow.arrivals[i], start, end)
+		t.Logf("%s: %d datagrams, longest gap %v at %v after the first switch", dir, len(flow.arrivals[i]),
 			gap.Round(time.Millisecond), at.Sub(start).Round(time.Millisecond))
 		if gap > maxGap {
 			t.Errorf("%s: nothing arrived for %v", dir, gap.Round(time.Millisecond))

@@ -77,45 +77,7 @@ func testRotationLatePeer(t *testing.T, lateInitiator, rejoin bool) {
 	establish(t, a, b)
 
 	// Stream both ways, and note when each datagram arrived.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var arrivals [2][]time.Time // at a, at b
-	for i, pair := range [][2]*node{{b, a}, {a, b}} {
-		from, to := pair[0], pair[1]
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			for seq := uint32(0); ; seq++ {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-				_ = from.dev.Write([][]byte{vxlanDatagram(200, seq)}, to.id)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-to.rx:
-					arrivals[i] = append(arrivals[i], time.Now())
-				}
-			}
-		}()
-	}
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}()
+	flow := streamBoth(t, a, b)
 
 	// Wait for the early host's switch; the late one holds the old key
 	// for lag more.
@@ -140,12 +102,11 @@ func testRotationLatePeer(t *testing.T, lateInitiator, rejoin bool) {
 		return e != e0
 	})
 	time.Sleep(time.Until(switched.Add(2*lag + 500*time.Millisecond)))
-	close(stop)
-	wg.Wait()
+	flow.stop()
 
 	for i, dir := range []string{"b→a", "a→b"} {
-		gap, at := longestGap(arrivals[i], switched.Add(-time.Second), switched.Add(2*lag))
-		t.Logf("%s: %d datagrams, longest gap %v at %v after the early switch", dir, len(arrivals[i]),
+		gap, at := longestGap(flow.arrivals[i], switched.Add(-time.Second), switched.Add(2*lag))
+		t.Logf("%s: %d datagrams, longest gap %v at %v after the early switch", dir, len(flow.arrivals[i]),
 			gap.Round(time.Millisecond), at.Sub(switched).Round(time.Millisecond))
 		if gap > maxGap {
 			t.Errorf("%s: nothing arrived for %v", dir, gap.Round(time.Millisecond))
@@ -165,6 +126,58 @@ func testRotationLatePeer(t *testing.T, lateInitiator, rejoin bool) {
 		}
 		return false
 	})
+}
+
+// twoWay is a datagram sent from each of two nodes to the other every
+// 10 ms, with the time each arrived: arrivals[0] at a, arrivals[1] at b,
+// complete once stop has returned.
+type twoWay struct {
+	once     sync.Once
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	arrivals [2][]time.Time
+}
+
+// streamBoth starts a twoWay stream between a and b; it stops at the
+// end of the test at the latest.
+func streamBoth(t *testing.T, a, b *node) *twoWay {
+	s := &twoWay{quit: make(chan struct{})}
+	for i, pair := range [][2]*node{{b, a}, {a, b}} {
+		from, to := pair[0], pair[1]
+		s.wg.Add(2)
+		go func() {
+			defer s.wg.Done()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for seq := uint32(0); ; seq++ {
+				select {
+				case <-s.quit:
+					return
+				case <-tick.C:
+				}
+				_ = from.dev.Write([][]byte{vxlanDatagram(200, seq)}, to.id)
+			}
+		}()
+		go func() {
+			defer s.wg.Done()
+			for {
+				select {
+				case <-s.quit:
+					return
+				case <-to.rx:
+					s.arrivals[i] = append(s.arrivals[i], time.Now())
+				}
+			}
+		}()
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// stop ends the stream and waits for its goroutines.
+func (s *twoWay) stop() {
+	s.once.Do(func() { close(s.quit) })
+	s.wg.Wait()
 }
 
 // longestGap returns the longest time between arrivals (sorted) inside
