@@ -145,6 +145,27 @@ func New(cfg Config, l *slog.Logger) (*Cluster, error) {
 	return c, nil
 }
 
+// autoBindTries bounds the tries of netTransport for a port the kernel
+// picks.
+const autoBindTries = 10
+
+// netTransport opens memberlist's TCP and UDP listeners on mc's address
+// and port. Port 0 lets the kernel pick the TCP port and then binds UDP to
+// the same number, which another socket may already hold; that case is
+// tried again with a new pick, a bounded number of times.
+func netTransport(mc *memberlist.Config) (*memberlist.NetTransport, error) {
+	for try := 1; ; try++ {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{mc.BindAddr},
+			BindPort:  mc.BindPort,
+			Logger:    mc.Logger,
+		})
+		if err == nil || mc.BindPort != 0 || try == autoBindTries {
+			return nt, err
+		}
+	}
+}
+
 // openTransport opens memberlist's network transport on the underlay and,
 // with a Tunnel, puts the tunnel path beside it (tunnel.go).
 func (c *Cluster) openTransport(mc *memberlist.Config) (memberlist.NodeAwareTransport, error) {
@@ -154,11 +175,7 @@ func (c *Cluster) openTransport(mc *memberlist.Config) (memberlist.NodeAwareTran
 	}
 	var under memberlist.NodeAwareTransport
 	if !cfg.NoUnderlay {
-		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-			BindAddrs: []string{mc.BindAddr},
-			BindPort:  mc.BindPort,
-			Logger:    mc.Logger,
-		})
+		nt, err := netTransport(mc)
 		if err != nil {
 			return nil, fmt.Errorf("gossip: cannot listen on %s: %w", cfg.BindAddr, err)
 		}

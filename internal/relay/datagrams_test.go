@@ -62,6 +62,13 @@ func TestServeDatagramsEcho(t *testing.T) {
 			}
 		}
 	}
+	// The relay counts a datagram after its write returns, which may be
+	// after the source has read it: wait for the counts to settle.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cnt.BytesIn.Load() == 6 && cnt.BytesOut.Load() == 18 {
+			break
+		}
+	}
 	if d, a, in, out := dials.Load(), cnt.Accepted.Load(), cnt.BytesIn.Load(), cnt.BytesOut.Load(); d != 2 || a != 2 || in != 6 || out != 18 {
 		t.Errorf("dials %d, accepted %d, bytes in %d, out %d; want 2, 2, 6, 18", d, a, in, out)
 	}
