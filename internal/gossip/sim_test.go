@@ -128,9 +128,7 @@ func (s *sim) start(i int, seeds []netip.AddrPort) (*Cluster, *traffic) {
 	} else {
 		cfg.BindAddr, cfg.Port = loopback, -1
 		cfg.transport = func(mc *memberlist.Config) (memberlist.NodeAwareTransport, error) {
-			nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-				BindAddrs: []string{mc.BindAddr}, Logger: mc.Logger,
-			})
+			nt, err := netTransport(mc)
 			if err != nil {
 				return nil, err
 			}

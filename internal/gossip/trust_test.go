@@ -172,7 +172,7 @@ func TestOldNetworkMessagesDropped(t *testing.T) {
 // and from 127.0.0.3 (the probe: both arrive). SetPeers moves the gate.
 func TestStrangerRefused(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // earlier tests' members may still finish a probe
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}, BindPort: 0})
+	nt, err := netTransport(&memberlist.Config{BindAddr: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestStreamsDialFromBindAddr(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.7"}, BindPort: 0})
+	nt, err := netTransport(&memberlist.Config{BindAddr: "127.0.0.7"})
 	if err != nil {
 		t.Fatal(err)
 	}
