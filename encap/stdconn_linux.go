@@ -73,13 +73,6 @@ const (
 	// concurrently writing goroutine is enough in steady state.
 	txFreeLen = 16
 
-	// maxUDPPayload4 is the largest UDP payload in one IPv4 datagram.
-	maxUDPPayload4 = 65535 - 20 - 8
-
-	// maxGSOSegments is the kernel's UDP_MAX_SEGMENTS on every kernel with
-	// UDP GSO (newer kernels accept 128; 64 is safe everywhere).
-	maxGSOSegments = 64
-
 	// minGSOSegLimit is the datagram size below which an EINVAL on a GSO
 	// send cannot be blamed on the path MTU (IPv4 minimum MTU 576 minus IP
 	// and UDP headers), so GSO is turned off instead of limited.

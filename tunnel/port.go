@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/config"
 	"github.com/vxwire/vxwire/internal/overhead"
 	"github.com/vxwire/vxwire/tunnel/tap"
@@ -139,6 +140,8 @@ func (e *Engine) openPort(ep config.Endpoint, n *network, addr netip.Addr) (*por
 		MTU:     n.mtu,
 		Handoff: ep.Handoff,
 		Reopen:  reopen,
+		// One superframe from the container, one UDP GSO send.
+		GSOMaxSegs: encap.FramesPerSend(n.mtu),
 	}
 	l := e.l.With("network", ep.Network, "endpoint", ep.Name)
 	dev, err := open(tcfg, l)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/internal/api"
 	"github.com/vxwire/vxwire/tunnel/tap"
 )
@@ -35,7 +36,7 @@ func (hookTAP) Configure(netns string, ep api.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("the daemon answered mac %q: %w", ep.MAC, err)
 	}
-	cfg := tap.Config{NetNS: netns, Name: ep.IfName, MAC: mac, Addr: addr, MTU: ep.MTU}
+	cfg := tap.Config{NetNS: netns, Name: ep.IfName, MAC: mac, Addr: addr, MTU: ep.MTU, GSOMaxSegs: encap.FramesPerSend(ep.MTU)}
 	if ep.DefaultRoute {
 		if cfg.Gateway, err = netip.ParseAddr(ep.Gateway); err != nil {
 			return fmt.Errorf("the daemon answered gateway %q: %w", ep.Gateway, err)

@@ -30,6 +30,12 @@ type Config struct {
 	// Batch is the largest number of frames one Read returns, 1 to 1024;
 	// default 64.
 	Batch int
+	// GSOMaxSegs caps the segments of the TSO superframes the container
+	// hands the TAP (the link's gso_max_segs), 0 to 65535; 0 leaves the
+	// kernel's default. It is set with the MTU, and on a reopened TAP
+	// where it differs. A kernel that refuses to change it keeps its
+	// default: the cap only shapes batches (see encap.FramesPerSend).
+	GSOMaxSegs int
 	// Handoff makes a TAP that another program moves into a container and
 	// configures (Docker, through its plugin protocol): only the MAC and
 	// the MTU are set; the link stays down, without address or route, and
@@ -116,6 +122,8 @@ func (cfg *Config) validate() error {
 		return fmt.Errorf("mtu: %d is outside 68..%d", cfg.MTU, maxIPLen-ethHdrLen)
 	case cfg.Batch < 1 || cfg.Batch > maxBatch:
 		return fmt.Errorf("batch: %d is outside 1..%d", cfg.Batch, maxBatch)
+	case cfg.GSOMaxSegs < 0 || cfg.GSOMaxSegs > 65535:
+		return fmt.Errorf("gso max segs: %d is outside 0..65535", cfg.GSOMaxSegs)
 	}
 	if gw := cfg.Gateway; gw.IsValid() && (!cfg.Addr.Masked().Contains(gw) || gw == cfg.Addr.Addr()) {
 		return fmt.Errorf("gateway: %s is not another address in %s", gw, cfg.Addr.Masked())

@@ -243,7 +243,17 @@ func setMACAndMTU(cfg *Config) (netlink.Link, int, error) {
 	if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
 		return nil, idx, fmt.Errorf("cannot set mtu %d: %w", cfg.MTU, err)
 	}
+	setGSOMaxSegs(link, cfg)
 	return link, idx, nil
+}
+
+// setGSOMaxSegs applies cfg.GSOMaxSegs to link where it differs. A
+// refusal is ignored: the kernel's default works, with fuller batches
+// lost (Config.GSOMaxSegs).
+func setGSOMaxSegs(link netlink.Link, cfg *Config) {
+	if cfg.GSOMaxSegs > 0 && link.Attrs().GSOMaxSegs != uint32(cfg.GSOMaxSegs) {
+		netlink.LinkSetGSOMaxSegs(link, cfg.GSOMaxSegs)
+	}
 }
 
 // prefixIPNet converts p, keeping its host bits, to a *net.IPNet.

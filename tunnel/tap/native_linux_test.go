@@ -96,12 +96,20 @@ func newTestPair(tb testing.TB) *testPair {
 // split is true.
 func newTestPairSplit(tb testing.TB, split bool) *testPair {
 	tb.Helper()
+	return newTestPairWith(tb, split, func(*Config) {})
+}
+
+// newTestPairWith is newTestPairSplit with mod applied to a's Config.
+func newTestPairWith(tb testing.TB, split bool, mod func(*Config)) *testPair {
+	tb.Helper()
 	p := &testPair{split: split}
 	p.nsA, p.pathA = newNetNS(tb, "a")
 	p.nsB, p.pathB = newNetNS(tb, "b")
 	k := int(nsSeq.Load())%200 + 1
 	var err error
-	if p.a, err = Create(testConfig(p.pathA, k, 1), nil); err != nil {
+	ca := testConfig(p.pathA, k, 1)
+	mod(&ca)
+	if p.a, err = Create(ca, nil); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { p.a.Close() })
@@ -467,6 +475,27 @@ func BenchmarkRelay(b *testing.B) {
 // TestNativeIdleMemory parks a reader on each of many idle TAPs and checks
 // that they hold no superframe buffers: the heap per device stays far
 // below one 64 KiB buffer.
+// TestNativeGSOMaxSegs: a TAP made with GSOMaxSegs caps the TSO
+// superframes its container hands it at that many segments, and the link
+// says so; the probe is TestNativeRelay's tcp, whose superframes are
+// larger.
+func TestNativeGSOMaxSegs(t *testing.T) {
+	requireRoot(t)
+	const segs = 4
+	p := newTestPairWith(t, false, func(c *Config) { c.GSOMaxSegs = segs })
+	if link := ipCmd(t, "-n", p.nsA, "-d", "link", "show", "eth0"); !strings.Contains(link, fmt.Sprintf("gso_max_segs %d ", segs)) {
+		t.Fatalf("link a: %s", link)
+	}
+	transfer(t, p, p.addr(2), 8<<20, 60*time.Second)
+	sa := p.a.Stats()
+	t.Logf("a: %+v", sa)
+	// Frames outside superframes (the handshake, acks, the last
+	// segment) count in RxFrames too; a few dozen at most.
+	if sa.RxSuperframes == 0 || sa.RxFrames > segs*sa.RxSuperframes+64 {
+		t.Errorf("%d frames came in %d superframes, want at most %d each", sa.RxFrames, sa.RxSuperframes, segs)
+	}
+}
+
 func TestNativeIdleMemory(t *testing.T) {
 	requireRoot(t)
 	const devices = 100

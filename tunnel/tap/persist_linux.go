@@ -108,7 +108,8 @@ func isOurTAP(link netlink.Link, idx int) bool {
 	return ok && t.Mode == netlink.TUNTAP_MODE_TAP && link.Attrs().Index == idx
 }
 
-// setDrifted sets the MAC and MTU of link to cfg's where they differ.
+// setDrifted sets the MAC, MTU and GSO segment cap of link to cfg's where
+// they differ.
 func setDrifted(link netlink.Link, cfg *Config) error {
 	a := link.Attrs()
 	if cfg.MAC != nil && a.HardwareAddr.String() != cfg.MAC.String() {
@@ -121,6 +122,7 @@ func setDrifted(link netlink.Link, cfg *Config) error {
 			return fmt.Errorf("cannot set mtu %d: %w", cfg.MTU, err)
 		}
 	}
+	setGSOMaxSegs(link, cfg)
 	return nil
 }
 

@@ -16,6 +16,7 @@ func TestNativeKeepReopen(t *testing.T) {
 	requireRoot(t)
 	name, path := newNetNS(t, "k")
 	cfg := testConfig(path, 240, 3)
+	cfg.GSOMaxSegs = 44
 	d, err := Create(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +72,12 @@ func TestNativeKeepReopen(t *testing.T) {
 		t.Errorf("reopen with the inode but another cookie = %v, want ErrNetNSChanged", err)
 	}
 
+	if link := ipCmd(t, "-n", name, "-d", "link", "show", "eth0"); !strings.Contains(link, "gso_max_segs 44 ") {
+		t.Errorf("created link: %s", link)
+	}
 	cfg.Reopen = &id
 	cfg.MTU = 1400 // drifted: set again; the addresses are not
+	cfg.GSOMaxSegs = 30
 	r, err := Create(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +89,9 @@ func TestNativeKeepReopen(t *testing.T) {
 	link = ipCmd(t, "-n", name, "-o", "link", "show", "eth0")
 	if strings.Contains(link, "NO-CARRIER") || !strings.Contains(link, "mtu 1400") {
 		t.Errorf("reopened link: %s", link)
+	}
+	if link := ipCmd(t, "-n", name, "-d", "link", "show", "eth0"); !strings.Contains(link, "gso_max_segs 30 ") {
+		t.Errorf("reopened link kept its old GSO cap: %s", link)
 	}
 	checkOwn("reopened")
 	// A second daemon cannot attach to a TAP a device holds.
