@@ -119,7 +119,7 @@ func (c *StdConn) ReadViews(bufs, views [][]byte, eps []netip.AddrPort) (int, er
 		if c.closed.Load() {
 			return 0, net.ErrClosed
 		}
-		return r.stash.lend(views, eps), nil
+		return r.stash.lend(views, eps, true), nil
 	}
 	if err := c.receive(bufs); err != nil || len(bufs) == 0 {
 		return 0, err
@@ -212,7 +212,7 @@ func (r *rxState) lendAll(bufs, views [][]byte, eps []netip.AddrPort, gro bool) 
 		}
 	}
 	if total < len(views) && r.stash.pending() {
-		total += r.stash.lend(views[total:], eps[total:])
+		total += r.stash.lend(views[total:], eps[total:], total == 0)
 	}
 	return total
 }
@@ -354,11 +354,25 @@ func (s *rxStash) drain(bufs [][]byte, sizes []int, eps []netip.AddrPort) int {
 }
 
 // lend is drain for ReadViews: it stores views of the stashed datagrams
-// (see take).
-func (s *rxStash) lend(views [][]byte, eps []netip.AddrPort) int {
+// (see take), of whole messages only, while they fit. A message is split
+// only when it is the first and split is true (the batch would otherwise
+// be empty). The datagrams of one GRO message are mostly one TCP
+// superframe of the sender's; a batch that ended inside one would cut the
+// superframe the TAP writer rebuilds from them in two.
+func (s *rxStash) lend(views [][]byte, eps []netip.AddrPort, split bool) int {
 	i := 0
-	for ; i < len(views) && s.pending(); i++ {
-		views[i], eps[i] = s.take()
+	for i < len(views) && s.pending() {
+		sl := &s.slots[s.head]
+		left := 1
+		if sl.seg > 0 {
+			left = (sl.n - sl.off + sl.seg - 1) / sl.seg
+		}
+		if i+left > len(views) && (i > 0 || !split) {
+			break // whole in a later call
+		}
+		for head := s.head; i < len(views) && s.pending() && s.head == head; i++ {
+			views[i], eps[i] = s.take()
+		}
 	}
 	return i
 }

@@ -75,6 +75,9 @@ type testPair struct {
 	a, b         *Native
 	relays       sync.WaitGroup
 	split        bool // relay through ReadSplit
+	// reads counts the relay's Reads from a that returned frames, cut
+	// those that left a superframe half emitted behind them.
+	reads, cut atomic.Int64
 }
 
 func testConfig(path string, net3 int, host byte) Config {
@@ -160,6 +163,12 @@ func (p *testPair) routineRelay(src, dst *Native) {
 		}
 		if err != nil {
 			return
+		}
+		if src == p.a && n > 0 {
+			p.reads.Add(1)
+			if src.rd.sp.active() && src.rd.sp.seg > 0 {
+				p.cut.Add(1)
+			}
 		}
 		for i := range n {
 			if p.split { // the segment is its headers and its lent payload
@@ -493,6 +502,27 @@ func TestNativeGSOMaxSegs(t *testing.T) {
 	// segment) count in RxFrames too; a few dozen at most.
 	if sa.RxSuperframes == 0 || sa.RxFrames > segs*sa.RxSuperframes+64 {
 		t.Errorf("%d frames came in %d superframes, want at most %d each", sa.RxFrames, sa.RxSuperframes, segs)
+	}
+}
+
+// TestNativeReadKeepsSuperframesWhole: a Read that holds frames already
+// does not start a superframe whose segments do not all fit: it leaves it
+// whole for the next Read, so that no batch ends inside one. With
+// superframes of up to 4 segments and batches of 6, every Read after the
+// first superframe would otherwise cut the next in two. The probe: the
+// transfer arrives intact, through superframes.
+func TestNativeReadKeepsSuperframesWhole(t *testing.T) {
+	requireRoot(t)
+	for _, split := range []bool{false, true} {
+		p := newTestPairWith(t, split, func(c *Config) { c.GSOMaxSegs, c.Batch = 4, 6 })
+		transfer(t, p, p.addr(2), 8<<20, 60*time.Second)
+		sa := p.a.Stats()
+		if sa.RxSuperframes == 0 {
+			t.Fatalf("split %v: no superframes came from the container", split)
+		}
+		if c := p.cut.Load(); c != 0 {
+			t.Errorf("split %v: %d of %d Reads ended inside a superframe", split, c, p.reads.Load())
+		}
 	}
 }
 

@@ -15,6 +15,10 @@ package tap
 //	     RawConn.Read(readOnce): read(2) one superframe, never parks
 //	       EAGAIN ─▶ drained = true, stop
 //	     splitter.load: validate, complete a partial checksum  (bad: drop, count)
+//	     frames in hand and the superframe's segments do not all fit in
+//	       bufs ─▶ stop, keep it whole for the next Read (a batch that
+//	       ended inside it would cut it in two on the underlay and at
+//	       the far TAP)
 //	     splitter.emit: copy / segment into bufs[n:]
 //	       (ReadSplit: headers only, payloads lent as tails; the buffer
 //	       joins r.held until the next Wait or Read)
@@ -235,6 +239,9 @@ func (d *Native) read(bufs [][]byte, sizes []int, tails [][]byte, offset int) (i
 		}
 		if r.sp.gso {
 			r.t.rxSuperframes++
+		}
+		if n > 0 && r.sp.left() > len(bufs)-n {
+			break // whole in the next Read, which emits it first
 		}
 		n += r.emit(bufs[n:], sizes[n:], from(tails, n), offset)
 		if lone && n > 0 {

@@ -34,6 +34,17 @@ type splitter struct {
 // active reports whether the splitter still holds frames to emit.
 func (s *splitter) active() bool { return s.frame != nil }
 
+// left is the number of frames the splitter still holds.
+func (s *splitter) left() int {
+	switch {
+	case s.frame == nil:
+		return 0
+	case !s.gso:
+		return 1
+	}
+	return (s.end - s.next + s.mss - 1) / s.mss
+}
+
 // reset drops whatever the splitter holds.
 func (s *splitter) reset() { s.frame = nil }
 
