@@ -8,11 +8,11 @@ package tests
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/miekg/dns"
 )
 
@@ -35,22 +35,10 @@ func TestDNSBurst(t *testing.T) {
 	names := []string{"c1", "c2", "c2.blue", "absent"}
 	want := map[string]string{"c1": "10.77.0.10", "c2": "10.77.0.20", "c2.blue": "10.77.0.20"}
 	var conns []*net.UDPConn
-	err := ns.WithNetNSPath(c1.path(), func(ns.NetNS) error {
-		for range names {
-			c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP(blue.gateway), Port: 53})
-			if err != nil {
-				return err
-			}
-			conns = append(conns, c)
-		}
-		return nil
-	})
-	for _, c := range conns {
-		defer c.Close()
+	for range names {
+		conns = append(conns, e.listenUDP(c1, "10.77.0.10", 0).pc)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	server := netip.AddrPortFrom(netip.MustParseAddr(blue.gateway), 53)
 
 	before := e.mustStatus(h1).Endpoints[0].TAP
 	const rounds, perSocket = 8, 32
@@ -65,7 +53,7 @@ func TestDNSBurst(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := c.Write(wire); err != nil {
+				if _, err := c.WriteToUDPAddrPort(wire, server); err != nil {
 					t.Fatal(err)
 				}
 			}
