@@ -23,6 +23,17 @@ func endpointRx(st api.Status, name string) uint64 {
 	return 0
 }
 
+// endpointTAP returns the TAP counters of endpoint name in st, zero when
+// it has none.
+func endpointTAP(st api.Status, name string) api.TAPStats {
+	for _, ep := range st.Endpoints {
+		if ep.Name == name && ep.TAP != nil {
+			return *ep.TAP
+		}
+	}
+	return api.TAPStats{}
+}
+
 // peerTx returns the frames sent to peer name in st.
 func peerTx(st api.Status, name string) uint64 {
 	for _, pe := range st.Peers {
