@@ -33,11 +33,14 @@ unit:
 # race runs every package's tests but the end-to-end suite under -race,
 # then, without it, those that cannot hold there: 100 gossip members, too
 # slow under the detector to keep their timings, and the allocation
-# counts of the hot paths (the detector's sync.Pool drops items).
+# counts of the hot paths (the detector's sync.Pool drops items). The
+# checksum tests run once more with the purego tag, for the scalar sum
+# that machines without AVX2 use.
 race:
 	$(GO) test -count=1 -race -timeout 20m $$($(GO) list $(PKGS) | grep -v '/tests$$')
 	$(GO) test -count=1 -run '^TestConvergence100$$' ./internal/gossip/
 	$(GO) test -count=1 -run 'Allocs' $$($(GO) list $(PKGS) | grep -v '/tests$$')
+	$(GO) test -count=1 -tags purego ./internal/ipv4/
 
 lint: fmt-check vet staticcheck tidy-check
 

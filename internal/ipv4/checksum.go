@@ -21,8 +21,13 @@ func Checksum(b []byte, initial uint16) uint16 {
 }
 
 // sumLE adds the bytes of b, read as little-endian words, to acc with
-// end-around carry.
+// end-around carry. Where the CPU has wide vectors, sumVector takes the
+// bulk of a long b first, and the loop below, eight bytes per add, sums
+// what is left.
 func sumLE(b []byte, acc uint64) uint64 {
+	if len(b) >= vectorMin {
+		b, acc = sumVector(b, acc)
+	}
 	var c uint64
 	for len(b) >= 64 {
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:8]), c)

@@ -102,3 +102,43 @@ func TestUpdateChecksumAddrMatchesFull(t *testing.T) {
 		}
 	}
 }
+
+// TestChecksumLong crosses sumVector's chunk bound with all-ones data,
+// the largest sums its lanes can see, at even and odd starts.
+func TestChecksumLong(t *testing.T) {
+	buf := make([]byte, 3<<20+77)
+	for i := range buf {
+		buf[i] = 0xff
+	}
+	buf[12345] = 0x12 // one word that is not all ones
+	for _, off := range []int{0, 1, 2, 63} {
+		b := buf[off:]
+		// The reference, in even-length pieces that its 32-bit sum holds.
+		var want uint16
+		for rest := b; len(rest) > 0; {
+			n := min(len(rest), 1<<14)
+			want = refAdd(want, refChecksum(rest[:n]))
+			rest = rest[n:]
+		}
+		if got := Checksum(b, 0); got != want && !(got^want == 0xffff && (got == 0 || want == 0)) {
+			t.Fatalf("len %d offset %d: checksum = %#04x, reference %#04x", len(b), off, got, want)
+		}
+	}
+}
+
+// FuzzChecksum compares Checksum with the word-by-word reference for any
+// bytes, start offset and initial sum.
+func FuzzChecksum(f *testing.F) {
+	f.Add(pattern(1500), uint16(0), uint8(0))
+	f.Add(pattern(257), uint16(0xffff), uint8(1))
+	f.Fuzz(func(t *testing.T, b []byte, initial uint16, off uint8) {
+		if int(off) > len(b) {
+			return
+		}
+		b = b[off:]
+		want := refAdd(refChecksum(b), initial)
+		if got := Checksum(b, initial); got != want && !(got^want == 0xffff && (got == 0 || want == 0)) {
+			t.Fatalf("len %d initial %#x: checksum = %#04x, reference %#04x", len(b), initial, got, want)
+		}
+	})
+}
