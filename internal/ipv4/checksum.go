@@ -22,8 +22,7 @@ func Checksum(b []byte, initial uint16) uint16 {
 
 // sumLE adds the bytes of b, read as little-endian words, to acc with
 // end-around carry. Where the CPU has wide vectors, sumVector takes the
-// bulk of a long b first, and the loop below, eight bytes per add, sums
-// what is left.
+// bulk of a long b first, and the loops below sum what is left.
 func sumLE(b []byte, acc uint64) uint64 {
 	if len(b) >= vectorMin {
 		b, acc = sumVector(b, acc)
@@ -40,15 +39,19 @@ func sumLE(b []byte, acc uint64) uint64 {
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[56:64]), c)
 		b = b[64:]
 	}
-	for len(b) >= 8 {
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b), c)
-		b = b[8:]
-	}
 	acc, c = bits.Add64(acc, 0, c)
 	acc += c
+	// Under 64 bytes are left. Their 32-bit halves are added without
+	// carries (2^32 ≡ 1 modulo 2^16-1): at most 16 of them cannot overflow
+	// tail, and no add waits for the previous one's carry.
 	var tail uint64
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		tail += x&0xffffffff + x>>32
+		b = b[8:]
+	}
 	if len(b) >= 4 {
-		tail = uint64(binary.LittleEndian.Uint32(b))
+		tail += uint64(binary.LittleEndian.Uint32(b))
 		b = b[4:]
 	}
 	if len(b) >= 2 {

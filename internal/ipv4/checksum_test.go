@@ -70,7 +70,7 @@ func TestChecksumMatchesReference(t *testing.T) {
 }
 
 func BenchmarkChecksum(b *testing.B) {
-	for _, n := range []int{64, 1500, 65536} {
+	for _, n := range []int{64, 1398, 1500, 65536} {
 		buf := pattern(n)
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			b.SetBytes(int64(n))
