@@ -9,6 +9,7 @@ package tests
 //  network blue: VNI 256, 10.77.0.0/24, gateway 10.77.0.1
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,7 +29,10 @@ func TestTwoHostsConnectivity(t *testing.T) {
 			{network: "blue", name: "c2", ns: c2, addr: "10.77.0.11"},
 		},
 	}))
+	// h2 runs its Go code on three threads, more than this machine's CPUs
+	// may be: the file's number is taken as it is.
 	d2 := e.startDaemon(h2, e.writeConfig(h2, hostConf{
+		procs:    3,
 		peers:    []*host{h1},
 		networks: []netConf{blue},
 		endpoints: []epConf{
@@ -38,6 +42,12 @@ func TestTwoHostsConnectivity(t *testing.T) {
 	}))
 	d1.waitReady("c1", "c2")
 	d2.waitReady("c3", "c4")
+	if log := d2.logText(); !strings.Contains(log, `msg="threads for Go code" procs=3 from=host.procs`) {
+		t.Errorf("h2's daemon did not take procs = 3 from its file; its log:\n%s", log)
+	}
+	if log := d1.logText(); !strings.Contains(log, `msg="threads for Go code" procs=`) || strings.Contains(log, "from=host.procs") {
+		t.Errorf("h1's daemon, without procs in its file, did not choose its threads itself; its log:\n%s", log)
+	}
 
 	e.mustPing(c1, "10.77.0.20")
 	e.mustPing(c3, "10.77.0.10")

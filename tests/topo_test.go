@@ -119,6 +119,7 @@ type hostConf struct {
 	metrics     string   // host.metrics ("IP:PORT"); "": left out (no metrics)
 	secret      string   // host.secret_file; "": the cluster secret when there are peers
 	dockerPlug  string   // host.docker_plugin; "": left out (no Docker plugin)
+	procs       int      // host.procs; 0: left out (automatic)
 }
 
 // blue is the network most tests use.
@@ -134,6 +135,9 @@ func (e *env) render(h *host, c hostConf) string {
 		h.id, h.addr, filepath.Join(e.dir, h.id+"-state"), e.socket(h))
 	if h.gossip != "" {
 		fmt.Fprintf(&b, "gossip_address = %q\n", h.gossip)
+	}
+	if c.procs != 0 {
+		fmt.Fprintf(&b, "procs = %d\n", c.procs)
 	}
 	if c.secret == "" && len(c.peers) > 0 {
 		c.secret = e.clusterSecret()

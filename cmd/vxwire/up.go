@@ -61,6 +61,7 @@ func cmdUp(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	setProcs(cfg.Host.Procs, l)
 	// Signals are subscribed before anything is created, so a TERM that
 	// arrives during start-up still removes what was made.
 	sigs := make(chan os.Signal, 4)

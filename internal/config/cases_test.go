@@ -269,6 +269,12 @@ func errorCases() []errorCase {
 			`h1.toml:4: host.flood_rate: expected an integer, got string "fast"`}},
 		{"flood burst zero", doc(hostBlock, []string{`flood_burst = 0`}), []string{
 			`h1.toml:4: host.flood_burst: 0 frames is out of range: use 1..10000000`}},
+		{"procs negative", doc(hostBlock, []string{`procs = -1`}), []string{
+			`h1.toml:4: host.procs: -1 threads is out of range: use 0 (automatic) or 1..4096`}},
+		{"procs too many", doc(hostBlock, []string{`procs = 5000`}), []string{
+			`h1.toml:4: host.procs: 5000 threads is out of range: use 0 (automatic) or 1..4096`}},
+		{"procs not a number", doc(hostBlock, []string{`procs = "all"`}), []string{
+			`h1.toml:4: host.procs: expected an integer, got string "all"`}},
 		{"rotate every short", doc(hostBlock, []string{`rotate_every = "500ms"`}), []string{
 			`h1.toml:4: host.rotate_every: 500ms is too short: use 0 to disable rotation, or at least 1s`}},
 		{"rotate every negative", doc(hostBlock, []string{`rotate_every = "-1h"`}), []string{

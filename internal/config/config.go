@@ -48,7 +48,7 @@ func (h Host) Equal(o Host) bool {
 		slices.Equal(h.DNSUpstream, o.DNSUpstream) && h.Metrics == o.Metrics &&
 		h.APIGroup == o.APIGroup && h.APIGID == o.APIGID && h.DockerPlugin == o.DockerPlugin &&
 		slices.Equal(h.EgressDeny, o.EgressDeny) &&
-		h.FloodRate == o.FloodRate && h.FloodBurst == o.FloodBurst &&
+		h.FloodRate == o.FloodRate && h.FloodBurst == o.FloodBurst && h.Procs == o.Procs &&
 		h.Rootless == o.Rootless && h.UAPIDir == o.UAPIDir &&
 		h.Socks == o.Socks && h.SocksOverlayOnly == o.SocksOverlayOnly
 }

@@ -176,6 +176,13 @@ func (v *validator) host(rh *rawHost) {
 			h.FloodBurst = int(n)
 		}
 	}
+	if n, ok := v.integer("host.procs", rh.Procs, false); ok {
+		if n < 0 || n > MaxProcs {
+			v.errorf("host.procs", "%d threads is out of range: use 0 (automatic) or 1..%d", n, MaxProcs)
+		} else {
+			h.Procs = int(n)
+		}
+	}
 	if b, ok := v.boolean("host.behind_nat", rh.BehindNAT); ok {
 		h.BehindNAT = b
 	}

@@ -70,6 +70,9 @@ func (c *Config) Encode() []byte {
 	}
 	kvInt(&b, "flood_rate", int64(h.FloodRate))
 	kvInt(&b, "flood_burst", int64(h.FloodBurst))
+	if h.Procs != 0 {
+		kvInt(&b, "procs", int64(h.Procs))
+	}
 	if h.Socks.IsValid() {
 		kvString(&b, "socks", h.Socks.String())
 	}

@@ -51,6 +51,7 @@ type rawHost struct {
 	EgressDeny     any `toml:"egress_deny"`
 	FloodRate      any `toml:"flood_rate"`
 	FloodBurst     any `toml:"flood_burst"`
+	Procs          any `toml:"procs"`
 	Rootless       any `toml:"rootless"`
 	BehindNAT      any `toml:"behind_nat"`
 	Socks          any `toml:"socks"`

@@ -52,6 +52,8 @@ const (
 	DefaultFloodBurst = 2000
 	// MaxFloodRate bounds flood_rate and flood_burst.
 	MaxFloodRate = 10_000_000
+	// MaxProcs bounds procs.
+	MaxProcs = 4096
 )
 
 // Config is one host's validated configuration. It is immutable once
@@ -176,6 +178,12 @@ type Host struct {
 	// no limit). Frames beyond it are dropped and counted as flood_limit.
 	// ARP requests that proxy ARP answers on this host do not count.
 	FloodRate int
+	// Procs is how many threads may run the daemon's Go code at once (its
+	// GOMAXPROCS). 0, the default, leaves it to the daemon: the
+	// GOMAXPROCS environment variable when set, otherwise half of the
+	// CPUs the process may use, at least one (see cmd/vxwire procs.go).
+	// A change takes a restart.
+	Procs int
 	// FloodBurst is how many such frames a container may send at once
 	// after a quiet spell (default 2000, 1..10000000).
 	FloodBurst int

@@ -278,7 +278,7 @@ func TestEqualCoversEveryField(t *testing.T) {
 		DNSUpstream: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
 		Metrics:     netip.MustParseAddrPort("127.0.0.1:9100"), APIGroup: "g", APIGID: 7, DockerPlugin: "/run/docker/plugins/vxwire.sock",
 		EgressDeny: []EgressRule{{Prefix: netip.MustParsePrefix("10.0.0.0/8")}},
-		FloodRate:  5, FloodBurst: 6, Rootless: true, UAPIDir: "/u", BehindNAT: true,
+		FloodRate:  5, FloodBurst: 6, Procs: 3, Rootless: true, UAPIDir: "/u", BehindNAT: true,
 		Socks: netip.MustParseAddrPort("127.0.0.1:1080"), SocksOverlayOnly: true,
 	}
 	ep := Endpoint{
