@@ -30,10 +30,15 @@ func daemonProcs(cfgProcs int, env string, current int) (int, string) {
 	}
 }
 
-// setProcs applies daemonProcs to the running process and logs it.
+// setProcs applies daemonProcs to the running process and logs it. The
+// number is taken once, at start-up: once set here, the runtime no longer
+// follows a later change of the cgroup's CPU limit, as it does for its
+// own default. A value equal to the current one is left alone, so that
+// following stays on where nothing is changed.
 func setProcs(cfgProcs int, l *slog.Logger) {
-	n, from := daemonProcs(cfgProcs, os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0))
-	if n != runtime.GOMAXPROCS(0) {
+	current := runtime.GOMAXPROCS(0)
+	n, from := daemonProcs(cfgProcs, os.Getenv("GOMAXPROCS"), current)
+	if n != current {
 		runtime.GOMAXPROCS(n)
 	}
 	l.Info("threads for Go code", "procs", n, "from", from, "cpus", runtime.NumCPU())

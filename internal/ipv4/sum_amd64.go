@@ -20,8 +20,8 @@ var haveAVX2 = cpu.X86.HasAVX2
 
 // sumVector adds the leading multiple of 64 bytes of b to acc with AVX2,
 // when the CPU has it, and returns the bytes left. sumLE calls it only
-// for at least vectorMin bytes. Every 64-byte block starts at an even offset of b, so the words
-// keep their byte order.
+// for at least vectorMin bytes. Every 64-byte block starts at an even
+// offset of b, so the words keep their byte order.
 func sumVector(b []byte, acc uint64) ([]byte, uint64) {
 	if !haveAVX2 {
 		return b, acc
