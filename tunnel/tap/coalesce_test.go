@@ -129,6 +129,14 @@ func TestCoalesceRuns(t *testing.T) {
 			s[2][len(s[2])-1] ^= 1
 			return s
 		}, []int{2, 1, 2}, 1},
+		{"bad checksum in the vector-summed bulk", func() [][]byte {
+			// A flip early in the payload, where the sum runs 64 bytes at
+			// a time, not in the tail that the scalar loop adds.
+			s := mk(4)
+			s[1] = append([]byte(nil), s[1]...)
+			s[1][len(s[1])-900] ^= 0x40
+			return s
+		}, []int{1, 1, 2}, 1},
 		{"bad checksum first", func() [][]byte {
 			s := mk(3)
 			s[0] = append([]byte(nil), s[0]...)
