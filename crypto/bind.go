@@ -15,31 +15,12 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 )
 
-// addrBind narrows wireguard-go's StdNetBind, which always listens on every
-// address of the port, to one local address: packets that arrived for
-// another address (known from IP_PKTINFO, which StdNetBind asks for) are
-// given size 0, which wireguard-go skips as too short. Sending is left to
-// the kernel's route choice, or to the sticky source of the peer's last
-// packet, and keeps path MTU discovery going (pathProbe). Only used when
-// Config.ListenAddr is set: wrapping the bind turns off wireguard-go's
-// route listener, which only watches a bare StdNetBind.
-type addrBind struct {
-	conn.Bind
-	local netip.Addr
-	probe pathProbe
-}
-
-// Send implements conn.Bind.
-func (b *addrBind) Send(bufs [][]byte, ep conn.Endpoint) error {
-	return b.probe.send(b.Bind, bufs, ep, time.Now().UnixNano())
-}
-
 // maxProbed bounds the destinations a pathProbe remembers.
 const maxProbed = 1024
 
 // pathProbe sends, once a second per destination, the largest datagram of
-// a batch alone (encap.SplitProbe), since StdNetBind coalesces a batch
-// into UDP GSO sends, which carry no DF: the kernel then learns the path
+// a batch alone (encap.SplitProbe), since the bind coalesces a batch into
+// UDP GSO sends, which carry no DF: the kernel then learns the path
 // that the engine reads to answer containers with "fragmentation needed",
 // as tunnel/switch_mtu.go does for plain networks.
 type pathProbe struct {
@@ -47,19 +28,24 @@ type pathProbe struct {
 	last map[netip.Addr]int64 // unix nanoseconds of the last probe
 }
 
+// sender is the sending half of a conn.Bind.
+type sender interface {
+	Send(bufs [][]byte, ep conn.Endpoint) error
+}
+
 // send sends bufs to ep through inner, now being the time in unix
 // nanoseconds.
-func (p *pathProbe) send(inner conn.Bind, bufs [][]byte, ep conn.Endpoint, now int64) error {
+func (p *pathProbe) send(inner sender, bufs [][]byte, ep conn.Endpoint, now int64) error {
 	parts, ok := encap.SplitProbe(bufs)
 	if !ok || !p.due(ep.DstIP(), now) {
-		return sendFitting(inner, bufs, ep)
+		return inner.Send(bufs, ep)
 	}
 	var err error
 	for _, part := range parts {
 		if len(part) == 0 {
 			continue
 		}
-		if serr := sendFitting(inner, part, ep); serr != nil && err == nil {
+		if serr := inner.Send(part, ep); serr != nil && err == nil {
 			err = serr
 		}
 	}
@@ -72,7 +58,10 @@ func (p *pathProbe) send(inner conn.Bind, bufs [][]byte, ep conn.Endpoint, now i
 // one, which the kernel fragments: without that, wireguard-go lost the
 // whole batch, and every batch after it, until the containers sent less,
 // and a TCP stream that lost its retransmissions too stalled for 20 s.
-func sendFitting(inner conn.Bind, bufs [][]byte, ep conn.Endpoint) error {
+// wireguard-go's StdNetBind needs it (addrBind); on Linux, encap.StdConn
+// does the same itself and more finely (only the datagrams above the path
+// go without GSO).
+func sendFitting(inner sender, bufs [][]byte, ep conn.Endpoint) error {
 	err := inner.Send(bufs, ep)
 	if err == nil || len(bufs) < 2 || !(errors.Is(err, syscall.EMSGSIZE) || errors.Is(err, syscall.EINVAL)) {
 		return err
@@ -101,30 +90,6 @@ func (p *pathProbe) due(dst netip.Addr, now int64) bool {
 	}
 	p.last[dst] = now
 	return true
-}
-
-func (b *addrBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
-	fns, actual, err := b.Bind.Open(port)
-	if err != nil {
-		return nil, 0, err
-	}
-	for i, fn := range fns {
-		fns[i] = b.filter(fn)
-	}
-	return fns, actual, nil
-}
-
-func (b *addrBind) filter(fn conn.ReceiveFunc) conn.ReceiveFunc {
-	return func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
-		n, err := fn(packets, sizes, eps)
-		for i := 0; i < n; i++ {
-			src := eps[i].SrcIP()
-			if src.IsValid() && src.Unmap() != b.local {
-				sizes[i] = 0
-			}
-		}
-		return n, err
-	}
 }
 
 // wgLogger adapts l to wireguard-go's printf-style logger. Its verbose

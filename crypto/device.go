@@ -9,10 +9,11 @@ package crypto
 //	  again for the next 16
 //	memTUN.Read                                      wireguard-go RoutineReadFromTUN
 //	  pop up to BatchSize pkts, copy into wireguard-go's buffers, release
-//	  wireguard-go: allowed-ips → peer, encrypt, StdNetBind (sendmmsg, GSO)
+//	  wireguard-go: allowed-ips → peer, encrypt, send through the bind
+//	  (udpBind on Linux: sendmmsg with UDP GSO, raw system calls)
 //
-//	wireguard-go: StdNetBind (recvmmsg, GRO), decrypt, allowed-ips check of
-//	  the inner source against the sending peer
+//	wireguard-go: receive through the bind (recvmmsg, UDP GRO), decrypt,
+//	  allowed-ips check of the inner source against the sending peer
 //	memTUN.Write                                     wireguard-go, one goroutine per peer
 //	  unwrap: validate the inner header; source tunnel address → peer ID
 //	  copy the datagram into a pkt taken from rxq (bounded wait); push
@@ -42,7 +43,6 @@ import (
 
 	"github.com/vxwire/vxwire/encap"
 	"github.com/vxwire/vxwire/netstack"
-	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 )
 
@@ -195,11 +195,7 @@ func New(cfg Config, l *slog.Logger) (_ *Device, err error) {
 		}()
 	}
 
-	bind := conn.NewDefaultBind()
-	if cfg.ListenAddr.IsValid() && !cfg.ListenAddr.IsUnspecified() {
-		bind = &addrBind{Bind: bind, local: cfg.ListenAddr}
-	}
-	d.wg = device.NewDevice(d.tun, bind, wgLogger(l))
+	d.wg = device.NewDevice(d.tun, newBind(cfg.ListenAddr), wgLogger(l))
 	defer func() {
 		if !success {
 			d.closing.Do(func() { close(d.closed) })
