@@ -3,7 +3,6 @@ package crypto
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -232,64 +231,66 @@ func TestUDPBindEndpointsBounded(t *testing.T) {
 	}
 }
 
+// bindLoop sends batches of n datagrams of 1400 bytes from one bind to
+// another over loopback, as wireguard-go sends and receives them.
+type bindLoop struct {
+	tx    conn.Bind
+	to    conn.Endpoint
+	recv  conn.ReceiveFunc
+	batch [][]byte
+	bufs  [][]byte
+	sizes []int
+	eps   []conn.Endpoint
+}
+
+func newBindLoop(tb testing.TB, n int) *bindLoop {
+	tx, rx := newBind(loopback), newBind(loopback)
+	openBind(tb, tx)
+	recv, port := openBind(tb, rx)
+	l := &bindLoop{tx: tx, to: mustEndpoint(tb, tx, netip.AddrPortFrom(loopback, port)), recv: recv}
+	for range n {
+		l.batch = append(l.batch, make([]byte, 1400))
+	}
+	l.bufs, l.sizes, l.eps = wgBufs(conn.IdealBatchSize)
+	stop := closeAfter(rx, 60*time.Second)
+	tb.Cleanup(func() { stop() })
+	return l
+}
+
+// cycle sends one batch and receives all of it.
+func (l *bindLoop) cycle(tb testing.TB) {
+	if err := l.tx.Send(l.batch, l.to); err != nil {
+		tb.Fatal(err)
+	}
+	for got := 0; got < len(l.batch); {
+		n, err := l.recv(l.bufs, l.sizes, l.eps)
+		if err != nil {
+			tb.Fatalf("after %d of %d: %v", got, len(l.batch), err)
+		}
+		got += n
+	}
+}
+
 // TestUDPBindAllocs: in steady state a batch sent and received through the
 // bind allocates nothing (wireguard-go's StdNetBind allocates an endpoint
 // per datagram).
 func TestUDPBindAllocs(t *testing.T) {
-	a, b := newBind(loopback), newBind(loopback)
-	openBind(t, a)
-	recv, bPort := openBind(t, b)
-	to := mustEndpoint(t, a, netip.AddrPortFrom(loopback, bPort))
-	batch := make([][]byte, 16)
-	for i := range batch {
-		batch[i] = make([]byte, 1400)
-	}
-	bufs, sizes, eps := wgBufs(conn.IdealBatchSize)
-	cycle := func() {
-		if err := a.Send(batch, to); err != nil {
-			t.Fatal(err)
-		}
-		for got := 0; got < len(batch); {
-			n, err := recv(bufs, sizes, eps)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got += n
-		}
-	}
-	defer closeAfter(b, 30*time.Second)()
-	cycle()
-	if n := testing.AllocsPerRun(100, cycle); n != 0 {
+	l := newBindLoop(t, 16)
+	l.cycle(t)
+	if n := testing.AllocsPerRun(100, func() { l.cycle(t) }); n != 0 {
 		t.Fatalf("%.1f allocations per batch", n)
 	}
 }
 
 // BenchmarkBind moves batches of 64 datagrams of 1400 bytes over loopback
-// through udpBind, as wireguard-go sends and receives them; per datagram.
+// through udpBind; per datagram.
 func BenchmarkBind(b *testing.B) {
-	tx, rx := newBind(loopback), newBind(loopback)
-	openBind(b, tx)
-	recv, port := openBind(b, rx)
-	to := mustEndpoint(b, tx, netip.AddrPortFrom(loopback, port))
-	batch := make([][]byte, 64)
-	for i := range batch {
-		batch[i] = make([]byte, 1400)
-	}
-	bufs, sizes, eps := wgBufs(conn.IdealBatchSize)
-	b.SetBytes(int64(len(batch[0])))
+	l := newBindLoop(b, 64)
+	b.SetBytes(1400)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i += len(batch) {
-		if err := tx.Send(batch, to); err != nil {
-			b.Fatal(err)
-		}
-		for got := 0; got < len(batch); {
-			n, err := recv(bufs, sizes, eps)
-			if err != nil {
-				b.Fatal(fmt.Errorf("after %d: %w", got, err))
-			}
-			got += n
-		}
+	for i := 0; i < b.N; i += len(l.batch) {
+		l.cycle(b)
 	}
 }
 
