@@ -29,7 +29,9 @@
 #                same host, one hop: the pair differs only in the server.
 #                Queries/s, average latency (lost queries on RAW lines), and
 #                dns_server_cpu_us: the CPU (µs) the server used per query
-#                answered, h1's daemon or dnsmasq (ticks of /proc/PID/stat)
+#                answered, h1's daemon or dnsmasq (ticks of /proc/PID/stat),
+#                and client_cpu_pct: dnsperf's own CPU in % of one core (near
+#                100: the client, not the server, set the queries/s)
 #   dns_propagation_ms  endpoint c3 (vxb-c3, 10.77.0.30) added to h1 by
 #                SIGHUP until `dig @10.77.0.1 c3` in vxb-c2, on h2, answers
 #                it (gossip + h2's name table; dig polled back to back)
@@ -238,16 +240,30 @@ measure() { # measure MODE
   echo "RESULT mode=$mode metric=ping_p99_ms value=${R[$mode,ping_p99_ms]}"
 }
 
-# dnsperf_run SERVER: "QPS AVG_MS LOST_PCT COMPLETED" of one dnsperf run from vxb-c1.
+# dnsperf_run SERVER: "QPS AVG_MS LOST_PCT COMPLETED CLIENT_CPU_PCT" of one
+# dnsperf run from vxb-c1. CLIENT_CPU_PCT is dnsperf's user and system CPU
+# over DNST seconds, in % of one core, read from `times` in the subshell
+# that waited for it (its second line: the children). Near 100, dnsperf's
+# one thread sends as fast as it can, and the queries/s are the client's
+# limit rather than the server's.
 dnsperf_run() {
   local out
-  out=$(timeout $((DNST + 30)) ip netns exec vxb-c1 dnsperf -s "$1" -p 53 -d "$WORK/queries.txt" \
-    -l "$DNST" -c 4 -T 1 2>&1) || { log "$out"; echo "nan nan nan 0"; return; }
-  awk '/Queries per second:/ {q = $4}
+  out=$(
+    timeout $((DNST + 30)) ip netns exec vxb-c1 dnsperf -s "$1" -p 53 -d "$WORK/queries.txt" \
+      -l "$DNST" -c 4 -T 1 2>&1
+    rc=$?
+    times
+    exit $rc
+  ) || { log "$out"; echo "nan nan nan 0 nan"; return; }
+  awk -v secs="$DNST" '/Queries per second:/ {q = $4}
     /Average Latency \(s\):/ {l = $4 * 1000}
     /Queries lost:/ {gsub(/[()%]/, "", $4); p = $4}
     /Queries completed:/ {c = $3}
-    END {if (q == "") print "nan nan nan 0"; else printf "%.0f %.3f %s %d\n", q, l, p, c}' <<<"$out"
+    /^[0-9]+m[0-9.]+s [0-9]+m[0-9.]+s$/ {
+      split($1, u, /[ms]/); split($2, k, /[ms]/)
+      cpu = (u[1] * 60 + u[2] + k[1] * 60 + k[2]) / secs * 100
+    }
+    END {if (q == "") print "nan nan nan 0 nan"; else printf "%.0f %.3f %s %d %.0f\n", q, l, p, c, cpu}' <<<"$out"
 }
 
 # digs NS NAME: the answers of `dig @GW NAME +short` in NS, on one line.
@@ -277,18 +293,18 @@ dns_wait() {
 # server's PIDs used per answered query (µs): on a shared machine
 # queries/s move with the load, CPU per query much less.
 dns_result() {
-  local rep q l p c t0 t1 us qs="" ls="" uss=""
+  local rep q l p c cc t0 t1 us qs="" ls="" uss="" ccs=""
   for rep in $(seq "$REPS"); do
     t0=$(ticks "${@:2}")
-    read -r q l p c < <(dnsperf_run "$GW")
+    read -r q l p c cc < <(dnsperf_run "$GW")
     t1=$(ticks "${@:2}")
     us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v c="$c" 'BEGIN {if (c > 0) printf "%.2f", d / hz * 1e6 / c; else print "nan"}')
-    log "RAW mode=$1 metric=dns_qps rep=$rep value=$q avg_latency_ms=$l lost_pct=$p queries=$c server_cpu_us=$us"
-    qs+="$q"$'\n' ls+="$l"$'\n' uss+="$us"$'\n'
+    log "RAW mode=$1 metric=dns_qps rep=$rep value=$q avg_latency_ms=$l lost_pct=$p queries=$c server_cpu_us=$us client_cpu_pct=$cc"
+    qs+="$q"$'\n' ls+="$l"$'\n' uss+="$us"$'\n' ccs+="$cc"$'\n'
   done
-  q=$(median <<<"$qs") l=$(median <<<"$ls") us=$(median <<<"$uss")
-  R[$1,dns_qps]=$q R[$1,dns_avg_ms]=$l R[$1,dns_cpu_us]=$us
-  echo "RESULT mode=$1 metric=dns_qps value=$q avg_latency_ms=$l server=$GW:53"
+  q=$(median <<<"$qs") l=$(median <<<"$ls") us=$(median <<<"$uss") cc=$(median <<<"$ccs")
+  R[$1,dns_qps]=$q R[$1,dns_avg_ms]=$l R[$1,dns_cpu_us]=$us R[$1,dns_client_pct]=$cc
+  echo "RESULT mode=$1 metric=dns_qps value=$q avg_latency_ms=$l client_cpu_pct=$cc server=$GW:53"
   echo "RESULT mode=$1 metric=dns_avg_latency_ms value=$l"
   echo "RESULT mode=$1 metric=dns_server_cpu_us value=$us"
 }
@@ -571,7 +587,9 @@ if [ "$DNS" = 1 ] && [ "$PLAIN" = 1 ]; then
     ratio=$(ratio "$v" "$k")
     printf '%-18s %12s %12s %16s\n' "$metric" "$k" "$v" "$ratio"
   done
+  printf '%-18s %12s %12s\n' dns_client_pct "${R[dnsmasq,dns_client_pct]:-nan}" "${R[vxwire,dns_client_pct]:-nan}"
   printf '%-18s %12s %12s\n' dns_propagation_ms - "${R[vxwire,dns_propagation_ms]:-nan}"
-  echo "(dns_qps: higher is better; dns_avg_ms, dns_cpu_us (server CPU per query), dns_propagation_ms: lower is better; both answer on 10.77.0.1 on vxb-c1's host, one hop)"
+  echo "(dns_qps: higher is better; dns_avg_ms, dns_cpu_us (server CPU per query), dns_propagation_ms: lower is better; both answer on 10.77.0.1 on vxb-c1's host, one hop;"
+  echo " dns_client_pct: dnsperf's CPU, % of one core: near 100 the client, not the server, sets dns_qps)"
 fi
 [ "$ENC" != 1 ] || enc_table
