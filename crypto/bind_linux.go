@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -30,7 +31,7 @@ const maxEndpoints = 1024
 // wireguard-go's StdNetBind makes the same system calls through
 // syscall.Syscall. The first such call after the process had nothing to
 // run wakes the Go runtime's sysmon thread, which then polls every 20 µs
-// for a millisecond or more: with one encrypted TCP stream, 4.9 % of the
+// for a millisecond or more: with one encrypted TCP stream, about 5 % of the
 // two daemons' samples and half of their context switches. encap.StdConn
 // enters the kernel with raw system calls, which the runtime does not
 // track. Binding the address also takes the place of filtering by
@@ -38,16 +39,20 @@ const maxEndpoints = 1024
 //
 // The underlay is IPv4, and so are the endpoints: ParseEndpoint refuses
 // others. An endpoint carries no source address: the socket has one, or the
-// kernel's route chooses it. Open, Close and SetMark are serialised; Send
-// may run concurrently with everything.
+// kernel's route chooses it. No firewall mark: wireguard-go sets one only
+// when told fwmark, which vxwire never says and its read-only UAPI socket
+// refuses. Open and Close are serialised; Send may run concurrently with
+// everything.
 type udpBind struct {
 	local netip.Addr // the address to bind; invalid or unspecified: any
 	probe pathProbe
 
-	mu   sync.Mutex // held by Open, Close and SetMark
-	mark uint32     // applied to every socket Open makes
+	mu   sync.Mutex // held by Open and Close
 	sock atomic.Pointer[encap.StdConn]
 }
+
+// errNoMark is SetMark's answer to a mark other than 0.
+var errNoMark = errors.New("wireguard fwmark is not supported")
 
 var _ conn.Bind = (*udpBind)(nil)
 
@@ -95,12 +100,6 @@ func (b *udpBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if b.mark != 0 {
-		if err := c.SetMark(b.mark); err != nil {
-			c.Close()
-			return nil, 0, err
-		}
-	}
 	b.sock.Store(c)
 	r := &udpReceiver{
 		sock: c,
@@ -121,14 +120,10 @@ func (b *udpBind) Close() error {
 	return nil
 }
 
-// SetMark implements conn.Bind: the firewall mark of what the socket sends,
-// now and after every later Open.
-func (b *udpBind) SetMark(mark uint32) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.mark = mark
-	if c := b.sock.Load(); c != nil {
-		return c.SetMark(mark)
+// SetMark implements conn.Bind: 0, no mark, is all it takes (errNoMark).
+func (*udpBind) SetMark(mark uint32) error {
+	if mark != 0 {
+		return errNoMark
 	}
 	return nil
 }

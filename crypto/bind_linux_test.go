@@ -215,6 +215,26 @@ func TestUDPBindParseEndpoint(t *testing.T) {
 	}
 }
 
+// TestUDPBindMark: no mark (0) is taken, any other is refused, and the
+// bind still opens and carries datagrams after a refusal.
+func TestUDPBindMark(t *testing.T) {
+	b := newBind(loopback)
+	if err := b.SetMark(0); err != nil {
+		t.Fatalf("SetMark(0): %v", err)
+	}
+	if err := b.SetMark(0x51820); !errors.Is(err, errNoMark) {
+		t.Fatalf("SetMark(0x51820): %v, want errNoMark", err)
+	}
+	recv, port := openBind(t, b)
+	if err := b.Send([][]byte{[]byte("marked?")}, mustEndpoint(t, b, netip.AddrPortFrom(loopback, port))); err != nil {
+		t.Fatal(err)
+	}
+	defer closeAfter(b, 10*time.Second)()
+	if got, _ := receiveN(t, recv, 1); string(got[0]) != "marked?" {
+		t.Fatalf("got %q", got[0])
+	}
+}
+
 // TestUDPBindEndpointsBounded: senders from ever new ports cannot grow a
 // receiver's endpoints past maxEndpoints.
 func TestUDPBindEndpointsBounded(t *testing.T) {

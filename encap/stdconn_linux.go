@@ -150,23 +150,6 @@ func (c *StdConn) LocalAddr() netip.AddrPort { return c.laddr }
 // safe for concurrent use.
 func (c *StdConn) Offload() (gro, gso bool) { return c.gro, !c.gsoOff.Load() }
 
-// SetMark sets the socket's firewall mark (SO_MARK), which policy routing
-// and nftables can match on what it sends; 0 clears it. This is
-// WireGuard's fwmark. It needs CAP_NET_ADMIN and is safe for concurrent
-// use.
-func (c *StdConn) SetMark(mark uint32) error {
-	var serr error
-	if err := c.rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
-	}); err != nil {
-		return closedOr("setsockopt", err)
-	}
-	if serr != nil {
-		return fmt.Errorf("cannot set fwmark %#x on %s: %w", mark, c.laddr, serr)
-	}
-	return nil
-}
-
 // sockaddrPort reads the network-order port of a raw IPv4 sockaddr.
 func sockaddrPort(sa *unix.RawSockaddrInet4) uint16 {
 	p := (*[2]byte)(unsafe.Pointer(&sa.Port))

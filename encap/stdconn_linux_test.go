@@ -443,34 +443,3 @@ func TestPathMTULoopback(t *testing.T) {
 		t.Fatal("ipv6 accepted")
 	}
 }
-
-// TestSetMark: the mark reaches the socket (read back with SO_MARK) and 0
-// clears it; on a closed conn SetMark says so.
-func TestSetMark(t *testing.T) {
-	c, err := Listen(loopback4, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	mark := func() int {
-		t.Helper()
-		var v int
-		var gerr error
-		if err := c.rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK) }); err != nil || gerr != nil {
-			t.Fatal(err, gerr)
-		}
-		return v
-	}
-	for _, m := range []uint32{0x51820, 0} {
-		if err := c.SetMark(m); err != nil {
-			t.Fatal(err)
-		}
-		if got := mark(); got != int(m) {
-			t.Fatalf("SO_MARK %#x after SetMark(%#x)", got, m)
-		}
-	}
-	c.Close()
-	if err := c.SetMark(1); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("SetMark on a closed conn: %v, want net.ErrClosed", err)
-	}
-}
