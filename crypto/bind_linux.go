@@ -171,6 +171,7 @@ type udpReceiver struct {
 	sock *encap.StdConn
 	aps  []netip.AddrPort
 	eps  map[netip.AddrPort]*udpEndpoint
+	last *udpEndpoint // the previous datagram's: a GRO batch has one sender
 }
 
 func (r *udpReceiver) receive(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
@@ -185,7 +186,11 @@ func (r *udpReceiver) receive(bufs [][]byte, sizes []int, eps []conn.Endpoint) (
 // endpoint returns the endpoint of ap, made once and then reused, so that
 // receiving allocates nothing in steady state.
 func (r *udpReceiver) endpoint(ap netip.AddrPort) *udpEndpoint {
+	if r.last != nil && r.last.ap == ap {
+		return r.last
+	}
 	if e, ok := r.eps[ap]; ok {
+		r.last = e
 		return e
 	}
 	if len(r.eps) >= maxEndpoints {
@@ -193,5 +198,6 @@ func (r *udpReceiver) endpoint(ap netip.AddrPort) *udpEndpoint {
 	}
 	e := &udpEndpoint{ap: ap}
 	r.eps[ap] = e
+	r.last = e
 	return e
 }

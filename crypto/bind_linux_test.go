@@ -243,6 +243,15 @@ func TestUDPBindEndpointsBounded(t *testing.T) {
 	if r.endpoint(netip.AddrPortFrom(loopback, 1)) != first {
 		t.Fatal("the same address got a new endpoint")
 	}
+	// Alternating senders: each gets its own endpoint back, not the
+	// previous datagram's.
+	second := r.endpoint(netip.AddrPortFrom(loopback, 2))
+	if second == first || second.DstToString() != "127.0.0.1:2" {
+		t.Fatalf("second sender got %s", second.DstToString())
+	}
+	if r.endpoint(netip.AddrPortFrom(loopback, 1)) != first || r.endpoint(netip.AddrPortFrom(loopback, 2)) != second {
+		t.Fatal("alternating senders got new or swapped endpoints")
+	}
 	for p := 2; p < 3*maxEndpoints; p++ {
 		r.endpoint(netip.AddrPortFrom(loopback, uint16(p)))
 		if len(r.eps) > maxEndpoints {
