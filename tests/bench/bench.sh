@@ -16,6 +16,10 @@
 #   tcp1, tcp4   iperf3 -c 10.77.0.20 -t T [-P 4] -J, receiver Gbit/s
 #   ping         ping -c PN -i 0.01: average and 99th percentile RTT (ms)
 #   dcpu         % of one core used by the two vxwire daemons during tcp1/tcp4
+#   host_busy_pct  % of the whole machine's CPU time (all CPUs) that was
+#                busy (not idle or iowait) during tcp1/tcp4, whoever used
+#                it: near 100, the figure is bound by CPU, and more threads
+#                or queues cannot raise it on this machine
 # With DNS=1 (the default), also:
 #   dns_qps      dnsperf -l DNST -c 4 -T 1 (UDP) from vxb-c1, REPS times,
 #                median kept, queries for the container names (c1, c2,
@@ -184,15 +188,19 @@ start_vxwire() {
   done
 }
 
-# tcp STREAMS: "GBPS DCPU" of one iperf3 run: receiver Gbit/s, and the % of
-# one core the daemons used meanwhile.
+# tcp STREAMS: "GBPS DCPU BUSY" of one iperf3 run: receiver Gbit/s, the %
+# of one core the daemons used meanwhile, and the % of the machine's CPU
+# time that was busy.
 tcp() {
-  local t0 t1 s0 s1 out
+  local t0 t1 s0 s1 out b0 c0 b1 c1
+  read -r b0 c0 < <(cpustat)
   t0=$(ticks "${DAEMONS[@]}") s0=$(date +%s.%N)
   out=$(timeout $((T + 30)) ip netns exec vxb-c1 iperf3 -c "$DST" -t "$T" -P "$1" -J --connect-timeout 3000 |
     jq -er '.end.sum_received.bits_per_second / 1e9 * 1000 | round / 1000') || out=nan
   t1=$(ticks "${DAEMONS[@]}") s1=$(date +%s.%N)
-  awk -v g="$out" -v d=$((t1 - t0)) -v hz="$HZ" -v s="$s0" -v e="$s1" 'BEGIN {printf "%s %.0f\n", g, 100 * d / hz / (e - s)}'
+  read -r b1 c1 < <(cpustat)
+  awk -v g="$out" -v d=$((t1 - t0)) -v hz="$HZ" -v s="$s0" -v e="$s1" -v b=$((b1 - b0)) -v c=$((c1 - c0)) \
+    'BEGIN {printf "%s %.0f %s\n", g, 100 * d / hz / (e - s), (c > 0 ? sprintf("%.0f", 100 * b / c) : "nan")}'
 }
 
 # pingrtt: "AVG P99" of PN pings at 10 ms intervals, in ms.
@@ -205,7 +213,7 @@ pingrtt() {
 declare -A R
 
 measure() { # measure MODE
-  local mode=$1 rep v d n streams metric avgs="" p99s="" a p vals dcpus
+  local mode=$1 rep v d u n streams metric avgs="" p99s="" a p vals dcpus busys
   timeout $((REPS * 2 * (T + 30) + 120)) ip netns exec vxb-c2 iperf3 -s -B "$DST" >"$WORK/iperf3-$mode.log" 2>&1 &
   PIDS+=($!)
   for n in $(seq 100); do
@@ -218,16 +226,17 @@ measure() { # measure MODE
     [ "$n" -lt 100 ] || die "$mode: no connectivity from vxb-c1 to $DST"
   done
   for streams in 1 4; do
-    metric=tcp${streams}_gbps vals="" dcpus=""
+    metric=tcp${streams}_gbps vals="" dcpus="" busys=""
     for rep in $(seq "$REPS"); do
-      read -r v d < <(tcp "$streams")
-      log "RAW mode=$mode metric=$metric rep=$rep value=$v daemon_cpu_pct=$d"
-      vals+="$v"$'\n' dcpus+="$d"$'\n'
+      read -r v d u < <(tcp "$streams")
+      log "RAW mode=$mode metric=$metric rep=$rep value=$v daemon_cpu_pct=$d host_busy_pct=$u"
+      vals+="$v"$'\n' dcpus+="$d"$'\n' busys+="$u"$'\n'
     done
     R[$mode,$metric]=$(median <<<"$vals")
     R[$mode,${metric}_dcpu]=$(median <<<"$dcpus")
+    R[$mode,${metric}_busy]=$(median <<<"$busys")
     [ ${#DAEMONS[@]} -gt 0 ] || R[$mode,${metric}_dcpu]=-
-    echo "RESULT mode=$mode metric=$metric value=${R[$mode,$metric]} daemon_cpu_pct=${R[$mode,${metric}_dcpu]}"
+    echo "RESULT mode=$mode metric=$metric value=${R[$mode,$metric]} daemon_cpu_pct=${R[$mode,${metric}_dcpu]} host_busy_pct=${R[$mode,${metric}_busy]}"
   done
   for rep in $(seq "$REPS"); do
     read -r a p < <(pingrtt)
@@ -526,9 +535,14 @@ enc_table() {
   printf '%-14s' daemon_cpu_pct
   printf ' %12s' "${row[@]}"
   echo
+  row=()
+  for m in "${ENC_MODES[@]}"; do row+=("${R[$m,tcp1_gbps_busy]:-nan}/${R[$m,tcp4_gbps_busy]:-nan}"); done
+  printf '%-14s' host_busy_pct
+  printf ' %12s' "${row[@]}"
+  echo
   echo "(vxwire_enc: vxwire, network encrypted, MTU 1390; kvx_wg: kernel vxlan over wireguard-go, MTU 1390;"
   echo " wg_go: wireguard-go routed, no VXLAN, MTU 1440; wireguard-go: $("$WG_GO" --version 2>/dev/null | head -1);"
-  echo " daemon_cpu_pct: vxwire or wireguard-go, tcp1/tcp4)"
+  echo " daemon_cpu_pct: vxwire or wireguard-go, tcp1/tcp4; host_busy_pct: % of all CPUs busy, tcp1/tcp4)"
 }
 
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, veth, TAP)"
@@ -577,7 +591,9 @@ for metric in tcp1_gbps tcp4_gbps ping_avg_ms ping_p99_ms; do
   printf '%-14s %12s %12s %16s\n' "$metric" "$k" "$v" "$ratio"
 done
 printf '%-14s %12s %12s\n' daemon_cpu_pct - "${R[vxwire,tcp1_gbps_dcpu]}/${R[vxwire,tcp4_gbps_dcpu]}"
-echo "(Gbit/s: higher is better; ms: lower is better; daemon_cpu_pct: % of one core, tcp1/tcp4)"
+printf '%-14s %12s %12s\n' host_busy_pct "${R[kernel,tcp1_gbps_busy]}/${R[kernel,tcp4_gbps_busy]}" "${R[vxwire,tcp1_gbps_busy]}/${R[vxwire,tcp4_gbps_busy]}"
+echo "(Gbit/s: higher is better; ms: lower is better; daemon_cpu_pct: % of one core, tcp1/tcp4;"
+echo " host_busy_pct: % of all $(getconf _NPROCESSORS_ONLN) CPUs busy, tcp1/tcp4: near 100 the figure is bound by CPU)"
 fi
 if [ "$DNS" = 1 ] && [ "$PLAIN" = 1 ]; then
   echo
