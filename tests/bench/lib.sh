@@ -21,13 +21,6 @@ stop() {
 
 # ticks PID...: CPU ticks (user + system) the PIDs have used so far; 0 for
 # one that is gone.
-# cpustat: "BUSY TOTAL", the machine's CPU time since boot from the first
-# line of /proc/stat, in ticks summed over all CPUs: BUSY is all but idle
-# and iowait, TOTAL includes them (guest time is already in user).
-cpustat() {
-  awk '$1 == "cpu" {t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit}' /proc/stat
-}
-
 ticks() {
   local pid sum=0 t
   for pid in "$@"; do
@@ -35,6 +28,13 @@ ticks() {
     sum=$((sum + t))
   done
   echo "$sum"
+}
+
+# cpustat: "BUSY TOTAL", the machine's CPU time since boot from the first
+# line of /proc/stat, in ticks summed over all CPUs: BUSY is all but idle
+# and iowait, TOTAL includes them (guest time is already in user).
+cpustat() {
+  awk '$1 == "cpu" {t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit}' /proc/stat
 }
 
 # median: the median of the numbers on stdin ("nan" if none).
