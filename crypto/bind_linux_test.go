@@ -71,10 +71,7 @@ func TestUDPBindRoundTrip(t *testing.T) {
 	a, b := newBind(loopback), newBind(loopback)
 	_, aPort := openBind(t, a)
 	recv, bPort := openBind(t, b)
-	to, err := a.ParseEndpoint(netip.AddrPortFrom(loopback, bPort).String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	to := mustEndpoint(t, a, netip.AddrPortFrom(loopback, bPort))
 	var sent [][]byte
 	for i := 0; i < 40; i++ {
 		sent = append(sent, bytes.Repeat([]byte{byte(i)}, 1200))
@@ -156,24 +153,14 @@ func TestUDPBindClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not wake the receive")
 	}
-	ep, err := b.ParseEndpoint(netip.AddrPortFrom(loopback, port).String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep := mustEndpoint(t, b, netip.AddrPortFrom(loopback, port))
 	if err := b.Send([][]byte{[]byte("x")}, ep); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Send after Close: %v, want net.ErrClosed", err)
 	}
 	if err := b.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	recv2, port2 := openBind(t, b)
-	if err := b.Send([][]byte{[]byte("again")}, mustEndpoint(t, b, netip.AddrPortFrom(loopback, port2))); err != nil {
-		t.Fatal(err)
-	}
-	defer closeAfter(b, 10*time.Second)()
-	if got, _ := receiveN(t, recv2, 1); string(got[0]) != "again" {
-		t.Fatalf("after reopening: %q", got[0])
-	}
+	sendToSelf(t, b, "again")
 }
 
 func mustEndpoint(tb testing.TB, b conn.Bind, ap netip.AddrPort) conn.Endpoint {
@@ -183,6 +170,20 @@ func mustEndpoint(tb testing.TB, b conn.Bind, ap netip.AddrPort) conn.Endpoint {
 		tb.Fatal(err)
 	}
 	return ep
+}
+
+// sendToSelf opens b, sends msg to its own port and fails unless msg is
+// what its receive function returns.
+func sendToSelf(t *testing.T, b conn.Bind, msg string) {
+	t.Helper()
+	recv, port := openBind(t, b)
+	if err := b.Send([][]byte{[]byte(msg)}, mustEndpoint(t, b, netip.AddrPortFrom(loopback, port))); err != nil {
+		t.Fatal(err)
+	}
+	defer closeAfter(b, 10*time.Second)()
+	if got, _ := receiveN(t, recv, 1); string(got[0]) != msg {
+		t.Fatalf("sent %q to the bind's own port, received %q", msg, got[0])
+	}
 }
 
 // TestUDPBindParseEndpoint: IPv4 endpoints (also written IPv4-mapped) are
@@ -225,14 +226,7 @@ func TestUDPBindMark(t *testing.T) {
 	if err := b.SetMark(0x51820); !errors.Is(err, errNoMark) {
 		t.Fatalf("SetMark(0x51820): %v, want errNoMark", err)
 	}
-	recv, port := openBind(t, b)
-	if err := b.Send([][]byte{[]byte("marked?")}, mustEndpoint(t, b, netip.AddrPortFrom(loopback, port))); err != nil {
-		t.Fatal(err)
-	}
-	defer closeAfter(b, 10*time.Second)()
-	if got, _ := receiveN(t, recv, 1); string(got[0]) != "marked?" {
-		t.Fatalf("got %q", got[0])
-	}
+	sendToSelf(t, b, "after a refused mark")
 }
 
 // TestUDPBindEndpointsBounded: senders from ever new ports cannot grow a
